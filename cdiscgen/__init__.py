@@ -1,0 +1,49 @@
+"""cdiscgen: raw clinical-trial data to CDISC SDTM/ADaM datasets, XPT v5, Dataset-JSON and Define-XML.
+
+The public API of what the stages share: the study metadata model, the findings model and YAML loading.
+"""
+
+from cdiscgen._findings import FINDING_FIELDS, Finding, Findings, Severity
+from cdiscgen._specs import (
+    Codelist,
+    DatasetSpec,
+    MethodSpec,
+    SpecError,
+    Study,
+    Term,
+    VariableSpec,
+    Visit,
+    bundled_study_dir,
+    check_study,
+    init_study,
+    load_study,
+    resolve_study_dir,
+)
+from cdiscgen._yaml import LineDict, LineList, YamlSyntaxError, load_yaml
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FINDING_FIELDS",
+    "Codelist",
+    "DatasetSpec",
+    "Finding",
+    "Findings",
+    "LineDict",
+    "LineList",
+    "MethodSpec",
+    "Severity",
+    "SpecError",
+    "Study",
+    "Term",
+    "VariableSpec",
+    "Visit",
+    "YamlSyntaxError",
+    "__version__",
+    "bundled_study_dir",
+    "check_study",
+    "init_study",
+    "load_study",
+    "load_yaml",
+    "resolve_study_dir",
+]

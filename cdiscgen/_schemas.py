@@ -1,0 +1,441 @@
+"""Cerberus schemas of the study metadata files in `specs/`.
+
+Closed schemas: an unknown key is an error (never a silent default).
+"""
+
+from __future__ import annotations
+
+NAME_RE = r"^[A-Z][A-Z0-9_]{0,7}$"
+DATA_TYPES = [
+    "text",
+    "integer",
+    "float",
+    "date",
+    "datetime",
+    "time",
+    "partialDate",
+    "partialTime",
+    "partialDatetime",
+    "incompleteDatetime",
+    "durationDatetime",
+]
+ORIGINS = ["Collected", "Derived", "Assigned", "Protocol", "Predecessor", "Not Available"]
+CORES = ["Req", "Exp", "Perm", "Cond"]
+ROLES = [
+    "Identifier",
+    "Topic",
+    "Timing",
+    "Grouping Qualifier",
+    "Result Qualifier",
+    "Synonym Qualifier",
+    "Record Qualifier",
+    "Variable Qualifier",
+    "Rule",
+]
+_TEXT = {"type": "string", "empty": False}
+_OPT_TEXT = {"type": "string", "nullable": True}
+
+VARIABLE_SCHEMA: dict = {
+    "name": {"type": "string", "required": True, "regex": NAME_RE},
+    "label": {"type": "string", "required": True, "empty": False, "maxlength": 40},
+    "type": {"type": "string", "required": True, "allowed": DATA_TYPES},
+    "length": {"type": "integer", "nullable": True, "min": 1, "max": 200},
+    "format": {"type": "string", "nullable": True, "regex": r"^\$?[A-Z]*[0-9]*\.[0-9]*$"},
+    "codelist": _OPT_TEXT,
+    "origin": {"type": "string", "required": True, "allowed": ORIGINS},
+    "source": _OPT_TEXT,
+    "role": {"type": "string", "nullable": True, "allowed": ROLES},
+    "core": {"type": "string", "required": True, "allowed": CORES},
+    "method": _OPT_TEXT,
+    "comment": _OPT_TEXT,
+    "significant_digits": {"type": "integer", "nullable": True, "min": 0},
+    "supplemental": {"type": "boolean"},
+    "qorig": _OPT_TEXT,
+    "qeval": _OPT_TEXT,
+}
+
+METHOD_SCHEMA: dict = {
+    "id": {"type": "string", "required": True, "regex": r"^MT\.[A-Za-z0-9_.]+$"},
+    "name": {"type": "string", "required": True, "empty": False},
+    "type": {"type": "string", "required": True, "allowed": ["Computation", "Imputation"]},
+    "description": {"type": "string", "required": True, "empty": False},
+    "document": _OPT_TEXT,
+}
+
+VALUE_LEVEL_SCHEMA: dict = {
+    "by": {"type": "list", "required": True, "schema": {"type": "string", "regex": NAME_RE}},
+    "variables": {"type": "list", "required": True, "schema": {"type": "string", "regex": NAME_RE}},
+    "entries": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "where": {"type": "dict", "required": True, "valuesrules": {"type": "string"}},
+                "variable": {"type": "string", "required": True, "regex": NAME_RE},
+                "label": {"type": "string", "maxlength": 40},
+                "type": {"type": "string", "allowed": DATA_TYPES},
+                "codelist": _OPT_TEXT,
+                "unit": _OPT_TEXT,
+                "origin": {"type": "string", "allowed": ORIGINS},
+                "method": _OPT_TEXT,
+                "comment": _OPT_TEXT,
+            },
+        },
+    },
+}
+
+DATASET_SCHEMA: dict = {
+    "dataset": {"type": "string", "required": True, "regex": NAME_RE},
+    "label": {"type": "string", "required": True, "empty": False, "maxlength": 40},
+    "class": {"type": "string", "required": True, "empty": False},
+    "subclass": _OPT_TEXT,
+    "structure": {"type": "string", "required": True, "empty": False},
+    "keys": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {"type": "string", "regex": NAME_RE},
+    },
+    "standard": {"type": "string", "required": True, "regex": r"^(SDTMIG|ADaMIG) [0-9.]+$"},
+    "domain": {"type": "string", "nullable": True, "regex": r"^[A-Z]{2}$"},
+    "repeating": {"type": "boolean"},
+    "reference_data": {"type": "boolean"},
+    "split_by": {"type": "string", "nullable": True, "regex": NAME_RE},
+    "comment": _OPT_TEXT,
+    "methods": {"type": "list", "schema": {"type": "dict", "schema": METHOD_SCHEMA}},
+    "value_level": {"type": "dict", "nullable": True, "schema": VALUE_LEVEL_SCHEMA},
+    "variables": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {"type": "dict", "schema": VARIABLE_SCHEMA},
+    },
+}
+
+TERM_SCHEMA: dict = {
+    "value": {"type": ["string", "integer", "float"], "required": True},
+    "code": {"type": "string", "nullable": True, "regex": r"^C[0-9]+$"},
+    "decode": _OPT_TEXT,
+    "sponsor": {"type": "boolean"},
+    "synonyms": {"type": "list", "schema": {"type": ["string", "integer", "float"]}},
+}
+
+CODELIST_SCHEMA: dict = {
+    "id": {"type": "string", "required": True, "regex": r"^[A-Za-z][A-Za-z0-9_.]*$"},
+    "name": {"type": "string", "required": True, "empty": False},
+    "code": {"type": "string", "nullable": True, "regex": r"^C[0-9]+$"},
+    "extensible": {"type": "boolean", "required": True},
+    "data_type": {"type": "string", "required": True, "allowed": ["text", "integer", "float"]},
+    "sponsor": {"type": "boolean"},
+    "source": _OPT_TEXT,
+    "terms": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {"type": "dict", "schema": TERM_SCHEMA},
+    },
+}
+
+CODELISTS_FILE_SCHEMA: dict = {
+    "codelists": {"type": "list", "required": True, "schema": {"type": "dict", "schema": CODELIST_SCHEMA}},
+}
+
+DEFINE_FILE_SCHEMA: dict = {
+    "documents": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": {"type": "string", "required": True, "regex": r"^LF\.[A-Za-z0-9_.]+$"},
+                "title": {"type": "string", "required": True},
+                "href": {"type": "string", "required": True},
+                "kind": {"type": "string", "allowed": ["AnnotatedCRF", "SupplementalDoc"], "required": True},
+                "standard": {"type": "string", "allowed": ["SDTM", "ADaM", "both"], "required": True},
+            },
+        },
+    },
+    "comments": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": {"type": "string", "required": True, "regex": r"^COM\.[A-Za-z0-9_.]+$"},
+                "text": {"type": "string", "required": True},
+                "document": _OPT_TEXT,
+            },
+        },
+    },
+    "methods": {"type": "list", "schema": {"type": "dict", "schema": METHOD_SCHEMA}},
+}
+
+_OPS = ["<", "<=", ">", ">="]
+_THRESHOLD = {
+    "type": "dict",
+    "required": True,
+    "schema": {
+        "op": {"type": "string", "allowed": _OPS, "required": True},
+        "value": {"type": "number", "required": True},
+    },
+}
+
+
+def _thresholds(*names: str) -> dict:
+    return {name: dict(_THRESHOLD) for name in names}
+
+
+_VISIT = {
+    "visit": {"type": "string", "required": True, "empty": False, "maxlength": 200},
+    "code": {"type": "string", "required": True, "empty": False},
+    "visitnum": {"type": "number", "required": True},
+    "day": {"type": "integer", "required": True},
+    "window": {
+        "type": "list",
+        "required": True,
+        "minlength": 2,
+        "maxlength": 2,
+        "schema": {"type": "integer"},
+    },
+    "epoch": {"type": "string", "required": True},
+    "dosing": {"type": "boolean", "required": True},
+}
+_RANGE = {"type": "list", "required": True, "minlength": 2, "maxlength": 2, "schema": {"type": "integer"}}
+
+STUDY_FILE_SCHEMA: dict = {
+    "study": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "studyid": {"type": "string", "required": True, "regex": r"^[A-Z0-9_-]{1,20}$"},
+            "protocol": _TEXT,
+            "registry_id": _TEXT,
+            "title": {"type": "string", "required": True, "empty": False},
+            "short_title": _TEXT,
+            "description": _TEXT,
+            "sponsor": {"type": "string", "required": True, "empty": False},
+            "phase": {"type": "string", "required": True},
+            "indication": {"type": "string", "required": True},
+            "study_type": {"type": "string", "required": True},
+            "planned_subjects": {"type": "integer", "required": True, "min": 1},
+            "age_min": {"type": "string", "regex": r"^P[0-9]+Y$"},
+            "sex_population": {"type": "string", "allowed": ["BOTH", "F", "M"]},
+            "start_date": {"type": "string", "regex": r"^\d{4}-\d{2}-\d{2}$"},
+            "creation_datetime": {
+                "type": "string",
+                "required": True,
+                "regex": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+            },
+            "standards": {"type": "dict", "required": True, "valuesrules": {"type": "string"}},
+        },
+    },
+    "cutoff": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "date": {"type": "string", "required": True, "regex": r"^\d{4}-\d{2}-\d{2}$"},
+            "description": {"type": "string", "required": True},
+        },
+    },
+    "design": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "cycle_days": {"type": "integer", "required": True, "min": 1},
+            "cycles": {"type": "integer", "required": True, "min": 1},
+            "arms": {
+                "type": "list",
+                "required": True,
+                "minlength": 1,
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "armcd": {"type": "string", "required": True, "regex": r"^[A-Z0-9_]{1,20}$"},
+                        "arm": {"type": "string", "required": True, "maxlength": 200},
+                        "elements": {"type": "list", "required": True, "schema": {"type": "string"}},
+                    },
+                },
+            },
+            "elements": {
+                "type": "list",
+                "required": True,
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "etcd": {"type": "string", "required": True, "regex": r"^[A-Z0-9_]{1,8}$"},
+                        "element": {"type": "string", "required": True},
+                        "epoch": {"type": "string", "required": True},
+                        "start_rule": {"type": "string", "required": True},
+                        "end_rule": {"type": "string", "required": True},
+                        "duration": {"type": "string", "regex": r"^P[0-9]+[DWMY]$"},
+                    },
+                },
+            },
+            "epochs": {"type": "list", "required": True, "schema": {"type": "string"}},
+            "treatments": {
+                "type": "list",
+                "required": True,
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "name": {"type": "string", "required": True},
+                        "dose": {"type": "number", "required": True},
+                        "unit": {"type": "string", "required": True},
+                        "route": {"type": "string", "required": True},
+                        "form": {"type": "string", "required": True},
+                        "frequency": {"type": "string", "required": True},
+                        "schedule": {"type": "string", "required": True},
+                    },
+                },
+            },
+            "inclusion": {
+                "type": "list",
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "ietestcd": {"type": "string", "required": True, "regex": NAME_RE},
+                        "ietest": {"type": "string", "required": True, "maxlength": 200},
+                        "iecat": {"type": "string", "required": True, "allowed": ["INCLUSION", "EXCLUSION"]},
+                    },
+                },
+            },
+        },
+    },
+    "visits": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {"type": "dict", "schema": _VISIT},
+    },
+    "unscheduled": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "visit_label": {"type": "string", "required": True},
+            "code": {"type": "string", "required": True},
+            "visitnum_step": {"type": "number", "required": True, "min": 0.0001, "max": 0.5},
+        },
+    },
+    "assessments": {"type": "dict", "valuesrules": {"type": "list", "schema": {"type": "string"}}},
+    "analysis_sets": {
+        "type": "list",
+        "required": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "flag": {"type": "string", "required": True, "regex": NAME_RE},
+                "label": {"type": "string", "required": True, "maxlength": 40},
+                "definition": {"type": "string", "required": True},
+            },
+        },
+    },
+    "response": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "hematologic": {
+                "type": "dict",
+                "required": True,
+                "schema": {
+                    "criteria": {
+                        "type": "string",
+                        "required": True,
+                        "allowed": ["PALLADINI2012", "COMENZO2012", "MAYO2020"],
+                    },
+                    "ratio_normal": {
+                        "type": "dict",
+                        "required": True,
+                        "schema": {
+                            "low": {"type": "number", "required": True},
+                            "high": {"type": "number", "required": True},
+                        },
+                    },
+                    "evaluability": {
+                        "type": "dict",
+                        "required": True,
+                        "schema": _thresholds("dflc_measurable", "dflc_low"),
+                    },
+                    **_thresholds("vgpr_dflc", "pr_dflc_reduction", "low_dflc_pr_dflc"),
+                    "pd": {
+                        "type": "dict",
+                        "required": True,
+                        "schema": _thresholds(
+                            "iflc_factor",
+                            "iflc_min",
+                            "from_cr_iflc_factor",
+                            "mspike_factor",
+                            "mspike_min",
+                            "uprot_factor",
+                            "uprot_min",
+                        ),
+                    },
+                    "cr_variants": {
+                        "type": "dict",
+                        "required": True,
+                        "valuesrules": {"type": "dict", "valuesrules": _THRESHOLD | {"required": False}},
+                    },
+                    "landmarks": {
+                        "type": "list",
+                        "required": True,
+                        "schema": {
+                            "type": "dict",
+                            "schema": {
+                                "paramcd": {"type": "string", "required": True, "regex": NAME_RE},
+                                "cycle": {"type": "integer", "required": True, "min": 1},
+                                "target": {"type": "integer", "required": True},
+                                "window": _RANGE,
+                            },
+                        },
+                    },
+                    "landmark_tie": {"type": "string", "required": True, "allowed": ["later", "earlier"]},
+                    "rank": {"type": "list", "required": True, "schema": {"type": "string"}},
+                    "responders": {"type": "list", "required": True, "schema": {"type": "string"}},
+                },
+            },
+            "cardiac": {
+                "type": "dict",
+                "required": True,
+                "schema": _thresholds(
+                    "evaluable_baseline",
+                    "response_pct",
+                    "response_abs",
+                    "pd_pct",
+                    "pd_abs",
+                    "egfr_block_pct",
+                    "troponin_pd_pct",
+                ),
+            },
+            "renal": {
+                "type": "dict",
+                "required": True,
+                "schema": _thresholds(
+                    "evaluable_baseline", "pd_egfr_pct", "response_pct", "response_abs_below"
+                ),
+            },
+            "organ_response_by_day": {"type": "integer", "required": True},
+            "mrd": {
+                "type": "dict",
+                "required": True,
+                "schema": {"sensitivity": _THRESHOLD, "by_day": {"type": "integer", "required": True}},
+            },
+            "egfr_formula": {"type": "string", "required": True, "allowed": ["CKD-EPI 2021"]},
+            "year_days": {"type": "number", "required": True, "min": 365, "max": 366},
+        },
+    },
+    "export": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "agency": {"type": "string", "required": True},
+            "profiles": {
+                "type": "dict",
+                "required": True,
+                "valuesrules": {
+                    "type": "dict",
+                    "schema": {
+                        "encoding": {"type": "string", "required": True},
+                        "max_file_bytes": {"type": "integer", "required": True, "min": 1},
+                    },
+                },
+            },
+        },
+    },
+}

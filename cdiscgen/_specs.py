@@ -1,0 +1,838 @@
+"""The study metadata model, loaded from a study folder's `specs/` and validated with cerberus.
+
+A study folder holds `specs/` (study.yaml, codelists.yaml, define.yaml, sdtm/*.yaml, adam/*.yaml) and
+`mappings/` (raw -> SDTM specs). Every problem found while loading becomes a `Finding` naming file,
+line and key; all of them are collected before `SpecError` is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cerberus
+
+from cdiscgen._findings import Finding, Findings, Severity
+from cdiscgen._schemas import (
+    CODELISTS_FILE_SCHEMA,
+    DATASET_SCHEMA,
+    DEFINE_FILE_SCHEMA,
+    STUDY_FILE_SCHEMA,
+)
+from cdiscgen._yaml import LineDict, LineList, YamlSyntaxError, load_yaml
+
+log = logging.getLogger(__name__)
+
+NUMERIC_TYPES = frozenset({"integer", "float"})
+
+
+class SpecError(ValueError):
+    """The study folder's specs are invalid; `findings` holds every problem found."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        lines = "\n".join(f"  {f}" for f in self.findings[:50])
+        more = f"\n  ... and {len(self.findings) - 50} more" if len(self.findings) > 50 else ""
+        super().__init__(f"{len(self.findings)} problem(s) in the study specs:\n{lines}{more}")
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    name: str
+    label: str
+    type: str
+    origin: str
+    core: str
+    length: int | None = None
+    format: str | None = None
+    codelist: str | None = None
+    source: str | None = None
+    role: str | None = None
+    method: str | None = None
+    comment: str | None = None
+    significant_digits: int | None = None
+    supplemental: bool = False
+    qorig: str | None = None
+    qeval: str | None = None
+    line: int = 0
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+    @property
+    def xpt_type(self) -> str:
+        """'num' or 'char': the SAS storage type of this variable."""
+        return "num" if self.is_numeric else "char"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    id: str
+    name: str
+    type: str
+    description: str
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class Term:
+    value: str
+    code: str | None = None
+    decode: str | None = None
+    sponsor: bool = False
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Codelist:
+    id: str
+    name: str
+    extensible: bool
+    data_type: str
+    terms: tuple[Term, ...]
+    code: str | None = None
+    sponsor: bool = False
+    source: str | None = None
+
+    @property
+    def values(self) -> frozenset[str]:
+        return frozenset(t.value for t in self.terms)
+
+    def term(self, value: str) -> Term | None:
+        for t in self.terms:
+            if t.value == value:
+                return t
+        return None
+
+    def synonym_map(self) -> dict[str, str]:
+        """Upper-cased, stripped collected value or synonym -> submission value."""
+        out: dict[str, str] = {}
+        for t in self.terms:
+            out[t.value.strip().upper()] = t.value
+            for s in t.synonyms:
+                out[str(s).strip().upper()] = t.value
+        return out
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    label: str
+    cls: str
+    structure: str
+    keys: tuple[str, ...]
+    standard: str
+    variables: tuple[VariableSpec, ...]
+    subclass: str | None = None
+    domain: str | None = None
+    repeating: bool = True
+    reference_data: bool = False
+    split_by: str | None = None
+    comment: str | None = None
+    methods: tuple[MethodSpec, ...] = ()
+    value_level: dict[str, Any] | None = None
+    file: Path | None = None
+
+    @property
+    def is_adam(self) -> bool:
+        return self.standard.startswith("ADaM")
+
+    @property
+    def variable_names(self) -> list[str]:
+        """Names of the variables submitted in the dataset itself (supplemental ones go to SUPP--)."""
+        return [v.name for v in self.variables if not v.supplemental]
+
+    @property
+    def submitted_variables(self) -> list[VariableSpec]:
+        return [v for v in self.variables if not v.supplemental]
+
+    @property
+    def supplemental_variables(self) -> list[VariableSpec]:
+        return [v for v in self.variables if v.supplemental]
+
+    def variable(self, name: str) -> VariableSpec:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(f"{self.name} has no variable {name} in its spec ({self.file})")
+
+    def has_variable(self, name: str) -> bool:
+        return any(v.name == name for v in self.variables)
+
+
+@dataclass(frozen=True)
+class Visit:
+    visit: str
+    code: str
+    visitnum: float
+    day: int
+    window: tuple[int, int]
+    epoch: str
+    dosing: bool
+
+
+@dataclass
+class Study:
+    """Everything in a study folder's `specs/`, validated."""
+
+    root: Path
+    settings: dict[str, Any]
+    datasets: dict[str, DatasetSpec]
+    codelists: dict[str, Codelist]
+    methods: dict[str, MethodSpec]
+    comments: dict[str, str] = field(default_factory=dict)
+    documents: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def studyid(self) -> str:
+        return str(self.settings["study"]["studyid"])
+
+    @property
+    def specs_dir(self) -> Path:
+        return self.root / "specs"
+
+    @property
+    def mappings_dir(self) -> Path:
+        return self.root / "mappings"
+
+    @property
+    def cutoff(self) -> date:
+        return date.fromisoformat(self.settings["cutoff"]["date"])
+
+    @property
+    def visits(self) -> list[Visit]:
+        return [
+            Visit(
+                visit=v["visit"],
+                code=v["code"],
+                visitnum=float(v["visitnum"]),
+                day=int(v["day"]),
+                window=(int(v["window"][0]), int(v["window"][1])),
+                epoch=v["epoch"],
+                dosing=bool(v["dosing"]),
+            )
+            for v in self.settings["visits"]
+        ]
+
+    def sdtm_datasets(self) -> list[DatasetSpec]:
+        return [d for d in self.datasets.values() if not d.is_adam]
+
+    def adam_datasets(self) -> list[DatasetSpec]:
+        return [d for d in self.datasets.values() if d.is_adam]
+
+    def dataset(self, name: str) -> DatasetSpec:
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise KeyError(f"dataset {name} is not declared in {self.specs_dir}") from None
+
+
+# --------------------------------------------------------------------------------------------- locating
+
+
+def bundled_study_dir() -> Path:
+    """The bundled DarPAL study: inside the wheel (`cdiscgen/_bundled`) or, in a clone, the repo root."""
+    packaged = resources.files("cdiscgen").joinpath("_bundled")
+    packaged_path = Path(str(packaged))
+    if (packaged_path / "specs" / "study.yaml").is_file():
+        return packaged_path
+    repo_root = Path(__file__).resolve().parents[1]
+    if (repo_root / "specs" / "study.yaml").is_file():
+        return repo_root
+    raise FileNotFoundError("the bundled study is missing from this installation (no specs/study.yaml)")
+
+
+def resolve_study_dir(study_dir: Path | str | None) -> Path:
+    """`study_dir` or the bundled study; a folder without specs/study.yaml is a clear error."""
+    if study_dir is None:
+        return bundled_study_dir()
+    path = Path(study_dir)
+    if not (path / "specs" / "study.yaml").is_file():
+        raise FileNotFoundError(
+            f"{path} is not a study folder: {path / 'specs' / 'study.yaml'} does not exist"
+        )
+    return path
+
+
+def init_study(target: Path | str, *, source: Path | None = None) -> Path:
+    """Copy the bundled study's `specs/` and `mappings/` into `target` as the start of a new study."""
+    target = Path(target)
+    src = resolve_study_dir(source)
+    if target.exists() and any(target.iterdir()):
+        raise FileExistsError(f"{target} exists and is not empty; choose a new folder")
+    target.mkdir(parents=True, exist_ok=True)
+    for part in ("specs", "mappings"):
+        if (src / part).is_dir():
+            shutil.copytree(src / part, target / part, ignore=shutil.ignore_patterns("__pycache__"))
+    log.info("initialised study folder %s from %s", target, src)
+    return target
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def load_study(study_dir: Path | str | None = None) -> Study:
+    """Load and validate a study folder; raise SpecError listing every problem."""
+    study, findings = check_study(study_dir)
+    errors = findings.at_least(Severity.ERROR)
+    if errors or study is None:
+        raise SpecError(errors)
+    return study
+
+
+def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Findings]:
+    """Validate every spec file of a study folder; return the study (None if unusable) and all findings."""
+    root = resolve_study_dir(study_dir)
+    findings = Findings()
+    specs = root / "specs"
+
+    settings = _load_validated(specs / "study.yaml", STUDY_FILE_SCHEMA, findings, root)
+    codelist_doc = _load_validated(specs / "codelists.yaml", CODELISTS_FILE_SCHEMA, findings, root)
+    define_doc = (
+        _load_validated(specs / "define.yaml", DEFINE_FILE_SCHEMA, findings, root)
+        if (specs / "define.yaml").is_file()
+        else {}
+    )
+    dataset_docs: list[tuple[Path, LineDict]] = []
+    broken_docs: list[tuple[Path, LineDict]] = []
+    for sub in ("sdtm", "adam"):
+        for path in sorted((specs / sub).glob("*.yaml")):
+            doc = _load_validated(path, DATASET_SCHEMA, findings, root)
+            if doc is not None:
+                dataset_docs.append((path, doc))
+            else:
+                parsed = _parse_quietly(path)
+                if parsed is not None:
+                    broken_docs.append((path, parsed))
+
+    codelists = (
+        _build_codelists(codelist_doc, specs / "codelists.yaml", findings, root) if codelist_doc else {}
+    )
+    datasets: dict[str, DatasetSpec] = {}
+    methods: dict[str, MethodSpec] = {}
+    for m in (define_doc or {}).get("methods", []) or []:
+        methods[m["id"]] = _method(m)
+    for path, doc in dataset_docs:
+        spec = _build_dataset(path, doc)
+        if spec.name in datasets:
+            findings.add(
+                _spec_finding(
+                    "SPEC010",
+                    path,
+                    root,
+                    doc.line_of("dataset"),
+                    "dataset",
+                    f"dataset {spec.name} is declared twice (also in {datasets[spec.name].file})",
+                )
+            )
+            continue
+        datasets[spec.name] = spec
+        for m in spec.methods:
+            if m.id in methods:
+                findings.add(
+                    _spec_finding(
+                        "SPEC011",
+                        path,
+                        root,
+                        doc.line_of("methods"),
+                        "methods",
+                        f"method {m.id} is declared twice",
+                    )
+                )
+            methods[m.id] = m
+    # Cross-references are checked on schema-invalid files too, so that every finding is reported at once.
+    for path, doc in dataset_docs + broken_docs:
+        findings.extend(_check_dataset_references(path, doc, codelists, methods, root))
+
+    if settings is None or codelist_doc is None:
+        return None, findings
+    study = Study(
+        root=root,
+        settings=_plain(settings),
+        datasets=datasets,
+        codelists=codelists,
+        methods=methods,
+        comments={c["id"]: c["text"] for c in (define_doc or {}).get("comments", []) or []},
+        documents=[_plain(d) for d in (define_doc or {}).get("documents", []) or []],
+    )
+    findings.extend(_check_study_settings(study, settings, root))
+    findings.extend(_check_mapping_targets(study))
+    return study, findings
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _spec_finding(code: str, path: Path, root: Path, line: int | None, key: str, message: str) -> Finding:
+    return Finding(
+        code=code, severity=Severity.ERROR, message=message, variable=key, file=_rel(path, root), line=line
+    )
+
+
+def _load_validated(path: Path, schema: dict, findings: Findings, root: Path) -> LineDict | None:
+    """Parse and cerberus-validate one file; every violation becomes a finding. None if unusable."""
+    if not path.is_file():
+        findings.add(_spec_finding("SPEC001", path, root, None, "", "required spec file is missing"))
+        return None
+    try:
+        doc = load_yaml(path)
+    except YamlSyntaxError as exc:
+        findings.add(_spec_finding("SPEC002", path, root, exc.line, "", f"YAML syntax error: {exc.problem}"))
+        return None
+    if not isinstance(doc, dict):
+        findings.add(
+            _spec_finding("SPEC003", path, root, 1, "", "the file must hold a mapping at the top level")
+        )
+        return None
+    validator = cerberus.Validator(schema, allow_unknown=False)
+    if validator.validate(doc):
+        return doc
+    for error in _leaf_errors(validator._errors):
+        line, key = _locate(doc, error.document_path)
+        findings.add(_spec_finding("SPEC004", path, root, line, key, _describe(error)))
+    return None
+
+
+def _parse_quietly(path: Path) -> LineDict | None:
+    try:
+        doc = load_yaml(path)
+    except YamlSyntaxError:
+        return None
+    return doc if isinstance(doc, LineDict) else None
+
+
+def _leaf_errors(
+    errors: Iterable[cerberus.errors.ValidationError],
+) -> Iterator[cerberus.errors.ValidationError]:
+    for error in errors:
+        if error.is_group_error or error.is_logic_error:
+            yield from _leaf_errors(error.child_errors or [])
+        else:
+            yield error
+
+
+def _describe(error: cerberus.errors.ValidationError) -> str:
+    rule, constraint, value = error.rule, error.constraint, error.value
+    key = error.document_path[-1] if error.document_path else ""
+    if error.code == cerberus.errors.UNKNOWN_FIELD.code:
+        return f"unknown key {key!r}"
+    if error.code == cerberus.errors.REQUIRED_FIELD.code:
+        return f"required key {key!r} is missing"
+    if rule == "type":
+        return f"{key!r} must be of type {constraint}, got {value!r}"
+    if rule == "maxlength":
+        return f"{key!r} is longer than {constraint} characters ({len(value)}): {value!r}"
+    if rule == "minlength":
+        return f"{key!r} needs at least {constraint} item(s)"
+    if rule == "regex":
+        return f"{key!r} value {value!r} does not match the required pattern {constraint}"
+    if rule == "allowed":
+        return f"{key!r} value {value!r} is not one of {', '.join(map(str, constraint))}"
+    if rule in ("min", "max"):
+        return f"{key!r} value {value!r} is out of range ({rule} {constraint})"
+    if rule == "empty":
+        return f"{key!r} must not be empty"
+    if rule == "nullable":
+        return f"{key!r} must not be null"
+    return f"{key!r}: {rule} {constraint!r} failed for {value!r}"
+
+
+def _locate(doc: Any, path: Sequence[Any]) -> tuple[int | None, str]:
+    """Line and dotted key of a cerberus document path in a LineDict/LineList tree."""
+    node: Any = doc
+    line: int | None = getattr(doc, "line", None)
+    keys: list[str] = []
+    for part in path:
+        if isinstance(node, LineDict):
+            line = node.line_of(part)
+            keys.append(str(part))
+            node = node.get(part)
+        elif isinstance(node, LineList) and isinstance(part, int):
+            line = node.line_of(part)
+            item = node[part] if part < len(node) else None
+            label = (
+                item.get("name") or item.get("id") or item.get("dataset") if isinstance(item, dict) else None
+            )
+            keys.append(f"{part}" if not label else f"{part}({label})")
+            node = item
+        else:
+            keys.append(str(part))
+    dotted = ""
+    for k in keys:
+        dotted += f"[{k}]" if k[:1].isdigit() else (f".{k}" if dotted else k)
+    return line, dotted
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _method(m: dict) -> MethodSpec:
+    return MethodSpec(
+        id=m["id"], name=m["name"], type=m["type"], description=m["description"], document=m.get("document")
+    )
+
+
+def _build_dataset(path: Path, doc: LineDict) -> DatasetSpec:
+    variables = tuple(
+        VariableSpec(
+            name=v["name"],
+            label=v["label"],
+            type=v["type"],
+            origin=v["origin"],
+            core=v["core"],
+            length=v.get("length"),
+            format=v.get("format"),
+            codelist=v.get("codelist"),
+            source=v.get("source"),
+            role=v.get("role"),
+            method=v.get("method"),
+            comment=v.get("comment"),
+            significant_digits=v.get("significant_digits"),
+            supplemental=bool(v.get("supplemental", False)),
+            qorig=v.get("qorig"),
+            qeval=v.get("qeval"),
+            line=v.line,
+        )
+        for v in doc["variables"]
+    )
+    return DatasetSpec(
+        name=doc["dataset"],
+        label=doc["label"],
+        cls=doc["class"],
+        subclass=doc.get("subclass"),
+        structure=doc["structure"],
+        keys=tuple(doc["keys"]),
+        standard=doc["standard"],
+        domain=doc.get("domain"),
+        repeating=bool(doc.get("repeating", True)),
+        reference_data=bool(doc.get("reference_data", False)),
+        split_by=doc.get("split_by"),
+        comment=doc.get("comment"),
+        methods=tuple(_method(m) for m in doc.get("methods", []) or []),
+        value_level=_plain(doc.get("value_level")) if doc.get("value_level") else None,
+        variables=variables,
+        file=path,
+    )
+
+
+def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) -> dict[str, Codelist]:
+    out: dict[str, Codelist] = {}
+    for i, c in enumerate(doc["codelists"]):
+        if c["id"] in out:
+            findings.add(
+                _spec_finding(
+                    "SPEC012",
+                    path,
+                    root,
+                    doc["codelists"].line_of(i),
+                    f"codelists[{i}].id",
+                    f"codelist {c['id']} is declared twice",
+                )
+            )
+            continue
+        seen: set[str] = set()
+        for j, t in enumerate(c["terms"]):
+            value = str(t["value"])
+            if value in seen:
+                findings.add(
+                    _spec_finding(
+                        "SPEC013",
+                        path,
+                        root,
+                        c["terms"].line_of(j),
+                        f"{c['id']}.terms[{j}]",
+                        f"term {value!r} appears twice in codelist {c['id']}",
+                    )
+                )
+            seen.add(value)
+            if not t.get("sponsor") and not t.get("code"):
+                findings.add(
+                    _spec_finding(
+                        "SPEC014",
+                        path,
+                        root,
+                        c["terms"].line_of(j),
+                        f"{c['id']}.terms[{j}]",
+                        f"term {value!r} has no NCI C-code; mark sponsor terms with `sponsor: true`",
+                    )
+                )
+        out[c["id"]] = Codelist(
+            id=c["id"],
+            name=c["name"],
+            code=c.get("code"),
+            extensible=bool(c["extensible"]),
+            data_type=c["data_type"],
+            sponsor=bool(c.get("sponsor", False)),
+            source=c.get("source"),
+            terms=tuple(
+                Term(
+                    value=str(t["value"]),
+                    code=t.get("code"),
+                    decode=t.get("decode"),
+                    sponsor=bool(t.get("sponsor", False)),
+                    synonyms=tuple(str(s) for s in t.get("synonyms", []) or []),
+                )
+                for t in c["terms"]
+            ),
+        )
+    return out
+
+
+def _check_dataset_references(
+    path: Path,
+    doc: LineDict,
+    codelists: dict[str, Codelist],
+    methods: dict[str, MethodSpec],
+    root: Path,
+) -> list[Finding]:
+    """Cross-references within one dataset spec: duplicates, keys, codelists, methods, split_by."""
+    out: list[Finding] = []
+    variables = doc.get("variables")
+    if not isinstance(variables, LineList):
+        return out
+    dataset = doc.get("dataset", path.stem.upper())
+    names: dict[str, int] = {}
+    for i, v in enumerate(variables):
+        if not isinstance(v, LineDict) or not isinstance(v.get("name"), str):
+            continue
+        line = variables.line_of(i)
+        name = v["name"]
+        if name in names:
+            out.append(
+                _spec_finding(
+                    "SPEC020",
+                    path,
+                    root,
+                    line,
+                    f"variables[{i}].name",
+                    f"variable {name} is declared twice in {dataset} (first at line {names[name]})",
+                )
+            )
+        else:
+            names[name] = line
+        if v.get("codelist") and v["codelist"] not in codelists:
+            out.append(
+                _spec_finding(
+                    "SPEC021",
+                    path,
+                    root,
+                    v.line_of("codelist"),
+                    f"{name}.codelist",
+                    f"codelist {v['codelist']!r} does not exist in specs/codelists.yaml",
+                )
+            )
+        if v.get("method") and v["method"] not in methods:
+            out.append(
+                _spec_finding(
+                    "SPEC022",
+                    path,
+                    root,
+                    v.line_of("method"),
+                    f"{name}.method",
+                    f"method {v['method']!r} is not declared (dataset `methods:` or specs/define.yaml)",
+                )
+            )
+        if v.get("origin") == "Derived" and not v.get("method"):
+            out.append(
+                Finding(
+                    "SPEC023",
+                    Severity.WARNING,
+                    f"derived variable {name} has no method reference",
+                    variable=f"{name}.method",
+                    file=_rel(path, root),
+                    line=line,
+                )
+            )
+        if v.get("type") in NUMERIC_TYPES and isinstance(v.get("length"), int) and v["length"] != 8:
+            out.append(
+                _spec_finding(
+                    "SPEC024",
+                    path,
+                    root,
+                    v.line_of("length"),
+                    f"{name}.length",
+                    f"numeric variable {name} must have length 8 in XPT, not {v['length']}",
+                )
+            )
+    keys = doc.get("keys")
+    for i, key in enumerate(keys if isinstance(keys, LineList) else []):
+        if key not in names:
+            out.append(
+                _spec_finding(
+                    "SPEC025",
+                    path,
+                    root,
+                    keys.line_of(i),
+                    f"keys[{i}]",
+                    f"key variable {key} is not a variable of {dataset}",
+                )
+            )
+    if doc.get("split_by") and doc["split_by"] not in names:
+        out.append(
+            _spec_finding(
+                "SPEC026",
+                path,
+                root,
+                doc.line_of("split_by"),
+                "split_by",
+                f"split_by variable {doc['split_by']} is not a variable of {dataset}",
+            )
+        )
+    value_level = doc.get("value_level")
+    if isinstance(value_level, LineDict):
+        for key in ("by", "variables"):
+            for j, name in enumerate(value_level.get(key, [])):
+                if name not in names:
+                    out.append(
+                        _spec_finding(
+                            "SPEC027",
+                            path,
+                            root,
+                            value_level[key].line_of(j),
+                            f"value_level.{key}[{j}]",
+                            f"{name} is not a variable of {dataset}",
+                        )
+                    )
+        for j, entry in enumerate(value_level.get("entries", []) or []):
+            if entry.get("codelist") and entry["codelist"] not in codelists:
+                out.append(
+                    _spec_finding(
+                        "SPEC021",
+                        path,
+                        root,
+                        entry.line_of("codelist"),
+                        f"value_level.entries[{j}].codelist",
+                        f"codelist {entry['codelist']!r} does not exist in specs/codelists.yaml",
+                    )
+                )
+    return out
+
+
+def _check_study_settings(study: Study, settings: LineDict, root: Path) -> list[Finding]:
+    """Consistency inside study.yaml: unique visit numbers/codes, epochs and elements declared, profile known."""
+    out: list[Finding] = []
+    path = study.specs_dir / "study.yaml"
+    visits: LineList = settings["visits"]
+    seen_num: dict[float, int] = {}
+    seen_code: dict[str, int] = {}
+    epochs = set(settings["design"]["epochs"])
+    for i, v in enumerate(visits):
+        line = visits.line_of(i)
+        if v["visitnum"] in seen_num:
+            out.append(
+                _spec_finding(
+                    "SPEC030",
+                    path,
+                    root,
+                    line,
+                    f"visits[{i}].visitnum",
+                    f"VISITNUM {v['visitnum']} is used twice",
+                )
+            )
+        seen_num[v["visitnum"]] = line
+        if v["code"] in seen_code:
+            out.append(
+                _spec_finding(
+                    "SPEC030", path, root, line, f"visits[{i}].code", f"visit code {v['code']} is used twice"
+                )
+            )
+        seen_code[v["code"]] = line
+        if v["epoch"] not in epochs:
+            out.append(
+                _spec_finding(
+                    "SPEC031",
+                    path,
+                    root,
+                    line,
+                    f"visits[{i}].epoch",
+                    f"epoch {v['epoch']} is not in design.epochs",
+                )
+            )
+        if v["window"][0] > v["window"][1]:
+            out.append(
+                _spec_finding(
+                    "SPEC032", path, root, line, f"visits[{i}].window", "window low is above window high"
+                )
+            )
+    element_codes = {e["etcd"] for e in settings["design"]["elements"]}
+    for i, arm in enumerate(settings["design"]["arms"]):
+        for etcd in arm["elements"]:
+            if etcd not in element_codes:
+                out.append(
+                    _spec_finding(
+                        "SPEC033",
+                        path,
+                        root,
+                        settings["design"]["arms"].line_of(i),
+                        f"design.arms[{i}].elements",
+                        f"element {etcd} is not declared in design.elements",
+                    )
+                )
+    export = settings["export"]
+    if export["agency"] not in export["profiles"]:
+        out.append(
+            _spec_finding(
+                "SPEC034",
+                path,
+                root,
+                export.line_of("agency"),
+                "export.agency",
+                f"agency profile {export['agency']!r} is not declared in export.profiles",
+            )
+        )
+    return out
+
+
+def _check_mapping_targets(study: Study) -> list[Finding]:
+    """Every mapping spec must target a dataset declared in specs/ (the engine validates the rest)."""
+    out: list[Finding] = []
+    if not study.mappings_dir.is_dir():
+        return out
+    for path in sorted(study.mappings_dir.glob("*.yaml")):
+        try:
+            doc = load_yaml(path)
+        except YamlSyntaxError as exc:
+            out.append(
+                _spec_finding("SPEC002", path, study.root, exc.line, "", f"YAML syntax error: {exc.problem}")
+            )
+            continue
+        if not isinstance(doc, dict) or "dataset" not in doc:
+            out.append(
+                _spec_finding(
+                    "SPEC040",
+                    path,
+                    study.root,
+                    1,
+                    "dataset",
+                    "a mapping spec must name its target `dataset:`",
+                )
+            )
+            continue
+        if doc["dataset"] not in study.datasets:
+            out.append(
+                _spec_finding(
+                    "SPEC041",
+                    path,
+                    study.root,
+                    doc.line_of("dataset"),
+                    "dataset",
+                    f"mapping targets dataset {doc['dataset']!r}, which is not declared in specs/sdtm",
+                )
+            )
+    return out
