@@ -1,0 +1,203 @@
+"""The study metadata model: the bundled specs load, and each kind of broken spec is reported with
+file, line and key — every finding, not only the first."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cdiscgen import SpecError, check_study, load_study
+from cdiscgen.cli import main
+
+
+def line_of(path: Path, needle: str) -> int:
+    """1-based line of the first line containing `needle` (computed independently of the loader)."""
+    for number, text in enumerate(path.read_text().splitlines(), start=1):
+        if needle in text:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def run_check(study: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check-specs", "--study", str(study)])
+    return result.exit_code, result.output
+
+
+def test_bundled_specs_pass():
+    code, output = run_check(Path(__file__).resolve().parents[1])
+    assert code == 0, output
+    assert "specs OK" in output
+
+
+def test_bundled_study_model():
+    study = load_study()
+    assert study.studyid == "DARPAL"
+    # every SDTM domain of the issue is declared
+    for name in [
+        "DM",
+        "EX",
+        "LB",
+        "RS",
+        "QS",
+        "DS",
+        "CM",
+        "TS",
+        "TA",
+        "TE",
+        "TV",
+        "TI",
+        "SE",
+        "SV",
+        "SUPPDM",
+        "SUPPRS",
+    ]:
+        assert name in study.datasets
+    lb = study.dataset("LB")
+    assert lb.keys[:3] == ("STUDYID", "USUBJID", "LBTESTCD")
+    assert lb.variable("LBSTRESN").xpt_type == "num"
+    assert lb.variable("LBTESTCD").codelist == "LBTESTCD"
+    # supplemental qualifiers are not submitted in the parent dataset
+    dm = study.dataset("DM")
+    assert "MAYOSTG" not in dm.variable_names
+    assert [v.name for v in dm.supplemental_variables] == ["MAYOSTG", "INVISO", "PRIORLN"]
+    # schedule: screening + 16 dosing visits + EOT + 6 follow-ups = 24; C2D1 is day 29 (28-day cycles)
+    visits = {v.code: v for v in study.visits}
+    assert len(study.visits) == 24
+    assert visits["C2D1"].day == 29 and visits["C2D1"].visitnum == 201
+    assert visits["EOT"].day == 169
+    assert str(study.cutoff) == study.settings["cutoff"]["date"]
+
+
+def test_every_label_and_name_fits_xpt():
+    study = load_study()
+    for ds in study.datasets.values():
+        assert len(ds.name) <= 8 and len(ds.label) <= 40
+        for v in ds.variables:
+            assert len(v.name) <= 8 and v.name == v.name.upper()
+            assert len(v.label) <= 40, (ds.name, v.name)
+
+
+@pytest.mark.parametrize(
+    ("case", "file", "old", "new", "needle", "expected"),
+    [
+        (
+            "unknown key",
+            "specs/sdtm/ex.yaml",
+            "{name: EXDOSE, label: Dose,",
+            "{name: EXDOSE, colour: red, label: Dose,",
+            "colour: red",
+            "unknown key 'colour'",
+        ),
+        (
+            "wrong type",
+            "specs/sdtm/ex.yaml",
+            "{name: EXADJ, label: Reason for Dose Adjustment, type: text,",
+            "{name: EXADJ, label: Reason for Dose Adjustment, type: text, length: ten,",
+            "length: ten",
+            "'length' must be of type integer, got 'ten'",
+        ),
+        (
+            "name longer than 8",
+            "specs/sdtm/lb.yaml",
+            "{name: LBREASND,",
+            "{name: LBREASNDX,",
+            "LBREASNDX",
+            "'LBREASNDX' does not match",
+        ),
+        (
+            "label longer than 40",
+            "specs/sdtm/qs.yaml",
+            "label: Question Name,",
+            "label: " + "Q" * 41 + ",",
+            "Q" * 41,
+            "longer than 40 characters (41)",
+        ),
+        (
+            "codelist that does not exist",
+            "specs/sdtm/dm.yaml",
+            "core: Req, codelist: SEX}",
+            "core: Req, codelist: GENDER}",
+            "codelist: GENDER",
+            "codelist 'GENDER' does not exist",
+        ),
+        (
+            "duplicate variable",
+            "specs/sdtm/cm.yaml",
+            "  - {name: CMINDC,",
+            "  - {name: CMCAT, label: Category for Medication, type: text, origin: Assigned, core: Perm}\n  - {name: CMINDC,",
+            "{name: CMCAT, label: Category for Medication, type: text, origin: Assigned, core: Perm}",
+            "variable CMCAT is declared twice",
+        ),
+        (
+            "YAML syntax error",
+            "specs/sdtm/rs.yaml",
+            "  - {name: RSSEQ, label: Sequence Number,",
+            "  - {name: RSSEQ, label: [Sequence Number,",
+            "{name: RSSEQ, label: [Sequence Number,",
+            "YAML syntax error",
+        ),
+    ],
+)
+def test_broken_spec_names_file_line_and_key(study_copy, case, file, old, new, needle, expected):
+    path = study_copy / file
+    replace_in(path, old, new)
+    code, output = run_check(study_copy)
+    assert code == 2, (case, output)
+    line = line_of(path, needle)
+    matching = [row for row in output.splitlines() if expected in row]
+    assert matching, f"{case}: {expected!r} not in\n{output}"
+    if case == "YAML syntax error":
+        # the parser reports where it noticed the problem: the broken flow sequence, at or after that line
+        assert any(f"{file}:" in row for row in matching)
+        reported = int(re.search(re.escape(file) + r":(\d+)", matching[0]).group(1))
+        assert line <= reported <= line + 2
+    else:
+        assert any(f"{file}:{line} " in row for row in matching), (case, line, output)
+
+
+def test_every_finding_is_reported_not_only_the_first(study_copy):
+    ex = study_copy / "specs/sdtm/ex.yaml"
+    replace_in(ex, "{name: EXDOSE, label: Dose,", "{name: EXDOSE, colour: red, label: Dose,")
+    replace_in(ex, "codelist: FRM}", "codelist: NOPE}")
+    replace_in(study_copy / "specs/sdtm/dm.yaml", "label: Demographics", "label: " + "D" * 41)
+    _, findings = check_study(study_copy)
+    messages = [f"{f.file}:{f.line} {f.message}" for f in findings]
+    assert any("unknown key 'colour'" in m for m in messages)
+    assert any("codelist 'NOPE'" in m for m in messages)
+    assert any("specs/sdtm/dm.yaml:2 " in m and "longer than 40" in m for m in messages)
+    with pytest.raises(SpecError) as info:
+        load_study(study_copy)
+    assert len(info.value.findings) >= 3
+
+
+def test_key_variable_must_exist(study_copy):
+    path = study_copy / "specs/sdtm/sv.yaml"
+    replace_in(path, "keys: [STUDYID, USUBJID, VISITNUM]", "keys: [STUDYID, USUBJID, VISITNO]")
+    _, findings = check_study(study_copy)
+    hits = [f for f in findings if "VISITNO" in f.message]
+    assert hits and hits[0].line == line_of(path, "keys:")
+
+
+def test_mapping_must_target_a_declared_dataset(study_copy):
+    (study_copy / "mappings").mkdir(exist_ok=True)
+    (study_copy / "mappings" / "zz.yaml").write_text("# a mapping spec\ndataset: ZZ\n")
+    _, findings = check_study(study_copy)
+    hits = [f for f in findings if f.file == "mappings/zz.yaml"]
+    assert hits and hits[0].line == 2 and "ZZ" in hits[0].message
+
+
+def test_study_settings_thresholds_are_validated(study_copy):
+    path = study_copy / "specs/study.yaml"
+    replace_in(path, 'vgpr_dflc: {op: "<", value: 40}', 'vgpr_dflc: {op: "=<", value: 40}')
+    _, findings = check_study(study_copy)
+    hits = [f for f in findings if "'=<'" in f.message]
+    assert hits and hits[0].line == line_of(path, "vgpr_dflc:")

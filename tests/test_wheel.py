@@ -1,0 +1,39 @@
+"""The wheel carries the bundled study, and `cdiscgen init` works from the installed package alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import REPO
+
+
+def test_wheel_contains_bundled_study_and_init_works(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    wheels = list(dist.glob("cdiscgen-*.whl"))
+    assert len(wheels) == 1
+    with zipfile.ZipFile(wheels[0]) as archive:
+        names = set(archive.namelist())
+        assert "cdiscgen/_bundled/specs/study.yaml" in names
+        assert "cdiscgen/_bundled/specs/sdtm/dm.yaml" in names
+        assert "cdiscgen/_bundled/specs/codelists.yaml" in names
+        archive.extractall(tmp_path / "site")
+    # run from the unpacked wheel only (its cdiscgen shadows the editable checkout), in another folder
+    target = tmp_path / "newstudy"
+    script = (
+        "import cdiscgen, pathlib;"
+        "p = cdiscgen.bundled_study_dir();"
+        f"assert str(p).startswith({str(tmp_path / 'site')!r}), p;"
+        f"cdiscgen.init_study({str(target)!r});"
+        f"cdiscgen.load_study({str(target)!r})"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, env=env)
+    assert (target / "specs" / "study.yaml").read_text() == (REPO / "specs" / "study.yaml").read_text()
