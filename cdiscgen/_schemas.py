@@ -225,6 +225,10 @@ STUDY_FILE_SCHEMA: dict = {
                 "regex": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
             },
             "standards": {"type": "dict", "required": True, "valuesrules": {"type": "string"}},
+            "age_max": {"type": "string", "regex": r"^P[0-9]+Y$"},
+            "indication_code": _TEXT,
+            "objective_primary": _TEXT,
+            "outcome_primary": _TEXT,
         },
     },
     "cutoff": {
@@ -240,6 +244,13 @@ STUDY_FILE_SCHEMA: dict = {
         "required": True,
         "schema": {
             "cycle_days": {"type": "integer", "required": True, "min": 1},
+            "blinding": _TEXT,
+            "control": _TEXT,
+            "intent": _TEXT,
+            "intervention_model": _TEXT,
+            "randomized": {"type": "boolean"},
+            "add_on": {"type": "boolean"},
+            "healthy_subjects": {"type": "boolean"},
             "cycles": {"type": "integer", "required": True, "min": 1},
             "arms": {
                 "type": "list",
@@ -283,6 +294,7 @@ STUDY_FILE_SCHEMA: dict = {
                         "form": {"type": "string", "required": True},
                         "frequency": {"type": "string", "required": True},
                         "schedule": {"type": "string", "required": True},
+                        "unii": _TEXT,
                     },
                 },
             },
