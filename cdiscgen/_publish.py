@@ -1,0 +1,199 @@
+"""Write a study's datasets as filed — XPT v5 (with agency splits), Dataset-JSON 1.1 and NDJSON — from
+the one metadata source in `specs/`. Used by the `sdtm`, `adam` and `run` commands alike."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from cdiscgen import __version__
+from cdiscgen._specs import DatasetSpec, Study
+from cdiscgen.export import (
+    PROFILES,
+    AgencyProfile,
+    JsonColumn,
+    XptVariable,
+    compute_xpt_lengths,
+    write_dataset_json,
+    write_dataset_ndjson,
+    write_xpt_split,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishResult:
+    """What was written: every file, and the character lengths used (define.xml must show the same)."""
+
+    files: list[Path] = field(default_factory=list)
+    lengths: dict[str, dict[str, int]] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def agency_profile(study: Study) -> AgencyProfile:
+    """The study's XPT profile: encoding and file-size limit from specs/study.yaml `export`."""
+    export = study.settings["export"]
+    name = export["agency"]
+    declared = export["profiles"][name]
+    base = PROFILES.get(name)
+    return AgencyProfile(
+        name=name,
+        encoding=declared.get("encoding", base.encoding if base else "ascii"),
+        max_file_bytes=int(declared.get("max_file_bytes", base.max_file_bytes if base else 5 * 1024**3)),
+    )
+
+
+def xpt_variables(spec: DatasetSpec) -> list[XptVariable]:
+    """XPT attributes of the submitted variables, in spec order (length None = longest value)."""
+    return [
+        XptVariable(
+            name=v.name,
+            label=v.label,
+            type=v.xpt_type,
+            length=v.length if not v.is_numeric else None,
+            format=v.format,
+        )
+        for v in spec.submitted_variables
+    ]
+
+
+def conform_to_spec(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The frame's columns in spec order; a missing or undeclared column is a clear error, never dropped."""
+    expected = spec.variable_names
+    missing = [name for name in expected if name not in frame.columns]
+    extra = [name for name in frame.columns if name not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"not in the spec {', '.join(map(str, extra))}")
+        raise ValueError(f"dataset {spec.name} does not match its spec {spec.file}: {'; '.join(parts)}")
+    return frame[expected]
+
+
+def write_datasets(
+    datasets: Mapping[str, pd.DataFrame],
+    study: Study,
+    xpt_dir: Path,
+    *,
+    created: datetime,
+    json_dir: Path | None = None,
+) -> PublishResult:
+    """Write every dataset (in name order) as XPT into xpt_dir and, when json_dir is given, as Dataset-JSON."""
+    profile = agency_profile(study)
+    result = PublishResult()
+    xpt_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(datasets):
+        spec = study.dataset(name)
+        frame = conform_to_spec(datasets[name], spec)
+        variables = xpt_variables(spec)
+        id_column = "USUBJID" if "USUBJID" in frame.columns else ""
+        result.lengths[name] = compute_xpt_lengths(
+            frame, variables, profile=profile, dataset=name, id_column=id_column
+        )
+        paths = write_xpt_split(
+            frame,
+            xpt_dir,
+            dataset=name,
+            label=spec.label,
+            variables=variables,
+            profile=profile,
+            created=created,
+            split_by=spec.split_by,
+            id_column=id_column,
+        )
+        result.files.extend(paths)
+        result.rows[name] = len(frame)
+        if json_dir is not None:
+            result.files.extend(_write_json(frame, spec, study, json_dir, created, result.lengths[name]))
+        log.info("wrote %s: %d rows", name, len(frame))
+    return result
+
+
+# Define-XML data type -> Dataset-JSON dataType (character ISO 8601 variables keep their text values).
+_JSON_TYPES = {
+    "text": "string",
+    "integer": "integer",
+    "float": "double",
+    "date": "date",
+    "datetime": "datetime",
+    "time": "time",
+    "partialDate": "string",
+    "partialTime": "string",
+    "partialDatetime": "string",
+    "incompleteDatetime": "string",
+    "durationDatetime": "string",
+}
+_SAS_DATE_FORMATS = {
+    "DATE": "date",
+    "E8601DA": "date",
+    "DATETIME": "datetime",
+    "E8601DT": "datetime",
+    "TIME": "time",
+}
+
+
+def metadata_version_oid(study: Study, spec: DatasetSpec) -> str:
+    """The MetaDataVersion OID shared by define.xml and Dataset-JSON (metaDataVersionOID)."""
+    standard = spec.standard.replace(" ", ".")
+    return f"MDV.{study.studyid}.{standard}"
+
+
+def json_columns(spec: DatasetSpec, lengths: Mapping[str, int]) -> list[JsonColumn]:
+    """Dataset-JSON column metadata from the same spec as XPT and define.xml."""
+    keys = {name: i for i, name in enumerate(spec.keys, start=1)}
+    columns = []
+    for v in spec.submitted_variables:
+        data_type, target = _JSON_TYPES[v.type], None
+        sas_kind = _SAS_DATE_FORMATS.get((v.format or "").rstrip(".0123456789"))
+        if v.is_numeric and sas_kind:  # a numeric SAS date/datetime/time: ISO text in JSON, integer in SAS
+            data_type, target = sas_kind, "integer"
+        columns.append(
+            JsonColumn(
+                item_oid=f"IT.{spec.name}.{v.name}",
+                name=v.name,
+                label=v.label,
+                data_type=data_type,
+                target_data_type=target,
+                length=lengths.get(v.name) if not v.is_numeric else None,
+                display_format=v.format,
+                key_sequence=keys.get(v.name),
+            )
+        )
+    return columns
+
+
+def _write_json(
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    study: Study,
+    json_dir: Path,
+    created: datetime,
+    lengths: dict[str, int],
+) -> list[Path]:
+    json_dir.mkdir(parents=True, exist_ok=True)
+    columns = json_columns(spec, lengths)
+    common = {
+        "dataset": spec.name,
+        "label": spec.label,
+        "columns": columns,
+        "study_oid": f"STUDY.{study.studyid}",
+        "metadata_version_oid": metadata_version_oid(study, spec),
+        "metadata_ref": "define.xml",
+        "created": created,
+        "originator": str(study.settings["study"]["sponsor"]),
+        "source_system": ("cdiscgen", __version__),
+        "item_group_oid": f"IG.{spec.name}",
+    }
+    base = json_dir / spec.name.lower()
+    return [
+        write_dataset_json(frame, base.with_suffix(".json"), **common),
+        write_dataset_ndjson(frame, base.with_suffix(".ndjson"), **common),
+    ]

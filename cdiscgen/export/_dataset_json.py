@@ -1,0 +1,385 @@
+"""CDISC Dataset-JSON 1.1 and its NDJSON form, streamed column-wise.
+
+Each column is turned into JSON text fragments with vectorised numpy/arrow operations; rows are then
+joined a chunk at a time and streamed to the file, so the whole JSON never sits in memory.
+
+Missing values follow the spec: a missing value (NaN/None/NA) is ``null``; an empty string stays ``""``.
+Numeric SAS dates/datetimes/times (days or seconds from 1960-01-01, seconds from midnight) with dataType
+date/datetime/time become ISO 8601 strings; the caller states ``target_data_type="integer"`` for them
+(the ADaM use case).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdiscgen.export._atomic import open_atomic
+
+log = logging.getLogger(__name__)
+
+DATASET_JSON_VERSION = "1.1.0"
+DATA_TYPES = ("string", "integer", "decimal", "float", "double", "date", "datetime", "time", "boolean", "URI")
+TARGET_DATA_TYPES = ("integer", "decimal")
+_STRING_TYPES = ("string", "URI")
+_TEMPORAL = ("date", "datetime", "time")
+_SAS_EPOCH = np.datetime64("1960-01-01T00:00:00", "s")
+_CHUNK_ROWS = 65536
+_NULL = "null"
+
+
+class DatasetJsonError(ValueError):
+    """A column or value that cannot be written as Dataset-JSON; the message names dataset, column, row
+    (1-based) and value, which are also attributes (None when they do not apply)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        dataset: str | None = None,
+        column: str | None = None,
+        reason: str | None = None,
+        row: int | None = None,
+        value: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+        self.column = column
+        self.reason = reason
+        self.row = row
+        self.value = value
+
+
+@dataclass(frozen=True)
+class JsonColumn:
+    """Column metadata in the order of the spec's attributes."""
+
+    item_oid: str
+    name: str
+    label: str
+    data_type: str
+    target_data_type: str | None = None
+    length: int | None = None
+    display_format: str | None = None
+    key_sequence: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "itemOID": self.item_oid,
+            "name": self.name,
+            "label": self.label,
+            "dataType": self.data_type,
+        }
+        if self.target_data_type is not None:
+            out["targetDataType"] = self.target_data_type
+        if self.length is not None:
+            out["length"] = self.length
+        if self.display_format is not None:
+            out["displayFormat"] = self.display_format
+        if self.key_sequence is not None:
+            out["keySequence"] = self.key_sequence
+        return out
+
+
+def _fail(
+    dataset: str, column: str, message: str, row: int | None = None, value: object = None
+) -> DatasetJsonError:
+    """An error at a 0-based row of the frame being written (or of the column when row is None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    where = f" (row {row + 1}, value {value!r})" if row is not None else ""
+    return DatasetJsonError(
+        f"{dataset}.{column}: {message}{where}",
+        dataset=dataset,
+        column=column,
+        reason=message,
+        row=None if row is None else row + 1,
+        value=value,
+    )
+
+
+def _s(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _quote(arr: pa.Array) -> pa.Array:
+    """JSON string literals for an arrow string array without nulls (escaping done column-wise)."""
+    text = pc.replace_substring(arr, "\\", "\\\\")
+    text = pc.replace_substring(text, '"', '\\"')
+    control = pc.match_substring_regex(text, "[\\x00-\\x1f]").to_numpy(zero_copy_only=False)
+    if control.any():
+        # Control characters are rare: those values alone go through json.dumps.
+        rows = np.flatnonzero(control)
+        fixed = [json.dumps(arr[int(i)].as_py(), ensure_ascii=False)[1:-1] for i in rows]
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[rows] = True
+        text = pc.replace_with_mask(text, pa.array(mask), pa.array(fixed, type=text.type))
+    return pc.binary_join_element_wise(_s('"'), text, _s('"'), _s(""))
+
+
+def _with_nulls(fragments: pa.Array, missing: np.ndarray) -> pa.Array:
+    if missing.any():
+        return pc.if_else(pa.array(missing), pa.scalar(_NULL, fragments.type), fragments)
+    return fragments
+
+
+def _numbers(series: pd.Series, dataset: str, column: JsonColumn) -> tuple[np.ndarray, np.ndarray]:
+    if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(series.dtype):
+        raise _fail(
+            dataset,
+            column.name,
+            f"dataType {column.data_type} needs numbers, the column holds {series.dtype}",
+        )
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    infinite = np.isinf(values)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise _fail(dataset, column.name, "infinity has no JSON value", row, values[row])
+    return values, missing
+
+
+def _integers(values: np.ndarray, missing: np.ndarray, dataset: str, column: JsonColumn) -> np.ndarray:
+    filled = np.where(missing, 0.0, values)
+    fractional = filled != np.round(filled)
+    if fractional.any():
+        row = int(np.flatnonzero(fractional)[0])
+        raise _fail(
+            dataset, column.name, f"dataType {column.data_type} needs whole numbers", row, values[row]
+        )
+    if (np.abs(filled) > 2**53).any():
+        row = int(np.flatnonzero(np.abs(filled) > 2**53)[0])
+        raise _fail(dataset, column.name, "integer beyond 2**53 is not exact in a double", row, values[row])
+    return filled.astype(np.int64)
+
+
+def _fragments(series: pd.Series, dataset: str, column: JsonColumn) -> pa.Array:
+    """JSON text of every value of one column (a chunk), as an arrow string array."""
+    kind = column.data_type
+    is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+    if kind in _STRING_TYPES or (is_text and kind in (*_TEMPORAL, "decimal")):
+        if not is_text:
+            raise _fail(dataset, column.name, f"dataType {kind} needs text, the column holds {series.dtype}")
+        try:
+            arr = pa.array(series, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            bad = series.map(lambda v: not isinstance(v, str), na_action="ignore").fillna(False)
+            row = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
+            raise _fail(
+                dataset, column.name, "holds a value that is not text", row, series.iloc[row]
+            ) from None
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        missing = arr.is_null().to_numpy(zero_copy_only=False)
+        return _with_nulls(_quote(pc.fill_null(arr, "")), missing)
+    if kind == "boolean":
+        if not pd.api.types.is_bool_dtype(series.dtype):
+            raise _fail(
+                dataset, column.name, f"dataType boolean needs booleans, the column holds {series.dtype}"
+            )
+        missing = series.isna().to_numpy(dtype=bool)
+        truth = series.fillna(False).to_numpy(dtype=bool)
+        return _with_nulls(pa.array(np.where(truth, "true", "false"), type=pa.large_string()), missing)
+    values, missing = _numbers(series, dataset, column)
+    if kind == "integer":
+        text = _integers(values, missing, dataset, column).astype(str)
+    elif kind in ("float", "double"):
+        text = np.where(missing, 0.0, values).astype(str)  # shortest repr that reads back to the same double
+    elif kind == "decimal":
+        text = np.char.add(np.char.add('"', np.where(missing, 0.0, values).astype(str)), '"')
+    elif kind in _TEMPORAL:
+        whole = _integers(values, missing, dataset, column)
+        if kind == "date":
+            iso = (_SAS_EPOCH.astype("datetime64[D]") + whole.astype("timedelta64[D]")).astype(str)
+        elif kind == "datetime":
+            iso = (_SAS_EPOCH + whole.astype("timedelta64[s]")).astype(str)
+        else:
+            if ((whole < 0) | (whole >= 86400))[~missing].any():
+                row = int(np.flatnonzero(((whole < 0) | (whole >= 86400)) & ~missing)[0])
+                raise _fail(dataset, column.name, "time must be seconds within one day", row, values[row])
+            iso = (np.datetime64("1970-01-01T00:00:00", "s") + whole.astype("timedelta64[s]")).astype(str)
+            iso = np.char.partition(iso, "T")[:, 2]
+        text = np.char.add(np.char.add('"', iso), '"')
+    else:
+        raise _fail(
+            dataset, column.name, f"unknown dataType {kind!r}; expected one of {', '.join(DATA_TYPES)}"
+        )
+    return _with_nulls(pa.array(text, type=pa.large_string()), missing)
+
+
+def _metadata(
+    *,
+    frame: pd.DataFrame,
+    dataset: str,
+    label: str,
+    columns: Sequence[JsonColumn],
+    study_oid: str,
+    metadata_version_oid: str,
+    metadata_ref: str | None,
+    created: datetime,
+    originator: str,
+    source_system: tuple[str, str],
+    item_group_oid: str,
+    file_oid: str | None,
+    db_last_modified: datetime | None,
+) -> dict[str, object]:
+    for column in columns:
+        if column.data_type not in DATA_TYPES:
+            raise _fail(dataset, column.name, f"unknown dataType {column.data_type!r}")
+        if column.target_data_type not in (None, *TARGET_DATA_TYPES):
+            raise _fail(dataset, column.name, f"unknown targetDataType {column.target_data_type!r}")
+    names = [c.name for c in columns]
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise DatasetJsonError(f"{dataset}: declared column(s) {missing} are not in the frame")
+    undeclared = [str(c) for c in frame.columns if c not in names]
+    if undeclared:
+        raise DatasetJsonError(f"{dataset}: frame column(s) {undeclared} are not declared")
+    meta: dict[str, object] = {
+        "datasetJSONCreationDateTime": created.replace(microsecond=0).isoformat(),
+        "datasetJSONVersion": DATASET_JSON_VERSION,
+    }
+    if file_oid is not None:
+        meta["fileOID"] = file_oid
+    if db_last_modified is not None:
+        meta["dbLastModifiedDateTime"] = db_last_modified.replace(microsecond=0).isoformat()
+    meta["originator"] = originator
+    meta["sourceSystem"] = {"name": source_system[0], "version": source_system[1]}
+    meta["studyOID"] = study_oid
+    meta["metaDataVersionOID"] = metadata_version_oid
+    if metadata_ref is not None:
+        meta["metaDataRef"] = metadata_ref
+    meta["itemGroupOID"] = item_group_oid
+    meta["records"] = len(frame)
+    meta["name"] = dataset
+    meta["label"] = label
+    meta["columns"] = [c.as_dict() for c in columns]
+    return meta
+
+
+def _row_bytes(
+    frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: str
+) -> Iterator[bytes]:
+    """Yield UTF-8 bytes per chunk of rows: each row a JSON array followed by ``separator``."""
+    for start in range(0, len(frame), _CHUNK_ROWS):
+        part = frame.iloc[start : start + _CHUNK_ROWS]
+        try:
+            fragments = [_fragments(part[c.name], dataset, c) for c in columns]
+        except DatasetJsonError as exc:
+            if exc.row is None or start == 0:
+                raise
+            # rows were counted within the chunk: restate the error with the row of the whole frame
+            raise _fail(dataset, exc.column, exc.reason, start + exc.row - 1, exc.value) from None
+        joined = pc.binary_join_element_wise(*fragments, _s(",")) if len(fragments) > 1 else fragments[0]
+        rows = pc.binary_join_element_wise(_s("["), joined, _s("]" + separator), _s(""))
+        # No nulls: the data buffer is the rows back to back.
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
+        first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
+        yield rows.buffers()[2].to_pybytes()[first:last]
+
+
+def _write_rows(
+    handle: BinaryIO, frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: bytes
+) -> None:
+    """Rows separated by ``separator`` (which ends in a newline), none after the last one."""
+    pending = b""
+    for chunk in _row_bytes(frame, dataset, columns, separator.decode("ascii")):
+        handle.write(pending + chunk[: -len(separator)])
+        pending = separator
+
+
+def write_dataset_json(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    dataset: str,
+    label: str,
+    columns: Sequence[JsonColumn],
+    study_oid: str,
+    metadata_version_oid: str,
+    metadata_ref: str | None,
+    created: datetime,
+    originator: str,
+    source_system: tuple[str, str],
+    item_group_oid: str,
+    file_oid: str | None = None,
+    db_last_modified: datetime | None = None,
+) -> Path:
+    """Write ``frame`` as a Dataset-JSON 1.1 file (atomically; attribute order as in the spec; one row
+    per line). ``created`` gives datasetJSONCreationDateTime, so reruns are byte-identical."""
+    path = Path(path)
+    meta = _metadata(
+        frame=frame,
+        dataset=dataset,
+        label=label,
+        columns=columns,
+        study_oid=study_oid,
+        metadata_version_oid=metadata_version_oid,
+        metadata_ref=metadata_ref,
+        created=created,
+        originator=originator,
+        source_system=source_system,
+        item_group_oid=item_group_oid,
+        file_oid=file_oid,
+        db_last_modified=db_last_modified,
+    )
+    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    with open_atomic(path) as handle:
+        handle.write((head[:-1] + ',"rows":[\n').encode("utf-8"))
+        _write_rows(handle, frame, dataset, columns, b",\n")
+        handle.write(b"\n]}\n")
+    log.debug("wrote %s: %d rows", path, len(frame))
+    return path
+
+
+def write_dataset_ndjson(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    dataset: str,
+    label: str,
+    columns: Sequence[JsonColumn],
+    study_oid: str,
+    metadata_version_oid: str,
+    metadata_ref: str | None,
+    created: datetime,
+    originator: str,
+    source_system: tuple[str, str],
+    item_group_oid: str,
+    file_oid: str | None = None,
+    db_last_modified: datetime | None = None,
+) -> Path:
+    """Write ``frame`` as Dataset-JSON NDJSON: line 1 the metadata object, then one JSON array per row."""
+    path = Path(path)
+    meta = _metadata(
+        frame=frame,
+        dataset=dataset,
+        label=label,
+        columns=columns,
+        study_oid=study_oid,
+        metadata_version_oid=metadata_version_oid,
+        metadata_ref=metadata_ref,
+        created=created,
+        originator=originator,
+        source_system=source_system,
+        item_group_oid=item_group_oid,
+        file_oid=file_oid,
+        db_last_modified=db_last_modified,
+    )
+    with open_atomic(path) as handle:
+        handle.write((json.dumps(meta, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+        _write_rows(handle, frame, dataset, columns, b"\n")
+        if len(frame):
+            handle.write(b"\n")
+    log.debug("wrote %s: %d rows", path, len(frame))
+    return path

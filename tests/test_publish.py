@@ -1,0 +1,81 @@
+"""Writing datasets from the study metadata: XPT attributes and Dataset-JSON columns come from specs/."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+from cdiscgen import load_study
+from cdiscgen._publish import conform_to_spec, json_columns, write_datasets
+from tests.conftest import refdata_path
+
+CREATED = datetime(2026, 1, 15, 9, 0, 0)
+
+
+def tv_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "STUDYID": ["DARPAL", "DARPAL"],
+            "DOMAIN": ["TV", "TV"],
+            "VISITNUM": [1.0, 101.0],
+            "VISIT": ["SCREENING", "CYCLE 1 DAY 1"],
+            "VISITDY": [-28.0, 1.0],
+            "ARMCD": ["DARAPOM", "DARAPOM"],
+            "ARM": ["Daratumumab + Pomalidomide"] * 2,
+            "TVSTRL": ["Informed consent", "Day 1"],
+            "TVENRL": ["", ""],
+        }
+    )
+
+
+def test_xpt_attributes_come_from_the_spec(tmp_path):
+    study = load_study()
+    result = write_datasets(
+        {"TV": tv_frame()}, study, tmp_path / "xpt", created=CREATED, json_dir=tmp_path / "json"
+    )
+    frame, meta = pyreadstat.read_xport(str(tmp_path / "xpt" / "tv.xpt"), disable_datetime_conversion=True)
+    spec = study.dataset("TV")
+    assert list(frame.columns) == spec.variable_names
+    assert meta.file_label == "Trial Visits"
+    assert meta.column_labels == [v.label for v in spec.submitted_variables]
+    # longest value in bytes: "Daratumumab + Pomalidomide" is 26 characters; TVENRL all blank -> 1
+    assert meta.variable_storage_width["ARM"] == 26 and result.lengths["TV"]["ARM"] == 26
+    assert meta.variable_storage_width["TVENRL"] == 1
+    assert meta.variable_storage_width["VISITNUM"] == 8
+    assert frame["VISITNUM"].tolist() == [1.0, 101.0]
+    assert result.rows == {"TV": 2}
+
+
+def test_dataset_json_is_schema_valid_and_typed_from_the_spec(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(refdata_path("dataset-json-1.1", "schema", "dataset.schema.json").read_text())
+    study = load_study()
+    write_datasets({"TV": tv_frame()}, study, tmp_path / "xpt", created=CREATED, json_dir=tmp_path / "json")
+    doc = json.loads((tmp_path / "json" / "tv.json").read_text())
+    jsonschema.validate(doc, schema)
+    by_name = {c["name"]: c for c in doc["columns"]}
+    assert by_name["VISITNUM"]["dataType"] == "double" and by_name["VISITNUM"]["keySequence"] == 3
+    assert by_name["VISIT"]["dataType"] == "string" and by_name["VISIT"]["length"] == 13  # "CYCLE 1 DAY 1"
+    assert doc["records"] == 2 and doc["datasetJSONCreationDateTime"] == "2026-01-15T09:00:00"
+
+
+def test_numeric_sas_dates_are_iso_dates_in_json():
+    study = load_study()
+    adsl = study.datasets.get("ADSL")
+    if adsl is None or not any(v.format == "DATE9." for v in adsl.variables):
+        pytest.skip("ADSL spec with DATE9. variables not present")
+    columns = {c.name: c for c in json_columns(adsl, {})}
+    dated = [v.name for v in adsl.submitted_variables if v.format == "DATE9."]
+    assert all(columns[n].data_type == "date" and columns[n].target_data_type == "integer" for n in dated)
+
+
+def test_frame_must_match_its_spec():
+    study = load_study()
+    frame = tv_frame().drop(columns=["TVENRL"]).assign(EXTRA=np.nan)
+    with pytest.raises(ValueError, match="missing TVENRL; not in the spec EXTRA"):
+        conform_to_spec(frame, study.dataset("TV"))

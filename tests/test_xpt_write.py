@@ -1,0 +1,447 @@
+"""write_xpt: round trips through three independent readers, exact layout, determinism, every limit."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cdiscgen.export import (
+    FDA,
+    PMDA,
+    AgencyProfile,
+    XptError,
+    XptVariable,
+    compute_xpt_size,
+    read_xpt,
+    write_xpt,
+)
+from tests import xpt_reference_reader as ref
+
+CREATED = datetime(2025, 3, 28, 14, 5, 9)
+IBM_MIN = 16.0**-65
+IBM_LIMIT = 16.0**63
+
+# ------------------------------------------------------------------------------------------ strategies
+
+ascii_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200)
+numbers = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-7e75, max_value=7e75).filter(
+        lambda x: x == 0 or abs(x) >= IBM_MIN
+    ),
+    st.integers(min_value=2**53 - 2000, max_value=2**53).map(float),
+    st.integers(min_value=-(2**53), max_value=-(2**53) + 2000).map(float),
+    st.floats(min_value=IBM_MIN, max_value=IBM_MIN * 1e6),
+    st.just(math.nan),
+)
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(min_value=1, max_value=12))
+    n_cols = draw(st.integers(min_value=1, max_value=5))
+    data: dict[str, object] = {}
+    variables = []
+    for k in range(n_cols):
+        name = f"V{k}"
+        kind = draw(st.sampled_from(["char", "num", "num_missing", "char_blank"]))
+        if kind == "char":
+            values = draw(st.lists(st.one_of(ascii_text, st.none()), min_size=n, max_size=n))
+            data[name] = pd.Series(values, dtype="str")
+        elif kind == "char_blank":
+            data[name] = pd.Series([""] * n, dtype="str")
+        elif kind == "num":
+            data[name] = pd.Series(draw(st.lists(numbers, min_size=n, max_size=n)), dtype="float64")
+        else:
+            data[name] = pd.Series([math.nan] * n, dtype="float64")
+        variables.append(XptVariable(name, f"Label {k}", "num" if kind.startswith("num") else "char"))
+    return pd.DataFrame(data), variables
+
+
+def expected_cell(value: object, kind: str) -> object:
+    """What any XPT reader must give back: trailing blanks are not significant, missing text is blank."""
+    if kind == "char":
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value.rstrip(" ")
+    return None if math.isnan(value) else value + 0.0  # -0.0 is stored as zero bytes
+
+
+def same_number(got: float, want: float | None) -> bool:
+    return math.isnan(got) if want is None else got == want
+
+
+# ------------------------------------------------------------------------------------------ property
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frames())
+def test_round_trip_three_readers(tmp_path_factory, case):
+    frame, variables = case
+    path = tmp_path_factory.mktemp("xpt") / "rt.xpt"
+    kinds = [v.type for v in variables]
+    n = len(frame)
+    last_row_blank = all(k == "char" for k in kinds) and all(
+        expected_cell(frame[v.name].iloc[-1], "char") == "" for v in variables
+    )
+    lengths = [
+        8 if v.type == "num" else max(1, int(frame[v.name].fillna("").str.len().max())) for v in variables
+    ]
+    row_length = sum(lengths)
+    if last_row_blank and row_length < 80:
+        with pytest.raises(XptError, match="blank in every"):
+            write_xpt(frame, path, dataset="RT", label="Round trip", variables=variables, created=CREATED)
+        assert not path.exists()
+        return
+    write_xpt(frame, path, dataset="RT", label="Round trip", variables=variables, created=CREATED)
+    want = [[expected_cell(frame[v.name].iloc[i], v.type) for v in variables] for i in range(n)]
+
+    # exact size: 9 header records + NAMESTRs padded to 80 + rows padded to 80 (TS-140)
+    size = 9 * 80 + math.ceil(140 * len(variables) / 80) * 80 + math.ceil(n * row_length / 80) * 80
+    assert path.stat().st_size == size == compute_xpt_size(frame, variables, profile=FDA)
+
+    # 1. the independent byte-level reader
+    got = ref.read(str(path))
+    assert [v.length for v in got.variables] == lengths
+    assert len(got.rows) == n
+    for i in range(n):
+        for j, kind in enumerate(kinds):
+            if kind == "num":
+                assert same_number(float("nan") if got.rows[i][j] is None else got.rows[i][j], want[i][j])
+            else:
+                assert got.rows[i][j] == want[i][j]
+
+    # 2. pyreadstat
+    df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    assert len(df) == n and list(df.columns) == [v.name for v in variables]
+    assert meta.column_names_to_labels == {v.name: v.label for v in variables}
+    for j, v in enumerate(variables):
+        col = df[v.name].tolist()
+        for i in range(n):
+            if v.type == "num":
+                assert same_number(float(col[i]), want[i][j])
+            else:
+                assert ("" if col[i] is None else col[i]) == want[i][j]
+
+    # 3. pandas. It reads an exact 0.0 as 16**-65 (pandas issue #50670), and it takes every all-blank
+    # 8-byte word of the last 80-byte record for padding, so it may return fewer rows than were written
+    # (at most 80 bytes' worth); the rows it returns must match.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pdf = pd.read_sas(str(path), format="xport", encoding="ascii")
+        except StopIteration:  # pandas' reader when it counts zero rows that way
+            pdf = pd.DataFrame({v.name: [] for v in variables})
+    assert n - 80 // row_length - 1 <= len(pdf) <= n
+    for j, v in enumerate(variables):
+        col = pdf[v.name].tolist()
+        for i in range(len(pdf)):
+            if v.type == "num":
+                target = IBM_MIN if want[i][j] == 0 else want[i][j]
+                assert same_number(float(col[i]), target)
+            else:
+                assert ("" if not isinstance(col[i], str) else col[i]) == want[i][j]
+
+    # 4. our own reader
+    back, xmeta = read_xpt(path)
+    assert xmeta.dataset == "RT" and xmeta.label == "Round trip" and xmeta.created == CREATED
+    assert [(v.name, v.label, v.type, v.length) for v in xmeta.variables] == [
+        (v.name, v.label, v.type, ln) for v, ln in zip(variables, lengths, strict=True)
+    ]
+    for j, v in enumerate(variables):
+        col = back[v.name].tolist()
+        for i in range(n):
+            if v.type == "num":
+                assert same_number(col[i], want[i][j])
+            else:
+                assert col[i] == want[i][j]
+
+
+# ------------------------------------------------------------------------------------------ layout
+
+
+def lb_like() -> tuple[pd.DataFrame, list[XptVariable]]:
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["DARPAL-001", "DARPAL-002", "DARPAL-003"],
+            "LBTESTCD": ["KLCFR", "LLCFR", "CREAT"],
+            "LBSTRESN": [12.5, np.nan, 0.0],
+            "LBDT": [23456.0, 23457.0, np.nan],
+        }
+    )
+    variables = [
+        XptVariable("USUBJID", "Unique Subject Identifier", "char"),
+        XptVariable("LBTESTCD", "Lab Test or Examination Short Name.", "char", length=8),
+        XptVariable("LBSTRESN", "Numeric Result/Finding in Standard Units", "num", format="8.2"),
+        XptVariable("LBDT", "Date of Specimen Collection", "num", format="DATE9."),
+    ]
+    return frame, variables
+
+
+def test_header_layout_by_the_spec(tmp_path):
+    frame, variables = lb_like()
+    path = write_xpt(
+        frame,
+        tmp_path / "lb.xpt",
+        dataset="LB",
+        label="Laboratory Test Results",
+        variables=variables,
+        created=CREATED,
+    )
+    got = ref.read(str(path))
+    assert got.created == got.modified == "28MAR25:14:05:09"
+    assert got.records[1][64:80] == b"28MAR25:14:05:09"
+    assert got.dataset == "LB" and got.dataset_label == "Laboratory Test Results"
+    # MEMBER header announces 140-byte NAMESTRs; NAMESTR header holds the variable count
+    assert got.records[3][74:78] == b"0140"
+    assert got.records[7][54:58] == b"0004"
+    assert [(v.ntype, v.length, v.varnum, v.name) for v in got.variables] == [
+        (2, 10, 1, "USUBJID"),
+        (2, 8, 2, "LBTESTCD"),
+        (1, 8, 3, "LBSTRESN"),
+        (1, 8, 4, "LBDT"),
+    ]
+    # positions are running sums of lengths: 0, 10, 18, 26
+    assert [v.position for v in got.variables] == [0, 10, 18, 26]
+    assert [(v.format_name, v.format_length, v.format_decimals) for v in got.variables] == [
+        ("", 0, 0),
+        ("", 0, 0),
+        ("", 8, 2),
+        ("DATE", 9, 0),
+    ]
+    assert all(v.rest == bytes(52) for v in got.variables)
+    assert got.variables[1].label == "Lab Test or Examination Short Name."
+    # 4 NAMESTRs = 560 bytes -> 7 records; 3 rows x 34 bytes = 102 -> 2 records (58 blanks of padding)
+    assert got.data_bytes == 160
+    assert path.read_bytes()[-58:] == b" " * 58
+    assert got.rows == [
+        ["DARPAL-001", "KLCFR", 12.5, 23456.0],
+        ["DARPAL-002", "LLCFR", None, 23457.0],
+        ["DARPAL-003", "CREAT", 0.0, None],
+    ]
+    _, meta = read_xpt(path)
+    assert [v.format for v in meta.variables] == [None, None, "8.2", "DATE9."]
+
+
+def test_reruns_are_byte_identical_and_created_sets_the_stamp(tmp_path):
+    frame, variables = lb_like()
+    a = write_xpt(frame, tmp_path / "a.xpt", dataset="LB", label="Lab", variables=variables, created=CREATED)
+    b = write_xpt(frame, tmp_path / "b.xpt", dataset="LB", label="Lab", variables=variables, created=CREATED)
+    c = write_xpt(
+        frame,
+        tmp_path / "c.xpt",
+        dataset="LB",
+        label="Lab",
+        variables=variables,
+        created=datetime(2031, 12, 1, 0, 0, 0),
+    )
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    assert b"01DEC31:00:00:00" in c.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.xpt", "b.xpt", "c.xpt"]  # no temp files
+
+
+def test_zero_rows(tmp_path):
+    frame, variables = lb_like()
+    empty = frame.iloc[:0]
+    path = write_xpt(empty, tmp_path / "e.xpt", dataset="LB", label="", variables=variables, created=CREATED)
+    # 9 header records + 7 NAMESTR records, no data records
+    assert path.stat().st_size == 16 * 80
+    df, _ = pyreadstat.read_xport(str(path))
+    assert len(df) == 0 and list(df.columns) == ["USUBJID", "LBTESTCD", "LBSTRESN", "LBDT"]
+    # zero-row char columns get length 1 (no value to measure)
+    assert [v.length for v in ref.read(str(path)).variables] == [1, 8, 8, 8]
+
+
+def test_utf8_profile_counts_bytes(tmp_path):
+    frame = pd.DataFrame({"USUBJID": ["S1"], "TERM": ["肝臓"]})  # 2 characters, 6 bytes in UTF-8
+    variables = [XptVariable("USUBJID", "Subject", "char"), XptVariable("TERM", "Term", "char")]
+    path = write_xpt(
+        frame, tmp_path / "u.xpt", dataset="AE", label="", variables=variables, profile=PMDA, created=CREATED
+    )
+    got = ref.read(str(path), encoding="utf-8")
+    assert got.variables[1].length == 6 and got.rows == [["S1", "肝臓"]]
+    back, _ = read_xpt(path, encoding="utf-8")
+    assert back["TERM"].tolist() == ["肝臓"]
+
+
+def test_single_byte_profile_encodes(tmp_path):
+    cp1252 = AgencyProfile("fda-cp1252", "cp1252", 5 * 1024**3)
+    frame = pd.DataFrame({"USUBJID": ["S1", "S2"], "TSVAL": ["Sponsor’s drug", "plain"]})
+    variables = [XptVariable("USUBJID", "Subject", "char"), XptVariable("TSVAL", "Value", "char")]
+    path = write_xpt(
+        frame,
+        tmp_path / "ts.xpt",
+        dataset="TS",
+        label="",
+        variables=variables,
+        profile=cp1252,
+        created=CREATED,
+    )
+    assert b"Sponsor\x92s drug" in path.read_bytes()  # U+2019 is 0x92 in cp1252
+    assert ref.read(str(path), encoding="cp1252").rows[0][1] == "Sponsor’s drug"
+
+
+# ------------------------------------------------------------------------------------------ limits
+
+
+def base() -> tuple[pd.DataFrame, list[XptVariable]]:
+    frame = pd.DataFrame({"USUBJID": ["P-01", "P-02"], "AVAL": [1.0, 2.0], "AVALC": ["1", "2"]})
+    variables = [
+        XptVariable("USUBJID", "Unique Subject Identifier", "char"),
+        XptVariable("AVAL", "Analysis Value", "num"),
+        XptVariable("AVALC", "Analysis Value (C)", "char"),
+    ]
+    return frame, variables
+
+
+def replace_var(variables, target, **changes):
+    return [XptVariable(**{**v.__dict__, **changes}) if v.name == target else v for v in variables]
+
+
+def _bad_cases():
+    f, v = base()
+    long_text = f.assign(AVALC=["x" * 201, "2"])
+    cases = {
+        "long name": (
+            f.rename(columns={"AVAL": "AVALUE123"}),
+            replace_var(v, "AVAL", name="AVALUE123"),
+            {},
+            "9 characters long",
+        ),
+        "lowercase name": (
+            f.rename(columns={"AVAL": "aval"}),
+            replace_var(v, "AVAL", name="aval"),
+            {},
+            "must be uppercase",
+        ),
+        "digit first": (
+            f.rename(columns={"AVAL": "1AVAL"}),
+            replace_var(v, "AVAL", name="1AVAL"),
+            {},
+            "must start with a letter",
+        ),
+        "bad character": (
+            f.rename(columns={"AVAL": "AV-AL"}),
+            replace_var(v, "AVAL", name="AV-AL"),
+            {},
+            r"A-Z, 0-9 and _",
+        ),
+        "dataset name": (f, v, {"dataset": "ADLB_TOO_LONG"}, "dataset name 'ADLB_TOO_LONG' is 13"),
+        "dataset lowercase": (f, v, {"dataset": "adsl"}, "must be uppercase"),
+        "label 41": (
+            f,
+            replace_var(v, "AVAL", label="L" * 41),
+            {},
+            "41 bytes long; XPT v5 allows at most 40",
+        ),
+        "dataset label 41": (f, v, {"label": "D" * 41}, "dataset label .* 41 bytes"),
+        "value 201 bytes": (long_text, v, {}, r"value is 201 bytes in ascii.*row 1, USUBJID 'P-01'"),
+        "non-ascii": (
+            f.assign(AVALC=["1", "naïve"]),
+            v,
+            {},
+            r"TEST\.AVALC: non-ASCII .*row 2, USUBJID 'P-02', value 'naïve'",
+        ),
+        "non-ascii label": (f, replace_var(v, "AVAL", label="Valeur analysée"), {}, "not encodable as ascii"),
+        "too big": (
+            f.assign(AVAL=[1.0, 7.3e75]),
+            v,
+            {},
+            r"outside the IBM .*USUBJID 'P-02', value 7\.3e\+75",
+        ),
+        "too small": (f.assign(AVAL=[1e-80, 1.0]), v, {}, r"outside the IBM .*USUBJID 'P-01', value 1e-80"),
+        "infinity": (f.assign(AVAL=[1.0, -np.inf]), v, {}, r"infinity .*USUBJID 'P-02'"),
+        "integer beyond 2**53": (
+            f.assign(AVAL=pd.Series([1, 2**53 + 1], dtype="int64")),
+            v,
+            {},
+            r"beyond 2\*\*53 .*row 2",
+        ),
+        "declared too short": (
+            f.assign(AVALC=["123", "2"]),
+            replace_var(v, "AVALC", length=2),
+            {},
+            r"3 bytes, longer than the declared length 2 .*row 1, USUBJID 'P-01', value '123'",
+        ),
+        "declared over 200": (f, replace_var(v, "AVALC", length=201), {}, "outside 1..200"),
+        "missing column": (
+            f.drop(columns="AVALC"),
+            v,
+            {},
+            r"declared variable\(s\) \['AVALC'\] are not columns",
+        ),
+        "undeclared column": (f.assign(EXTRA=1.0), v, {}, r"frame column\(s\) \['EXTRA'\] are not declared"),
+        "char holds numbers": (
+            f.assign(AVALC=[1.0, 2.0]),
+            v,
+            {},
+            "declared char but the column holds float64",
+        ),
+        "num holds text": (f.assign(AVAL=["1", "2"]), v, {}, "declared num but the column holds str"),
+        "object with a number": (
+            f.assign(AVALC=pd.Series(["1", 2], dtype=object)),
+            v,
+            {},
+            r"declared char but holds a int .*row 2",
+        ),
+        "bad format": (f, replace_var(v, "AVAL", format="DATE9"), {}, "is not a SAS format"),
+        "duplicate variable": (f, [*v, v[0]], {}, "declared twice"),
+    }
+    return cases
+
+
+@pytest.mark.parametrize("case", list(_bad_cases()))
+def test_each_limit_has_its_own_error_and_leaves_no_file(tmp_path, case):
+    frame, variables, overrides, pattern = _bad_cases()[case]
+    args = {"dataset": "TEST", "label": "Test", **overrides}
+    path = tmp_path / "bad.xpt"
+    with pytest.raises(XptError, match=pattern):
+        write_xpt(frame, path, variables=variables, profile=FDA, created=CREATED, **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_carries_its_place():
+    frame, variables = base()
+    with pytest.raises(XptError) as info:
+        write_xpt(
+            frame.assign(AVALC=["1", "é"]),
+            "/nonexistent/x.xpt",
+            dataset="ADLB",
+            label="",
+            variables=variables,
+            created=CREATED,
+        )
+    err = info.value
+    assert (err.dataset, err.variable, err.row, err.usubjid, err.value) == ("ADLB", "AVALC", 2, "P-02", "é")
+
+
+def test_io_error_removes_the_temp_file(tmp_path, monkeypatch):
+    frame, variables = base()
+    import cdiscgen.export._xpt as xpt_module
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xpt_module, "_write_rows", boom)
+    target = tmp_path / "x.xpt"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match="disk full"):
+        write_xpt(frame, target, dataset="X", label="", variables=variables, created=CREATED)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.xpt"] and target.read_bytes() == b"old"
+
+
+def test_fda_profile_constants():
+    assert (FDA.encoding, FDA.max_file_bytes) == ("ascii", 5 * 1024**3)
+
+
+def test_reader_rejects_non_xpt(tmp_path):
+    bogus = tmp_path / "bogus.xpt"
+    bogus.write_bytes(b"x" * 800)
+    with pytest.raises(XptError, match="not a SAS transport v5 file"):
+        read_xpt(bogus)
