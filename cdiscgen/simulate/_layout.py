@@ -1,0 +1,36 @@
+"""The raw forms and their columns, in file order (docs/raw-data.md documents each of them)."""
+
+from __future__ import annotations
+
+_ID = ("RECORD_ID", "SITE", "SUBJECT")
+
+FORM_COLUMNS: dict[str, tuple[str, ...]] = {
+    "enrollment": _ID + ("COUNTRY", "CONSENT_DATE", "BIRTH_DATE", "SEX", "RACE", "ETHNICITY", "SCREEN_FAILURE",
+                         "SF_REASON"),
+    "baseline_disease": _ID + ("VISIT", "ASSESS_DATE", "DIAGNOSIS_DATE", "ISOTYPE", "INVOLVED_LC", "HEART", "KIDNEY",
+                               "LIVER", "NERVE", "GI", "SOFT_TISSUE", "PRIOR_LINES", "PRIOR_ASCT", "MAYO_STAGE"),
+    "dara_admin": _ID + ("VISIT", "CYCLE", "CYCLE_DAY", "ADMIN_DATE", "ADMIN_TIME", "GIVEN", "DOSE_MG", "ROUTE",
+                         "NOT_GIVEN_REASON"),
+    "poma_cycle": _ID + ("CYCLE", "VISIT", "START_DATE", "STOP_DATE", "DOSE_MG", "ACTION", "REASON"),
+    "central_lab": ("RECORD_ID", "ACCESSION", "SITE", "SUBJECT", "VISIT", "COLL_DATE", "COLL_TIME", "SPECIMEN",
+                    "LAB_TEST", "RESULT", "UNIT", "REF_LOW", "REF_HIGH", "URINE_END_DATE", "URINE_END_TIME",
+                    "NOT_DONE_REASON"),
+    "immunofixation": ("RECORD_ID", "ACCESSION", "SITE", "SUBJECT", "VISIT", "COLL_DATE", "SPECIMEN", "IFE_RESULT",
+                       "BAND_ISOTYPE", "NOT_DONE_REASON"),
+    "response_assessment": _ID + ("VISIT", "ASSESS_DATE", "HEM_RESPONSE", "CARDIAC_RESPONSE", "RENAL_RESPONSE"),
+    "mrd": _ID + ("VISIT", "SAMPLE_DATE", "METHOD", "MRD_STATUS", "SENSITIVITY"),
+    "eq5d5l": _ID + ("VISIT", "QS_DATE", "MOBILITY", "SELF_CARE", "USUAL_ACTIVITIES", "PAIN_DISCOMFORT",
+                     "ANXIETY_DEPRESSION", "VAS"),
+    "end_of_treatment": _ID + ("EOT_DATE", "LAST_DOSE_DATE", "COMPLETED", "REASON"),
+    "end_of_study": _ID + ("EOS_DATE", "STATUS"),
+    "death": _ID + ("DEATH_DATE", "CAUSE"),
+    "subsequent_therapy": _ID + ("THERAPY", "START_DATE", "REASON"),
+    "followup_contact": _ID + ("VISIT", "CONTACT_DATE", "CONTACT_TYPE", "VITAL_STATUS"),
+}  # fmt: skip
+
+RECORD_PREFIX: dict[str, str] = {
+    "enrollment": "ENR", "baseline_disease": "BDX", "dara_admin": "DARA", "poma_cycle": "POMA",
+    "central_lab": "LAB", "immunofixation": "IFE", "response_assessment": "RSP", "mrd": "MRD",
+    "eq5d5l": "EQ5D", "end_of_treatment": "EOT", "end_of_study": "EOS", "death": "DTH",
+    "subsequent_therapy": "STX", "followup_contact": "FUC",
+}  # fmt: skip

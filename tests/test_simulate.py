@@ -1,0 +1,169 @@
+"""Tests of the raw-data simulator: layout, determinism, dirt, population mix, bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cdiscgen.simulate import FORM_COLUMNS, simulate_courses, simulate_study
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "raw-data.md"
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    out = tmp_path_factory.mktemp("sim") / "raw"
+    res = simulate_study(out)
+    return {name: pd.read_csv(path, dtype=str, keep_default_na=False) for name, path in res.files.items()}
+
+
+def _doc_columns() -> dict[str, list[str]]:
+    """Columns of each form as listed in the first column of its table in docs/raw-data.md."""
+    forms: dict[str, list[str]] = {}
+    current = None
+    in_cols = False
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^### (\w+)\.csv", line)
+        if m:
+            current, in_cols = m.group(1), False
+            forms[current] = []
+            continue
+        if current and line.startswith("| Column |"):
+            in_cols = True
+            continue
+        if current and in_cols:
+            if not line.startswith("|"):
+                in_cols = False
+                current = None
+                continue
+            cell = line.split("|")[1].strip()
+            if set(cell) <= {"-"}:
+                continue
+            forms[current].extend(c.strip() for c in cell.split(","))
+    return forms
+
+
+def test_every_form_has_exactly_its_documented_columns(raw):
+    doc = _doc_columns()
+    assert set(doc) == set(FORM_COLUMNS) == set(raw)
+    for name, df in raw.items():
+        assert list(df.columns) == list(FORM_COLUMNS[name]), name
+        assert set(doc[name]) == set(df.columns), name
+        assert len(doc[name]) == len(set(doc[name])), name
+
+
+def test_record_ids_unique_and_nothing_after_cutoff(raw):
+    for name, df in raw.items():
+        assert df["RECORD_ID"].is_unique, name
+    years = raw["central_lab"]["COLL_DATE"].str.extract(r"(\d{4})")[0].astype(int)
+    assert years.max() <= 2026 and years.min() >= 2024
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
+    a = simulate_study(tmp_path / "a", subjects=25, seed=7, sites=3)
+    b = simulate_study(tmp_path / "b", subjects=25, seed=7, sites=3)
+    c = simulate_study(tmp_path / "c", subjects=25, seed=8, sites=3)
+    for name in FORM_COLUMNS:
+        assert a.files[name].read_bytes() == b.files[name].read_bytes(), name
+    assert a.files["central_lab"].read_bytes() != c.files["central_lab"].read_bytes()
+    assert a.files["enrollment"].read_bytes() != c.files["enrollment"].read_bytes()
+    assert b"\r\n" not in a.files["central_lab"].read_bytes()
+
+
+def test_courses_are_not_written_and_match_enrollment(raw, tmp_path):
+    courses = simulate_courses(40, 20240101, 5)
+    assert sorted(courses["SUBJECT"]) == sorted(raw["enrollment"]["SUBJECT"])
+    sf = raw["enrollment"].set_index("SUBJECT")["SCREEN_FAILURE"].str.strip().eq("Yes")
+    assert (courses.set_index("SUBJECT")["screen_failure"] == sf.reindex(courses["SUBJECT"]).to_numpy()).all()
+    # screen failures have only enrolment rows
+    sfs = set(sf[sf].index)
+    assert sfs
+    for name, df in raw.items():
+        if name != "enrollment":
+            assert not sfs & set(df["SUBJECT"]), name
+
+
+def test_every_documented_dirt_kind_occurs_at_the_default_seed(raw):
+    lab, enr = raw["central_lab"], raw["enrollment"]
+    dates = enr["CONSENT_DATE"]
+    assert dates.str.match(r"^\d{4}-\d{2}-\d{2}$").any()
+    assert dates.str.match(r"^\d{2}/\d{2}/\d{4}$").any()
+    assert dates.str.match(r"^\d{2}[A-Z]{3}\d{4}$").any()
+    # one format per site
+    fmt = dates.str.replace(r"\d", "9", regex=True).str.replace(r"[A-Z]{3}", "MON", regex=True)
+    assert (fmt.groupby(enr["SITE"]).nunique() == 1).all()
+    partial = r"^(UN-[A-Z]{3}|UNK-UNK)-\d{4}$"
+    assert raw["baseline_disease"]["DIAGNOSIS_DATE"].str.match(partial).any()
+    assert raw["death"]["DEATH_DATE"].str.match(partial).any()
+    assert raw["subsequent_therapy"]["START_DATE"].str.match(partial).any()
+    flc = lab[lab["LAB_TEST"].isin(["Free Kappa LC", "Free Lambda LC"])]
+    assert set(flc["UNIT"]) == {"mg/L", "mg/dL"}
+    assert flc.groupby("SITE")["UNIT"].nunique().max() == 1
+    assert set(lab.loc[lab["LAB_TEST"] == "NT-proBNP", "UNIT"]) == {"ng/L", "pmol/L"}
+    assert set(lab.loc[lab["LAB_TEST"] == "Protein, 24h urine", "UNIT"]) == {"g/24h", "mg/24h"}
+    assert lab["RESULT"].str.startswith("<").any()
+    assert (lab["RESULT"] == ">35000").any()
+    assert ((lab["RESULT"] == "") & (lab["NOT_DONE_REASON"] != "")).any()
+    assert (lab["VISIT"] == "UNS").any()
+    dup = lab[lab.duplicated(["ACCESSION", "LAB_TEST"], keep=False)]
+    assert len(dup) >= 2 and (dup.groupby(["ACCESSION", "LAB_TEST"])["RESULT"].nunique() == 1).all()
+    coded = pd.concat([enr["SEX"], enr["RACE"], raw["baseline_disease"]["ISOTYPE"],
+                       raw["baseline_disease"]["INVOLVED_LC"], raw["immunofixation"]["IFE_RESULT"],
+                       raw["immunofixation"]["BAND_ISOTYPE"], raw["response_assessment"]["HEM_RESPONSE"]])  # fmt: skip
+    assert (coded != coded.str.strip()).any()
+    canon = {
+        "Male",
+        "Female",
+        "Positive",
+        "Negative",
+        "Lambda",
+        "Kappa",
+        "CR",
+        "VGPR",
+        "PR",
+        "NR",
+        "PD",
+        "NE",
+    }
+    lowered = coded.str.strip()
+    assert (lowered.str.lower().isin({c.lower() for c in canon}) & ~lowered.isin(canon)).any()
+
+
+def test_population_mix_within_stated_bands():
+    c = simulate_courses(1000, 11, 5)
+    assert 0.08 <= c["screen_failure"].mean() <= 0.12
+    e = c[~c["screen_failure"]]
+    assert 0.72 <= (e["involved_chain"] == "LAMBDA").mean() <= 0.78
+    assert 0.13 <= (e["evaluability_class"] == "LOW-DFLC").mean() <= 0.17
+    assert 0.02 <= (e["baseline_dflc"] < 20).mean() <= 0.08
+    hi = e[e["evaluability_class"] == "DFLC>=50"]["baseline_dflc"]
+    assert hi.between(50, 500).all()
+    # default study: primary endpoint rate in the intended 35-60 % band
+    d = simulate_courses(40, 20240101, 5)
+    ev = d[~d["screen_failure"] & (d["evaluability_class"] != "NOT EVALUABLE")]
+    assert 0.35 <= ev["resp_c6"].isin(["CR", "VGPR"]).mean() <= 0.60
+    # early deaths are more frequent with a very high baseline NT-proBNP
+    high = e["baseline_ntprobnp"] > 8000
+    early = e["death_day"] <= 170
+    assert early[high].mean() > 2 * early[~high].mean()
+
+
+@pytest.mark.parametrize("kwargs", [{"subjects": 0}, {"subjects": -3}, {"subjects": 2.5}, {"subjects": "40"},
+                                    {"subjects": True}, {"sites": 0}, {"seed": -1}])  # fmt: skip
+def test_bad_input_raises_before_writing(tmp_path, kwargs):
+    out = tmp_path / "raw"
+    with pytest.raises(ValueError):
+        simulate_study(out, **kwargs)
+    assert not out.exists()
+
+
+def test_output_path_that_is_a_file_is_rejected(tmp_path):
+    f = tmp_path / "raw"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="not a directory"):
+        simulate_study(f)
+    assert f.read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
