@@ -1,1 +1,42 @@
-"""adam"""
+"""adam: SDTM -> ADaM (ADSL, ADLB, ADRS, ADTTE) for the AL amyloidosis response criteria, and the
+endpoint summary. Dates in the ADaM frames are numeric SAS dates (float days since 1960-01-01)."""
+
+from ._adlb import compute_ckd_epi_2021
+from ._derive import AdamResult, derive_adam, read_dataset_spec
+from ._errors import AdamInputError
+from ._io import read_sdtm_folder
+from ._paramspec import check_parameter_specs
+from ._rules import (
+    compute_best_response,
+    compute_cardiac_status,
+    compute_cr,
+    compute_evaluability_class,
+    compute_hematologic_step,
+    compute_involved_chain,
+    compute_landmark,
+    compute_renal_status,
+    compute_threshold,
+)
+from ._summary import compute_endpoint_summary, compute_km, write_summary
+
+__all__ = [
+    "AdamInputError",
+    "AdamResult",
+    "check_parameter_specs",
+    "compute_best_response",
+    "compute_cardiac_status",
+    "compute_ckd_epi_2021",
+    "compute_cr",
+    "compute_endpoint_summary",
+    "compute_evaluability_class",
+    "compute_hematologic_step",
+    "compute_involved_chain",
+    "compute_km",
+    "compute_landmark",
+    "compute_renal_status",
+    "compute_threshold",
+    "derive_adam",
+    "read_dataset_spec",
+    "read_sdtm_folder",
+    "write_summary",
+]

@@ -27,3 +27,16 @@ def study_copy(tmp_path: Path) -> Path:
     if (REPO / "mappings").is_dir():
         shutil.copytree(REPO / "mappings", target / "mappings")
     return target
+
+
+# CI runs hypothesis derandomized so that a green run is reproducible; locally it explores freely.
+try:
+    import os
+
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+    if os.environ.get("CI"):
+        _hypothesis_settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass

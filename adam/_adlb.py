@@ -1,0 +1,312 @@
+"""ADLB: one record per subject, parameter and assessment for every value the response rules use.
+
+Source tests follow DOMAIN.md's SDTM conventions; MCPROT is split by LBSPEC + LBMETHOD into serum IFE
+(SIFE), urine IFE (UIFE) and the serum M-spike (MSPIKE). RATIO, IFLC, UFLC and DFLC are derived per
+assessment from the analysed kappa and lambda; EGFR is taken from GFRBSCRT or, when a subject's
+assessment has none, derived from CREAT with CKD-EPI 2021.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen._findings import Finding, Severity
+
+from ._common import number, text
+from ._dates import compute_date_parts, compute_study_day
+from ._errors import AdamInputError
+from ._rules import compute_involved_chain, compute_ratio_abnormal
+
+log = logging.getLogger(__name__)
+
+# PARAMCD -> (PARAMN, PARAM); PARAM <= 40 characters.
+ADLB_PARAMS: dict[str, tuple[int, str]] = {
+    "KAPPA": (1, "Free Kappa Light Chain (mg/L)"),
+    "LAMBDA": (2, "Free Lambda Light Chain (mg/L)"),
+    "RATIO": (3, "Free Kappa/Lambda Ratio (recomputed)"),
+    "IFLC": (4, "Involved Free Light Chain (mg/L)"),
+    "UFLC": (5, "Uninvolved Free Light Chain (mg/L)"),
+    "DFLC": (6, "dFLC, Involved - Uninvolved (mg/L)"),
+    "SIFE": (7, "Serum Immunofixation"),
+    "UIFE": (8, "Urine Immunofixation"),
+    "MSPIKE": (9, "Serum M-Protein (g/dL)"),
+    "UMPROT": (10, "Urine M-Protein (mg/day)"),
+    "NTPROBNP": (11, "NT-proBNP (ng/L)"),
+    "TROPT": (12, "Troponin T (ng/L)"),
+    "PROT24": (13, "24-Hour Urine Protein (g/day)"),
+    "EGFR": (14, "eGFR CKD-EPI 2021 (mL/min/1.73 m2)"),
+}
+FLC_PARAMS = ("KAPPA", "LAMBDA", "RATIO", "IFLC", "UFLC", "DFLC")
+_DIRECT = {
+    "KLCFR": "KAPPA",
+    "LLCFR": "LAMBDA",
+    "MPROTEXR": "UMPROT",
+    "BNPPRONT": "NTPROBNP",
+    "TROPONT": "TROPT",
+    "PROTEXR": "PROT24",
+    "GFRBSCRT": "EGFR",
+}
+_LIMIT = r"^\s*([<>])=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$"
+
+
+def compute_lb_paramcd(lb: pd.DataFrame) -> pd.Series:
+    """ADLB PARAMCD of each LB record ("" for records ADLB does not analyse; CREAT -> "CREAT")."""
+    testcd = text(lb, "LBTESTCD").str.upper()
+    spec = text(lb, "LBSPEC").str.upper()
+    method = text(lb, "LBMETHOD").str.upper()
+    result = text(lb, "LBSTRESC").str.upper()
+    out = testcd.map(_DIRECT).fillna("").astype("str")
+    mcprot = testcd == "MCPROT"
+    ife = method.str.contains("IMMUNOFIX") | ((method == "") & result.isin(["POSITIVE", "NEGATIVE"]))
+    out = out.mask(mcprot & ife & (spec == "SERUM"), "SIFE").mask(mcprot & ife & (spec == "URINE"), "UIFE")
+    out = out.mask(mcprot & ~ife & (spec != "URINE"), "MSPIKE")
+    return out.mask(testcd == "CREAT", "CREAT").mask(testcd == "MPIGISO", "MPIGISO")
+
+
+def compute_ckd_epi_2021(creat_umol: pd.Series, age: pd.Series, sex: pd.Series) -> pd.Series:
+    """eGFR (mL/min/1.73 m2) by CKD-EPI 2021 from serum creatinine in umol/L (/ 88.4 -> mg/dL)."""
+    scr = creat_umol / 88.4
+    female = sex.eq("F").to_numpy(bool)
+    k = np.where(female, 0.7, 0.9)
+    a = np.where(female, -0.241, -0.302)
+    ratio = scr.to_numpy("float64") / k
+    egfr = (
+        142.0
+        * np.minimum(ratio, 1.0) ** a
+        * np.maximum(ratio, 1.0) ** -1.200
+        * 0.9938 ** age.to_numpy("float64")
+        * np.where(female, 1.012, 1.0)
+    )
+    egfr = np.where(sex.isin(["F", "M"]).to_numpy(bool), egfr, np.nan)
+    return pd.Series(egfr, index=creat_umol.index, dtype="float64")
+
+
+def _records(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
+    """LB records of ADSL subjects with PARAMCD, analysed values, dates and the assessment key."""
+    rec = pd.DataFrame(index=lb.index)
+    rec["USUBJID"] = text(lb, "USUBJID")
+    rec["PARAMCD"] = compute_lb_paramcd(lb)
+    rec["LBSEQ"] = number(lb, "LBSEQ")
+    stresn = number(lb, "LBSTRESN")
+    stresc = text(lb, "LBSTRESC")
+    limit = stresc.str.extract(_LIMIT)
+    lim_val = pd.to_numeric(limit[1], errors="coerce").astype("float64")
+    is_limit = stresn.isna() & lim_val.notna()
+    rec["AVAL"] = stresn.where(~is_limit, lim_val)
+    rec["ALIMFL"] = pd.Series("", index=lb.index, dtype="str").mask(is_limit, "Y")
+    rec["AVALC"] = stresc.str.upper().where(rec["PARAMCD"].isin(["SIFE", "UIFE", "MPIGISO"]), "")
+    rec["LBSPEC"] = text(lb, "LBSPEC").str.upper()
+    not_done = text(lb, "LBSTAT").str.upper().eq("NOT DONE")
+    dtc_days = compute_date_parts(lb, "LBDTC", dataset="LB")[0]
+    end_days = compute_date_parts(lb, "LBENDTC", dataset="LB")[0]
+    rec["ADT"] = dtc_days
+    prot = rec["PARAMCD"].eq("PROT24")
+    rec.loc[prot, "ADT"] = end_days[prot].fillna(dtc_days[prot])
+    rec["_LBDTC"] = text(lb, "LBDTC")
+    rec["AVISITN"] = number(lb, "VISITNUM")
+    rec["AVISIT"] = text(lb, "VISIT")
+    rec["_AKEY"] = np.where(
+        rec["AVISITN"].notna(),
+        "V" + rec["AVISITN"].astype("string").fillna(""),
+        "D" + rec["ADT"].astype("string").fillna(""),
+    )
+    usable = (
+        (rec["PARAMCD"] != "") & ~not_done & rec["ADT"].notna() & (rec["AVAL"].notna() | (rec["AVALC"] != ""))
+    )
+    rec = rec[usable & rec["USUBJID"].isin(adsl["USUBJID"])]
+    rec = rec.merge(adsl[["USUBJID", "TRTSDT"]], on="USUBJID", how="left")
+    return rec
+
+
+def _flag_last(rec: pd.DataFrame, dataset: str, findings: list[Finding]) -> pd.Series:
+    """ANL01FL: the last usable record by (LBDTC, LBSEQ) per subject, parameter and assessment."""
+    order = rec.sort_values(["USUBJID", "PARAMCD", "_AKEY", "_LBDTC", "LBSEQ"])
+    key = ["USUBJID", "PARAMCD", "_AKEY"]
+    last = ~order.duplicated(key, keep="last")
+    counts = order.groupby(key, sort=False)["LBSEQ"].transform("size")
+    dups = order[last & (counts > 1)]
+    for row in dups.itertuples():
+        findings.append(
+            Finding(
+                code="CDG-ADAM-001",
+                severity=Severity.WARNING,
+                message=f"{int(counts[row.Index])} usable {row.PARAMCD} results in one assessment ({row.AVISIT or row._AKEY}); "
+                "the last by LBDTC, LBSEQ is analysed (ANL01FL)",
+                dataset=dataset,
+                variable="LBSEQ",
+                usubjid=row.USUBJID,
+                seq=row.LBSEQ,
+            )
+        )
+    return last.reindex(rec.index)
+
+
+def _age_at(adsl: pd.DataFrame, usubjid: pd.Series, adt: pd.Series) -> pd.Series:
+    """Age in whole years at a date: from BRTHDT when known, else AGE at consent plus whole years since SCRNDT."""
+    sub = adsl.set_index("USUBJID")
+    brth = usubjid.map(sub["_BRTHDT"]).astype("float64")
+    age0 = usubjid.map(sub["AGE"]).astype("float64")
+    scr = usubjid.map(sub["SCRNDT"]).astype("float64")
+    from_birth = np.floor((adt - brth) / 365.25)
+    from_age = age0 + np.floor(((adt - scr) / 365.25).clip(lower=0).fillna(0))
+    return from_birth.where(brth.notna(), from_age)
+
+
+def derive_adlb(
+    lb: pd.DataFrame, adsl: pd.DataFrame, settings: Mapping
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """ADLB records plus the subject-level baseline facts (returned as frame attrs for ADSL).
+
+    ``adsl`` needs USUBJID, STUDYID, TRTSDT, SCRNDT, AGE, SEX, SAFFL and _BRTHDT (working column).
+    Returns the ADLB frame (working columns included; the caller conforms it to the spec) and findings.
+    """
+    findings: list[Finding] = []
+    hem = settings["response"]["hematologic"]
+    rec = _records(lb, adsl)
+    rec["ANL01FL"] = np.where(_flag_last(rec, "LB", findings).fillna(False).to_numpy(bool), "Y", "")
+    rec["SRCDOM"], rec["SRCVAR"], rec["SRCSEQ"] = "LB", "LBSTRESN", rec["LBSEQ"]
+    rec.loc[rec["AVALC"] != "", "SRCVAR"] = "LBSTRESC"
+    rec.loc[rec["ALIMFL"] == "Y", "SRCVAR"] = "LBSTRESC"
+    anl = rec[rec["ANL01FL"] == "Y"]
+
+    # EGFR from CREAT where the assessment has no GFRBSCRT result.
+    creat = anl[anl["PARAMCD"] == "CREAT"]
+    have_gfr = anl.loc[anl["PARAMCD"] == "EGFR", ["USUBJID", "_AKEY"]].assign(_g=True)
+    creat = creat.merge(have_gfr, on=["USUBJID", "_AKEY"], how="left")
+    creat = creat[creat["_g"].isna()].drop(columns="_g")
+    if len(creat):
+        sex = creat["USUBJID"].map(adsl.set_index("USUBJID")["SEX"]).astype("str")
+        egfr = creat.assign(
+            PARAMCD="EGFR",
+            AVAL=compute_ckd_epi_2021(
+                creat["AVAL"], _age_at(adsl, creat["USUBJID"], creat["ADT"]), sex
+            ).to_numpy(),
+            SRCVAR="LBSTRESN",
+        )
+        egfr = egfr[egfr["AVAL"].notna()]
+        rec = pd.concat([rec, egfr], ignore_index=True)
+
+    # Assessment-level FLC table -> baseline, involved chain, derived FLC parameters.
+    anl = rec[rec["ANL01FL"] == "Y"]
+    flc = anl[anl["PARAMCD"].isin(["KAPPA", "LAMBDA"])]
+    wide = flc.pivot_table(index=["USUBJID", "_AKEY"], columns="PARAMCD", values="AVAL", aggfunc="last")
+    wide = wide.reindex(columns=["KAPPA", "LAMBDA"])
+    first = flc.sort_values(["USUBJID", "_AKEY", "PARAMCD"]).drop_duplicates(["USUBJID", "_AKEY"])
+    meta = first.set_index(["USUBJID", "_AKEY"])[["ADT", "AVISIT", "AVISITN", "TRTSDT"]]
+    kdt = flc[flc["PARAMCD"] == "KAPPA"].set_index(["USUBJID", "_AKEY"])["ADT"]
+    wide = wide.join(meta)
+    wide["ADT"] = kdt.reindex(wide.index).fillna(wide["ADT"])
+    lim = flc.groupby(["USUBJID", "_AKEY"])["ALIMFL"].agg(lambda s: "Y" if (s == "Y").any() else "")
+    wide["ALIMFL"] = lim.reindex(wide.index).fillna("")
+    wide = wide.reset_index()
+    wide["RATIO"] = wide["KAPPA"] / wide["LAMBDA"]
+    both = wide["KAPPA"].notna() & wide["LAMBDA"].notna()
+    bl = wide[both & (wide["ADT"] <= wide["TRTSDT"])].sort_values(["USUBJID", "ADT", "_AKEY"])
+    bl = bl.drop_duplicates("USUBJID", keep="last").set_index("USUBJID")
+
+    # Baseline isotype: the latest MPIGISO on or before first dose, serum preferred over urine.
+    iso = anl[(anl["PARAMCD"] == "MPIGISO") & (anl["ADT"] <= anl["TRTSDT"])].copy()
+    iso["_pref"] = np.where(iso["LBSPEC"] == "SERUM", 0, 1)
+    iso = iso.sort_values(["USUBJID", "_pref", "ADT"], ascending=[True, True, False]).drop_duplicates(
+        "USUBJID"
+    )
+    subjects = pd.DataFrame(index=pd.Index(adsl["USUBJID"], name="USUBJID"))
+    subjects["_BLKEY"] = bl["_AKEY"].reindex(subjects.index).fillna("")
+    subjects["BRATIO"] = bl["RATIO"].reindex(subjects.index)
+    isotype = iso.set_index("USUBJID")["AVALC"].reindex(subjects.index).fillna("").astype("str")
+    subjects["INVLC"] = compute_involved_chain(isotype, subjects["BRATIO"], hem)
+    subjects.loc[subjects["_BLKEY"] == "", "INVLC"] = ""
+
+    wide["INVLC"] = wide["USUBJID"].map(subjects["INVLC"]).fillna("").astype("str")
+    kappa_inv = wide["INVLC"] == "KAPPA"
+    lam_inv = wide["INVLC"] == "LAMBDA"
+    wide["IFLC"] = np.where(kappa_inv, wide["KAPPA"], np.where(lam_inv, wide["LAMBDA"], np.nan))
+    wide["UFLC"] = np.where(kappa_inv, wide["LAMBDA"], np.where(lam_inv, wide["KAPPA"], np.nan))
+    wide["DFLC"] = wide["IFLC"] - wide["UFLC"]
+
+    seq = flc.set_index(["USUBJID", "_AKEY", "PARAMCD"])["LBSEQ"]
+    derived = []
+    for paramcd in ("RATIO", "IFLC", "UFLC", "DFLC"):
+        part = wide.loc[
+            wide[paramcd].notna(),
+            ["USUBJID", "_AKEY", "ADT", "AVISIT", "AVISITN", "TRTSDT", "ALIMFL", paramcd, "INVLC"],
+        ]
+        part = part.rename(columns={paramcd: "AVAL"}).assign(
+            PARAMCD=paramcd, AVALC="", ANL01FL="Y", SRCDOM="", SRCVAR=""
+        )
+        part["SRCSEQ"] = np.nan
+        if paramcd in ("IFLC", "UFLC"):
+            chain = (
+                part["INVLC"]
+                if paramcd == "IFLC"
+                else part["INVLC"].map({"KAPPA": "LAMBDA", "LAMBDA": "KAPPA"})
+            )
+            idx = pd.MultiIndex.from_arrays([part["USUBJID"], part["_AKEY"], chain])
+            part["SRCSEQ"] = seq.reindex(idx).to_numpy()
+            part["SRCDOM"], part["SRCVAR"] = "LB", "LBSTRESN"
+        derived.append(part.drop(columns="INVLC"))
+    rec = pd.concat([rec, *derived], ignore_index=True)
+    rec = rec[rec["PARAMCD"].isin(list(ADLB_PARAMS))].copy()
+
+    # Baseline flags: FLC parameters at the baseline assessment; others the last value on/before first dose.
+    rec["ABLFL"] = ""
+    is_flc = rec["PARAMCD"].isin(FLC_PARAMS)
+    blkey = rec["USUBJID"].map(subjects["_BLKEY"]).fillna("")
+    rec.loc[is_flc & (rec["ANL01FL"] == "Y") & (rec["_AKEY"] == blkey) & (blkey != ""), "ABLFL"] = "Y"
+    other = rec[~is_flc & (rec["ANL01FL"] == "Y") & (rec["ADT"] <= rec["TRTSDT"])]
+    other = other.sort_values(["USUBJID", "PARAMCD", "ADT", "_LBDTC", "LBSEQ"])
+    rec.loc[other.drop_duplicates(["USUBJID", "PARAMCD"], keep="last").index, "ABLFL"] = "Y"
+    base = rec[rec["ABLFL"] == "Y"].set_index(["USUBJID", "PARAMCD"])
+    key = pd.MultiIndex.from_arrays([rec["USUBJID"], rec["PARAMCD"]])
+    rec["BASE"] = base["AVAL"].reindex(key).to_numpy()
+    rec["BASEC"] = base["AVALC"].reindex(key).fillna("").to_numpy()
+    post = rec["ADT"] > rec["TRTSDT"]
+    rec["CHG"] = (rec["AVAL"] - rec["BASE"]).where(post)
+    rec["PCHG"] = (rec["CHG"] / rec["BASE"] * 100).where(post & (rec["BASE"] != 0))
+    rec["ADY"] = compute_study_day(rec["ADT"], rec["TRTSDT"])
+    rec["PARAMN"] = rec["PARAMCD"].map({k: v[0] for k, v in ADLB_PARAMS.items()}).astype("float64")
+    rec["PARAM"] = rec["PARAMCD"].map({k: v[1] for k, v in ADLB_PARAMS.items()}).astype("str")
+    rec = rec.sort_values(["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], na_position="last").reset_index(
+        drop=True
+    )
+    rec["ASEQ"] = (rec.groupby("USUBJID").cumcount() + 1).astype("float64")
+    for col in ("AVALC", "ALIMFL", "ANL01FL", "SRCDOM", "SRCVAR", "AVISIT", "ABLFL"):
+        rec[col] = rec[col].astype("string").fillna("").astype("str")
+
+    # Subject-level baseline facts for ADSL.
+    bvals = rec[rec["ABLFL"] == "Y"].pivot_table(
+        index="USUBJID", columns="PARAMCD", values="AVAL", aggfunc="last"
+    )
+    bvals = bvals.reindex(index=subjects.index, columns=list(ADLB_PARAMS))
+    subjects["BDFLC"] = bvals["DFLC"]
+    subjects["BNTPBNP"] = bvals["NTPROBNP"]
+    subjects["BPROT"] = bvals["PROT24"]
+    subjects["BEGFR"] = bvals["EGFR"]
+    bife = rec[(rec["ABLFL"] == "Y") & rec["PARAMCD"].isin(["SIFE", "UIFE"]) & (rec["AVALC"] == "POSITIVE")]
+    clone = subjects.index.isin(bife["USUBJID"]) | compute_ratio_abnormal(subjects["BRATIO"], hem)
+    subjects["CLONE"] = np.where(clone, "Y", "")
+    rec.attrs["subjects"] = subjects
+    log.info("ADLB: %d records for %d subjects", len(rec), rec["USUBJID"].nunique())
+    return rec, findings
+
+
+def check_lb_input(lb: pd.DataFrame, dm_ids: pd.Series) -> None:
+    """Raise AdamInputError when LB cannot feed ADLB: no FLC tests, or a subject not in DM."""
+    for col in ("USUBJID", "LBTESTCD", "LBDTC"):
+        if col not in lb.columns:
+            raise AdamInputError("required variable is missing", dataset="LB", variable=col)
+    testcd = text(lb, "LBTESTCD").str.upper()
+    if not (testcd.eq("KLCFR").any() and testcd.eq("LLCFR").any()):
+        raise AdamInputError(
+            "no free light chain results (LBTESTCD KLCFR and LLCFR)", dataset="LB", variable="LBTESTCD"
+        )
+    ids = text(lb, "USUBJID")
+    unknown = ids[~ids.isin(dm_ids)]
+    if len(unknown):
+        raise AdamInputError(
+            "subject is in LB but not in DM", dataset="LB", variable="USUBJID", usubjid=unknown.iloc[0]
+        )

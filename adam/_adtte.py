@@ -1,0 +1,131 @@
+"""ADTTE: one generic time-to-event engine run over specs/adam/params/adtte.yaml.
+
+Per parameter and subject of its population: the earliest event wins (ties: the order of `events`);
+without an event, the first censoring source in listed order (= priority) whose condition holds and
+that yields a date. Candidate dates before STARTDT are ignored. AVAL = ADT - STARTDT + 1 (days).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen._findings import Finding, Severity
+
+log = logging.getLogger(__name__)
+
+
+def _select(adrs: pd.DataFrame, sel: Mapping) -> pd.DataFrame:
+    mask = pd.Series(True, index=adrs.index)
+    for var, values in sel["where"].items():
+        mask &= adrs[var].isin(values)
+    for var, values in (sel.get("exclude") or {}).items():
+        mask &= ~adrs[var].isin(values)
+    return adrs[mask & adrs["ADT"].notna()].sort_values(["USUBJID", *sel["order"]])
+
+
+def _source_dates(
+    src: Mapping, adsl: pd.DataFrame, adrs: pd.DataFrame, selections: Mapping, start: pd.Series | None
+) -> pd.DataFrame:
+    """Candidate (ADT, SRCDOM, SRCVAR, SRCSEQ) per USUBJID (index) of one event/censor/start source."""
+    ids = adsl["USUBJID"]
+    if src.get("start"):
+        out = pd.DataFrame(
+            {"ADT": start.to_numpy(), "SRCDOM": "ADSL", "SRCVAR": "SCRNDT", "SRCSEQ": np.nan}, index=ids
+        )
+    elif "variable" in src:
+        var = src["variable"]
+        out = pd.DataFrame(
+            {"ADT": adsl[var].to_numpy(), "SRCDOM": "ADSL", "SRCVAR": var, "SRCSEQ": np.nan}, index=ids
+        )
+    else:
+        rec = _select(adrs, selections[src["selection"]])
+        rec = rec.drop_duplicates("USUBJID", keep="first" if src["pick"] == "first" else "last").set_index(
+            "USUBJID"
+        )
+        out = pd.DataFrame(
+            {"ADT": rec["ADT"], "SRCDOM": "ADRS", "SRCVAR": "ADT", "SRCSEQ": rec["ASEQ"]}
+        ).reindex(ids)
+        out["SRCDOM"] = out["SRCDOM"].fillna("ADRS")
+        out["SRCVAR"] = out["SRCVAR"].fillna("ADT")
+    out.index = pd.Index(ids.to_numpy(), name="USUBJID")
+    before = src.get("before")
+    if before:
+        limit = pd.Series(adsl[before].to_numpy(), index=out.index)
+        out.loc[limit.notna() & ~(out["ADT"] < limit), "ADT"] = np.nan
+    cond = pd.Series(True, index=out.index)
+    if src.get("if_present"):
+        cond &= pd.Series(adsl[src["if_present"]].notna().to_numpy(), index=out.index)
+    if src.get("if_none"):
+        cond &= ~out.index.isin(_select(adrs, selections[src["if_none"]])["USUBJID"])
+    out.loc[~cond.to_numpy(), "ADT"] = np.nan
+    if start is not None:
+        out.loc[(out["ADT"] < pd.Series(start.to_numpy(), index=out.index)).to_numpy(), "ADT"] = np.nan
+    return out
+
+
+def derive_adtte(
+    adsl: pd.DataFrame, adrs: pd.DataFrame, param_spec: Mapping
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Run the ADTTE definitions in order; returns records (spec variables + working columns) and findings."""
+    findings: list[Finding] = []
+    selections = param_spec["selections"]
+    parts = []
+    for spec in param_spec["parameters"]:
+        pop = adsl
+        for var, values in (spec.get("population") or {}).items():
+            pop = pop[pop[var].isin(values)]
+        pop = pop.reset_index(drop=True)
+        start = _source_dates(spec["start"], pop, adrs, selections, None)
+        pop = pop[start["ADT"].notna().to_numpy()].reset_index(drop=True)
+        start = start[start["ADT"].notna()]
+        stdt = start["ADT"]
+        cands = []
+        for order, src in enumerate(spec["events"]):
+            c = _source_dates(src, pop, adrs, selections, stdt).assign(
+                CNSR=0.0, EVNTDESC=src["evntdesc"], CNSDTDSC="", _PRI=0, _ORD=order
+            )
+            cands.append(c)
+        for order, src in enumerate(spec["censors"]):
+            c = _source_dates(src, pop, adrs, selections, stdt).assign(
+                CNSR=float(src["cnsr"]),
+                EVNTDESC=src.get("evntdesc", ""),
+                CNSDTDSC=src["cnsdtdsc"],
+                _PRI=1,
+                _ORD=order,
+            )
+            cands.append(c)
+        allc = pd.concat(cands).dropna(subset=["ADT"]).rename_axis("USUBJID").reset_index()
+        # events: earliest date, then list order; censoring: list order (priority) only.
+        allc["_KEY"] = np.where(allc["_PRI"] == 0, allc["ADT"], np.inf)
+        best = allc.sort_values(["USUBJID", "_PRI", "_KEY", "_ORD"]).drop_duplicates("USUBJID")
+        missing = pop.loc[~pop["USUBJID"].isin(best["USUBJID"]), "USUBJID"]
+        for usubjid in missing:
+            findings.append(
+                Finding(
+                    "CDG-ADAM-004",
+                    Severity.WARNING,
+                    f"{spec['paramcd']}: no event and no censoring date",
+                    dataset="ADTTE",
+                    variable="ADT",
+                    usubjid=usubjid,
+                )
+            )
+        best = best.drop(columns=["_KEY", "_PRI", "_ORD"])
+        best["STARTDT"] = best["USUBJID"].map(stdt)
+        best["AVAL"] = best["ADT"] - best["STARTDT"] + 1
+        best = best.assign(PARAMCD=spec["paramcd"], PARAM=spec["param"], PARAMN=float(spec["paramn"]))
+        parts.append(best)
+    adtte = pd.concat(parts, ignore_index=True)
+    subj = adsl.set_index("USUBJID")
+    for var in ("STUDYID", "SAFFL", "EFFFL", "TRTSDT"):
+        adtte[var] = adtte["USUBJID"].map(subj[var])
+    adtte = adtte.sort_values(["USUBJID", "PARAMN"]).reset_index(drop=True)
+    adtte["ASEQ"] = (adtte.groupby("USUBJID").cumcount() + 1).astype("float64")
+    for col in ("SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "STUDYID", "SAFFL", "EFFFL"):
+        adtte[col] = adtte[col].astype("string").fillna("").astype("str")
+    log.info("ADTTE: %d records", len(adtte))
+    return adtte, findings

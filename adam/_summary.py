@@ -1,0 +1,293 @@
+"""The endpoint summary of DOMAIN.md: rates with exact CIs and Kaplan-Meier figures, on EFFFL and SAFFL.
+
+compute_* return plain dicts (JSON-ready, no NaN); write_summary renders summary.json (sorted keys)
+and summary.html (tables and inline-SVG Kaplan-Meier plots). Output bytes depend only on the input.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+log = logging.getLogger(__name__)
+POPULATIONS = ("EFFFL", "SAFFL")
+KM_PARAMS = ("PFS", "OS", "DOR", "TTHR")
+PLOT_PARAMS = ("PFS", "OS")
+
+
+def _num(x: object) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def compute_rate(k: int, n: int) -> dict:
+    """Proportion k/n with its exact (Clopper-Pearson) 95% CI; n = 0 -> nulls."""
+    if n == 0:
+        return {"n": int(k), "N": 0, "rate": None, "ci_low": None, "ci_high": None}
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="exact")
+    return {"n": int(k), "N": int(n), "rate": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high)}
+
+
+def _crossing(times: np.ndarray, curve: np.ndarray, p: float = 0.5) -> float | None:
+    """Smallest time where the step curve drops below p; where it equals p on a step, the midpoint
+    of that step's start and the next drop (SAS/R convention); never -> None."""
+    below = np.flatnonzero(curve < p - 1e-12)
+    equal = np.flatnonzero(np.abs(curve - p) <= 1e-12)
+    if len(equal) and (not len(below) or equal[0] < below[0]):
+        nxt = below[0] if len(below) else None
+        return float(times[equal[0]]) if nxt is None else (float(times[equal[0]]) + float(times[nxt])) / 2
+    return float(times[below[0]]) if len(below) else None
+
+
+def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: float | None = None) -> dict:
+    """Kaplan-Meier estimate (scipy.stats.ecdf) with log-log 95% CIs.
+
+    Returns n, events, the step curve (event times and S), censoring times, the median with its
+    Brookmeyer-Crowley 95% CI (first times where the log-log pointwise bands cross 0.5), and S(at)
+    with its log-log CI when ``at`` is given and inside the follow-up.
+    """
+    t = np.asarray(time, dtype="float64")
+    e = np.asarray(event, dtype=bool)
+    out: dict = {"n": int(len(t)), "events": int(e.sum())}
+    if len(t) == 0:
+        return out | {
+            "median": None,
+            "median_ci_low": None,
+            "median_ci_high": None,
+            "curve": {"time": [], "surv": []},
+            "censor_times": [],
+        }
+    res = stats.ecdf(stats.CensoredData.right_censored(t, ~e))
+    q = res.sf.quantiles
+    s = res.sf.probabilities
+    with warnings.catch_warnings():  # log-log is undefined where S = 1 or 0; handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = res.sf.confidence_interval(0.95, method="log-log")
+    low = np.where(np.isnan(ci.low.probabilities), s, ci.low.probabilities)
+    high = np.where(np.isnan(ci.high.probabilities), s, ci.high.probabilities)
+    ev_times = np.isin(q, t[e])
+    out["median"] = _crossing(q, s)
+    out["median_ci_low"] = _crossing(q, high)
+    out["median_ci_high"] = _crossing(q, low)
+    out["curve"] = {"time": [float(x) for x in q[ev_times]], "surv": [float(x) for x in s[ev_times]]}
+    out["censor_times"] = [float(x) for x in np.sort(t[~e])]
+    out["observed_times"] = [float(x) for x in np.sort(t)]
+    if at is not None:
+        inside = bool(t.max() >= at)
+        idx = np.searchsorted(q, at, side="right") - 1
+        if inside:
+            out["surv_at"] = float(s[idx]) if idx >= 0 else 1.0
+            out["surv_at_ci_low"] = _num(low[idx]) if idx >= 0 else None
+            out["surv_at_ci_high"] = _num(high[idx]) if idx >= 0 else None
+        else:
+            out["surv_at"] = out["surv_at_ci_low"] = out["surv_at_ci_high"] = None
+        out["at"] = float(at)
+    return out
+
+
+def _flag_rate(adrs: pd.DataFrame, ids: pd.Index, paramcd: str) -> dict:
+    rec = adrs[(adrs["PARAMCD"] == paramcd) & adrs["USUBJID"].isin(ids)]
+    k = int(rec.loc[rec["AVALC"] == "Y", "USUBJID"].nunique())
+    return compute_rate(k, len(ids))
+
+
+def compute_endpoint_summary(
+    adsl: pd.DataFrame, adrs: pd.DataFrame, adtte: pd.DataFrame, settings: Mapping
+) -> dict:
+    """Every figure of DOMAIN.md "Endpoint summary" on EFFFL (primary) and SAFFL (sensitivity)."""
+    year = float(settings.get("response", {}).get("year_days", 365.25))
+    rank = list(settings["response"]["hematologic"]["rank"]) + ["DEATH"]
+    summary: dict = {
+        "n_treated": int((adsl["SAFFL"] == "Y").sum()),
+        "n_efficacy_evaluable": int((adsl["EFFFL"] == "Y").sum()),
+        "populations": {},
+    }
+    for flag in POPULATIONS:
+        pop = adsl[adsl[flag] == "Y"]
+        ids = pd.Index(pop["USUBJID"])
+        res: dict = {"N": int(len(ids))}
+        res["crvgpr_c6"] = _flag_rate(adrs, ids, "CRVGPRC6")
+        res["orr"] = {f"C{c}": _flag_rate(adrs, ids, f"ORRC{c}") for c in (1, 3, 6)}
+        bor = adrs[(adrs["PARAMCD"] == "BOR") & adrs["USUBJID"].isin(ids)]["AVALC"]
+        res["bor"] = {v: compute_rate(int((bor == v).sum()), len(ids)) for v in rank if v != "DEATH"}
+        card = pd.Index(pop.loc[pop["CARDEVFL"] == "Y", "USUBJID"])
+        ren = pd.Index(pop.loc[pop["RENEVFL"] == "Y", "USUBJID"])
+        res["cardiac_response"] = _flag_rate(adrs, card, "CARDRSP")
+        res["renal_response"] = _flag_rate(adrs, ren, "RENRSP")
+        res["mrd_negative"] = _flag_rate(adrs, ids, "MRDNEG")
+        km = {}
+        for paramcd in KM_PARAMS:
+            rec = adtte[(adtte["PARAMCD"] == paramcd) & adtte["USUBJID"].isin(ids)].sort_values("USUBJID")
+            at = year if paramcd in ("PFS", "OS") else None
+            one = compute_km(rec["AVAL"], rec["CNSR"] == 0, at=at)
+            if paramcd not in PLOT_PARAMS:
+                one.pop("curve", None)
+                one.pop("censor_times", None)
+                one.pop("observed_times", None)
+            km[paramcd] = one
+        res["km"] = km
+        summary["populations"][flag] = res
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def _clean(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return _num(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _fmt(x: object, digits: int = 1) -> str:
+    return "NE" if x is None else f"{x:.{digits}f}"
+
+
+def _pct_ci(r: Mapping) -> str:
+    if r.get("rate") is None:
+        return f"{r['n']}/{r['N']}"
+    return (
+        f"{r['n']}/{r['N']} ({100 * r['rate']:.1f}%; 95% CI {100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f})"
+    )
+
+
+def _svg_km(name: str, km: Mapping) -> str:
+    """A Kaplan-Meier step plot with censor ticks, axes and a number-at-risk row, as inline SVG."""
+    w, h, left, top, pw, ph = 640, 330, 60, 20, 540, 220
+    times = km.get("curve", {}).get("time", [])
+    surv = km.get("curve", {}).get("surv", [])
+    cens = km.get("censor_times", [])
+    tmax = max([*times, *cens, 1.0])
+    step = 90 if tmax > 360 else 30
+    xmax = step * math.ceil(tmax / step)
+
+    def x(t: float) -> float:
+        return left + pw * t / xmax
+
+    def y(s: float) -> float:
+        return top + ph * (1 - s)
+
+    path = [f"M{x(0):.2f},{y(1):.2f}"]
+    for t, s in zip(times, surv, strict=True):
+        path.append(f"H{x(t):.2f}V{y(s):.2f}")
+    path.append(f"H{x(tmax):.2f}")
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="Kaplan-Meier {html.escape(name)}">'
+    ]
+    parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    for s in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{left - 4}" y1="{y(s):.2f}" x2="{left}" y2="{y(s):.2f}" stroke="#333"/>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y(s) + 4:.2f}" font-size="11" text-anchor="end">{s:.2f}</text>'
+        )
+    ticks = list(range(0, int(xmax) + 1, step))
+    n_total = int(km.get("n", 0))
+    for tk in ticks:
+        parts.append(
+            f'<line x1="{x(tk):.2f}" y1="{top + ph}" x2="{x(tk):.2f}" y2="{top + ph + 4}" stroke="#333"/>'
+        )
+        parts.append(
+            f'<text x="{x(tk):.2f}" y="{top + ph + 16}" font-size="11" text-anchor="middle">{tk}</text>'
+        )
+        at_risk = n_total if tk == 0 else _at_risk(km, tk)
+        parts.append(
+            f'<text x="{x(tk):.2f}" y="{top + ph + 58}" font-size="11" text-anchor="middle">{at_risk}</text>'
+        )
+    parts.append(
+        f'<text x="{left + pw / 2:.2f}" y="{top + ph + 32}" font-size="12" text-anchor="middle">Days from screening</text>'
+    )
+    parts.append(f'<text x="{left - 4}" y="{top + ph + 58}" font-size="11" text-anchor="end">At risk</text>')
+    parts.append(f'<path d="{"".join(path)}" fill="none" stroke="#1f4e9c" stroke-width="2"/>')
+    for t in cens:
+        idx = np.searchsorted(np.array(times, dtype="float64"), t, side="right") - 1
+        s = surv[idx] if idx >= 0 else 1.0
+        parts.append(
+            f'<line x1="{x(t):.2f}" y1="{y(s) - 5:.2f}" x2="{x(t):.2f}" y2="{y(s) + 5:.2f}" stroke="#1f4e9c"/>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _at_risk(km: Mapping, t: float) -> int:
+    return int(np.sum(np.asarray(km.get("observed_times", []), dtype="float64") >= t))
+
+
+def _html(summary: Mapping) -> str:
+    rows = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>Endpoint summary</title>',
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>",
+        "</head><body><h1>Endpoint summary</h1>",
+        f"<p>N treated (SAFFL): {summary['n_treated']}; efficacy-evaluable (EFFFL): {summary['n_efficacy_evaluable']}</p>",
+    ]
+    for flag, res in summary["populations"].items():
+        label = "efficacy-evaluable (primary)" if flag == "EFFFL" else "treated (sensitivity)"
+        rows.append(
+            f"<h2>{flag} = Y: {label}, N = {res['N']}</h2><table><tr><th>Endpoint</th><th>Result</th></tr>"
+        )
+        rows.append(f"<tr><td>CR+VGPR after cycle 6 (primary)</td><td>{_pct_ci(res['crvgpr_c6'])}</td></tr>")
+        for c, r in res["orr"].items():
+            rows.append(
+                f"<tr><td>Overall hematologic response after cycle {c[1:]}</td><td>{_pct_ci(r)}</td></tr>"
+            )
+        for v, r in res["bor"].items():
+            rows.append(f"<tr><td>Best response {html.escape(v)}</td><td>{_pct_ci(r)}</td></tr>")
+        rows.append(
+            f"<tr><td>Cardiac response by 6 months (evaluable)</td><td>{_pct_ci(res['cardiac_response'])}</td></tr>"
+        )
+        rows.append(
+            f"<tr><td>Renal response by 6 months (evaluable)</td><td>{_pct_ci(res['renal_response'])}</td></tr>"
+        )
+        rows.append(f"<tr><td>MRD negative</td><td>{_pct_ci(res['mrd_negative'])}</td></tr>")
+        for p, km in res["km"].items():
+            rows.append(
+                f"<tr><td>{p}: median days (95% CI), events/N</td><td>{_fmt(km.get('median'))} "
+                f"({_fmt(km.get('median_ci_low'))}-{_fmt(km.get('median_ci_high'))}), {km['events']}/{km['n']}</td></tr>"
+            )
+            if "surv_at" in km:
+                rows.append(
+                    f"<tr><td>{p}: 12-month rate (95% CI)</td><td>{_fmt(km['surv_at'], 3)} "
+                    f"({_fmt(km['surv_at_ci_low'], 3)}-{_fmt(km['surv_at_ci_high'], 3)})</td></tr>"
+                )
+        rows.append("</table>")
+        for p in PLOT_PARAMS:
+            km = res["km"][p]
+            rows.append(f"<h3>Kaplan-Meier: {p} ({flag})</h3>")
+            rows.append(_svg_km(p, km))
+    rows.append("</body></html>")
+    return "\n".join(rows) + "\n"
+
+
+def write_summary(summary: Mapping, out_dir: Path) -> list[Path]:
+    """Write summary.json (sorted keys) and summary.html (tables + inline SVG KM plots) into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean = _clean(dict(summary))
+    paths = []
+    for name, content in (
+        ("summary.json", json.dumps(clean, sort_keys=True, indent=2, allow_nan=False) + "\n"),
+        ("summary.html", _html(clean)),
+    ):
+        path = out_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(content, encoding="utf-8", newline="\n")
+        tmp.replace(path)
+        paths.append(path)
+    return paths

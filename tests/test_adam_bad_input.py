@@ -1,0 +1,63 @@
+"""Bad SDTM input -> AdamInputError naming dataset, variable and USUBJID; no partial output."""
+
+from __future__ import annotations
+
+import pyreadstat
+import pytest
+
+from adam import AdamInputError, derive_adam, read_sdtm_folder
+from tests.adam_fixtures import settings, worked_examples
+
+
+def test_missing_dm_or_lb():
+    frames = worked_examples().frames()
+    for name in ("DM", "LB"):
+        broken = {k: v for k, v in frames.items() if k != name}
+        with pytest.raises(AdamInputError) as err:
+            derive_adam(broken, settings())
+        assert err.value.dataset == name
+
+
+def test_lb_without_flc_tests():
+    frames = worked_examples().frames()
+    frames["LB"] = frames["LB"][~frames["LB"]["LBTESTCD"].isin(["KLCFR", "LLCFR"])]
+    with pytest.raises(AdamInputError) as err:
+        derive_adam(frames, settings())
+    assert (err.value.dataset, err.value.variable) == ("LB", "LBTESTCD")
+
+
+def test_subject_in_lb_not_in_dm():
+    frames = worked_examples().frames()
+    frames["DM"] = frames["DM"][frames["DM"]["USUBJID"] != "EX-2"]
+    with pytest.raises(AdamInputError) as err:
+        derive_adam(frames, settings())
+    assert (err.value.dataset, err.value.variable, err.value.usubjid) == ("LB", "USUBJID", "EX-2")
+    assert "EX-2" in str(err.value)
+
+
+@pytest.mark.parametrize("bad", ["2024-13-01", "2024-02-30", "05/01/2024", "2024-1-5"])
+def test_malformed_date(bad):
+    frames = worked_examples().frames()
+    lb = frames["LB"].copy()
+    idx = lb.index[lb["USUBJID"] == "EX-3"][0]
+    lb.loc[idx, "LBDTC"] = bad
+    frames["LB"] = lb
+    with pytest.raises(AdamInputError) as err:
+        derive_adam(frames, settings())
+    assert (err.value.dataset, err.value.variable, err.value.usubjid) == ("LB", "LBDTC", "EX-3")
+
+
+def test_read_sdtm_folder(tmp_path):
+    frames = worked_examples().frames()
+    pyreadstat.write_xport(frames["DM"], str(tmp_path / "dm.xpt"), table_name="DM")
+    with pytest.raises(AdamInputError) as err:
+        read_sdtm_folder(tmp_path)
+    assert err.value.dataset == "LB"
+    pyreadstat.write_xport(frames["LB"], str(tmp_path / "lb.xpt"), table_name="LB")
+    pyreadstat.write_xport(frames["EX"], str(tmp_path / "ex.xpt"), table_name="EX")
+    read = read_sdtm_folder(tmp_path)
+    assert sorted(read) == ["DM", "EX", "LB"]
+    assert read["DM"]["DTHDTC"].tolist() == ["", "", ""]
+    a = derive_adam(read, settings()).datasets["ADRS"]
+    b = derive_adam(frames, settings()).datasets["ADRS"]
+    assert a["AVALC"].tolist() == b["AVALC"].tolist()

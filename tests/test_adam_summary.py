@@ -1,0 +1,116 @@
+"""Endpoint summary: figures recomputed independently from ADRS/ADTTE and by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from adam import compute_endpoint_summary, compute_km, derive_adam, write_summary
+from tests.adam_fixtures import day, settings, worked_examples
+
+
+def hand_km(times, events):
+    """Product-limit estimate by an explicit loop: [(t, S(t))] at each distinct event time."""
+    pairs = sorted(zip(times, events, strict=True))
+    s, out = 1.0, []
+    for t in sorted({t for t, e in pairs if e}):
+        at_risk = sum(1 for u, _ in pairs if u >= t)
+        deaths = sum(1 for u, e in pairs if u == t and e)
+        s *= 1 - deaths / at_risk
+        out.append((t, s))
+    return out
+
+
+def test_km_median_matches_a_hand_loop():
+    times = [5, 8, 8, 12, 15, 20, 22, 30, 31]
+    events = [1, 1, 0, 1, 0, 1, 1, 0, 1]
+    curve = hand_km(times, events)
+    # S: 5 -> 8/9; 8 -> 8/9*7/8 = 7/9; 12 -> 7/9*5/6 = 0.648; 20 -> *3/4 = 0.486 < 0.5 -> median 20.
+    median = next(t for t, s in curve if s < 0.5)
+    assert median == 20
+    km = compute_km(np.array(times, float), np.array(events, bool))
+    assert km["median"] == median
+    assert np.allclose(km["curve"]["surv"], [s for _, s in curve], rtol=1e-12)
+    assert km["events"] == 6 and km["n"] == 9
+
+
+def test_km_median_at_exactly_half_is_the_midpoint():
+    # S(10) = 1/2 exactly on [10, 20); next drop at 20 -> median (10 + 20) / 2 = 15.
+    km = compute_km(np.array([10.0, 20.0]), np.array([True, True]))
+    assert km["median"] == 15
+
+
+def test_km_rate_at_12_months_uses_log_log_ci():
+    t = np.array([100.0, 200.0, 300.0, 400.0, 500.0, 600.0])
+    e = np.array([True, False, True, False, True, False])
+    km = compute_km(t, e, at=365.25)
+    # S(365.25) = (5/6) * (3/4) = 0.625 (censored at 200 leaves 4 at risk at 300).
+    assert math.isclose(km["surv_at"], 0.625)
+    # log-log CI: Greenwood V = sum d/(n(n-d)) = 1/30 + 1/12; se of log(-log S) = sqrt(V)/|log S|.
+    v = 1 / 30 + 1 / 12
+    se = math.sqrt(v) / abs(math.log(0.625))
+    z = stats.norm.ppf(0.975)
+    lo, hi = 0.625 ** math.exp(z * se), 0.625 ** math.exp(-z * se)
+    assert math.isclose(km["surv_at_ci_low"], lo, rel_tol=1e-9)
+    assert math.isclose(km["surv_at_ci_high"], hi, rel_tol=1e-9)
+
+
+def _study():
+    s = worked_examples()
+    s.subject("S-20", dthdtc="2024-03-01").flc(
+        "S-20", "2024-01-01", "SCREENING", 12, 250, isotype="IGG LAMBDA"
+    )
+    s.flc("S-20", day(29), "CYCLE 2 DAY 1", 10, 30)
+    s.subject("S-21").flc("S-21", "2024-01-01", "SCREENING", 15, 16)  # normal ratio, no band -> not evaluable
+    return s
+
+
+def test_summary_recomputed_from_adrs_and_adtte(tmp_path):
+    st = settings()
+    r = derive_adam(_study().frames(), st)
+    adsl, adrs, adtte = (r.datasets[k] for k in ("ADSL", "ADRS", "ADTTE"))
+    summary = compute_endpoint_summary(adsl, adrs, adtte, st)
+    assert summary["n_treated"] == 5 and summary["n_efficacy_evaluable"] == 4
+    eff = summary["populations"]["EFFFL"]
+    # CR+VGPR after C6 on EFFFL: count rows by hand and call scipy directly.
+    ids = set(adsl.loc[adsl["EFFFL"] == "Y", "USUBJID"])
+    k = int(((adrs["PARAMCD"] == "CRVGPRC6") & (adrs["AVALC"] == "Y") & adrs["USUBJID"].isin(ids)).sum())
+    assert k == 1  # only EX-1 (CR at EOT); S-20 died before the C6 window
+    ci = stats.binomtest(k, len(ids)).proportion_ci(method="exact")
+    assert eff["crvgpr_c6"]["n"] == 1 and eff["crvgpr_c6"]["N"] == 4
+    assert (eff["crvgpr_c6"]["ci_low"], eff["crvgpr_c6"]["ci_high"]) == (ci.low, ci.high)
+    saf = summary["populations"]["SAFFL"]
+    assert saf["crvgpr_c6"]["N"] == 5
+    # ORR after C1 on EFFFL: EX-1 PR and S-20 VGPR at day 29 -> 2/4.
+    assert eff["orr"]["C1"]["n"] == 2
+    # OS on EFFFL: one death (S-20) among 4; KM recomputed by the hand loop.
+    os_rows = adtte[(adtte["PARAMCD"] == "OS") & adtte["USUBJID"].isin(ids)]
+    curve = hand_km(os_rows["AVAL"].tolist(), (os_rows["CNSR"] == 0).tolist())
+    assert eff["km"]["OS"]["events"] == 1
+    assert np.allclose(eff["km"]["OS"]["curve"]["surv"], [s for _, s in curve])
+    assert eff["bor"]["CR"]["n"] == 1 and eff["bor"]["LOW-DFLC PR"]["n"] == 1
+
+    p1 = write_summary(summary, tmp_path / "a")
+    p2 = write_summary(compute_endpoint_summary(adsl, adrs, adtte, st), tmp_path / "b")
+    for a, b in zip(p1, p2, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    data = json.loads(p1[0].read_text())
+    assert data["populations"]["EFFFL"]["crvgpr_c6"]["n"] == 1
+    html = p1[1].read_text()
+    assert html.count("<svg") == 4  # PFS and OS on EFFFL and SAFFL
+    assert "At risk" in html
+
+
+def test_empty_population_gives_nulls():
+    adsl = pd.DataFrame(
+        {"USUBJID": ["A"], "SAFFL": ["N"], "EFFFL": ["N"], "CARDEVFL": ["N"], "RENEVFL": ["N"]}
+    )
+    empty_rs = pd.DataFrame(columns=["USUBJID", "PARAMCD", "AVALC"])
+    empty_tte = pd.DataFrame(columns=["USUBJID", "PARAMCD", "AVAL", "CNSR"])
+    s = compute_endpoint_summary(adsl, empty_rs, empty_tte, settings())
+    assert s["populations"]["EFFFL"]["crvgpr_c6"]["rate"] is None
+    assert s["populations"]["EFFFL"]["km"]["PFS"]["median"] is None
