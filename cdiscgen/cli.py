@@ -131,7 +131,7 @@ def _stage_spec_checks(study: Any) -> list[Finding]:
         module = __import__(module_name)
         check = getattr(module, function_name, None)
         if check is not None:
-            out.extend(check(study))
+            out.extend(check(study.root) if module_name == "adam" else check(study))
     return out
 
 
