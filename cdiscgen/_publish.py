@@ -140,12 +140,6 @@ _SAS_DATE_FORMATS = {
 }
 
 
-def metadata_version_oid(study: Study, spec: DatasetSpec) -> str:
-    """The MetaDataVersion OID shared by define.xml and Dataset-JSON (metaDataVersionOID)."""
-    standard = spec.standard.replace(" ", ".")
-    return f"MDV.{study.studyid}.{standard}"
-
-
 def json_columns(spec: DatasetSpec, lengths: Mapping[str, int]) -> list[JsonColumn]:
     """Dataset-JSON column metadata from the same spec as XPT and define.xml."""
     keys = {name: i for i, name in enumerate(spec.keys, start=1)}
@@ -184,8 +178,8 @@ def _write_json(
         "dataset": spec.name,
         "label": spec.label,
         "columns": columns,
-        "study_oid": f"STUDY.{study.studyid}",
-        "metadata_version_oid": metadata_version_oid(study, spec),
+        "study_oid": study.study_oid,
+        "metadata_version_oid": study.metadata_version_oid("ADaM" if spec.is_adam else "SDTM"),
         "metadata_ref": "define.xml",
         "created": created,
         "originator": str(study.settings["study"]["sponsor"]),

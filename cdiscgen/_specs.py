@@ -221,6 +221,15 @@ class Study:
             for v in self.settings["visits"]
         ]
 
+    @property
+    def study_oid(self) -> str:
+        """OID of the ODM Study in define.xml; Dataset-JSON's studyOID."""
+        return f"STDY.{self.studyid}"
+
+    def metadata_version_oid(self, standard: str) -> str:
+        """OID of the define.xml MetaDataVersion for "SDTM" or "ADaM"; Dataset-JSON files reference it."""
+        return f"MDV.{self.studyid}.{standard}"
+
     def sdtm_datasets(self) -> list[DatasetSpec]:
         return [d for d in self.datasets.values() if not d.is_adam]
 

@@ -1,0 +1,74 @@
+"""write_define: define.xml, define.html and the stylesheet, written atomically into one folder."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from cdiscgen import Findings, Study
+from define._build import Standard, compute_define_xml
+from define._common import STYLESHEET_NAME
+from define._html import compute_define_html, stylesheet_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DefineResult:
+    """The files written by write_define, and the non-fatal problems found while building."""
+
+    define_xml: Path
+    define_html: Path
+    stylesheet: Path
+    findings: Findings = field(default_factory=Findings)
+
+
+def write_define(
+    study: Study,
+    datasets: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    *,
+    standard: Standard,
+    created: datetime,
+    lengths: Mapping[str, Mapping[str, int]] | None = None,
+) -> DefineResult:
+    """Write define.xml, define.html and define2-1.xsl into out_dir (created if needed).
+
+    ``datasets`` are the frames as written (SUPP-- included); ``lengths`` the character lengths the
+    XPT writer used (dataset -> variable -> bytes), else the declared length or the longest value.
+    ``created`` becomes CreationDateTime: the same inputs give the same bytes. Raises DefineError when
+    the frames and the specs do not fit together.
+    """
+    out_dir = Path(out_dir)
+    xml, findings = compute_define_xml(study, datasets, standard=standard, created=created, lengths=lengths)
+    html = compute_define_html(xml)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    xml_path = out_dir / "define.xml"
+    html_path = out_dir / "define.html"
+    xsl_path = out_dir / STYLESHEET_NAME
+    for path, data in ((xsl_path, stylesheet_path().read_bytes()), (xml_path, xml), (html_path, html)):
+        _write_atomic(path, data)
+    log.info("wrote %s define.xml for %d datasets into %s", standard, len(datasets), out_dir)
+    return DefineResult(define_xml=xml_path, define_html=html_path, stylesheet=xsl_path, findings=findings)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, then os.replace it over `path` (never a half file)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

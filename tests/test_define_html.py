@@ -1,0 +1,82 @@
+"""define.html: rendered with the defineutils stylesheet, complete, and displayable by a real browser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+
+import lxml.html
+import pytest
+
+from cdiscgen import load_study
+from define import stylesheet_path, write_define
+from tests.conftest import REPO
+from tests.test_define_support import DefineDoc, sdtm_frames
+
+CREATED = datetime(2026, 1, 15, 9, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    study = load_study(REPO)
+    out = tmp_path_factory.mktemp("define-html")
+    return study, write_define(study, sdtm_frames(study), out, standard="SDTM", created=CREATED)
+
+
+def test_define_html_shows_every_dataset_variable_and_codelist(written):
+    _, result = written
+    html = lxml.html.parse(str(result.define_html)).getroot()
+    text = " ".join(html.text_content().split())
+    doc = DefineDoc(result.define_xml)
+    datasets = doc.xp("//odm:ItemGroupDef/@Name")
+    assert len(datasets) == len(list((REPO / "specs" / "sdtm").glob("*.yaml")))
+    for name in datasets:
+        assert html.xpath("//*[@id=$i]", i=f"IG.{name}"), f"no section for dataset {name}"
+    for item in doc.xp("//odm:ItemGroupDef/odm:ItemRef"):
+        name = doc.by_oid("odm:ItemDef", item.get("ItemOID")).get("Name")
+        assert name in text
+    for codelist in doc.xp("//odm:CodeList"):
+        assert " ".join(codelist.get("Name").split()) in text, codelist.get("Name")
+        assert html.xpath("//*[@id=$i]", i="CL." + codelist.get("OID")), codelist.get("OID")
+    for method in doc.xp("//odm:MethodDef/@Name"):
+        assert method in text
+    # value-level where clauses are rendered (LB MCPROT by specimen and method)
+    assert '"IMMUNOFIXATION ELECTROPHORESIS"' in text and "Monoclonal Protein (URINE" in text
+    assert "Define-XML Context: Submission" in text and "2026-01-15T09:00:00" in text
+
+
+def test_stylesheet_is_written_beside_define_xml(written):
+    _, result = written
+    assert result.stylesheet.parent == result.define_xml.parent == result.define_html.parent
+    assert result.stylesheet.read_bytes() == stylesheet_path().read_bytes()
+    assert b'<?xml-stylesheet type="text/xsl" href="define2-1.xsl"?>' in result.define_xml.read_bytes()[:200]
+
+
+def test_define_html_renders_in_headless_chromium(written, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no `chromium` on PATH (apt-get install chromium; CI installs it)")
+    _, result = written
+    png = tmp_path / "define.png"
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={png}",
+        "--window-size=1400,1000",
+        result.define_html.resolve().as_uri(),
+    ]
+    completed = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert png.is_file(), completed.stderr.decode(errors="replace")[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # A blank 1400x1000 page compresses to a few kB; the rendered tables do not.
+    assert len(data) > 20_000
