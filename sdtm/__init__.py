@@ -1,1 +1,74 @@
-"""sdtm"""
+"""raw -> SDTM: the mapping engine, its closed algorithm vocabulary and the SDTM-wide derivations."""
+
+from sdtm._algorithms import (
+    compute_assign,
+    compute_condition,
+    compute_hardcode,
+    compute_iso8601,
+    compute_iso8601_date,
+    compute_not_submitted,
+)
+from sdtm._context import RuleContext
+from sdtm._derive import (
+    compute_age,
+    compute_epoch,
+    compute_study_day,
+    compute_visit_table,
+    derive_dm,
+    derive_dy,
+    derive_epoch,
+    derive_lobxfl,
+    derive_nrind,
+    derive_reference_dates,
+    derive_se,
+    derive_seq,
+    derive_supp,
+    derive_sv,
+    derive_visit,
+)
+from sdtm._engine import RawDataError, SdtmResult, check_raw_forms, read_raw_form, run_sdtm
+from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
+from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
+from sdtm._units import UnitTable, check_units_table, derive_standard_units, read_units
+
+__all__ = [
+    "MappingSpec",
+    "RawDataError",
+    "RuleContext",
+    "SdtmResult",
+    "SourceSpec",
+    "UnitTable",
+    "check_mapping_specs",
+    "check_raw_forms",
+    "check_units_table",
+    "compute_age",
+    "compute_assign",
+    "compute_condition",
+    "compute_epoch",
+    "compute_hardcode",
+    "compute_iso8601",
+    "compute_iso8601_date",
+    "compute_not_submitted",
+    "compute_study_day",
+    "compute_visit_table",
+    "derive_deduplicate",
+    "derive_dm",
+    "derive_dy",
+    "derive_epoch",
+    "derive_filter",
+    "derive_lobxfl",
+    "derive_merge",
+    "derive_nrind",
+    "derive_reference_dates",
+    "derive_se",
+    "derive_seq",
+    "derive_standard_units",
+    "derive_supp",
+    "derive_sv",
+    "derive_transpose",
+    "derive_visit",
+    "read_mapping_specs",
+    "read_raw_form",
+    "read_units",
+    "run_sdtm",
+]

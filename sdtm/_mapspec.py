@@ -1,0 +1,471 @@
+"""Mapping specs (`mappings/*.yaml`): the closed vocabulary, its cerberus schemas and the checks run
+before any data is read.
+
+A mapping spec targets one dataset and lists its `sources`: each names a raw form, declares the raw
+columns it needs (the raw layout the spec is checked against, without data), optional `steps`
+(filter, deduplicate, merge, transpose) and one rule per target variable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cerberus
+
+from cdiscgen._findings import Finding, Severity
+from cdiscgen._specs import Study, _describe, _leaf_errors, _locate
+from cdiscgen._yaml import LineList, YamlSyntaxError, load_yaml
+from sdtm._algorithms import ALGORITHMS, COMPARISON_OPS, DATE_FORMATS
+from sdtm._steps import STEPS
+from sdtm._units import check_units_table
+
+log = logging.getLogger(__name__)
+
+COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_COL = {"type": "string", "regex": COLUMN_RE}
+_COLS = {"type": "list", "minlength": 1, "schema": _COL}
+
+SOURCE_SCHEMA: dict = {
+    "form": {"type": "string", "required": True, "regex": r"^[A-Za-z0-9_.-]+\.csv$"},
+    "description": {"type": "string"},
+    "columns": {**_COLS, "required": True},
+    "record_id": _COL,
+    "subject": _COL,
+    "visit": _COL,
+    "steps": {"type": "list", "schema": {"type": "dict"}},
+    "variables": {
+        "type": "dict",
+        "required": True,
+        "keysrules": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
+    },
+}
+
+MAPPING_FILE_SCHEMA: dict = {
+    "dataset": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
+    "description": {"type": "string"},
+    "standardise_units": {"type": "boolean"},
+    "sources": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {"type": "dict", "schema": SOURCE_SCHEMA},
+    },
+}
+
+STEP_SCHEMAS: dict[str, dict] = {
+    "deduplicate": {
+        "deduplicate": {
+            "type": "dict",
+            "required": True,
+            "schema": {
+                "keys": {**_COLS, "required": True},
+                "keep": {"type": "string", "allowed": ["first", "last"]},
+            },
+        }
+    },
+    "merge": {
+        "merge": {
+            "type": "dict",
+            "required": True,
+            "schema": {
+                "form": {"type": "string", "required": True, "regex": r"^[A-Za-z0-9_.-]+\.csv$"},
+                "by": {**_COLS, "required": True},
+                "columns": {**_COLS, "required": True},
+                "prefix": {"type": "string", "regex": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+            },
+        }
+    },
+    "transpose": {
+        "transpose": {
+            "type": "dict",
+            "required": True,
+            "schema": {
+                "columns": {**_COLS, "required": True},
+                "name": {**_COL, "required": True},
+                "value": {**_COL, "required": True},
+                "drop_empty": {"type": "boolean"},
+            },
+        }
+    },
+    "filter": {"filter": {"type": "dict", "required": True}},
+}
+
+RULE_SCHEMAS: dict[str, dict] = {
+    "assign": {
+        "assign": {**_COL, "required": True},
+        "codelist": {"type": "string", "nullable": True},
+        "values": {
+            "type": "dict",
+            "keysrules": {"type": ["string", "integer", "float"]},
+            "valuesrules": {"type": ["string", "integer", "float"]},
+        },
+        "case": {"type": "string", "allowed": ["upper"]},
+    },
+    "hardcode": {"hardcode": {"type": ["string", "integer", "float"], "required": True, "nullable": True}},
+    "condition": {
+        "condition": {"type": "list", "required": True, "minlength": 1, "schema": {"type": "dict"}}
+    },
+    "iso8601": {
+        "iso8601": {
+            "type": ["string", "dict"],
+            "required": True,
+            "regex": COLUMN_RE,
+            "schema": {"date": {**_COL, "required": True}, "time": _COL},
+        },
+        "formats": {
+            "type": "list",
+            "required": True,
+            "minlength": 1,
+            "schema": {"type": "string", "allowed": list(DATE_FORMATS)},
+        },
+    },
+    "not_submitted": {"not_submitted": {"type": ["boolean", "string"], "required": True}},
+}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    form: str
+    columns: tuple[str, ...]
+    record_id: str
+    subject: str
+    visit: str | None
+    steps: tuple[Mapping[str, Any], ...]
+    variables: Mapping[str, Any]
+    line: int
+
+    def required_columns(self) -> dict[str, tuple[str, ...]]:
+        """Every raw form this source reads, with the columns it needs (merged forms included)."""
+        out = {self.form: tuple(dict.fromkeys([*self.columns, self.record_id, self.subject]))}
+        for step in self.steps:
+            if "merge" in step:
+                m = step["merge"]
+                out[m["form"]] = tuple(dict.fromkeys([*m["by"], *m["columns"], *out.get(m["form"], ())]))
+        return out
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    dataset: str
+    file: Path
+    sources: tuple[SourceSpec, ...]
+    standardise_units: bool = False
+
+
+class _Checker:
+    """Collects findings for one mapping file."""
+
+    def __init__(self, study: Study, path: Path) -> None:
+        self.study = study
+        self.path = path
+        try:
+            self.rel = str(path.relative_to(study.root))
+        except ValueError:
+            self.rel = str(path)
+        self.findings: list[Finding] = []
+
+    def error(self, code: str, line: int | None, key: str, message: str) -> None:
+        self.findings.append(Finding(code, Severity.ERROR, message, variable=key, file=self.rel, line=line))
+
+    def validate(self, doc: Any, schema: dict, line: int, key: str) -> bool:
+        if not isinstance(doc, dict):
+            self.error("SPEC102", line, key, f"{key} must be a mapping, got {doc!r}")
+            return False
+        validator = cerberus.Validator(schema, allow_unknown=False)
+        if validator.validate(doc):
+            return True
+        for err in _leaf_errors(validator._errors):
+            where, dotted = _locate(doc, err.document_path)
+            self.error("SPEC102", where or line, f"{key}.{dotted}" if dotted else key, _describe(err))
+        return False
+
+    # -------------------------------------------------------------------------------- conditions / rules
+
+    def check_condition(self, cond: Any, line: int, key: str, columns: set[str]) -> None:
+        if not isinstance(cond, dict):
+            self.error("SPEC103", line, key, f"a condition must be a mapping, got {cond!r}")
+            return
+        line = getattr(cond, "line", line)
+        if set(cond) in ({"all"}, {"any"}):
+            (op,) = cond
+            items = cond[op]
+            if not isinstance(items, list) or not items:
+                self.error("SPEC103", line, f"{key}.{op}", f"{op} needs a list of conditions")
+                return
+            for i, c in enumerate(items):
+                self.check_condition(
+                    c, items.line_of(i) if isinstance(items, LineList) else line, f"{key}.{op}[{i}]", columns
+                )
+            return
+        unknown = set(cond) - {"column", "op", "value"}
+        if unknown:
+            self.error(
+                "SPEC103",
+                line,
+                key,
+                f"unknown key(s) {sorted(unknown)} in condition (use column/op/value, all, any)",
+            )
+        if cond.get("op") not in COMPARISON_OPS:
+            self.error(
+                "SPEC103",
+                line,
+                f"{key}.op",
+                f"comparison {cond.get('op')!r} is not one of {', '.join(COMPARISON_OPS)}",
+            )
+        column = cond.get("column")
+        if not isinstance(column, str):
+            self.error("SPEC103", line, f"{key}.column", "a comparison needs a raw `column`")
+        elif column not in columns:
+            self.error(
+                "SPEC104",
+                line,
+                f"{key}.column",
+                f"raw column {column!r} is not in the source's declared columns",
+            )
+        if cond.get("op") in ("eq", "ne", "in", "not_in") and "value" not in cond:
+            self.error("SPEC103", line, f"{key}.value", f"comparison {cond['op']} needs a `value`")
+
+    def check_rule(self, rule: Any, line: int, key: str, columns: set[str], codelist: str | None) -> None:
+        if not isinstance(rule, dict):
+            self.check_value(rule, line, key, codelist)
+            return
+        line = getattr(rule, "line", line)
+        found = [k for k in rule if k in ALGORITHMS]
+        if len(found) != 1:
+            unknown = [
+                k for k in rule if k not in ALGORITHMS and k not in ("codelist", "values", "case", "formats")
+            ]
+            what = (
+                f"unknown algorithm {unknown[0]!r}"
+                if unknown and not found
+                else f"{len(found)} algorithms {found}"
+            )
+            self.error("SPEC101", line, key, f"{what}; a rule has exactly one of {', '.join(ALGORITHMS)}")
+            return
+        algorithm = found[0]
+        if not self.validate(rule, RULE_SCHEMAS[algorithm], line, key):
+            return
+        if algorithm == "assign":
+            self.check_column(rule["assign"], rule.line_of("assign"), f"{key}.assign", columns)
+            cl = rule["codelist"] if "codelist" in rule else codelist
+            if cl is not None and cl not in self.study.codelists:
+                self.error(
+                    "SPEC106",
+                    rule.line_of("codelist"),
+                    f"{key}.codelist",
+                    f"codelist {cl!r} does not exist in specs/codelists.yaml",
+                )
+                cl = None
+            for collected, value in (rule.get("values") or {}).items():
+                self.check_value(value, rule["values"].line_of(collected), f"{key}.values.{collected}", cl)
+        elif algorithm == "hardcode":
+            self.check_value(rule["hardcode"], rule.line_of("hardcode"), f"{key}.hardcode", codelist)
+        elif algorithm == "iso8601":
+            spec = rule["iso8601"]
+            for part in ("date", "time") if isinstance(spec, dict) else ():
+                if part in spec:
+                    self.check_column(spec[part], spec.line_of(part), f"{key}.iso8601.{part}", columns)
+            if isinstance(spec, str):
+                self.check_column(spec, rule.line_of("iso8601"), f"{key}.iso8601", columns)
+            if {"DD/MM/YYYY", "MM/DD/YYYY"} <= set(rule["formats"]):
+                self.error(
+                    "SPEC107",
+                    rule.line_of("formats"),
+                    f"{key}.formats",
+                    "DD/MM/YYYY and MM/DD/YYYY cannot both be declared: the dates would be ambiguous",
+                )
+        elif algorithm == "condition":
+            branches = rule["condition"]
+            for i, branch in enumerate(branches):
+                bline = branches.line_of(i)
+                bkey = f"{key}.condition[{i}]"
+                if set(branch) == {"else"}:
+                    if i != len(branches) - 1:
+                        self.error("SPEC103", bline, bkey, "`else` must be the last branch")
+                    self.check_rule(branch["else"], branch.line_of("else"), f"{bkey}.else", columns, codelist)
+                elif set(branch) == {"if", "then"}:
+                    self.check_condition(branch["if"], branch.line_of("if"), f"{bkey}.if", columns)
+                    self.check_rule(branch["then"], branch.line_of("then"), f"{bkey}.then", columns, codelist)
+                else:
+                    self.error(
+                        "SPEC103",
+                        bline,
+                        bkey,
+                        f"a branch is {{if, then}} or {{else}}, got keys {sorted(branch)}",
+                    )
+
+    def check_column(self, column: str, line: int, key: str, columns: set[str]) -> None:
+        if column not in columns:
+            self.error("SPEC104", line, key, f"raw column {column!r} is not in the source's declared columns")
+
+    def check_value(self, value: Any, line: int, key: str, codelist: str | None) -> None:
+        if value in (None, "") or codelist is None or codelist not in self.study.codelists:
+            return
+        cl = self.study.codelists[codelist]
+        if str(value) not in cl.values:
+            self.error(
+                "SPEC105",
+                line,
+                key,
+                f"value {value!r} is not a term of codelist {codelist} ({', '.join(sorted(cl.values))})",
+            )
+
+    # ------------------------------------------------------------------------------------------- file
+
+    def check(self) -> MappingSpec | None:
+        try:
+            doc = load_yaml(self.path)
+        except YamlSyntaxError as exc:
+            self.error("SPEC002", exc.line, "", f"YAML syntax error: {exc.problem}")
+            return None
+        if not self.validate(doc, MAPPING_FILE_SCHEMA, 1, "mapping"):
+            return None
+        dataset = self.study.datasets.get(doc["dataset"])
+        if dataset is None:
+            self.error(
+                "SPEC109",
+                doc.line_of("dataset"),
+                "dataset",
+                f"dataset {doc['dataset']!r} is not declared in specs/sdtm",
+            )
+            return None
+        var_specs = {v.name: v for v in dataset.variables}
+        sources: list[SourceSpec] = []
+        for si, src in enumerate(doc["sources"]):
+            skey = f"sources[{si}]({src['form']})"
+            columns = set(src["columns"])
+            for k in ("record_id", "subject", "visit"):
+                if k in src:
+                    self.check_column(src[k], src.line_of(k), f"{skey}.{k}", columns)
+            steps = src.get("steps") or []
+            for ti, step in enumerate(steps):
+                tline = steps.line_of(ti)
+                tkey = f"{skey}.steps[{ti}]"
+                kinds = [k for k in step if k in STEPS]
+                if len(kinds) != 1 or len(step) != 1:
+                    self.error(
+                        "SPEC108",
+                        tline,
+                        tkey,
+                        f"unknown step {sorted(step)}; a step is exactly one of {', '.join(STEPS)}",
+                    )
+                    continue
+                kind = kinds[0]
+                if not self.validate(step, STEP_SCHEMAS[kind], tline, tkey):
+                    continue
+                body = step[kind]
+                if kind == "filter":
+                    self.check_condition(body, tline, f"{tkey}.filter", columns)
+                elif kind == "deduplicate":
+                    for i, c in enumerate(body["keys"]):
+                        self.check_column(c, body["keys"].line_of(i), f"{tkey}.keys[{i}]", columns)
+                elif kind == "merge":
+                    for i, c in enumerate(body["by"]):
+                        self.check_column(c, body["by"].line_of(i), f"{tkey}.by[{i}]", columns)
+                    prefix = body.get("prefix", "")
+                    for i, c in enumerate(body["columns"]):
+                        if c in body["by"]:
+                            continue
+                        if prefix + c in columns:
+                            self.error(
+                                "SPEC110",
+                                body["columns"].line_of(i),
+                                f"{tkey}.columns[{i}]",
+                                f"merged column {prefix + c} clashes with a column of {src['form']}; set a `prefix`",
+                            )
+                        columns.add(prefix + c)
+                elif kind == "transpose":
+                    for i, c in enumerate(body["columns"]):
+                        self.check_column(c, body["columns"].line_of(i), f"{tkey}.columns[{i}]", columns)
+                    columns -= set(body["columns"])
+                    columns |= {body["name"], body["value"]}
+            variables = src["variables"]
+            for name, rule in variables.items():
+                line = variables.line_of(name)
+                vkey = f"{skey}.variables.{name}"
+                if name not in var_specs:
+                    self.error(
+                        "SPEC111",
+                        line,
+                        vkey,
+                        f"{name} is not a variable of {dataset.name} in {dataset.file.name if dataset.file else 'specs/sdtm'}",
+                    )
+                    continue
+                self.check_rule(rule, line, vkey, columns, var_specs[name].codelist)
+            sources.append(
+                SourceSpec(
+                    form=src["form"],
+                    columns=tuple(src["columns"]),
+                    record_id=src.get("record_id", "RECORD_ID"),
+                    subject=src.get("subject", "SUBJECT"),
+                    visit=src.get("visit"),
+                    steps=tuple(steps),
+                    variables=variables,
+                    line=doc["sources"].line_of(si),
+                )
+            )
+            for k, default in (("record_id", "RECORD_ID"), ("subject", "SUBJECT")):
+                if k not in src and default not in set(src["columns"]):
+                    self.error(
+                        "SPEC104",
+                        src.line,
+                        f"{skey}.{k}",
+                        f"the source declares no {default} column; name the {k} column",
+                    )
+        if any(f.severity >= Severity.ERROR for f in self.findings):
+            return None
+        return MappingSpec(
+            doc["dataset"], self.path, tuple(sources), bool(doc.get("standardise_units", False))
+        )
+
+
+def _check_files(study: Study) -> tuple[list[MappingSpec], list[Finding]]:
+    specs: list[MappingSpec] = []
+    findings: list[Finding] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(study.mappings_dir.glob("*.yaml")) if study.mappings_dir.is_dir() else []:
+        checker = _Checker(study, path)
+        spec = checker.check()
+        findings.extend(checker.findings)
+        if spec is None:
+            continue
+        if spec.dataset in seen:
+            findings.append(
+                Finding(
+                    "SPEC112",
+                    Severity.ERROR,
+                    f"dataset {spec.dataset} is mapped twice (also {seen[spec.dataset].name})",
+                    variable="dataset",
+                    file=checker.rel,
+                    line=1,
+                )
+            )
+            continue
+        seen[spec.dataset] = path
+        specs.append(spec)
+    if any(s.standardise_units for s in specs):
+        findings.extend(
+            check_units_table(study.specs_dir / "units.yaml", study.codelists, "specs/units.yaml")
+        )
+    return specs, findings
+
+
+def check_mapping_specs(study: Study) -> list[Finding]:
+    """Validate every `mappings/*.yaml` of the study against the closed vocabulary, the dataset metadata,
+    the declared raw columns and the codelists. Returns findings (file + line + key); reads no data."""
+    return _check_files(study)[1]
+
+
+def read_mapping_specs(study: Study) -> list[MappingSpec]:
+    """The study's mapping specs, parsed; raises SpecError when check_mapping_specs finds errors."""
+    from cdiscgen._specs import SpecError
+
+    specs, findings = _check_files(study)
+    errors = [f for f in findings if f.severity >= Severity.ERROR]
+    if errors:
+        raise SpecError(errors)
+    return specs

@@ -1,0 +1,201 @@
+"""Unit standardisation: --ORRES/--ORRESU -> --STRESC/--STRESN/--STRESU through specs/units.yaml.
+
+`specs/units.yaml` lists, per test (and optionally method), the standard unit and the factor from each
+original unit (UNIT submission values; "" = no unit reported, e.g. a ratio): STRESN = ORRES x factor.
+A result with a comparator (`<0.5`, `>35000`) keeps the comparator and the converted number in STRESC
+and leaves STRESN empty. An original unit the table does not know is MAP002 (STRESC/N/U left empty).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cerberus
+import numpy as np
+import pandas as pd
+
+from cdiscgen._findings import Finding, Severity
+from cdiscgen._specs import Codelist
+from cdiscgen._yaml import YamlSyntaxError, load_yaml
+from sdtm._algorithms import on_unique
+from sdtm._context import RuleContext, row_findings
+
+log = logging.getLogger(__name__)
+
+UNITS_SCHEMA: dict = {
+    "tests": {
+        "type": "list",
+        "required": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "testcd": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
+                "method": {"type": "string", "nullable": True},
+                "standard": {"type": "string", "required": True},
+                "from": {
+                    "type": "dict",
+                    "required": True,
+                    "minlength": 1,
+                    "keysrules": {"type": "string"},
+                    "valuesrules": {"type": "number", "min": 0, "forbidden": [0]},
+                },
+                "comment": {"type": "string"},
+            },
+        },
+    }
+}
+
+_NUM_RE = r"^(?P<cmp><=|>=|<|>)?\s*(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$"
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    """Rows of (testcd, method or "", original unit, standard unit, factor)."""
+
+    rows: pd.DataFrame
+
+    @property
+    def tests(self) -> set[tuple[str, str]]:
+        return set(zip(self.rows["TESTCD"], self.rows["METHOD"], strict=True))
+
+
+def read_units(path: Path) -> UnitTable:
+    """Read a validated units table (check_units_table reports the problems)."""
+    doc = load_yaml(path)
+    records = [
+        (t["testcd"], t.get("method") or "", str(u), t["standard"], float(f))
+        for t in doc["tests"]
+        for u, f in t["from"].items()
+    ]
+    rows = pd.DataFrame(records, columns=["TESTCD", "METHOD", "ORRESU", "STRESU", "FACTOR"])
+    for c in ("TESTCD", "METHOD", "ORRESU", "STRESU"):
+        rows[c] = rows[c].astype("str")
+    return UnitTable(rows)
+
+
+def check_units_table(path: Path, codelists: dict[str, Codelist], rel: str) -> list[Finding]:
+    """Schema, units in the UNIT codelist, no test listed twice; findings name file and line."""
+    out: list[Finding] = []
+
+    def err(line: int | None, key: str, msg: str) -> None:
+        out.append(Finding("SPEC150", Severity.ERROR, msg, variable=key, file=rel, line=line))
+
+    if not path.is_file():
+        err(None, "", "the unit conversion table specs/units.yaml is missing")
+        return out
+    try:
+        doc = load_yaml(path)
+    except YamlSyntaxError as exc:
+        err(exc.line, "", f"YAML syntax error: {exc.problem}")
+        return out
+    validator = cerberus.Validator(UNITS_SCHEMA, allow_unknown=False)
+    if not isinstance(doc, dict) or not validator.validate(doc):
+        err(
+            getattr(doc, "line", 1),
+            "tests",
+            f"invalid units table: {validator.errors if isinstance(doc, dict) else 'not a mapping'}",
+        )
+        return out
+    units = codelists.get("UNIT")
+    known = units.values if units else frozenset()
+    seen: set[tuple[str, str]] = set()
+    for i, t in enumerate(doc["tests"]):
+        line = doc["tests"].line_of(i)
+        key = (t["testcd"], t.get("method") or "")
+        if key in seen:
+            err(line, f"tests[{i}]", f"test {key[0]} {key[1]} is listed twice")
+        seen.add(key)
+        for u in [t["standard"], *t["from"]]:
+            if u and u not in known:
+                err(
+                    line,
+                    f"tests[{i}]",
+                    f"unit {u!r} of {t['testcd']} is not a submission value of codelist UNIT",
+                )
+    return out
+
+
+def _parse_result(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    parts = values.str.extract(_NUM_RE)
+    return pd.to_numeric(parts["num"], errors="coerce").astype("float"), parts["cmp"].fillna("").astype("str")
+
+
+def _fmt(values: np.ndarray) -> pd.Series:
+    """Numbers as short text: rounded to 6 decimals, no trailing '.0'."""
+    s = pd.Series(np.round(values, 6)).astype("str")
+    return s.str.replace(r"\.0$", "", regex=True).where(~np.isnan(values), "")
+
+
+def derive_standard_units(
+    df: pd.DataFrame, domain: str, table: UnitTable, ctx: RuleContext
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Fill --STRESC/--STRESN/--STRESU (and --STNRLO/--STNRHI from --ORNRLO/--ORNRHI) for the tests in the table.
+
+    Tests not in the table (character results such as immunofixation) keep the --STRESC their rule gave.
+    """
+    p = domain
+    out = df.copy()
+    testcd = out[f"{p}TESTCD"].astype("str")
+    method = out[f"{p}METHOD"].astype("str") if f"{p}METHOD" in out else pd.Series("", index=out.index)
+    orresu = out[f"{p}ORRESU"].astype("str")
+    orres = out[f"{p}ORRES"].astype("str").str.strip()
+    rows = table.rows
+    with_method = rows["METHOD"] != ""
+    specific = pd.MultiIndex.from_arrays([rows.loc[with_method, "TESTCD"], rows.loc[with_method, "METHOD"]])
+    is_specific = pd.MultiIndex.from_arrays([testcd, method]).isin(specific)
+    key_method = method.where(is_specific, "").astype("str")
+    listed = pd.MultiIndex.from_arrays([testcd, key_method]).isin(
+        pd.MultiIndex.from_arrays([rows["TESTCD"], rows["METHOD"]])
+    )
+    keys = pd.DataFrame({"TESTCD": testcd, "METHOD": key_method, "ORRESU": orresu}, index=out.index)
+    hit = keys.reset_index().merge(rows, on=["TESTCD", "METHOD", "ORRESU"], how="left").set_index("index")
+    factor = hit["FACTOR"].reindex(out.index).to_numpy(dtype=float)
+    stresu = hit["STRESU"].reindex(out.index).fillna("").astype("str")
+    number_s, comparator = on_unique(orres, _parse_result)
+    number = number_s.to_numpy(dtype=float)
+    has_result = (orres != "").to_numpy()
+    unknown_unit = listed & has_result & np.isnan(factor)
+    not_numeric = listed & has_result & np.isnan(number) & ~np.isnan(factor)
+    converted = number * factor
+    ok = listed & has_result & ~np.isnan(converted)
+    text = comparator + _fmt(converted).to_numpy()
+    stresc = out[f"{p}STRESC"].astype("str") if f"{p}STRESC" in out else pd.Series("", index=out.index)
+    out[f"{p}STRESC"] = stresc.where(~listed, pd.Series(np.where(ok, text, ""), index=out.index)).astype(
+        "str"
+    )
+    old_stresn = out[f"{p}STRESN"].to_numpy(dtype=float) if f"{p}STRESN" in out else np.full(len(out), np.nan)
+    out[f"{p}STRESN"] = np.where(
+        listed, np.where(ok & (comparator == "").to_numpy(), converted, np.nan), old_stresn
+    )
+    out[f"{p}STRESU"] = (
+        pd.Series(np.where(ok, stresu, ""), index=out.index)
+        .astype("str")
+        .where(listed, out[f"{p}STRESU"].astype("str") if f"{p}STRESU" in out else "")
+    )
+    for src, dst in (("ORNRLO", "STNRLO"), ("ORNRHI", "STNRHI")):
+        if f"{p}{src}" in out:
+            rng = pd.to_numeric(out[f"{p}{src}"].astype("str").str.strip(), errors="coerce").to_numpy(
+                dtype=float
+            )
+            out[f"{p}{dst}"] = np.where(listed, rng * factor, np.nan)
+    findings = row_findings(
+        out,
+        unknown_unit,
+        code="MAP002",
+        severity=Severity.ERROR,
+        message=f"unit {{value!r}} is not a known unit for this test in specs/units.yaml; {p}STRESC/N/U left empty",
+        ctx=RuleContext(ctx.dataset, f"{p}ORRESU", ctx.codelists),
+        values=orresu,
+    )
+    findings += row_findings(
+        out,
+        not_numeric,
+        code="MAP006",
+        severity=Severity.WARNING,
+        message=f"result {{value!r}} of a numeric test is not a number; {p}STRESC/N left empty",
+        ctx=RuleContext(ctx.dataset, f"{p}ORRES", ctx.codelists),
+        values=orres,
+    )
+    return out, findings

@@ -1,0 +1,355 @@
+"""SDTM-wide derivations and unit standardisation on hand-written frames; expected rows worked by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdiscgen._specs import load_study
+from sdtm import (
+    RuleContext,
+    compute_age,
+    compute_epoch,
+    compute_study_day,
+    compute_visit_table,
+    derive_dm,
+    derive_lobxfl,
+    derive_nrind,
+    derive_reference_dates,
+    derive_seq,
+    derive_standard_units,
+    derive_supp,
+    derive_visit,
+    read_units,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def study():
+    return load_study(ROOT)
+
+
+def s(values: list) -> pd.Series:
+    return pd.Series(values, dtype="str")
+
+
+def test_study_day_has_no_day_zero_and_is_empty_for_partial_dates():
+    rf = s(["2024-01-08T09:30"] * 6 + [""])
+    dates = s(["2024-01-07", "2024-01-08T08:00", "2024-01-09", "2023-12-31", "2024-01", "2024", "2024-01-09"])
+    # 01-07 is the day before -> -1; the first-dose date -> 1 (time ignored); 01-09 -> 2;
+    # 2023-12-31 is 8 days before -> -8; partial dates and a missing RFSTDTC -> empty
+    got = compute_study_day(dates, rf).tolist()
+    assert got[:4] == [-1.0, 1.0, 2.0, -8.0]
+    assert all(np.isnan(got[4:]))
+
+
+def test_seq_follows_dataset_keys(study):
+    spec = study.dataset("LB")
+    df = pd.DataFrame(
+        {
+            "USUBJID": s(["B", "A", "A", "A"]),
+            "LBTESTCD": s(["KLCFR", "LLCFR", "KLCFR", "KLCFR"]),
+            "LBSPEC": s(["SERUM"] * 4),
+            "LBMETHOD": s([""] * 4),
+            "VISITNUM": [1.0, 1.0, 101.0, 1.0],
+            "LBDTC": s(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-01"]),
+        }
+    )
+    out = derive_seq(df, spec)
+    # A: KLCFR/1, KLCFR/101, LLCFR/1 -> 1, 2, 3; B: KLCFR -> 1
+    assert out[["USUBJID", "LBTESTCD", "VISITNUM", "LBSEQ"]].values.tolist() == [
+        ["A", "KLCFR", 1.0, 1.0],
+        ["A", "KLCFR", 101.0, 2.0],
+        ["A", "LLCFR", 1.0, 3.0],
+        ["B", "KLCFR", 1.0, 1.0],
+    ]
+
+
+def test_unscheduled_visits_numbered_between_scheduled_ones_across_domains(study):
+    lb = pd.DataFrame(
+        {
+            "USUBJID": s(["S1"] * 6 + ["S2"]),
+            "_VISITCODE": s(["SCR", "C1D1", "UNS", "uns", "C2D1", "UNS", "UNS"]),
+            "_VDATE": s(
+                [
+                    "2024-01-01",
+                    "2024-01-08",
+                    "2024-01-25",
+                    "2024-01-20",
+                    "2024-02-05",
+                    "2024-02-10",
+                    "2023-12-01",
+                ]
+            ),
+        }
+    )
+    rs = pd.DataFrame({"USUBJID": s(["S1"]), "_VISITCODE": s(["UNS"]), "_VDATE": s(["2024-02-10"])})
+    table = compute_visit_table([lb, rs], study)
+    out, findings = derive_visit(lb, table, study, RuleContext("LB", "VISIT", study.codelists))
+    # S1: UNS 01-20 and 01-25 follow C1D1 (101) -> 101.01, 101.02; UNS 02-10 follows C2D1 (201) -> 201.01
+    # S2: an unscheduled visit before any scheduled one -> 0 + 0.01
+    assert out["VISITNUM"].tolist() == [1.0, 101.0, 101.02, 101.01, 201.0, 201.01, 0.01]
+    assert out["VISIT"].tolist() == [
+        "SCREENING",
+        "CYCLE 1 DAY 1",
+        "UNSCHEDULED 101.02",
+        "UNSCHEDULED 101.01",
+        "CYCLE 2 DAY 1",
+        "UNSCHEDULED 201.01",
+        "UNSCHEDULED 0.01",
+    ]
+    assert findings == []
+    rs_out, _ = derive_visit(rs, table, study, RuleContext("RS", "VISIT", study.codelists))
+    assert rs_out["VISITNUM"].tolist() == [201.01]  # the same visit in another domain gets the same number
+
+
+def test_unknown_visit_code_is_a_finding(study):
+    df = pd.DataFrame(
+        {
+            "USUBJID": s(["S1"]),
+            "_VISITCODE": s(["C9D9"]),
+            "_VDATE": s(["2024-01-01"]),
+            "_ROW": [7],
+            "_FILE": s(["f.csv"]),
+        }
+    )
+    out, findings = derive_visit(df, compute_visit_table([df], study), study, RuleContext("LB", "VISIT", {}))
+    assert np.isnan(out["VISITNUM"].iloc[0]) and out["VISIT"].iloc[0] == ""
+    assert [(f.code, f.file, f.line, f.value) for f in findings] == [("MAP008", "f.csv", 8, "C9D9")]
+
+
+def test_epoch_from_dates():
+    refs = pd.DataFrame(
+        {"RFXSTDTC": ["2024-01-08T09:30", ""], "TRTEND": ["2024-06-30", ""]},
+        index=pd.Index(["A", "B"], name="USUBJID"),
+    )
+    dtc = s(
+        [
+            "2024-01-07",
+            "2024-01-08T08:00",
+            "2024-01-08T10:00",
+            "2024-01-08",
+            "2024-06-30",
+            "2024-07-01",
+            "2024-07",
+            "2024-03-01",
+        ]
+    )
+    subj = s(["A"] * 7 + ["B"])
+    got = compute_epoch(dtc, subj, refs, ["SCREENING", "TREATMENT", "FOLLOW-UP"]).tolist()
+    # pre-dose sample on the first-dose date (08:00 < 09:30) is SCREENING; a date without time on that day is
+    # TREATMENT; the end of the treatment element is inclusive; partial -> ""; never dosed -> SCREENING
+    assert got == [
+        "SCREENING",
+        "SCREENING",
+        "TREATMENT",
+        "TREATMENT",
+        "TREATMENT",
+        "FOLLOW-UP",
+        "",
+        "SCREENING",
+    ]
+
+
+def test_lobxfl_last_result_on_or_before_first_dose_ties_by_seq(study):
+    spec = study.dataset("LB")
+    refs = pd.DataFrame({"RFXSTDTC": ["2024-01-08"]}, index=pd.Index(["A"], name="USUBJID"))
+    df = pd.DataFrame(
+        {
+            "USUBJID": s(["A"] * 6),
+            "LBSEQ": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "LBTESTCD": s(["KLCFR", "KLCFR", "KLCFR", "KLCFR", "MCPROT", "MCPROT"]),
+            "LBSPEC": s(["SERUM"] * 6),
+            "LBMETHOD": s(["", "", "", "", "ELECTROPHORESIS", "IMMUNOFIXATION ELECTROPHORESIS"]),
+            "LBSTRESC": s(["10", "11", "12", "", "0.3", "POSITIVE"]),
+            "LBDTC": s(["2024-01-01", "2024-01-08", "2024-01-08", "2024-01-08", "2024-01-01", "2024-01-09"]),
+        }
+    )
+    out = derive_lobxfl(df, spec, refs)
+    # KLCFR: seq 2 and 3 share the first-dose date -> the higher seq (3); seq 4 has no result.
+    # MCPROT by ELECTROPHORESIS: seq 5; MCPROT by IFE only after the first dose -> none.
+    assert out["LBLOBXFL"].tolist() == ["", "", "Y", "", "Y", ""]
+
+
+def test_nrind(study):
+    df = pd.DataFrame(
+        {
+            "LBSTRESN": [1.0, 5.0, 30.0, np.nan, 400.0, 5.0],
+            "LBSTNRLO": [3.3, 3.3, 3.3, 3.3, np.nan, np.nan],
+            "LBSTNRHI": [19.4, 19.4, 19.4, 19.4, 125.0, np.nan],
+        }
+    )
+    assert derive_nrind(df, study.dataset("LB"))["LBNRIND"].tolist() == [
+        "LOW",
+        "NORMAL",
+        "HIGH",
+        "",
+        "HIGH",
+        "",
+    ]
+
+
+def test_unit_conversions_of_domain_md(study):
+    table = read_units(ROOT / "specs" / "units.yaml")
+    rows = [
+        # testcd, method, orres, orresu, lo, hi
+        ("KLCFR", "", "1.23", "mg/dL", "0.33", "1.94"),  # x10 -> 12.3 mg/L, range 3.3-19.4
+        ("LLCFR", "", "<0.05", "mg/dL", "", ""),  # comparator: STRESC "<0.5", STRESN empty
+        ("LLCFR", "", "<0.5", "mg/L", "", ""),
+        ("BNPPRONT", "", "100", "pmol/L", "", ""),  # 100 x 8.457 = 845.7 ng/L
+        ("BNPPRONT", "", ">35000", "ng/L", "", "125"),
+        ("PROTEXR", "", "1250", "mg/day", "", ""),  # 1250 / 1000 = 1.25 g/day
+        ("CREAT", "", "1.0", "mg/dL", "", ""),  # 88.4 umol/L
+        ("KLCLLCFR", "", "6.667", "", "0.26", "1.65"),  # no unit -> RATIO
+        ("MCPROT", "ELECTROPHORESIS", "0.32", "g/dL", "", ""),
+        ("MCPROT", "IMMUNOFIXATION ELECTROPHORESIS", "POSITIVE", "", "", ""),  # not in the table: untouched
+        ("TROPONT", "", "30", "ug/L", "", ""),  # unknown unit -> MAP002
+        ("KLCFR", "", "", "mg/L", "", ""),  # not done
+    ]
+    df = pd.DataFrame(
+        rows, columns=["LBTESTCD", "LBMETHOD", "LBORRES", "LBORRESU", "LBORNRLO", "LBORNRHI"]
+    ).astype("str")
+    df["LBSTRESC"] = s([""] * 9 + ["POSITIVE", "", ""])
+    df["_ROW"] = range(1, len(df) + 1)
+    out, findings = derive_standard_units(df, "LB", table, RuleContext("LB", "", study.codelists))
+    assert out["LBSTRESC"].tolist() == [
+        "12.3",
+        "<0.5",
+        "<0.5",
+        "845.7",
+        ">35000",
+        "1.25",
+        "88.4",
+        "6.667",
+        "0.32",
+        "POSITIVE",
+        "",
+        "",
+    ]
+    n = out["LBSTRESN"].tolist()
+    assert (
+        n[0] == pytest.approx(12.3)
+        and n[3] == pytest.approx(845.7)
+        and n[5] == pytest.approx(1.25)
+        and n[6] == pytest.approx(88.4)
+    )
+    assert (
+        np.isnan(n[1])
+        and np.isnan(n[2])
+        and np.isnan(n[4])
+        and np.isnan(n[9])
+        and np.isnan(n[10])
+        and np.isnan(n[11])
+    )
+    assert out["LBSTRESU"].tolist() == [
+        "mg/L",
+        "mg/L",
+        "mg/L",
+        "ng/L",
+        "ng/L",
+        "g/day",
+        "umol/L",
+        "RATIO",
+        "g/dL",
+        "",
+        "",
+        "",
+    ]
+    assert out["LBSTNRLO"].iloc[0] == pytest.approx(3.3) and out["LBSTNRHI"].iloc[0] == pytest.approx(19.4)
+    assert out["LBSTNRHI"].iloc[4] == pytest.approx(125.0)
+    assert [(f.code, f.line, f.value) for f in findings] == [("MAP002", 12, "ug/L")]
+
+
+def test_supp_rows_point_at_parent_records(study):
+    rs = pd.DataFrame(
+        {
+            "USUBJID": s(["A", "A", "B"]),
+            "RSSEQ": [1.0, 2.0, 1.0],
+            "MRDSENS": s(["", "1E-05", "1E-04"]),
+            "MRDMETH": s(["", "FLOW CYTOMETRY", ""]),
+        }
+    )
+    supp = derive_supp(rs, study.dataset("RS"), "DARPAL")
+    assert supp[["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL", "QORIG"]].values.tolist() == [
+        ["A", "RSSEQ", "2", "MRDMETH", "FLOW CYTOMETRY", "Collected"],
+        ["A", "RSSEQ", "2", "MRDSENS", "1E-05", "Collected"],
+        ["B", "RSSEQ", "1", "MRDSENS", "1E-04", "Collected"],
+    ]
+    assert set(supp["RDOMAIN"]) == {"RS"} and set(supp["QLABEL"]) == {"MRD Sensitivity Achieved", "MRD Assay"}
+
+
+def test_age_in_completed_years():
+    # birthday not yet reached on the consent date -> 65; reached that day -> 66; partial birth date -> empty
+    got = compute_age(
+        s(["1958-03-10", "1958-03-10", "1958"]), s(["2024-03-09", "2024-03-10", "2024-03-10"])
+    ).tolist()
+    assert got[:2] == [65.0, 66.0] and np.isnan(got[2])
+
+
+def test_reference_dates_arms_and_screen_failures(study):
+    dm = pd.DataFrame(
+        {
+            "USUBJID": s(["A", "B", "C"]),
+            "RFICDTC": s(["2024-01-01", "2024-01-02", "2024-01-03"]),
+            "BRTHDTC": s(["1960-01-01", "1960-01-01", "1960-01-01"]),
+            "DTHDTC": s(["", "UNK", "2024-05"]),
+            "DTHFL": s(["", "", ""]),
+            "ARMCD": s(["", "", ""]),
+            "ARM": s(["", "", ""]),
+            "ACTARMCD": s(["", "", ""]),
+            "ACTARM": s(["", "", ""]),
+            "ARMNRS": s(["", "SCREEN FAILURE", ""]),
+            "AGE": [np.nan] * 3,
+        }
+    )
+    ex = pd.DataFrame(
+        {
+            "USUBJID": s(["A", "A", "A", "A"]),
+            "EXDOSE": [4.0, 1800.0, 0.0, 4.0],
+            "EXSTDTC": s(["2024-01-08", "2024-01-08T09:30", "2024-03-01", "2024-02-01"]),
+            "EXENDTC": s(["2024-01-28", "2024-01-08T09:30", "2024-03-20", "2024-02-21"]),
+        }
+    )
+    ds = pd.DataFrame(
+        {
+            "USUBJID": s(["A"]),
+            "DSSCAT": s(["END OF TREATMENT"]),
+            "DSSTDTC": s(["2024-03-10"]),
+            "DSDTC": s([""]),
+        }
+    )
+    lb = pd.DataFrame({"USUBJID": s(["A", "C"]), "LBDTC": s(["2024-04-02T08:00", "2024-01-04"])})
+    refs = derive_reference_dates(dm, ex, ds, [lb], study)
+    # A: first dose date 2024-01-08, the record with a time wins; last dose = latest end of a dose > 0
+    # (the 0 mg interruption to 03-20 does not count) -> 2024-02-21; end of participation = LB 04-02;
+    # treatment element ends at the DS end-of-treatment date 03-10.
+    assert refs.loc["A"].tolist() == [
+        "2024-01-08T09:30",
+        "2024-01-08T09:30",
+        "2024-02-21",
+        "2024-01-01",
+        "2024-04-02",
+        "2024-03-10",
+    ]
+    # C: never dosed; latest complete date = LB 2024-01-04 (the partial death date is not complete)
+    assert refs.loc["C", ["RFXSTDTC", "RFPENDTC", "TRTEND"]].tolist() == ["", "2024-01-04", ""]
+    out = derive_dm(dm, refs, study).set_index("USUBJID")
+    assert out.loc["A", ["ARMCD", "ACTARMCD", "ARMNRS", "RFENDTC"]].tolist() == [
+        "DARAPOM",
+        "DARAPOM",
+        "",
+        "2024-02-21",
+    ]
+    assert out.loc["B", ["ARMCD", "ARM", "ACTARMCD", "ARMNRS"]].tolist() == ["", "", "", "SCREEN FAILURE"]
+    assert out.loc["C", ["ARMCD", "ACTARMCD", "ARMNRS", "DTHFL"]].tolist() == [
+        "DARAPOM",
+        "",
+        "ASSIGNED, NOT TREATED",
+        "Y",
+    ]
+    assert out.loc["A", "AGE"] == 64.0  # 1960-01-01 -> 2024-01-01: birthday reached on the day
