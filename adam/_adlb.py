@@ -1,15 +1,16 @@
 """ADLB: one record per subject, parameter and assessment for every value the response rules use.
 
-Source tests follow DOMAIN.md's SDTM conventions; MCPROT is split by LBSPEC + LBMETHOD into serum IFE
-(SIFE), urine IFE (UIFE) and the serum M-spike (MSPIKE). RATIO, IFLC, UFLC and DFLC are derived per
-assessment from the analysed kappa and lambda; EGFR is taken from GFRBSCRT or, when a subject's
-assessment has none, derived from CREAT with CKD-EPI 2021.
+The parameters (PARAMCD, PARAMN, PARAM, LB source, unit) are specs/adam/params/adlb.yaml. Its sources
+follow DOMAIN.md's SDTM conventions; MCPROT is split by LBSPEC + LBMETHOD into serum IFE (SIFE), urine
+IFE (UIFE) and the serum M-spike (MSPIKE). RATIO, IFLC, UFLC and DFLC are derived per assessment from
+the analysed kappa and lambda; EGFR is taken from GFRBSCRT or, when a subject's assessment has none,
+derived from CREAT with CKD-EPI 2021.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,52 +20,50 @@ from cdiscgen._findings import Finding, Severity
 from ._common import number, text
 from ._dates import compute_date_parts, compute_study_day
 from ._errors import AdamInputError
+from ._paramspec import ADLB_DERIVED, ADLB_RULE_PARAMS
 from ._rules import compute_involved_chain, compute_ratio_abnormal
 
 log = logging.getLogger(__name__)
 
-# PARAMCD -> (PARAMN, PARAM); PARAM <= 40 characters.
-ADLB_PARAMS: dict[str, tuple[int, str]] = {
-    "KAPPA": (1, "Free Kappa Light Chain (mg/L)"),
-    "LAMBDA": (2, "Free Lambda Light Chain (mg/L)"),
-    "RATIO": (3, "Free Kappa/Lambda Ratio (recomputed)"),
-    "IFLC": (4, "Involved Free Light Chain (mg/L)"),
-    "UFLC": (5, "Uninvolved Free Light Chain (mg/L)"),
-    "DFLC": (6, "dFLC, Involved - Uninvolved (mg/L)"),
-    "SIFE": (7, "Serum Immunofixation"),
-    "UIFE": (8, "Urine Immunofixation"),
-    "MSPIKE": (9, "Serum M-Protein (g/dL)"),
-    "UMPROT": (10, "Urine M-Protein (mg/day)"),
-    "NTPROBNP": (11, "NT-proBNP (ng/L)"),
-    "TROPT": (12, "Troponin T (ng/L)"),
-    "PROT24": (13, "24-Hour Urine Protein (g/day)"),
-    "EGFR": (14, "eGFR CKD-EPI 2021 (mL/min/1.73 m2)"),
-}
 FLC_PARAMS = ("KAPPA", "LAMBDA", "RATIO", "IFLC", "UFLC", "DFLC")
-_DIRECT = {
-    "KLCFR": "KAPPA",
-    "LLCFR": "LAMBDA",
-    "MPROTEXR": "UMPROT",
-    "BNPPRONT": "NTPROBNP",
-    "TROPONT": "TROPT",
-    "PROTEXR": "PROT24",
-    "GFRBSCRT": "EGFR",
-}
+"""Parameters whose baseline is the baseline FLC assessment (the others: the last value before dosing)."""
+INPUT_TESTS = ("CREAT", "MPIGISO")
+"""LB tests the derivations read besides the declared parameters (eGFR input, baseline isotype)."""
 _LIMIT = r"^\s*([<>])=?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$"
 
 
-def compute_lb_paramcd(lb: pd.DataFrame) -> pd.Series:
-    """ADLB PARAMCD of each LB record ("" for records ADLB does not analyse; CREAT -> "CREAT")."""
+def _upper_values(value: object) -> list[str]:
+    items = value if isinstance(value, list) else [value] if value else []
+    return [str(v).strip().upper() for v in items]
+
+
+def compute_lb_paramcd(lb: pd.DataFrame, parameters: Sequence[Mapping]) -> pd.Series:
+    """ADLB PARAMCD of each LB record by the `source` of params/adlb.yaml ("" = not analysed).
+
+    The first parameter whose source matches wins: LBTESTCD equal; LBSPEC and LBMETHOD one of the
+    declared values when the record has one (a blank matches any, both being permissible in SDTM);
+    LBSTRESC one of `results` when declared. Unclaimed records of INPUT_TESTS keep their test code.
+    """
     testcd = text(lb, "LBTESTCD").str.upper()
     spec = text(lb, "LBSPEC").str.upper()
     method = text(lb, "LBMETHOD").str.upper()
     result = text(lb, "LBSTRESC").str.upper()
-    out = testcd.map(_DIRECT).fillna("").astype("str")
-    mcprot = testcd == "MCPROT"
-    ife = method.str.contains("IMMUNOFIX") | ((method == "") & result.isin(["POSITIVE", "NEGATIVE"]))
-    out = out.mask(mcprot & ife & (spec == "SERUM"), "SIFE").mask(mcprot & ife & (spec == "URINE"), "UIFE")
-    out = out.mask(mcprot & ~ife & (spec != "URINE"), "MSPIKE")
-    return out.mask(testcd == "CREAT", "CREAT").mask(testcd == "MPIGISO", "MPIGISO")
+    out = pd.Series("", index=lb.index, dtype="str")
+    for param in parameters:
+        source = param.get("source")
+        if not source:
+            continue
+        hit = (out == "") & (testcd == str(source["testcd"]).upper())
+        for column, key in ((spec, "spec"), (method, "method")):
+            allowed = _upper_values(source.get(key))
+            if allowed:
+                hit &= (column == "") | column.isin(allowed)
+        if source.get("results"):
+            hit &= result.isin(_upper_values(source["results"]))
+        out = out.mask(hit, str(param["paramcd"]))
+    for code in INPUT_TESTS:
+        out = out.mask((out == "") & (testcd == code), code)
+    return out
 
 
 def compute_ckd_epi_2021(creat_umol: pd.Series, age: pd.Series, sex: pd.Series) -> pd.Series:
@@ -85,11 +84,12 @@ def compute_ckd_epi_2021(creat_umol: pd.Series, age: pd.Series, sex: pd.Series) 
     return pd.Series(egfr, index=creat_umol.index, dtype="float64")
 
 
-def _records(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
+def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]) -> pd.DataFrame:
     """LB records of ADSL subjects with PARAMCD, analysed values, dates and the assessment key."""
     rec = pd.DataFrame(index=lb.index)
     rec["USUBJID"] = text(lb, "USUBJID")
-    rec["PARAMCD"] = compute_lb_paramcd(lb)
+    rec["PARAMCD"] = compute_lb_paramcd(lb, parameters)
+    rec["_TESTCD"] = text(lb, "LBTESTCD").str.upper()
     rec["LBSEQ"] = number(lb, "LBSEQ")
     stresn = number(lb, "LBSTRESN")
     stresc = text(lb, "LBSTRESC")
@@ -98,14 +98,16 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
     is_limit = stresn.isna() & lim_val.notna()
     rec["AVAL"] = stresn.where(~is_limit, lim_val)
     rec["ALIMFL"] = pd.Series("", index=lb.index, dtype="str").mask(is_limit, "Y")
-    rec["AVALC"] = stresc.str.upper().where(rec["PARAMCD"].isin(["SIFE", "UIFE", "MPIGISO"]), "")
+    text_params = [p["paramcd"] for p in parameters if p.get("result") == "text"]
+    is_text = rec["PARAMCD"].isin(text_params) | rec["_TESTCD"].eq("MPIGISO")
+    rec["AVALC"] = stresc.str.upper().where(is_text, "")
     rec["LBSPEC"] = text(lb, "LBSPEC").str.upper()
     not_done = text(lb, "LBSTAT").str.upper().eq("NOT DONE")
     dtc_days = compute_date_parts(lb, "LBDTC", dataset="LB")[0]
     end_days = compute_date_parts(lb, "LBENDTC", dataset="LB")[0]
     rec["ADT"] = dtc_days
-    prot = rec["PARAMCD"].eq("PROT24")
-    rec.loc[prot, "ADT"] = end_days[prot].fillna(dtc_days[prot])
+    timed = rec["PARAMCD"].isin([p["paramcd"] for p in parameters if p.get("date") == "end"])
+    rec.loc[timed, "ADT"] = end_days[timed].fillna(dtc_days[timed])
     rec["_LBDTC"] = text(lb, "LBDTC")
     rec["AVISITN"] = number(lb, "VISITNUM")
     rec["AVISIT"] = text(lb, "VISIT")
@@ -157,16 +159,20 @@ def _age_at(adsl: pd.DataFrame, usubjid: pd.Series, adt: pd.Series) -> pd.Series
 
 
 def derive_adlb(
-    lb: pd.DataFrame, adsl: pd.DataFrame, settings: Mapping
+    lb: pd.DataFrame, adsl: pd.DataFrame, settings: Mapping, param_spec: Mapping
 ) -> tuple[pd.DataFrame, list[Finding]]:
     """ADLB records plus the subject-level baseline facts (returned as frame attrs for ADSL).
 
-    ``adsl`` needs USUBJID, STUDYID, TRTSDT, SCRNDT, AGE, SEX, SAFFL and _BRTHDT (working column).
-    Returns the ADLB frame (working columns included; the caller conforms it to the spec) and findings.
+    ``adsl`` needs USUBJID, STUDYID, TRTSDT, SCRNDT, AGE, SEX, SAFFL and _BRTHDT (working column);
+    ``param_spec`` is the validated specs/adam/params/adlb.yaml. Returns the ADLB frame (working
+    columns included; the caller conforms it to the spec) and findings.
     """
     findings: list[Finding] = []
     hem = settings["response"]["hematologic"]
-    rec = _records(lb, adsl)
+    parameters = list(param_spec["parameters"])
+    declared = {p["paramcd"]: p for p in parameters}
+    rules = {p["derived"] for p in parameters if p.get("derived")}
+    rec = _records(lb, adsl, parameters)
     rec["ANL01FL"] = np.where(_flag_last(rec, "LB", findings).fillna(False).to_numpy(bool), "Y", "")
     rec["SRCDOM"], rec["SRCVAR"], rec["SRCSEQ"] = "LB", "LBSTRESN", rec["LBSEQ"]
     rec.loc[rec["AVALC"] != "", "SRCVAR"] = "LBSTRESC"
@@ -174,18 +180,18 @@ def derive_adlb(
     anl = rec[rec["ANL01FL"] == "Y"]
 
     # EGFR from CREAT where the assessment has no GFRBSCRT result.
-    creat = anl[anl["PARAMCD"] == "CREAT"]
+    creat = anl[anl["_TESTCD"] == "CREAT"]
     have_gfr = anl.loc[anl["PARAMCD"] == "EGFR", ["USUBJID", "_AKEY"]].assign(_g=True)
     creat = creat.merge(have_gfr, on=["USUBJID", "_AKEY"], how="left")
     creat = creat[creat["_g"].isna()].drop(columns="_g")
-    if len(creat):
+    if len(creat) and "ckd_epi_2021" in rules:
         sex = creat["USUBJID"].map(adsl.set_index("USUBJID")["SEX"]).astype("str")
         egfr = creat.assign(
             PARAMCD="EGFR",
+            _TESTCD="",
             AVAL=compute_ckd_epi_2021(
                 creat["AVAL"], _age_at(adsl, creat["USUBJID"], creat["ADT"]), sex
             ).to_numpy(),
-            SRCVAR="LBSTRESN",
         )
         egfr = egfr[egfr["AVAL"].notna()]
         rec = pd.concat([rec, egfr], ignore_index=True)
@@ -209,7 +215,7 @@ def derive_adlb(
     bl = bl.drop_duplicates("USUBJID", keep="last").set_index("USUBJID")
 
     # Baseline isotype: the latest MPIGISO on or before first dose, serum preferred over urine.
-    iso = anl[(anl["PARAMCD"] == "MPIGISO") & (anl["ADT"] <= anl["TRTSDT"])].copy()
+    iso = anl[(anl["_TESTCD"] == "MPIGISO") & (anl["ADT"] <= anl["TRTSDT"])].copy()
     iso["_pref"] = np.where(iso["LBSPEC"] == "SERUM", 0, 1)
     iso = iso.sort_values(["USUBJID", "_pref", "ADT"], ascending=[True, True, False]).drop_duplicates(
         "USUBJID"
@@ -230,7 +236,7 @@ def derive_adlb(
 
     seq = flc.set_index(["USUBJID", "_AKEY", "PARAMCD"])["LBSEQ"]
     derived = []
-    for paramcd in ("RATIO", "IFLC", "UFLC", "DFLC"):
+    for paramcd in [cd for rule, cd in ADLB_DERIVED.items() if rule in rules and cd in FLC_PARAMS]:
         part = wide.loc[
             wide[paramcd].notna(),
             ["USUBJID", "_AKEY", "ADT", "AVISIT", "AVISITN", "TRTSDT", "ALIMFL", paramcd, "INVLC"],
@@ -250,7 +256,7 @@ def derive_adlb(
             part["SRCDOM"], part["SRCVAR"] = "LB", "LBSTRESN"
         derived.append(part.drop(columns="INVLC"))
     rec = pd.concat([rec, *derived], ignore_index=True)
-    rec = rec[rec["PARAMCD"].isin(list(ADLB_PARAMS))].copy()
+    rec = rec[rec["PARAMCD"].isin(list(declared))].copy()
 
     # Baseline flags: FLC parameters at the baseline assessment; others the last value on/before first dose.
     rec["ABLFL"] = ""
@@ -268,8 +274,8 @@ def derive_adlb(
     rec["CHG"] = (rec["AVAL"] - rec["BASE"]).where(post)
     rec["PCHG"] = (rec["CHG"] / rec["BASE"] * 100).where(post & (rec["BASE"] != 0))
     rec["ADY"] = compute_study_day(rec["ADT"], rec["TRTSDT"])
-    rec["PARAMN"] = rec["PARAMCD"].map({k: v[0] for k, v in ADLB_PARAMS.items()}).astype("float64")
-    rec["PARAM"] = rec["PARAMCD"].map({k: v[1] for k, v in ADLB_PARAMS.items()}).astype("str")
+    rec["PARAMN"] = rec["PARAMCD"].map({k: v["paramn"] for k, v in declared.items()}).astype("float64")
+    rec["PARAM"] = rec["PARAMCD"].map({k: v["param"] for k, v in declared.items()}).astype("str")
     rec = rec.sort_values(["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], na_position="last").reset_index(
         drop=True
     )
@@ -281,7 +287,7 @@ def derive_adlb(
     bvals = rec[rec["ABLFL"] == "Y"].pivot_table(
         index="USUBJID", columns="PARAMCD", values="AVAL", aggfunc="last"
     )
-    bvals = bvals.reindex(index=subjects.index, columns=list(ADLB_PARAMS))
+    bvals = bvals.reindex(index=subjects.index, columns=list(dict.fromkeys([*declared, *ADLB_RULE_PARAMS])))
     subjects["BDFLC"] = bvals["DFLC"]
     subjects["BNTPBNP"] = bvals["NTPROBNP"]
     subjects["BPROT"] = bvals["PROT24"]

@@ -28,14 +28,16 @@ def _select(adrs: pd.DataFrame, sel: Mapping) -> pd.DataFrame:
 
 
 def _source_dates(
-    src: Mapping, adsl: pd.DataFrame, adrs: pd.DataFrame, selections: Mapping, start: pd.Series | None
+    src: Mapping, adsl: pd.DataFrame, adrs: pd.DataFrame, selections: Mapping, start: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Candidate (ADT, SRCDOM, SRCVAR, SRCSEQ) per USUBJID (index) of one event/censor/start source."""
+    """Candidate (ADT, SRCDOM, SRCVAR, SRCSEQ) per USUBJID (index) of one event/censor/start source.
+
+    ``start`` is the parameter's origin (the result of this function for its `start` source, indexed by
+    USUBJID); a `start: true` source takes its date and its SRCDOM/SRCVAR/SRCSEQ.
+    """
     ids = adsl["USUBJID"]
     if src.get("start"):
-        out = pd.DataFrame(
-            {"ADT": start.to_numpy(), "SRCDOM": "ADSL", "SRCVAR": "SCRNDT", "SRCSEQ": np.nan}, index=ids
-        )
+        out = start.reindex(ids.to_numpy())[["ADT", "SRCDOM", "SRCVAR", "SRCSEQ"]].copy()
     elif "variable" in src:
         var = src["variable"]
         out = pd.DataFrame(
@@ -63,7 +65,8 @@ def _source_dates(
         cond &= ~out.index.isin(_select(adrs, selections[src["if_none"]])["USUBJID"])
     out.loc[~cond.to_numpy(), "ADT"] = np.nan
     if start is not None:
-        out.loc[(out["ADT"] < pd.Series(start.to_numpy(), index=out.index)).to_numpy(), "ADT"] = np.nan
+        origin = start["ADT"].reindex(out.index)
+        out.loc[(out["ADT"] < origin).to_numpy(), "ADT"] = np.nan
     return out
 
 
@@ -85,12 +88,12 @@ def derive_adtte(
         stdt = start["ADT"]
         cands = []
         for order, src in enumerate(spec["events"]):
-            c = _source_dates(src, pop, adrs, selections, stdt).assign(
+            c = _source_dates(src, pop, adrs, selections, start).assign(
                 CNSR=0.0, EVNTDESC=src["evntdesc"], CNSDTDSC="", _PRI=0, _ORD=order
             )
             cands.append(c)
         for order, src in enumerate(spec["censors"]):
-            c = _source_dates(src, pop, adrs, selections, stdt).assign(
+            c = _source_dates(src, pop, adrs, selections, start).assign(
                 CNSR=float(src["cnsr"]),
                 EVNTDESC=src.get("evntdesc", ""),
                 CNSDTDSC=src["cnsdtdsc"],

@@ -82,12 +82,12 @@ def derive_adam(
     """
     _check_inputs(sdtm)
     sdtm = {k.upper(): v for k, v in sdtm.items() if v is not None}
-    adrs_spec, adtte_spec = load_parameter_specs(study_dir)
+    params = load_parameter_specs(study_dir)
     cutoff_days = compute_cutoff_days(settings, cutoff)
     findings: list[Finding] = []
     adsl = derive_adsl_core(sdtm, settings, cutoff_days)
     lb = sdtm["LB"]
-    adlb, lb_findings = derive_adlb(lb, adsl, settings)
+    adlb, lb_findings = derive_adlb(lb, adsl, settings, params.adlb)
     findings.extend(lb_findings)
     subjects = adlb.attrs.pop("subjects")
     adlb = adlb[adlb["ADT"] <= cutoff_days].reset_index(drop=True)
@@ -96,9 +96,9 @@ def derive_adam(
     for var in ("STUDYID", "SAFFL", "EFFFL"):
         adlb[var] = adlb["USUBJID"].map(subj[var])
     ctx = AdrsContext(adsl=adsl, adlb=adlb, sdtm=sdtm, settings=settings, cutoff_days=cutoff_days)
-    adrs = derive_adrs(ctx, adrs_spec)
+    adrs = derive_adrs(ctx, params.adrs)
     findings.extend(ctx.findings)
-    adtte, tte_findings = derive_adtte(adsl, adrs, adtte_spec)
+    adtte, tte_findings = derive_adtte(adsl, adrs, params.adtte)
     findings.extend(tte_findings)
     frames = {"ADSL": adsl, "ADLB": adlb, "ADRS": adrs, "ADTTE": adtte}
     result = AdamResult(findings=findings)

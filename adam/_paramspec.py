@@ -1,14 +1,16 @@
-"""Loading and validating the ADRS/ADTTE parameter definitions (specs/adam/params/*.yaml).
+"""Loading and validating the ADLB/ADRS/ADTTE parameter definitions (specs/adam/params/*.yaml).
 
 Closed cerberus schemas: an unknown key or kind is a finding naming file, line and key. Cross-checks
-(codes exist, `of:` names an earlier parameter, selections exist, landmark windows are configured)
-follow the schema check.
+(codes exist, `of:` names an earlier parameter, selections exist, landmark windows are configured,
+ADLB parameters the response rules read are declared and derived rules sit on their PARAMCD) follow
+the schema check.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,62 @@ ADRS_SCHEMA: dict = {
         },
     },
 }
+_ONE_OR_MANY = {"type": ["string", "list"], "empty": False, "schema": {"type": "string", "empty": False}}
+ADLB_DERIVED = {
+    "ratio": "RATIO",
+    "involved": "IFLC",
+    "uninvolved": "UFLC",
+    "dflc": "DFLC",
+    "ckd_epi_2021": "EGFR",
+}
+"""Derived ADLB rules and the PARAMCD each is bound to (the response rules read these PARAMCDs)."""
+ADLB_RULE_PARAMS = (
+    "KAPPA",
+    "LAMBDA",
+    "RATIO",
+    "IFLC",
+    "UFLC",
+    "DFLC",
+    "SIFE",
+    "UIFE",
+    "MSPIKE",
+    "UMPROT",
+    "NTPROBNP",
+    "TROPT",
+    "PROT24",
+    "EGFR",
+)
+"""ADLB PARAMCDs that ADSL and ADRS derive from (DOMAIN.md); params/adlb.yaml must declare each."""
+
+ADLB_SCHEMA: dict = {
+    "parameters": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "paramcd": _PARAMCD,
+                "paramn": {"type": "integer", "required": True},
+                "param": _PARAM,
+                "unit": {"type": "string", "empty": False},
+                "result": {"type": "string", "allowed": ["numeric", "text"]},
+                "date": {"type": "string", "allowed": ["start", "end"]},
+                "derived": {"type": "string", "allowed": list(ADLB_DERIVED)},
+                "source": {
+                    "type": "dict",
+                    "schema": {
+                        "testcd": {**_NAME, "required": True},
+                        "spec": _ONE_OR_MANY,
+                        "method": _ONE_OR_MANY,
+                        "results": {"type": "list", "minlength": 1, "schema": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+}
+
 _ADRS_REQUIRES = {
     "subject": ["variable"],
     "investigator": ["testcd"],
@@ -276,35 +334,104 @@ def _cross_findings(
     return out
 
 
+def _source_key(source: Mapping) -> tuple:
+    def norm(value: object) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value] if value else []
+        return tuple(sorted(str(v).upper() for v in items))
+
+    return (
+        str(source.get("testcd", "")).upper(),
+        norm(source.get("spec")),
+        norm(source.get("method")),
+        norm(source.get("results")),
+    )
+
+
+def _adlb_findings(adlb: Any, file: Path) -> list[Finding]:
+    """ADLB cross-checks: unique PARAMCD/PARAMN, a source or a rule each, rules on their PARAMCD,
+    no source shadowed by an identical earlier one, every PARAMCD the response rules read declared."""
+    out: list[Finding] = []
+
+    def err(path: tuple, message: str) -> None:
+        out.append(Finding("CDG-ADAM-101", Severity.ERROR, message, file=str(file), line=_line(adlb, path)))
+
+    seen_cd: dict[str, int] = {}
+    seen_n: dict[int, str] = {}
+    seen_src: dict[tuple, str] = {}
+    for i, p in enumerate(adlb.get("parameters", [])):
+        cd, n = p.get("paramcd"), p.get("paramn")
+        if cd in seen_cd:
+            err(("parameters", i, "paramcd"), f"duplicate PARAMCD {cd}")
+        if n in seen_n:
+            err(("parameters", i, "paramn"), f"{cd}: PARAMN {n} is already used by {seen_n[n]}")
+        seen_cd.setdefault(cd, i)
+        seen_n.setdefault(n, cd)
+        if "source" not in p and "derived" not in p:
+            err(("parameters", i), f"{cd}: give a `source` (LB records) or a `derived` rule")
+        rule = p.get("derived")
+        if rule is not None and ADLB_DERIVED.get(rule) != cd:
+            err(
+                ("parameters", i, "derived"),
+                f"{cd}: derived rule {rule!r} produces PARAMCD {ADLB_DERIVED.get(rule)}, not {cd}",
+            )
+        if rule is not None and rule != "ckd_epi_2021" and "source" in p:
+            err(("parameters", i, "source"), f"{cd}: derived rule {rule!r} takes no LB source")
+        if isinstance(p.get("source"), Mapping):
+            key = _source_key(p["source"])
+            if key in seen_src:
+                err(
+                    ("parameters", i, "source"),
+                    f"{cd}: same LB source as {seen_src[key]}; it would never match",
+                )
+            seen_src.setdefault(key, cd)
+    missing = [cd for cd in ADLB_RULE_PARAMS if cd not in seen_cd]
+    if missing:
+        err(("parameters",), f"the response rules need ADLB parameters {', '.join(missing)}; declare them")
+    return out
+
+
 def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
-    """Validate specs/adam/params/adrs.yaml and adtte.yaml (schema + cross references) -> findings."""
-    f_adrs, f_adtte = params_path(study_dir, "adrs"), params_path(study_dir, "adtte")
+    """Validate specs/adam/params/adlb.yaml, adrs.yaml and adtte.yaml (schema + cross references)."""
+    files = {name: params_path(study_dir, name) for name in ("adlb", "adrs", "adtte")}
+    schemas = {"adlb": ADLB_SCHEMA, "adrs": ADRS_SCHEMA, "adtte": ADTTE_SCHEMA}
     findings: list[Finding] = []
-    docs = []
-    for file, schema in ((f_adrs, ADRS_SCHEMA), (f_adtte, ADTTE_SCHEMA)):
+    docs: dict[str, Any] = {}
+    for name, file in files.items():
         try:
             doc = _load(file)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             findings.append(Finding("CDG-ADAM-100", Severity.ERROR, f"cannot read: {exc}", file=str(file)))
             doc = None
         if doc is not None:
-            findings.extend(_schema_findings(doc, schema, file))
-        docs.append(doc)
+            findings.extend(_schema_findings(doc, schemas[name], file))
+        docs[name] = doc
     settings = None
     study_yaml = Path(study_dir or default_study_dir()) / "specs" / "study.yaml"
     if study_yaml.exists():
         settings = yaml.safe_load(study_yaml.read_text(encoding="utf-8"))
-    if not findings and all(isinstance(d, Mapping) for d in docs):
-        findings.extend(_cross_findings(docs[0], docs[1], settings, f_adrs, f_adtte))
+    if not findings and all(isinstance(d, Mapping) for d in docs.values()):
+        findings.extend(_adlb_findings(docs["adlb"], files["adlb"]))
+        findings.extend(_cross_findings(docs["adrs"], docs["adtte"], settings, files["adrs"], files["adtte"]))
     return findings
 
 
-def load_parameter_specs(study_dir: Path | None = None) -> tuple[dict, dict]:
-    """The validated ADRS and ADTTE parameter definitions; AdamInputError on any spec finding."""
+@dataclass(frozen=True)
+class ParameterSpecs:
+    """The validated parameter definitions of specs/adam/params (plain dicts, as in the YAML)."""
+
+    adlb: dict
+    adrs: dict
+    adtte: dict
+
+
+def load_parameter_specs(study_dir: Path | None = None) -> ParameterSpecs:
+    """The validated ADLB, ADRS and ADTTE parameter definitions; AdamInputError on any spec finding."""
     findings = check_parameter_specs(study_dir)
     if findings:
         raise AdamInputError("; ".join(str(f) for f in findings[:5]), dataset="specs/adam/params")
-    return (
-        yaml.safe_load(params_path(study_dir, "adrs").read_text(encoding="utf-8")),
-        yaml.safe_load(params_path(study_dir, "adtte").read_text(encoding="utf-8")),
+    return ParameterSpecs(
+        **{
+            name: yaml.safe_load(params_path(study_dir, name).read_text(encoding="utf-8"))
+            for name in ("adlb", "adrs", "adtte")
+        }
     )

@@ -135,5 +135,236 @@ def _stage_spec_checks(study: Any) -> list[Finding]:
     return out
 
 
+def _findings_exit(findings: Any, fail_on: str) -> int:
+    """Exit code policy at the edge: 1 when findings at or above the fail level exist."""
+    level = Severity.parse(fail_on)
+    return EXIT_FINDINGS if findings.at_least(level) else EXIT_OK
+
+
+def _summarise_findings(findings: Any, what: str) -> None:
+    counts = findings.by_severity()
+    click.echo(f"{what}: " + ", ".join(f"{n} {s}(s)" for s, n in counts.items()))
+
+
+fail_on_option = click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "notice"]),
+    default="error",
+    show_default=True,
+    help="Exit with code 1 when findings at or above this severity exist.",
+)
+cutoff_option = click.option(
+    "--cutoff",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Data cut-off YYYY-MM-DD (default: cutoff.date of specs/study.yaml); later dates are ignored.",
+)
+
+
+@main.command("simulate")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the raw CSVs."
+)
+@click.option(
+    "--subjects", type=click.IntRange(min=1), default=40, show_default=True, help="Screened subjects."
+)
+@click.option("--seed", type=click.IntRange(min=0), default=20240101, show_default=True, help="Random seed.")
+@click.option(
+    "--sites", type=click.IntRange(min=1), default=5, show_default=True, help="Investigational sites."
+)
+@study_option
+@_bad_input_errors
+def simulate_command(out_dir: Path, subjects: int, seed: int, sites: int, study_dir: Path | None) -> None:
+    """Write the bundled trial's raw data (one CSV per CRF form), deterministic for a seed."""
+    from cdiscgen.simulate import simulate_study
+
+    result = simulate_study(
+        out_dir, subjects=subjects, seed=seed, sites=sites, study_dir=resolve_study_dir(study_dir)
+    )
+    rows = getattr(result, "rows", {}) or {}
+    click.echo(f"raw data: {out_dir} ({len(rows)} forms, {sum(rows.values()):,} rows)")
+
+
+@main.command("sdtm")
+@click.option(
+    "--raw",
+    "raw_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Raw CSV folder.",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the SDTM datasets."
+)
+@study_option
+@fail_on_option
+@_bad_input_errors
+def sdtm_command(raw_dir: Path, out_dir: Path, study_dir: Path | None, fail_on: str) -> None:
+    """Map raw CSVs to SDTM through mappings/ and write XPT v5 + define.xml; mapping problems are findings."""
+    from cdiscgen._stages import run_sdtm_stage
+
+    findings = run_sdtm_stage(raw_dir, out_dir, study_dir)
+    _summarise_findings(findings, "mapping findings")
+    raise SystemExit(_findings_exit(findings, fail_on))
+
+
+@main.command("adam")
+@click.option(
+    "--sdtm",
+    "sdtm_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder of SDTM *.xpt.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for ADaM datasets + summary.",
+)
+@study_option
+@cutoff_option
+@fail_on_option
+@_bad_input_errors
+def adam_command(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: Any, fail_on: str) -> None:
+    """Derive ADSL, ADLB, ADRS, ADTTE and the endpoint summary from any conformant SDTM folder."""
+    from cdiscgen._stages import run_adam_stage
+
+    findings = run_adam_stage(sdtm_dir, out_dir, study_dir, cutoff.date() if cutoff else None)
+    _summarise_findings(findings, "ADaM findings")
+    raise SystemExit(_findings_exit(findings, fail_on))
+
+
+@main.command("validate")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.option(
+    "--report", "report_dir", type=click.Path(path_type=Path), default=Path("validation"), show_default=True
+)
+@click.option(
+    "--define",
+    "define_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="define.xml to check against.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="console,json,xlsx,html",
+    show_default=True,
+    help="Comma-separated report formats.",
+)
+@click.option("--list-rules", is_flag=True, help="Print the rule catalog and exit.")
+@study_option
+@fail_on_option
+@_bad_input_errors
+def validate_command(
+    folder: Path | None,
+    report_dir: Path,
+    define_path: Path | None,
+    formats: str,
+    list_rules: bool,
+    study_dir: Path | None,
+    fail_on: str,
+) -> None:
+    """Check a folder of SDTM and/or ADaM XPT files (ours or anyone's) and write the findings report."""
+    from cdiscgen._console import print_rule_catalog
+    from cdiscgen._stages import run_validate_stage
+
+    if list_rules:
+        print_rule_catalog()
+        return
+    if folder is None:
+        raise BadInput("give the folder of XPT files to validate (or --list-rules)")
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - {"console", "json", "xlsx", "html"})
+    if unknown:
+        raise BadInput(
+            f"unknown report format(s): {', '.join(unknown)}; choose from console, json, xlsx, html"
+        )
+    findings = run_validate_stage(folder, report_dir, study_dir, define_path, wanted)
+    raise SystemExit(_findings_exit(findings, fail_on))
+
+
+@main.command("run")
+@click.option(
+    "--raw",
+    "raw_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Raw CSV folder (default: simulate).",
+)
+@click.option(
+    "--subjects",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Simulated subjects (without --raw).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=20240101,
+    show_default=True,
+    help="Simulation seed (without --raw).",
+)
+@click.option(
+    "--sites",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Simulated sites (without --raw).",
+)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@study_option
+@cutoff_option
+@fail_on_option
+@click.pass_context
+@_bad_input_errors
+def run_command(
+    ctx: click.Context,
+    raw_dir: Path | None,
+    subjects: int,
+    seed: int,
+    sites: int,
+    out_dir: Path,
+    study_dir: Path | None,
+    cutoff: Any,
+    fail_on: str,
+) -> None:
+    """The main job: simulate (without --raw) -> SDTM -> ADaM -> XPT, Dataset-JSON, define -> validate -> summary."""
+    from cdiscgen._console import make_reporter, print_run_summary
+    from cdiscgen._pipeline import RunOptions, StageError, run_pipeline
+
+    if raw_dir is not None:
+        source = click.get_current_context().get_parameter_source
+        given = [
+            n for n in ("subjects", "seed", "sites") if source(n) is not click.core.ParameterSource.DEFAULT
+        ]
+        if given:
+            raise BadInput(f"--{', --'.join(given)} only apply to simulated data; drop them or drop --raw")
+    options = RunOptions(
+        out_dir=out_dir,
+        study_dir=study_dir,
+        raw_dir=raw_dir,
+        subjects=subjects,
+        seed=seed,
+        sites=sites,
+        cutoff=cutoff.date() if cutoff else None,
+    )
+    try:
+        with make_reporter(quiet=ctx.obj.get("quiet", False)) as reporter:
+            result = run_pipeline(options, reporter)
+    except StageError as exc:
+        raise BadInput(f"{exc} (the previous output in {out_dir} is unchanged)") from None
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; the previous output in {out_dir} is unchanged", err=True)
+        raise SystemExit(130) from None
+    if not ctx.obj.get("quiet", False):
+        print_run_summary(result)
+    raise SystemExit(_findings_exit(result.findings, fail_on))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

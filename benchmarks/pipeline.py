@@ -1,0 +1,88 @@
+"""The whole `cdiscgen run` at scale: per-stage seconds, rows/s, peak RSS and disk use.
+
+    python benchmarks/pipeline.py --subjects 10000 [--out benchmarks/_out/pipeline]
+
+Targets (issue 8, 2-core machine): 10,000 subjects in under 3 minutes, peak memory under 4 GB,
+output under 3 GB; the default 40-subject run in under 15 seconds including start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cdiscgen._pipeline import RunOptions, run_pipeline
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.rows: dict[str, int | None] = {}
+        self.seconds: dict[str, float] = {}
+
+    def stage_started(self, name: str) -> None:
+        print(f"  {name} ...", flush=True)
+
+    def stage_finished(self, name: str, seconds: float, rows: int | None) -> None:
+        self.rows[name] = rows
+        self.seconds[name] = seconds
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subjects", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=20240101)
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/_out/pipeline"))
+    parser.add_argument("--keep", action="store_true", help="keep the output tree")
+    args = parser.parse_args()
+
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    recorder = Recorder()
+    start = time.perf_counter()
+    result = run_pipeline(
+        RunOptions(out_dir=args.out, subjects=args.subjects, seed=args.seed, sites=args.sites), recorder
+    )
+    total = time.perf_counter() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is KiB on Linux
+    disk_gb = tree_bytes(result.out_dir) / 1024**3
+
+    print(f"\ncdiscgen run, {args.subjects:,} subjects, {args.sites} sites")
+    print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}")
+    for name, seconds in recorder.seconds.items():
+        rows = recorder.rows.get(name)
+        rate = f"{rows / seconds:,.0f}" if rows and seconds > 0 else ""
+        print(f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}")
+    print(f"{'total':<14}{total:>10.2f}")
+    print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
+
+    # start-up included: the default 40-subject run as a user runs it
+    small = args.out.parent / "pipeline-40"
+    if small.exists():
+        shutil.rmtree(small)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cdiscgen.cli", "-q", "run", "--out", str(small)], check=False)
+    cli_seconds = time.perf_counter() - t0
+    print(f"default 40-subject `cdiscgen run` incl. start-up: {cli_seconds:.2f} s")
+    print(
+        f"pipeline subjects={args.subjects} total_s={total:.1f} peak_rss_gb={peak_gb:.2f} "
+        f"disk_gb={disk_gb:.2f} run40_s={cli_seconds:.1f}"
+    )
+    if not args.keep:
+        shutil.rmtree(args.out, ignore_errors=True)
+        shutil.rmtree(small, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""`cdiscgen run`: simulate (when no raw folder) -> SDTM -> ADaM -> XPT + Dataset-JSON + define.xml ->
+validate -> endpoint summary, into the eCTD-style output tree of DESIGN.md.
+
+The tree is built in a temporary folder beside the target and swapped in only when every stage has
+finished, so a failure or an interrupt leaves the previous complete output untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from cdiscgen import __version__
+from cdiscgen._clock import creation_datetime
+from cdiscgen._findings import Findings, Severity
+from cdiscgen._publish import write_datasets
+from cdiscgen._specs import Study, load_study
+
+log = logging.getLogger(__name__)
+
+KEY_DEPENDENCIES = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pyreadstat",
+    "scipy",
+    "lxml",
+    "cerberus",
+    "pyyaml",
+    "defineutils",
+)
+
+
+class StageError(RuntimeError):
+    """A stage failed; the message names the stage and what the stage reported (dataset, record...)."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"stage '{stage}' failed: {cause}")
+
+
+class Reporter(Protocol):
+    def stage_started(self, name: str) -> None: ...
+
+    def stage_finished(self, name: str, seconds: float, rows: int | None) -> None: ...
+
+
+class LogReporter:
+    """Plain log lines: what a non-terminal run (CI, a batch job) shows."""
+
+    def stage_started(self, name: str) -> None:
+        log.info("stage %s: started", name)
+
+    def stage_finished(self, name: str, seconds: float, rows: int | None) -> None:
+        suffix = f", {rows:,} rows" if rows is not None else ""
+        log.info("stage %s: done in %.2f s%s", name, seconds, suffix)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path
+    study_dir: Path | None = None
+    raw_dir: Path | None = None
+    subjects: int = 40
+    seed: int = 20240101
+    sites: int = 5
+    cutoff: date | None = None
+
+
+@dataclass
+class StageRecord:
+    name: str
+    seconds: float
+    rows: int | None
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    stages: list[StageRecord] = field(default_factory=list)
+    findings: Findings = field(default_factory=Findings)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def output_layout(out_dir: Path, studyid: str) -> dict[str, Path]:
+    """The folders of the output tree (DESIGN.md 'Output folder')."""
+    study_root = out_dir / "m5" / "datasets" / studyid.lower()
+    return {
+        "raw": out_dir / "raw",
+        "sdtm": study_root / "tabulations" / "sdtm",
+        "adam": study_root / "analysis" / "adam" / "datasets",
+        "json": out_dir / "json",
+        "analysis": out_dir / "analysis",
+        "validation": out_dir / "validation",
+    }
+
+
+def run_pipeline(options: RunOptions, reporter: Reporter | None = None) -> RunResult:
+    """Run every stage into a temporary tree, then swap it in place of options.out_dir."""
+    reporter = reporter or LogReporter()
+    study = load_study(options.study_dir)
+    out_dir = Path(options.out_dir).resolve()
+    _refuse_foreign_folder(out_dir)
+    if options.raw_dir is not None and not Path(options.raw_dir).is_dir():
+        raise FileNotFoundError(f"raw data folder {options.raw_dir} does not exist")
+    work = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    try:
+        with _interrupt_on_sigterm():
+            result = _run_stages(options, study, work, reporter)
+            result.files = _checksums(work)
+            _write_run_json(work, options, study, result)
+        _swap_in(work, out_dir)
+        result.out_dir = out_dir
+        return result
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporter) -> RunResult:
+    result = RunResult(out_dir=work)
+    layout = output_layout(work, study.studyid)
+    created = creation_datetime(study.settings)
+    cutoff = options.cutoff or study.cutoff
+
+    def stage(name: str, func: Callable[[], Any], rows: Callable[[Any], int | None] | None = None) -> Any:
+        reporter.stage_started(name)
+        start = time.perf_counter()
+        try:
+            value = func()
+        except (KeyboardInterrupt, StageError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
+            raise StageError(name, exc) from exc
+        seconds = time.perf_counter() - start
+        count = rows(value) if rows else None
+        result.stages.append(StageRecord(name, round(seconds, 3), count))
+        reporter.stage_finished(name, seconds, count)
+        return value
+
+    raw_dir = options.raw_dir
+    if raw_dir is None:
+        from cdiscgen.simulate import simulate_study
+
+        stage(
+            "simulate",
+            lambda: simulate_study(
+                layout["raw"],
+                subjects=options.subjects,
+                seed=options.seed,
+                sites=options.sites,
+                study_dir=study.root,
+            ),
+            lambda r: (
+                sum(getattr(r, "rows", {}).values()) if isinstance(getattr(r, "rows", None), dict) else None
+            ),
+        )
+        raw_dir = layout["raw"]
+
+    from sdtm import run_sdtm
+
+    sdtm_result = stage("sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets))
+    result.findings.extend(sdtm_result.findings)
+
+    from adam import derive_adam
+
+    adam_result = stage(
+        "adam",
+        lambda: derive_adam(sdtm_result.datasets, study.settings, cutoff=cutoff, study_dir=study.root),
+        lambda r: _total_rows(r.datasets),
+    )
+    result.findings.extend(adam_result.findings)
+
+    sdtm_written = stage(
+        "export-sdtm",
+        lambda: write_datasets(
+            sdtm_result.datasets, study, layout["sdtm"], created=created, json_dir=layout["json"]
+        ),
+        lambda r: sum(r.rows.values()),
+    )
+    _write_trace(sdtm_result, layout["sdtm"])
+    adam_written = stage(
+        "export-adam",
+        lambda: write_datasets(
+            adam_result.datasets, study, layout["adam"], created=created, json_dir=layout["json"]
+        ),
+        lambda r: sum(r.rows.values()),
+    )
+
+    from define import write_define
+
+    stage(
+        "define",
+        lambda: [
+            write_define(
+                study,
+                sdtm_result.datasets,
+                layout["sdtm"],
+                standard="SDTM",
+                created=created,
+                lengths=sdtm_written.lengths,
+            ),
+            write_define(
+                study,
+                adam_result.datasets,
+                layout["adam"],
+                standard="ADaM",
+                created=created,
+                lengths=adam_written.lengths,
+            ),
+        ],
+    )
+
+    from cdiscgen.report import write_reports
+    from cdiscgen.validate import validate_submission
+
+    validation = stage(
+        "validate",
+        lambda: validate_submission([layout["sdtm"], layout["adam"]], study=study),
+        lambda r: len(r.datasets),
+    )
+    result.findings.extend(validation.findings)
+    stage("report", lambda: write_reports(result.findings, layout["validation"], created=created.isoformat()))
+
+    from adam import compute_endpoint_summary, write_summary
+
+    summary = stage(
+        "summary",
+        lambda: compute_endpoint_summary(
+            adam_result.datasets["ADSL"],
+            adam_result.datasets["ADRS"],
+            adam_result.datasets["ADTTE"],
+            study.settings,
+        ),
+    )
+    write_summary(summary, layout["analysis"])
+    return result
+
+
+def _total_rows(datasets: Mapping[str, pd.DataFrame]) -> int:
+    return int(sum(len(frame) for frame in datasets.values()))
+
+
+def _write_trace(sdtm_result: Any, folder: Path) -> None:
+    """Traceability beside each dataset (not an XPT variable): <dataset>.trace.csv."""
+    trace = getattr(sdtm_result, "trace", None) or {}
+    for name in sorted(trace):
+        path = folder / f"{name.lower()}.trace.csv"
+        trace[name].to_csv(path, index=False, lineterminator="\n")
+
+
+def _refuse_foreign_folder(out_dir: Path) -> None:
+    """Replacing the output tree must never delete a user's unrelated folder."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--out {out_dir} is a file, not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "run.json").is_file():
+        raise FileExistsError(
+            f"--out {out_dir} is not empty and holds no earlier cdiscgen run (run.json); refusing to replace it"
+        )
+
+
+def _swap_in(work: Path, out_dir: Path) -> None:
+    old = out_dir.parent / f".{out_dir.name}.previous-{os.getpid()}"
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(work, out_dir)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C: the temporary tree is removed and the previous output kept."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): _sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "run.json"
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"cdiscgen": __version__, "python": platform.python_version()}
+    for name in KEY_DEPENDENCIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _write_run_json(work: Path, options: RunOptions, study: Study, result: RunResult) -> None:
+    counts = result.findings.by_severity()
+    document = {
+        "study": study.studyid,
+        "study_dir": str(study.root),
+        "inputs": {
+            "raw": str(options.raw_dir) if options.raw_dir else None,
+            "simulated": options.raw_dir is None,
+            "subjects": options.subjects if options.raw_dir is None else None,
+            "seed": options.seed if options.raw_dir is None else None,
+            "sites": options.sites if options.raw_dir is None else None,
+            "cutoff": str(options.cutoff or study.cutoff),
+        },
+        "versions": _versions(),
+        "stages": [{"name": s.name, "seconds": s.seconds, "rows": s.rows} for s in result.stages],
+        "findings": {"by_severity": counts, "errors": counts.get(str(Severity.ERROR), 0)},
+        "files": result.files,
+        "finished": datetime.now().isoformat(timespec="seconds"),
+    }
+    (work / "run.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

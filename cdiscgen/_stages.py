@@ -1,0 +1,122 @@
+"""The stand-alone stages behind `cdiscgen sdtm`, `adam` and `validate`: each reads its input folder,
+writes its outputs atomically and returns the findings (the CLI decides the exit code)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from cdiscgen._clock import creation_datetime
+from cdiscgen._findings import Findings
+from cdiscgen._publish import write_datasets
+from cdiscgen._specs import load_study
+
+log = logging.getLogger(__name__)
+
+
+def run_sdtm_stage(raw_dir: Path, out_dir: Path, study_dir: Path | None) -> Findings:
+    """Raw CSVs -> SDTM XPT files + define.xml/define.html + traceability files in out_dir."""
+    from define import write_define
+    from sdtm import check_mapping_specs, run_sdtm
+
+    study = load_study(study_dir)
+    _raise_on_spec_errors(check_mapping_specs(study))
+    result = run_sdtm(Path(raw_dir), study)
+    created = creation_datetime(study.settings)
+    with _staging(out_dir) as work:
+        written = write_datasets(result.datasets, study, work, created=created)
+        write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
+        for name, frame in sorted((getattr(result, "trace", None) or {}).items()):
+            frame.to_csv(work / f"{name.lower()}.trace.csv", index=False, lineterminator="\n")
+    return result.findings
+
+
+def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: date | None) -> Findings:
+    """Any conformant SDTM folder -> ADaM XPT files, define.xml/define.html, summary.json/html in out_dir."""
+    from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, write_summary
+    from define import write_define
+
+    study = load_study(study_dir)
+    sdtm = read_sdtm_folder(Path(sdtm_dir))
+    result = derive_adam(sdtm, study.settings, cutoff=cutoff or study.cutoff, study_dir=study.root)
+    created = creation_datetime(study.settings)
+    with _staging(out_dir) as work:
+        written = write_datasets(result.datasets, study, work, created=created)
+        write_define(study, result.datasets, work, standard="ADaM", created=created, lengths=written.lengths)
+        summary = compute_endpoint_summary(
+            result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
+        )
+        write_summary(summary, work)
+    return result.findings
+
+
+def run_validate_stage(
+    folder: Path, report_dir: Path, study_dir: Path | None, define_path: Path | None, formats: Sequence[str]
+) -> Findings:
+    """Validate every XPT in folder (with the study's metadata) and write the requested reports."""
+    from cdiscgen._console import render_findings
+    from cdiscgen.report import write_reports
+    from cdiscgen.validate import find_dataset_folders, validate_folder, validate_submission
+
+    study = load_study(study_dir)
+    folders = find_dataset_folders(folder)
+    if not folders:
+        raise FileNotFoundError(f"{folder} holds no *.xpt files (searched its sub-folders too)")
+    if define_path is not None and len(folders) > 1:
+        raise ValueError(
+            f"--define goes with one folder of datasets; {folder} holds {len(folders)}: name one of them"
+        )
+    if len(folders) == 1:
+        result = validate_folder(folders[0], study=study, define_path=define_path)
+    else:
+        result = validate_submission(folders, study=study)
+    file_formats = tuple(f for f in formats if f != "console")
+    if file_formats:
+        write_reports(
+            result, report_dir, formats=file_formats, created=creation_datetime(study.settings), timing=True
+        )
+    if "console" in formats:
+        render_findings(result.findings)
+    return result.findings
+
+
+def _raise_on_spec_errors(findings: Sequence) -> None:
+    from cdiscgen._findings import Severity
+    from cdiscgen._specs import SpecError
+
+    errors = [f for f in findings if f.severity >= Severity.ERROR]
+    if errors:
+        raise SpecError(errors)
+
+
+class _staging:
+    """Build an output folder beside the target and swap it in only when complete."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir).resolve()
+        self.work = self.out_dir.parent / f".{self.out_dir.name}.partial"
+
+    def __enter__(self) -> Path:
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise NotADirectoryError(f"--out {self.out_dir} is a file, not a folder")
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        return self.work
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
+            return
+        if self.out_dir.exists():
+            for child in self.work.iterdir():  # replace what we write, keep anything else the user has there
+                target = self.out_dir / child.name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                child.replace(target)
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            self.work.replace(self.out_dir)

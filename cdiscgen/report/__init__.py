@@ -1,0 +1,75 @@
+"""Renderers of a findings table: console (rich), report.json, report.xlsx and report.html.
+
+All four read the same findings in the same order (`Findings.sorted()`); report.json is the CI contract
+of DESIGN.md and is byte-identical across reruns (timings go into it only when asked for).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from cdiscgen.report._common import REPORT_FIELDS, FindingsLike
+from cdiscgen.report._console import render_console
+from cdiscgen.report._html import compute_html, write_report_html
+from cdiscgen.report._json import compute_report, write_report_json
+from cdiscgen.report._xlsx import write_report_xlsx
+from cdiscgen.validate import RuleInfo, ValidationResult
+
+log = logging.getLogger(__name__)
+
+FORMATS: tuple[str, ...] = ("json", "xlsx", "html")
+
+
+def write_reports(
+    findings: FindingsLike,
+    out_dir: Path | str,
+    *,
+    formats: Sequence[str] = FORMATS,
+    created: str | None = None,
+    rules: Iterable[RuleInfo] | None = None,
+    timing: bool = False,
+) -> list[Path]:
+    """Write report.<format> for each of `formats` into `out_dir`; return the paths written.
+
+    `findings` is a `Findings`, any iterable of `Finding`, or a `ValidationResult`. With `timing=True`
+    and a `ValidationResult`, report.json gets a top-level "timing" block (seconds per rule, rounded);
+    leave it off when report.json must be byte-identical across runs.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown report format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    rules = list(rules) if rules is not None else None
+    timings = None
+    if timing:
+        if isinstance(findings, ValidationResult):
+            timings = findings.timings
+        else:
+            log.warning("timing=True needs a ValidationResult; report.json is written without timings")
+    written: list[Path] = []
+    for fmt in formats:
+        path = out / f"report.{fmt}"
+        if fmt == "json":
+            write_report_json(findings, path, created=created, rules=rules, timings=timings)
+        elif fmt == "xlsx":
+            write_report_xlsx(findings, path, created=created, rules=rules)
+        else:
+            write_report_html(findings, path, created=created, rules=rules)
+        log.info("wrote %s", path)
+        written.append(path)
+    return written
+
+
+__all__ = [
+    "FORMATS",
+    "REPORT_FIELDS",
+    "compute_html",
+    "compute_report",
+    "render_console",
+    "write_report_html",
+    "write_report_json",
+    "write_report_xlsx",
+    "write_reports",
+]

@@ -1,0 +1,92 @@
+"""What every renderer shares: the findings table in report order and the rule documentation."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cdiscgen._findings import Finding, Findings, Severity
+from cdiscgen.validate import RuleInfo, ValidationResult, list_rules
+
+#: Column order of report.json findings and of the detail tables (DESIGN.md contract).
+REPORT_FIELDS: tuple[str, ...] = (
+    "code",
+    "severity",
+    "dataset",
+    "variable",
+    "usubjid",
+    "seq",
+    "value",
+    "expected",
+    "message",
+    "file",
+    "line",
+)
+
+FindingsLike = Findings | ValidationResult | Iterable[Finding]
+
+
+def as_findings(findings: FindingsLike) -> Findings:
+    if isinstance(findings, Findings):
+        return findings
+    if isinstance(findings, ValidationResult):
+        return findings.findings
+    return Findings(list(findings))
+
+
+def rule_index(rules: Iterable[RuleInfo] | None) -> dict[str, RuleInfo]:
+    return {r.code: r for r in (list_rules() if rules is None else rules)}
+
+
+def finding_row(f: Finding) -> dict[str, Any]:
+    """One finding as the report.json contract orders it."""
+    d = f.as_dict()
+    return {k: d[k] for k in REPORT_FIELDS}
+
+
+def summary(findings: Findings, rules: Mapping[str, RuleInfo]) -> dict[str, Any]:
+    """Counts by severity and by code, and the fired rules with their name and severity."""
+    by_code = findings.by_code()
+    severities: dict[str, str] = {}
+    for f in findings:
+        current = severities.get(f.code)
+        if current is None or Severity.parse(current) < f.severity:
+            severities[f.code] = str(f.severity)
+    return {
+        "total": len(findings),
+        "by_severity": findings.by_severity(),
+        "by_code": by_code,
+        "rules": {
+            code: {
+                "name": rules[code].name if code in rules else code,
+                "severity": severities[code],
+                "count": count,
+            }
+            for code, count in by_code.items()
+        },
+    }
+
+
+def rule_order(findings: Findings) -> list[str]:
+    """Codes that fired, most severe first, then by code."""
+    worst: dict[str, int] = {}
+    for f in findings:
+        worst[f.code] = max(worst.get(f.code, 0), int(f.severity))
+    return sorted(worst, key=lambda c: (-worst[c], c))
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write through a temporary file in the same folder and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

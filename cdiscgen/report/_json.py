@@ -1,0 +1,50 @@
+"""report.json: the stable CI contract of DESIGN.md (byte-identical across reruns)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cdiscgen.report._common import FindingsLike, as_findings, finding_row, rule_index, summary, write_atomic
+from cdiscgen.validate import RuleInfo
+
+#: Timings in report.json are rounded so that their text does not carry noise digits.
+TIMING_DECIMALS = 4
+
+
+def compute_report(
+    findings: FindingsLike,
+    *,
+    created: str | None = None,
+    rules: Iterable[RuleInfo] | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The report.json document: `summary`, `findings` (sorted), `created` when given, `timing` when given."""
+    table = as_findings(findings)
+    doc: dict[str, Any] = {}
+    if created is not None:
+        doc["created"] = created
+    doc["summary"] = summary(table, rule_index(rules))
+    doc["findings"] = [finding_row(f) for f in table.sorted()]
+    if timings is not None:
+        doc["timing"] = {
+            "total_seconds": round(sum(timings.values()), TIMING_DECIMALS),
+            "rules": {code: round(seconds, TIMING_DECIMALS) for code, seconds in sorted(timings.items())},
+        }
+    return doc
+
+
+def write_report_json(
+    findings: FindingsLike,
+    path: Path | str,
+    *,
+    created: str | None = None,
+    rules: Iterable[RuleInfo] | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> Path:
+    """Write report.json (UTF-8, 2-space indent, newline at the end); the same input gives the same bytes."""
+    doc = compute_report(findings, created=created, rules=rules, timings=timings)
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return write_atomic(Path(path), text.encode("utf-8"))

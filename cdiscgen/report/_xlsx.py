@@ -1,0 +1,117 @@
+"""report.xlsx: a Summary sheet (one row per rule that fired) and a Details sheet (one row per finding)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
+
+from cdiscgen._findings import Severity
+from cdiscgen.report._common import FindingsLike, as_findings, rule_index, rule_order, write_atomic
+from cdiscgen.validate import RuleInfo
+
+SUMMARY_HEADER = ("Code", "Name", "Severity", "Count", "Scope", "Reference", "Rule")
+DETAIL_HEADER = (
+    "Code",
+    "Severity",
+    "Dataset",
+    "USUBJID",
+    "SEQ",
+    "Variable",
+    "Value",
+    "Expected",
+    "Message",
+    "File",
+    "Line",
+)
+_BOLD = Font(bold=True)
+_HEAD_FILL = PatternFill("solid", fgColor="DDE4EE")
+
+
+def _cell(ws: Worksheet, value: object, *, header: bool = False) -> WriteOnlyCell:
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"  # text, never a formula
+    if header:
+        cell.font, cell.fill = _BOLD, _HEAD_FILL
+    return cell
+
+
+def _row(ws: Worksheet, values: Iterable[object], *, header: bool = False) -> None:
+    ws.append([_cell(ws, v, header=header) for v in values])
+
+
+def write_report_xlsx(
+    findings: FindingsLike,
+    path: Path | str,
+    *,
+    created: str | None = None,
+    rules: Iterable[RuleInfo] | None = None,
+) -> Path:
+    """Write report.xlsx with openpyxl (write-only mode, so large finding tables stay fast)."""
+    table = as_findings(findings)
+    index = rule_index(rules)
+    wb = Workbook(write_only=True)
+    summary = wb.create_sheet("Summary")
+    for col, width in zip("ABCDEFG", (10, 44, 10, 9, 9, 50, 80), strict=True):
+        summary.column_dimensions[col].width = width
+    summary.freeze_panes = "A2"
+    _row(summary, SUMMARY_HEADER, header=True)
+    counts = table.by_code()
+    sev: dict[str, Severity] = {}
+    for f in table:
+        sev[f.code] = max(sev.get(f.code, f.severity), f.severity)
+    for code in rule_order(table):
+        info = index.get(code)
+        _row(
+            summary,
+            (
+                code,
+                info.name if info else "",
+                str(sev[code]),
+                counts[code],
+                str(info.scope) if info else "",
+                info.reference if info else "",
+                info.text if info else "",
+            ),
+        )
+    _row(summary, ())
+    _row(summary, ("Total", "", "", len(table)))
+    for name, n in table.by_severity().items():
+        _row(summary, (name, "", "", n))
+    if created:
+        _row(summary, ("Created", created))
+
+    details = wb.create_sheet("Details")
+    for col, width in zip("ABCDEFGHIJK", (10, 9, 9, 16, 7, 11, 30, 24, 70, 14, 6), strict=True):
+        details.column_dimensions[col].width = width
+    details.freeze_panes = "A2"
+    _row(details, DETAIL_HEADER, header=True)
+    for f in table.sorted():
+        _row(
+            details,
+            (
+                f.code,
+                str(f.severity),
+                f.dataset,
+                f.usubjid,
+                f.seq,
+                f.variable,
+                f.value,
+                f.expected,
+                f.message,
+                f.file,
+                f.line,
+            ),
+        )
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return write_atomic(Path(path), buffer.getvalue())

@@ -1,0 +1,38 @@
+"""Conformance rules for SDTM, ADaM and define.xml, and the runner that applies them to a whole study.
+
+Every rule has a stable code (``CDG`` + 4 digits), a name, a severity, a scope, a reference and a
+docstring with the rule text and a bad/good example; `list_rules()` returns that catalog. Checks return
+findings and never raise: a rule that crashes becomes one ``CDG0001`` finding and the run goes on.
+"""
+
+from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, ValidationContext, VariableMetaLike
+from cdiscgen.validate._registry import Rule, RuleInfo, Scope, get_rule, list_rules, rule
+from cdiscgen.validate._rules_sdtm import TS_REQUIRED
+from cdiscgen.validate._runner import (
+    ValidationResult,
+    find_dataset_folders,
+    read_folder,
+    validate_datasets,
+    validate_folder,
+    validate_submission,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "TS_REQUIRED",
+    "DatasetMetaLike",
+    "Rule",
+    "RuleInfo",
+    "Scope",
+    "ValidationContext",
+    "ValidationResult",
+    "VariableMetaLike",
+    "get_rule",
+    "list_rules",
+    "read_folder",
+    "rule",
+    "validate_datasets",
+    "find_dataset_folders",
+    "validate_folder",
+    "validate_submission",
+]

@@ -1,0 +1,245 @@
+"""What every rule sees: all datasets of the study at once, their XPT metadata, the specs and define.xml."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from cdiscgen._findings import Finding
+from cdiscgen._specs import Codelist, DatasetSpec, Study
+from cdiscgen.validate._dates import compute_stripped
+from cdiscgen.validate._registry import Rule
+
+#: Findings listed per rule, dataset and variable before the rest is summarised in one finding.
+DEFAULT_LIMIT = 1000
+
+_TRIAL_DESIGN = frozenset({"TA", "TE", "TV", "TI", "TS", "TD", "TM"})
+_SPECIAL = frozenset({"DM", "CO", "SE", "SV", "SM"})
+
+
+class VariableMetaLike(Protocol):
+    name: str
+    label: str
+    type: str
+    length: int | None
+
+
+class DatasetMetaLike(Protocol):
+    """What the rules use of `cdiscgen.export.XptMeta` (or any object shaped like it)."""
+
+    dataset: str
+    label: str
+    variables: Sequence[VariableMetaLike]
+
+
+@dataclass
+class ValidationContext:
+    """The whole study as the rules see it. Dataset names are upper case."""
+
+    datasets: dict[str, pd.DataFrame]
+    study: Study | None = None
+    meta: dict[str, DatasetMetaLike] = field(default_factory=dict)
+    define_path: Path | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    limit: int = DEFAULT_LIMIT
+    #: Per-run scratch space for rules that share expensive work (e.g. the parsed define.xml).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _text_cache: dict[tuple[str, str], pd.Series] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------------------- datasets & specs
+
+    def names(self) -> list[str]:
+        return sorted(self.datasets)
+
+    def spec(self, name: str) -> DatasetSpec | None:
+        if self.study is None:
+            return None
+        return self.study.datasets.get(name)
+
+    def codelist(self, codelist_id: str | None) -> Codelist | None:
+        if self.study is None or not codelist_id:
+            return None
+        return self.study.codelists.get(codelist_id)
+
+    def is_adam(self, name: str) -> bool:
+        spec = self.spec(name)
+        if spec is not None:
+            return spec.is_adam
+        return name.startswith("AD")
+
+    def sdtm_names(self) -> list[str]:
+        return [n for n in self.names() if not self.is_adam(n)]
+
+    def adam_names(self) -> list[str]:
+        return [n for n in self.names() if self.is_adam(n)]
+
+    def is_supp(self, name: str) -> bool:
+        return name.startswith("SUPP") and not self.is_adam(name)
+
+    def prefix(self, name: str) -> str:
+        """The SDTM variable prefix: the DOMAIN value (QSPH -> QS) or the first two letters of the name."""
+        frame = self.datasets[name]
+        if "DOMAIN" in frame.columns:
+            values = self.text(name, "DOMAIN").dropna()
+            if len(values):
+                return str(values.iloc[0])[:2]
+        return name[:2]
+
+    def observation_class(self, name: str) -> str | None:
+        """EVENTS / INTERVENTIONS / FINDINGS for a general-observation SDTM dataset, else None."""
+        if self.is_adam(name) or self.is_supp(name) or name in _TRIAL_DESIGN or name in _SPECIAL:
+            return None
+        spec = self.spec(name)
+        if spec is not None:
+            cls = spec.cls.upper()
+            return cls if cls in {"EVENTS", "INTERVENTIONS", "FINDINGS"} else None
+        cols = set(self.datasets[name].columns)
+        p = self.prefix(name)
+        if f"{p}TESTCD" in cols:
+            return "FINDINGS"
+        if f"{p}TRT" in cols:
+            return "INTERVENTIONS"
+        if f"{p}TERM" in cols or f"{p}DECOD" in cols:
+            return "EVENTS"
+        return None
+
+    def meta_variables(self, name: str) -> dict[str, VariableMetaLike]:
+        meta = self.meta.get(name)
+        return {v.name: v for v in meta.variables} if meta is not None else {}
+
+    # ------------------------------------------------------------------------------------- column access
+
+    def text(self, name: str, column: str) -> pd.Series:
+        """A column as stripped text with blanks as NA (numbers formatted without a trailing .0)."""
+        key = (name, column)
+        if key not in self._text_cache:
+            self._text_cache[key] = compute_text(self.datasets[name][column])
+        return self._text_cache[key]
+
+    @cached_property
+    def dm_subjects(self) -> pd.Series | None:
+        if "DM" not in self.datasets or "USUBJID" not in self.datasets["DM"].columns:
+            return None
+        return self.text("DM", "USUBJID")
+
+    # ---------------------------------------------------------------------------------------- findings
+
+    def findings_where(
+        self,
+        rule: Rule,
+        name: str,
+        mask: np.ndarray | pd.Series,
+        message: str | pd.Series,
+        *,
+        variable: str | None = None,
+        value: str | pd.Series | np.ndarray | None = None,
+        expected: str | pd.Series | np.ndarray | None = None,
+    ) -> Iterator[Finding]:
+        """One finding per row of `name` where `mask` holds, with USUBJID and --SEQ of the row.
+
+        `value` defaults to the row's value of `variable`. After `limit` rows the rest is summarised in
+        one finding of the same rule, so a defect repeated in millions of rows stays readable.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        hits = np.flatnonzero(mask)
+        if hits.size == 0:
+            return
+        frame = self.datasets[name]
+        shown = hits[: self.limit]
+        usubjid = self._column_at(name, "USUBJID", shown)
+        seq_col = self.seq_column(name)
+        seq = frame[seq_col].to_numpy()[shown] if seq_col else [None] * len(shown)
+        if value is None and variable is not None and variable in frame.columns:
+            value = self.text(name, variable)
+        values = _at(value, shown)
+        expecteds = _at(expected, shown)
+        messages = _at(message, shown)
+        for i in range(len(shown)):
+            s = seq[i]
+            yield rule.finding(
+                messages[i],
+                dataset=name,
+                variable=variable,
+                usubjid=usubjid[i],
+                seq=None if s is None else _number(s),
+                value=values[i],
+                expected=expecteds[i],
+            )
+        if hits.size > self.limit:
+            yield rule.finding(
+                f"{hits.size - self.limit} more record(s) with the same problem are not listed",
+                dataset=name,
+                variable=variable,
+                value=str(hits.size),
+            )
+
+    def _column_at(self, name: str, column: str, rows: np.ndarray) -> list[Any]:
+        if column not in self.datasets[name].columns:
+            return [None] * len(rows)
+        return _at(self.text(name, column), rows)
+
+    def seq_column(self, name: str) -> str | None:
+        cols = self.datasets[name].columns
+        if self.is_adam(name):
+            return "ASEQ" if "ASEQ" in cols else None
+        if self.is_supp(name):
+            return None
+        candidate = f"{self.prefix(name)}SEQ"
+        return candidate if candidate in cols else None
+
+
+def _number(value: Any) -> float | int | None:
+    """--SEQ as a number for the finding (None when the stored value is not a number)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if f != f:
+        return None
+    return int(f) if f.is_integer() else f
+
+
+def _at(values: str | pd.Series | np.ndarray | None, rows: np.ndarray) -> list[Any]:
+    if values is None or isinstance(values, str):
+        return [values] * len(rows)
+    picked = values.iloc[rows] if isinstance(values, pd.Series) else np.asarray(values)[rows]
+    out = picked.tolist() if hasattr(picked, "tolist") else list(picked)
+    return [None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else v for v in out]
+
+
+def compute_text(series: pd.Series) -> pd.Series:
+    """Stripped text, blank -> NA; integral numbers as "3", others as Python's shortest repr."""
+    if is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        x = series.astype("float64").to_numpy()
+        finite = np.isfinite(x)
+        integral = finite & (np.round(x) == x) & (np.abs(x) < 1e15)
+        out = pd.Series(pd.NA, index=series.index, dtype="str")
+        if integral.any():
+            out[integral] = pd.Series(x[integral].astype("int64")).astype("str").to_numpy()
+        other = finite & ~integral
+        if other.any():
+            out[other] = pd.Series(x[other]).astype("str").to_numpy()
+        return out
+    return compute_stripped(series)
+
+
+def blank(series: pd.Series) -> np.ndarray:
+    """True where a value is missing: NA, NaN or a blank string."""
+    if is_numeric_dtype(series):
+        return series.isna().to_numpy()
+    return compute_stripped(series).isna().to_numpy()
+
+
+VALID_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def as_frames(datasets: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {str(k).upper(): v for k, v in datasets.items()}

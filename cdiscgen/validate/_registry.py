@@ -1,0 +1,190 @@
+"""The rule catalog: one registry, filled by the `rule` decorator, read by the runner and `list_rules`.
+
+A rule is a function ``check_*(ctx) -> Iterable[Finding]`` whose docstring holds the rule text, a
+``Bad:`` and a ``Good:`` example. The decorator records its stable code (``CDG`` + 4 digits), name,
+severity, scope and reference, so `--list-rules`, the HTML report and the docs come from one place.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cdiscgen._findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from cdiscgen.validate._context import ValidationContext
+
+CODE_RE = re.compile(r"^CDG\d{4}$")
+
+
+class Scope(enum.StrEnum):
+    """Which datasets a rule looks at."""
+
+    SDTM = "SDTM"
+    ADAM = "ADaM"
+    DEFINE = "define"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What `--list-rules`, the reports and the docs show about one rule."""
+
+    code: str
+    name: str
+    severity: Severity
+    scope: Scope
+    reference: str
+    text: str
+    bad: str = ""
+    good: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": str(self.severity),
+            "scope": str(self.scope),
+            "reference": self.reference,
+            "text": self.text,
+            "bad": self.bad,
+            "good": self.good,
+        }
+
+
+CheckFunction = Callable[["ValidationContext", "Rule"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule: its documentation and the check that produces its findings."""
+
+    info: RuleInfo
+    check: CheckFunction = field(repr=False)
+
+    @property
+    def code(self) -> str:
+        return self.info.code
+
+    def finding(
+        self,
+        message: str,
+        *,
+        dataset: str | None = None,
+        variable: str | None = None,
+        usubjid: str | None = None,
+        seq: float | int | None = None,
+        value: object = None,
+        expected: object = None,
+        file: str | None = None,
+        line: int | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        """A finding of this rule (its code and severity unless `severity` overrides it)."""
+        return Finding(
+            code=self.info.code,
+            severity=severity or self.info.severity,
+            message=message,
+            dataset=dataset,
+            variable=variable,
+            usubjid=usubjid or None,
+            seq=seq,
+            value=_text(value),
+            expected=_text(expected),
+            file=file,
+            line=line,
+        )
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        return f"{value:g}" if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
+_REGISTRY: dict[str, Rule] = {}
+
+
+def _split_doc(doc: str) -> tuple[str, str, str]:
+    """Rule text, bad example, good example from a docstring with `Bad:` and `Good:` paragraphs."""
+    text_lines: list[str] = []
+    bad: list[str] = []
+    good: list[str] = []
+    target = text_lines
+    for line in inspect.cleandoc(doc).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Bad:"):
+            target = bad
+            stripped = stripped[4:].strip()
+        elif stripped.startswith("Good:"):
+            target = good
+            stripped = stripped[5:].strip()
+        if stripped or target is text_lines:
+            target.append(stripped)
+    return " ".join(" ".join(text_lines).split()), " ".join(bad), " ".join(good)
+
+
+def rule(
+    code: str,
+    name: str,
+    *,
+    severity: Severity,
+    scope: Scope,
+    reference: str,
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check under a stable code; the docstring supplies the rule text and examples."""
+    if not CODE_RE.match(code):
+        raise ValueError(f"rule code {code!r} must be CDG followed by 4 digits")
+
+    def decorate(func: CheckFunction) -> CheckFunction:
+        if code in _REGISTRY:
+            raise ValueError(
+                f"rule code {code} is registered twice ({_REGISTRY[code].check.__name__}, {func.__name__})"
+            )
+        if not func.__doc__ or "Bad:" not in func.__doc__ or "Good:" not in func.__doc__:
+            raise ValueError(
+                f"rule {code} ({func.__name__}) needs a docstring with the rule text, Bad: and Good:"
+            )
+        text, bad, good = _split_doc(func.__doc__)
+        info = RuleInfo(code, name, severity, scope, reference, text, bad, good)
+        _REGISTRY[code] = Rule(info, func)
+        return func
+
+    return decorate
+
+
+def iter_rules() -> Iterator[Rule]:
+    """Every registered rule in code order."""
+    _load_catalog()
+    for code in sorted(_REGISTRY):
+        yield _REGISTRY[code]
+
+
+def list_rules() -> list[RuleInfo]:
+    """The catalog, in code order (what `cdiscgen validate --list-rules` prints)."""
+    return [r.info for r in iter_rules()]
+
+
+def get_rule(code: str) -> Rule:
+    _load_catalog()
+    return _REGISTRY[code]
+
+
+def _load_catalog() -> None:
+    # Importing the rule modules registers their rules (once; later imports are no-ops).
+    from cdiscgen.validate import (  # noqa: F401
+        _rules_adam,
+        _rules_define,
+        _rules_metadata,
+        _rules_sdtm,
+        _runner,
+    )

@@ -1,0 +1,1062 @@
+"""SDTM rules: dates, sequence numbers, study days, subjects, reference dates, flags, CT, TS and SUPP--."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from cdiscgen._findings import Finding, Severity
+from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
+from cdiscgen.validate._registry import Rule, Scope, rule
+
+# ------------------------------------------------------------------------------------------- dates
+
+
+def _dtc_columns(ctx: ValidationContext, name: str) -> list[str]:
+    frame = ctx.datasets[name]
+    return [c for c in frame.columns if str(c).endswith("DTC") and not is_numeric_dtype(frame[c])]
+
+
+def _iso(ctx: ValidationContext, name: str, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """check_iso8601 of a column, computed once per run (CDG0301 and CDG0302 both need it)."""
+    key = f"iso8601:{name}:{col}"
+    if key not in ctx.cache:
+        ctx.cache[key] = check_iso8601(ctx.datasets[name][col])
+    return ctx.cache[key]
+
+
+@rule(
+    "CDG0301",
+    "Date/time not in ISO 8601 format",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 sections 4.4.1-4.4.4 (ISO 8601, partial dates); Pinnacle 21 SD0003",
+)
+def check_iso8601_shape(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Every --DTC value is an ISO 8601 date/time: right-truncated for partial dates (2024-03) or
+    with a hyphen for a missing middle component (2024---15); no trailing placeholder, no other layout.
+
+    Bad: LBDTC "2024-3-5", "05MAR2024", "2024-03-" or "2024-03-05T".
+    Good: LBDTC "2024-03-05", "2024-03" or "2024-03-05T09:30".
+    """
+    for name in ctx.names():
+        for col in _dtc_columns(ctx, name):
+            bad, _ = _iso(ctx, name, col)
+            yield from ctx.findings_where(
+                rule, name, bad, f"{col} is not an ISO 8601 date/time", variable=col
+            )
+
+
+@rule(
+    "CDG0302",
+    "Impossible date/time",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 4.4.2; ISO 8601 calendar; Pinnacle 21 SD0003",
+)
+def check_iso8601_calendar(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """An ISO 8601 value names a real calendar moment: month 01-12, a day that exists in that month
+    (leap years counted), hour 00-23, minute and second 00-59.
+
+    Bad: EXSTDTC "2024-02-30" or "2023-02-29" or "2024-03-05T25:00".
+    Good: EXSTDTC "2024-02-29".
+    """
+    for name in ctx.names():
+        for col in _dtc_columns(ctx, name):
+            _, impossible = _iso(ctx, name, col)
+            yield from ctx.findings_where(
+                rule, name, impossible, f"{col} is not a possible date/time", variable=col
+            )
+
+
+def _end_start_pairs(ctx: ValidationContext, name: str) -> list[tuple[str, str]]:
+    cols = set(ctx.datasets[name].columns)
+    pairs = []
+    for col in sorted(cols):
+        if str(col).endswith("ENDTC"):
+            stem = str(col)[:-5]
+            for start in (f"{stem}STDTC", f"{stem}DTC"):
+                if start in cols:
+                    pairs.append((start, col))
+                    break
+    return pairs
+
+
+@rule(
+    "CDG0303",
+    "End date/time before start date/time",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.4.3; Pinnacle 21 SD0012-like (--STDTC after --ENDTC)",
+)
+def check_end_after_start(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """--ENDTC is not before --STDTC (Findings: --DTC, the start of the collection), compared at the
+    precision both values have (2024-03 vs 2024-03-10 compares only year and month).
+
+    Bad: EXSTDTC "2024-03-10", EXENDTC "2024-03-09".
+    Good: EXSTDTC "2024-03-10", EXENDTC "2024-03-10" or "2024-03".
+    """
+    for name in ctx.sdtm_names():
+        frame = ctx.datasets[name]
+        for start, end in _end_start_pairs(ctx, name):
+            cmp = compare_iso8601(frame[end], frame[start])
+            yield from ctx.findings_where(
+                rule,
+                name,
+                cmp < 0,
+                f"{end} is before {start}",
+                variable=end,
+                expected=">= " + ctx.text(name, start),
+            )
+
+
+def _rfstdtc_days(ctx: ValidationContext) -> pd.Series | None:
+    if "DM" not in ctx.datasets or "RFSTDTC" not in ctx.datasets["DM"].columns or ctx.dm_subjects is None:
+        return None
+    days = pd.Series(compute_days(ctx.datasets["DM"]["RFSTDTC"]), index=ctx.dm_subjects.to_numpy())
+    days = days[days.index.notna()]
+    return days[~days.index.duplicated()]
+
+
+@rule(
+    "CDG0304",
+    "Study day inconsistent with RFSTDTC",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.4.4 (study day, no day 0); Pinnacle 21 SD1089-like",
+)
+def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """--DY, --STDY and --ENDY equal the day of --DTC/--STDTC/--ENDTC counted from DM.RFSTDTC:
+    date - RFSTDTC + 1 on or after RFSTDTC, date - RFSTDTC before it; there is no day 0. Checked
+    where both dates are complete.
+
+    Bad: RFSTDTC 2024-01-08, LBDTC 2024-01-07, LBDY 0; or LBDTC 2024-01-10, LBDY 2.
+    Good: LBDTC 2024-01-07 -> LBDY -1; LBDTC 2024-01-10 -> LBDY 3.
+    """
+    rf = _rfstdtc_days(ctx)
+    if rf is None:
+        return
+    for name in ctx.sdtm_names():
+        frame = ctx.datasets[name]
+        if "USUBJID" not in frame.columns or ctx.is_supp(name):
+            continue
+        p = ctx.prefix(name)
+        ref = ctx.text(name, "USUBJID").map(rf).to_numpy(dtype="float64", na_value=np.nan)
+        for dy, dtc in ((f"{p}DY", f"{p}DTC"), (f"{p}STDY", f"{p}STDTC"), (f"{p}ENDY", f"{p}ENDTC")):
+            if dy not in frame.columns or dtc not in frame.columns or not is_numeric_dtype(frame[dy]):
+                continue
+            days = compute_days(frame[dtc])
+            delta = days - ref
+            expected = np.where(delta >= 0, delta + 1, delta)
+            actual = frame[dy].to_numpy(dtype="float64", na_value=np.nan)
+            known = ~np.isnan(expected) & ~np.isnan(actual)
+            bad = known & (actual != expected)
+            yield from ctx.findings_where(
+                rule,
+                name,
+                bad,
+                f"{dy} does not match {dtc} and DM.RFSTDTC",
+                variable=dy,
+                value=actual,
+                expected=expected,
+            )
+
+
+# ------------------------------------------------------------------------------------ keys & subjects
+
+
+@rule(
+    "CDG0401",
+    "--SEQ not unique within a subject",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 4.1.9 (--SEQ unique per subject within a domain); ADaMIG 1.3 ASEQ",
+)
+def check_seq_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """--SEQ (ADaM: ASEQ) identifies one record per USUBJID within a dataset.
+
+    Bad: two LB records of subject 001 with LBSEQ 3.
+    Good: LBSEQ 1, 2, 3, ... within each subject.
+    """
+    for name in ctx.names():
+        seq = ctx.seq_column(name)
+        frame = ctx.datasets[name]
+        if seq is None or "USUBJID" not in frame.columns:
+            continue
+        keys = pd.DataFrame({"u": ctx.text(name, "USUBJID"), "s": frame[seq]})
+        dup = keys.duplicated(keep=False).to_numpy() & keys["s"].notna().to_numpy()
+        yield from ctx.findings_where(
+            rule, name, dup, f"{seq} is used more than once for this subject", variable=seq
+        )
+
+
+@rule(
+    "CDG0402",
+    "Duplicate record on the dataset keys",
+    severity=Severity.WARNING,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 3.2.1.1 (natural keys); Define-XML 2.1 KeySequence",
+)
+def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """The key variables of the dataset spec identify each record.
+
+    Bad: two LB records with the same USUBJID, LBTESTCD, LBSPEC, LBMETHOD, VISITNUM and LBDTC.
+    Good: a repeated test on the same date distinguished by an unscheduled VISITNUM.
+    """
+    for name in ctx.names():
+        spec = ctx.spec(name)
+        frame = ctx.datasets[name]
+        if spec is None or not spec.keys or not all(k in frame.columns for k in spec.keys):
+            continue
+        keys = pd.DataFrame({k: ctx.text(name, k) for k in spec.keys})
+        dup = keys.duplicated(keep=False).to_numpy()
+        value = pd.Series(pd.NA, index=keys.index, dtype="str")
+        if dup.any():
+            value[dup] = keys[dup].fillna("").agg("|".join, axis=1)
+        yield from ctx.findings_where(
+            rule, name, dup, f"another record has the same keys ({', '.join(spec.keys)})", value=value
+        )
+
+
+@rule(
+    "CDG0501",
+    "Subject not in DM",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 5.2 (DM: one record per subject); Pinnacle 21 SD0085-like",
+)
+def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Every USUBJID of every dataset (SDTM and ADaM) has a record in DM.
+
+    Bad: LB holds USUBJID DARPAL-01-099 and DM does not.
+    Good: DM holds every subject that has data.
+    """
+    subjects = ctx.dm_subjects
+    if subjects is None:
+        return
+    known = set(subjects.dropna())
+    for name in ctx.names():
+        if name == "DM" or "USUBJID" not in ctx.datasets[name].columns:
+            continue
+        u = ctx.text(name, "USUBJID")
+        bad = (u.notna() & ~u.isin(known)).to_numpy()
+        yield from ctx.findings_where(rule, name, bad, "USUBJID is not in DM", variable="USUBJID")
+
+
+@rule(
+    "CDG0502",
+    "DM has more than one record per subject",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 5.2 (DM structure: one record per subject)",
+)
+def check_dm_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """USUBJID is unique in DM.
+
+    Bad: two DM records for DARPAL-01-001.
+    Good: one DM record per subject.
+    """
+    if ctx.dm_subjects is None:
+        return
+    u = ctx.dm_subjects
+    yield from ctx.findings_where(
+        rule,
+        "DM",
+        (u.notna() & u.duplicated(keep=False)).to_numpy(),
+        "USUBJID appears more than once in DM",
+        variable="USUBJID",
+    )
+
+
+def _dm_column_by_subject(ctx: ValidationContext, column: str) -> pd.Series:
+    values = ctx.text("DM", column)
+    out = pd.Series(values.to_numpy(), index=ctx.dm_subjects.to_numpy(), dtype="str")  # type: ignore[union-attr]
+    return out[~out.index.duplicated() & out.index.notna()]
+
+
+def _ex_reference(
+    ctx: ValidationContext, rule: Rule, dm_var: str, per_subject: pd.Series, what: str
+) -> Iterator[Finding]:
+    dm = ctx.datasets["DM"]
+    if dm_var not in dm.columns:
+        return
+    subjects = ctx.dm_subjects
+    derived = subjects.map(per_subject)  # type: ignore[union-attr]
+    actual = ctx.text("DM", dm_var)
+    cmp = compare_iso8601(actual, derived)
+    differ = (cmp != 0) & ~np.isnan(cmp)
+    one_missing = actual.isna().to_numpy() != derived.isna().to_numpy()
+    yield from ctx.findings_where(
+        rule,
+        "DM",
+        differ | one_missing,
+        f"{dm_var} is not the {what} in EX",
+        variable=dm_var,
+        expected=derived,
+    )
+
+
+@rule(
+    "CDG0503",
+    "RFXSTDTC is not the first exposure in EX",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 5.2 (RFXSTDTC: date/time of first study treatment); Pinnacle 21 SD1259-like",
+)
+def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """DM.RFXSTDTC equals the earliest EXSTDTC of the subject (at the precision both have); a subject
+    without EX records has no RFXSTDTC.
+
+    Bad: RFXSTDTC 2024-01-09 when the first EXSTDTC is 2024-01-08.
+    Good: RFXSTDTC 2024-01-08.
+    """
+    if ctx.dm_subjects is None or "EX" not in ctx.datasets or "EXSTDTC" not in ctx.datasets["EX"].columns:
+        return
+    start = ctx.text("EX", "EXSTDTC")
+    first = start.groupby(ctx.text("EX", "USUBJID")).min()
+    yield from _ex_reference(ctx, rule, "RFXSTDTC", first, "earliest EXSTDTC")
+
+
+@rule(
+    "CDG0504",
+    "RFXENDTC is not the last exposure in EX",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 5.2 (RFXENDTC: date/time of last study treatment); Pinnacle 21 SD1260-like",
+)
+def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """DM.RFXENDTC equals the latest EXENDTC (EXSTDTC where EXENDTC is null) of the subject.
+
+    Bad: RFXENDTC 2024-05-01 when the last exposure ends 2024-06-20.
+    Good: RFXENDTC 2024-06-20.
+    """
+    if ctx.dm_subjects is None or "EX" not in ctx.datasets or "EXSTDTC" not in ctx.datasets["EX"].columns:
+        return
+    end = ctx.text("EX", "EXSTDTC")
+    if "EXENDTC" in ctx.datasets["EX"].columns:
+        end = ctx.text("EX", "EXENDTC").fillna(end)
+    last = end.groupby(ctx.text("EX", "USUBJID")).max()
+    yield from _ex_reference(ctx, rule, "RFXENDTC", last, "latest EXENDTC")
+
+
+@rule(
+    "CDG0505",
+    "STUDYID differs from the study",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 4.1.2 (STUDYID identical across a study); ADaMIG 1.3 section 3.2",
+)
+def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Every record carries the study's STUDYID (the study config's, else the one DM uses most).
+
+    Bad: LB with STUDYID "DARPAL01" in a study DARPAL.
+    Good: STUDYID "DARPAL" everywhere.
+    """
+    if ctx.study is not None:
+        expected = ctx.study.studyid
+    elif "DM" in ctx.datasets and "STUDYID" in ctx.datasets["DM"].columns:
+        counts = ctx.text("DM", "STUDYID").value_counts()
+        if counts.empty:
+            return
+        expected = sorted(counts[counts == counts.max()].index)[0]
+    else:
+        return
+    for name in ctx.names():
+        if "STUDYID" not in ctx.datasets[name].columns:
+            continue
+        s = ctx.text(name, "STUDYID")
+        yield from ctx.findings_where(
+            rule,
+            name,
+            (s.notna() & (s != expected)).to_numpy(),
+            "STUDYID differs from the study",
+            variable="STUDYID",
+            expected=expected,
+        )
+
+
+@rule(
+    "CDG0506",
+    "DOMAIN does not match the dataset",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 sections 4.1.2 and 4.1.7 (DOMAIN; split datasets keep the 2-letter DOMAIN)",
+)
+def check_domain_value(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """DOMAIN holds the 2-letter domain code the dataset name starts with (QSPH -> QS).
+
+    Bad: DOMAIN "LAB" in lb.xpt, or "QSPH" in the split dataset qsph.xpt.
+    Good: DOMAIN "LB"; DOMAIN "QS" in qsph.xpt.
+    """
+    for name in ctx.sdtm_names():
+        if "DOMAIN" not in ctx.datasets[name].columns:
+            continue
+        d = ctx.text(name, "DOMAIN")
+        ok = d.isna() | ((d.str.len() == 2) & (d == name[:2])).fillna(False)
+        yield from ctx.findings_where(
+            rule,
+            name,
+            ~ok.to_numpy(dtype=bool),
+            "DOMAIN does not match the dataset",
+            variable="DOMAIN",
+            expected=name[:2],
+        )
+
+
+@rule(
+    "CDG0507",
+    "Death flag and death date disagree",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 5.2 (DTHFL: Y when DTHDTC is populated); Pinnacle 21 SD1200-like",
+)
+def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """DM.DTHFL is "Y" when DTHDTC is populated, and DTHDTC is populated when DTHFL is "Y".
+
+    Bad: DTHDTC 2024-09-01 and DTHFL null.
+    Good: DTHDTC 2024-09-01 and DTHFL "Y".
+    """
+    if "DM" not in ctx.datasets or not {"DTHFL", "DTHDTC"} <= set(ctx.datasets["DM"].columns):
+        return
+    fl, dtc = ctx.text("DM", "DTHFL"), ctx.text("DM", "DTHDTC")
+    flagged = (fl == "Y").fillna(False).to_numpy(dtype=bool)
+    dated = dtc.notna().to_numpy()
+    yield from ctx.findings_where(
+        rule, "DM", dated & ~flagged, "DTHDTC is populated but DTHFL is not Y", variable="DTHFL", expected="Y"
+    )
+    yield from ctx.findings_where(
+        rule, "DM", flagged & ~dated, "DTHFL is Y but DTHDTC is null", variable="DTHDTC"
+    )
+
+
+@rule(
+    "CDG0508",
+    "Arm null reason inconsistent with arm",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 5.2 (ARMNRS populated only when ARMCD/ACTARMCD are null)",
+)
+def check_arm_null_reason(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """When ARMNRS is populated, ARMCD, ARM, ACTARMCD and ACTARM are null; when ARMCD is null,
+    ARMNRS says why.
+
+    Bad: a screen failure with ARMNRS "SCREEN FAILURE" and ARMCD "DARAPOM".
+    Good: ARMNRS "SCREEN FAILURE" and ARMCD, ARM, ACTARMCD, ACTARM null.
+    """
+    if "DM" not in ctx.datasets or "ARMNRS" not in ctx.datasets["DM"].columns:
+        return
+    cols = [c for c in ("ARMCD", "ARM", "ACTARMCD", "ACTARM") if c in ctx.datasets["DM"].columns]
+    reason = ctx.text("DM", "ARMNRS").notna().to_numpy()
+    for col in cols:
+        populated = ctx.text("DM", col).notna().to_numpy()
+        yield from ctx.findings_where(
+            rule, "DM", reason & populated, f"ARMNRS is populated and so is {col}", variable=col
+        )
+    if "ARMCD" in cols:
+        no_arm = ctx.text("DM", "ARMCD").isna().to_numpy()
+        yield from ctx.findings_where(
+            rule, "DM", no_arm & ~reason, "ARMCD is null and ARMNRS gives no reason", variable="ARMNRS"
+        )
+
+
+# ------------------------------------------------------------------------------------ findings class
+
+
+def _group_columns(ctx: ValidationContext, name: str, p: str, parts: tuple[str, ...]) -> list[str]:
+    cols = ctx.datasets[name].columns
+    return [f"{p}{x}" for x in parts if f"{p}{x}" in cols]
+
+
+@rule(
+    "CDG0601",
+    "More than one last-observation-before-exposure flag",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.9 (--LOBXFL); FDA business rule FB1301-like",
+)
+def check_lobxfl_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """At most one record per subject, test (--TESTCD), category, specimen and method has --LOBXFL = "Y".
+
+    Bad: two serum KLCFR records of one subject with LBLOBXFL "Y".
+    Good: only the last pre-dose KLCFR record has LBLOBXFL "Y".
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        flag = f"{p}LOBXFL"
+        frame = ctx.datasets[name]
+        if flag not in frame.columns or f"{p}TESTCD" not in frame.columns or "USUBJID" not in frame.columns:
+            continue
+        keys = ["USUBJID", *_group_columns(ctx, name, p, ("TESTCD", "CAT", "SCAT", "SPEC", "METHOD"))]
+        yes = (ctx.text(name, flag) == "Y").fillna(False).to_numpy(dtype=bool)
+        table = pd.DataFrame({k: ctx.text(name, k) for k in keys})
+        dup = np.zeros(len(frame), dtype=bool)
+        dup[yes] = table[yes].duplicated(keep=False).to_numpy()
+        yield from ctx.findings_where(
+            rule, name, dup, f"another record of this subject and test has {flag} = Y", variable=flag
+        )
+
+
+_Y_OR_NULL_SUFFIXES = ("LOBXFL", "BLFL", "DRVFL", "PRESP")
+
+
+@rule(
+    "CDG0602",
+    "Flag is not Y or null",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.9 and the domain models (--LOBXFL, --BLFL, --DRVFL, --PRESP: Y or null)",
+)
+def check_y_or_null_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """--LOBXFL, --BLFL, --DRVFL and --PRESP hold "Y" or are null (never "N").
+
+    Bad: LBLOBXFL "N".
+    Good: LBLOBXFL "Y" or null.
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        for suffix in _Y_OR_NULL_SUFFIXES:
+            col = f"{p}{suffix}"
+            if col in ctx.datasets[name].columns:
+                v = ctx.text(name, col)
+                yield from ctx.findings_where(
+                    rule,
+                    name,
+                    (v.notna() & (v != "Y")).to_numpy(dtype=bool),
+                    f"{col} must be Y or null",
+                    variable=col,
+                    expected="Y or null",
+                )
+
+
+@rule(
+    "CDG0603",
+    "Standard unit differs within a test",
+    severity=Severity.WARNING,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.1 (standard units); Pinnacle 21 SD1320-like",
+)
+def check_stresu_consistent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """All records of a test (--TESTCD, with --SPEC and --METHOD where present) use one --STRESU.
+
+    Bad: KLCFR results in mg/L and in mg/dL.
+    Good: every serum KLCFR result in mg/L.
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        unit = f"{p}STRESU"
+        frame = ctx.datasets[name]
+        if unit not in frame.columns or f"{p}TESTCD" not in frame.columns:
+            continue
+        keys = _group_columns(ctx, name, p, ("TESTCD", "SPEC", "METHOD"))
+        table = pd.DataFrame({k: ctx.text(name, k) for k in [*keys, unit]})
+        table = table[table[unit].notna()].drop_duplicates()
+        counts = table.groupby(keys, dropna=False)[unit].agg(lambda s: ", ".join(sorted(s)))
+        for key, units in counts.items():
+            if "," in units:
+                key = key if isinstance(key, tuple) else (key,)
+                where = " ".join(
+                    f"{k}={'' if v is None or v is pd.NA or v != v else v}"
+                    for k, v in zip(keys, key, strict=True)
+                )
+                yield rule.finding(
+                    f"{where} has more than one {unit}", dataset=name, variable=unit, value=units
+                )
+
+
+@rule(
+    "CDG0604",
+    "Numeric standard result disagrees with the character one",
+    severity=Severity.WARNING,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.1 (--STRESN is the numeric form of --STRESC); Pinnacle 21 SD0036-like",
+)
+def check_stresn(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Where --STRESC is a number, --STRESN holds the same number; --STRESN is null otherwise.
+
+    Bad: LBSTRESC "12.5", LBSTRESN 125.
+    Good: LBSTRESC "12.5", LBSTRESN 12.5; LBSTRESC "<5", LBSTRESN null.
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        c, n = f"{p}STRESC", f"{p}STRESN"
+        frame = ctx.datasets[name]
+        if c not in frame.columns or n not in frame.columns or not is_numeric_dtype(frame[n]):
+            continue
+        as_number = pd.to_numeric(ctx.text(name, c), errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan
+        )
+        stored = frame[n].to_numpy(dtype="float64", na_value=np.nan)
+        both = ~np.isnan(as_number) & ~np.isnan(stored)
+        differ = both & ~np.isclose(as_number, stored, rtol=1e-9, atol=0)
+        bad = differ | (np.isnan(as_number) != np.isnan(stored))
+        yield from ctx.findings_where(
+            rule, name, bad, f"{n} is not the numeric value of {c}", variable=n, expected=ctx.text(name, c)
+        )
+
+
+@rule(
+    "CDG0605",
+    "Original result without a standard result",
+    severity=Severity.WARNING,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.1 (--STRESC populated when --ORRES is); Pinnacle 21 SD0036",
+)
+def check_stresc_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A record with --ORRES has --STRESC.
+
+    Bad: LBORRES "12.5", LBSTRESC null.
+    Good: LBORRES "12.5", LBSTRESC "12.5".
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        o, c = f"{p}ORRES", f"{p}STRESC"
+        if o in ctx.datasets[name].columns and c in ctx.datasets[name].columns:
+            bad = ctx.text(name, o).notna().to_numpy() & ctx.text(name, c).isna().to_numpy()
+            yield from ctx.findings_where(
+                rule, name, bad, f"{o} is populated and {c} is null", variable=c, value=ctx.text(name, o)
+            )
+
+
+@rule(
+    "CDG0606",
+    "Test code and test name not one-to-one",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.1 (--TESTCD/--TEST); Pinnacle 21 SD1117/SD1118-like",
+)
+def check_testcd_test(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Each --TESTCD has exactly one --TEST within a dataset, and each --TEST exactly one --TESTCD.
+
+    Bad: KLCFR with LBTEST "Kappa Light Chain, Free" and "Kappa FLC".
+    Good: KLCFR always "Kappa Light Chain, Free".
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        cd, tn = f"{p}TESTCD", f"{p}TEST"
+        if cd in ctx.datasets[name].columns and tn in ctx.datasets[name].columns:
+            yield from _one_to_one(ctx, rule, name, cd, tn)
+
+
+def _one_to_one(
+    ctx: ValidationContext, rule: Rule, name: str, a: str, b: str, within: str | None = None
+) -> Iterator[Finding]:
+    cols = [within, a, b] if within else [a, b]
+    pairs = pd.DataFrame({c: ctx.text(name, c) for c in cols}).dropna(subset=[a, b]).drop_duplicates()
+    scope = [within] if within else []
+    for left, right in ((a, b), (b, a)):
+        per = pairs.groupby([*scope, left])[right].agg(lambda s: sorted(s.astype(str)))
+        for key, values in per.items():
+            if len(values) > 1:
+                key = key if isinstance(key, tuple) else (key,)
+                where = f" within {within} {key[0]}" if within else ""
+                yield rule.finding(
+                    f"{left} {key[-1]!r}{where} has more than one {right}",
+                    dataset=name,
+                    variable=left,
+                    value=key[-1],
+                    expected=f"one {right}; found " + " | ".join(values),
+                )
+
+
+_CODE_SHAPE = r"[A-Z_][A-Z0-9_]{0,7}"
+
+
+@rule(
+    "CDG0607",
+    "Short name not valid",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.5.1 (--TESTCD: <= 8 characters, not starting with a digit) and 8.4.1 (QNAM)",
+)
+def check_short_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """--TESTCD, --PARMCD and QNAM values have at most 8 characters: letters, digits and underscores,
+    not starting with a digit.
+
+    Bad: LBTESTCD "1KAPPA" or "KAPPA-FREE".
+    Good: LBTESTCD "KLCFR".
+    """
+    for name in ctx.sdtm_names():
+        p = ctx.prefix(name)
+        for col in (f"{p}TESTCD", f"{p}PARMCD", "QNAM"):
+            if col in ctx.datasets[name].columns:
+                v = ctx.text(name, col)
+                bad = (v.notna() & ~v.str.fullmatch(_CODE_SHAPE).fillna(False)).to_numpy(dtype=bool)
+                yield from ctx.findings_where(
+                    rule, name, bad, f"{col} is not a valid short name", variable=col
+                )
+
+
+# ---------------------------------------------------------------------------------------------- timing
+
+
+@rule(
+    "CDG0701",
+    "EPOCH missing on a subject observation",
+    severity=Severity.WARNING,
+    scope=Scope.SDTM,
+    reference="FDA Study Data Technical Conformance Guide section 4.1.4.1 (EPOCH); SDTMIG 3.4 section 4.4.10",
+)
+def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Events, interventions and findings carry EPOCH; each dated record has it populated.
+
+    Bad: an LB record with LBDTC 2024-01-08 and EPOCH null, or EX without an EPOCH column.
+    Good: EPOCH "TREATMENT" on that record.
+    """
+    for name in ctx.sdtm_names():
+        if ctx.observation_class(name) is None:
+            continue
+        frame = ctx.datasets[name]
+        if "EPOCH" not in frame.columns:
+            yield rule.finding(f"{name} has no EPOCH variable", dataset=name, variable="EPOCH")
+            continue
+        p = ctx.prefix(name)
+        dtc = next((c for c in (f"{p}STDTC", f"{p}DTC") if c in frame.columns), None)
+        if dtc is None:
+            continue
+        bad = ctx.text(name, dtc).notna().to_numpy() & ctx.text(name, "EPOCH").isna().to_numpy()
+        yield from ctx.findings_where(
+            rule,
+            name,
+            bad,
+            f"EPOCH is null on a record with {dtc}",
+            variable="EPOCH",
+            value=ctx.text(name, dtc),
+        )
+
+
+# ------------------------------------------------------------------------------------------------- CT
+
+
+def _codelist_targets(ctx: ValidationContext, name: str) -> Iterator[tuple[str, str, np.ndarray | None, str]]:
+    """(variable, codelist id, row mask or None, where-text) for dataset- and value-level codelists."""
+    spec = ctx.spec(name)
+    if spec is None:
+        return
+    frame = ctx.datasets[name]
+    for var in spec.submitted_variables:
+        if var.codelist and var.name in frame.columns:
+            yield var.name, var.codelist, None, ""
+    for entry in (spec.value_level or {}).get("entries", []) or []:
+        col, cl = entry.get("variable"), entry.get("codelist")
+        where = entry.get("where") or {}
+        if not cl or col not in frame.columns or not all(k in frame.columns for k in where):
+            continue
+        mask = np.ones(len(frame), dtype=bool)
+        for k, v in where.items():
+            mask &= (ctx.text(name, k) == str(v)).fillna(False).to_numpy(dtype=bool)
+        yield col, cl, mask, " where " + ", ".join(f"{k}={v}" for k, v in where.items())
+
+
+def _ct_check(ctx: ValidationContext, rule: Rule, *, extensible: bool) -> Iterator[Finding]:
+    for name in ctx.names():
+        for col, cl_id, mask, where in _codelist_targets(ctx, name):
+            cl = ctx.codelist(cl_id)
+            if cl is None or cl.extensible != extensible:
+                continue
+            v = ctx.text(name, col)
+            bad = (v.notna() & ~v.isin(cl.values)).to_numpy(dtype=bool)
+            if mask is not None:
+                bad = bad & mask
+            kind = "extensible" if extensible else "non-extensible"
+            yield from ctx.findings_where(
+                rule,
+                name,
+                bad,
+                f"{col} value is not in the {kind} codelist {cl.id} ({cl.name}){where}",
+                variable=col,
+                expected=f"codelist {cl.id}",
+            )
+
+
+@rule(
+    "CDG0801",
+    "Value not in a non-extensible codelist",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 4.3 (controlled terminology); FDA business rule CT2001; Pinnacle 21 CT2001",
+)
+def check_ct_non_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A variable bound to a non-extensible codelist (dataset or value level) only holds its terms.
+
+    Bad: SEX "FEMALE" (codelist SEX has F, M, U) or QSTESTCD "EQ5D0207".
+    Good: SEX "F".
+    """
+    yield from _ct_check(ctx, rule, extensible=False)
+
+
+@rule(
+    "CDG0802",
+    "Value neither a CT term nor a declared sponsor term",
+    severity=Severity.WARNING,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 4.3; FDA business rule CT2002; Pinnacle 21 CT2002",
+)
+def check_ct_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A variable bound to an extensible codelist holds a term of the codelist: a CT term the study
+    uses or a sponsor extension declared in specs/codelists.yaml (marked `sponsor: true`).
+
+    Bad: LBTESTCD "KAPPA" (not in CT, not declared as an extension).
+    Good: LBTESTCD "KLCFR"; RSTESTCD "CARDRESP" declared as a sponsor term.
+    """
+    yield from _ct_check(ctx, rule, extensible=True)
+
+
+@rule(
+    "CDG0803",
+    "Sponsor term in a non-extensible codelist",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SDTMIG 3.4 section 4.3 (non-extensible codelists cannot be extended); Define-XML 2.1 ExtendedValue",
+)
+def check_ct_sponsor_in_closed(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Data do not use a sponsor-defined term of a non-extensible codelist.
+
+    Bad: RACE "MULTIPLE" declared as a sponsor term of the non-extensible codelist RACE (C74457).
+    Good: a CT term of C74457, with the detail in SUPPDM.
+    """
+    for name in ctx.names():
+        for col, cl_id, mask, where in _codelist_targets(ctx, name):
+            cl = ctx.codelist(cl_id)
+            if cl is None or cl.extensible:
+                continue
+            sponsor = {t.value for t in cl.terms if t.sponsor}
+            if not sponsor:
+                continue
+            bad = ctx.text(name, col).isin(sponsor).fillna(False).to_numpy(dtype=bool)
+            if mask is not None:
+                bad = bad & mask
+            yield from ctx.findings_where(
+                rule,
+                name,
+                bad,
+                f"{col} uses a sponsor term of the non-extensible codelist {cl.id}{where}",
+                variable=col,
+            )
+
+
+# ------------------------------------------------------------------------------------------------- TS
+
+#: TS parameters FDA expects in every submission (FDA Study Data Technical Conformance Guide 4.1.1.3 and
+#: the SDTMIG Appendix C "Trial Summary Codes" FDA column), conservative subset.
+TS_REQUIRED = (
+    "ACTSUB",
+    "ADDON",
+    "AGEMAX",
+    "AGEMIN",
+    "CURTRT",
+    "DCUTDTC",
+    "FCNTRY",
+    "HLTSUBJI",
+    "INDIC",
+    "INTMODEL",
+    "INTTYPE",
+    "LENGTH",
+    "NARMS",
+    "OBJPRIM",
+    "PCLAS",
+    "PLANSUB",
+    "RANDOM",
+    "REGID",
+    "SDTIGVER",
+    "SDTMVER",
+    "SEXPOP",
+    "SPONSOR",
+    "SSTDTC",
+    "STYPE",
+    "TBLIND",
+    "TCNTRL",
+    "THERAREA",
+    "TINDTP",
+    "TITLE",
+    "TPHASE",
+    "TRT",
+    "TTYPE",
+)
+TS_DATES = ("SSTDTC", "SENDTC", "DCUTDTC")
+
+
+@rule(
+    "CDG0901",
+    "TS lacks a parameter FDA requires",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="FDA Study Data Technical Conformance Guide section 4.1.1.3; FDA business rules FB4xxx (TS); SDTMIG 3.4 Appendix C",
+)
+def check_ts_parameters(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """TS holds every parameter of `TS_REQUIRED` (SSTDTC, SDTIGVER, TITLE, TPHASE, STYPE, SPONSOR,
+    INDIC, TRT, PLANSUB, ...). A parameter without a value is still present, with TSVALNF.
+
+    Bad: TS without SSTDTC (FDA's eCTD checks read the study start date from it).
+    Good: TSPARMCD SSTDTC, TSVAL 2024-01-01.
+    """
+    if "TS" not in ctx.datasets or "TSPARMCD" not in ctx.datasets["TS"].columns:
+        return
+    present = set(ctx.text("TS", "TSPARMCD").dropna())
+    for code in TS_REQUIRED:
+        if code not in present:
+            yield rule.finding(f"TS has no {code} record", dataset="TS", variable="TSPARMCD", expected=code)
+
+
+@rule(
+    "CDG0902",
+    "TS value and null flavor both missing",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 7.6.1 (TSVAL null only with TSVALNF); Pinnacle 21 SD1221-like",
+)
+def check_ts_values(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A TS record has TSVAL, or TSVALNF saying why not.
+
+    Bad: TSPARMCD AGEMAX with TSVAL and TSVALNF null.
+    Good: TSPARMCD AGEMAX, TSVAL null, TSVALNF "PINF".
+    """
+    if "TS" not in ctx.datasets or "TSVAL" not in ctx.datasets["TS"].columns:
+        return
+    nf = ctx.text("TS", "TSVALNF").isna().to_numpy() if "TSVALNF" in ctx.datasets["TS"].columns else True
+    bad = ctx.text("TS", "TSVAL").isna().to_numpy() & nf
+    yield from ctx.findings_where(
+        rule,
+        "TS",
+        bad,
+        "TSVAL is null and TSVALNF gives no reason",
+        variable="TSVAL",
+        value=ctx.text("TS", "TSPARMCD") if "TSPARMCD" in ctx.datasets["TS"].columns else None,
+    )
+
+
+@rule(
+    "CDG0903",
+    "TS date parameter is not a complete ISO 8601 date",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 Appendix C (SSTDTC, SENDTC, DCUTDTC: ISO 8601 date); FDA Technical Rejection Criteria 1734",
+)
+def check_ts_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """TSVAL of SSTDTC, SENDTC and DCUTDTC is a complete, possible ISO 8601 date.
+
+    Bad: SSTDTC "01JAN2024" or "2024-01".
+    Good: SSTDTC "2024-01-01".
+    """
+    if "TS" not in ctx.datasets or not {"TSPARMCD", "TSVAL"} <= set(ctx.datasets["TS"].columns):
+        return
+    is_date = ctx.text("TS", "TSPARMCD").isin(TS_DATES).fillna(False).to_numpy(dtype=bool)
+    val = ctx.text("TS", "TSVAL")
+    bad = is_date & val.notna().to_numpy() & np.isnan(compute_days(val))
+    yield from ctx.findings_where(
+        rule,
+        "TS",
+        bad,
+        "TSVAL of a date parameter is not a complete ISO 8601 date",
+        variable="TSVAL",
+        expected="YYYY-MM-DD",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- SUPP--
+
+
+def _parents(ctx: ValidationContext, rdomain: str) -> list[str]:
+    out = []
+    for name in ctx.sdtm_names():
+        if ctx.is_supp(name):
+            continue
+        if name == rdomain or (
+            "DOMAIN" in ctx.datasets[name].columns
+            and ctx.prefix(name) == rdomain
+            and name.startswith(rdomain)
+        ):
+            out.append(name)
+    return out
+
+
+@rule(
+    "CDG1001",
+    "SUPP-- record points at no parent record",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 8.4 (RDOMAIN, USUBJID, IDVAR, IDVARVAL identify the parent); Pinnacle 21 SD0077-like",
+)
+def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """RDOMAIN names a dataset of the study, USUBJID is a subject of it, IDVAR (when populated) is one of
+    its variables and IDVARVAL is the value of IDVAR in a record of that subject.
+
+    Bad: SUPPRS with IDVAR RSSEQ, IDVARVAL 99 when the subject has no RSSEQ 99.
+    Good: IDVARVAL 12 where RS has RSSEQ 12 for that subject.
+    """
+    for name in ctx.sdtm_names():
+        frame = ctx.datasets[name]
+        if not ctx.is_supp(name) or not {"RDOMAIN", "USUBJID"} <= set(frame.columns):
+            continue
+        rd, u = ctx.text(name, "RDOMAIN"), ctx.text(name, "USUBJID")
+        idvar = (
+            ctx.text(name, "IDVAR")
+            if "IDVAR" in frame.columns
+            else pd.Series(pd.NA, index=frame.index, dtype="str")
+        )
+        idval = (
+            ctx.text(name, "IDVARVAL")
+            if "IDVARVAL" in frame.columns
+            else pd.Series(pd.NA, index=frame.index, dtype="str")
+        )
+        bad = np.zeros(len(frame), dtype=bool)
+        why = pd.Series("", index=frame.index, dtype="str")
+        groups = pd.DataFrame({"rd": rd, "iv": idvar}).drop_duplicates()
+        for rdomain, iv in groups.itertuples(index=False):
+            rows = ((rd == rdomain) if rdomain is not pd.NA else rd.isna()).fillna(False)
+            rows &= ((idvar == iv) if iv is not pd.NA and iv == iv else idvar.isna()).fillna(False)
+            rows = rows.to_numpy(dtype=bool)
+            parents = _parents(ctx, rdomain) if isinstance(rdomain, str) else []
+            if not parents:
+                bad |= rows
+                why[rows] = f"RDOMAIN {rdomain} has no dataset"
+                continue
+            if isinstance(iv, str) and not all(iv in ctx.datasets[p].columns for p in parents):
+                bad |= rows
+                why[rows] = f"IDVAR {iv} is not a variable of {rdomain}"
+                continue
+            if isinstance(iv, str):
+                known = pd.concat([ctx.text(p, "USUBJID") + "\x1f" + ctx.text(p, iv) for p in parents])
+                mine = u + "\x1f" + idval
+                what = f"no {rdomain} record of this subject has {iv} = IDVARVAL"
+            else:
+                known = pd.concat([ctx.text(p, "USUBJID") for p in parents])
+                mine = u
+                what = f"USUBJID is not in {rdomain}"
+            missing = rows & ~mine.isin(set(known.dropna())).fillna(False).to_numpy(dtype=bool)
+            bad |= missing
+            why[missing] = what
+        yield from ctx.findings_where(rule, name, bad, why, variable="IDVARVAL", value=idval)
+
+
+@rule(
+    "CDG1002",
+    "Duplicate qualifier for one parent record",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 8.4.1 (one QNAM per parent record); Pinnacle 21 SD0076-like",
+)
+def check_supp_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A QNAM appears once per parent record (STUDYID, RDOMAIN, USUBJID, IDVAR, IDVARVAL).
+
+    Bad: two SUPPDM records with QNAM MAYOSTG for one subject.
+    Good: one.
+    """
+    for name in ctx.sdtm_names():
+        frame = ctx.datasets[name]
+        if not ctx.is_supp(name):
+            continue
+        keys = [
+            k for k in ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM") if k in frame.columns
+        ]
+        table = pd.DataFrame({k: ctx.text(name, k) for k in keys})
+        yield from ctx.findings_where(
+            rule,
+            name,
+            table.duplicated(keep=False).to_numpy(),
+            "QNAM appears more than once for this parent record",
+            variable="QNAM",
+        )

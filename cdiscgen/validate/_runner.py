@@ -1,0 +1,272 @@
+"""Run the catalog over a study: every rule sees every dataset; a crashing rule becomes a finding."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from cdiscgen._findings import Finding, Findings, Severity
+from cdiscgen._specs import Study
+from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, ValidationContext, as_frames
+from cdiscgen.validate._registry import Rule, Scope, get_rule, iter_rules, list_rules, rule
+
+log = logging.getLogger(__name__)
+
+#: Tried in order when a transport file is not ASCII (the FDA profile's encoding).
+FALLBACK_ENCODINGS = ("cp1252",)
+
+
+@dataclass
+class ValidationResult:
+    """Findings of one run, seconds spent per rule code, and the datasets looked at."""
+
+    findings: Findings
+    timings: dict[str, float] = field(default_factory=dict)
+    datasets: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.timings.values())
+
+
+@rule(
+    "CDG0001", "Rule failed", severity=Severity.ERROR, scope=Scope.ANY, reference="cdiscgen validation runner"
+)
+def check_rule_failed(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
+    """A rule raised an exception instead of returning findings; its checks are incomplete for this run.
+    The exception text is the message; the other rules still run.
+
+    Bad: a rule that divides by a column of zeros and raises.
+    Good: a rule that returns a finding about the zeros.
+    """
+    return ()
+
+
+@rule(
+    "CDG0002",
+    "Dataset file cannot be read",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SAS TS-140 (transport v5 layout); FDA Technical Conformance Guide section 3.3.1",
+)
+def check_file_unreadable(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
+    """Every *.xpt file in the folder is a readable SAS transport v5 file.
+
+    Bad: a truncated lb.xpt, or a SAS7BDAT file renamed to .xpt.
+    Good: an XPT v5 file written by a conformant writer.
+    """
+    return ()
+
+
+@rule(
+    "CDG0003",
+    "Transport file is not ASCII",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="FDA Study Data Technical Conformance Guide section 3.3.2 (ASCII); SAS TS-140",
+)
+def check_file_encoding(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
+    """A transport file's text decodes as ASCII. A file that only decodes as Windows-1252 is read that
+    way so that the other rules can run, and CDG0204 names each value with a non-ASCII character.
+
+    Bad: ts.xpt holding byte 0x92 (a cp1252 curly apostrophe).
+    Good: ts.xpt holding "'" (0x27).
+    """
+    return ()
+
+
+def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
+    """One transport file; the single place that knows the reader (swap it here)."""
+    from cdiscgen.export import XptError, read_xpt
+
+    try:
+        frame, meta = read_xpt(path)
+        return frame, meta, []
+    except XptError as first:
+        for encoding in FALLBACK_ENCODINGS:
+            try:
+                frame, meta = read_xpt(path, encoding=encoding)
+            except XptError:
+                continue
+            note = get_rule("CDG0003").finding(
+                f"{path.name} is not ASCII; read as {encoding} ({first})",
+                dataset=meta.dataset.upper(),
+                file=path.name,
+                value=encoding,
+                expected="ascii",
+            )
+            return frame, meta, [note]
+        raise
+
+
+def read_folder(
+    folder: Path,
+) -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMetaLike], dict[str, str], list[Finding]]:
+    """Every *.xpt of a folder (not its sub-folders): frames and metadata by upper-case file stem."""
+    frames: dict[str, pd.DataFrame] = {}
+    metas: dict[str, DatasetMetaLike] = {}
+    files: dict[str, str] = {}
+    notes: list[Finding] = []
+    paths = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() == ".xpt")
+    for path in paths:
+        name = path.stem.upper()
+        try:
+            frame, meta, found = _read_xpt(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a finding
+            log.warning("cannot read %s: %s", path, exc)
+            notes.append(
+                get_rule("CDG0002").finding(
+                    f"{path.name} cannot be read: {exc}", dataset=name, file=path.name
+                )
+            )
+            continue
+        frames[name], metas[name], files[name] = frame, meta, path.name
+        notes.extend(found)
+    return frames, metas, files, notes
+
+
+def validate_datasets(
+    datasets: Mapping[str, pd.DataFrame],
+    *,
+    study: Study | None = None,
+    meta: Mapping[str, DatasetMetaLike] | None = None,
+    define_path: Path | None = None,
+    codes: Iterable[str] | None = None,
+    limit: int = DEFAULT_LIMIT,
+    files: Mapping[str, str] | None = None,
+) -> ValidationResult:
+    """Run every rule (or only `codes`) over all datasets at once and collect their findings.
+
+    `meta` (by dataset name) carries what the transport files say: labels, types, lengths
+    (`cdiscgen.export.XptMeta` or anything shaped like it); without it the label/length rules that need
+    it are skipped. `define_path` enables the define.xml rules.
+    """
+    ctx = ValidationContext(
+        datasets=as_frames(datasets),
+        study=study,
+        meta={str(k).upper(): v for k, v in (meta or {}).items()},
+        define_path=Path(define_path) if define_path is not None else None,
+        files={str(k).upper(): v for k, v in (files or {}).items()},
+        limit=limit,
+    )
+    wanted = set(codes) if codes is not None else None
+    findings = Findings()
+    timings: dict[str, float] = {}
+    for r in iter_rules():
+        if wanted is not None and r.code not in wanted:
+            continue
+        started = time.perf_counter()
+        try:
+            found = list(r.check(ctx, r))
+        except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
+            log.exception("rule %s failed", r.code)
+            found = [
+                get_rule("CDG0001").finding(
+                    f"rule {r.code} ({r.info.name}) failed: {type(exc).__name__}: {exc}", value=r.code
+                )
+            ]
+        timings[r.code] = time.perf_counter() - started
+        findings.extend(_with_file(f, ctx.files) for f in found)
+        log.debug("%s: %d finding(s) in %.3fs", r.code, len(found), timings[r.code])
+    return ValidationResult(findings=findings, timings=timings, datasets=ctx.names())
+
+
+def _with_file(f: Finding, files: Mapping[str, str]) -> Finding:
+    if f.file is None and f.dataset in files:
+        return replace(f, file=files[f.dataset])
+    return f
+
+
+def validate_folder(
+    folder: Path | str,
+    *,
+    study: Study | None = None,
+    define_path: Path | str | None = None,
+    codes: Iterable[str] | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> ValidationResult:
+    """Read every *.xpt of `folder` (SDTM, ADaM or both) and validate them together.
+
+    When `define_path` is None and the folder holds a define.xml, that one is checked.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder")
+    frames, metas, files, notes = read_folder(folder)
+    if define_path is None and (folder / "define.xml").is_file():
+        define_path = folder / "define.xml"
+    result = validate_datasets(
+        frames,
+        study=study,
+        meta=metas,
+        define_path=Path(define_path) if define_path else None,
+        codes=codes,
+        limit=limit,
+        files=files,
+    )
+    result.findings.extend(notes)
+    return result
+
+
+def find_dataset_folders(root: Path | str) -> list[Path]:
+    """Folders under `root` (itself included) holding *.xpt, except agency `split/` parts."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder")
+    folders = {p.parent for p in root.rglob("*.xpt") if p.parent.name != "split"}
+    return sorted(folders)
+
+
+def validate_submission(
+    folders: Iterable[Path | str],
+    *,
+    study: Study | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> ValidationResult:
+    """Validate several dataset folders as one study (e.g. SDTM tabulations and ADaM analysis datasets).
+
+    Every rule except the define.xml rules sees all datasets together, so cross-dataset rules work across
+    folders; the define.xml rules run per folder, against that folder's own define.xml and datasets.
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    metas: dict[str, DatasetMetaLike] = {}
+    files: dict[str, str] = {}
+    notes: list[Finding] = []
+    per_folder: list[tuple[Path, dict[str, pd.DataFrame], dict[str, DatasetMetaLike], dict[str, str]]] = []
+    for folder in folders:
+        folder = Path(folder)
+        f_frames, f_metas, f_files, f_notes = read_folder(folder)
+        clash = sorted(set(f_frames) & set(frames))
+        if clash:
+            raise ValueError(f"dataset(s) {', '.join(clash)} appear in more than one folder ({folder})")
+        frames.update(f_frames)
+        metas.update(f_metas)
+        files.update(f_files)
+        notes.extend(f_notes)
+        per_folder.append((folder, f_frames, f_metas, f_files))
+    define_codes = {r.code for r in list_rules() if r.scope == Scope.DEFINE}
+    other_codes = {r.code for r in list_rules()} - define_codes
+    result = validate_datasets(frames, study=study, meta=metas, codes=other_codes, limit=limit, files=files)
+    result.findings.extend(notes)
+    for folder, f_frames, f_metas, f_files in per_folder:
+        define = folder / "define.xml"
+        if not define.is_file():
+            continue
+        part = validate_datasets(
+            f_frames,
+            study=study,
+            meta=f_metas,
+            define_path=define,
+            codes=define_codes,
+            limit=limit,
+            files=f_files,
+        )
+        result.findings.extend(part.findings)
+        for code, seconds in part.timings.items():
+            result.timings[code] = result.timings.get(code, 0.0) + seconds
+    return result

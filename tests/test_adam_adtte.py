@@ -1,0 +1,61 @@
+"""ADTTE origin handling (DOMAIN.md: AVAL = ADT - STARTDT + 1; CNSR 2 censors at STARTDT)."""
+
+from __future__ import annotations
+
+import shutil
+
+import yaml
+
+from adam import derive_adam
+from tests.adam_fixtures import ROOT, sas, settings, worked_examples
+
+
+def test_aval_counts_from_startdt_inclusive():
+    t = derive_adam(worked_examples().frames(), settings()).datasets["ADTTE"]
+    # EX-1 OS is censored at the last known alive date, EOT 2024-06-24 (day 169 from 2024-01-08):
+    # 2024-06-24 - 2024-01-01 = 175 days, + 1 = 176.
+    os_ = t[(t["USUBJID"] == "EX-1") & (t["PARAMCD"] == "OS")].iloc[0]
+    assert (os_["STARTDT"], os_["ADT"], os_["AVAL"], os_["CNSR"]) == (
+        sas("2024-01-01"),
+        sas("2024-06-24"),
+        176,
+        1,
+    )
+
+
+def test_censoring_at_the_origin_names_the_origin_variable(tmp_path):
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    path = tmp_path / "specs" / "adam" / "params" / "adtte.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["parameters"].append(
+        {
+            "paramcd": "TTHRT",
+            "paramn": 7,
+            "param": "Time to Response from First Dose (days)",
+            "start": {"variable": "TRTSDT"},
+            "events": [{"selection": "hem_response", "pick": "first", "evntdesc": "FIRST RESPONSE"}],
+            "censors": [
+                {
+                    "cnsr": 2,
+                    "if_none": "adequate",
+                    "start": True,
+                    "evntdesc": "NONE",
+                    "cnsdtdsc": "FIRST DOSE",
+                }
+            ],
+        }
+    )
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    s = worked_examples()
+    s.subject("EX-4").flc("EX-4", "2024-01-01", "SCREENING", 12, 250)  # no post-baseline assessment
+    t = derive_adam(s.frames(), settings(), study_dir=tmp_path).datasets["ADTTE"]
+    rows = t[t["PARAMCD"] == "TTHRT"].set_index("USUBJID")
+    # EX-4: censored at the origin, the first dose 2024-01-08: AVAL 0 + 1 = 1, SRCVAR TRTSDT (not SCRNDT).
+    assert (rows.loc["EX-4", "ADT"], rows.loc["EX-4", "AVAL"], rows.loc["EX-4", "CNSR"]) == (
+        sas("2024-01-08"),
+        1,
+        2,
+    )
+    assert (rows.loc["EX-4", "SRCDOM"], rows.loc["EX-4", "SRCVAR"]) == ("ADSL", "TRTSDT")
+    # EX-1: first response 2024-02-05 - 2024-01-08 = 28 days, + 1 = 29.
+    assert (rows.loc["EX-1", "AVAL"], rows.loc["EX-1", "CNSR"]) == (29, 0)

@@ -1,0 +1,234 @@
+"""The rule catalog, the ISO 8601 helpers, the runner's guarantees and the define.xml rules on a small define."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdiscgen._findings import Severity
+from cdiscgen.export import XptVariable, write_xpt
+from cdiscgen.validate import Rule, Scope, _registry, list_rules, validate_datasets, validate_folder
+from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
+
+
+def test_catalog_is_documented_and_stable():
+    rules = list_rules()
+    codes = [r.code for r in rules]
+    assert len(rules) >= 60
+    assert codes == sorted(codes) and len(set(codes)) == len(codes)
+    for r in rules:
+        assert re.fullmatch(r"CDG\d{4}", r.code)
+        assert r.name and r.text and r.bad and r.good and r.reference, r.code
+        assert isinstance(r.scope, Scope) and isinstance(r.severity, Severity)
+    # the rule text does not swallow the examples
+    r = next(r for r in rules if r.code == "CDG0302")
+    assert "2024-02-30" in r.bad and "2024-02-30" not in r.text
+
+
+def test_rule_decorator_refuses_bad_codes_and_missing_examples():
+    with pytest.raises(ValueError, match="4 digits"):
+        _registry.rule("SD0001", "x", severity=Severity.ERROR, scope=Scope.ANY, reference="r")
+    with pytest.raises(ValueError, match="Bad:"):
+        _registry.rule("CDG9998", "x", severity=Severity.ERROR, scope=Scope.ANY, reference="r")(
+            lambda ctx, rule: ()
+        )
+    with pytest.raises(ValueError, match="twice"):
+
+        def again(ctx, rule):
+            """Text.
+
+            Bad: b
+            Good: g
+            """
+
+        _registry.rule("CDG0101", "x", severity=Severity.ERROR, scope=Scope.ANY, reference="r")(again)
+
+
+@pytest.mark.parametrize(
+    ("value", "bad_shape", "impossible"),
+    [
+        ("2024", False, False),
+        ("2024-03", False, False),
+        ("2024-02-29", False, False),  # leap year
+        ("2024-03-05T09:30:15.5", False, False),
+        ("2024-03-05T09:30+01:00", False, False),
+        ("2024---15", False, False),  # month unknown, SDTMIG 4.4.4
+        ("--03-05", False, False),
+        ("2024-03-05T-:30", False, False),
+        ("", False, False),
+        ("   ", False, False),
+        ("2024-02-30", False, True),
+        ("2023-02-29", False, True),  # not a leap year
+        ("1900-02-29", False, True),  # century, not a leap year
+        ("2000-02-29", False, False),  # divisible by 400
+        ("2024-13", False, True),
+        ("2024-04-31", False, True),
+        ("2024-03-05T24:00", False, True),
+        ("2024-03-05T10:60", False, True),
+        ("2024---32", False, True),
+        ("2024-3-5", True, False),
+        ("05MAR2024", True, False),
+        ("2024-03-", True, False),  # trailing placeholder: write 2024-03
+        ("2024-03-05T", True, False),
+        ("2024/03/05", True, False),
+        ("24-03-05", True, False),
+    ],
+)
+def test_iso8601_shape_and_calendar(value, bad_shape, impossible):
+    shape, cal = check_iso8601(pd.Series([value], dtype="str"))
+    assert (bool(shape[0]), bool(cal[0])) == (bad_shape, impossible)
+
+
+def test_compute_days_counts_from_1970():
+    # 1970-01-01 -> 2024-01-01: 54 years of 365 days + 13 leap days (1972..2020) = 19723
+    days = compute_days(
+        pd.Series(["2024-01-01", "2024-01-08T10:00", "2024-01", "2024-02-30", None], dtype="str")
+    )
+    assert days[:2].tolist() == [19723.0, 19730.0]
+    assert np.isnan(days[2:]).all()
+
+
+def test_compare_iso8601_uses_the_common_precision():
+    left = pd.Series(["2024-03-09", "2024-03", "2024-03-10T10:00", "2024-03-10", "x", None], dtype="str")
+    right = pd.Series(
+        ["2024-03-10", "2024-03-10", "2024-03-10T09:59", "2024-03-10T23:00", "2024-01-01", "2024"],
+        dtype="str",
+    )
+    got = compare_iso8601(left, right)
+    assert got[:4].tolist() == [-1.0, 0.0, 1.0, 0.0]
+    assert np.isnan(got[4:]).all()
+
+
+def test_a_crashing_rule_becomes_one_finding_and_the_run_goes_on(monkeypatch):
+    def boom(ctx, rule):
+        raise ZeroDivisionError("division by zero in a test")
+
+    broken = Rule(_registry._REGISTRY["CDG0401"].info, boom)
+    monkeypatch.setitem(_registry._REGISTRY, "CDG0401", broken)
+    lb = pd.DataFrame({"USUBJID": ["S1"], "LBSEQ": [1.0], "LBDTC": ["2024-02-30"]})
+    result = validate_datasets({"LB": lb})
+    failed = [f for f in result.findings if f.code == "CDG0001"]
+    assert len(failed) == 1 and "CDG0401" in failed[0].message and "ZeroDivisionError" in failed[0].message
+    assert [f.code for f in result.findings if f.code == "CDG0302"] == ["CDG0302"]  # later rules still ran
+    assert "CDG0401" in result.timings
+
+
+def test_repeated_defects_are_capped_with_a_count():
+    n = 30
+    lb = pd.DataFrame({"USUBJID": [f"S{i}" for i in range(n)], "LBSEQ": 1.0, "LBDTC": ["2024-02-30"] * n})
+    lb = lb.astype({"USUBJID": "str", "LBDTC": "str"})
+    findings = [f for f in validate_datasets({"LB": lb}, limit=10).findings if f.code == "CDG0302"]
+    assert len(findings) == 11
+    assert findings[-1].message.startswith("20 more record(s)") and findings[-1].value == "30"
+
+
+def test_validate_folder_reads_xpt_and_reports_unreadable_files(tmp_path):
+    dm = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["DM"], "USUBJID": ["S-1"], "RFSTDTC": ["2024-02-30"]})
+    variables = [XptVariable(c, c.title(), "char", None) for c in dm.columns]
+    write_xpt(
+        dm,
+        tmp_path / "dm.xpt",
+        dataset="DM",
+        label="Demographics",
+        variables=variables,
+        created=datetime(2026, 1, 15, 9, 0),
+    )
+    (tmp_path / "lb.xpt").write_bytes(b"not a transport file")
+    result = validate_folder(tmp_path)
+    assert result.datasets == ["DM"]
+    codes = {(f.code, f.dataset, f.file) for f in result.findings}
+    assert ("CDG0002", "LB", "lb.xpt") in codes
+    assert ("CDG0302", "DM", "dm.xpt") in codes  # data findings name the file they come from
+
+
+DEFINE = """<?xml version="1.0" encoding="UTF-8"?>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" xmlns:def="http://www.cdisc.org/ns/def/v2.1"
+     ODMVersion="1.3.2" FileOID="F" FileType="Snapshot" CreationDateTime="2026-01-15T09:00:00">
+ <Study OID="S"><GlobalVariables><StudyName>S</StudyName><StudyDescription>S</StudyDescription>
+  <ProtocolName>S</ProtocolName></GlobalVariables>
+  <MetaDataVersion OID="MDV" Name="M" def:DefineVersion="2.1.0">
+   <ItemGroupDef OID="IG.DM" Name="DM" Repeating="No" IsReferenceData="No" Purpose="Tabulation">
+    <Description><TranslatedText xml:lang="en">Demographics</TranslatedText></Description>
+    <ItemRef ItemOID="IT.USUBJID" Mandatory="Yes"/>
+    <ItemRef ItemOID="IT.SEX" Mandatory="Yes"/>
+    <ItemRef ItemOID="IT.AGE" Mandatory="No"/>
+    <ItemRef ItemOID="IT.RACE" Mandatory="No"/>
+   </ItemGroupDef>
+   <ItemGroupDef OID="IG.AE" Name="AE" Repeating="Yes" IsReferenceData="No" Purpose="Tabulation">
+    <Description><TranslatedText xml:lang="en">Adverse Events</TranslatedText></Description>
+   </ItemGroupDef>
+   <ItemDef OID="IT.USUBJID" Name="USUBJID" DataType="text" Length="5">
+    <Description><TranslatedText xml:lang="en">Unique Subject Identifier</TranslatedText></Description></ItemDef>
+   <ItemDef OID="IT.SEX" Name="SEX" DataType="text" Length="1">
+    <Description><TranslatedText xml:lang="en">Sex</TranslatedText></Description>
+    <CodeListRef CodeListOID="CL.SEX"/></ItemDef>
+   <ItemDef OID="IT.AGE" Name="AGE" DataType="integer" Length="3">
+    <Description><TranslatedText xml:lang="en">Age</TranslatedText></Description></ItemDef>
+   <ItemDef OID="IT.RACE" Name="RACE" DataType="text" Length="5">
+    <Description><TranslatedText xml:lang="en">Race</TranslatedText></Description></ItemDef>
+   <CodeList OID="CL.SEX" Name="Sex" DataType="text">
+    <CodeListItem CodedValue="F"><Decode><TranslatedText>Female</TranslatedText></Decode></CodeListItem>
+    <CodeListItem CodedValue="M"><Decode><TranslatedText>Male</TranslatedText></Decode></CodeListItem>
+   </CodeList>
+  </MetaDataVersion></Study></ODM>
+"""
+
+
+class _Var:
+    def __init__(self, name, label, type_, length):
+        self.name, self.label, self.type, self.length = name, label, type_, length
+
+
+class _Meta:
+    def __init__(self, dataset, label, variables):
+        self.dataset, self.label, self.variables = dataset, label, variables
+
+
+def test_define_rules_on_a_small_define(tmp_path):
+    path = tmp_path / "define.xml"
+    path.write_text(DEFINE, encoding="utf-8")
+    dm = pd.DataFrame(
+        {"USUBJID": ["S-001", "S-002"], "SEX": ["F", "U"], "AGE": ["54", "61"], "ARM": ["A", "B"]}
+    )
+    dm = dm.astype("str")
+    meta = {
+        "DM": _Meta(
+            "DM",
+            "Demographic",
+            [
+                _Var("USUBJID", "Unique Subject Identifier", "char", 8),
+                _Var("SEX", "Sex", "char", 1),
+                _Var("AGE", "Age in Years", "char", 2),
+                _Var("ARM", "Arm", "char", 1),
+            ],
+        )
+    }
+    codes = [f"CDG13{i:02d}" for i in range(1, 8)]
+    found = validate_datasets({"DM": dm}, meta=meta, define_path=path, codes=codes).findings
+    got = {(f.code, f.dataset, f.variable, f.value, f.expected) for f in found if f.code != "CDG1301"}
+    assert got == {
+        ("CDG1302", "AE", None, None, None),  # described, not submitted
+        ("CDG1303", "DM", "ARM", None, None),  # in the data, not in define
+        ("CDG1303", "DM", "RACE", None, None),  # in define, not in the data
+        ("CDG1304", "DM", "USUBJID", "8", "5"),
+        ("CDG1304", "DM", "AGE", "2", "3"),  # stored as char, so its length is compared too
+        ("CDG1305", "DM", None, "Demographic", "Demographics"),
+        ("CDG1305", "DM", "AGE", "Age in Years", "Age"),
+        ("CDG1306", "DM", "SEX", "U", "codelist CL.SEX"),
+        ("CDG1307", "DM", "AGE", "char", "num"),
+    }
+    [absent] = [f for f in found if f.code == "CDG1302"]
+    assert absent.severity == Severity.WARNING and absent.file == "define.xml" and absent.line == 14
+    # this hand-written define leaves out what the schema requires (e.g. def:Standards): CDG1301 says so
+    assert any(f.code == "CDG1301" and f.line for f in found)
+
+
+def test_unreadable_define_is_one_finding(tmp_path):
+    path = tmp_path / "define.xml"
+    path.write_text("<ODM><unclosed></ODM>", encoding="utf-8")
+    found = list(validate_datasets({}, define_path=path).findings)
+    assert [f.code for f in found] == ["CDG1301"] and "cannot be read" in found[0].message
