@@ -1,0 +1,210 @@
+"""`cdiscgen run` end to end: the output tree, run.json, byte-identical reruns, and a failed or
+interrupted run leaving the previous output untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cdiscgen._pipeline import RunOptions, StageError, run_pipeline
+from cdiscgen.cli import main
+
+# DESIGN.md: everything is reproducible except run.json's timings, the xlsx report and images.
+NOT_REPRODUCIBLE = {"validation/report.xlsx"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".partial" in p.name or ".previous" in p.name)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    run_pipeline(RunOptions(out_dir=out))
+    return out
+
+
+def test_output_tree_holds_every_part(first_run):
+    sdtm = first_run / "m5/datasets/darpal/tabulations/sdtm"
+    adam = first_run / "m5/datasets/darpal/analysis/adam/datasets"
+    for name in [
+        "dm",
+        "ex",
+        "lb",
+        "rs",
+        "qs",
+        "ds",
+        "cm",
+        "ts",
+        "ta",
+        "te",
+        "tv",
+        "ti",
+        "se",
+        "sv",
+        "suppdm",
+        "supprs",
+    ]:
+        assert (sdtm / f"{name}.xpt").is_file(), name
+        assert (first_run / "json" / f"{name}.json").is_file(), name
+        assert (first_run / "json" / f"{name}.ndjson").is_file(), name
+    for name in ["adsl", "adlb", "adrs", "adtte"]:
+        assert (adam / f"{name}.xpt").is_file(), name
+    for folder in (sdtm, adam):
+        assert {"define.xml", "define.html", "define2-1.xsl"} <= {p.name for p in folder.iterdir()}
+    assert (sdtm / "lb.trace.csv").is_file()
+    assert {p.name for p in (first_run / "analysis").iterdir()} >= {"summary.json", "summary.html"}
+    assert {p.name for p in (first_run / "validation").iterdir()} >= {
+        "report.json",
+        "report.xlsx",
+        "report.html",
+    }
+    assert (first_run / "raw" / "central_lab.csv").is_file()
+
+
+def test_run_json_records_inputs_versions_stages_and_checksums(first_run):
+    doc = json.loads((first_run / "run.json").read_text())
+    assert (
+        doc["inputs"]["simulated"] is True
+        and doc["inputs"]["seed"] == 20240101
+        and doc["inputs"]["subjects"] == 40
+    )
+    assert {"cdiscgen", "pandas", "numpy", "pyreadstat", "lxml", "scipy"} <= set(doc["versions"])
+    names = [s["name"] for s in doc["stages"]]
+    assert names[:3] == ["simulate", "sdtm", "adam"] and "validate" in names and "summary" in names
+    assert all(s["seconds"] >= 0 for s in doc["stages"])
+    sdtm_stage = next(s for s in doc["stages"] if s["name"] == "sdtm")
+    assert sdtm_stage["rows"] > 1000
+    # every file but run.json itself is listed with its real SHA-256
+    files = {p for p in tree(first_run) if p != "run.json"}
+    assert set(doc["files"]) == files
+    for rel in ["m5/datasets/darpal/tabulations/sdtm/lb.xpt", "analysis/summary.json"]:
+        assert doc["files"][rel] == sha256(first_run / rel)
+
+
+def test_rerun_is_byte_identical(first_run, tmp_path):
+    second = tmp_path / "out"
+    run_pipeline(RunOptions(out_dir=second))
+    one = json.loads((first_run / "run.json").read_text())["files"]
+    two = json.loads((second / "run.json").read_text())["files"]
+    assert set(one) == set(two)
+    differing = sorted(k for k in one if one[k] != two[k] and k not in NOT_REPRODUCIBLE)
+    assert differing == []
+
+
+def test_failed_stage_keeps_previous_output(first_run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_pipeline(RunOptions(out_dir=out))
+    before = tree(out)
+
+    import adam
+
+    def broken(*args, **kwargs):
+        raise ValueError("ADSL.TRTSDT: malformed date for USUBJID DARPAL-101-001")
+
+    monkeypatch.setattr(adam, "derive_adam", broken)
+    with pytest.raises(StageError) as info:
+        run_pipeline(RunOptions(out_dir=out))
+    assert info.value.stage == "adam"
+    assert "DARPAL-101-001" in str(info.value)
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_cli_reports_the_failing_stage(tmp_path, monkeypatch):
+    import sdtm
+
+    def broken(*args, **kwargs):
+        raise ValueError("central_lab.csv row 12: column RESULT missing")
+
+    monkeypatch.setattr(sdtm, "run_sdtm", broken)
+    result = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "stage 'sdtm' failed" in result.output and "central_lab.csv row 12" in result.output
+    assert not (tmp_path / "out").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_refuses_to_replace_a_foreign_folder(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    result = CliRunner().invoke(main, ["run", "--out", str(out)])
+    assert result.exit_code == 2 and "refusing to replace it" in result.output
+    assert (out / "thesis.docx").read_text() == "precious"
+
+
+def test_raw_and_simulation_options_exclude_each_other(tmp_path):
+    result = CliRunner().invoke(
+        main, ["run", "--raw", str(tmp_path), "--seed", "3", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2 and "--seed" in result.output
+
+
+def test_sigint_mid_stage_leaves_previous_output_and_no_temporary_folder(first_run, tmp_path):
+    out = tmp_path / "out"
+    run_pipeline(RunOptions(out_dir=out))
+    before = tree(out)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdiscgen.cli", "run", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    seen = ""
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "stage sdtm: started" in line or not line:
+            break
+    assert "stage sdtm: started" in seen, seen
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--subjects", "0"], "0"),
+        (["--subjects", "-5"], "-5"),
+        (["--subjects", "2.5"], "2.5"),
+        (["--sites", "0"], "0"),
+    ],
+)
+def test_simulate_rejects_bad_numbers_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "raw"
+    result = CliRunner().invoke(main, ["simulate", "--out", str(out), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert not out.exists()
+
+
+def test_simulate_rejects_an_output_path_that_is_a_file(tmp_path):
+    target = tmp_path / "raw.csv"
+    target.write_text("keep")
+    result = CliRunner().invoke(main, ["simulate", "--out", str(target)])
+    assert result.exit_code == 2 and str(target) in result.output
+    assert target.read_text() == "keep"
