@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from cdiscgen import Findings, Study
+from cdiscgen._atomic import write_bytes_atomic
 from define._build import Standard, compute_define_xml
 from define._common import STYLESHEET_NAME
 from define._html import compute_define_html, stylesheet_path
@@ -55,20 +53,6 @@ def write_define(
     html_path = out_dir / "define.html"
     xsl_path = out_dir / STYLESHEET_NAME
     for path, data in ((xsl_path, stylesheet_path().read_bytes()), (xml_path, xml), (html_path, html)):
-        _write_atomic(path, data)
+        write_bytes_atomic(path, data)
     log.info("wrote %s define.xml for %d datasets into %s", standard, len(datasets), out_dir)
     return DefineResult(define_xml=xml_path, define_html=html_path, stylesheet=xsl_path, findings=findings)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then os.replace it over `path` (never a half file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen.export._atomic import open_atomic
+from cdiscgen._atomic import open_atomic
 
 log = logging.getLogger(__name__)
 

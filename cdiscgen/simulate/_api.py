@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import numbers
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from cdiscgen._atomic import write_csv_atomic
 
 from ._config import default_study_dir, read_simulation_config, read_study_settings
 from ._forms import build_forms
@@ -60,17 +60,6 @@ def simulate_courses(
     return _plan(subjects, seed, sites, study_dir).courses.copy()
 
 
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def simulate_study(
     out_dir: Path, *, subjects: int = 40, seed: int = 20240101, sites: int = 5, study_dir: Path | None = None
 ) -> SimulationResult:
@@ -89,7 +78,7 @@ def simulate_study(
     rows: dict[str, int] = {}
     for name in FORM_COLUMNS:
         path = out / f"{name}.csv"
-        _write_atomic(forms[name], path)
+        write_csv_atomic(forms[name], path)
         files[name], rows[name] = path, len(forms[name])
     log.info("simulated %d subjects (seed %d, %d sites) into %s: %d rows", plan.screened.shape[0], plan.seed,
              plan.sites, out, sum(rows.values()))  # fmt: skip

@@ -29,3 +29,24 @@ def open_atomic(path: Path, mode: str = "wb") -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Replace ``path`` with ``data`` atomically (never a half-written file)."""
+    with open_atomic(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Replace ``path`` with UTF-8 ``text`` ("\\n" newlines) atomically."""
+    with open_atomic(path, "w") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_csv_atomic(frame: object, path: Path) -> Path:
+    """A pandas DataFrame as CSV (UTF-8, no index, "\\n" line ends), atomically."""
+    with open_atomic(path, "w") as handle:
+        frame.to_csv(handle, index=False, lineterminator="\n")  # type: ignore[attr-defined]
+    return Path(path)
