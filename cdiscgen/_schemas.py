@@ -229,6 +229,9 @@ STUDY_FILE_SCHEMA: dict = {
             "indication_code": _TEXT,
             "objective_primary": _TEXT,
             "outcome_primary": _TEXT,
+            "trial_type": {"type": "list", "minlength": 1, "schema": _TEXT},
+            "therapeutic_area": _TEXT,
+            "planned_length": {"type": "string", "regex": r"^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"},
         },
     },
     "cutoff": {
@@ -251,6 +254,7 @@ STUDY_FILE_SCHEMA: dict = {
             "randomized": {"type": "boolean"},
             "add_on": {"type": "boolean"},
             "healthy_subjects": {"type": "boolean"},
+            "current_treatment": _TEXT,
             "cycles": {"type": "integer", "required": True, "min": 1},
             "arms": {
                 "type": "list",
@@ -295,6 +299,9 @@ STUDY_FILE_SCHEMA: dict = {
                         "frequency": {"type": "string", "required": True},
                         "schedule": {"type": "string", "required": True},
                         "unii": _TEXT,
+                        "intervention_type": _TEXT,
+                        "pharmacologic_class": _TEXT,
+                        "pharmacologic_class_code": {"type": "string", "regex": r"^N[0-9]{10}$"},
                     },
                 },
             },

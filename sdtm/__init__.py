@@ -29,6 +29,7 @@ from sdtm._derive import (
 from sdtm._engine import RawDataError, SdtmResult, check_raw_forms, read_raw_form, run_sdtm
 from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
 from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
+from sdtm._trial_design import TrialDesignError, derive_trial_design
 from sdtm._units import UnitTable, check_units_table, derive_standard_units, read_units
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "RuleContext",
     "SdtmResult",
     "SourceSpec",
+    "TrialDesignError",
     "UnitTable",
     "check_mapping_specs",
     "check_raw_forms",
@@ -66,6 +68,7 @@ __all__ = [
     "derive_supp",
     "derive_sv",
     "derive_transpose",
+    "derive_trial_design",
     "derive_visit",
     "read_mapping_specs",
     "read_raw_form",

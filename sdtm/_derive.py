@@ -170,31 +170,74 @@ def derive_visit(
 
 
 def compute_epoch(dtc: pd.Series, usubjid: pd.Series, refs: pd.DataFrame, epochs: list[str]) -> pd.Series:
-    """Screening before the first dose (date-times compared when both have a time), treatment through the
-    end of the treatment element, follow-up afterwards; empty for a partial or missing date."""
+    """EPOCH of each date from the subject's reference dates (`refs`, see the module doc):
+
+    - the first epoch (SCREENING) before the first dose RFXSTDTC (date-times compared when both have a
+      time; a date without a time on the first-dose day is on treatment), and for every date of a subject
+      never dosed (screen failures, assigned but not treated), whose only element is screening;
+    - the second (TREATMENT) from the first dose through TRTEND, the end of the treatment element;
+    - the third, the last (FOLLOW-UP), after TRTEND through RFPENDTC;
+    - none ("") after RFPENDTC, the end of participation (capped at the data cut-off), and for a missing
+      date. Without an RFPENDTC the last epoch is open-ended.
+
+    A partial date (YYYY or YYYY-MM) stands for every day from its first to its last: it gets the epoch
+    that its first and its last day share, else "" (epochs follow each other in time, so the days between
+    fall in the same epoch). Other incomplete forms (YYYY---DD) get "".
+    """
     first = usubjid.map(refs["RFXSTDTC"]).fillna("").astype("str")
     trtend = usubjid.map(refs["TRTEND"]).fillna("").astype("str")
-    dtc = dtc.astype("str")
+    rfpend = (
+        usubjid.map(refs["RFPENDTC"]).fillna("").astype("str")
+        if "RFPENDTC" in refs.columns
+        else pd.Series("", index=usubjid.index, dtype="str")
+    )
+    dtc = dtc.fillna("").astype("str")
+    low, high = _date_span(dtc)
+    pos_low = _epoch_position(low, first, trtend, rfpend)
+    pos_high = _epoch_position(high, first, trtend, rfpend)
+    pos = np.where(pos_low == pos_high, pos_low, -1)
+    names = np.array(list(epochs[:3]) + [""], dtype=object)
+    return pd.Series(names[pos], index=dtc.index, dtype="str")
+
+
+def _date_span(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(first, last) moment a --DTC value can stand for: a complete date (with its time) is both; YYYY is
+    YYYY-01-01 .. YYYY-12-31; YYYY-MM its first .. last day of the month; anything else ""."""
     complete = dtc.str.match(_DATE_RE)
-    both_times = (dtc.str.len() >= 16) & (first.str.len() >= 16)
-    width = np.where(both_times, 16, 10)
-    d16, f16 = dtc.str[:16], first.str[:16]
-    d10, f10 = dtc.str[:10], first.str[:10]
-    before = np.where(width == 16, d16 < f16, d10 < f10) | (first == "").to_numpy()
-    after = (trtend != "").to_numpy() & (d10 > trtend.str[:10]).to_numpy()
-    pre, trt, fu = epochs[0], epochs[1], epochs[2]
-    out = np.where(before, pre, np.where(after, fu, trt))
-    return pd.Series(np.where(complete, out, ""), index=dtc.index, dtype="str")
+    year = dtc.str.fullmatch(r"\d{4}")
+    month = dtc.str.fullmatch(r"\d{4}-\d{2}")
+    month_start = pd.to_datetime(dtc.where(month, "") + "-01", format="%Y-%m-%d", errors="coerce")
+    month_end = (month_start + pd.offsets.MonthEnd(0)).dt.strftime("%Y-%m-%d").fillna("")
+    month_start = month_start.dt.strftime("%Y-%m-%d").fillna("")
+    low = np.where(complete, dtc, np.where(year, dtc + "-01-01", np.where(month, month_start, "")))
+    high = np.where(complete, dtc, np.where(year, dtc + "-12-31", np.where(month, month_end, "")))
+    return pd.Series(low, index=dtc.index, dtype="str"), pd.Series(high, index=dtc.index, dtype="str")
+
+
+def _epoch_position(dates: pd.Series, first: pd.Series, trtend: pd.Series, rfpend: pd.Series) -> np.ndarray:
+    """0 (before the first dose or never dosed), 1 (through TRTEND), 2 (through RFPENDTC), -1 (none)."""
+    both_times = (dates.str.len() >= 16) & (first.str.len() >= 16)
+    d10 = dates.str[:10]
+    before = np.where(both_times, dates.str[:16] < first.str[:16], d10 < first.str[:10])
+    before = before | (first == "").to_numpy()
+    after = ((trtend != "") & (d10 > trtend.str[:10])).to_numpy()
+    beyond = ((rfpend != "") & (d10 > rfpend.str[:10])).to_numpy()
+    pos = np.where(before, 0, np.where(after, 2, 1))
+    return np.where(beyond | (dates == "").to_numpy(), -1, pos)
 
 
 def derive_epoch(df: pd.DataFrame, spec: DatasetSpec, refs: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """EPOCH from --DTC (or --STDTC)."""
+    """EPOCH from --STDTC (Events, Interventions, SV), else --DTC (Findings; and records whose --STDTC is
+    empty), by `compute_epoch`."""
     out = df.copy()
     p = spec.domain or spec.name
-    dtc = next((c for c in (f"{p}DTC", f"{p}STDTC", "SVSTDTC") if c in out.columns), None)
-    if dtc is None or "EPOCH" not in spec.variable_names:
+    columns = [c for c in (f"{p}STDTC", f"{p}DTC") if c in out.columns]
+    if not columns or "EPOCH" not in spec.variable_names:
         return out
-    out["EPOCH"] = compute_epoch(out[dtc], out["USUBJID"], refs, list(study.settings["design"]["epochs"]))
+    dates = out[columns[0]].fillna("").astype("str")
+    for c in columns[1:]:
+        dates = dates.where(dates != "", out[c].fillna("").astype("str"))
+    out["EPOCH"] = compute_epoch(dates, out["USUBJID"], refs, list(study.settings["design"]["epochs"]))
     return out
 
 

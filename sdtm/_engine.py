@@ -282,17 +282,18 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     for name, f in frames.items():
         result.datasets[name], result.trace[name] = _final(f, study.dataset(name))
     result.timings["derive"] = time.perf_counter() - t0
-    result.datasets.update(_trial_design(study))
+    result.datasets.update(_trial_design(study, result.datasets.get("DM")))
     result.datasets = dict(sorted(result.datasets.items()))
     result.trace = dict(sorted(result.trace.items()))
     return result
 
 
-def _trial_design(study: Study) -> dict[str, pd.DataFrame]:
-    """TS/TA/TE/TV/TI from sdtm._trial_design when that module exists (another engineer's)."""
+def _trial_design(study: Study, dm: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """TS/TA/TE/TV/TI from sdtm._trial_design when that module exists; `dm` (the mapped DM) gives TS its
+    ACTSUB and FCNTRY."""
     try:
         module = importlib.import_module("sdtm._trial_design")
     except ImportError:
         log.info("sdtm._trial_design is not available; trial design domains not built")
         return {}
-    return dict(module.derive_trial_design(study))
+    return dict(module.derive_trial_design(study, dm))

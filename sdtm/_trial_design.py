@@ -2,7 +2,9 @@
 
 Nothing here reads raw data: every row comes from study metadata (study identifiers, design, visit
 schedule, inclusion/exclusion criteria) and the study's codelists (NCI C-codes for TSPARMCD/TSPARM and
-for the CDISC CT coded values of TS).
+for the CDISC CT coded values of TS). The two TS parameters that describe what happened rather than what
+was planned come from the mapped DM when it is given: ACTSUB (subjects enrolled, i.e. DM subjects who
+are not screen failures) and FCNTRY (one record per distinct DM.COUNTRY of the sites).
 
 Output conventions (all five datasets): exactly the spec's variables in spec order; character variables
 are `str` with "" for missing; numeric variables (TSSEQ, TAETORD, VISITNUM, VISITDY) are float64 with NaN
@@ -16,8 +18,13 @@ TS follows the SDTMIG 3.4 TS assumptions and the FDA Study Data Technical Confor
 - INDIC (SNOMED) and TRT (UNII) leave TSVALCD/TSVCDREF/TSVCDVER empty: study.yaml holds no such code and
   none is invented;
 - AGEMAX without a maximum age has TSVAL "" and TSVALNF "PINF";
+- CURTRT (background treatment) of a study that is not add-on (ADDON N) has TSVAL "" and TSVALNF "NA";
+- LENGTH (study.planned_length) is an ISO 8601 duration; OBJPRIM, OUTMSPRI, THERAREA are free text;
+- PCLAS (per treatment: FDA Established Pharmacologic Class) carries TSVCDREF "MED-RT" and a TSVALCD only
+  when study.yaml gives a MED-RT code (`pharmacologic_class_code`);
+- FCNTRY carries the ISO 3166-1 alpha-3 code as TSVAL and TSVALCD with TSVCDREF "ISO 3166";
 - TSSEQ numbers the repeats of one TSPARMCD (1, 2, ...); the per-treatment rows (TRT, ROUTE, DOSE, DOSU,
-  DOSFRQ) share TSSEQ and TSGRPID (the treatment name) so that each dose reads with its drug.
+  DOSFRQ, INTTYPE, PCLAS) share TSSEQ and TSGRPID (the treatment name) so that each reads with its drug.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ MAX_TEXT = 200
 CDISC_CT = "CDISC CT"
 ISO_8601 = "ISO 8601"
 CLINICALTRIALS_GOV = "ClinicalTrials.gov"
+MED_RT = "MED-RT"
+ISO_3166 = "ISO 3166"
+SCREEN_FAILURE = "SCREEN FAILURE"  # DM.ARMNRS of a subject who was not enrolled (CT ARMNULRS)
 
 # Design characteristics that study.yaml does not (yet) declare. The defaults describe a single-arm,
 # open-label, uncontrolled treatment trial in patients; a `design.<key>` entry in study.yaml overrides
@@ -75,14 +85,17 @@ class _TsRow:
 # --------------------------------------------------------------------------------------------- public
 
 
-def derive_trial_design(study: Study) -> dict[str, pd.DataFrame]:
+def derive_trial_design(study: Study, dm: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `study`, each with exactly its spec's variables in spec order.
+
+    `dm` is the mapped DM (USUBJID, ARMNRS, COUNTRY): with it TS also holds ACTSUB and FCNTRY; without
+    it those two parameters are left out (they describe the data, not the protocol).
 
     Raises TrialDesignError when a value would exceed 200 characters, a CDISC CT value is not a term
     of its non-extensible codelist, a TS parameter has no TSPARMCD/TSPARM term, or keys repeat.
     """
     frames = {
-        "TS": _finish(study, "TS", _ts_records(study), sort=True),
+        "TS": _finish(study, "TS", _ts_records(study, dm), sort=True),
         "TA": _finish(study, "TA", _ta_records(study)),
         "TE": _finish(study, "TE", _te_records(study)),
         "TV": _finish(study, "TV", _tv_records(study)),
@@ -99,7 +112,7 @@ def derive_trial_design(study: Study) -> dict[str, pd.DataFrame]:
 # --------------------------------------------------------------------------------------------- TS
 
 
-def _ts_records(study: Study) -> list[dict[str, Any]]:
+def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     settings = study.settings
     info = settings["study"]
     design = settings["design"]
@@ -125,9 +138,23 @@ def _ts_records(study: Study) -> list[dict[str, Any]]:
         ct("TINDTP", "TINDTP", _design(design, "intent"), "design.intent"),
         ct("INTMODEL", "INTMODEL", _intervention_model(design), "design.intervention_model"),
         ct("RANDOM", "NY", _randomized(design), "design.randomized"),
-        ct("ADDON", "NY", _design(design, "add_on"), "design.add_on"),
-        ct("HLTSUBJI", "NY", _design(design, "healthy_subjects"), "design.healthy_subjects"),
+        ct("ADDON", "NY", _flag(design, "add_on"), "design.add_on"),
+        ct("HLTSUBJI", "NY", _flag(design, "healthy_subjects"), "design.healthy_subjects"),
+        _current_treatment(design),
     ]
+    for i, ttype in enumerate(info.get("trial_type") or []):
+        rows.append(ct("TTYPE", "TTYPE", ttype, f"study.trial_type[{i}]"))
+    for parmcd, key in (
+        ("OBJPRIM", "objective_primary"),
+        ("OUTMSPRI", "outcome_primary"),
+        ("THERAREA", "therapeutic_area"),
+    ):
+        if info.get(key):
+            rows.append(_TsRow(parmcd, str(info[key]), source=f"study.{key}"))
+    if info.get("planned_length"):
+        rows.append(
+            _TsRow("LENGTH", str(info["planned_length"]), ref=ISO_8601, source="study.planned_length")
+        )
     if info.get("start_date"):
         rows.append(_TsRow("SSTDTC", str(info["start_date"]), ref=ISO_8601, source="study.start_date"))
     if info.get("age_min"):
@@ -157,7 +184,57 @@ def _ts_records(study: Study) -> list[dict[str, Any]]:
             ct("DOSU", "UNIT", trt["unit"], f"{where}.unit", name),
             ct("DOSFRQ", "FREQ", trt["frequency"], f"{where}.frequency", name),
         ]
+        if trt.get("intervention_type"):
+            rows.append(
+                ct("INTTYPE", "INTTYPE", trt["intervention_type"], f"{where}.intervention_type", name)
+            )
+        if trt.get("pharmacologic_class"):
+            rows.append(
+                _TsRow(
+                    "PCLAS",
+                    str(trt["pharmacologic_class"]),
+                    code=str(trt.get("pharmacologic_class_code") or ""),
+                    ref=MED_RT,
+                    group=name,
+                    source=f"{where}.pharmacologic_class",
+                )
+            )
+    if dm is not None:
+        rows += _ts_from_dm(dm)
     return _number_ts(study, rows)
+
+
+def _current_treatment(design: dict[str, Any]) -> _TsRow:
+    """CURTRT: the background treatment of an add-on study; "NA" null flavor when the study is not add-on."""
+    add_on = _flag(design, "add_on").strip().upper()
+    if design.get("current_treatment"):
+        if add_on != "Y":
+            raise TrialDesignError(
+                "TS.CURTRT: design.current_treatment is given but the study is not add-on "
+                "(design.add_on is not Y); a background treatment belongs to an add-on study"
+            )
+        return _TsRow("CURTRT", str(design["current_treatment"]), source="design.current_treatment")
+    if add_on == "Y":
+        raise TrialDesignError(
+            "TS.CURTRT: the study is add-on (design.add_on); state its background treatment in "
+            "design.current_treatment in study.yaml"
+        )
+    return _TsRow("CURTRT", "", null_flavor="NA", source="design.add_on")
+
+
+def _ts_from_dm(dm: pd.DataFrame) -> list[_TsRow]:
+    """ACTSUB (DM subjects who are not screen failures) and FCNTRY (one row per distinct DM.COUNTRY)."""
+    for column in ("USUBJID", "ARMNRS", "COUNTRY"):
+        if column not in dm.columns:
+            raise TrialDesignError(f"TS.ACTSUB/FCNTRY: the DM given has no {column} column")
+    subjects = dm["USUBJID"].fillna("").astype("str").str.strip()
+    armnrs = dm["ARMNRS"].fillna("").astype("str").str.strip().str.upper()
+    enrolled = subjects[(subjects != "") & (armnrs != SCREEN_FAILURE)].nunique()
+    rows = [_TsRow("ACTSUB", str(enrolled), source="DM (subjects whose ARMNRS is not SCREEN FAILURE)")]
+    countries = dm["COUNTRY"].fillna("").astype("str").str.strip().str.upper()
+    for country in sorted(set(countries) - {""}):
+        rows.append(_TsRow("FCNTRY", country, code=country, ref=ISO_3166, source="DM.COUNTRY"))
+    return rows
 
 
 def _ct_row(
@@ -228,6 +305,12 @@ def _number_ts(study: Study, rows: Iterable[_TsRow]) -> list[dict[str, Any]]:
 
 def _design(design: dict[str, Any], key: str) -> str:
     return str(design.get(key, DESIGN_DEFAULTS[key]))
+
+
+def _flag(design: dict[str, Any], key: str) -> str:
+    """A Y/N design setting: study.yaml may state it as a boolean (the schema's type) or as Y/N text."""
+    value = design.get(key, DESIGN_DEFAULTS[key])
+    return ("Y" if value else "N") if isinstance(value, bool) else str(value)
 
 
 def _intervention_model(design: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from sdtm import (
     compute_study_day,
     compute_visit_table,
     derive_dm,
+    derive_epoch,
     derive_lobxfl,
     derive_nrind,
     derive_reference_dates,
@@ -143,7 +144,8 @@ def test_epoch_from_dates():
     subj = s(["A"] * 7 + ["B"])
     got = compute_epoch(dtc, subj, refs, ["SCREENING", "TREATMENT", "FOLLOW-UP"]).tolist()
     # pre-dose sample on the first-dose date (08:00 < 09:30) is SCREENING; a date without time on that day is
-    # TREATMENT; the end of the treatment element is inclusive; partial -> ""; never dosed -> SCREENING
+    # TREATMENT; the end of the treatment element is inclusive; never dosed -> SCREENING. The partial
+    # 2024-07 stands for 07-01 .. 07-31, all after TRTEND 06-30 (no RFPENDTC here: open-ended) -> FOLLOW-UP.
     assert got == [
         "SCREENING",
         "SCREENING",
@@ -151,9 +153,64 @@ def test_epoch_from_dates():
         "TREATMENT",
         "TREATMENT",
         "FOLLOW-UP",
-        "",
+        "FOLLOW-UP",
         "SCREENING",
     ]
+
+
+def test_epoch_of_partial_dates_and_after_the_end_of_participation():
+    # A: first dose 2024-01-08 09:30, treatment element to 2024-06-30, participation to 2025-03-15.
+    # S: screen failure (never dosed), participation 2024-01-20 .. 2024-02-10.
+    refs = pd.DataFrame(
+        {
+            "RFXSTDTC": ["2024-01-08T09:30", ""],
+            "TRTEND": ["2024-06-30", ""],
+            "RFPENDTC": ["2025-03-15", "2024-02-10"],
+        },
+        index=pd.Index(["A", "S"], name="USUBJID"),
+    )
+    cases = [
+        ("A", "2024-07", "FOLLOW-UP"),  # 07-01 .. 07-31: all after 06-30, before 2025-03-15
+        ("A", "2024-06", "TREATMENT"),  # 06-01 .. 06-30: the end of the element is inclusive
+        ("A", "2024-02", "TREATMENT"),  # 02-01 .. 02-29
+        ("A", "2023", "SCREENING"),  # 2023-01-01 .. 2023-12-31: all before the first dose
+        ("A", "2024-01", ""),  # 01-01 is screening, 01-31 treatment
+        ("A", "2024", ""),  # spans screening, treatment and follow-up
+        ("A", "2025-03", ""),  # 03-01 follow-up, 03-31 after the end of participation
+        ("A", "2025-03-15", "FOLLOW-UP"),  # on RFPENDTC: still in the last epoch
+        ("A", "2025-03-16", ""),  # after RFPENDTC: in no epoch
+        ("A", "2024---15", ""),  # month unknown: not a span we resolve
+        ("A", "", ""),
+        ("S", "2024-02-10", "SCREENING"),  # a screen failure's records are screening
+        ("S", "2024-01", "SCREENING"),  # 01-01 .. 01-31, before RFPENDTC
+        ("S", "2024-02", ""),  # 02-11 .. 02-29 are after RFPENDTC
+    ]
+    subj = s([c[0] for c in cases])
+    dtc = s([c[1] for c in cases])
+    got = compute_epoch(dtc, subj, refs, ["SCREENING", "TREATMENT", "FOLLOW-UP"]).tolist()
+    assert list(zip(subj, dtc, got, strict=True)) == cases
+
+
+def test_epoch_uses_the_start_date_then_the_collection_date(study):
+    refs = pd.DataFrame(
+        {
+            "RFXSTDTC": ["2024-01-08", "", ""],
+            "TRTEND": ["2024-06-30", "", ""],
+            "RFPENDTC": ["2024-09-12", "2024-03-06", ""],
+        },
+        index=pd.Index(["A", "SF", "X"], name="USUBJID"),
+    )
+    ds = pd.DataFrame(
+        {
+            "USUBJID": s(["A", "A", "A", "SF", "SF", "X"]),
+            # a death record has no DSDTC; an end-of-study record after the treatment element; a record
+            # whose only date is DSDTC; a screen failure's records; a subject with no dates at all
+            "DSDTC": s(["", "2024-09-12", "2024-03-01", "", "2024-03-06", ""]),
+            "DSSTDTC": s(["2024-09-12", "2024-09-12", "", "2024-03-06", "2024-03-06", ""]),
+        }
+    )
+    out = derive_epoch(ds, study.dataset("DS"), refs, study)
+    assert out["EPOCH"].tolist() == ["FOLLOW-UP", "FOLLOW-UP", "TREATMENT", "SCREENING", "SCREENING", ""]
 
 
 def test_lobxfl_last_result_on_or_before_first_dose_ties_by_seq(study):

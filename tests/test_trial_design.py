@@ -12,6 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cdiscgen._specs import load_study
@@ -192,6 +193,47 @@ EXPECTED_TS = {
     ("DOSFRQ", 2): ("POMALIDOMIDE", "Dosing Frequency", "QD", "", "C25473", *CT),
     ("SDTIGVER", 1): ("", "SDTM IG Version", "3.4", "", "", "", ""),
     ("SDTMVER", 1): ("", "SDTM Version", "2.0", "", "", "", ""),
+    # Not an add-on study: no background treatment, null flavor NA.
+    ("CURTRT", 1): ("", "Current Therapy or Treatment", "", "NA", "", "", ""),
+    # C66739 Trial Type Response: EFFICACY C49666.
+    ("TTYPE", 1): ("", "Trial Type", "EFFICACY", "", "C49666", *CT),
+    # C99078 Intervention Type Response: daratumumab (a monoclonal antibody) BIOLOGIC C307; pomalidomide
+    # DRUG C1909; one per treatment, grouped with it.
+    ("INTTYPE", 1): ("DARATUMUMAB", "Intervention Type", "BIOLOGIC", "", "C307", *CT),
+    ("INTTYPE", 2): ("POMALIDOMIDE", "Intervention Type", "DRUG", "", "C1909", *CT),
+    # FDA Established Pharmacologic Class from MED-RT; study.yaml holds no MED-RT code, so TSVALCD is empty.
+    ("PCLAS", 1): (
+        "DARATUMUMAB",
+        "Pharmacologic Class",
+        "CD38-directed Cytolytic Antibody",
+        "",
+        "",
+        "MED-RT",
+        "",
+    ),
+    ("PCLAS", 2): ("POMALIDOMIDE", "Pharmacologic Class", "Thalidomide Analog", "", "", "MED-RT", ""),
+    # 4 weeks screening + 6 x 4-week cycles + 52 weeks follow-up = 80 weeks.
+    ("LENGTH", 1): ("", "Trial Length", "P80W", "", "", "ISO 8601", ""),
+    ("THERAREA", 1): ("", "Therapeutic Area", "Hematology", "", "", "", ""),
+    ("OBJPRIM", 1): (
+        "",
+        "Trial Primary Objective",
+        "To assess the rate of good quality (CR+VGPR) hematologic response at the completion of 6 cycles of "
+        "daratumumab plus pomalidomide in relapsed/refractory AL amyloidosis not in VGPR or better",
+        "",
+        "",
+        "",
+        "",
+    ),
+    ("OUTMSPRI", 1): (
+        "",
+        "Primary Outcome Measure",
+        "Rate of CR+VGPR hematologic response (Palladini 2012) at the completion of 6 cycles (6 months)",
+        "",
+        "",
+        "",
+        "",
+    ),
 }
 TS_VALUE_COLUMNS = ["TSGRPID", "TSPARM", "TSVAL", "TSVALNF", "TSVALCD", "TSVCDREF", "TSVCDVER"]
 
@@ -361,3 +403,85 @@ def test_no_criteria_give_an_empty_ti_with_its_variables(study):
     ti = derive_trial_design(variant)["TI"]
     assert len(ti) == 0
     assert list(ti.columns) == ["STUDYID", "DOMAIN", "IETESTCD", "IETEST", "IECAT", "TIVERS"]
+
+
+# ------------------------------------------------------------------------------------------ TS from DM
+
+# Five subjects at three sites: two screen failures (one of them the only subject from GBR), one
+# assigned but never treated (enrolled all the same), a lower-case country and a blank one.
+DM_FIXTURE = {
+    "USUBJID": ["DARPAL-101-001", "DARPAL-101-002", "DARPAL-102-001", "DARPAL-103-001", "DARPAL-103-002"],
+    "ARMNRS": ["", "SCREEN FAILURE", "ASSIGNED, NOT TREATED", "", "SCREEN FAILURE"],
+    "COUNTRY": ["ITA", "ITA", "deu", "", "GBR"],
+}
+
+
+def test_ts_without_dm_has_no_actsub_or_fcntry(td):
+    assert not td["TS"]["TSPARMCD"].isin(["ACTSUB", "FCNTRY"]).any()
+
+
+def test_ts_actsub_counts_enrolled_subjects_and_fcntry_lists_site_countries(study):
+    dm = pd.DataFrame({k: pd.Series(v, dtype="str") for k, v in DM_FIXTURE.items()})
+    td = derive_trial_design(study, dm)
+    ts = td["TS"]
+    got = _ts_index(ts)
+    # 5 subjects - 2 screen failures = 3 enrolled (the not-treated subject counts).
+    assert got[("ACTSUB", 1)] == ("", "Actual Number of Subjects", "3", "", "", "", "")
+    # Countries of every subject (screen failures' sites too), upper-cased, sorted, blank dropped.
+    fcntry = "Planned Country of Investigational Sites"
+    assert got[("FCNTRY", 1)] == ("", fcntry, "DEU", "", "DEU", "ISO 3166", "")
+    assert got[("FCNTRY", 2)] == ("", fcntry, "GBR", "", "GBR", "ISO 3166", "")
+    assert got[("FCNTRY", 3)] == ("", fcntry, "ITA", "", "ITA", "ISO 3166", "")
+    assert len(ts) == len(derive_trial_design(study)["TS"]) + 4
+    # TS stays sorted by its keys with the new rows.
+    assert list(ts["TSPARMCD"]) == sorted(ts["TSPARMCD"])
+
+
+def test_ts_from_a_dm_without_country_is_a_clear_error(study):
+    dm = pd.DataFrame({"USUBJID": ["DARPAL-101-001"], "ARMNRS": [""]}, dtype="str")
+    with pytest.raises(TrialDesignError, match="COUNTRY"):
+        derive_trial_design(study, dm)
+
+
+def test_every_tsparmcd_fda_requires_is_present_with_dm(study):
+    from cdiscgen.validate import TS_REQUIRED
+
+    dm = pd.DataFrame({k: pd.Series(v, dtype="str") for k, v in DM_FIXTURE.items()})
+    present = set(derive_trial_design(study, dm)["TS"]["TSPARMCD"])
+    assert set(TS_REQUIRED) - present == set()
+
+
+def test_an_add_on_study_needs_its_background_treatment(study):
+    variant = copy.deepcopy(study)
+    variant.settings["design"]["add_on"] = True
+    with pytest.raises(TrialDesignError, match=r"TS\.CURTRT.*design\.current_treatment"):
+        derive_trial_design(variant)
+    variant.settings["design"]["current_treatment"] = "DEXAMETHASONE"
+    got = _ts_index(derive_trial_design(variant)["TS"])
+    assert got[("CURTRT", 1)] == ("", "Current Therapy or Treatment", "DEXAMETHASONE", "", "", "", "")
+    assert got[("ADDON", 1)] == ("", "Added on to Existing Treatments", "Y", "", "C49488", *CT)
+
+
+def test_a_background_treatment_in_a_study_that_is_not_add_on_is_an_error(study):
+    variant = copy.deepcopy(study)
+    variant.settings["design"]["current_treatment"] = "DEXAMETHASONE"
+    with pytest.raises(TrialDesignError, match=r"TS\.CURTRT.*not add-on"):
+        derive_trial_design(variant)
+
+
+def test_pclas_carries_a_med_rt_code_only_when_given(study):
+    variant = copy.deepcopy(study)
+    # a placeholder of the MED-RT NUI shape, not a real code: only the pass-through is tested
+    variant.settings["design"]["treatments"][1]["pharmacologic_class_code"] = "N0000000001"
+    got = _ts_index(derive_trial_design(variant)["TS"])
+    assert got[("PCLAS", 2)] == (
+        "POMALIDOMIDE", "Pharmacologic Class", "Thalidomide Analog", "", "N0000000001", "MED-RT", "",
+    )  # fmt: skip
+    assert got[("PCLAS", 1)][4] == ""
+
+
+def test_intervention_type_outside_its_non_extensible_codelist_is_an_error(study):
+    variant = copy.deepcopy(study)
+    variant.settings["design"]["treatments"][0]["intervention_type"] = "ANTIBODY"
+    with pytest.raises(TrialDesignError, match=r"TS\.INTTYPE.*intervention_type.*INTTYPE"):
+        derive_trial_design(variant)
