@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from lxml import etree
 
@@ -289,7 +290,7 @@ class _Builder:
     ) -> None:
         ds = spec.name
         values = self._texts(ds, frame, var.name)
-        present = values.dropna().tolist()
+        present = values.dropna().unique().tolist()  # only used as a set: lengths, decimals, terms
         mandatory = var.core == "Req"
         if not present and len(frame):
             self.findings.add(
@@ -392,7 +393,7 @@ class _Builder:
             mask = pd.Series(True, index=frame.index)
             for b, v in zip(by, combo, strict=True):
                 mask &= text[b].isna() if v is None else (text[b] == v)
-            present = values[mask].dropna().tolist()
+            present = values[mask].dropna().unique().tolist()
             entry = _match_entry(entries, by, combo)
             if entry is not None:
                 used_entries.add(entry[0])
@@ -741,7 +742,10 @@ class _Builder:
         """The column as text (None where missing), computed once per dataset and column."""
         key = (ds, column)
         if key not in self.texts:
-            self.texts[key] = frame[column].map(to_text).astype(object)
+            # convert each distinct value once (a column of millions of rows has few distinct values)
+            codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+            texts = np.array([to_text(u) for u in uniques] + [None], dtype=object)
+            self.texts[key] = pd.Series(texts[codes], index=frame.index, dtype=object)
         return self.texts[key]
 
 
@@ -841,9 +845,14 @@ def _combo_label(
     first = by[0]
     name = combo[0] or ""
     if first.endswith("CD") and first[:-2] in frame.columns:
-        names = frame.loc[mask, first[:-2]].map(to_text).dropna()
-        if not names.empty:
-            name = str(names.mode().iloc[0])
+        counts: dict[str, int] = {}
+        for value, count in frame.loc[mask, first[:-2]].value_counts(dropna=True).items():
+            text = to_text(value)  # per distinct value, not per row
+            if text is not None:
+                counts[text] = counts.get(text, 0) + int(count)
+        if counts:
+            top = max(counts.values())
+            name = min(t for t, c in counts.items() if c == top)  # the mode; ties -> the smallest text
     qualifiers = [v for v in combo[1:] if v is not None]
     return f"{name} ({', '.join(qualifiers)})" if qualifiers else name
 
