@@ -2,6 +2,7 @@
 endpoint summary. Dates in the ADaM frames are numeric SAS dates (float days since 1960-01-01)."""
 
 from ._adlb import compute_ckd_epi_2021
+from ._codes import FINDING_NAMES
 from ._derive import AdamResult, derive_adam, read_dataset_spec
 from ._errors import AdamInputError
 from ._io import read_sdtm_folder
@@ -20,6 +21,7 @@ from ._rules import (
 from ._summary import compute_endpoint_summary, compute_km, write_summary
 
 __all__ = [
+    "FINDING_NAMES",
     "AdamInputError",
     "AdamResult",
     "check_parameter_specs",

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 
+from ._codes import DUPLICATE_RESULT, PARAMETER_SOURCES_DIFFER
 from ._common import number, text
 from ._dates import compute_date_parts, compute_study_day
 from ._errors import AdamInputError
@@ -102,6 +103,10 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
     is_text = rec["PARAMCD"].isin(text_params) | rec["_TESTCD"].eq("MPIGISO")
     rec["AVALC"] = stresc.str.upper().where(is_text, "")
     rec["LBSPEC"] = text(lb, "LBSPEC").str.upper()
+    rec["LBMETHOD"] = text(lb, "LBMETHOD").str.upper()
+    # Inputs that are not one analysis parameter (isotype, creatinine) are analysed per specimen + method.
+    declared = rec["PARAMCD"].isin([str(p["paramcd"]) for p in parameters])
+    rec["_ANLKEY"] = np.where(declared, "", rec["LBSPEC"] + "/" + rec["LBMETHOD"])
     not_done = text(lb, "LBSTAT").str.upper().eq("NOT DONE")
     dtc_days = compute_date_parts(lb, "LBDTC", dataset="LB")[0]
     end_days = compute_date_parts(lb, "LBENDTC", dataset="LB")[0]
@@ -125,23 +130,55 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
 
 
 def _flag_last(rec: pd.DataFrame, dataset: str, findings: list[Finding]) -> pd.Series:
-    """ANL01FL: the last usable record by (LBDTC, LBSEQ) per subject, parameter and assessment."""
-    order = rec.sort_values(["USUBJID", "PARAMCD", "_AKEY", "_LBDTC", "LBSEQ"])
-    key = ["USUBJID", "PARAMCD", "_AKEY"]
-    last = ~order.duplicated(key, keep="last")
-    counts = order.groupby(key, sort=False)["LBSEQ"].transform("size")
-    dups = order[last & (counts > 1)]
-    for row in dups.itertuples():
+    """ANL01FL: the last usable record by (LBDTC, LBSEQ) per subject, parameter and assessment.
+
+    A *test* is LBTESTCD + LBSPEC + LBMETHOD (DOMAIN.md): serum and urine immunofixation or isotype at
+    one visit are different results. More than one usable result of one test in one assessment raises
+    ADM001 (on the analysed record). Records of an LB input that is not an analysis parameter (MPIGISO,
+    CREAT) are analysed per specimen and method; when two different tests feed one analysis parameter in
+    one assessment (e.g. serum and plasma NT-proBNP, or a blank LBSPEC beside SERUM), the last is
+    analysed and ADM005 is raised.
+    """
+    anl_key = ["USUBJID", "PARAMCD", "_AKEY", "_ANLKEY"]
+    test_key = ["USUBJID", "_AKEY", "_TESTCD", "LBSPEC", "LBMETHOD"]
+    order = rec.sort_values([*anl_key, "_LBDTC", "LBSEQ"])
+    last = ~order.duplicated(anl_key, keep="last")
+    last_of_test = ~order.duplicated(test_key, keep="last")
+    n_test = order.groupby(test_key, sort=False)["LBSEQ"].transform("size")
+    test_id = order["_TESTCD"] + "/" + order["LBSPEC"] + "/" + order["LBMETHOD"]
+    n_sources = test_id.groupby([order[k] for k in anl_key], sort=False).transform("nunique")
+
+    def where(row: Mapping) -> str:
+        return str(row["AVISIT"] or row["_AKEY"])
+
+    for idx, row in order[last_of_test & (n_test > 1)].iterrows():
+        test = " ".join(p for p in (row["_TESTCD"], row["LBSPEC"], row["LBMETHOD"]) if p)
         findings.append(
             Finding(
-                code="CDG-ADAM-001",
+                code=DUPLICATE_RESULT,
                 severity=Severity.WARNING,
-                message=f"{int(counts[row.Index])} usable {row.PARAMCD} results in one assessment ({row.AVISIT or row._AKEY}); "
+                message=f"{int(n_test[idx])} usable {test} results in one assessment ({where(row)}); "
                 "the last by LBDTC, LBSEQ is analysed (ANL01FL)",
                 dataset=dataset,
                 variable="LBSEQ",
-                usubjid=row.USUBJID,
-                seq=row.LBSEQ,
+                usubjid=row["USUBJID"],
+                seq=row["LBSEQ"],
+            )
+        )
+    for _idx, row in order[last & (n_sources > 1)].iterrows():
+        same = (order[anl_key] == row[anl_key].to_numpy()).all(axis=1)
+        tests = sorted(set(test_id[same]))
+        findings.append(
+            Finding(
+                code=PARAMETER_SOURCES_DIFFER,
+                severity=Severity.WARNING,
+                message=f"{row['PARAMCD']} has results of {len(tests)} tests (LBTESTCD/LBSPEC/LBMETHOD "
+                f"{', '.join(tests)}) in one assessment ({where(row)}); the last by LBDTC, LBSEQ is "
+                "analysed (ANL01FL)",
+                dataset=dataset,
+                variable="LBSPEC",
+                usubjid=row["USUBJID"],
+                seq=row["LBSEQ"],
             )
         )
     return last.reindex(rec.index)
@@ -180,7 +217,12 @@ def derive_adlb(
     anl = rec[rec["ANL01FL"] == "Y"]
 
     # EGFR from CREAT where the assessment has no GFRBSCRT result.
-    creat = anl[anl["_TESTCD"] == "CREAT"]
+    # CKD-EPI takes serum creatinine (urine creatinine never feeds it); of serum, plasma or unstated
+    # specimens at one assessment the last by (LBDTC, LBSEQ) is used.
+    creat = anl[(anl["_TESTCD"] == "CREAT") & anl["LBSPEC"].isin(["SERUM", "PLASMA", ""])]
+    creat = creat.sort_values(["USUBJID", "_AKEY", "_LBDTC", "LBSEQ"]).drop_duplicates(
+        ["USUBJID", "_AKEY"], keep="last"
+    )
     have_gfr = anl.loc[anl["PARAMCD"] == "EGFR", ["USUBJID", "_AKEY"]].assign(_g=True)
     creat = creat.merge(have_gfr, on=["USUBJID", "_AKEY"], how="left")
     creat = creat[creat["_g"].isna()].drop(columns="_g")

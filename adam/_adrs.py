@@ -16,6 +16,7 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 
+from ._codes import MRD_WITHOUT_SENSITIVITY, VALUE_WITHOUT_CODE
 from ._common import number, text
 from ._dates import compute_sas_date, compute_study_day
 from ._rules import (
@@ -347,7 +348,7 @@ def _kind_mrd(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
     for row in rs[neg & rs["SENS"].isna()].itertuples():
         ctx.findings.append(
             Finding(
-                "CDG-ADAM-002",
+                MRD_WITHOUT_SENSITIVITY,
                 Severity.NOTICE,
                 "MRD NEGATIVE without a sensitivity; not counted as MRD-negative",
                 dataset="RS",
@@ -396,7 +397,7 @@ def derive_adrs(ctx: AdrsContext, param_spec: Mapping) -> pd.DataFrame:
         for row in recs[recs["AVAL"].isna()].itertuples():
             ctx.findings.append(
                 Finding(
-                    "CDG-ADAM-003",
+                    VALUE_WITHOUT_CODE,
                     Severity.WARNING,
                     f"{spec['paramcd']} value {row.AVALC!r} has no code in codeset {spec['codes']}",
                     dataset="ADRS",

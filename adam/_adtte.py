@@ -15,6 +15,8 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 
+from ._codes import NO_EVENT_OR_CENSOR_DATE
+
 log = logging.getLogger(__name__)
 
 
@@ -109,7 +111,7 @@ def derive_adtte(
         for usubjid in missing:
             findings.append(
                 Finding(
-                    "CDG-ADAM-004",
+                    NO_EVENT_OR_CENSOR_DATE,
                     Severity.WARNING,
                     f"{spec['paramcd']}: no event and no censoring date",
                     dataset="ADTTE",

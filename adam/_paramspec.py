@@ -19,6 +19,7 @@ import yaml
 
 from cdiscgen._findings import Finding, Severity
 
+from ._codes import PARAM_SPEC_CROSS_CHECK, PARAM_SPEC_SCHEMA
 from ._errors import AdamInputError
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def _schema_findings(doc: Any, schema: dict, file: Path) -> list[Finding]:
     validator = cerberus.Validator(schema)
     if not isinstance(doc, Mapping):
         return [
-            Finding("CDG-ADAM-100", Severity.ERROR, "expected a mapping at the top level", file=str(file))
+            Finding(PARAM_SPEC_SCHEMA, Severity.ERROR, "expected a mapping at the top level", file=str(file))
         ]
     if validator.validate(dict(doc)):
         return []
@@ -256,7 +257,7 @@ def _schema_findings(doc: Any, schema: dict, file: Path) -> list[Finding]:
             msg = f"{where}: unknown key"
         findings.append(
             Finding(
-                "CDG-ADAM-100",
+                PARAM_SPEC_SCHEMA,
                 Severity.ERROR,
                 msg,
                 file=str(file),
@@ -285,7 +286,9 @@ def _cross_findings(
     out: list[Finding] = []
 
     def err(file: Path, doc: Any, path: tuple, message: str) -> None:
-        out.append(Finding("CDG-ADAM-101", Severity.ERROR, message, file=str(file), line=_line(doc, path)))
+        out.append(
+            Finding(PARAM_SPEC_CROSS_CHECK, Severity.ERROR, message, file=str(file), line=_line(doc, path))
+        )
 
     seen: list[str] = []
     codesets = adrs.get("codesets", {})
@@ -353,7 +356,9 @@ def _adlb_findings(adlb: Any, file: Path) -> list[Finding]:
     out: list[Finding] = []
 
     def err(path: tuple, message: str) -> None:
-        out.append(Finding("CDG-ADAM-101", Severity.ERROR, message, file=str(file), line=_line(adlb, path)))
+        out.append(
+            Finding(PARAM_SPEC_CROSS_CHECK, Severity.ERROR, message, file=str(file), line=_line(adlb, path))
+        )
 
     seen_cd: dict[str, int] = {}
     seen_n: dict[int, str] = {}
@@ -400,7 +405,7 @@ def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
         try:
             doc = _load(file)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            findings.append(Finding("CDG-ADAM-100", Severity.ERROR, f"cannot read: {exc}", file=str(file)))
+            findings.append(Finding(PARAM_SPEC_SCHEMA, Severity.ERROR, f"cannot read: {exc}", file=str(file)))
             doc = None
         if doc is not None:
             findings.extend(_schema_findings(doc, schemas[name], file))

@@ -191,6 +191,9 @@ def compute_hematologic_step(comp: pd.DataFrame, hem: Mapping) -> pd.Series:
 def compute_cardiac_status(comp: pd.DataFrame, cardiac: Mapping) -> pd.Series:
     """Per-visit cardiac status PD > RESPONSE > NR; NE when not evaluable (unless PD) or NT-proBNP missing.
 
+    PD is scored only for a subject with a baseline NT-proBNP (BNTPBNP present); without one the
+    status is NE whatever NT-proBNP or troponin T do.
+
     ``comp`` columns: NTPROBNP, BNTPBNP (baseline), NADIR_NTPROBNP (lowest earlier incl. baseline), EGFR,
     BEGFR, TROPT, NADIR_TROPT.
     """
@@ -202,7 +205,9 @@ def compute_cardiac_status(comp: pd.DataFrame, cardiac: Mapping) -> pd.Series:
     trop_pd = compute_threshold(
         comp["TROPT"] - comp["NADIR_TROPT"], cardiac["troponin_pd_pct"], comp["NADIR_TROPT"]
     )
-    is_pd = (ntp_pd & ~egfr_drop) | trop_pd
+    # Progression applies to any subject with a baseline NT-proBNP (DOMAIN.md), troponin rule included.
+    has_baseline = ~np.isnan(np.asarray(bl, dtype="float64"))
+    is_pd = has_baseline & ((ntp_pd & ~egfr_drop) | trop_pd)
     fall = bl - v
     resp = compute_threshold(fall, cardiac["response_pct"], bl) & compute_threshold(
         fall, cardiac["response_abs"]

@@ -54,7 +54,8 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
     """Kaplan-Meier estimate (scipy.stats.ecdf) with log-log 95% CIs.
 
     Returns n, events, the step curve (event times and S), censoring times, the median with its
-    Brookmeyer-Crowley 95% CI (first times where the log-log pointwise bands cross 0.5), and S(at)
+    Brookmeyer-Crowley 95% CI (lower limit: the first time the lower log-log pointwise band falls below
+    0.5; upper limit: the first time the upper band does; None where a band never does), and S(at)
     with its log-log CI when ``at`` is given and inside the follow-up.
     """
     t = np.asarray(time, dtype="float64")
@@ -78,8 +79,11 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
     high = np.where(np.isnan(ci.high.probabilities), s, ci.high.probabilities)
     ev_times = np.isin(q, t[e])
     out["median"] = _crossing(q, s)
-    out["median_ci_low"] = _crossing(q, high)
-    out["median_ci_high"] = _crossing(q, low)
+    # Brookmeyer-Crowley: the median's CI holds the times where 0.5 lies inside the pointwise band.
+    # The lower band reaches 0.5 first (lower limit), the upper band last (upper limit); a band that
+    # never falls below 0.5 leaves its limit unreached (None), e.g. the upper one when the median is.
+    out["median_ci_low"] = _crossing(q, low)
+    out["median_ci_high"] = _crossing(q, high)
     out["curve"] = {"time": [float(x) for x in q[ev_times]], "surv": [float(x) for x in s[ev_times]]}
     out["censor_times"] = [float(x) for x in np.sort(t[~e])]
     out["observed_times"] = [float(x) for x in np.sort(t)]

@@ -96,6 +96,7 @@ class RunResult:
     stages: list[StageRecord] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
     files: dict[str, str] = field(default_factory=dict)
+    rule_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def output_layout(out_dir: Path, studyid: str) -> dict[str, Path]:
@@ -178,14 +179,18 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
 
     from sdtm import run_sdtm
 
-    sdtm_result = stage("sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets))
+    # the stage results live in one dict so they can be released before validation (peak memory)
+    held: dict[str, Any] = {}
+    sdtm_result = held["sdtm"] = stage(
+        "sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets)
+    )
     result.findings.extend(sdtm_result.findings)
 
     from adam import derive_adam
 
-    adam_result = stage(
+    adam_result = held["adam"] = stage(
         "adam",
-        lambda: derive_adam(sdtm_result.datasets, study.settings, cutoff=cutoff, study_dir=study.root),
+        lambda: derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root),
         lambda r: _total_rows(r.datasets),
     )
     result.findings.extend(adam_result.findings)
@@ -193,7 +198,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     sdtm_written = stage(
         "export-sdtm",
         lambda: write_datasets(
-            sdtm_result.datasets, study, layout["sdtm"], created=created, json_dir=layout["json"]
+            held["sdtm"].datasets, study, layout["sdtm"], created=created, json_dir=layout["json"]
         ),
         lambda r: sum(r.rows.values()),
     )
@@ -201,19 +206,19 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     adam_written = stage(
         "export-adam",
         lambda: write_datasets(
-            adam_result.datasets, study, layout["adam"], created=created, json_dir=layout["json"]
+            held["adam"].datasets, study, layout["adam"], created=created, json_dir=layout["json"]
         ),
         lambda r: sum(r.rows.values()),
     )
 
     from define import write_define
 
-    stage(
+    defines = stage(
         "define",
         lambda: [
             write_define(
                 study,
-                sdtm_result.datasets,
+                held["sdtm"].datasets,
                 layout["sdtm"],
                 standard="SDTM",
                 created=created,
@@ -221,7 +226,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             ),
             write_define(
                 study,
-                adam_result.datasets,
+                held["adam"].datasets,
                 layout["adam"],
                 standard="ADaM",
                 created=created,
@@ -229,6 +234,26 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             ),
         ],
     )
+    for written in defines:
+        result.findings.extend(written.findings)
+
+    from adam import compute_endpoint_summary, write_summary
+
+    stage(
+        "summary",
+        lambda: write_summary(
+            compute_endpoint_summary(
+                held["adam"].datasets["ADSL"],
+                held["adam"].datasets["ADRS"],
+                held["adam"].datasets["ADTTE"],
+                study.settings,
+            ),
+            layout["analysis"],
+        ),
+    )
+    # Validation reads the files as filed; the in-memory datasets are no longer needed (peak memory).
+    del sdtm_result, adam_result
+    held.clear()
 
     from cdiscgen.report import write_reports
     from cdiscgen.validate import validate_submission
@@ -239,20 +264,8 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         lambda r: len(r.datasets),
     )
     result.findings.extend(validation.findings)
+    result.rule_seconds = {code: round(seconds, 3) for code, seconds in sorted(validation.timings.items())}
     stage("report", lambda: write_reports(result.findings, layout["validation"], created=created.isoformat()))
-
-    from adam import compute_endpoint_summary, write_summary
-
-    summary = stage(
-        "summary",
-        lambda: compute_endpoint_summary(
-            adam_result.datasets["ADSL"],
-            adam_result.datasets["ADRS"],
-            adam_result.datasets["ADTTE"],
-            study.settings,
-        ),
-    )
-    write_summary(summary, layout["analysis"])
     return result
 
 
@@ -346,6 +359,7 @@ def _write_run_json(work: Path, options: RunOptions, study: Study, result: RunRe
         },
         "versions": _versions(),
         "stages": [{"name": s.name, "seconds": s.seconds, "rows": s.rows} for s in result.stages],
+        "validation_rule_seconds": result.rule_seconds,
         "findings": {"by_severity": counts, "errors": counts.get(str(Severity.ERROR), 0)},
         "files": result.files,
         "finished": datetime.now().isoformat(timespec="seconds"),

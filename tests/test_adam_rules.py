@@ -215,6 +215,16 @@ def test_cardiac_progression_and_egfr_block():
     assert cardiac(NTPROBNP=1000.0, TROPT=132.9, NADIR_TROPT=100.0) == "NR"
 
 
+def test_cardiac_progression_needs_a_baseline_nt_probnp():
+    # No baseline NT-proBNP: an earlier post-baseline nadir 1000 -> 1400 (+400, 40%) would be PD, and
+    # troponin 100 -> 150 (+50%) too; DOMAIN.md scores progression only with a baseline value -> NE.
+    assert cardiac(BNTPBNP=NAN, NTPROBNP=1400.0) == "NE"
+    assert cardiac(BNTPBNP=NAN, NTPROBNP=1000.0, TROPT=150.0, NADIR_TROPT=100.0) == "NE"
+    # the same rises with a baseline below the evaluable 650 (not evaluable for response) are PD.
+    assert cardiac(BNTPBNP=600.0, NADIR_NTPROBNP=1000.0, NTPROBNP=1400.0) == "PD"
+    assert cardiac(BNTPBNP=600.0, NTPROBNP=600.0, TROPT=150.0, NADIR_TROPT=100.0) == "PD"
+
+
 def renal(**kw) -> str:
     row = {"PROT24": 3.0, "BPROT": 3.0, "EGFR": 60.0, "BEGFR": 60.0}
     row.update(kw)

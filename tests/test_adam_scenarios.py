@@ -241,7 +241,7 @@ def test_duplicate_results_take_the_last_and_raise_a_finding():
     r = derive_adam(s.frames(), settings())
     # dFLC 40 - 10 = 30 < 40 -> VGPR (with lambda 90 it would be PR).
     assert adrs_value(r, "S-13", "HEMRESP") == ["VGPR"]
-    assert [f.code for f in r.findings] == ["CDG-ADAM-001"]
+    assert [f.code for f in r.findings] == ["ADM001"]
     assert r.findings[0].usubjid == "S-13"
 
 
@@ -268,4 +268,65 @@ def test_mrd_negative_needs_sensitivity():
     r = derive_adam(s.frames(), settings())
     # 1e-5 <= 1e-5 -> negative; 1e-4 is not; missing sensitivity is not (and raises a notice).
     assert [adrs_value(r, u, "MRDNEG")[0] for u in ("S-15", "S-16", "S-17")] == ["Y", "N", "N"]
-    assert any(f.code == "CDG-ADAM-002" and f.usubjid == "S-17" for f in r.findings)
+    assert any(f.code == "ADM002" and f.usubjid == "S-17" for f in r.findings)
+
+
+def test_cardiac_progression_only_with_a_baseline_nt_probnp():
+    # S-18 has no NT-proBNP before first dose: day 29 1000, day 85 1500 (+500, +50% vs the day-29
+    # nadir) would meet the rise rule, but DOMAIN.md scores cardiac PD only with a baseline value.
+    s = _base(Sdtm(), "S-18")
+    s.organ("S-18", day(29), "CYCLE 2 DAY 1", ntprobnp=1000, tropt=20)
+    s.organ("S-18", day(85), "CYCLE 4 DAY 1", ntprobnp=1500, tropt=40)
+    # S-19: the same values with a baseline 500 (< 650: not evaluable for response) -> PD on day 85.
+    s = _base(s, "S-19")
+    s.organ("S-19", "2024-01-01", "SCREENING", ntprobnp=500)
+    s.organ("S-19", day(29), "CYCLE 2 DAY 1", ntprobnp=1000, tropt=20)
+    s.organ("S-19", day(85), "CYCLE 4 DAY 1", ntprobnp=1500, tropt=40)
+    r = derive_adam(s.frames(), settings())
+    adsl = r.datasets["ADSL"].set_index("USUBJID")
+    assert pd.isna(adsl.loc["S-18", "BNTPBNP"]) and adsl.loc["S-18", "CARDEVFL"] == "N"
+    assert adrs_value(r, "S-18", "CARDRESP") == ["NE", "NE"]
+    assert adrs_value(r, "S-18", "CARDPD") == ["N"]
+    # S-19: day 29 1000 vs nadir 500: +500 (100%) -> PD already; day 85 +500 vs nadir 500 -> PD.
+    assert adrs_value(r, "S-19", "CARDRESP") == ["PD", "PD"]
+    cardpd = r.datasets["ADRS"].query("USUBJID == 'S-19' and PARAMCD == 'CARDPD'").iloc[0]
+    assert (cardpd["AVALC"], cardpd["ADT"]) == ("Y", sas(day(29)))
+
+
+def test_a_test_is_testcd_specimen_and_method():
+    # Serum and urine isotype at one visit are two tests (LBSPEC differs): no finding. Two serum KLCFR at
+    # C2D1 are two results of one test: one ADM001, the later LBDTC analysed.
+    s = Sdtm().subject("S-22")
+    s.flc("S-22", "2024-01-01", "SCREENING", 12, 250, sife="POSITIVE", uife="POSITIVE", isotype="IGG LAMBDA")
+    s.lab("S-22", "MPIGISO", "FREE LAMBDA", "2024-01-01", "SCREENING", spec="URINE")
+    s.lab("S-22", "MPIGISO", "IGG LAMBDA", day(29), "CYCLE 2 DAY 1")
+    s.lab("S-22", "MPIGISO", "FREE LAMBDA", day(29), "CYCLE 2 DAY 1", spec="URINE")
+    s.flc("S-22", day(29), "CYCLE 2 DAY 1", 10, 90)
+    s.lab("S-22", "KLCFR", 30, day(29) + "T11:00", "CYCLE 2 DAY 1")
+    r = derive_adam(s.frames(), settings())
+    assert [(f.code, f.usubjid, f.seq) for f in r.findings] == [("ADM001", "S-22", 11.0)]  # LBSEQ 11
+    assert "2 usable KLCFR SERUM results" in r.findings[0].message
+    assert r.datasets["ADSL"].set_index("USUBJID").loc["S-22", "INVLC"] == "LAMBDA"
+    adlb = r.datasets["ADLB"]
+    kap = adlb[(adlb["PARAMCD"] == "KAPPA") & (adlb["AVISIT"] == "CYCLE 2 DAY 1")]
+    assert list(zip(kap["AVAL"], kap["ANL01FL"], strict=True)) == [(10.0, ""), (30.0, "Y")]
+    # dFLC 90 - 30 = 60; reduction 178/238 = 75% > 50% -> PR (with kappa 10: dFLC 80 -> PR as well).
+    dflc = adlb[(adlb["PARAMCD"] == "DFLC") & (adlb["AVISIT"] == "CYCLE 2 DAY 1")]
+    assert list(dflc["AVAL"]) == [60.0]
+
+
+def test_two_specimens_for_one_parameter_raise_adm005():
+    # NT-proBNP in serum and in plasma at C2D1 both map to NTPROBNP: two tests, one analysis value.
+    s = _base(Sdtm(), "S-23")
+    s.organ("S-23", "2024-01-01", "SCREENING", ntprobnp=2000)
+    s.lab("S-23", "BNPPRONT", 1800, day(29), "CYCLE 2 DAY 1")
+    s.lab("S-23", "BNPPRONT", 900, day(29) + "T09:00", "CYCLE 2 DAY 1", spec="PLASMA")
+    r = derive_adam(s.frames(), settings())
+    assert [(f.code, f.usubjid, f.seq) for f in r.findings] == [
+        ("ADM005", "S-23", 8.0)
+    ]  # LBSEQ 8: the plasma record
+    adlb = r.datasets["ADLB"]
+    rows = adlb[(adlb["PARAMCD"] == "NTPROBNP") & (adlb["ANL01FL"] == "Y")]
+    assert list(rows["AVAL"]) == [2000.0, 900.0]
+    # 2000 -> 900: -1100 (55%) -> RESPONSE from the analysed plasma value.
+    assert adrs_value(r, "S-23", "CARDRESP") == ["RESPONSE"]

@@ -3,12 +3,13 @@ and a new parameter is YAML only."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import cerberus
 import yaml
 
-from adam import check_parameter_specs, derive_adam, read_dataset_spec
+from adam import FINDING_NAMES, check_parameter_specs, derive_adam, read_dataset_spec
 from cdiscgen._schemas import DATASET_SCHEMA
 from tests.adam_fixtures import ROOT, settings, worked_examples
 
@@ -206,3 +207,25 @@ def test_method_texts_quote_the_configured_defaults():
         in mrd
     )
     assert f"ADY <= {resp['mrd']['by_day']}" in mrd
+
+
+def test_finding_codes_have_their_own_prefix_and_a_name():
+    # ADM + 3 digits: not the conformance rules' CDG + 4 digits, nor SPEC/MAP.
+    assert FINDING_NAMES
+    assert all(re.fullmatch(r"ADM\d{3}", code) for code in FINDING_NAMES)
+    assert all(name.strip() and len(name) <= 80 for name in FINDING_NAMES.values())
+    assert len(set(FINDING_NAMES.values())) == len(FINDING_NAMES)
+    # Every code the stage can raise is named: the literals live in adam/_codes.py only.
+    sources = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "adam").glob("*.py")}
+    assert not any("CDG-" in text for text in sources.values())
+    literals = {name: set(re.findall(r'"(ADM\d{3})"', text)) for name, text in sources.items()}
+    assert {name for name, codes in literals.items() if codes} == {"_codes.py"}
+    assert literals["_codes.py"] == set(FINDING_NAMES)
+
+
+def test_broken_parameter_spec_findings_use_adm_codes(tmp_path):
+    study = _copy_study(tmp_path)
+    path = study / "specs" / "adam" / "params" / "adrs.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "colour: red\n", encoding="utf-8")
+    codes = {f.code for f in check_parameter_specs(study)}
+    assert codes == {"ADM100"}

@@ -59,6 +59,63 @@ def test_km_rate_at_12_months_uses_log_log_ci():
     assert math.isclose(km["surv_at_ci_high"], hi, rel_tol=1e-9)
 
 
+def hand_loglog_bands(times, events):
+    """[(t, S, lower, upper)] at each event time: Greenwood variance, log-log 95% band, by a plain loop."""
+    z = stats.norm.ppf(0.975)
+    pairs = sorted(zip(times, events, strict=True))
+    s, v, out = 1.0, 0.0, []
+    for t in sorted({t for t, e in pairs if e}):
+        at_risk = sum(1 for u, _ in pairs if u >= t)
+        deaths = sum(1 for u, e in pairs if u == t and e)
+        s *= 1 - deaths / at_risk
+        if at_risk > deaths:
+            v += deaths / (at_risk * (at_risk - deaths))
+        if 0 < s < 1:
+            se = math.sqrt(v) / abs(math.log(s))
+            out.append((t, s, s ** math.exp(z * se), s ** math.exp(-z * se)))
+        else:
+            out.append((t, s, s, s))
+    return out
+
+
+def test_median_ci_brookmeyer_crowley_all_events():
+    # 10 events at days 1..10: S(k) = (10 - k)/10, Greenwood V(k) = k / (10 (10 - k)).
+    # S(5) = 0.5 exactly until the drop at 6 -> median (5 + 6)/2 = 5.5.
+    # lower band at day 1: S 0.9, se = sqrt(1/90)/|ln 0.9| = 1.0005, 0.9^exp(1.96 x 1.0005) = 0.473 < 0.5
+    #   -> CI lower limit 1. upper band at day 7: 0.3^exp(-1.96 x 0.4012) = 0.578; at day 8:
+    #   0.2^exp(-1.96 x 0.3930) = 0.475 < 0.5 -> CI upper limit 8.
+    times, events = list(range(1, 11)), [True] * 10
+    bands = hand_loglog_bands(times, events)
+    assert next(t for t, _s, lo, _hi in bands if lo < 0.5) == 1
+    assert next(t for t, _s, _lo, hi in bands if hi < 0.5) == 8
+    km = compute_km(np.array(times, float), np.array(events, bool))
+    assert (km["median"], km["median_ci_low"], km["median_ci_high"]) == (5.5, 1, 8)
+
+
+def test_median_ci_when_the_upper_band_never_reaches_half():
+    # 3 + 5+ 6 8 10+ 12 15 18+ 22 25+ 30 34+ (+ = censored). S: 3 -> 11/12; 6 -> x 9/10 = 0.825;
+    # 8 -> x 8/9 = 0.733; 12 -> x 6/7 = 0.629; 15 -> x 5/6 = 0.524; 22 -> x 3/4 = 0.393 < 0.5: median 22.
+    # Lower band: day 3 0.539 (> 0.5); day 6: V = 1/132 + 1/90 = 0.01869, se = 0.1367/0.1924 = 0.7106,
+    # 0.825^exp(1.96 x 0.7106) = 0.461 < 0.5 -> CI lower limit 6. The upper band ends at 0.546 (day 30)
+    # and never falls below 0.5 -> the upper limit is not reached (None), never the lower band's time.
+    times = [3, 5, 6, 8, 10, 12, 15, 18, 22, 25, 30, 34]
+    events = [True, False, True, True, False, True, True, False, True, False, True, False]
+    bands = hand_loglog_bands(times, events)
+    assert next(t for t, s, _lo, _hi in bands if s < 0.5) == 22
+    assert next(t for t, _s, lo, _hi in bands if lo < 0.5) == 6
+    assert all(hi >= 0.5 for _t, _s, _lo, hi in bands)
+    km = compute_km(np.array(times, float), np.array(events, bool))
+    assert (km["median"], km["median_ci_low"], km["median_ci_high"]) == (22, 6, None)
+
+
+def test_median_not_reached_has_only_a_lower_limit():
+    # 3 events (days 1-3) among 10, the rest censored: S ends at 0.7, the median is not reached.
+    # The lower band falls below 0.5 at day 1 (0.473, as above) -> lower limit 1; upper limit None.
+    times, events = list(range(1, 11)), [True] * 3 + [False] * 7
+    km = compute_km(np.array(times, float), np.array(events, bool))
+    assert (km["median"], km["median_ci_low"], km["median_ci_high"]) == (None, 1, None)
+
+
 def _study():
     s = worked_examples()
     s.subject("S-20", dthdtc="2024-03-01").flc(
