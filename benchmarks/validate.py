@@ -1,6 +1,9 @@
 """Validation speed on a synthetic LB of ~3 million rows (seeded): seconds per rule and in total.
+With `--sdtm DIR` (a folder of XPT files, e.g. the SDTM of a 10,000-subject simulated study), also the
+time to validate that study's LB (with its DM, which the cross-dataset rules need).
 
-    .venv/bin/python benchmarks/validate.py [--rows 3000000] [--seed 20260115] [--top 25]
+    .venv/bin/python benchmarks/validate.py [--rows 3000000] [--seed 20260115] [--top 25] [--sdtm DIR]
+    .venv/bin/python benchmarks/validate.py --rows 0 --sdtm out10k/m5/datasets/darpal/tabulations/sdtm
 
 Prints figures only; it asserts nothing about time.
 """
@@ -10,12 +13,13 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cdiscgen._specs import load_study
-from cdiscgen.validate import validate_datasets
+from cdiscgen._specs import Study, load_study
+from cdiscgen.validate import ValidationResult, validate_datasets
 
 log = logging.getLogger("benchmarks.validate")
 
@@ -88,6 +92,38 @@ def build(rows: int, seed: int) -> dict[str, pd.DataFrame]:
     return {"DM": dm, "LB": lb}
 
 
+def _print_timings(result: ValidationResult, top: int) -> None:
+    print(f"{'rule':<9} {'seconds':>8}")
+    for code, seconds in sorted(result.timings.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{code:<9} {seconds:8.3f}")
+
+
+def bench_folder_lb(folder: Path, study: Study, top: int) -> None:
+    """Read DM and LB of an SDTM folder, validate them (every rule) and print the figures."""
+    from cdiscgen.export import read_xpt
+
+    started = time.perf_counter()
+    frames, metas = {}, {}
+    for name in ("DM", "LB"):
+        path = folder / f"{name.lower()}.xpt"
+        if not path.is_file():
+            raise SystemExit(f"{path} not found: --sdtm needs a folder holding dm.xpt and lb.xpt")
+        frames[name], metas[name] = read_xpt(path)
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    result = validate_datasets(frames, study=study, meta=metas)
+    total = time.perf_counter() - started
+    lb = frames["LB"]
+    print()
+    print(
+        f"study LB from {folder}: {len(lb):,} rows x {lb.shape[1]} columns, "
+        f"{lb['USUBJID'].nunique():,} subjects (read in {read:.1f} s)"
+    )
+    _print_timings(result, top)
+    print(f"{'total':<9} {total:8.3f}  ({len(lb) / total:,.0f} rows/s)")
+    print(f"findings: {len(result.findings):,} {result.findings.by_code()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,13 +131,23 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3_000_000)
     parser.add_argument("--seed", type=int, default=20260115)
     parser.add_argument("--top", type=int, default=25, help="rules listed, slowest first")
+    parser.add_argument(
+        "--sdtm", type=Path, default=None, help="folder of XPT files (dm.xpt, lb.xpt): also time its LB"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-
-    started = time.perf_counter()
-    frames = build(args.rows, args.seed)
-    built = time.perf_counter() - started
     study = load_study()
+    if args.rows > 0:
+        bench_synthetic(args.rows, args.seed, study, args.top)
+    if args.sdtm is not None:
+        bench_folder_lb(args.sdtm, study, args.top)
+
+
+def bench_synthetic(rows: int, seed: int, study: Study, top: int) -> None:
+    """Validate a seeded synthetic DM + LB of `rows` LB rows and print the figures."""
+    started = time.perf_counter()
+    frames = build(rows, seed)
+    built = time.perf_counter() - started
     started = time.perf_counter()
     result = validate_datasets(frames, study=study)
     total = time.perf_counter() - started
@@ -110,9 +156,7 @@ def main() -> None:
         f"synthetic LB: {len(frames['LB']):,} rows x {frames['LB'].shape[1]} columns, "
         f"{len(frames['DM']):,} subjects (built in {built:.1f} s)"
     )
-    print(f"{'rule':<9} {'seconds':>8}")
-    for code, seconds in sorted(result.timings.items(), key=lambda kv: -kv[1])[: args.top]:
-        print(f"{code:<9} {seconds:8.3f}")
+    _print_timings(result, top)
     print(f"{'total':<9} {total:8.3f}  ({len(frames['LB']) / total:,.0f} rows/s)")
     print(f"findings: {len(result.findings):,} {result.findings.by_code()}")
 

@@ -152,7 +152,7 @@ def test_report_xlsx_sheets_and_rows(tmp_path):
     cell = wb["Details"]["G2"]
     assert cell.data_type == "s"  # a value starting with "=" stays text, never a formula
     summary = list(wb["Summary"].iter_rows(values_only=True))
-    assert summary[0][:4] == ("Code", "Name", "Severity", "Count")
+    assert summary[0] == ("Code", "Name", "Severity", "Count", "Scope", "Reference", "Rule", "Source")
     rule_rows = {r[0]: r[3] for r in summary[1:6]}
     assert rule_rows == {"CDG0204": 1, "CDG0302": 2, "CDG1301": 1, "CDG0802": 1, "CDG0111": 1}
 
@@ -167,8 +167,30 @@ def test_report_html_lists_every_rule_and_escapes_values(tmp_path):
     # rule descriptions come from the catalog
     assert "2024-02-30" in doc.get_element_by_id("rule-CDG0302").text_content()
     # one detail row per finding in each rule's table
-    table = doc.get_element_by_id("CDG0302").getnext()
+    section = doc.get_element_by_id("rule-CDG0302")
+    [table] = section.xpath(".//table[@class='findings']")
     assert len(table.xpath(".//tbody/tr")) == 2
+    assert [th.text for th in table.xpath(".//th")] == [
+        "Dataset",
+        "USUBJID",
+        "--SEQ",
+        "Variable",
+        "Value",
+        "Message",
+        "File",
+    ]  # Expected is empty for both CDG0302 findings, so it is left out
+    assert [td.text_content() for td in table.xpath(".//tbody/tr[1]/td")] == [
+        "LB",
+        "S-001",
+        "1",
+        "LBDTC",
+        "2024-02-31",
+        "LBDTC is not a possible date/time",
+        "lb.xpt",
+    ]
+    # errors start open, the others collapsed
+    assert section.get("open") is not None
+    assert doc.get_element_by_id("rule-CDG0802").get("open") is None
 
 
 def test_report_html_without_findings(tmp_path):
@@ -189,3 +211,81 @@ def test_console_table(tmp_path):
     assert "Total: 4 error, 1 warning, 1 notice" in text
     line = next(x for x in text.splitlines() if "CDG0302" in x)
     assert "│ error" in line and "│     2 │" in line
+
+
+def _summary_rows(doc) -> dict[str, list[str]]:
+    [table] = doc.xpath("//h2[@id='summary']/following-sibling::table[1]")
+    return {
+        tr.xpath("./td")[0].text_content(): [td.text_content() for td in tr.xpath("./td")]
+        for tr in table.xpath("./tbody/tr")
+    }
+
+
+def _stage_findings() -> Findings:
+    return Findings(
+        [
+            Finding("MAP005", Severity.NOTICE, "duplicate raw row dropped", dataset="LB", usubjid="S-001"),
+            Finding("DEF002", Severity.NOTICE, "dataset has no records", dataset="CM"),
+            Finding("CDG0302", Severity.ERROR, "LBDTC is not a possible date/time", dataset="LB"),
+        ]
+    )
+
+
+def test_codes_that_are_not_rules_show_their_code_unless_named(tmp_path):
+    names = {"MAP005": "Duplicate raw record dropped"}
+    write_reports(_stage_findings(), tmp_path / "plain", created=CREATED)
+    write_reports(_stage_findings(), tmp_path / "named", created=CREATED, names=names)
+
+    plain = json.loads((tmp_path / "plain" / "report.json").read_text(encoding="utf-8"))["summary"]["rules"]
+    named = json.loads((tmp_path / "named" / "report.json").read_text(encoding="utf-8"))["summary"]["rules"]
+    assert {c: r["name"] for c, r in plain.items()} == {
+        "CDG0302": "Impossible date/time",
+        "DEF002": "DEF002",
+        "MAP005": "MAP005",
+    }
+    # a name given for a code is used; a rule keeps its catalog name; an unnamed code stays its code
+    assert {c: r["name"] for c, r in named.items()} == {
+        "CDG0302": "Impossible date/time",
+        "DEF002": "DEF002",
+        "MAP005": "Duplicate raw record dropped",
+    }
+
+    rows = _summary_rows(lxml.html.fromstring((tmp_path / "named" / "report.html").read_bytes()))
+    # Code, Name, Source, Severity, Count, Datasets, Reference
+    assert rows["MAP005"][:6] == [
+        "MAP005",
+        "Duplicate raw record dropped",
+        "SDTM mapping",
+        "notice",
+        "1",
+        "LB",
+    ]
+    assert rows["DEF002"][:3] == ["DEF002", "DEF002", "Define-XML build"]
+    assert rows["CDG0302"][2] == "Conformance rule" and rows["CDG0302"][6].startswith("SDTMIG 3.4")
+
+    summary = list(
+        openpyxl.load_workbook(tmp_path / "named" / "report.xlsx")["Summary"].iter_rows(values_only=True)
+    )
+    by_code = {r[0]: r for r in summary[1:4]}
+    assert by_code["MAP005"][1] == "Duplicate raw record dropped" and by_code["MAP005"][7] == "SDTM mapping"
+
+    console = Console(record=True, width=160, color_system=None)
+    render_console(_stage_findings(), console, names=names)
+    assert "Duplicate raw record dropped" in console.export_text()
+
+
+def test_report_html_caps_rows_per_rule_and_counts_the_rest(tmp_path):
+    many = Findings(
+        [
+            Finding("CDG0302", Severity.ERROR, "LBDTC is not a possible date/time", dataset="LB", seq=i)
+            for i in range(1, 351)
+        ]
+    )
+    paths = write_reports(many, tmp_path, formats=["html", "json"])
+    doc = lxml.html.fromstring(paths[0].read_bytes())
+    [table] = doc.get_element_by_id("rule-CDG0302").xpath(".//table[@class='findings']")
+    assert len(table.xpath("./tbody/tr")) == 200
+    assert "150 more finding(s) of CDG0302" in doc.text_content()
+    assert _summary_rows(doc)["CDG0302"][4] == "350"
+    # report.json keeps every finding
+    assert len(json.loads(paths[1].read_text(encoding="utf-8"))["findings"]) == 350

@@ -142,3 +142,22 @@ def test_landmark_vgpr_and_pr_subjects(sim):
             assert d >= 40 and 2 * d < d0, subject
             ok_p += 1
     assert ok_v >= 2 and ok_p >= 1
+
+
+@pytest.mark.parametrize("seed", [4, 20240101])
+def test_not_evaluable_without_a_visible_clone_has_a_normal_baseline_ratio(tmp_path, seed):
+    # Regression: seed 4 once gave DARPAL-104-003 a baseline 14.4/8.7 = 1.655 (> 1.65), a visible clone
+    # by the ratio rule, so the rules scored CR where the simulator intended NE.
+    res = simulate_study(tmp_path / "raw", seed=seed)
+    frames = tuple(
+        pd.read_csv(res.files[name], dtype=str, keep_default_na=False)
+        for name in ("central_lab", "immunofixation", "dara_admin")
+    )
+    courses = simulate_courses(40, seed, 5).set_index("SUBJECT")
+    hidden = courses[
+        (courses["evaluability_class"] == "NOT EVALUABLE") & ~courses["clone_visible"].astype(bool)
+    ]
+    assert len(hidden) >= 1
+    for subject in hidden.index:
+        b = _baseline(_assessments((*frames, courses), subject))
+        assert 0.26 <= b["kappa"] / b["lambda"] <= 1.65, (subject, b["kappa"], b["lambda"])

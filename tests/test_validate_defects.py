@@ -2,9 +2,10 @@
 
 Each defect must be caught by the rule meant for it, and must not produce a new finding anywhere else
 (another dataset, variable or rule) beyond the ones listed with the defect as logically implied.
-SDTM specs come from the bundled study (`load_study('/work/main')`); ADaM dataset specs are left out
-on purpose (they are being written elsewhere and would change what "clean" means for ADSL/ADRS/ADTTE
-here), so the ADaM rules run spec-free, with the study's codelists (CNSR) and analysis sets.
+SDTM and ADaM specs come from the bundled study (`load_study()` of this repository): ADSL, ADRS and ADTTE
+are built with every variable of their spec, in spec order, with the PARAM/PARAMCD/AVALC terms of the
+study's codelists, so the spec-driven rules (Req/Exp variables, order, labels, types, CT) look at them too.
+ADLB is not built here: tests/test_validate_pipeline.py checks the real ADLB.
 """
 
 from __future__ import annotations
@@ -29,12 +30,7 @@ STUDYID = "DARPAL"
 STAMP = datetime(2026, 1, 15, 9, 0, 0)
 
 
-def _study() -> Study:
-    study = load_study(ROOT)
-    return dataclasses.replace(study, datasets={k: v for k, v in study.datasets.items() if not v.is_adam})
-
-
-STUDY = _study()
+STUDY: Study = load_study(ROOT)
 
 
 def sas(iso: str) -> float:
@@ -537,94 +533,61 @@ def _supp_rows() -> tuple[list[dict], list[dict]]:
     return suppdm, supprs
 
 
-ADAM_LABELS = {
-    "STUDYID": "Study Identifier",
-    "USUBJID": "Unique Subject Identifier",
-    "SUBJID": "Subject Identifier for the Study",
-    "SITEID": "Study Site Identifier",
-    "AGE": "Age",
-    "SEX": "Sex",
-    "ARM": "Description of Planned Arm",
-    "TRT01P": "Planned Treatment for Period 01",
-    "TRT01A": "Actual Treatment for Period 01",
-    "ENRLFL": "Enrolled Population Flag",
-    "SAFFL": "Safety Population Flag",
-    "EFFFL": "Efficacy Population Flag",
-    "TRTSDT": "Date of First Exposure to Treatment",
-    "TRTEDT": "Date of Last Exposure to Treatment",
-    "SCRNDT": "Screening Date",
-    "DTHDT": "Date of Death",
-    "ASEQ": "Analysis Sequence Number",
-    "PARAMCD": "Parameter Code",
-    "PARAM": "Parameter",
-    "AVALC": "Analysis Value (C)",
-    "AVAL": "Analysis Value",
-    "ADT": "Analysis Date",
-    "ANL01FL": "Analysis Flag 01",
-    "STARTDT": "Time-to-Event Origin Date for Subject",
-    "CNSR": "Censor",
-    "EVNTDESC": "Event or Censoring Description",
-}
-ADAM_DATASET_LABELS = {
-    "ADSL": "Subject-Level Analysis Dataset",
-    "ADRS": "Response Analysis Dataset",
-    "ADTTE": "Time-to-Event Analysis Dataset",
-}
-
-
 def _adam() -> dict[str, pd.DataFrame]:
+    """ADSL, ADRS and ADTTE of subjects 001-003 with every spec variable (unset ones null)."""
     trt = "Daratumumab + Pomalidomide"
-    adsl = pd.DataFrame(
-        {
-            "STUDYID": STUDYID,
-            "USUBJID": [_u(1), _u(2), _u(3)],
-            "SUBJID": ["001", "002", "003"],
-            "SITEID": "01",
-            "AGE": [67.0, 74.0, 64.0],
-            "SEX": ["F", "M", "M"],
-            "ARM": trt,
-            "TRT01P": trt,
-            "TRT01A": trt,
-            "ENRLFL": "Y",
-            "SAFFL": "Y",
-            "EFFFL": ["Y", "Y", "N"],
-            "TRTSDT": [sas(e[1]) for e in EXPOSURE],
-            "TRTEDT": [sas(e[3]) for e in EXPOSURE],
-            "SCRNDT": [sas("2024-01-01"), sas("2024-02-01"), sas("2024-03-04")],
-            "DTHDT": [np.nan, np.nan, sas("2024-09-15")],
-        }
-    )
+    dm = {r["USUBJID"]: r for r in DM_ROWS}
+    subject = {}  # what every ADaM dataset repeats from ADSL
+    adsl_rows = []
+    for (n, first, _, last, _), efffl, scrn in zip(
+        EXPOSURE, ("Y", "Y", "N"), ("2024-01-01", "2024-02-01", "2024-03-04"), strict=True
+    ):
+        d = dm[_u(n)]
+        subject[_u(n)] = dict(STUDYID=STUDYID, USUBJID=_u(n), SAFFL="Y", EFFFL=efffl, TRTSDT=sas(first))
+        adsl_rows.append(
+            dict(
+                subject[_u(n)],
+                **{
+                    k: d.get(k)
+                    for k in ("SUBJID", "SITEID", "AGE", "AGEU", "SEX", "RACE", "ETHNIC", "COUNTRY")
+                },
+                ARMCD="DARAPOM",
+                ARM=trt,
+                ACTARMCD="DARAPOM",
+                ACTARM=trt,
+                TRT01P=trt,
+                TRT01A=trt,
+                ENRLFL="Y",
+                TRTEDT=sas(last),
+                SCRNDT=sas(scrn),
+                DTHFL=d.get("DTHFL"),
+                DTHDT=sas(d["DTHDTC"]) if d.get("DTHDTC") else None,
+            )
+        )
     resp = {"CR": 1.0, "VGPR": 2.0, "PR": 3.0, "LOW-DFLC PR": 4.0, "NR": 5.0}
     adrs_rows = []
     for (n, _, _, _, c2), hem, bor in zip(
         VISITS, ("PR", "VGPR", "LOW-DFLC PR"), ("CR", "VGPR", "LOW-DFLC PR"), strict=True
     ):
-        adrs_rows.append(
-            dict(
-                USUBJID=_u(n),
-                ASEQ=1.0,
-                PARAMCD="HEMRESP",
-                PARAM="Hematologic Response by Assessment",
-                AVALC=hem,
-                AVAL=resp[hem],
-                ADT=sas(c2),
-                ANL01FL="Y",
+        for seq, (cd, param, value) in enumerate(
+            (
+                ("HEMRESP", "Hematologic Response by Assessment", hem),
+                ("BOR", "Best Overall Hematologic Response", bor),
+            ),
+            start=1,
+        ):
+            adrs_rows.append(
+                dict(
+                    subject[_u(n)],
+                    ASEQ=seq,
+                    PARAMCD=cd,
+                    PARAM=param,
+                    AVALC=value,
+                    AVAL=resp[value],
+                    ADT=sas(c2),
+                    ANL01FL="Y",
+                )
             )
-        )
-        adrs_rows.append(
-            dict(
-                USUBJID=_u(n),
-                ASEQ=2.0,
-                PARAMCD="BOR",
-                PARAM="Best Overall Hematologic Response",
-                AVALC=bor,
-                AVAL=resp[bor],
-                ADT=sas(c2),
-                ANL01FL="Y",
-            )
-        )
-    adrs = pd.DataFrame(adrs_rows)
-    adrs.insert(0, "STUDYID", STUDYID)
     # PFS/OS from screening: AVAL = ADT - STARTDT + 1
     tte_rows = []
     for n, start, pfs_end, pfs_cnsr, os_end, os_cnsr in (
@@ -634,15 +597,15 @@ def _adam() -> dict[str, pd.DataFrame]:
     ):
         for seq, (cd, param, end, cnsr) in enumerate(
             (
-                ("PFS", "Hematologic Progression-Free Survival (days)", pfs_end, pfs_cnsr),
+                ("PFS", "Progression-Free Survival (days)", pfs_end, pfs_cnsr),
                 ("OS", "Overall Survival (days)", os_end, os_cnsr),
             ),
             start=1,
         ):
             tte_rows.append(
                 dict(
-                    USUBJID=_u(n),
-                    ASEQ=float(seq),
+                    subject[_u(n)],
+                    ASEQ=seq,
                     PARAMCD=cd,
                     PARAM=param,
                     STARTDT=sas(start),
@@ -652,14 +615,11 @@ def _adam() -> dict[str, pd.DataFrame]:
                     EVNTDESC="EVENT" if cnsr == 0 else "CENSORED",
                 )
             )
-    adtte = pd.DataFrame(tte_rows)
-    adtte.insert(0, "STUDYID", STUDYID)
-    out = {"ADSL": adsl, "ADRS": adrs, "ADTTE": adtte}
-    for frame in out.values():
-        for col in frame.columns:
-            if not pd.api.types.is_numeric_dtype(frame[col]):
-                frame[col] = frame[col].astype("str")
-    return out
+    return {
+        "ADSL": _frame("ADSL", adsl_rows),
+        "ADRS": _frame("ADRS", adrs_rows),
+        "ADTTE": _frame("ADTTE", tte_rows),
+    }
 
 
 def _lengths(series: pd.Series) -> int:
@@ -667,21 +627,18 @@ def _lengths(series: pd.Series) -> int:
 
 
 def build_meta(frames: dict[str, pd.DataFrame]) -> dict[str, XptMeta]:
-    """What the XPT writer would record: spec labels (ADaM: the table above), minimal char lengths."""
+    """What the XPT writer would record: spec labels, minimal char lengths."""
     out = {}
     for name, frame in frames.items():
         spec = STUDY.datasets.get(name)
         variables = []
         for col in frame.columns:
             numeric = pd.api.types.is_numeric_dtype(frame[col])
-            if spec is not None:
-                label = spec.variable(col).label if spec.has_variable(col) else col
-            else:
-                label = ADAM_LABELS.get(col, col)
+            label = spec.variable(col).label if spec is not None and spec.has_variable(col) else col
             variables.append(
                 XptVariable(col, label, "num" if numeric else "char", 8 if numeric else _lengths(frame[col]))
             )
-        label = spec.label if spec is not None else ADAM_DATASET_LABELS[name]
+        label = spec.label
         out[name] = XptMeta(name, label, tuple(variables), STAMP, STAMP)
     return out
 
@@ -718,12 +675,8 @@ BASELINE = run(CLEAN_FRAMES, CLEAN_META)
 def test_clean_study_has_no_error_or_warning():
     problems = [str(f) for f in BASELINE if f.severity >= Severity.WARNING]
     assert problems == []
-    # the only notices: ADaM datasets have no spec here (left out on purpose, see the module docstring)
-    assert {(f.code, f.dataset) for f in BASELINE} == {
-        ("CDG0111", "ADSL"),
-        ("CDG0111", "ADRS"),
-        ("CDG0111", "ADTTE"),
-    }
+    # every dataset, ADaM included, has its spec: not even a notice
+    assert [str(f) for f in BASELINE] == []
 
 
 def test_clean_study_exercises_every_dataset_and_its_rules():
@@ -918,6 +871,7 @@ DEFECTS = [
         "CDG0202",
         {"ADSL"},
         {None},
+        frozenset({"CDG0109"}),  # the spec label differs too
     ),
     D(
         "negative-adtte-aval",
@@ -926,7 +880,14 @@ DEFECTS = [
         {"ADTTE"},
         {"AVAL"},
     ),
-    D("variable-name-over-8", _add_col("ADSL", "TRTDURATION", 1.0), "CDG0201", {"ADSL"}, {"TRTDURATION"}),
+    D(
+        "variable-name-over-8",
+        _add_col("ADSL", "TRTDURATION", 1.0),
+        "CDG0201",
+        {"ADSL"},
+        {"TRTDURATION"},
+        frozenset({"CDG0104"}),
+    ),
     D(
         "value-over-200-bytes",
         _set("TS", dict(TSPARMCD="OBJPRIM"), TSVAL="x" * 201),
@@ -1059,7 +1020,14 @@ DEFECTS = [
         None,
         frozenset({"CDG0402"}),
     ),
-    D("adsl-two-rows", _dup_row("ADSL", dict(USUBJID=S2)), "CDG1101", {"ADSL"}, {"USUBJID"}),
+    D(
+        "adsl-two-rows",
+        _dup_row("ADSL", dict(USUBJID=S2)),
+        "CDG1101",
+        {"ADSL"},
+        {"USUBJID", None},
+        frozenset({"CDG0402"}),
+    ),
     D(
         "adam-subject-not-in-adsl",
         _set("ADRS", dict(USUBJID=S3, PARAMCD="BOR"), USUBJID=S4),
@@ -1072,7 +1040,8 @@ DEFECTS = [
         _set("ADRS", dict(USUBJID=S2, PARAMCD="BOR"), PARAM="Best Response"),
         "CDG1103",
         {"ADRS"},
-        {"PARAMCD"},
+        {"PARAMCD", "PARAM"},
+        frozenset({"CDG0802"}),  # "Best Response" is not a term of PARAM_ADRS
     ),
     D(
         "aval-avalc-not-one-to-one",
@@ -1087,6 +1056,7 @@ DEFECTS = [
         "CDG1105",
         {"ADTTE"},
         {"CNSR"},
+        frozenset({"CDG0802"}),  # 5 is not a term of the CNSR codelist
     ),
     D(
         "adt-before-startdt",
@@ -1110,7 +1080,7 @@ DEFECTS = [
         {"ADSL"},
         {"TRTEDT"},
     ),
-    D("adam-date-as-text", _char_adt, "CDG1112", {"ADTTE"}, {"ADT"}),
+    D("adam-date-as-text", _char_adt, "CDG1112", {"ADTTE"}, {"ADT"}, frozenset({"CDG0106"})),
     D("studyid-differs", _set("LB", C2_KAPPA_1, STUDYID="DARPAL01"), "CDG0505", {"LB"}, {"STUDYID"}),
     D(
         "domain-differs",

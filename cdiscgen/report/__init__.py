@@ -7,7 +7,7 @@ of DESIGN.md and is byte-identical across reruns (timings go into it only when a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cdiscgen.report._common import REPORT_FIELDS, FindingsLike
@@ -30,12 +30,15 @@ def write_reports(
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
     timing: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write report.<format> for each of `formats` into `out_dir`; return the paths written.
 
     `findings` is a `Findings`, any iterable of `Finding`, or a `ValidationResult`. With `timing=True`
     and a `ValidationResult`, report.json gets a top-level "timing" block (seconds per rule, rounded);
-    leave it off when report.json must be byte-identical across runs.
+    leave it off when report.json must be byte-identical across runs. `names` gives the names of codes
+    that are not conformance rules (the SDTM, ADaM, define and spec stages' MAP001, DEF002, ...); a code
+    without a name is shown as itself.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -52,11 +55,11 @@ def write_reports(
     for fmt in formats:
         path = out / f"report.{fmt}"
         if fmt == "json":
-            write_report_json(findings, path, created=created, rules=rules, timings=timings)
+            write_report_json(findings, path, created=created, rules=rules, timings=timings, names=names)
         elif fmt == "xlsx":
-            write_report_xlsx(findings, path, created=created, rules=rules)
+            write_report_xlsx(findings, path, created=created, rules=rules, names=names)
         else:
-            write_report_html(findings, path, created=created, rules=rules)
+            write_report_html(findings, path, created=created, rules=rules, names=names)
         log.info("wrote %s", path)
         written.append(path)
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -41,14 +42,43 @@ def rule_index(rules: Iterable[RuleInfo] | None) -> dict[str, RuleInfo]:
     return {r.code: r for r in (list_rules() if rules is None else rules)}
 
 
+#: The shape of a conformance rule code (`cdiscgen.validate` registers them).
+RULE_CODE = re.compile(r"^CDG\d{4}$")
+
+#: Where a finding code comes from, by prefix (conformance rules are CDG + 4 digits).
+_SOURCES: tuple[tuple[str, str], ...] = (
+    ("MAP", "SDTM mapping"),
+    ("CDG-ADAM", "ADaM derivation"),
+    ("ADM", "ADaM derivation"),
+    ("DEF", "Define-XML build"),
+    ("SPEC", "Study specs"),
+)
+
+
+def code_source(code: str) -> str:
+    """What produced a finding code: a conformance rule, or a stage of the pipeline (by code prefix)."""
+    if RULE_CODE.match(code):
+        return "Conformance rule"
+    return next((source for prefix, source in _SOURCES if code.startswith(prefix)), "Other")
+
+
+def code_name(code: str, rules: Mapping[str, RuleInfo], names: Mapping[str, str] | None = None) -> str:
+    """The name of a finding code: the rule's name, else the one `names` gives, else the code itself."""
+    if code in rules:
+        return rules[code].name
+    return (names or {}).get(code) or code
+
+
 def finding_row(f: Finding) -> dict[str, Any]:
     """One finding as the report.json contract orders it."""
     d = f.as_dict()
     return {k: d[k] for k in REPORT_FIELDS}
 
 
-def summary(findings: Findings, rules: Mapping[str, RuleInfo]) -> dict[str, Any]:
-    """Counts by severity and by code, and the fired rules with their name and severity."""
+def summary(
+    findings: Findings, rules: Mapping[str, RuleInfo], names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Counts by severity and by code, and the fired codes with their name (see `code_name`) and severity."""
     by_code = findings.by_code()
     severities: dict[str, str] = {}
     for f in findings:
@@ -61,7 +91,7 @@ def summary(findings: Findings, rules: Mapping[str, RuleInfo]) -> dict[str, Any]
         "by_code": by_code,
         "rules": {
             code: {
-                "name": rules[code].name if code in rules else code,
+                "name": code_name(code, rules, names),
                 "severity": severities[code],
                 "count": count,
             }

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from cdiscgen._findings import Severity
-from cdiscgen.report._common import FindingsLike, as_findings, rule_index, rule_order
+from cdiscgen.report._common import FindingsLike, as_findings, code_name, rule_index, rule_order
 from cdiscgen.validate import RuleInfo
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTICE: "cyan"}
 
 
 def render_console(
-    findings: FindingsLike, console: Console, *, rules: Iterable[RuleInfo] | None = None
+    findings: FindingsLike,
+    console: Console,
+    *,
+    rules: Iterable[RuleInfo] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> None:
     """Print a table (rule, severity, count, message) and the totals by severity to `console`."""
     table_findings = as_findings(findings)
@@ -37,9 +41,9 @@ def render_console(
     table.add_column("Count", justify="right")
     table.add_column("Message")
     for code in rule_order(table_findings):
-        name = index[code].name if code in index else ""
+        name = code_name(code, index, names)
         rule_cell = Text(code)
-        if name:
+        if name != code:
             rule_cell.append(f"\n{name}", style="dim")
         table.add_row(
             rule_cell,

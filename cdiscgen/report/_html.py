@@ -1,33 +1,71 @@
-"""report.html: one self-contained page (static HTML + CSS, no script) a reviewer can read offline."""
+"""report.html: one self-contained page (static HTML + CSS, no script) a reviewer can read offline.
+
+Layout, as a regulatory reviewer reads it: the counts by severity; a summary table with one row per
+code (name, source, severity, count, datasets, reference); then one collapsible section per code with
+the rule text, its bad/good example and reference, and the findings (dataset, USUBJID, --SEQ, variable,
+value, expected, message), capped per code with a count of the rest (report.json and report.xlsx keep
+every finding). Sections of errors are open; warnings and notices start collapsed.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from html import escape
 from pathlib import Path
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.report._common import FindingsLike, as_findings, rule_index, rule_order, write_atomic
+from cdiscgen.report._common import (
+    FindingsLike,
+    as_findings,
+    code_name,
+    code_source,
+    rule_index,
+    rule_order,
+    write_atomic,
+)
 from cdiscgen.validate import RuleInfo
 
-#: Detail rows shown per rule; the rest are counted (report.json and report.xlsx hold them all).
-MAX_ROWS_PER_RULE = 500
+#: Detail rows shown per code; the rest are counted (report.json and report.xlsx hold them all).
+MAX_ROWS_PER_RULE = 200
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1280px;
 color:#1d2433;line-height:1.4;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:2px solid #dde4ee;padding-bottom:.2rem}
-h3{margin:1.5rem 0 .3rem}.meta{color:#5b6577}
-table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.5rem 0}
+.meta{color:#5b6577}
+table{border-collapse:collapse;width:100%;font-size:.86rem;margin:.5rem 0}
 th,td{border:1px solid #dde4ee;padding:.25rem .45rem;text-align:left;vertical-align:top}
-th{background:#f1f4f9}tr:nth-child(even) td{background:#fafbfd}
+th{background:#f1f4f9;position:sticky;top:0}tr:nth-child(even) td{background:#fafbfd}
+td.n{text-align:right;font-variant-numeric:tabular-nums}.nw{white-space:nowrap}
+td.v{font-family:ui-monospace,monospace;font-size:.82rem;word-break:break-word;max-width:22rem}
 .sev{display:inline-block;border-radius:3px;padding:0 .4rem;font-weight:600;font-size:.8rem}
 .error{background:#fde2e1;color:#a61b1b}.warning{background:#fff1cc;color:#7a5300}.notice{background:#e0f0ff;color:#13508a}
-.cards{display:flex;gap:1rem;margin:1rem 0}.card{border:1px solid #dde4ee;border-radius:6px;padding:.6rem 1rem;min-width:8rem}
-.card b{display:block;font-size:1.6rem}.rule p{margin:.2rem 0}.ex{font-family:ui-monospace,monospace;font-size:.85rem}
+.cards{display:flex;gap:1rem;margin:1rem 0;flex-wrap:wrap}
+.card{border:1px solid #dde4ee;border-radius:6px;padding:.6rem 1rem;min-width:8rem}
+.card b{display:block;font-size:1.6rem}
+details.rule{border:1px solid #dde4ee;border-radius:6px;margin:.8rem 0;padding:0 .8rem}
+details.rule[open]{padding-bottom:.6rem}
+summary{cursor:pointer;padding:.5rem 0;font-weight:600;font-size:1.05rem}
+summary .cnt{color:#5b6577;font-weight:400}
+.doc p{margin:.25rem 0}.ex{font-family:ui-monospace,monospace;font-size:.85rem}
 .more{color:#5b6577;font-style:italic}code{font-family:ui-monospace,monospace}
+.ok{color:#1c6b35;font-weight:600}
 """
+
+#: (header, cell) of the detail table; a column empty for every row of a code is left out.
+_DETAIL_COLUMNS = (
+    ("Dataset", lambda f: _e(f.dataset), "nw"),
+    ("USUBJID", lambda f: _e(f.usubjid), "nw"),
+    ("--SEQ", lambda f: _seq(f), "n"),
+    ("Variable", lambda f: _e(f.variable), "nw"),
+    ("Value", lambda f: _e(f.value), "v"),
+    ("Expected", lambda f: _e(f.expected), "v"),
+    ("Message", lambda f: _e(f.message), ""),
+    ("File", lambda f: _place(f), "nw"),
+)
+#: Always shown, even when empty for every finding of a code (what a reviewer looks for first).
+_ALWAYS = frozenset({"Dataset", "USUBJID", "Variable", "Message"})
 
 
 def _e(value: object) -> str:
@@ -51,6 +89,57 @@ def _seq(f: Finding) -> str:
     return f"{f.seq:g}" if isinstance(f.seq, float) else str(f.seq)
 
 
+def _datasets(rows: list[Finding], limit: int = 6) -> str:
+    names = sorted({f.dataset for f in rows if f.dataset})
+    if not names:
+        files = sorted({f.file for f in rows if f.file})
+        return ", ".join(_e(x) for x in files[:limit])
+    more = f" +{len(names) - limit}" if len(names) > limit else ""
+    return ", ".join(_e(n) for n in names[:limit]) + more
+
+
+def _details(code: str, rows: list[Finding], info: RuleInfo | None, name: str, max_rows: int) -> list[str]:
+    worst = max(f.severity for f in rows)
+    is_open = " open" if worst >= Severity.ERROR else ""
+    out = [
+        f'<details class="rule" id="rule-{_e(code)}"{is_open}>',
+        f'<summary id="{_e(code)}">{_sev(worst)} <code>{_e(code)}</code> {_e(name if name != code else "")} '
+        f'<span class="cnt">&middot; {len(rows)} finding(s) &middot; {_datasets(rows)}</span></summary>',
+        '<div class="doc">',
+    ]
+    if info:
+        out.append(f"<p>{_e(info.text)}</p>")
+        if info.bad:
+            out.append(f'<p><b>Bad:</b> <span class="ex">{_e(info.bad)}</span></p>')
+        if info.good:
+            out.append(f'<p><b>Good:</b> <span class="ex">{_e(info.good)}</span></p>')
+        out.append(f'<p class="meta">Reference: {_e(info.reference)} &middot; scope {_e(info.scope)}</p>')
+    else:
+        out.append(
+            f'<p class="meta">Reported by the {_e(code_source(code).lower())} stage, not a conformance rule.</p>'
+        )
+    out.append("</div>")
+    shown = rows[:max_rows]
+    mixed = len({f.severity for f in rows}) > 1
+    columns = [c for c in _DETAIL_COLUMNS if c[0] in _ALWAYS or any(c[1](f) for f in shown)]
+    head = ("<th>Severity</th>" if mixed else "") + "".join(f"<th>{h}</th>" for h, _, _ in columns)
+    out.append(f'<table class="findings"><thead><tr>{head}</tr></thead><tbody>')
+    for f in shown:
+        cells = f"<td>{_sev(f.severity)}</td>" if mixed else ""
+        cells += "".join(
+            f'<td class="{css}">{cell(f)}</td>' if css else f"<td>{cell(f)}</td>" for _, cell, css in columns
+        )
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</tbody></table>")
+    if len(rows) > max_rows:
+        out.append(
+            f'<p class="more">{len(rows) - max_rows} more finding(s) of {_e(code)} are not shown here; '
+            "report.json and report.xlsx list every finding.</p>"
+        )
+    out.append("</details>")
+    return out
+
+
 def compute_html(
     findings: FindingsLike,
     *,
@@ -58,8 +147,9 @@ def compute_html(
     rules: Iterable[RuleInfo] | None = None,
     title: str = "cdiscgen validation report",
     max_rows: int = MAX_ROWS_PER_RULE,
+    names: Mapping[str, str] | None = None,
 ) -> str:
-    """The report page as text."""
+    """The report page as text. `names` names the codes that are not conformance rules (default: the code)."""
     table = as_findings(findings)
     index = rule_index(rules)
     by_rule: dict[str, list[Finding]] = defaultdict(list)
@@ -79,66 +169,37 @@ def compute_html(
     out.append(f'<div class="card">Findings<b>{len(table)}</b></div>')
     for sev, n in table.by_severity().items():
         out.append(f'<div class="card">{_sev(sev)}<b>{n}</b></div>')
+    out.append(f'<div class="card">Codes<b>{len(order)}</b></div>')
     out.append("</div>")
 
     out.append('<h2 id="summary">Summary by rule</h2>')
     if not order:
-        out.append("<p>No findings.</p>")
-    else:
+        out.append('<p class="ok">No findings.</p>')
+        out.append("</body></html>")
+        return "\n".join(out) + "\n"
+    out.append(
+        "<table><thead><tr><th>Code</th><th>Name</th><th>Source</th><th>Severity</th><th>Count</th>"
+        "<th>Datasets</th><th>Reference</th></tr></thead><tbody>"
+    )
+    for code in order:
+        info = index.get(code)
+        rows = by_rule[code]
+        worst = max(f.severity for f in rows)
         out.append(
-            "<table><thead><tr><th>Rule</th><th>Name</th><th>Severity</th><th>Count</th></tr></thead><tbody>"
+            f'<tr><td class="nw"><a href="#rule-{_e(code)}"><code>{_e(code)}</code></a></td>'
+            f'<td>{_e(code_name(code, index, names))}</td><td class="nw">{_e(code_source(code))}</td>'
+            f'<td>{_sev(worst)}</td><td class="n">{len(rows)}</td><td>{_datasets(rows)}</td>'
+            f"<td>{_e(info.reference if info else '')}</td></tr>"
         )
-        for code in order:
-            info = index.get(code)
-            worst = max(f.severity for f in by_rule[code])
-            out.append(
-                f'<tr><td><a href="#{_e(code)}"><code>{_e(code)}</code></a></td><td>{_e(info.name if info else "")}</td>'
-                f"<td>{_sev(worst)}</td><td>{len(by_rule[code])}</td></tr>"
-            )
-        out.append("</tbody></table>")
+    out.append("</tbody></table>")
 
-        out.append('<h2 id="rules">Rules</h2>')
-        for code in order:
-            info = index.get(code)
-            out.append(
-                f'<div class="rule" id="rule-{_e(code)}"><h3><code>{_e(code)}</code> '
-                f"{_e(info.name if info else '')}</h3>"
-            )
-            if info:
-                out.append(f"<p>{_e(info.text)}</p>")
-                if info.bad:
-                    out.append(f'<p><b>Bad:</b> <span class="ex">{_e(info.bad)}</span></p>')
-                if info.good:
-                    out.append(f'<p><b>Good:</b> <span class="ex">{_e(info.good)}</span></p>')
-                out.append(
-                    f'<p class="meta">Reference: {_e(info.reference)} &middot; scope {_e(info.scope)}</p>'
-                )
-            out.append("</div>")
-
-        out.append('<h2 id="details">Details</h2>')
-        for code in order:
-            rows = by_rule[code]
-            info = index.get(code)
-            out.append(
-                f'<h3 id="{_e(code)}"><code>{_e(code)}</code> {_e(info.name if info else "")} '
-                f"({len(rows)})</h3>"
-            )
-            out.append(
-                "<table><thead><tr><th>Severity</th><th>Dataset</th><th>USUBJID</th><th>SEQ</th><th>Variable</th>"
-                "<th>Value</th><th>Expected</th><th>Message</th><th>File</th></tr></thead><tbody>"
-            )
-            for f in rows[:max_rows]:
-                out.append(
-                    f"<tr><td>{_sev(f.severity)}</td><td>{_e(f.dataset)}</td><td>{_e(f.usubjid)}</td><td>{_seq(f)}</td>"
-                    f"<td>{_e(f.variable)}</td><td>{_e(f.value)}</td><td>{_e(f.expected)}</td>"
-                    f"<td>{_e(f.message)}</td><td>{_place(f)}</td></tr>"
-                )
-            out.append("</tbody></table>")
-            if len(rows) > max_rows:
-                out.append(
-                    f'<p class="more">{len(rows) - max_rows} more finding(s) of {_e(code)} are in '
-                    "report.json and report.xlsx.</p>"
-                )
+    out.append('<h2 id="details">Findings by rule</h2>')
+    out.append(
+        f'<p class="meta">Error sections are open; click a heading to open or close it. At most {max_rows} '
+        "findings are listed per rule; report.json and report.xlsx hold all of them.</p>"
+    )
+    for code in order:
+        out.extend(_details(code, by_rule[code], index.get(code), code_name(code, index, names), max_rows))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -149,6 +210,8 @@ def write_report_html(
     *,
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Path:
     """Write report.html (UTF-8)."""
-    return write_atomic(Path(path), compute_html(findings, created=created, rules=rules).encode("utf-8"))
+    html = compute_html(findings, created=created, rules=rules, names=names)
+    return write_atomic(Path(path), html.encode("utf-8"))

@@ -20,13 +20,17 @@ def compute_report(
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
     timings: Mapping[str, float] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The report.json document: `summary`, `findings` (sorted), `created` when given, `timing` when given."""
+    """The report.json document: `summary`, `findings` (sorted), `created` when given, `timing` when given.
+
+    `names` gives the name of codes that are not conformance rules (MAP001, DEF002, ...); default: the code.
+    """
     table = as_findings(findings)
     doc: dict[str, Any] = {}
     if created is not None:
         doc["created"] = created
-    doc["summary"] = summary(table, rule_index(rules))
+    doc["summary"] = summary(table, rule_index(rules), names)
     doc["findings"] = [finding_row(f) for f in table.sorted()]
     if timings is not None:
         doc["timing"] = {
@@ -43,8 +47,9 @@ def write_report_json(
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
     timings: Mapping[str, float] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Path:
     """Write report.json (UTF-8, 2-space indent, newline at the end); the same input gives the same bytes."""
-    doc = compute_report(findings, created=created, rules=rules, timings=timings)
+    doc = compute_report(findings, created=created, rules=rules, timings=timings, names=names)
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     return write_atomic(Path(path), text.encode("utf-8"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -13,10 +13,18 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
 from cdiscgen._findings import Severity
-from cdiscgen.report._common import FindingsLike, as_findings, rule_index, rule_order, write_atomic
+from cdiscgen.report._common import (
+    FindingsLike,
+    as_findings,
+    code_name,
+    code_source,
+    rule_index,
+    rule_order,
+    write_atomic,
+)
 from cdiscgen.validate import RuleInfo
 
-SUMMARY_HEADER = ("Code", "Name", "Severity", "Count", "Scope", "Reference", "Rule")
+SUMMARY_HEADER = ("Code", "Name", "Severity", "Count", "Scope", "Reference", "Rule", "Source")
 DETAIL_HEADER = (
     "Code",
     "Severity",
@@ -55,13 +63,17 @@ def write_report_xlsx(
     *,
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write report.xlsx with openpyxl (write-only mode, so large finding tables stay fast)."""
+    """Write report.xlsx with openpyxl (write-only mode, so large finding tables stay fast).
+
+    `names` gives the name of codes that are not conformance rules; default: the code.
+    """
     table = as_findings(findings)
     index = rule_index(rules)
     wb = Workbook(write_only=True)
     summary = wb.create_sheet("Summary")
-    for col, width in zip("ABCDEFG", (10, 44, 10, 9, 9, 50, 80), strict=True):
+    for col, width in zip("ABCDEFGH", (10, 44, 10, 9, 9, 50, 80, 18), strict=True):
         summary.column_dimensions[col].width = width
     summary.freeze_panes = "A2"
     _row(summary, SUMMARY_HEADER, header=True)
@@ -75,12 +87,13 @@ def write_report_xlsx(
             summary,
             (
                 code,
-                info.name if info else "",
+                code_name(code, index, names),
                 str(sev[code]),
                 counts[code],
                 str(info.scope) if info else "",
                 info.reference if info else "",
                 info.text if info else "",
+                code_source(code),
             ),
         )
     _row(summary, ())

@@ -153,6 +153,10 @@ def _disease(study: StudySettings, cfg: dict[str, Any], scr: pd.DataFrame, seed:
         rng, n, {True: pop["uninvolved_suppressed"], False: 1 - pop["uninvolved_suppressed"]}
     ).astype(bool)
     ubl = np.where(supp & clone, rng.uniform(0.2, 0.45, n), ubl)
+    # "No visible clone" must also mean a normal baseline ratio: cap the small dFLC so that
+    # kappa/lambda stays inside the normal range (kappa: 1 + d/u <= high; lambda: u/(u + d) >= low).
+    ratio_cap = np.where(lam, ubl * (1.0 / study.ratio_low - 1.0), ubl * (study.ratio_high - 1.0)) * 0.9
+    dbl = np.where(ne & ~clone, np.minimum(dbl, ratio_cap), dbl)
     heavy = choice(rng, n, pop["heavy_chain"])
     chain_word = np.where(lam, "lambda", "kappa")
     isotype = np.where(heavy == "Free", "Free " + chain_word, heavy.astype(str) + " " + chain_word)

@@ -9,16 +9,20 @@ from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, Validatio
 from cdiscgen.validate._registry import Rule, RuleInfo, Scope, get_rule, list_rules, rule
 from cdiscgen.validate._rules_sdtm import TS_REQUIRED
 from cdiscgen.validate._runner import (
+    DatasetFolder,
     ValidationResult,
     find_dataset_folders,
+    read_dataset_folder,
     read_folder,
     validate_datasets,
     validate_folder,
+    validate_parts,
     validate_submission,
 )
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "DatasetFolder",
     "TS_REQUIRED",
     "DatasetMetaLike",
     "Rule",
@@ -29,10 +33,12 @@ __all__ = [
     "VariableMetaLike",
     "get_rule",
     "list_rules",
+    "read_dataset_folder",
     "read_folder",
     "rule",
     "validate_datasets",
     "find_dataset_folders",
     "validate_folder",
+    "validate_parts",
     "validate_submission",
 ]

@@ -222,6 +222,85 @@ def find_dataset_folders(root: Path | str) -> list[Path]:
     return sorted(folders)
 
 
+@dataclass
+class DatasetFolder:
+    """The datasets of one folder (read from disk or built in memory) and that folder's define.xml.
+
+    `notes` holds what reading the files found (CDG0002, CDG0003); they join the findings as they are.
+    """
+
+    frames: dict[str, pd.DataFrame]
+    meta: dict[str, DatasetMetaLike] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    define_path: Path | None = None
+    notes: list[Finding] = field(default_factory=list)
+    name: str = ""
+
+
+def read_dataset_folder(folder: Path | str) -> DatasetFolder:
+    """Every *.xpt of `folder` and its define.xml (when there is one) as a `DatasetFolder`."""
+    folder = Path(folder)
+    frames, metas, files, notes = read_folder(folder)
+    define = folder / "define.xml"
+    return DatasetFolder(
+        frames=frames,
+        meta=metas,
+        files=files,
+        define_path=define if define.is_file() else None,
+        notes=notes,
+        name=str(folder),
+    )
+
+
+def validate_parts(
+    parts: Iterable[DatasetFolder],
+    *,
+    study: Study | None = None,
+    limit: int = DEFAULT_LIMIT,
+    codes: Iterable[str] | None = None,
+) -> ValidationResult:
+    """Validate several dataset folders as one study (what `validate_submission` does after reading).
+
+    Every rule except the define.xml rules sees all datasets together, so cross-dataset rules work across
+    folders; the define.xml rules run per folder, against that folder's own define.xml and datasets.
+    `codes` limits the run to those rules.
+    """
+    parts = list(parts)
+    frames: dict[str, pd.DataFrame] = {}
+    metas: dict[str, DatasetMetaLike] = {}
+    files: dict[str, str] = {}
+    notes: list[Finding] = []
+    for part in parts:
+        clash = sorted(set(part.frames) & set(frames))
+        if clash:
+            raise ValueError(f"dataset(s) {', '.join(clash)} appear in more than one folder ({part.name})")
+        frames.update(part.frames)
+        metas.update(part.meta)
+        files.update(part.files)
+        notes.extend(part.notes)
+    wanted = set(codes) if codes is not None else {r.code for r in list_rules()}
+    define_codes = {r.code for r in list_rules() if r.scope == Scope.DEFINE} & wanted
+    other_codes = wanted - define_codes
+    result = validate_datasets(frames, study=study, meta=metas, codes=other_codes, limit=limit, files=files)
+    result.findings.extend(notes)
+    for part in parts:
+        if part.define_path is None or not define_codes:
+            continue
+        found = validate_datasets(
+            part.frames,
+            study=study,
+            meta=part.meta,
+            define_path=part.define_path,
+            codes=define_codes,
+            limit=limit,
+            files=part.files,
+        )
+        result.findings.extend(found.findings)
+        for code, seconds in found.timings.items():
+            result.timings[code] = result.timings.get(code, 0.0) + seconds
+    return result
+
+
 def validate_submission(
     folders: Iterable[Path | str],
     *,
@@ -233,40 +312,4 @@ def validate_submission(
     Every rule except the define.xml rules sees all datasets together, so cross-dataset rules work across
     folders; the define.xml rules run per folder, against that folder's own define.xml and datasets.
     """
-    frames: dict[str, pd.DataFrame] = {}
-    metas: dict[str, DatasetMetaLike] = {}
-    files: dict[str, str] = {}
-    notes: list[Finding] = []
-    per_folder: list[tuple[Path, dict[str, pd.DataFrame], dict[str, DatasetMetaLike], dict[str, str]]] = []
-    for folder in folders:
-        folder = Path(folder)
-        f_frames, f_metas, f_files, f_notes = read_folder(folder)
-        clash = sorted(set(f_frames) & set(frames))
-        if clash:
-            raise ValueError(f"dataset(s) {', '.join(clash)} appear in more than one folder ({folder})")
-        frames.update(f_frames)
-        metas.update(f_metas)
-        files.update(f_files)
-        notes.extend(f_notes)
-        per_folder.append((folder, f_frames, f_metas, f_files))
-    define_codes = {r.code for r in list_rules() if r.scope == Scope.DEFINE}
-    other_codes = {r.code for r in list_rules()} - define_codes
-    result = validate_datasets(frames, study=study, meta=metas, codes=other_codes, limit=limit, files=files)
-    result.findings.extend(notes)
-    for folder, f_frames, f_metas, f_files in per_folder:
-        define = folder / "define.xml"
-        if not define.is_file():
-            continue
-        part = validate_datasets(
-            f_frames,
-            study=study,
-            meta=f_metas,
-            define_path=define,
-            codes=define_codes,
-            limit=limit,
-            files=f_files,
-        )
-        result.findings.extend(part.findings)
-        for code, seconds in part.timings.items():
-            result.timings[code] = result.timings.get(code, 0.0) + seconds
-    return result
+    return validate_parts([read_dataset_folder(f) for f in folders], study=study, limit=limit)
