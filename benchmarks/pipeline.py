@@ -16,7 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from cdiscgen._pipeline import RunOptions, run_pipeline
+# benchmarks/sdtm.py would shadow the `sdtm` package: this folder must not be on the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from cdiscgen._pipeline import RunOptions, run_pipeline  # noqa: E402
 
 
 class Recorder:

@@ -79,9 +79,10 @@ def print_run_summary(result: RunResult) -> None:
 
 
 def render_findings(findings: Any) -> None:
+    from cdiscgen._stages import finding_names
     from cdiscgen.report import render_console
 
-    render_console(findings, Console())
+    render_console(findings, Console(), names=finding_names())
 
 
 def print_rule_catalog() -> None:

@@ -265,7 +265,14 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     )
     result.findings.extend(validation.findings)
     result.rule_seconds = {code: round(seconds, 3) for code, seconds in sorted(validation.timings.items())}
-    stage("report", lambda: write_reports(result.findings, layout["validation"], created=created.isoformat()))
+    from cdiscgen._stages import finding_names
+
+    stage(
+        "report",
+        lambda: write_reports(
+            result.findings, layout["validation"], created=created.isoformat(), names=finding_names()
+        ),
+    )
     return result
 
 

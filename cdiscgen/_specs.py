@@ -32,6 +32,35 @@ log = logging.getLogger(__name__)
 NUMERIC_TYPES = frozenset({"integer", "float"})
 
 
+SPEC_FINDING_NAMES: dict[str, str] = {
+    "SPEC001": "Required spec file missing",
+    "SPEC002": "YAML syntax error",
+    "SPEC003": "Spec file is not a mapping",
+    "SPEC004": "Spec off its schema",
+    "SPEC010": "Dataset declared twice",
+    "SPEC011": "Method declared twice",
+    "SPEC012": "Codelist declared twice",
+    "SPEC013": "Codelist term declared twice",
+    "SPEC014": "Term without NCI code nor sponsor mark",
+    "SPEC020": "Variable declared twice",
+    "SPEC021": "Codelist does not exist",
+    "SPEC022": "Method does not exist",
+    "SPEC023": "Derived variable without a method",
+    "SPEC024": "Numeric length other than 8",
+    "SPEC025": "Key variable does not exist",
+    "SPEC026": "Split variable does not exist",
+    "SPEC027": "Value-level variable does not exist",
+    "SPEC030": "Visit number or code used twice",
+    "SPEC031": "Visit epoch not declared",
+    "SPEC032": "Visit window inverted",
+    "SPEC033": "Arm element not declared",
+    "SPEC034": "Agency profile not declared",
+    "SPEC040": "Mapping spec without a target dataset",
+    "SPEC041": "Mapping targets an undeclared dataset",
+}
+"""Short name of every study-spec finding code, for reports."""
+
+
 class SpecError(ValueError):
     """The study folder's specs are invalid; `findings` holds every problem found."""
 

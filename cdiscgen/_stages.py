@@ -83,6 +83,16 @@ def run_validate_stage(
     return result.findings
 
 
+def finding_names() -> dict[str, str]:
+    """Names of the finding codes the stages raise (conformance rules carry their own), for reports."""
+    import adam
+    import define
+    import sdtm
+    from cdiscgen._specs import SPEC_FINDING_NAMES
+
+    return {**SPEC_FINDING_NAMES, **sdtm.FINDING_NAMES, **adam.FINDING_NAMES, **define.FINDING_NAMES}
+
+
 def _raise_on_spec_errors(findings: Sequence) -> None:
     from cdiscgen._findings import Severity
     from cdiscgen._specs import SpecError

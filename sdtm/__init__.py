@@ -8,6 +8,7 @@ from sdtm._algorithms import (
     compute_iso8601_date,
     compute_not_submitted,
 )
+from sdtm._codes import FINDING_NAMES
 from sdtm._context import RuleContext
 from sdtm._derive import (
     compute_age,
@@ -33,6 +34,7 @@ from sdtm._trial_design import TrialDesignError, derive_trial_design
 from sdtm._units import UnitTable, check_units_table, derive_standard_units, read_units
 
 __all__ = [
+    "FINDING_NAMES",
     "MappingSpec",
     "RawDataError",
     "RuleContext",

@@ -703,8 +703,11 @@ def check_short_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
 def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Events, interventions and findings carry EPOCH; each dated record has it populated.
 
+    A record whose date is partial (YYYY or YYYY-MM) is not flagged: when the partial date can stand for
+    dates in more than one epoch, EPOCH cannot be known and stays null (method MT.EPOCH).
+
     Bad: an LB record with LBDTC 2024-01-08 and EPOCH null, or EX without an EPOCH column.
-    Good: EPOCH "TREATMENT" on that record.
+    Good: EPOCH "TREATMENT" on that record; or DSSTDTC "2024" (spanning epochs) with EPOCH null.
     """
     for name in ctx.sdtm_names():
         if ctx.observation_class(name) is None:
@@ -717,7 +720,9 @@ def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         dtc = next((c for c in (f"{p}STDTC", f"{p}DTC") if c in frame.columns), None)
         if dtc is None:
             continue
-        bad = ctx.text(name, dtc).notna().to_numpy() & ctx.text(name, "EPOCH").isna().to_numpy()
+        dates = ctx.text(name, dtc)
+        complete_date = dates.str.len().fillna(0).to_numpy() >= 10  # YYYY-MM-DD or longer
+        bad = dates.notna().to_numpy() & complete_date & ctx.text(name, "EPOCH").isna().to_numpy()
         yield from ctx.findings_where(
             rule,
             name,
