@@ -31,7 +31,7 @@ def run_sdtm_stage(raw_dir: Path, out_dir: Path, study_dir: Path | None) -> Find
         write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
         for name, frame in sorted((getattr(result, "trace", None) or {}).items()):
             frame.to_csv(work / f"{name.lower()}.trace.csv", index=False, lineterminator="\n")
-    return result.findings
+    return Findings(list(result.findings))
 
 
 def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: date | None) -> Findings:
@@ -50,7 +50,7 @@ def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff
             result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
         )
         write_summary(summary, work)
-    return result.findings
+    return Findings(list(result.findings))
 
 
 def run_validate_stage(
@@ -76,7 +76,12 @@ def run_validate_stage(
     file_formats = tuple(f for f in formats if f != "console")
     if file_formats:
         write_reports(
-            result, report_dir, formats=file_formats, created=creation_datetime(study.settings), timing=True
+            result,
+            report_dir,
+            formats=file_formats,
+            created=creation_datetime(study.settings).isoformat(),
+            timing=True,
+            names=finding_names(),
         )
     if "console" in formats:
         render_findings(result.findings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from cdiscgen.report._common import REPORT_FIELDS, FindingsLike
@@ -27,7 +28,7 @@ def write_reports(
     out_dir: Path | str,
     *,
     formats: Sequence[str] = FORMATS,
-    created: str | None = None,
+    created: str | datetime | None = None,
     rules: Iterable[RuleInfo] | None = None,
     timing: bool = False,
     names: Mapping[str, str] | None = None,
@@ -40,6 +41,8 @@ def write_reports(
     that are not conformance rules (the SDTM, ADaM, define and spec stages' MAP001, DEF002, ...); a code
     without a name is shown as itself.
     """
+    if isinstance(created, datetime):
+        created = created.isoformat()
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown report format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
