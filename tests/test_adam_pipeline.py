@@ -343,3 +343,15 @@ def test_cli_adam_without_dm_is_bad_input(run, tmp_path):
     assert "DM" in result.output and "dm.xpt" in result.output
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [sdtm_dir]  # no staging folder left behind either
+
+
+def test_investigator_mostly_agrees_with_the_rules(run):
+    # The simulator makes the investigator's hematologic assessment (RS HEMARESP -> ADRS INVRESP) follow the
+    # course most of the time, with a few discordant calls: agreement must be high but not perfect.
+    adrs = run.result.datasets["ADRS"]
+    rule = adrs[adrs["PARAMCD"] == "HEMRESP"][["USUBJID", "ADT", "AVALC"]]
+    inv = adrs[adrs["PARAMCD"] == "INVRESP"][["USUBJID", "ADT", "AVALC"]]
+    both = rule.merge(inv, on=["USUBJID", "ADT"], suffixes=("_rule", "_inv"))
+    assert len(both) >= 0.9 * len(rule)  # nearly every scored assessment has an investigator call
+    agreement = (both["AVALC_rule"] == both["AVALC_inv"]).mean()
+    assert 0.85 <= agreement < 1.0
