@@ -7,6 +7,8 @@ finished, so a failure or an interrupt leaves the previous complete output untou
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import json
 import logging
@@ -153,6 +155,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
             raise StageError(name, exc) from exc
         seconds = time.perf_counter() - start
+        _release_memory()
         count = rows(value) if rows else None
         result.stages.append(StageRecord(name, round(seconds, 3), count))
         reporter.stage_finished(name, seconds, count)
@@ -274,6 +277,21 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         ),
     )
     return result
+
+
+def _release_memory() -> None:
+    """Give memory freed by a stage back to the operating system before the next one (peak RSS)."""
+    gc.collect()
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):  # pragma: no cover - pyarrow is a dependency
+        pass
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def _total_rows(datasets: Mapping[str, pd.DataFrame]) -> int:
