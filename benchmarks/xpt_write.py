@@ -1,8 +1,9 @@
-"""XPT v5 write speed: our writer vs pyreadstat.write_xport vs pyarrow parquet, on an LB-like frame.
+"""XPT v5 write speed: our writer vs pyreadstat.write_xport vs pyarrow parquet, on an LB-like frame; and
+our Dataset-JSON 1.1 / NDJSON writers on the same frame.
 
 Usage: python benchmarks/xpt_write.py [--rows N] [--runs 3]
 Prints rows/s (median of the runs) and peak traced memory for each writer, the ratios, and as last line
-`xpt_write rows=N ours_rows_s=A pyreadstat_rows_s=B parquet_rows_s=C`.
+`xpt_write rows=N ours_rows_s=A pyreadstat_rows_s=B parquet_rows_s=C json_rows_s=D ndjson_rows_s=E`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 
-from cdiscgen.export import FDA, XptVariable, write_xpt
+from cdiscgen.export import FDA, JsonColumn, XptVariable, write_dataset_json, write_dataset_ndjson, write_xpt
 
 CHAR_COLUMNS = {
     "STUDYID": 1,
@@ -64,6 +65,15 @@ def make_frame(rows: int, seed: int = 20250328) -> tuple[pd.DataFrame, list[XptV
             XptVariable(name, f"{name} label", "num", format="DATE9." if name == "LBDT" else None)
         )
     return pd.DataFrame(data), variables
+
+
+def json_columns(variables: list[XptVariable]) -> list[JsonColumn]:
+    """Dataset-JSON columns of the frame: text as string, numbers as double (the seeded values are not
+    whole numbers, so not integer or date)."""
+    return [
+        JsonColumn(f"IT.LB.{v.name}", v.name, v.label, "string" if v.type == "char" else "double")
+        for v in variables
+    ]
 
 
 def _rss() -> int:
@@ -116,6 +126,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        json_args = dict(
+            dataset="LB",
+            label="Laboratory Test Results",
+            columns=json_columns(variables),
+            study_oid="BENCH",
+            metadata_version_oid="MDV.BENCH",
+            metadata_ref=None,
+            created=created,
+            originator="benchmarks/xpt_write.py",
+            source_system=("cdiscgen", "bench"),
+            item_group_oid="IG.LB",
+        )
         writers = {
             "ours": lambda: write_xpt(
                 frame,
@@ -130,6 +152,8 @@ def main() -> None:
                 frame, str(folder / "lb_rs.xpt"), table_name="LB", column_labels=labels, file_format_version=5
             ),
             "parquet": lambda: pq.write_table(table, folder / "lb.parquet"),
+            "json": lambda: write_dataset_json(frame, folder / "lb.json", **json_args),
+            "ndjson": lambda: write_dataset_ndjson(frame, folder / "lb.ndjson", **json_args),
         }
         results = {}
         for name, fn in writers.items():
@@ -140,12 +164,15 @@ def main() -> None:
                 f"peak RSS growth {peak / 2**20:8.1f} MiB ({peak / frame_bytes:.2f}x frame)  "
                 f"tracemalloc peak {traced / 2**20:.1f} MiB"
             )
-        size = (folder / "lb.xpt").stat().st_size
-        print(f"xpt size {size / 2**20:.1f} MiB")
-    ours, rs, parquet = (results[k][0] for k in ("ours", "pyreadstat", "parquet"))
-    print(f"ratios: ours/pyreadstat {ours / rs:.1f}x, ours/parquet {ours / parquet:.2f}x")
+        sizes = {name: (folder / name).stat().st_size / 2**20 for name in ("lb.xpt", "lb.json", "lb.ndjson")}
+        print("sizes: " + ", ".join(f"{name} {size:.1f} MiB" for name, size in sizes.items()))
+    ours, rs, parquet, js, nd = (results[k][0] for k in ("ours", "pyreadstat", "parquet", "json", "ndjson"))
+    print(
+        f"ratios: ours/pyreadstat {ours / rs:.1f}x, ours/parquet {ours / parquet:.2f}x, json/xpt {js / ours:.2f}x"
+    )
     print(
         f"xpt_write rows={args.rows} ours_rows_s={ours:.0f} pyreadstat_rows_s={rs:.0f} parquet_rows_s={parquet:.0f}"
+        f" json_rows_s={js:.0f} ndjson_rows_s={nd:.0f}"
     )
 
 

@@ -268,3 +268,67 @@ def test_error_row_counts_from_the_whole_frame(tmp_path):
             **COMMON,
         )
     assert (info.value.column, info.value.row, info.value.value) == ("AGE", 66001, 1.5)
+
+
+def test_row_text_is_exact_for_every_data_type(tmp_path):
+    """The exact bytes of each row: shortest double repr (-0.0 kept apart from 0.0), integers, SAS
+    dates/datetimes/times as ISO 8601, decimals as strings, booleans, escapes, and null for missing."""
+    frame = pd.DataFrame(
+        {
+            "S": pd.Series(["a", 'q"b', "c\\d", "e\tf", "ü", None], dtype=object),
+            "T": pd.Series(["x", "x", "", "y", "x", "z"], dtype="str"),
+            "D": [-0.0, 0.0, 1e16, 1.5e-05, np.nan, 0.1],
+            "I": [1.0, -2.0, np.nan, 1.0, 2**53, 0.0],
+            "DT": [0.0, 19725.0, np.nan, 19725.0, -1.0, 1.0],
+            "DTM": [0.0, 1704067200.0, 86399.0, np.nan, 1704067200.0, -1.0],
+            "TM": [0.0, 86399.0, 3600.0, np.nan, 3600.0, 61.0],
+            "DEC": [1.5, np.nan, 1.5, -0.0, 123456789.125, 1e-7],
+            "B": pd.Series([True, False, None, True, False, True], dtype="boolean"),
+        }
+    )
+    columns = [
+        JsonColumn("IT.S", "S", "s", "string"),
+        JsonColumn("IT.T", "T", "t", "string"),
+        JsonColumn("IT.D", "D", "d", "double"),
+        JsonColumn("IT.I", "I", "i", "integer"),
+        JsonColumn("IT.DT", "DT", "dt", "date", "integer"),
+        JsonColumn("IT.DTM", "DTM", "dtm", "datetime", "integer"),
+        JsonColumn("IT.TM", "TM", "tm", "time", "integer"),
+        JsonColumn("IT.DEC", "DEC", "dec", "decimal"),
+        JsonColumn("IT.B", "B", "b", "boolean"),
+    ]
+    kwargs = dict(dataset="X", label="", columns=columns, item_group_oid="IG.X", **COMMON)
+    nd = write_dataset_ndjson(frame, tmp_path / "x.ndjson", **kwargs).read_bytes()
+    js = write_dataset_json(frame, tmp_path / "x.json", **kwargs).read_bytes()
+    expected = [
+        '["a","x",-0.0,1,"1960-01-01","1960-01-01T00:00:00","00:00:00","1.5",true]',
+        '["q\\"b","x",0.0,-2,"2014-01-02","2013-12-31T00:00:00","23:59:59",null,false]',
+        '["c\\\\d","",1e+16,null,null,"1960-01-01T23:59:59","01:00:00","1.5",null]',
+        '["e\\tf","y",1.5e-05,1,"2014-01-02",null,null,"-0.0",true]',
+        '["ü","x",null,9007199254740992,"1959-12-31","2013-12-31T00:00:00","01:00:00","123456789.125",false]',
+        '[null,"z",0.1,0,"1960-01-02","1959-12-31T23:59:59","00:01:01","1e-07",true]',
+    ]
+    assert nd.decode("utf-8").split("\n", 1)[1] == "\n".join(expected) + "\n"
+    assert js.decode("utf-8").endswith(',"rows":[\n' + ",\n".join(expected) + "\n]}\n")
+
+
+def test_nulls_and_escapes_in_later_chunks_only(tmp_path):
+    """Each 65,536-row chunk decides on its own whether a column has nulls or needs escaping."""
+    n = 140_000
+    text = np.where(np.arange(n) % 3 == 0, "p", "q").astype(object)
+    text[70_000] = None  # a null in the second chunk only
+    text[135_000] = 'say "hi"\\'  # an escape in the third chunk only
+    values = np.tile([0.5, -0.0, 2.0], n // 3 + 1)[:n]
+    values[1] = np.nan
+    frame = pd.DataFrame({"C": pd.Series(text, dtype="str"), "V": values})
+    columns = [JsonColumn("IT.C", "C", "c", "string"), JsonColumn("IT.V", "V", "v", "double")]
+    path = write_dataset_ndjson(
+        frame, tmp_path / "c.ndjson", dataset="C", label="", columns=columns, item_group_oid="IG.C", **COMMON
+    )
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert len(lines) == n + 2 and lines[-1] == ""
+    rows = [json.loads(line) for line in lines[1:-1]]
+    assert [r[0] for r in rows] == [None if v is None or v != v else v for v in text.tolist()]
+    assert lines[1:4] == ['["p",0.5]', '["q",null]', '["q",2.0]'] and lines[5] == '["q",-0.0]'
+    assert [r[1] for r in rows[2:]] == [None if math.isnan(v) else v for v in values[2:].tolist()]
+    assert all(math.copysign(1, r[1]) == -1 for r in rows[4::3])

@@ -107,5 +107,8 @@ def test_missing_values_and_short_numerics_decode():
     )
     out = compute_float_from_ibm(raw)
     assert np.isnan(out[:3]).all() and out[3] == 1.0
+    # a zero fraction with the sign bit set is -0.0, not a missing value
+    negative_zero = compute_float_from_ibm(np.array([[0x80, 0, 0, 0, 0, 0, 0, 0]], dtype=np.uint8))
+    assert negative_zero[0] == 0.0 and math.copysign(1.0, negative_zero[0]) == -1.0
     # A 3-byte numeric keeps the top 3 bytes: 0x42 0x64 0x80 -> 0.648(hex) * 16**2 = 0x64.8 = 100.5
     assert compute_float_from_ibm(np.array([[0x42, 0x64, 0x80]], dtype=np.uint8)).tolist() == [100.5]

@@ -454,3 +454,84 @@ def test_reader_rejects_non_xpt(tmp_path):
     bogus.write_bytes(b"x" * 800)
     with pytest.raises(XptError, match="not a SAS transport v5 file"):
         read_xpt(bogus)
+
+
+def _one_char_column(tmp_path, values, profile=FDA):
+    frame = pd.DataFrame({"C": pd.Series(values, dtype="str"), "N": np.arange(len(values), dtype=float)})
+    variables = [XptVariable("C", "Text", "char"), XptVariable("N", "Number", "num")]
+    return write_xpt(
+        frame,
+        tmp_path / "c.xpt",
+        dataset="C",
+        label="",
+        variables=variables,
+        profile=profile,
+        created=CREATED,
+    )
+
+
+def _patch_field(path, row, raw):
+    """Overwrite the C field of one row (C is the first variable, so it starts the row)."""
+    data = bytearray(path.read_bytes())
+    obs = data.find(b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!") + 80
+    width = ref.read(str(path)).variables[0].length
+    start = obs + row * (width + 8)
+    data[start : start + width] = raw.ljust(width, b" ")
+    path.write_bytes(bytes(data))
+
+
+def test_reader_strips_trailing_blank_and_nul_padding(tmp_path):
+    fields = [
+        b"AB    ",
+        b"AB\0\0\0\0",
+        b"AB  \0\0",
+        b"A B   ",
+        b"      ",
+        b"\0\0\0\0\0\0",
+        b" A    ",
+        b"A\0B   ",
+    ]
+    path = _one_char_column(tmp_path, ["xxxxxx"] * len(fields))
+    for row, raw in enumerate(fields):
+        _patch_field(path, row, raw)
+    frame, _ = read_xpt(path)
+    assert frame["C"].tolist() == ["AB", "AB", "AB", "A B", "", "", " A", "A\0B"]
+    assert str(frame["C"].dtype) == "str" and frame["N"].tolist() == list(range(len(fields)))
+
+
+def test_reader_zero_rows_keeps_columns_and_types(tmp_path):
+    path = _one_char_column(tmp_path, [])
+    frame, meta = read_xpt(path)
+    assert frame.shape == (0, 2) and [v.name for v in meta.variables] == ["C", "N"]
+    assert [str(t) for t in frame.dtypes] == ["str", "float64"]
+
+
+def test_reader_names_the_row_of_a_byte_that_does_not_decode(tmp_path):
+    path = _one_char_column(tmp_path, ["abc", "def", "ghi"], profile=PMDA)
+    _patch_field(path, 1, b"d\xffe")
+    with pytest.raises(XptError, match=r"C\.C row 2: bytes b'd\\xffe' do not decode as utf-8") as info:
+        read_xpt(path, encoding="utf-8")
+    assert (info.value.variable, info.value.row) == ("C", 2)
+    with pytest.raises(XptError, match=r"C\.C row 2: .* do not decode as ascii"):
+        read_xpt(path)
+    frame, _ = read_xpt(path, encoding="latin-1")  # every byte decodes in a single-byte code page
+    assert frame["C"].tolist() == ["abc", "d\xffe", "ghi"]
+
+
+def test_reader_decodes_multibyte_utf8_and_single_byte_code_pages(tmp_path):
+    path = _one_char_column(tmp_path, ["肝臓", "a  b", ""], profile=PMDA)
+    frame, _ = read_xpt(path, encoding="utf-8")
+    assert frame["C"].tolist() == ["肝臓", "a  b", ""]
+    cp1252 = AgencyProfile("fda-cp1252", "cp1252", 5 * 1024**3)
+    path = _one_char_column(tmp_path, ["Sponsor’s", "plain "], profile=cp1252)
+    frame, _ = read_xpt(path, encoding="cp1252")
+    assert frame["C"].tolist() == ["Sponsor’s", "plain"]
+
+
+def test_reader_refuses_a_second_member(tmp_path):
+    path = _one_char_column(tmp_path, ["a", "b"])
+    data = path.read_bytes()
+    member = data.find(b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!")
+    path.write_bytes(data + data[member:])
+    with pytest.raises(XptError, match="holds more than one member"):
+        read_xpt(path)

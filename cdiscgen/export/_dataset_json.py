@@ -112,8 +112,26 @@ def _s(text: str) -> pa.Scalar:
     return pa.scalar(text, pa.large_string())
 
 
-def _quote(arr: pa.Array) -> pa.Array:
-    """JSON string literals for an arrow string array without nulls (escaping done column-wise)."""
+def _data_bytes(arr: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes of all values of an arrow (large_)string array, back to back (a view, no copy)."""
+    validity, offsets, data = arr.buffers()
+    if data is None or len(arr) == 0:
+        return np.empty(0, dtype=np.uint8)
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    bounds = np.frombuffer(offsets, dtype=width)[[arr.offset, arr.offset + len(arr)]]
+    return np.frombuffer(data, dtype=np.uint8)[int(bounds[0]) : int(bounds[1])]
+
+
+def _needs_escape(arr: pa.Array) -> bool:
+    """Whether any value holds a byte JSON escapes: '"', '\' or a control character (U+0000-U+001F)."""
+    raw = _data_bytes(arr)
+    return bool((raw < 0x20).any() or (raw == 0x22).any() or (raw == 0x5C).any())
+
+
+def _escape(arr: pa.Array) -> pa.Array:
+    """The JSON string literal contents (no quotes) of an arrow string array without nulls."""
+    if not _needs_escape(arr):
+        return arr
     text = pc.replace_substring(arr, "\\", "\\\\")
     text = pc.replace_substring(text, '"', '\\"')
     control = pc.match_substring_regex(text, "[\\x00-\\x1f]").to_numpy(zero_copy_only=False)
@@ -124,7 +142,12 @@ def _quote(arr: pa.Array) -> pa.Array:
         mask = np.zeros(len(arr), dtype=bool)
         mask[rows] = True
         text = pc.replace_with_mask(text, pa.array(mask), pa.array(fixed, type=text.type))
-    return pc.binary_join_element_wise(_s('"'), text, _s('"'), _s(""))
+    return text
+
+
+def _quote(arr: pa.Array) -> pa.Array:
+    """JSON string literals for an arrow string array without nulls (escaping done column-wise)."""
+    return pc.binary_join_element_wise(_s('"'), _escape(arr), _s('"'), _s(""))
 
 
 def _with_nulls(fragments: pa.Array, missing: np.ndarray) -> pa.Array:
@@ -163,8 +186,57 @@ def _integers(values: np.ndarray, missing: np.ndarray, dataset: str, column: Jso
     return filled.astype(np.int64)
 
 
-def _fragments(series: pd.Series, dataset: str, column: JsonColumn) -> pa.Array:
-    """JSON text of every value of one column (a chunk), as an arrow string array."""
+def _doubles(values: np.ndarray) -> pa.Array:
+    """Python's repr of finite float64 values (numpy's ``astype(str)``), mostly through arrow's cast.
+
+    Arrow writes the same shortest round-trip digits, but picks the shorter of positional and scientific
+    notation and drops ``.0`` from whole numbers; Python writes positional exactly for 1e-4 <= |x| < 1e16
+    (and 0). So arrow's positional text is taken in that range (``.0`` added to whole numbers); every
+    other value (arrow chose scientific, or Python does) goes through numpy.
+    """
+    text = pa.array(values, type=pa.float64()).cast(pa.large_string())
+    size = np.abs(values)
+    positional = ((size >= 1e-4) & (size < 1e16)) | (size == 0)
+    taken = positional & ~pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
+    whole = taken & ~pc.match_substring(text, ".").to_numpy(zero_copy_only=False)
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, _s(".0"), _s("")), text)
+    if not taken.all():
+        other = values[~taken].astype(str)
+        text = pc.replace_with_mask(text, pa.array(~taken), pa.array(other, type=pa.large_string()))
+    return text
+
+
+def _format_numbers(kind: str, values: np.ndarray) -> pa.Array:
+    """JSON text of non-missing numbers (float64 for float/double/decimal, int64 otherwise)."""
+    if kind == "integer":
+        return pa.array(values, type=pa.int64()).cast(pa.large_string())  # str(int): digits, "-" sign
+    if kind in ("float", "double"):
+        return _doubles(values)  # shortest repr that reads back to the same double
+    if kind == "decimal":
+        return pc.binary_join_element_wise(_s('"'), _doubles(values), _s('"'), _s(""))
+    if kind == "date":
+        iso = (_SAS_EPOCH.astype("datetime64[D]") + values.astype("timedelta64[D]")).astype(str)
+    elif kind == "datetime":
+        iso = (_SAS_EPOCH + values.astype("timedelta64[s]")).astype(str)
+    else:
+        iso = (np.datetime64("1970-01-01T00:00:00", "s") + values.astype("timedelta64[s]")).astype(str)
+        iso = np.char.partition(iso, "T")[:, 2]
+    return pa.array(np.char.add(np.char.add('"', iso), '"'), type=pa.large_string())
+
+
+def _formatted(kind: str, values: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """JSON text of every value: each distinct value (by bit pattern, so -0.0 stays apart from 0.0) is
+    formatted once and the texts are gathered; a missing value is ``null``."""
+    codes, distinct = pd.factorize(values.view(np.int64), sort=False)
+    texts = _format_numbers(kind, distinct.view(values.dtype))
+    codes = np.where(missing, len(texts), codes)
+    return pc.take(pa.concat_arrays([texts, pa.array([_NULL], type=pa.large_string())]), pa.array(codes))
+
+
+def _fragments(series: pd.Series, dataset: str, column: JsonColumn) -> tuple[pa.Array, bool]:
+    """JSON text of every value of one column (a chunk), as an arrow string array, and whether it still
+    needs its double quotes (a string column without missing values: the quotes go in with the row join)."""
     kind = column.data_type
     is_text = pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
     if kind in _STRING_TYPES or (is_text and kind in (*_TEMPORAL, "decimal")):
@@ -179,9 +251,11 @@ def _fragments(series: pd.Series, dataset: str, column: JsonColumn) -> pa.Array:
                 dataset, column.name, "holds a value that is not text", row, series.iloc[row]
             ) from None
         if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
+            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+        if arr.null_count == 0:
+            return _escape(arr), True
         missing = arr.is_null().to_numpy(zero_copy_only=False)
-        return _with_nulls(_quote(pc.fill_null(arr, "")), missing)
+        return _with_nulls(_quote(pc.fill_null(arr, "")), missing), False
     if kind == "boolean":
         if not pd.api.types.is_bool_dtype(series.dtype):
             raise _fail(
@@ -189,32 +263,21 @@ def _fragments(series: pd.Series, dataset: str, column: JsonColumn) -> pa.Array:
             )
         missing = series.isna().to_numpy(dtype=bool)
         truth = series.fillna(False).to_numpy(dtype=bool)
-        return _with_nulls(pa.array(np.where(truth, "true", "false"), type=pa.large_string()), missing)
-    values, missing = _numbers(series, dataset, column)
-    if kind == "integer":
-        text = _integers(values, missing, dataset, column).astype(str)
-    elif kind in ("float", "double"):
-        text = np.where(missing, 0.0, values).astype(str)  # shortest repr that reads back to the same double
-    elif kind == "decimal":
-        text = np.char.add(np.char.add('"', np.where(missing, 0.0, values).astype(str)), '"')
-    elif kind in _TEMPORAL:
-        whole = _integers(values, missing, dataset, column)
-        if kind == "date":
-            iso = (_SAS_EPOCH.astype("datetime64[D]") + whole.astype("timedelta64[D]")).astype(str)
-        elif kind == "datetime":
-            iso = (_SAS_EPOCH + whole.astype("timedelta64[s]")).astype(str)
-        else:
-            if ((whole < 0) | (whole >= 86400))[~missing].any():
-                row = int(np.flatnonzero(((whole < 0) | (whole >= 86400)) & ~missing)[0])
-                raise _fail(dataset, column.name, "time must be seconds within one day", row, values[row])
-            iso = (np.datetime64("1970-01-01T00:00:00", "s") + whole.astype("timedelta64[s]")).astype(str)
-            iso = np.char.partition(iso, "T")[:, 2]
-        text = np.char.add(np.char.add('"', iso), '"')
-    else:
+        return _with_nulls(pa.array(np.where(truth, "true", "false"), type=pa.large_string()), missing), False
+    if kind not in DATA_TYPES:
         raise _fail(
             dataset, column.name, f"unknown dataType {kind!r}; expected one of {', '.join(DATA_TYPES)}"
         )
-    return _with_nulls(pa.array(text, type=pa.large_string()), missing)
+    values, missing = _numbers(series, dataset, column)
+    if kind in ("float", "double", "decimal"):
+        return _formatted(kind, np.where(missing, 0.0, values), missing), False
+    whole = _integers(values, missing, dataset, column)
+    if kind == "time":
+        outside = ((whole < 0) | (whole >= 86400)) & ~missing
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise _fail(dataset, column.name, "time must be seconds within one day", row, values[row])
+    return _formatted(kind, whole, missing), False
 
 
 def _metadata(
@@ -267,9 +330,33 @@ def _metadata(
     return meta
 
 
+def _join_rows(parts: list[tuple[pa.Array, bool]], n: int, separator: str) -> pa.Array:
+    """One arrow string per row: ``[v1,v2,...]`` followed by ``separator``, in a single join. Literal text
+    (brackets, commas, the quotes of string columns) sits between the column arrays as scalars."""
+    pieces: list[pa.Array | str] = ["["]
+    for k, (fragments, quoted) in enumerate(parts):
+        if k:
+            pieces.append(",")
+        if quoted:
+            pieces.extend(('"', fragments, '"'))
+        else:
+            pieces.append(fragments)
+    pieces.append("]" + separator)
+    if not parts:  # a frame without columns: every row is []
+        pieces.insert(1, pa.array(np.full(n, ""), type=pa.large_string()))
+    merged: list[pa.Array | pa.Scalar] = []
+    for piece in pieces:  # adjacent literals become one scalar
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    args = [_s(p) if isinstance(p, str) else p for p in merged]
+    return pc.binary_join_element_wise(*args, _s(""))
+
+
 def _row_bytes(
     frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: str
-) -> Iterator[bytes]:
+) -> Iterator[memoryview]:
     """Yield UTF-8 bytes per chunk of rows: each row a JSON array followed by ``separator``."""
     for start in range(0, len(frame), _CHUNK_ROWS):
         part = frame.iloc[start : start + _CHUNK_ROWS]
@@ -280,12 +367,11 @@ def _row_bytes(
                 raise
             # rows were counted within the chunk: restate the error with the row of the whole frame
             raise _fail(dataset, exc.column, exc.reason, start + exc.row - 1, exc.value) from None
-        joined = pc.binary_join_element_wise(*fragments, _s(",")) if len(fragments) > 1 else fragments[0]
-        rows = pc.binary_join_element_wise(_s("["), joined, _s("]" + separator), _s(""))
+        rows = _join_rows(fragments, len(part), separator)
         # No nulls: the data buffer is the rows back to back.
         offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
         first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
-        yield rows.buffers()[2].to_pybytes()[first:last]
+        yield memoryview(rows.buffers()[2])[first:last]
 
 
 def _write_rows(
@@ -294,7 +380,8 @@ def _write_rows(
     """Rows separated by ``separator`` (which ends in a newline), none after the last one."""
     pending = b""
     for chunk in _row_bytes(frame, dataset, columns, separator.decode("ascii")):
-        handle.write(pending + chunk[: -len(separator)])
+        handle.write(pending)
+        handle.write(chunk[: -len(separator)])
         pending = separator
 
 

@@ -22,6 +22,7 @@ _MISSING_DOT = np.uint64(0x2E << 56)
 _MANTISSA_MASK = np.uint64((1 << 56) - 1)
 #: First bytes SAS uses for missing values: "." "_" and "A".."Z".
 _MISSING_FIRST_BYTES = np.array([0x2E, 0x5F, *range(0x41, 0x5B)], dtype=np.uint8)
+_IS_MISSING_FIRST_BYTE = np.isin(np.arange(256), _MISSING_FIRST_BYTES)
 
 
 def ibm_out_of_range(values: np.ndarray) -> np.ndarray:
@@ -68,13 +69,20 @@ def compute_float_from_ibm(raw: np.ndarray) -> np.ndarray:
         full = np.zeros((n, 8), dtype=np.uint8)
         full[:, :width] = raw
         raw = full
-    words = np.ascontiguousarray(raw).view(">u8").reshape(n).astype(np.uint64)
+    return compute_float_from_ibm_words(np.ascontiguousarray(raw).view(">u8").reshape(n).astype(np.uint64))
+
+
+def compute_float_from_ibm_words(words: np.ndarray) -> np.ndarray:
+    """Map IBM doubles given as native uint64 words (the 8 bytes read big-endian) to float64. SAS missing
+    values become NaN."""
+    words = np.asarray(words, dtype=np.uint64)
     mantissa = words & _MANTISSA_MASK
-    exp16 = ((words >> np.uint64(56)) & np.uint64(0x7F)).astype(np.int64) - 64
-    negative = (words >> np.uint64(63)) == 1
+    first = words >> np.uint64(56)
+    exp16 = (first & np.uint64(0x7F)).astype(np.int64) - 64
     # mantissa -> float64 rounds a 56-bit fraction to 53 bits (round half to even).
     values = np.ldexp(mantissa.astype(np.float64), 4 * exp16 - 56)
-    values = np.where(negative, -values, values)
-    missing = (mantissa == 0) & np.isin(raw[:, 0], _MISSING_FIRST_BYTES)
+    negative = first >= np.uint64(0x80)
+    np.negative(values, out=values, where=negative)
+    missing = (mantissa == 0) & _IS_MISSING_FIRST_BYTE[first]
     values[missing] = np.nan
     return values

@@ -3,14 +3,17 @@ it parses the records as laid out in SAS TS-140."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from cdiscgen.export._ibm import compute_float_from_ibm
+from cdiscgen.export._ibm import compute_float_from_ibm, compute_float_from_ibm_words
 from cdiscgen.export._xpt import RECORD, XptError, XptMeta, XptVariable
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,8 @@ _LIBRARY = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
 _MEMBER = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
 _NAMESTR = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
 _OBS = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
+#: Bytes read as the header before the namestr records' size is known (the first member starts here).
+_HEAD_BYTES = 64 * 1024
 #: Two-digit years below this are 20yy, the others 19yy.
 YEAR_PIVOT = 70
 
@@ -64,8 +69,9 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
     """
     path = Path(path)
     codec = encoding or "ascii"
-    data = path.read_bytes()
-    if len(data) < 8 * RECORD or not data.startswith(_LIBRARY):
+    raw = np.fromfile(path, dtype=np.uint8)  # numpy's reader: far faster than bytes for a large file
+    data = raw[:_HEAD_BYTES].tobytes()  # the header records, as bytes (extended below if needed)
+    if raw.size < 8 * RECORD or not data.startswith(_LIBRARY):
         raise XptError(f"{path}: not a SAS transport v5 file (no LIBRARY header record)")
     created = _parse_stamp(data[RECORD + 64 : RECORD + 80], path)
     member = data.find(_MEMBER, 3 * RECORD)
@@ -81,6 +87,10 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
         raise XptError(f"{path}: no NAMESTR header record where expected (offset {header})")
     n_vars = int(data[header + 54 : header + 58])
     first = header + RECORD
+    obs = first + n_vars * namestr_size
+    obs += -(obs - first) % RECORD
+    if obs + RECORD > len(data):
+        data = raw[: obs + RECORD].tobytes()
     variables: list[XptVariable] = []
     positions: list[int] = []
     for k in range(n_vars):
@@ -95,12 +105,10 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
             XptVariable(name, _text(rec[16:56], codec), "num" if ntype == 1 else "char", length, fmt)
         )
         positions.append(int.from_bytes(rec[84:88], "big"))
-    obs = first + n_vars * namestr_size
-    obs += -(obs - first) % RECORD
     if not data.startswith(_OBS, obs):
         raise XptError(f"{path}: no OBS header record where expected (offset {obs})")
-    body = np.frombuffer(data, dtype=np.uint8, offset=obs + RECORD)
-    if data.find(_MEMBER, obs + RECORD) >= 0:
+    body = raw[obs + RECORD :]
+    if _holds_member(body):
         raise XptError(f"{path}: holds more than one member; only single-dataset files are supported")
     row_length = max((p + v.length for p, v in zip(positions, variables, strict=True)), default=0)
     n_rows = body.size // row_length if row_length else 0
@@ -110,27 +118,93 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
         n_rows -= 1
     rows = rows[:n_rows]
     columns: dict[str, pd.Series] = {}
+    fast_text = _ascii_compatible(codec)
     for var, pos in zip(variables, positions, strict=True):
-        block = rows[:, pos : pos + var.length]
         if var.type == "num":
-            columns[var.name] = pd.Series(compute_float_from_ibm(block), dtype="float64")
+            columns[var.name] = pd.Series(_read_numbers(rows, pos, var.length), dtype="float64")
             continue
-        fixed = np.ascontiguousarray(block).view(f"S{var.length}").reshape(n_rows)
-        try:
-            decoded = np.char.decode(fixed, codec)
-        except UnicodeDecodeError as exc:
-            bad = next(i for i, v in enumerate(fixed.tolist()) if not _decodes(v, codec))
-            raise XptError(
-                f"{path}: {dataset}.{var.name} row {bad + 1}: bytes {fixed[bad]!r} do not decode as {codec} "
-                f"({exc.reason}); pass encoding=",
-                dataset=dataset,
-                variable=var.name,
-                row=bad + 1,
-                value=fixed[bad],
-            ) from None
-        columns[var.name] = pd.Series(np.char.rstrip(decoded, " "), dtype="str")
+        # The column's fixed-width fields as one contiguous S<length> array (a strided view, then one copy).
+        fixed = np.ascontiguousarray(_field(rows, pos, f"S{var.length}"))
+        text = _arrow_text(fixed, codec, fast_text)
+        if text is None:  # not ASCII under a codec other than UTF-8, or undecodable: decode with numpy
+            text = _numpy_text(fixed, codec, path, dataset, var.name)
+        columns[var.name] = pd.Series(text, dtype="str")
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
     return frame, XptMeta(dataset, label, tuple(variables), created, modified)
+
+
+def _holds_member(body: np.ndarray) -> bool:
+    """Whether a MEMBER header record (which starts on an 80-byte record boundary) follows the data."""
+    records = body[: body.size // RECORD * RECORD].reshape(-1, RECORD)
+    starts = records[np.flatnonzero(records[:, 0] == _MEMBER[0]), : len(_MEMBER)]
+    return bool((starts == np.frombuffer(_MEMBER, dtype=np.uint8)).all(axis=1).any())
+
+
+def _field(rows: np.ndarray, pos: int, dtype: str) -> np.ndarray:
+    """One field of every row as a strided view of ``rows`` (no copy), e.g. dtype "S8" or ">u8"."""
+    if not rows.shape[0]:
+        return np.empty(0, dtype=dtype)
+    return np.ndarray((rows.shape[0],), dtype=dtype, buffer=rows, offset=pos, strides=(rows.strides[0],))
+
+
+def _read_numbers(rows: np.ndarray, pos: int, length: int) -> np.ndarray:
+    if length != 8:
+        return compute_float_from_ibm(rows[:, pos : pos + length])
+    # Full-width doubles: one strided big-endian view, converted to native words in a single copy.
+    return compute_float_from_ibm_words(_field(rows, pos, ">u8").astype(np.uint64))
+
+
+def _ascii_compatible(codec: str) -> bool:
+    """Whether ASCII bytes decode to themselves under ``codec`` (so an all-ASCII column needs no decoding)."""
+    try:
+        return bytes(range(128)).decode(codec) == "".join(map(chr, range(128)))
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
+def _arrow_text(fixed: np.ndarray, codec: str, ascii_compatible: bool) -> pa.Array | None:
+    """The values of a fixed-width character column as an arrow string array, trailing padding removed,
+    without decoding value by value; None when the bytes need a real decoder (or do not decode)."""
+    n, width = fixed.shape[0], fixed.dtype.itemsize
+    raw = fixed.view(np.uint8).reshape(n, width)
+    if n == 0:
+        return pa.array([], type=pa.large_string())
+    ascii_only = ascii_compatible and raw.max() < 0x80
+    if not ascii_only and codecs.lookup(codec).name != "utf-8":
+        return None
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    text = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(fixed)])
+    if not ascii_only:
+        try:
+            text.validate(full=True)  # UTF-8
+        except pa.ArrowInvalid:
+            return None
+    # The same as decoding the S<width> values (trailing NULs dropped), stripping trailing blanks and
+    # storing the result in a numpy unicode array (trailing NULs dropped again).
+    nul = raw.min() == 0
+    if nul and (raw[:, -1] == 0).any():
+        text = pc.utf8_rtrim(text, characters="\0")
+    text = pc.utf8_rtrim(text, characters=" ")
+    if nul and pc.any(pc.ends_with(text, "\0")).as_py():
+        text = pc.utf8_rtrim(text, characters="\0")
+    return text
+
+
+def _numpy_text(fixed: np.ndarray, codec: str, path: Path, dataset: str, name: str) -> np.ndarray:
+    try:
+        decoded = np.char.decode(fixed, codec)
+    except UnicodeDecodeError as exc:
+        bad = next(i for i, v in enumerate(fixed.tolist()) if not _decodes(v, codec))
+        value = bytes(fixed[bad])
+        raise XptError(
+            f"{path}: {dataset}.{name} row {bad + 1}: bytes {value!r} do not decode as {codec} "
+            f"({exc.reason}); pass encoding=",
+            dataset=dataset,
+            variable=name,
+            row=bad + 1,
+            value=value,
+        ) from None
+    return np.char.rstrip(decoded, " ")
 
 
 def _decodes(raw: bytes, codec: str) -> bool:
