@@ -5,7 +5,8 @@
 Prints figures only (no asserts): simulation time, then per dataset the records written, the seconds
 spent mapping it (sources, steps, rules, unit standardisation) and records/s, then the shared
 derivation time (reference dates, visits, EPOCH, --DY, --SEQ, --LOBXFL, --NRIND, SUPP--, SE, SV) and the
-total, with peak memory (RSS) of the process.
+total, with peak memory (RSS) of the process. Simulating in the same process raises that peak too, so the
+figure for run_sdtm alone comes from `--raw` (e.g. a folder made by `cdiscgen simulate`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main() -> None:
             simulate_study(raw, subjects=args.subjects, seed=args.seed)
             print(f"simulated {args.subjects} subjects in {time.perf_counter() - t0:.1f} s -> {raw}")
         raw_rows = sum(sum(1 for _ in p.open()) - 1 for p in raw.glob("*.csv"))
+        before = _peak_rss_mib()
         t0 = time.perf_counter()
         result = run_sdtm(raw, study)
         total = time.perf_counter() - t0
@@ -60,7 +62,14 @@ def main() -> None:
     print(f"derivations (all domains): {result.timings.get('derive', 0):.2f} s")
     print(f"total run_sdtm: {total:.2f} s for {records:,} records = {records / total:,.0f} records/s")
     print(f"findings: {result.findings.by_code()}")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    size = sum(df.memory_usage(deep=True).sum() for df in result.datasets.values()) / 2**20
+    print(f"datasets in memory: {size:,.0f} MiB")
+    print(f"peak RSS: {_peak_rss_mib():,.0f} MiB (before run_sdtm: {before:,.0f} MiB)")
+
+
+def _peak_rss_mib() -> float:
+    """The process's high-water resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from sdtm._context import RuleContext
 from sdtm._derive import (
     compute_age,
     compute_epoch,
+    compute_seq,
+    compute_seq_order,
     compute_study_day,
     compute_visit_table,
     derive_dm,
@@ -53,6 +55,8 @@ __all__ = [
     "compute_iso8601",
     "compute_iso8601_date",
     "compute_not_submitted",
+    "compute_seq",
+    "compute_seq_order",
     "compute_study_day",
     "compute_visit_table",
     "derive_deduplicate",

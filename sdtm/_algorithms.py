@@ -79,10 +79,14 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
         return values, []
     lookup = dict(codelist.synonym_map()) if codelist is not None else {}
     lookup.update(local)
-    key = values.str.upper()
-    mapped = key.map(lookup)
-    unmapped = (values != "") & mapped.isna()
-    out = mapped.where(~unmapped, key).fillna("").astype("str")
+
+    def through_lookup(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
+        key = distinct.str.upper()
+        mapped = key.map(lookup)
+        unmapped = (distinct != "") & mapped.isna()
+        return mapped.where(~unmapped, key).fillna("").astype("str"), unmapped
+
+    out, unmapped = on_unique(values, through_lookup)
     findings: list[Finding] = []
     if unmapped.any():
         strict = codelist is not None and not codelist.extensible
@@ -181,7 +185,15 @@ def on_unique(values: pd.Series, fn: Callable[[pd.Series], tuple[pd.Series, ...]
     results repeat a lot: a million lab rows hold a few thousand distinct dates)."""
     codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=False)
     parts = fn(pd.Series(uniques, dtype="str"))
-    return tuple(pd.Series(p.to_numpy()[codes], index=values.index, dtype=p.dtype) for p in parts)
+    return tuple(_spread(p, codes, values.index) for p in parts)
+
+
+def _spread(part: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """`part` (one value per distinct value) at every row: a take on the column's own array (Arrow text
+    stays Arrow; no Python object per row)."""
+    if isinstance(part.dtype, np.dtype):
+        return pd.Series(part.to_numpy()[codes], index=index, dtype=part.dtype)
+    return pd.Series(part.array.take(codes), index=index, dtype=part.dtype)
 
 
 def compute_iso8601_date(values: pd.Series, formats: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import DatasetSpec, Study
+from sdtm._algorithms import on_unique
 from sdtm._context import VISITCODE, RuleContext, row_findings
 
 log = logging.getLogger(__name__)
@@ -26,16 +27,21 @@ EOT_DSSCAT = "END OF TREATMENT"  # the DS records whose DSSTDTC closes the treat
 
 def compute_date_part(values: pd.Series) -> pd.Series:
     """The complete date part (YYYY-MM-DD) of ISO 8601 text, "" for partial or missing dates."""
-    s = values.astype("str")
-    return s.str[:10].where(s.str.match(_DATE_RE), "").astype("str")
+    (out,) = on_unique(values, lambda s: (s.str[:10].where(s.str.match(_DATE_RE), "").astype("str"),))
+    return out
 
 
 def _to_datetime(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(compute_date_part(values), format="%Y-%m-%d", errors="coerce")
+    (out,) = on_unique(
+        values,
+        lambda s: (pd.to_datetime(compute_date_part(s), format="%Y-%m-%d", errors="coerce"),),
+    )
+    return out
 
 
 def _ref(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
-    return df["USUBJID"].map(refs[column]).fillna("").astype("str")
+    (out,) = on_unique(df["USUBJID"], lambda u: (u.map(refs[column]).fillna("").astype("str"),))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ --SEQ
@@ -43,12 +49,28 @@ def _ref(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
 
 def derive_seq(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Sort by the dataset keys (stable) and number --SEQ 1, 2, ... within USUBJID."""
+    order = compute_seq_order(df, spec)
+    out = df.take(order).reset_index(drop=True) if order is not None else df.copy(deep=False)
+    seq = f"{spec.domain or spec.name}SEQ"
+    if spec.has_variable(seq):
+        out[seq] = compute_seq(out["USUBJID"])
+    return out
+
+
+def compute_seq_order(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
+    """Row positions in the dataset-key order of `derive_seq` (stable, missing keys first); None when no key
+    is in `df` (the rows keep their order). Only the key columns are sorted, the frame is not copied."""
     seq = f"{spec.domain or spec.name}SEQ"
     keys = [k for k in spec.keys if k in df.columns and k != seq]
-    out = df.sort_values(keys, kind="stable", na_position="first").reset_index(drop=True) if keys else df
-    if spec.has_variable(seq):
-        out[seq] = (out.groupby("USUBJID", sort=False).cumcount() + 1).astype("float")
-    return out
+    if not keys:
+        return None
+    ordered = df[keys].reset_index(drop=True).sort_values(keys, kind="stable", na_position="first")
+    return ordered.index.to_numpy()
+
+
+def compute_seq(usubjid: pd.Series) -> np.ndarray:
+    """--SEQ of rows in their final order: 1, 2, ... within each USUBJID."""
+    return (usubjid.groupby(usubjid, sort=False).cumcount() + 1).to_numpy(dtype="float")
 
 
 # ------------------------------------------------------------------------------------------------- --DY
@@ -133,16 +155,20 @@ def derive_visit(
     uns_code = str(study.settings["unscheduled"]["code"]).upper()
     sched = table.loc[table["CODE"] != uns_code].drop_duplicates(["CODE"])[["CODE", "VISITNUM", "VISIT"]]
     uns = table.loc[table["CODE"] == uns_code].drop_duplicates(["USUBJID", "DATE"])
-    keys = pd.DataFrame({"USUBJID": out["USUBJID"], "CODE": code, "DATE": out["_VDATE"]})
-    a = keys.merge(sched, on="CODE", how="left")
-    b = keys.merge(uns[["USUBJID", "DATE", "VISITNUM", "VISIT"]], on=["USUBJID", "DATE"], how="left")
+    # scheduled codes: looked up once per distinct code; unscheduled: by subject and date, for those rows
+    # only (both tables hold one row per key, so each row gets exactly one match or none)
+    codes, distinct = pd.factorize(code, use_na_sentinel=False)
+    a = pd.DataFrame({"CODE": pd.Series(distinct, dtype=code.dtype)}).merge(sched, on="CODE", how="left")
     is_uns = (code == uns_code).to_numpy()
-    out["VISITNUM"] = np.where(
-        is_uns, b["VISITNUM"].to_numpy(dtype=float), a["VISITNUM"].to_numpy(dtype=float)
-    )
-    out["VISIT"] = pd.Series(
-        np.where(is_uns, b["VISIT"].fillna(""), a["VISIT"].fillna("")), index=out.index
-    ).astype("str")
+    at = np.flatnonzero(is_uns)
+    keys = pd.DataFrame({"USUBJID": out["USUBJID"].take(at), "DATE": out["_VDATE"].take(at)})
+    b = keys.merge(uns[["USUBJID", "DATE", "VISITNUM", "VISIT"]], on=["USUBJID", "DATE"], how="left")
+    pick = codes.astype(np.intp)
+    pick[at] = len(a) + np.arange(len(at))
+    visitnum = np.concatenate([a["VISITNUM"].to_numpy(dtype=float), b["VISITNUM"].to_numpy(dtype=float)])
+    visit = pd.concat([a["VISIT"].fillna(""), b["VISIT"].fillna("")], ignore_index=True).astype("str")
+    out["VISITNUM"] = visitnum[pick]
+    out["VISIT"] = pd.Series(visit.array.take(pick), index=out.index, dtype="str")
     known = set(sched["CODE"]) | {uns_code, ""} | {v.code.upper() for v in study.visits}
     bad = ~code.isin(known)
     findings = row_findings(
@@ -184,20 +210,28 @@ def compute_epoch(dtc: pd.Series, usubjid: pd.Series, refs: pd.DataFrame, epochs
     that its first and its last day share, else "" (epochs follow each other in time, so the days between
     fall in the same epoch). Other incomplete forms (YYYY---DD) get "".
     """
-    first = usubjid.map(refs["RFXSTDTC"]).fillna("").astype("str")
-    trtend = usubjid.map(refs["TRTEND"]).fillna("").astype("str")
-    rfpend = (
-        usubjid.map(refs["RFPENDTC"]).fillna("").astype("str")
-        if "RFPENDTC" in refs.columns
-        else pd.Series("", index=usubjid.index, dtype="str")
-    )
     dtc = dtc.fillna("").astype("str")
-    low, high = _date_span(dtc)
+    # the epoch depends on the subject and the date only: work on the distinct pairs (a million lab rows
+    # hold a few hundred thousand), then spread the result back
+    s_codes, s_uniques = pd.factorize(usubjid, use_na_sentinel=False)
+    d_codes, d_uniques = pd.factorize(dtc, use_na_sentinel=False)
+    width = max(len(d_uniques), 1)
+    pairs, inverse = np.unique(s_codes.astype(np.int64) * width + d_codes, return_inverse=True)
+    subjects = pd.Series(pd.Index(s_uniques).take(pairs // width), dtype=usubjid.dtype)
+    dates = pd.Series(pd.Index(d_uniques).take(pairs % width), dtype="str")
+    first = subjects.map(refs["RFXSTDTC"]).fillna("").astype("str")
+    trtend = subjects.map(refs["TRTEND"]).fillna("").astype("str")
+    rfpend = (
+        subjects.map(refs["RFPENDTC"]).fillna("").astype("str")
+        if "RFPENDTC" in refs.columns
+        else pd.Series("", index=subjects.index, dtype="str")
+    )
+    low, high = _date_span(dates)
     pos_low = _epoch_position(low, first, trtend, rfpend)
     pos_high = _epoch_position(high, first, trtend, rfpend)
     pos = np.where(pos_low == pos_high, pos_low, -1)
-    names = np.array(list(epochs[:3]) + [""], dtype=object)
-    return pd.Series(names[pos], index=dtc.index, dtype="str")
+    names = pd.array(list(epochs[:3]) + [""], dtype="str")
+    return pd.Series(names.take(pos[np.asarray(inverse).reshape(-1)]), index=dtc.index, dtype="str")
 
 
 def _date_span(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -385,21 +419,19 @@ def derive_reference_dates(
     refs["RFXENDTC"] = last.reindex(refs.index).fillna("").astype("str")
     refs["RFSTDTC"] = refs["RFXSTDTC"]
     # latest complete date anywhere
-    dates = [
-        pd.DataFrame({"USUBJID": subjects, "D": compute_date_part(dm[c])})
-        for c in ("RFICDTC", "DTHDTC")
-        if c in dm
-    ]
+    # (the latest per subject of each column, then the latest of those: no table of every date at once)
+    cutoff = study.cutoff.isoformat()
+
+    def latest(usubjid: pd.Series, dtc: pd.Series) -> pd.Series:
+        d = pd.DataFrame({"USUBJID": usubjid, "D": compute_date_part(dtc)})
+        return d.loc[(d["D"] != "") & (d["D"] <= cutoff)].groupby("USUBJID")["D"].max()
+
+    dates = [latest(subjects, dm[c]) for c in ("RFICDTC", "DTHDTC") if c in dm]
     for frame in [f for f in ([ex, ds] + others) if f is not None]:
         for c in frame.columns:
             if c.endswith("DTC") and c != "RFPENDTC":
-                dates.append(
-                    pd.DataFrame(
-                        {"USUBJID": frame["USUBJID"].astype("str"), "D": compute_date_part(frame[c])}
-                    )
-                )
-    alld = pd.concat(dates, ignore_index=True)
-    alld = alld.loc[(alld["D"] != "") & (alld["D"] <= study.cutoff.isoformat())]
+                dates.append(latest(frame["USUBJID"].astype("str"), frame[c]))
+    alld = pd.concat(dates).rename_axis("USUBJID").rename("D").reset_index()
     refs["RFPENDTC"] = alld.groupby("USUBJID")["D"].max().reindex(refs.index).fillna("").astype("str")
     eot = pd.Series(dtype="str")
     if ds is not None and len(ds) and "DSSCAT" in ds:

@@ -23,6 +23,8 @@ from sdtm._algorithms import compute_rule
 from sdtm._context import FILE, RECID, ROW, USUBJID, VISITCODE, RuleContext, row_findings
 from sdtm._derive import (
     compute_date_part,
+    compute_seq,
+    compute_seq_order,
     compute_visit_table,
     derive_dm,
     derive_dy,
@@ -92,9 +94,14 @@ def _required_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:
     return needed
 
 
-def read_raw_form(path: Path) -> pd.DataFrame:
-    """A raw CSV as text: blanks stay "", nothing is guessed; `_ROW` = 1-based data row, `_FILE` its name."""
-    df = pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
+def read_raw_form(path: Path, columns: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
+    """A raw CSV as text: blanks stay "", nothing is guessed; `_ROW` = 1-based data row, `_FILE` its name.
+
+    `columns` (the columns the mapping specs declare) reads only those, in file order; None reads all.
+    """
+    wanted = set(columns) if columns is not None else None
+    usecols = (lambda c: c in wanted) if wanted is not None else None
+    df = pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False, usecols=usecols)
     df[ROW] = np.arange(1, len(df) + 1)
     df[FILE] = Path(path).name
     return df
@@ -104,9 +111,13 @@ def read_raw_form(path: Path) -> pd.DataFrame:
 
 
 def _map_source(
-    src: SourceSpec, forms: dict[str, pd.DataFrame], spec: DatasetSpec, study: Study
+    src: SourceSpec, forms: dict[str, pd.DataFrame], spec: DatasetSpec, study: Study, *, last: bool = False
 ) -> tuple[pd.DataFrame, list[Finding]]:
-    raw = forms[src.form].copy()
+    """One source's rows of the dataset. `last`: no later source reads the form, so it leaves `forms` here
+    (a filter or de-duplication then does not hold the whole form beside the rows it keeps)."""
+    own = last and src.form not in {step["merge"]["form"] for step in src.steps if "merge" in step}
+    # columns are only added: copy-on-write keeps a form that stays in `forms` intact
+    raw = forms.pop(src.form) if own else forms[src.form].copy(deep=False)
     raw[RECID] = raw[src.record_id].astype("str").str.strip()
     subject = raw[src.subject].astype("str").str.strip()
     raw[USUBJID] = (study.studyid + "-" + subject).where(subject != "", "")
@@ -145,13 +156,19 @@ def _map_source(
             out[name] = values.astype("str")
     for c in (ROW, FILE, RECID, USUBJID, VISITCODE):
         if c in raw.columns:
-            out[c] = raw[c].to_numpy()
+            out[c] = _array(raw[c])
     return out, findings
+
+
+def _array(column: pd.Series) -> object:
+    """A column's values for a new frame of the same length, without a round trip through Python objects
+    (an empty column still goes through NumPy, which gives the same dtype as before: object)."""
+    return column.array if len(column) else column.to_numpy()
 
 
 def _finish_frame(df: pd.DataFrame, spec: DatasetSpec, study: Study) -> pd.DataFrame:
     """Identifiers, every spec variable present (char "" / numeric NaN), the record date for visits."""
-    out = df.copy()
+    out = df.copy(deep=False)
     p = spec.domain or spec.name
     if "STUDYID" in spec.variable_names:
         out["STUDYID"] = study.studyid
@@ -167,27 +184,67 @@ def _finish_frame(df: pd.DataFrame, spec: DatasetSpec, study: Study) -> pd.DataF
     return out
 
 
-def _final(df: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _final(
+    df: pd.DataFrame, spec: DatasetSpec, order: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The submitted dataset (spec variables in spec order) and its trace, rows in `order` (positions; None =
+    as they are). `df` is the engine's working frame and is consumed: each column is dropped from it once
+    taken, so the working frame and the dataset are never both held whole."""
+    taken: dict[str, pd.Series] = {}
+
+    def column(name: str) -> pd.Series:
+        if name not in taken:
+            col = df.pop(name)
+            taken[name] = (col if order is None else col.take(order)).reset_index(drop=True)
+        return taken[name]
+
+    n = len(df)
     data = {}
     for v in spec.submitted_variables:
-        col = (
-            df[v.name] if v.name in df.columns else pd.Series(np.nan if v.is_numeric else "", index=df.index)
-        )
+        col = column(v.name) if v.name in df.columns or v.name in taken else None
+        if col is None:
+            col = pd.Series(np.nan if v.is_numeric else "", index=pd.RangeIndex(n))
         if v.is_numeric:
             data[v.name] = pd.to_numeric(col, errors="coerce").astype("float")
+        elif col.dtype == "str" and not col.hasnans:
+            data[v.name] = col  # already what the line below would make
         else:
             data[v.name] = col.where(col.notna(), "").astype("str")
-    out = pd.DataFrame(data, index=df.index).reset_index(drop=True)
+    out = pd.DataFrame(data, index=pd.RangeIndex(n))
     p = spec.domain or spec.name
-    trace_cols = {"USUBJID": df["USUBJID"].to_numpy()} if "USUBJID" in df else {}
-    if f"{p}SEQ" in df.columns:
-        trace_cols[f"{p}SEQ"] = df[f"{p}SEQ"].to_numpy()
+    trace_cols = {}
+    for name, src in (("USUBJID", "USUBJID"), (f"{p}SEQ", f"{p}SEQ")):
+        if src in df.columns or src in taken:
+            trace_cols[name] = _array(column(src))
     for name, src in zip(TRACE_COLUMNS, (FILE, RECID, ROW), strict=True):
-        trace_cols[name] = df[src].to_numpy() if src in df.columns else ""
+        trace_cols[name] = _array(column(src)) if src in df.columns or src in taken else ""
+    taken.clear()
     trace = pd.DataFrame(trace_cols)
     if "RAWROW" in trace:
         trace["RAWROW"] = pd.to_numeric(trace["RAWROW"], errors="coerce").astype("Int64")
     return out, trace
+
+
+def _forms_last_used(specs: list[MappingSpec]) -> dict[str, tuple[int, int]]:
+    """For each raw form, the last (mapping spec, source) that reads it (as its form or in a merge)."""
+    return {
+        form: (i, j)
+        for i, spec in enumerate(specs)
+        for j, src in enumerate(spec.sources)
+        for form in src.required_columns()
+    }
+
+
+def _visit_records(df: pd.DataFrame, order: np.ndarray | None) -> pd.DataFrame | None:
+    """What derive_sv reads of a dataset (USUBJID, VISITNUM, VISIT, record date), rows in `order`, without
+    the repeats (derive_sv keeps the first row per subject and visit, and the earliest/latest date)."""
+    cols = ["USUBJID", "VISITNUM", "VISIT", "_VDATE"]
+    if not all(c in df.columns for c in cols):
+        return None
+    positions = np.arange(len(df)) if order is None else order
+    has_visit = df["VISITNUM"].notna().to_numpy()
+    part = df[cols].take(positions[has_visit[positions]]).drop_duplicates()
+    return part.reset_index(drop=True)
 
 
 def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
@@ -195,34 +252,55 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
 
     Raises SpecError (mapping specs invalid; no data read) or RawDataError (a form or a declared column is
     missing; nothing mapped). Data problems are findings in the result.
+
+    Memory: a raw form is read (only its declared columns) when the first spec needs it and dropped after
+    the last one; each dataset is turned into its submitted frame right after its derivations and its
+    working frame dropped column by column.
     """
     specs = read_mapping_specs(study)
     problems = check_raw_forms(Path(raw_dir), specs)
     if problems:
         raise RawDataError(problems)
     started = time.perf_counter()
-    forms = {form: read_raw_form(Path(raw_dir) / form) for form in sorted(_required_columns(specs))}
+    needed = _required_columns(specs)
+    last_used = _forms_last_used(specs)
+    forms: dict[str, pd.DataFrame] = {}
+    read_seconds = 0.0
     result = SdtmResult()
     units = read_units(study.specs_dir / "units.yaml") if any(s.standardise_units for s in specs) else None
     frames: dict[str, pd.DataFrame] = {}
-    result.timings["read raw"] = time.perf_counter() - started
-    for mspec in specs:
+    read_seconds += time.perf_counter() - started
+    for i, mspec in enumerate(specs):
         t0 = time.perf_counter()
+        for form in sorted({f for s in mspec.sources for f in s.required_columns()} - set(forms)):
+            forms[form] = read_raw_form(Path(raw_dir) / form, needed[form])
+        t_read = time.perf_counter() - t0
+        read_seconds += t_read
         dspec = study.dataset(mspec.dataset)
         parts = []
-        for src in mspec.sources:
-            part, found = _map_source(src, forms, dspec, study)
+        for j, src in enumerate(mspec.sources):
+            part, found = _map_source(src, forms, dspec, study, last=last_used[src.form] == (i, j))
             result.findings.extend(found)
             parts.append(part)
+            for form in [f for f, last in last_used.items() if last == (i, j)]:
+                forms.pop(form, None)
         frame = _finish_frame(pd.concat(parts, ignore_index=True), dspec, study)
+        del parts
         if mspec.standardise_units and units is not None:
             frame, found = derive_standard_units(
                 frame, dspec.domain or dspec.name, units, RuleContext(dspec.name, "", study.codelists)
             )
             result.findings.extend(found)
         frames[mspec.dataset] = frame
-        result.timings[f"map {mspec.dataset}"] = time.perf_counter() - t0
-        log.info("%s: %d records mapped from %d source(s)", mspec.dataset, len(frame), len(mspec.sources))
+        del frame
+        result.timings[f"map {mspec.dataset}"] = time.perf_counter() - t0 - t_read
+        log.info(
+            "%s: %d records mapped from %d source(s)",
+            mspec.dataset,
+            len(frames[mspec.dataset]),
+            len(mspec.sources),
+        )
+    result.timings = {"read raw": read_seconds, **result.timings}
 
     t0 = time.perf_counter()
     dm = frames.get("DM")
@@ -230,7 +308,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     if dm is not None:
         others = [f for k, f in frames.items() if k not in ("DM", "EX", "DS")]
         refs = derive_reference_dates(dm, frames.get("EX"), frames.get("DS"), others, study)
-        frames["DM"] = derive_dm(dm, refs, study)
+        del others
         known = set(dm["USUBJID"])
         for name, f in frames.items():
             if name != "DM":
@@ -245,47 +323,72 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
                         values=f["USUBJID"],
                     )
                 )
+        frames["DM"] = derive_dm(dm, refs, study)
+        del dm
     table = compute_visit_table(list(frames.values()), study)
+    visit_records: list[pd.DataFrame] = []
+    dm_done: pd.DataFrame | None = None
     for name in list(frames):
         dspec = study.dataset(name)
-        f, found = derive_visit(frames[name], table, study, RuleContext(name, "VISIT", study.codelists))
+        f = frames.pop(name)
+        f, found = derive_visit(f, table, study, RuleContext(name, "VISIT", study.codelists))
         result.findings.extend(found)
         if refs is not None:
             f = derive_epoch(f, dspec, refs, study)
             f = derive_dy(f, dspec, refs)
-        f = derive_seq(f, dspec)
+        order = None
+        seq = f"{dspec.domain or name}SEQ"
+        if dspec.has_variable(seq):
+            # number --SEQ in key order but leave the rows where they are: the frame is put in order once,
+            # column by column, when the dataset is written (--LOBXFL and --NRIND do not depend on row order
+            # once --SEQ is set)
+            order = compute_seq_order(f, dspec)
+            usubjid = f["USUBJID"] if order is None else f["USUBJID"].take(order)
+            numbers = compute_seq(usubjid.reset_index(drop=True))
+            f[seq] = numbers if order is None else _scatter(numbers, order)
+        else:
+            f = derive_seq(f, dspec)
         if refs is not None:
             f = derive_lobxfl(f, dspec, refs)
-        frames[name] = derive_nrind(f, dspec)
-
-    for name in list(frames):
-        dspec = study.dataset(name)
+        f = derive_nrind(f, dspec)
         supp_name = f"SUPP{dspec.domain or name}"
         if dspec.supplemental_variables and supp_name in study.datasets:
-            supp = derive_supp(frames[name], dspec, study.studyid)
+            cols = ["USUBJID", seq, *(v.name for v in dspec.supplemental_variables)]
+            sub = f[[c for c in dict.fromkeys(cols) if c in f.columns]]
+            sub = sub if order is None else sub.take(order).reset_index(drop=True)
+            supp = derive_supp(sub, dspec, study.studyid)
             result.datasets[supp_name] = _final(supp, study.dataset(supp_name))[0]
-    if refs is not None and dm is not None:
+            del sub, supp
+        if name == "DM":
+            dm_done = f.copy(deep=False) if order is None else f.take(order).reset_index(drop=True)
+        records = _visit_records(f, order)
+        if records is not None:
+            visit_records.append(records)
+        result.datasets[name], result.trace[name] = _final(f, dspec, order)
+        del f
+    if refs is not None and dm_done is not None:
         if "SE" in study.datasets:
-            se = derive_se(frames["DM"], refs, study)
-            se = derive_seq(
-                derive_dy(_finish_frame(se, study.dataset("SE"), study), study.dataset("SE"), refs),
-                study.dataset("SE"),
-            )
-            frames["SE"] = se
+            se_spec = study.dataset("SE")
+            se = derive_se(dm_done, refs, study)
+            se = derive_seq(derive_dy(_finish_frame(se, se_spec, study), se_spec, refs), se_spec)
+            result.datasets["SE"], result.trace["SE"] = _final(se, se_spec)
         if "SV" in study.datasets:
             sv_spec = study.dataset("SV")
-            sv = _finish_frame(
-                derive_sv([frames[k] for k in frames if k not in ("SE",)], study), sv_spec, study
-            )
+            sv = _finish_frame(derive_sv(visit_records, study), sv_spec, study)
             sv = derive_dy(derive_epoch(sv, sv_spec, refs, study), sv_spec, refs)
-            frames["SV"] = derive_seq(sv, sv_spec)
-    for name, f in frames.items():
-        result.datasets[name], result.trace[name] = _final(f, study.dataset(name))
+            result.datasets["SV"], result.trace["SV"] = _final(derive_seq(sv, sv_spec), sv_spec)
     result.timings["derive"] = time.perf_counter() - t0
     result.datasets.update(_trial_design(study, result.datasets.get("DM")))
     result.datasets = dict(sorted(result.datasets.items()))
     result.trace = dict(sorted(result.trace.items()))
     return result
+
+
+def _scatter(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Values given in `order` (positions) put back at those positions."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
 
 
 def _trial_design(study: Study, dm: pd.DataFrame | None) -> dict[str, pd.DataFrame]:

@@ -41,14 +41,17 @@ def derive_deduplicate(
     keys = list(spec["keys"])
     keep = spec.get("keep", "first")
     norm = pd.DataFrame({k: raw[k].astype("str").str.strip().str.upper() for k in keys}, index=raw.index)
-    dup = norm.duplicated(keep=keep)
+    group = norm.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    del norm
+    dup = pd.Series(group, index=raw.index).duplicated(keep=keep)
     if not dup.any():
         return raw, []
-    # the raw row that is kept for each dropped one
-    kept_rows = raw.loc[~dup, [ROW]].join(norm.loc[~dup])
-    dropped = norm.loc[dup].join(raw.loc[dup, [ROW]]).reset_index()
-    pairs = dropped.merge(kept_rows, on=keys, how="left", suffixes=("", "_KEPT")).set_index("index")
-    kept_of = pairs[f"{ROW}_KEPT"].reindex(raw.index)
+    # the raw row that is kept for each dropped one: the one row of its key group that is not a duplicate
+    is_dup = dup.to_numpy()
+    kept_row = np.zeros(int(group.max()) + 1, dtype=np.int64)
+    kept_row[group[~is_dup]] = raw[ROW].to_numpy()[~is_dup]
+    kept_of = np.full(len(raw), "", dtype=object)
+    kept_of[is_dup] = pd.Series(kept_row[group[is_dup]]).astype("str").to_numpy()
     message = f"duplicate of raw row {{value}} on ({', '.join(keys)}); dropped ({keep} kept)"
     findings = row_findings(
         raw,
@@ -57,7 +60,7 @@ def derive_deduplicate(
         severity=Severity.NOTICE,
         message=message,
         ctx=RuleContext(ctx.dataset, "", ctx.codelists, ctx.file),
-        values=kept_of.fillna(0).astype(int).astype("str"),
+        values=pd.Series(kept_of, index=raw.index, dtype=object),
     )
     return raw.loc[~dup], findings
 
