@@ -300,6 +300,19 @@ def _ex_reference(
     )
 
 
+def _exposed(ctx: ValidationContext) -> np.ndarray:
+    """EX rows that are exposure: every row except a 0 mg record of an active treatment (a dose withheld,
+    an interruption). Placebo is recorded with EXDOSE 0 and is exposure."""
+    ex = ctx.datasets["EX"]
+    if "EXDOSE" not in ex.columns:
+        return np.ones(len(ex), dtype=bool)
+    dose = pd.to_numeric(ex["EXDOSE"], errors="coerce").to_numpy()
+    placebo = np.zeros(len(ex), dtype=bool)
+    if "EXTRT" in ex.columns:
+        placebo = ctx.text("EX", "EXTRT").fillna("").str.upper().str.contains("PLACEBO").to_numpy()
+    return ~(dose == 0) | placebo
+
+
 @rule(
     "CDG0503",
     "RFXSTDTC is not the first exposure in EX",
@@ -309,15 +322,17 @@ def _ex_reference(
 )
 def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.RFXSTDTC equals the earliest EXSTDTC of the subject (at the precision both have); a subject
-    without EX records has no RFXSTDTC.
+    without EX records has no RFXSTDTC. A 0 mg record of an active treatment (a dose withheld, an
+    interruption) is not exposure and does not count; placebo (EXDOSE 0) does.
 
     Bad: RFXSTDTC 2024-01-09 when the first EXSTDTC is 2024-01-08.
     Good: RFXSTDTC 2024-01-08.
     """
     if ctx.dm_subjects is None or "EX" not in ctx.datasets or "EXSTDTC" not in ctx.datasets["EX"].columns:
         return
-    start = ctx.text("EX", "EXSTDTC")
-    first = start.groupby(ctx.text("EX", "USUBJID")).min()
+    given = _exposed(ctx)
+    start = ctx.text("EX", "EXSTDTC")[given]
+    first = start.groupby(ctx.text("EX", "USUBJID")[given]).min()
     yield from _ex_reference(ctx, rule, "RFXSTDTC", first, "earliest EXSTDTC")
 
 
@@ -329,17 +344,20 @@ def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     reference="SDTMIG 3.4 section 5.2 (RFXENDTC: date/time of last study treatment); Pinnacle 21 SD1260-like",
 )
 def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """DM.RFXENDTC equals the latest EXENDTC (EXSTDTC where EXENDTC is null) of the subject.
+    """DM.RFXENDTC equals the latest EXENDTC (EXSTDTC where EXENDTC is null) of the subject. A 0 mg record
+    of an active treatment (a dose withheld, an interruption) is not exposure and does not count; placebo
+    (EXDOSE 0) does.
 
     Bad: RFXENDTC 2024-05-01 when the last exposure ends 2024-06-20.
-    Good: RFXENDTC 2024-06-20.
+    Good: RFXENDTC 2024-06-20, also when a 0 mg interruption record runs on to 2024-06-27.
     """
     if ctx.dm_subjects is None or "EX" not in ctx.datasets or "EXSTDTC" not in ctx.datasets["EX"].columns:
         return
+    given = _exposed(ctx)
     end = ctx.text("EX", "EXSTDTC")
     if "EXENDTC" in ctx.datasets["EX"].columns:
         end = ctx.text("EX", "EXENDTC").fillna(end)
-    last = end.groupby(ctx.text("EX", "USUBJID")).max()
+    last = end[given].groupby(ctx.text("EX", "USUBJID")[given]).max()
     yield from _ex_reference(ctx, rule, "RFXENDTC", last, "latest EXENDTC")
 
 

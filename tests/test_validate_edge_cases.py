@@ -1,0 +1,77 @@
+"""Edge cases seen on the 10,000-subject run: partial dates and EPOCH, 0 mg interruptions and DM reference dates."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cdiscgen.validate import validate_datasets
+
+
+def test_partial_dates_may_leave_epoch_null():
+    ds = pd.DataFrame(
+        {
+            "STUDYID": ["S1"] * 3,
+            "DOMAIN": ["DS"] * 3,
+            "USUBJID": ["S1-001"] * 3,
+            "DSSEQ": [1.0, 2.0, 3.0],
+            "DSTERM": ["DEATH", "COMPLETED", "INFORMED CONSENT OBTAINED"],
+            "DSDECOD": ["DEATH", "COMPLETED", "INFORMED CONSENT OBTAINED"],
+            "EPOCH": ["", "", "SCREENING"],
+            "DSSTDTC": ["2024", "2024-09-12", "2024-01-02"],
+        }
+    )
+    found = [f for f in validate_datasets({"DS": ds}, codes=["CDG0701"]).findings if f.code == "CDG0701"]
+    # only the complete date 2024-09-12 without EPOCH; "2024" may span epochs; the third has EPOCH
+    assert [(f.seq, f.value) for f in found] == [(2, "2024-09-12")]
+
+
+def test_interruption_records_are_not_exposure():
+    # EX: 2 mg up to 2024-07-12, then a 0 mg interruption 2024-07-13..19; RFXENDTC = 2024-07-12 is right.
+    dm = pd.DataFrame(
+        {
+            "STUDYID": ["S1"],
+            "DOMAIN": ["DM"],
+            "USUBJID": ["S1-001"],
+            "RFXSTDTC": ["2024-06-01"],
+            "RFXENDTC": ["2024-07-12"],
+        }
+    )
+    ex = pd.DataFrame(
+        {
+            "STUDYID": ["S1"] * 3,
+            "DOMAIN": ["EX"] * 3,
+            "USUBJID": ["S1-001"] * 3,
+            "EXSEQ": [1.0, 2.0, 3.0],
+            "EXTRT": ["POMALIDOMIDE"] * 3,
+            "EXDOSE": [0.0, 2.0, 0.0],
+            "EXSTDTC": ["2024-05-30", "2024-06-01", "2024-07-13"],
+            "EXENDTC": ["2024-05-31", "2024-07-12", "2024-07-19"],
+        }
+    )
+    found = validate_datasets({"DM": dm, "EX": ex}, codes=["CDG0503", "CDG0504"]).findings
+    assert [f.code for f in found] == []
+    dm.loc[0, "RFXENDTC"] = "2024-07-19"  # the interruption's end is not the last exposure
+    found = validate_datasets({"DM": dm, "EX": ex}, codes=["CDG0503", "CDG0504"]).findings
+    assert [(f.code, f.value) for f in found] == [("CDG0504", "2024-07-19")]
+
+
+def test_placebo_at_zero_dose_is_exposure():
+    dm = pd.DataFrame(
+        {"STUDYID": ["S1"], "DOMAIN": ["DM"], "USUBJID": ["S1-001"], "RFXSTDTC": ["2024-06-01"]}
+    )
+    dm["RFXENDTC"] = ["2024-06-30"]
+    ex = pd.DataFrame(
+        {
+            "STUDYID": ["S1"],
+            "DOMAIN": ["EX"],
+            "USUBJID": ["S1-001"],
+            "EXSEQ": [1.0],
+            "EXTRT": ["PLACEBO"],
+            "EXDOSE": [0.0],
+            "EXSTDTC": ["2024-06-01"],
+            "EXENDTC": ["2024-07-15"],
+        }
+    )
+    found = validate_datasets({"DM": dm, "EX": ex}, codes=["CDG0504"]).findings
+    # placebo through 2024-07-15 is exposure: RFXENDTC 2024-06-30 is wrong
+    assert [(f.code, f.value, f.expected) for f in found] == [("CDG0504", "2024-06-30", "2024-07-15")]
