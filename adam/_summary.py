@@ -217,7 +217,7 @@ def _svg_km(name: str, km: Mapping) -> str:
     parts.append(
         f'<text x="{left + pw / 2:.2f}" y="{top + ph + 32}" font-size="12" text-anchor="middle">Days from screening</text>'
     )
-    parts.append(f'<text x="{left - 4}" y="{top + ph + 58}" font-size="11" text-anchor="end">At risk</text>')
+    parts.append(f'<text x="{left - 14}" y="{top + ph + 58}" font-size="11" text-anchor="end">At risk</text>')
     parts.append(f'<path d="{"".join(path)}" fill="none" stroke="#1f4e9c" stroke-width="2"/>')
     for t in cens:
         idx = np.searchsorted(np.array(times, dtype="float64"), t, side="right") - 1
