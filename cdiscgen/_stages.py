@@ -12,7 +12,7 @@ from pathlib import Path
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings
 from cdiscgen._publish import write_datasets
-from cdiscgen._specs import load_study
+from cdiscgen._specs import Study, load_study
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ def run_validate_stage(
     from cdiscgen.report import write_reports
     from cdiscgen.validate import find_dataset_folders, validate_folder, validate_submission
 
-    study = load_study(study_dir)
     folders = find_dataset_folders(folder)
     if not folders:
         raise FileNotFoundError(f"{folder} holds no *.xpt files (searched its sub-folders too)")
+    study = _study_for(folders, study_dir)
     if define_path is not None and len(folders) > 1:
         raise ValueError(
             f"--define goes with one folder of datasets; {folder} holds {len(folders)}: name one of them"
@@ -75,17 +75,58 @@ def run_validate_stage(
         result = validate_submission(folders, study=study)
     file_formats = tuple(f for f in formats if f != "console")
     if file_formats:
+        created = creation_datetime(study.settings) if study is not None else None
         write_reports(
             result,
             report_dir,
             formats=file_formats,
-            created=creation_datetime(study.settings).isoformat(),
+            created=created.isoformat() if created is not None else None,
             timing=True,
             names=finding_names(),
         )
     if "console" in formats:
         render_findings(result.findings)
     return result.findings
+
+
+def _study_for(folders: Sequence[Path], study_dir: Path | None) -> Study | None:
+    """The study whose metadata the checks use: --study when given; else the bundled study only when the
+    data belong to it (same STUDYID) — someone else's data are checked without our specs, never against them."""
+    if study_dir is not None:
+        return load_study(study_dir)
+    study = load_study(None)
+    found = _data_studyid(folders)
+    if found is not None and found != study.studyid:
+        log.info(
+            "the data's STUDYID %s is not %s: checking without study metadata (give --study for it)",
+            found,
+            study.studyid,
+        )
+        return None
+    return study
+
+
+def _data_studyid(folders: Sequence[Path]) -> str | None:
+    """STUDYID of the smallest dataset file (cheap to read), if it has one."""
+    from cdiscgen.export import read_xpt
+
+    files = sorted(
+        (p for f in folders for p in Path(f).glob("*.xpt")), key=lambda p: (p.stat().st_size, p.name)
+    )
+    for path in files[:3]:
+        try:
+            frame, _ = read_xpt(path)
+        except Exception:  # noqa: BLE001 - unreadable files are reported by the validator itself
+            try:
+                frame, _ = read_xpt(path, encoding="cp1252")
+            except Exception:  # noqa: BLE001
+                continue
+        if "STUDYID" in frame.columns:
+            values = frame["STUDYID"].astype(str).str.strip()
+            values = values[values != ""]
+            if len(values):
+                return str(values.iloc[0])
+    return None
 
 
 def finding_names() -> dict[str, str]:

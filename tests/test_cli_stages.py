@@ -75,3 +75,18 @@ def test_list_rules_prints_the_catalog():
 def test_unknown_report_format_is_bad_input(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(tmp_path), "--format", "pdf"])
     assert result.exit_code == 2 and "pdf" in result.output
+
+
+def test_someone_elses_data_is_not_checked_against_our_specs(tmp_path):
+    from tests.conftest import refdata_path
+
+    folder = refdata_path("sdtm-msg-2.0")
+    result = CliRunner().invoke(
+        main, ["validate", str(folder), "--report", str(tmp_path), "--format", "json"]
+    )
+    assert result.exit_code == 1  # real findings exist there
+    codes = json.loads((tmp_path / "report.json").read_text())["summary"]["by_code"]
+    # STUDYID CDISCPILOT01 is not DARPAL: no "STUDYID differs" and no DarPAL codelist findings
+    assert "CDG0505" not in codes and "CDG0802" not in codes
+    # the real ones: RFXENDTC of CDISC008 vs EX, and the define.xml standard name typo (STDTMIG)
+    assert codes.get("CDG0504") == 1 and codes.get("CDG1301") == 1
