@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from cdiscgen import bundled_study_dir
 from cdiscgen._findings import Finding
 
 from ._adlb import check_lb_input, derive_adlb
@@ -19,7 +20,7 @@ from ._adsl import compute_cutoff_days, derive_adsl_baseline, derive_adsl_core
 from ._adtte import derive_adtte
 from ._common import text
 from ._errors import AdamInputError
-from ._paramspec import default_study_dir, load_parameter_specs
+from ._paramspec import load_parameter_specs
 
 log = logging.getLogger(__name__)
 ADAM_DATASETS = ("ADSL", "ADLB", "ADRS", "ADTTE")
@@ -35,7 +36,7 @@ class AdamResult:
 
 def read_dataset_spec(study_dir: Path | None, dataset: str) -> dict:
     """specs/adam/<dataset>.yaml of a study folder (the bundled study by default)."""
-    path = Path(study_dir or default_study_dir()) / "specs" / "adam" / f"{dataset.lower()}.yaml"
+    path = Path(study_dir or bundled_study_dir()) / "specs" / "adam" / f"{dataset.lower()}.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 

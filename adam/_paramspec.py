@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cerberus
 import yaml
 
+from cdiscgen import bundled_study_dir, load_yaml, schema_problems
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import PARAM_SPEC_CROSS_CHECK, PARAM_SPEC_SCHEMA
@@ -203,10 +203,6 @@ ADTTE_SCHEMA: dict = {
 
 
 def _load(path: Path) -> Any:
-    try:
-        from cdiscgen._yaml import load_yaml
-    except ImportError:  # the lead's line-keeping loader; plain safe_load until it lands
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
     return load_yaml(path)
 
 
@@ -228,56 +224,19 @@ def _line(doc: Any, path: tuple) -> int | None:
     return line
 
 
-def _leaf_errors(errors: list) -> list:
-    out = []
-    for err in errors:
-        if err.child_errors:
-            out.extend(_leaf_errors(list(err.child_errors)))
-        else:
-            out.append(err)
-    return out
-
-
 def _schema_findings(doc: Any, schema: dict, file: Path) -> list[Finding]:
-    validator = cerberus.Validator(schema)
     if not isinstance(doc, Mapping):
         return [
             Finding(PARAM_SPEC_SCHEMA, Severity.ERROR, "expected a mapping at the top level", file=str(file))
         ]
-    if validator.validate(dict(doc)):
-        return []
-    findings = []
-    for err in _leaf_errors(list(validator._errors)):
-        where = ".".join(str(p) for p in err.document_path)
-        rule = err.rule or "schema"
-        msg = f"{where}: {rule} rule failed" + (
-            f" (constraint {err.constraint!r})" if err.constraint is not None else ""
-        )
-        if rule == "unknown field" or err.code == 0x03:
-            msg = f"{where}: unknown key"
-        findings.append(
-            Finding(
-                PARAM_SPEC_SCHEMA,
-                Severity.ERROR,
-                msg,
-                file=str(file),
-                line=_line(doc, err.document_path),
-                value=repr(err.value)[:80],
-            )
-        )
-    return findings
-
-
-def default_study_dir() -> Path:
-    """The bundled study: the repository root in a checkout, cdiscgen/_bundled in a wheel."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "specs" / "study.yaml").exists():
-        return root
-    return root / "cdiscgen" / "_bundled"
+    return [
+        Finding(PARAM_SPEC_SCHEMA, Severity.ERROR, f"{p.key}: {p.message}", file=str(file), line=p.line)
+        for p in schema_problems(doc, schema)
+    ]
 
 
 def params_path(study_dir: Path | None, name: str) -> Path:
-    return Path(study_dir or default_study_dir()) / "specs" / "adam" / "params" / f"{name}.yaml"
+    return Path(study_dir or bundled_study_dir()) / "specs" / "adam" / "params" / f"{name}.yaml"
 
 
 def _cross_findings(
@@ -411,7 +370,7 @@ def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
             findings.extend(_schema_findings(doc, schemas[name], file))
         docs[name] = doc
     settings = None
-    study_yaml = Path(study_dir or default_study_dir()) / "specs" / "study.yaml"
+    study_yaml = Path(study_dir or bundled_study_dir()) / "specs" / "study.yaml"
     if study_yaml.exists():
         settings = yaml.safe_load(study_yaml.read_text(encoding="utf-8"))
     if not findings and all(isinstance(d, Mapping) for d in docs.values()):

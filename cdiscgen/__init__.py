@@ -8,6 +8,7 @@ from cdiscgen._specs import (
     Codelist,
     DatasetSpec,
     MethodSpec,
+    SchemaProblem,
     SpecError,
     Study,
     Term,
@@ -18,6 +19,7 @@ from cdiscgen._specs import (
     init_study,
     load_study,
     resolve_study_dir,
+    schema_problems,
 )
 from cdiscgen._yaml import LineDict, LineList, YamlSyntaxError, load_yaml
 
@@ -33,6 +35,7 @@ __all__ = [
     "LineList",
     "MethodSpec",
     "Severity",
+    "SchemaProblem",
     "SpecError",
     "Study",
     "Term",
@@ -46,4 +49,5 @@ __all__ = [
     "load_study",
     "load_yaml",
     "resolve_study_dir",
+    "schema_problems",
 ]

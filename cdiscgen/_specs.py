@@ -433,13 +433,32 @@ def _load_validated(path: Path, schema: dict, findings: Findings, root: Path) ->
             _spec_finding("SPEC003", path, root, 1, "", "the file must hold a mapping at the top level")
         )
         return None
+    problems = schema_problems(doc, schema)
+    for problem in problems:
+        findings.add(_spec_finding("SPEC004", path, root, problem.line, problem.key, problem.message))
+    return None if problems else doc
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One cerberus violation located in a line-keeping YAML document."""
+
+    line: int | None
+    key: str
+    message: str
+
+
+def schema_problems(doc: Any, schema: dict) -> list[SchemaProblem]:
+    """Validate `doc` against a closed cerberus schema; every violation with its line, dotted key and a
+    plain-words message (unknown key, wrong type, too long, ...). Empty when the document is valid."""
     validator = cerberus.Validator(schema, allow_unknown=False)
     if validator.validate(doc):
-        return doc
+        return []
+    out = []
     for error in _leaf_errors(validator._errors):
         line, key = _locate(doc, error.document_path)
-        findings.add(_spec_finding("SPEC004", path, root, line, key, _describe(error)))
-    return None
+        out.append(SchemaProblem(line=line, key=key, message=_describe(error)))
+    return out
 
 
 def _parse_quietly(path: Path) -> LineDict | None:

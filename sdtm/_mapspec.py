@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cerberus
-
+from cdiscgen import Study, schema_problems
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._specs import Study, _describe, _leaf_errors, _locate
 from cdiscgen._yaml import LineList, YamlSyntaxError, load_yaml
 from sdtm._algorithms import ALGORITHMS, COMPARISON_OPS, DATE_FORMATS
 from sdtm._steps import STEPS
@@ -175,13 +173,15 @@ class _Checker:
         if not isinstance(doc, dict):
             self.error("SPEC102", line, key, f"{key} must be a mapping, got {doc!r}")
             return False
-        validator = cerberus.Validator(schema, allow_unknown=False)
-        if validator.validate(doc):
-            return True
-        for err in _leaf_errors(validator._errors):
-            where, dotted = _locate(doc, err.document_path)
-            self.error("SPEC102", where or line, f"{key}.{dotted}" if dotted else key, _describe(err))
-        return False
+        problems = schema_problems(doc, schema)
+        for problem in problems:
+            self.error(
+                "SPEC102",
+                problem.line or line,
+                f"{key}.{problem.key}" if problem.key else key,
+                problem.message,
+            )
+        return not problems
 
     # -------------------------------------------------------------------------------- conditions / rules
 
