@@ -174,9 +174,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
                 sites=options.sites,
                 study_dir=study.root,
             ),
-            lambda r: (
-                sum(getattr(r, "rows", {}).values()) if isinstance(getattr(r, "rows", None), dict) else None
-            ),
+            lambda r: sum(r.rows.values()),
         )
         raw_dir = layout["raw"]
 
@@ -184,19 +182,17 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
 
     # the stage results live in one dict so they can be released before validation (peak memory)
     held: dict[str, Any] = {}
-    sdtm_result = held["sdtm"] = stage(
-        "sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets)
-    )
-    result.findings.extend(sdtm_result.findings)
+    held["sdtm"] = stage("sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets))
+    result.findings.extend(held["sdtm"].findings)
 
     from adam import derive_adam
 
-    adam_result = held["adam"] = stage(
+    held["adam"] = stage(
         "adam",
         lambda: derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root),
         lambda r: _total_rows(r.datasets),
     )
-    result.findings.extend(adam_result.findings)
+    result.findings.extend(held["adam"].findings)
 
     sdtm_written = stage(
         "export-sdtm",
@@ -205,7 +201,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         ),
         lambda r: sum(r.rows.values()),
     )
-    _write_trace(sdtm_result, layout["sdtm"])
+    _write_trace(held["sdtm"], layout["sdtm"])
     adam_written = stage(
         "export-adam",
         lambda: write_datasets(
@@ -255,7 +251,6 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         ),
     )
     # Validation reads the files as filed; the in-memory datasets are no longer needed (peak memory).
-    del sdtm_result, adam_result
     held.clear()
 
     from cdiscgen.report import write_reports
@@ -264,7 +259,6 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     validation = stage(
         "validate",
         lambda: validate_submission([layout["sdtm"], layout["adam"]], study=study),
-        lambda r: len(r.datasets),
     )
     result.findings.extend(validation.findings)
     result.rule_seconds = {code: round(seconds, 3) for code, seconds in sorted(validation.timings.items())}
