@@ -33,10 +33,16 @@ class BadInput(click.ClickException):
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    terminal = sys.stderr.isatty()
+    # On a terminal the stage progress display shows what happens, so library INFO lines wait for -v;
+    # elsewhere (CI, batch jobs) INFO log lines are the progress.
+    default = logging.WARNING if terminal else logging.INFO
+    level = (
+        logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else default)
+    )
     root = logging.getLogger()
     root.handlers.clear()
-    if sys.stderr.isatty():
+    if terminal:
         from rich.logging import RichHandler
 
         handler: logging.Handler = RichHandler(show_path=False, markup=False, rich_tracebacks=False)
