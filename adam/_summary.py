@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cdiscgen._atomic import write_text_atomic
+
 log = logging.getLogger(__name__)
 POPULATIONS = ("EFFFL", "SAFFL")
 KM_PARAMS = ("PFS", "OS", "DOR", "TTHR")
@@ -289,9 +291,5 @@ def write_summary(summary: Mapping, out_dir: Path) -> list[Path]:
         ("summary.json", json.dumps(clean, sort_keys=True, indent=2, allow_nan=False) + "\n"),
         ("summary.html", _html(clean)),
     ):
-        path = out_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(content, encoding="utf-8", newline="\n")
-        tmp.replace(path)
-        paths.append(path)
+        paths.append(write_text_atomic(out_dir / name, content))
     return paths

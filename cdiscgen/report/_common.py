@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cdiscgen._atomic import write_bytes_atomic
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen.validate import RuleInfo, ValidationResult, list_rules
 
@@ -111,12 +110,4 @@ def rule_order(findings: Findings) -> list[str]:
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write through a temporary file in the same folder and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, data)
