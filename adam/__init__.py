@@ -3,7 +3,7 @@ endpoint summary. Dates in the ADaM frames are numeric SAS dates (float days sin
 
 from ._adlb import compute_ckd_epi_2021
 from ._codes import FINDING_NAMES
-from ._derive import AdamResult, derive_adam, read_dataset_spec
+from ._derive import AdamResult, derive_adam, read_adam_spec
 from ._errors import AdamInputError
 from ._io import read_sdtm_folder
 from ._paramspec import check_parameter_specs
@@ -38,7 +38,7 @@ __all__ = [
     "compute_renal_status",
     "compute_threshold",
     "derive_adam",
-    "read_dataset_spec",
+    "read_adam_spec",
     "read_sdtm_folder",
     "write_summary",
 ]

@@ -9,9 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from cdiscgen import bundled_study_dir
+from cdiscgen import DatasetSpec, bundled_study_dir, read_dataset_spec_file
 from cdiscgen._findings import Finding
 
 from ._adlb import check_lb_input, derive_adlb
@@ -34,26 +33,26 @@ class AdamResult:
     findings: list[Finding] = field(default_factory=list)
 
 
-def read_dataset_spec(study_dir: Path | None, dataset: str) -> dict:
-    """specs/adam/<dataset>.yaml of a study folder (the bundled study by default)."""
-    path = Path(study_dir or bundled_study_dir()) / "specs" / "adam" / f"{dataset.lower()}.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+def read_adam_spec(study_dir: Path | None, dataset: str) -> DatasetSpec:
+    """The validated metadata of specs/adam/<dataset>.yaml of a study folder (the bundled study by default)."""
+    return read_dataset_spec_file(
+        Path(study_dir or bundled_study_dir()) / "specs" / "adam" / f"{dataset.lower()}.yaml"
+    )
 
 
-def compute_conformed(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
-    """Exactly the spec's variables in spec order; a spec variable the derivation lacks is a bug -> error."""
-    names = [v["name"] for v in spec["variables"]]
+def compute_conformed(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Exactly the spec's variables in spec order; a spec variable the derivation lacks is a bug -> error.
+    Character variables hold "" for missing, numeric ones float64 (NaN for missing)."""
+    names = spec.variable_names
     missing = [n for n in names if n not in frame.columns]
     if missing:
-        raise AdamInputError(
-            f"derivation produced no {missing}", dataset=spec["dataset"], variable=missing[0]
-        )
+        raise AdamInputError(f"derivation produced no {missing}", dataset=spec.name, variable=missing[0])
     out = frame[names].copy()
-    for var in spec["variables"]:
-        if var["type"] == "text":
-            out[var["name"]] = out[var["name"]].astype("string").fillna("").astype("str")
+    for var in spec.submitted_variables:
+        if var.is_numeric:
+            out[var.name] = pd.to_numeric(out[var.name], errors="coerce").astype("float64")
         else:
-            out[var["name"]] = pd.to_numeric(out[var["name"]], errors="coerce").astype("float64")
+            out[var.name] = out[var.name].astype("string").fillna("").astype("str")
     return out.reset_index(drop=True)
 
 
@@ -104,5 +103,5 @@ def derive_adam(
     frames = {"ADSL": adsl, "ADLB": adlb, "ADRS": adrs, "ADTTE": adtte}
     result = AdamResult(findings=findings)
     for name in ADAM_DATASETS:
-        result.datasets[name] = compute_conformed(frames[name], read_dataset_spec(study_dir, name))
+        result.datasets[name] = compute_conformed(frames[name], read_adam_spec(study_dir, name))
     return result

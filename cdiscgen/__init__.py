@@ -18,6 +18,7 @@ from cdiscgen._specs import (
     check_study,
     init_study,
     load_study,
+    read_dataset_spec_file,
     resolve_study_dir,
     schema_problems,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "init_study",
     "load_study",
     "load_yaml",
+    "read_dataset_spec_file",
     "resolve_study_dir",
     "schema_problems",
 ]

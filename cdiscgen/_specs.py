@@ -325,6 +325,17 @@ def load_study(study_dir: Path | str | None = None) -> Study:
     return study
 
 
+def read_dataset_spec_file(path: Path | str) -> DatasetSpec:
+    """One dataset spec file (specs/sdtm or specs/adam), schema-validated, without loading the whole
+    study (a stage that needs only its own datasets' metadata). Raises SpecError naming file and line."""
+    path = Path(path)
+    findings = Findings()
+    doc = _load_validated(path, DATASET_SCHEMA, findings, path.parent)
+    if doc is None:
+        raise SpecError(findings.items)
+    return _build_dataset(path, doc)
+
+
 def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Findings]:
     """Validate every spec file of a study folder; return the study (None if unusable) and all findings."""
     root = resolve_study_dir(study_dir)

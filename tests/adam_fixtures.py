@@ -299,3 +299,9 @@ def worked_examples() -> Sdtm:
     s.subject("EX-3").flc("EX-3", "2024-01-01", "SCREENING", 8, 42)
     s.flc("EX-3", day(85), "CYCLE 4 DAY 1", 7.5, 16)
     return s
+
+
+def read_dataset_spec(study_dir, dataset: str) -> dict:
+    """specs/adam/<dataset>.yaml read raw with yaml.safe_load: the tests' independent view of the spec."""
+    root = Path(study_dir) if study_dir is not None else Path(__file__).resolve().parents[1]
+    return yaml.safe_load((root / "specs" / "adam" / f"{dataset.lower()}.yaml").read_text(encoding="utf-8"))

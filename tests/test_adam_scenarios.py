@@ -7,8 +7,8 @@ import copy
 import pandas as pd
 import pytest
 
-from adam import derive_adam, read_dataset_spec
-from tests.adam_fixtures import Sdtm, day, sas, settings, worked_examples
+from adam import derive_adam
+from tests.adam_fixtures import Sdtm, day, read_dataset_spec, sas, settings, worked_examples
 
 
 def adrs_value(result, usubjid: str, paramcd: str) -> list[str]:

@@ -9,9 +9,9 @@ import shutil
 import cerberus
 import yaml
 
-from adam import FINDING_NAMES, check_parameter_specs, derive_adam, read_dataset_spec
+from adam import FINDING_NAMES, check_parameter_specs, derive_adam
 from cdiscgen._schemas import DATASET_SCHEMA
-from tests.adam_fixtures import ROOT, settings, worked_examples
+from tests.adam_fixtures import ROOT, read_dataset_spec, settings, worked_examples
 
 
 def _copy_study(tmp_path):

@@ -66,9 +66,8 @@ def test_dataset_json_is_schema_valid_and_typed_from_the_spec(tmp_path):
 
 def test_numeric_sas_dates_are_iso_dates_in_json():
     study = load_study()
-    adsl = study.datasets.get("ADSL")
-    if adsl is None or not any(v.format == "DATE9." for v in adsl.variables):
-        pytest.skip("ADSL spec with DATE9. variables not present")
+    adsl = study.dataset("ADSL")
+    assert any(v.format == "DATE9." for v in adsl.variables)
     columns = {c.name: c for c in json_columns(adsl, {})}
     dated = [v.name for v in adsl.submitted_variables if v.format == "DATE9."]
     assert all(columns[n].data_type == "date" and columns[n].target_data_type == "integer" for n in dated)

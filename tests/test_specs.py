@@ -203,3 +203,15 @@ def test_study_settings_thresholds_are_validated(study_copy):
     _, findings = check_study(study_copy)
     hits = [f for f in findings if "'=<'" in f.message]
     assert hits and hits[0].line == line_of(path, "vgpr_dflc:")
+
+
+def test_single_dataset_spec_file_is_validated(study_copy):
+    from cdiscgen import read_dataset_spec_file
+
+    path = study_copy / "specs/adam/adsl.yaml"
+    spec = read_dataset_spec_file(path)
+    assert spec.name == "ADSL" and spec.is_adam and "TRTSDT" in spec.variable_names
+    replace_in(path, "label: Subject-Level Analysis Dataset", "label: " + "L" * 41)
+    with pytest.raises(SpecError) as info:
+        read_dataset_spec_file(path)
+    assert info.value.findings[0].line == line_of(path, "L" * 41)
