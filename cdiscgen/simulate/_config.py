@@ -13,8 +13,10 @@ _DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
 def default_study_dir() -> Path:
-    """The repository root holding the bundled study's specs/."""
-    return Path(__file__).resolve().parents[2]
+    """The bundled study (in a wheel: cdiscgen/_bundled; in a clone: the repository root)."""
+    from cdiscgen import bundled_study_dir
+
+    return bundled_study_dir()
 
 
 @dataclass(frozen=True)
