@@ -30,7 +30,7 @@ import pandas as pd
 from cdiscgen import __version__
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings, Severity
-from cdiscgen._publish import write_datasets
+from cdiscgen._publish import write_datasets, write_trace
 from cdiscgen._specs import Study, load_study
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         ),
         lambda r: sum(r.rows.values()),
     )
-    _write_trace(held["sdtm"], layout["sdtm"])
+    write_trace(held["sdtm"].trace, layout["sdtm"])
     adam_written = stage(
         "export-adam",
         lambda: write_datasets(
@@ -290,14 +290,6 @@ def _release_memory() -> None:
 
 def _total_rows(datasets: Mapping[str, pd.DataFrame]) -> int:
     return int(sum(len(frame) for frame in datasets.values()))
-
-
-def _write_trace(sdtm_result: Any, folder: Path) -> None:
-    """Traceability beside each dataset (not an XPT variable): <dataset>.trace.csv."""
-    trace = getattr(sdtm_result, "trace", None) or {}
-    for name in sorted(trace):
-        path = folder / f"{name.lower()}.trace.csv"
-        trace[name].to_csv(path, index=False, lineterminator="\n")
 
 
 def _refuse_foreign_folder(out_dir: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from cdiscgen import __version__
+from cdiscgen._atomic import write_csv_atomic
 from cdiscgen._specs import DatasetSpec, Study
 from cdiscgen.export import (
     PROFILES,
@@ -34,6 +35,12 @@ class PublishResult:
     files: list[Path] = field(default_factory=list)
     lengths: dict[str, dict[str, int]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+
+
+def write_trace(trace: Mapping[str, pd.DataFrame], folder: Path) -> list[Path]:
+    """Traceability beside each SDTM dataset, not an XPT variable: <dataset>.trace.csv (record -> raw
+    file, record id and row)."""
+    return [write_csv_atomic(trace[name], folder / f"{name.lower()}.trace.csv") for name in sorted(trace)]
 
 
 def agency_profile(study: Study) -> AgencyProfile:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings
-from cdiscgen._publish import write_datasets
+from cdiscgen._publish import write_datasets, write_trace
 from cdiscgen._specs import Study, load_study
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,7 @@ def run_sdtm_stage(raw_dir: Path, out_dir: Path, study_dir: Path | None) -> Find
     with _staging(out_dir) as work:
         written = write_datasets(result.datasets, study, work, created=created)
         write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
-        for name, frame in sorted((getattr(result, "trace", None) or {}).items()):
-            frame.to_csv(work / f"{name.lower()}.trace.csv", index=False, lineterminator="\n")
+        write_trace(result.trace, work)
     return Findings(list(result.findings))
 
 
