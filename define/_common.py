@@ -86,16 +86,6 @@ def to_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def present_texts(series: pd.Series) -> list[str]:
-    """The non-missing values of a column as text, in row order."""
-    out: list[str] = []
-    for value in series.tolist():
-        text = to_text(value)
-        if text is not None:
-            out.append(text)
-    return out
-
-
 def byte_length(texts: list[str], encoding: str = "utf-8") -> int:
     """The longest value in bytes, at least 1 (an all-missing column still needs a width)."""
     return max((len(t.encode(encoding)) for t in texts), default=1) or 1
