@@ -355,8 +355,12 @@ def _adlb_findings(adlb: Any, file: Path) -> list[Finding]:
 
 
 def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
-    """Validate specs/adam/params/adlb.yaml, adrs.yaml and adtte.yaml (schema + cross references)."""
+    """Validate specs/adam/params/adlb.yaml, adrs.yaml and adtte.yaml (schema + cross references). A
+    study whose specs/adam declares none of ADLB, ADRS, ADTTE needs no parameter files."""
     files = {name: params_path(study_dir, name) for name in ("adlb", "adrs", "adtte")}
+    adam_dir = Path(study_dir or bundled_study_dir()) / "specs" / "adam"
+    if not any((adam_dir / f"{name}.yaml").is_file() for name in files):
+        return []
     schemas = {"adlb": ADLB_SCHEMA, "adrs": ADRS_SCHEMA, "adtte": ADTTE_SCHEMA}
     findings: list[Finding] = []
     docs: dict[str, Any] = {}

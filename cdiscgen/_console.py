@@ -78,6 +78,36 @@ def print_run_summary(result: RunResult) -> None:
     )
 
 
+def print_top_findings(findings: Any, *, per_code: int = 5, console: Console | None = None) -> None:
+    """The first findings of each code (most severe codes first), each with its place (file:line, dataset,
+    variable, USUBJID) and value, so a user sees what to fix without opening a report."""
+    from cdiscgen._stages import finding_names
+
+    console = console or Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    ordered = sorted(findings, key=lambda f: (-int(f.severity), f.code))
+    if not ordered:
+        return
+    names = finding_names()
+    table = Table(
+        title=f"findings (at most {per_code} per code; every one is in the report)", show_lines=False
+    )
+    for column in ("code", "severity", "where", "value", "message"):
+        table.add_column(column, overflow="fold")
+    shown: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for f in ordered:
+        total[f.code] = total.get(f.code, 0) + 1
+    for f in ordered:
+        if shown.get(f.code, 0) >= per_code:
+            continue
+        shown[f.code] = shown.get(f.code, 0) + 1
+        code = f.code if f.code not in names else f"{f.code}\n{names[f.code]}"
+        more = total[f.code] - per_code
+        message = f.message + (f"  (+{more} more)" if shown[f.code] == per_code and more > 0 else "")
+        table.add_row(code, str(f.severity), f.location(), "" if f.value is None else str(f.value), message)
+    console.print(table)
+
+
 def render_findings(findings: Any) -> None:
     from cdiscgen._stages import finding_names
     from cdiscgen.report import render_console

@@ -187,17 +187,35 @@ _VISIT = {
     "visit": {"type": "string", "required": True, "empty": False, "maxlength": 200},
     "code": {"type": "string", "required": True, "empty": False},
     "visitnum": {"type": "number", "required": True},
-    "day": {"type": "integer", "required": True},
+    # planned study day (VISITDY) and window; a visit without a planned day (e.g. an AE follow-up) has none
+    "day": {"type": "integer", "nullable": True},
     "window": {
         "type": "list",
-        "required": True,
         "minlength": 2,
         "maxlength": 2,
         "schema": {"type": "integer"},
     },
-    "epoch": {"type": "string", "required": True},
-    "dosing": {"type": "boolean", "required": True},
+    "epoch": {"type": "string"},
+    "dosing": {"type": "boolean"},
+    # TV's planned start/end rule in words; without one, TVSTRL is written from the day and window
+    "start_rule": {"type": "string", "empty": False, "maxlength": 200},
+    "end_rule": {"type": "string", "empty": False, "maxlength": 200},
 }
+
+# A date of a subject taken from its records: `{date: DMVAR}` (a DM variable, e.g. RFICDTC, RFXSTDTC) or
+# `{dataset: DS, where: CONDITION, variable: DSSTDTC, pick: first|last}`; `plus_days` shifts it.
+_DATE_SOURCE = {
+    "type": "dict",
+    "schema": {
+        "date": {"type": "string", "regex": NAME_RE, "excludes": ["dataset", "variable", "where", "pick"]},
+        "dataset": {"type": "string", "regex": NAME_RE, "dependencies": ["variable"]},
+        "variable": {"type": "string", "regex": NAME_RE, "dependencies": ["dataset"]},
+        "where": {"type": "dict", "dependencies": ["dataset"]},
+        "pick": {"type": "string", "allowed": ["first", "last"]},
+        "plus_days": {"type": "integer"},
+    },
+}
+_DATE_SOURCES = {"type": "list", "minlength": 1, "schema": _DATE_SOURCE}
 _RANGE = {"type": "list", "required": True, "minlength": 2, "maxlength": 2, "schema": {"type": "integer"}}
 
 STUDY_FILE_SCHEMA: dict = {
@@ -205,7 +223,7 @@ STUDY_FILE_SCHEMA: dict = {
         "type": "dict",
         "required": True,
         "schema": {
-            "studyid": {"type": "string", "required": True, "regex": r"^[A-Z0-9_-]{1,20}$"},
+            "studyid": {"type": "string", "required": True, "regex": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"},
             "protocol": _TEXT,
             "registry_id": _TEXT,
             "title": {"type": "string", "required": True, "empty": False},
@@ -246,7 +264,7 @@ STUDY_FILE_SCHEMA: dict = {
         "type": "dict",
         "required": True,
         "schema": {
-            "cycle_days": {"type": "integer", "required": True, "min": 1},
+            "cycle_days": {"type": "integer", "min": 1},
             "blinding": _TEXT,
             "control": _TEXT,
             "intent": _TEXT,
@@ -255,7 +273,7 @@ STUDY_FILE_SCHEMA: dict = {
             "add_on": {"type": "boolean"},
             "healthy_subjects": {"type": "boolean"},
             "current_treatment": _TEXT,
-            "cycles": {"type": "integer", "required": True, "min": 1},
+            "cycles": {"type": "integer", "min": 1},
             "arms": {
                 "type": "list",
                 "required": True,
@@ -263,7 +281,8 @@ STUDY_FILE_SCHEMA: dict = {
                 "schema": {
                     "type": "dict",
                     "schema": {
-                        "armcd": {"type": "string", "required": True, "regex": r"^[A-Z0-9_]{1,20}$"},
+                        # CT does not require upper case for ARMCD (the CDISC pilot has Pbo, Xan_Lo, Xan_Hi)
+                        "armcd": {"type": "string", "required": True, "regex": r"^[A-Za-z0-9_]{1,20}$"},
                         "arm": {"type": "string", "required": True, "maxlength": 200},
                         "elements": {"type": "list", "required": True, "schema": {"type": "string"}},
                     },
@@ -275,12 +294,14 @@ STUDY_FILE_SCHEMA: dict = {
                 "schema": {
                     "type": "dict",
                     "schema": {
-                        "etcd": {"type": "string", "required": True, "regex": r"^[A-Z0-9_]{1,8}$"},
+                        "etcd": {"type": "string", "required": True, "regex": r"^[A-Za-z0-9_]{1,8}$"},
                         "element": {"type": "string", "required": True},
                         "epoch": {"type": "string", "required": True},
                         "start_rule": {"type": "string", "required": True},
                         "end_rule": {"type": "string", "required": True},
                         "duration": {"type": "string", "regex": r"^P[0-9]+[DWMY]$"},
+                        # when a subject enters the element (SE): the first source that gives a date
+                        "start": _DATE_SOURCES,
                     },
                 },
             },
@@ -292,7 +313,13 @@ STUDY_FILE_SCHEMA: dict = {
                     "type": "dict",
                     "schema": {
                         "name": {"type": "string", "required": True},
-                        "dose": {"type": "number", "required": True},
+                        "dose": {
+                            "type": ["number", "list"],
+                            "required": True,
+                            "schema": {"type": "number"},
+                        },
+                        # a placebo is exposure at dose 0; a 0 dose of an active treatment is not
+                        "placebo": {"type": "boolean"},
                         "unit": {"type": "string", "required": True},
                         "route": {"type": "string", "required": True},
                         "form": {"type": "string", "required": True},
@@ -329,8 +356,60 @@ STUDY_FILE_SCHEMA: dict = {
         "required": True,
         "schema": {
             "visit_label": {"type": "string", "required": True},
-            "code": {"type": "string", "required": True},
-            "visitnum_step": {"type": "number", "required": True, "min": 0.0001, "max": 0.5},
+            # codes of unscheduled visits placed by date after the subject's latest scheduled visit
+            "code": {"type": "string"},
+            "codes": {"type": "list", "schema": {"type": "string", "empty": False}},
+            "visitnum_step": {"type": "number", "min": 0.0001, "max": 0.5},
+            # codes that carry their own number, e.g. '^UNSCHEDULED (?P<visitnum>\d+(\.\d+)?)$'
+            "patterns": {"type": "list", "schema": {"type": "string", "empty": False}},
+        },
+    },
+    "subjects": {
+        "type": "dict",
+        "schema": {
+            # {studyid} and {subject} (the source's subject column); default "{studyid}-{subject}"
+            "usubjid": {"type": "string", "regex": r"^.*\{subject\}.*$"},
+            # the reference date of a derived AGE (completed years from BRTHDTC)
+            "age_at": {"type": "string", "regex": NAME_RE},
+        },
+    },
+    "reference_dates": {
+        "type": "dict",
+        "schema": {
+            "exposure": {
+                "type": "dict",
+                "schema": {
+                    "dataset": {"type": "string", "regex": NAME_RE},
+                    "where": {"type": "dict"},
+                },
+            },
+            "RFSTDTC": _DATE_SOURCES,
+            "RFENDTC": _DATE_SOURCES,
+            "RFPENDTC": _DATE_SOURCES,
+        },
+    },
+    "baseline": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "dataset": {"type": "string", "required": True, "regex": NAME_RE},
+                "flag": {"type": "string", "required": True, "regex": NAME_RE},
+                "group_by": {"type": "list", "minlength": 1, "schema": {"type": "string", "regex": NAME_RE}},
+                "visit": {"type": "string"},
+            },
+        },
+    },
+    "flags": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "dataset": {"type": "string", "required": True, "regex": NAME_RE},
+                "flag": {"type": "string", "required": True, "regex": NAME_RE},
+                "where": {"type": "dict", "required": True},
+                "otherwise": {"type": "string"},
+            },
         },
     },
     "assessments": {"type": "dict", "valuesrules": {"type": "list", "schema": {"type": "string"}}},
@@ -348,7 +427,6 @@ STUDY_FILE_SCHEMA: dict = {
     },
     "response": {
         "type": "dict",
-        "required": True,
         "schema": {
             "hematologic": {
                 "type": "dict",

@@ -8,6 +8,7 @@ line and key; all of them are collected before `SpecError` is raised.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC032": "Visit window inverted",
     "SPEC033": "Arm element not declared",
     "SPEC034": "Agency profile not declared",
+    "SPEC035": "Unscheduled visits declared wrongly",
+    "SPEC036": "Condition or date source names an unknown dataset or variable",
+    "SPEC037": "Element without a start rule",
+    "SPEC038": "Baseline definition names an unknown dataset, variable or visit",
+    "SPEC039": "Record flag names an unknown dataset or variable",
     "SPEC040": "Mapping spec without a target dataset",
     "SPEC041": "Mapping targets an undeclared dataset",
 }
@@ -201,10 +207,22 @@ class Visit:
     visit: str
     code: str
     visitnum: float
-    day: int
-    window: tuple[int, int]
-    epoch: str
+    day: int | None  # planned study day (VISITDY); None for a visit without one
+    window: tuple[int, int] | None
+    epoch: str | None
     dosing: bool
+    start_rule: str | None = None
+    end_rule: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The visit code as raw data are matched to it: case- and space-insensitive."""
+        return visit_key(self.code)
+
+
+def visit_key(code: str) -> str:
+    """A collected visit code normalised for matching: stripped, inner spaces collapsed, upper case."""
+    return " ".join(str(code).split()).upper()
 
 
 @dataclass
@@ -242,13 +260,47 @@ class Study:
                 visit=v["visit"],
                 code=v["code"],
                 visitnum=float(v["visitnum"]),
-                day=int(v["day"]),
-                window=(int(v["window"][0]), int(v["window"][1])),
-                epoch=v["epoch"],
-                dosing=bool(v["dosing"]),
+                day=int(v["day"]) if v.get("day") is not None else None,
+                window=(int(v["window"][0]), int(v["window"][1])) if v.get("window") else None,
+                epoch=v.get("epoch"),
+                dosing=bool(v.get("dosing", False)),
+                start_rule=v.get("start_rule"),
+                end_rule=v.get("end_rule"),
             )
             for v in self.settings["visits"]
         ]
+
+    @property
+    def usubjid_pattern(self) -> str:
+        """How USUBJID is built: `{studyid}` and `{subject}` (the raw subject column) in a text."""
+        return str((self.settings.get("subjects") or {}).get("usubjid", "{studyid}-{subject}"))
+
+    def compute_usubjid(self, subject: Any) -> Any:
+        """USUBJID of stripped raw subject identifiers (a pandas Series of text): the pattern applied;
+        empty where the subject is empty."""
+        head, _, tail = self.usubjid_pattern.replace("{studyid}", self.studyid).partition("{subject}")
+        return (head + subject + tail).where(subject != "", "")
+
+    @property
+    def unscheduled_codes(self) -> tuple[str, ...]:
+        """Visit codes (normalised, see visit_key) of unscheduled visits placed by date."""
+        uns = self.settings["unscheduled"]
+        codes = ([uns["code"]] if uns.get("code") else []) + list(uns.get("codes") or [])
+        return tuple(dict.fromkeys(visit_key(c) for c in codes))
+
+    @property
+    def unscheduled_patterns(self) -> tuple[str, ...]:
+        """Regular expressions of unscheduled visit codes that carry their number (group `visitnum`)."""
+        return tuple(str(p) for p in self.settings["unscheduled"].get("patterns") or ())
+
+    @property
+    def treatments(self) -> list[dict[str, Any]]:
+        return list(self.settings["design"].get("treatments") or [])
+
+    @property
+    def placebo_treatments(self) -> frozenset[str]:
+        """Names (upper case) of the treatments declared `placebo: true` in design.treatments."""
+        return frozenset(str(t["name"]).strip().upper() for t in self.treatments if t.get("placebo"))
 
     @property
     def study_oid(self) -> str:
@@ -299,10 +351,18 @@ def resolve_study_dir(study_dir: Path | str | None) -> Path:
     return path
 
 
-def init_study(target: Path | str, *, source: Path | None = None) -> Path:
-    """Copy the bundled study's `specs/` and `mappings/` into `target` as the start of a new study."""
+def minimal_study_dir() -> Path:
+    """The skeleton of a new study: DM and the trial design domains, no DarPAL domains or rules."""
+    return Path(str(resources.files("cdiscgen").joinpath("_templates", "minimal")))
+
+
+def init_study(target: Path | str, *, source: Path | None = None, minimal: bool = False) -> Path:
+    """Copy a study's `specs/` and `mappings/` into `target` as the start of a new study: the bundled
+    study (or `source`), or with `minimal` the skeleton of minimal_study_dir()."""
     target = Path(target)
-    src = resolve_study_dir(source)
+    if minimal and source is not None:
+        raise ValueError("--minimal starts from the skeleton; it does not take --study")
+    src = minimal_study_dir() if minimal else resolve_study_dir(source)
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} exists and is not empty; choose a new folder")
     target.mkdir(parents=True, exist_ok=True)
@@ -793,9 +853,14 @@ def _check_dataset_references(
 
 
 def _check_study_settings(study: Study, settings: LineDict, root: Path) -> list[Finding]:
-    """Consistency inside study.yaml: unique visit numbers/codes, epochs and elements declared, profile known."""
-    out: list[Finding] = []
+    """Consistency inside study.yaml: visits, arms and elements, agency profile, and the conditions and
+    date sources of reference_dates, element starts and baseline definitions against the dataset specs."""
     path = study.specs_dir / "study.yaml"
+
+    def err(code: str, line: int | None, key: str, message: str) -> None:
+        out.append(_spec_finding(code, path, root, line, key, message))
+
+    out: list[Finding] = []
     visits: LineList = settings["visits"]
     seen_num: dict[float, int] = {}
     seen_code: dict[str, int] = {}
@@ -803,67 +868,208 @@ def _check_study_settings(study: Study, settings: LineDict, root: Path) -> list[
     for i, v in enumerate(visits):
         line = visits.line_of(i)
         if v["visitnum"] in seen_num:
-            out.append(
-                _spec_finding(
-                    "SPEC030",
-                    path,
-                    root,
-                    line,
-                    f"visits[{i}].visitnum",
-                    f"VISITNUM {v['visitnum']} is used twice",
-                )
-            )
+            err("SPEC030", line, f"visits[{i}].visitnum", f"VISITNUM {v['visitnum']} is used twice")
         seen_num[v["visitnum"]] = line
-        if v["code"] in seen_code:
-            out.append(
-                _spec_finding(
-                    "SPEC030", path, root, line, f"visits[{i}].code", f"visit code {v['code']} is used twice"
-                )
+        key = visit_key(v["code"])
+        if key in seen_code:
+            err(
+                "SPEC030",
+                line,
+                f"visits[{i}].code",
+                f"visit code {v['code']} is used twice (codes match ignoring case, first at line {seen_code[key]})",
             )
-        seen_code[v["code"]] = line
-        if v["epoch"] not in epochs:
-            out.append(
-                _spec_finding(
-                    "SPEC031",
-                    path,
-                    root,
-                    line,
-                    f"visits[{i}].epoch",
-                    f"epoch {v['epoch']} is not in design.epochs",
-                )
-            )
-        if v["window"][0] > v["window"][1]:
-            out.append(
-                _spec_finding(
-                    "SPEC032", path, root, line, f"visits[{i}].window", "window low is above window high"
-                )
-            )
-    element_codes = {e["etcd"] for e in settings["design"]["elements"]}
-    for i, arm in enumerate(settings["design"]["arms"]):
+        seen_code[key] = line
+        if v.get("epoch") is not None and v["epoch"] not in epochs:
+            err("SPEC031", line, f"visits[{i}].epoch", f"epoch {v['epoch']} is not in design.epochs")
+        if v.get("window") and v["window"][0] > v["window"][1]:
+            err("SPEC032", line, f"visits[{i}].window", "window low is above window high")
+    _check_unscheduled(settings, seen_code, err)
+    design = settings["design"]
+    element_codes = {e["etcd"] for e in design["elements"]}
+    for i, arm in enumerate(design["arms"]):
         for etcd in arm["elements"]:
             if etcd not in element_codes:
-                out.append(
-                    _spec_finding(
-                        "SPEC033",
-                        path,
-                        root,
-                        settings["design"]["arms"].line_of(i),
-                        f"design.arms[{i}].elements",
-                        f"element {etcd} is not declared in design.elements",
-                    )
+                err(
+                    "SPEC033",
+                    design["arms"].line_of(i),
+                    f"design.arms[{i}].elements",
+                    f"element {etcd} is not declared in design.elements",
                 )
+    for i, e in enumerate(design["elements"]):
+        if e["epoch"] not in epochs:
+            err(
+                "SPEC031",
+                design["elements"].line_of(i),
+                f"design.elements[{i}].epoch",
+                f"epoch {e['epoch']} is not in design.epochs",
+            )
     export = settings["export"]
     if export["agency"] not in export["profiles"]:
-        out.append(
-            _spec_finding(
-                "SPEC034",
-                path,
-                root,
-                export.line_of("agency"),
-                "export.agency",
-                f"agency profile {export['agency']!r} is not declared in export.profiles",
-            )
+        err(
+            "SPEC034",
+            export.line_of("agency"),
+            "export.agency",
+            f"agency profile {export['agency']!r} is not declared in export.profiles",
         )
+    out += _check_data_selectors(study, settings, path, root)
+    return out
+
+
+def _check_unscheduled(settings: LineDict, scheduled: dict[str, int], err: Any) -> None:
+    uns = settings["unscheduled"]
+    if not uns.get("code") and not uns.get("codes") and not uns.get("patterns"):
+        err(
+            "SPEC035",
+            uns.line,
+            "unscheduled",
+            "declare how unscheduled visits are collected: `code`/`codes` (placed by date) or `patterns`",
+        )
+    for code in ([uns["code"]] if uns.get("code") else []) + list(uns.get("codes") or []):
+        if visit_key(code) in scheduled:
+            err("SPEC035", uns.line, "unscheduled.codes", f"{code!r} is also a scheduled visit code")
+    for i, pattern in enumerate(uns.get("patterns") or []):
+        where = uns["patterns"].line_of(i)
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            err(
+                "SPEC035",
+                where,
+                f"unscheduled.patterns[{i}]",
+                f"regular expression {pattern!r} does not compile: {exc}",
+            )
+            continue
+        if "visitnum" not in compiled.groupindex:
+            err(
+                "SPEC035",
+                where,
+                f"unscheduled.patterns[{i}]",
+                f"pattern {pattern!r} needs a group (?P<visitnum>...) holding the visit number",
+            )
+
+
+def _check_data_selectors(study: Study, settings: LineDict, path: Path, root: Path) -> list[Finding]:
+    """The conditions and date sources of study.yaml name declared datasets and their variables."""
+    from cdiscgen._conditions import check_condition
+
+    out: list[Finding] = []
+
+    def err(code: str, line: int | None, key: str, message: str) -> None:
+        out.append(_spec_finding(code, path, root, line, key, message))
+
+    def variable_checker(dataset: str) -> Any:
+        spec = study.datasets.get(dataset)
+
+        def problem(name: str) -> str | None:
+            if spec is None or spec.has_variable(name):
+                return None
+            return f"{name} is not a variable of {dataset}"
+
+        return problem
+
+    def check_where(where: Any, dataset: str, line: int | None, key: str) -> None:
+        for p in check_condition(where, line=line, key=key, allowed={"variable": variable_checker(dataset)}):
+            err("SPEC036", p.line, p.key, p.message)
+
+    dm = study.datasets.get("DM")
+
+    def check_sources(sources: Any, key: str) -> None:
+        for i, source in enumerate(sources or []):
+            line = sources.line_of(i) if isinstance(sources, LineList) else None
+            skey = f"{key}[{i}]"
+            if "date" in source:
+                if dm is not None and not dm.has_variable(source["date"]):
+                    err("SPEC036", line, f"{skey}.date", f"{source['date']} is not a variable of DM")
+                continue
+            if "dataset" not in source:
+                err(
+                    "SPEC036",
+                    line,
+                    skey,
+                    "a date source is {date: DMVAR} or {dataset, variable, where, pick}",
+                )
+                continue
+            dataset = source["dataset"]
+            spec = study.datasets.get(dataset)
+            if spec is None:
+                err("SPEC036", line, f"{skey}.dataset", f"dataset {dataset} is not declared in specs/sdtm")
+                continue
+            if not spec.has_variable(source["variable"]):
+                err(
+                    "SPEC036",
+                    line,
+                    f"{skey}.variable",
+                    f"{source['variable']} is not a variable of {dataset}",
+                )
+            if source.get("where"):
+                check_where(source["where"], dataset, line, f"{skey}.where")
+
+    refs = settings.get("reference_dates") or {}
+    exposure = refs.get("exposure") or {}
+    ex_name = exposure.get("dataset", "EX")
+    if exposure and ex_name not in study.datasets:
+        err(
+            "SPEC036",
+            exposure.line_of("dataset"),
+            "reference_dates.exposure.dataset",
+            f"dataset {ex_name} is not declared",
+        )
+    if exposure.get("where"):
+        check_where(exposure["where"], ex_name, exposure.line_of("where"), "reference_dates.exposure.where")
+    for column in ("RFSTDTC", "RFENDTC", "RFPENDTC"):
+        check_sources(refs.get(column), f"reference_dates.{column}")
+    elements = settings["design"]["elements"]
+    first_elements = {arm["elements"][0] for arm in settings["design"]["arms"] if arm["elements"]}
+    for i, e in enumerate(elements):
+        check_sources(e.get("start"), f"design.elements[{i}]({e['etcd']}).start")
+        if "SE" in study.datasets and not e.get("start") and e["etcd"] not in first_elements:
+            err(
+                "SPEC037",
+                elements.line_of(i),
+                f"design.elements[{i}]({e['etcd']}).start",
+                f"element {e['etcd']} has no `start:` sources; SE needs to know when a subject enters it",
+            )
+    for i, b in enumerate(settings.get("baseline") or []):
+        line = settings["baseline"].line_of(i)
+        spec = study.datasets.get(b["dataset"])
+        if spec is None:
+            err(
+                "SPEC038",
+                line,
+                f"baseline[{i}].dataset",
+                f"dataset {b['dataset']} is not declared in specs/sdtm",
+            )
+            continue
+        for name in [b["flag"], *(b.get("group_by") or [])]:
+            if not spec.has_variable(name):
+                err("SPEC038", line, f"baseline[{i}]", f"{name} is not a variable of {b['dataset']}")
+        if b.get("visit") and visit_key(b["visit"]) not in {
+            visit_key(v["visit"]) for v in settings["visits"]
+        }:
+            err(
+                "SPEC038",
+                line,
+                f"baseline[{i}].visit",
+                f"visit {b['visit']!r} is not a VISIT of the schedule",
+            )
+    for i, flag in enumerate(settings.get("flags") or []):
+        line = settings["flags"].line_of(i)
+        spec = study.datasets.get(flag["dataset"])
+        if spec is None:
+            err(
+                "SPEC039",
+                line,
+                f"flags[{i}].dataset",
+                f"dataset {flag['dataset']} is not declared in specs/sdtm",
+            )
+            continue
+        if not spec.has_variable(flag["flag"]):
+            err("SPEC039", line, f"flags[{i}].flag", f"{flag['flag']} is not a variable of {flag['dataset']}")
+        allowed = {"variable": variable_checker(flag["dataset"])}
+        if dm is not None:
+            allowed["dm"] = variable_checker("DM")
+        for p in check_condition(flag["where"], line=line, key=f"flags[{i}].where", allowed=allowed):
+            err("SPEC039", p.line, p.key, p.message)
     return out
 
 

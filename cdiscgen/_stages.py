@@ -17,8 +17,15 @@ from cdiscgen._specs import Study, load_study
 log = logging.getLogger(__name__)
 
 
-def run_sdtm_stage(raw_dir: Path, out_dir: Path, study_dir: Path | None) -> Findings:
-    """Raw CSVs -> SDTM XPT files + define.xml/define.html + traceability files in out_dir."""
+def run_sdtm_stage(
+    raw_dir: Path,
+    out_dir: Path,
+    study_dir: Path | None,
+    report_dir: Path | None = None,
+    formats: Sequence[str] = ("json", "xlsx", "html"),
+) -> Findings:
+    """Raw CSVs -> SDTM XPT files + define.xml/define.html + traceability files in out_dir, and the
+    mapping findings as report.json/xlsx/html in report_dir (when given)."""
     from define import write_define
     from sdtm import check_mapping_specs, run_sdtm
 
@@ -30,7 +37,14 @@ def run_sdtm_stage(raw_dir: Path, out_dir: Path, study_dir: Path | None) -> Find
         written = write_datasets(result.datasets, study, work, created=created)
         write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
         write_trace(result.trace, work)
-    return Findings(list(result.findings))
+    findings = Findings(list(result.findings))
+    if report_dir is not None and formats:
+        from cdiscgen.report import write_reports
+
+        write_reports(
+            findings, report_dir, formats=formats, created=created.isoformat(), names=finding_names()
+        )
+    return findings
 
 
 def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: date | None) -> Findings:

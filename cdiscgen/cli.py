@@ -99,11 +99,16 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 @main.command("init")
 @click.argument("target", type=click.Path(path_type=Path))
+@click.option(
+    "--minimal",
+    is_flag=True,
+    help="Start from a skeleton (DM and the trial design domains) instead of a copy of the bundled study.",
+)
 @study_option
 @_bad_input_errors
-def init_command(target: Path, study_dir: Path | None) -> None:
-    """Copy the bundled study's specs/ and mappings/ into TARGET as the start of a new study."""
-    path = init_study(target, source=study_dir)
+def init_command(target: Path, minimal: bool, study_dir: Path | None) -> None:
+    """Copy the bundled study's specs/ and mappings/ (or, with --minimal, a skeleton) into TARGET."""
+    path = init_study(target, source=study_dir, minimal=minimal)
     click.echo(
         f"new study folder: {path} (edit specs/ and mappings/, then: cdiscgen check-specs --study {path})"
     )
@@ -202,16 +207,47 @@ def simulate_command(out_dir: Path, subjects: int, seed: int, sites: int, study_
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the SDTM datasets."
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=Path("validation"),
+    show_default=True,
+    help="Folder for report.json/xlsx/html of the mapping findings.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="console,json,xlsx,html",
+    show_default=True,
+    help="Comma-separated report formats (console prints the first findings of each code).",
+)
 @study_option
 @fail_on_option
 @_bad_input_errors
-def sdtm_command(raw_dir: Path, out_dir: Path, study_dir: Path | None, fail_on: str) -> None:
+def sdtm_command(
+    raw_dir: Path, out_dir: Path, report_dir: Path, formats: str, study_dir: Path | None, fail_on: str
+) -> None:
     """Map raw CSVs to SDTM through mappings/ and write XPT v5 + define.xml; mapping problems are findings."""
+    from cdiscgen._console import print_top_findings
     from cdiscgen._stages import run_sdtm_stage
 
-    findings = run_sdtm_stage(raw_dir, out_dir, study_dir)
+    wanted = _report_formats(formats)
+    findings = run_sdtm_stage(raw_dir, out_dir, study_dir, report_dir, [f for f in wanted if f != "console"])
+    if "console" in wanted:
+        print_top_findings(findings)
     _summarise_findings(findings, "mapping findings")
     raise SystemExit(_findings_exit(findings, fail_on))
+
+
+def _report_formats(formats: str) -> list[str]:
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - {"console", "json", "xlsx", "html"})
+    if unknown:
+        raise BadInput(
+            f"unknown report format(s): {', '.join(unknown)}; choose from console, json, xlsx, html"
+        )
+    return wanted
 
 
 @main.command("adam")
@@ -283,12 +319,7 @@ def validate_command(
         return
     if folder is None:
         raise BadInput("give the folder of XPT files to validate (or --list-rules)")
-    wanted = [f.strip() for f in formats.split(",") if f.strip()]
-    unknown = sorted(set(wanted) - {"console", "json", "xlsx", "html"})
-    if unknown:
-        raise BadInput(
-            f"unknown report format(s): {', '.join(unknown)}; choose from console, json, xlsx, html"
-        )
+    wanted = _report_formats(formats)
     findings = run_validate_stage(folder, report_dir, study_dir, define_path, wanted)
     raise SystemExit(_findings_exit(findings, fail_on))
 

@@ -10,33 +10,39 @@ from sdtm._algorithms import (
 )
 from sdtm._codes import FINDING_NAMES
 from sdtm._context import RuleContext
+from sdtm._dates import DateFormatError, compile_date_format
 from sdtm._derive import (
+    baseline_definitions,
     compute_age,
-    compute_epoch,
     compute_seq,
     compute_seq_order,
     compute_study_day,
-    compute_visit_table,
-    derive_dm,
+    derive_baseline_flag,
+    derive_baseline_flags,
     derive_dy,
-    derive_epoch,
-    derive_lobxfl,
     derive_nrind,
-    derive_reference_dates,
-    derive_se,
+    derive_record_flags,
     derive_seq,
     derive_supp,
-    derive_sv,
-    derive_visit,
 )
+from sdtm._elements import compute_epoch, compute_subject_elements, derive_epoch, derive_se
 from sdtm._engine import RawDataError, SdtmResult, check_raw_forms, read_raw_form, run_sdtm
 from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
+from sdtm._reference import compute_source_dates, derive_dm, derive_reference_dates
 from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
 from sdtm._trial_design import TrialDesignError, derive_trial_design
 from sdtm._units import UnitTable, check_units_table, derive_standard_units, read_units
+from sdtm._visits import compute_visit_table, derive_sv, derive_visit
 
 __all__ = [
     "FINDING_NAMES",
+    "DateFormatError",
+    "baseline_definitions",
+    "compile_date_format",
+    "compute_source_dates",
+    "compute_subject_elements",
+    "derive_baseline_flag",
+    "derive_baseline_flags",
     "MappingSpec",
     "RawDataError",
     "RuleContext",
@@ -64,9 +70,9 @@ __all__ = [
     "derive_dy",
     "derive_epoch",
     "derive_filter",
-    "derive_lobxfl",
     "derive_merge",
     "derive_nrind",
+    "derive_record_flags",
     "derive_reference_dates",
     "derive_se",
     "derive_seq",

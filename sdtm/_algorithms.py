@@ -17,34 +17,22 @@ Value rules (documented for spec writers):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._findings import Finding, Severity
 from sdtm._context import RuleContext, row_findings
+from sdtm._dates import MONTH_NUMBER, DateFormat, compile_date_format
 
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ("assign", "hardcode", "condition", "iso8601", "not_submitted")
-COMPARISON_OPS = ("eq", "ne", "in", "not_in", "empty", "not_empty")
 
-_MONTHS = {m: i for i, m in enumerate(("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC").split(), start=1)}
-_MON = "(?P<mon>" + "|".join(_MONTHS) + ")"
-# Closed set of input date formats; each regex captures y and (m or mon) and d where the format has them.
-DATE_FORMATS: dict[str, str] = {
-    "YYYY-MM-DD": r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$",
-    "DD/MM/YYYY": r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$",
-    "MM/DD/YYYY": r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})$",
-    "DDMONYYYY": rf"^(?P<d>\d{{1,2}}){_MON}(?P<y>\d{{4}})$",
-    "DD-MON-YYYY": rf"^(?P<d>\d{{1,2}})-{_MON}-(?P<y>\d{{4}})$",
-    "UN-MON-YYYY": rf"^UNK?-{_MON}-(?P<y>\d{{4}})$",
-    "UNK-UNK-YYYY": r"^UNK?-UNK?-(?P<y>\d{4})$",
-    "YYYY-MM": r"^(?P<y>\d{4})-(?P<m>\d{1,2})$",
-    "YYYY": r"^(?P<y>\d{4})$",
-}
 _TIME_RE = r"^(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?$"
 
 Result = tuple[pd.Series, list[Finding]]
@@ -68,6 +56,9 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
     `case: upper` upper-cases a value that goes through no codelist.
     """
     values = _clean(raw, rule["assign"])
+    findings: list[Finding] = []
+    if rule.get("extract"):
+        values, findings = _extract(raw, values, rule, ctx)
     codelist_id = (
         rule["codelist"] if "codelist" in rule else (ctx.var_spec.codelist if ctx.var_spec else None)
     )
@@ -76,7 +67,7 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
     if codelist is None and not local:
         if rule.get("case") == "upper":
             values = values.str.upper()
-        return values, []
+        return values, findings
     lookup = dict(codelist.synonym_map()) if codelist is not None else {}
     lookup.update(local)
 
@@ -87,11 +78,10 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
         return mapped.where(~unmapped, key).fillna("").astype("str"), unmapped
 
     out, unmapped = on_unique(values, through_lookup)
-    findings: list[Finding] = []
     if unmapped.any():
         strict = codelist is not None and not codelist.extensible
         where = f"codelist {codelist.id}" if codelist is not None else "the rule's values map"
-        findings = row_findings(
+        findings += row_findings(
             raw,
             unmapped,
             code="MAP001",
@@ -101,6 +91,35 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
             values=values,
             expected=", ".join(sorted(set(lookup.values())))[:200],
         )
+    return out, findings
+
+
+def _extract(raw: pd.DataFrame, values: pd.Series, rule: Mapping[str, Any], ctx: RuleContext) -> Result:
+    """The part of each value that `extract:` (a regular expression) captures: its first group, or the
+    whole match without a group. A non-empty value it does not match is MAP012 and left empty."""
+    pattern = re.compile(str(rule["extract"]), re.IGNORECASE)
+
+    def pick(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
+        def one(text: str) -> str | None:
+            m = pattern.search(text)
+            if m is None:
+                return None
+            return m.group(1) if pattern.groups else m.group(0)
+
+        got = distinct.map(one)
+        missed = (distinct != "") & got.isna()
+        return got.fillna("").astype("str").str.strip(), missed
+
+    out, missed = on_unique(values, pick)
+    findings = row_findings(
+        raw,
+        missed,
+        code="MAP012",
+        severity=Severity.ERROR,
+        message=f"{rule['assign']} {{value!r}} does not match the extract pattern {rule['extract']!r}; left empty",
+        ctx=ctx,
+        values=values,
+    )
     return out, findings
 
 
@@ -124,31 +143,41 @@ def compute_not_submitted(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleC
 # -------------------------------------------------------------------------------------------- condition
 
 
-def compute_mask(raw: pd.DataFrame, cond: Mapping[str, Any]) -> pd.Series:
-    """A structured comparison (`column`/`op`/`value`) or `all:`/`any:` of them -> boolean mask."""
-    if "all" in cond:
-        mask = pd.Series(True, index=raw.index)
-        for c in cond["all"]:
-            mask &= compute_mask(raw, c)
-        return mask
-    if "any" in cond:
-        mask = pd.Series(False, index=raw.index)
-        for c in cond["any"]:
-            mask |= compute_mask(raw, c)
-        return mask
-    values = _clean(raw, cond["column"]).str.upper()
-    op = cond["op"]
-    if op == "empty":
-        return values == ""
-    if op == "not_empty":
-        return values != ""
-    target = cond.get("value")
-    if op in ("in", "not_in"):
-        wanted = [str(v).strip().upper() for v in (target if isinstance(target, list) else [target])]
-        isin = values.isin(wanted)
-        return isin if op == "in" else ~isin
-    wanted_one = str(target).strip().upper()
-    return values == wanted_one if op == "eq" else values != wanted_one
+def compute_mask(raw: pd.DataFrame, cond: Mapping[str, Any], ctx: RuleContext | None = None) -> pd.Series:
+    """The rows of `raw` where a condition (cdiscgen._conditions grammar) holds."""
+    return compute_mask_findings(raw, cond, ctx)[0]
+
+
+def compute_mask_findings(
+    raw: pd.DataFrame, cond: Mapping[str, Any], ctx: RuleContext | None
+) -> tuple[pd.Series, list[Finding]]:
+    """compute_mask, and a MAP011 finding per row whose value is not a number in a numeric comparison.
+
+    `column` operands are raw columns of `raw`; `variable` operands are target variables computed earlier
+    in the same source (`ctx.targets`, aligned with `raw` by index)."""
+
+    def operand(kind: str, name: str) -> pd.Series:
+        if kind == "column":
+            return raw[name]
+        targets = ctx.targets if ctx is not None else None
+        if targets is None or name not in targets:
+            raise KeyError(f"condition names variable {name}, which has no value yet in this source")
+        return targets[name].loc[raw.index]
+
+    result = compute_condition_mask(cond, operand, raw.index)
+    findings: list[Finding] = []
+    for kind, name, bad in result.non_numeric:
+        values = operand(kind, name).astype("str")
+        findings += row_findings(
+            raw,
+            bad,
+            code="MAP011",
+            severity=Severity.WARNING,
+            message=f"{kind} {name} value {{value!r}} is not a number (nor a date) where the condition compares numbers or dates; it does not hold",
+            ctx=ctx or RuleContext("", "", {}),
+            values=values,
+        )
+    return result.mask, findings
 
 
 def compute_condition(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext) -> Result:
@@ -163,7 +192,9 @@ def compute_condition(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleConte
         if "else" in branch:
             hit, then = remaining.copy(), branch["else"]
         else:
-            hit, then = compute_mask(raw, branch["if"]) & remaining, branch["then"]
+            mask, found = compute_mask_findings(raw, branch["if"], ctx)
+            findings.extend(found)
+            hit, then = mask & remaining, branch["then"]
         remaining &= ~hit
         if not hit.any():
             continue
@@ -196,32 +227,57 @@ def _spread(part: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
     return pd.Series(part.array.take(codes), index=index, dtype=part.dtype)
 
 
-def compute_iso8601_date(values: pd.Series, formats: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse dates in any of `formats` -> (ISO 8601 text, unparseable mask, impossible mask).
+def compute_iso8601_date(
+    values: pd.Series,
+    formats: list[str],
+    *,
+    unknown: tuple[str, ...] | list[str] = (),
+    pivot_year: int | None = None,
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse dates in any of `formats` (patterns of sdtm._dates) -> (ISO 8601 text, unparseable mask,
+    impossible mask). Partial dates stay partial; a time in the same field is kept on a complete date.
 
-    Partial dates stay partial. Vectorised: one regex extraction per format, on distinct values only.
+    Vectorised: one regex extraction per format, on distinct values only.
     """
-    return on_unique(values, lambda u: _parse_dates(u, formats))  # type: ignore[return-value]
+    compiled = [compile_date_format(f, tuple(unknown)) for f in formats]
+    return on_unique(values, lambda u: _parse_dates(u, compiled, pivot_year))  # type: ignore[return-value]
 
 
-def _parse_dates(values: pd.Series, formats: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:
+def _part_number(parts: pd.DataFrame, name: str) -> pd.Series | None:
+    if name not in parts:
+        return None
+    return pd.to_numeric(parts[name], errors="coerce")
+
+
+def _parse_dates(
+    values: pd.Series, formats: list[DateFormat], pivot_year: int | None
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     text = values.astype("str").str.strip().str.upper()
-    year = pd.Series(np.nan, index=text.index)
-    month = pd.Series(np.nan, index=text.index)
-    day = pd.Series(np.nan, index=text.index)
+    nan = pd.Series(np.nan, index=text.index)
+    year, month, day, hour, minute, second = (nan.copy() for _ in range(6))
     matched = pd.Series(False, index=text.index)
-    for name in formats:
-        parts = text.str.extract(DATE_FORMATS[name])
-        hit = parts["y"].notna() & ~matched
+    for fmt in formats:
+        parts = text.str.extract(fmt.regex)
+        year_part = parts["y"] if "y" in parts else parts["yy"]
+        hit = year_part.notna() & ~matched
         if not hit.any():
             continue
-        year = year.mask(hit, pd.to_numeric(parts["y"], errors="coerce"))
+        if "y" in parts:
+            y = pd.to_numeric(parts["y"], errors="coerce")
+        else:
+            yy = pd.to_numeric(parts["yy"], errors="coerce")
+            base = int(pivot_year or 1900)
+            y = base - base % 100 + yy
+            y = y.where(y >= base, y + 100)
+        year = year.mask(hit, y)
         if "m" in parts:
-            month = month.mask(hit, pd.to_numeric(parts["m"], errors="coerce"))
+            month = month.mask(hit, _part_number(parts, "m"))
         if "mon" in parts:
-            month = month.mask(hit, parts["mon"].map(_MONTHS).astype("float"))
-        if "d" in parts:
-            day = day.mask(hit, pd.to_numeric(parts["d"], errors="coerce"))
+            month = month.mask(hit, parts["mon"].map(MONTH_NUMBER).astype("float"))
+        for target, name in ((day, "d"), (hour, "h"), (minute, "mi"), (second, "s")):
+            got = _part_number(parts, name)
+            if got is not None:
+                target.mask(hit, got, inplace=True)
         matched |= hit
     unparseable = (text != "") & ~matched
     y = year.to_numpy()
@@ -230,18 +286,27 @@ def _parse_dates(values: pd.Series, formats: list[str]) -> tuple[pd.Series, pd.S
     leap = (np.nan_to_num(y) % 4 == 0) & ((np.nan_to_num(y) % 100 != 0) | (np.nan_to_num(y) % 400 == 0))
     month_len = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=float)
     mi = np.clip(np.nan_to_num(m, nan=0).astype(int), 0, 12)
-    dim = month_len[mi] + ((mi == 2) & leap)
+    dim = np.where(np.isnan(m), 31, month_len[mi] + ((mi == 2) & leap))
     bad_month = matched.to_numpy() & ~np.isnan(m) & ((m < 1) | (m > 12))
     bad_day = matched.to_numpy() & ~np.isnan(d) & ~bad_month & ((d < 1) | (d > dim))
-    impossible = pd.Series(bad_month | bad_day, index=text.index)
+    h, n, sec = hour.to_numpy(), minute.to_numpy(), second.to_numpy()
+    bad_time = matched.to_numpy() & ~np.isnan(h) & ((h > 23) | (n > 59) | (~np.isnan(sec) & (sec > 59)))
+    impossible = pd.Series(bad_month | bad_day | bad_time, index=text.index)
     ok = matched & ~impossible
-    ys = pd.Series(np.nan_to_num(y, nan=0).astype(int), index=text.index).astype("str").str.zfill(4)
-    ms = pd.Series(np.nan_to_num(m, nan=0).astype(int), index=text.index).astype("str").str.zfill(2)
-    ds = pd.Series(np.nan_to_num(d, nan=0).astype(int), index=text.index).astype("str").str.zfill(2)
+
+    def two(a: np.ndarray, width: int = 2) -> pd.Series:
+        return pd.Series(np.nan_to_num(a, nan=0).astype(int), index=text.index).astype("str").str.zfill(width)
+
+    ys, ms, ds = two(y, 4), two(m), two(d)
     has_m = pd.Series(~np.isnan(m), index=text.index)
-    has_d = pd.Series(~np.isnan(d), index=text.index) & has_m
+    has_d = pd.Series(~np.isnan(d), index=text.index)
     iso = ys.where(~has_m, ys + "-" + ms)
-    iso = iso.where(~has_d, iso + "-" + ds)
+    iso = iso.where(~(has_d & has_m), iso + "-" + ds)
+    iso = iso.where(~(has_d & ~has_m), ys + "---" + ds)
+    has_t = pd.Series(~np.isnan(h), index=text.index) & has_d & has_m
+    clock = two(h) + ":" + two(n)
+    clock = clock.where(np.isnan(sec), clock + ":" + two(sec))
+    iso = iso.where(~has_t, iso + "T" + clock)
     iso = iso.where(ok, "").astype("str")
     return iso, unparseable, impossible
 
@@ -274,7 +339,12 @@ def compute_iso8601(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext
     date_col = spec["date"] if isinstance(spec, Mapping) else spec
     time_col = spec.get("time") if isinstance(spec, Mapping) else None
     raw_dates = _clean(raw, date_col)
-    iso, unparseable, impossible = compute_iso8601_date(raw_dates, list(rule["formats"]))
+    iso, unparseable, impossible = compute_iso8601_date(
+        raw_dates,
+        [str(f) for f in rule["formats"]],
+        unknown=tuple(str(u) for u in rule.get("unknown") or ()),
+        pivot_year=rule.get("pivot_year"),
+    )
     findings = row_findings(
         raw,
         unparseable,

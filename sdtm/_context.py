@@ -14,7 +14,9 @@ from cdiscgen._specs import Codelist, VariableSpec
 ROW = "_ROW"  # 1-based data row of the raw file (header = line 1, so the file line is ROW + 1)
 FILE = "_FILE"  # raw file name
 RECID = "_RECID"  # raw record id (the EDC row key)
-USUBJID = "_USUBJID"  # STUDYID-SUBJECT, computed when the form is read
+USUBJID = (
+    "_USUBJID"  # from the study's USUBJID pattern (e.g. STUDYID-SUBJECT), computed when the form is read
+)
 VISITCODE = "_VISITCODE"  # raw EDC visit code, turned into VISIT/VISITNUM by derive_visit
 INTERNAL = (ROW, FILE, RECID, USUBJID, VISITCODE)
 
@@ -29,6 +31,7 @@ class RuleContext:
     file: str = ""
     var_spec: VariableSpec | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    targets: pd.DataFrame | None = None  # target variables computed so far in the source (conditions on them)
 
 
 def row_findings(

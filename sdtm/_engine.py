@@ -25,22 +25,19 @@ from sdtm._derive import (
     compute_date_part,
     compute_seq,
     compute_seq_order,
-    compute_visit_table,
-    derive_dm,
+    derive_baseline_flags,
     derive_dy,
-    derive_epoch,
-    derive_lobxfl,
     derive_nrind,
-    derive_reference_dates,
-    derive_se,
+    derive_record_flags,
     derive_seq,
     derive_supp,
-    derive_sv,
-    derive_visit,
 )
+from sdtm._elements import compute_subject_elements, derive_epoch, derive_se
 from sdtm._mapspec import MappingSpec, SourceSpec, read_mapping_specs
+from sdtm._reference import derive_dm, derive_reference_dates
 from sdtm._steps import STEP_FUNCTIONS
 from sdtm._units import derive_standard_units, read_units
+from sdtm._visits import compute_visit_table, derive_sv, derive_visit
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +116,7 @@ def _map_source(
     # columns are only added: copy-on-write keeps a form that stays in `forms` intact
     raw = forms.pop(src.form) if own else forms[src.form].copy(deep=False)
     raw[RECID] = raw[src.record_id].astype("str").str.strip()
-    subject = raw[src.subject].astype("str").str.strip()
-    raw[USUBJID] = (study.studyid + "-" + subject).where(subject != "", "")
+    raw[USUBJID] = study.compute_usubjid(raw[src.subject].astype("str").str.strip())
     if src.visit:
         raw[VISITCODE] = raw[src.visit].astype("str")
     findings: list[Finding] = []
@@ -133,7 +129,7 @@ def _map_source(
     out = pd.DataFrame(index=raw.index)
     for name, rule in src.variables.items():
         var = spec.variable(name)
-        vctx = RuleContext(spec.name, name, study.codelists, src.form, var)
+        vctx = RuleContext(spec.name, name, study.codelists, src.form, var, targets=out)
         values, found = compute_rule(raw, rule, vctx)
         findings.extend(found)
         if var.is_numeric:
@@ -305,10 +301,9 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     t0 = time.perf_counter()
     dm = frames.get("DM")
     refs = None
+    elements = None
     if dm is not None:
-        others = [f for k, f in frames.items() if k not in ("DM", "EX", "DS")]
-        refs = derive_reference_dates(dm, frames.get("EX"), frames.get("DS"), others, study)
-        del others
+        refs = derive_reference_dates(dm, frames, study)
         known = set(dm["USUBJID"])
         for name, f in frames.items():
             if name != "DM":
@@ -323,8 +318,11 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
                         values=f["USUBJID"],
                     )
                 )
-        frames["DM"] = derive_dm(dm, refs, study)
+        frames["DM"], found = derive_dm(dm, refs, study)
+        result.findings.extend(found)
+        elements = compute_subject_elements(frames["DM"], refs, frames, study)
         del dm
+    dm_derived = frames.get("DM")
     table = compute_visit_table(list(frames.values()), study)
     visit_records: list[pd.DataFrame] = []
     dm_done: pd.DataFrame | None = None
@@ -333,8 +331,8 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         f = frames.pop(name)
         f, found = derive_visit(f, table, study, RuleContext(name, "VISIT", study.codelists))
         result.findings.extend(found)
-        if refs is not None:
-            f = derive_epoch(f, dspec, refs, study)
+        if refs is not None and elements is not None:
+            f = derive_epoch(f, dspec, elements, refs)
             f = derive_dy(f, dspec, refs)
         order = None
         seq = f"{dspec.domain or name}SEQ"
@@ -349,7 +347,9 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         else:
             f = derive_seq(f, dspec)
         if refs is not None:
-            f = derive_lobxfl(f, dspec, refs)
+            f = derive_baseline_flags(f, dspec, refs, study)
+        f, found = derive_record_flags(f, dspec, dm_derived, study)
+        result.findings.extend(found)
         f = derive_nrind(f, dspec)
         supp_name = f"SUPP{dspec.domain or name}"
         if dspec.supplemental_variables and supp_name in study.datasets:
@@ -366,16 +366,16 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
             visit_records.append(records)
         result.datasets[name], result.trace[name] = _final(f, dspec, order)
         del f
-    if refs is not None and dm_done is not None:
+    if refs is not None and dm_done is not None and elements is not None:
         if "SE" in study.datasets:
             se_spec = study.dataset("SE")
-            se = derive_se(dm_done, refs, study)
+            se = derive_se(elements)
             se = derive_seq(derive_dy(_finish_frame(se, se_spec, study), se_spec, refs), se_spec)
             result.datasets["SE"], result.trace["SE"] = _final(se, se_spec)
         if "SV" in study.datasets:
             sv_spec = study.dataset("SV")
             sv = _finish_frame(derive_sv(visit_records, study), sv_spec, study)
-            sv = derive_dy(derive_epoch(sv, sv_spec, refs, study), sv_spec, refs)
+            sv = derive_dy(derive_epoch(sv, sv_spec, elements, refs), sv_spec, refs)
             result.datasets["SV"], result.trace["SV"] = _final(derive_seq(sv, sv_spec), sv_spec)
     result.timings["derive"] = time.perf_counter() - t0
     result.datasets.update(_trial_design(study, result.datasets.get("DM")))

@@ -15,15 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from cdiscgen import Study, schema_problems
+from cdiscgen._conditions import check_condition
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._yaml import LineList, YamlSyntaxError, load_yaml
-from sdtm._algorithms import ALGORITHMS, COMPARISON_OPS, DATE_FORMATS
+from cdiscgen._yaml import YamlSyntaxError, load_yaml
+from sdtm._algorithms import ALGORITHMS
+from sdtm._dates import DateFormatError, ambiguous_pairs, compile_date_format
 from sdtm._steps import STEPS
 from sdtm._units import check_units_table
 
 log = logging.getLogger(__name__)
 
-COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# raw column names are whatever the EDC exported (IT.AETERM, "Visit Name", ...): any text without control
+# characters; only the names are compared, nothing is evaluated
+COLUMN_RE = r"^[^\x00-\x1f\x7f]+$"
 _COL = {"type": "string", "regex": COLUMN_RE}
 _COLS = {"type": "list", "minlength": 1, "schema": _COL}
 
@@ -73,7 +77,15 @@ STEP_SCHEMAS: dict[str, dict] = {
                 "form": {"type": "string", "required": True, "regex": r"^[A-Za-z0-9_.-]+\.csv$"},
                 "by": {**_COLS, "required": True},
                 "columns": {**_COLS, "required": True},
-                "prefix": {"type": "string", "regex": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                "prefix": {"type": "string", "regex": COLUMN_RE},
+                "where": {"type": "dict"},
+                "order_by": _COLS,
+                "pick": {"type": "string", "allowed": ["first", "last"]},
+                "aggregate": {
+                    "type": "dict",
+                    "keysrules": _COL,
+                    "valuesrules": {"type": "string", "allowed": ["min", "max", "count", "first", "last"]},
+                },
             },
         }
     },
@@ -102,6 +114,7 @@ RULE_SCHEMAS: dict[str, dict] = {
             "valuesrules": {"type": ["string", "integer", "float"]},
         },
         "case": {"type": "string", "allowed": ["upper"]},
+        "extract": {"type": "string", "empty": False},
     },
     "hardcode": {"hardcode": {"type": ["string", "integer", "float"], "required": True, "nullable": True}},
     "condition": {
@@ -114,12 +127,9 @@ RULE_SCHEMAS: dict[str, dict] = {
             "regex": COLUMN_RE,
             "schema": {"date": {**_COL, "required": True}, "time": _COL},
         },
-        "formats": {
-            "type": "list",
-            "required": True,
-            "minlength": 1,
-            "schema": {"type": "string", "allowed": list(DATE_FORMATS)},
-        },
+        "formats": {"type": "list", "required": True, "minlength": 1, "schema": {"type": "string"}},
+        "unknown": {"type": "list", "minlength": 1, "schema": {"type": "string", "empty": False}},
+        "pivot_year": {"type": "integer", "min": 1000, "max": 9899},
     },
     "not_submitted": {"not_submitted": {"type": ["boolean", "string"], "required": True}},
 }
@@ -185,51 +195,39 @@ class _Checker:
 
     # -------------------------------------------------------------------------------- conditions / rules
 
-    def check_condition(self, cond: Any, line: int, key: str, columns: set[str]) -> None:
-        if not isinstance(cond, dict):
-            self.error("SPEC103", line, key, f"a condition must be a mapping, got {cond!r}")
-            return
-        line = getattr(cond, "line", line)
-        if set(cond) in ({"all"}, {"any"}):
-            (op,) = cond
-            items = cond[op]
-            if not isinstance(items, list) or not items:
-                self.error("SPEC103", line, f"{key}.{op}", f"{op} needs a list of conditions")
-                return
-            for i, c in enumerate(items):
-                self.check_condition(
-                    c, items.line_of(i) if isinstance(items, LineList) else line, f"{key}.{op}[{i}]", columns
-                )
-            return
-        unknown = set(cond) - {"column", "op", "value"}
-        if unknown:
-            self.error(
-                "SPEC103",
-                line,
-                key,
-                f"unknown key(s) {sorted(unknown)} in condition (use column/op/value, all, any)",
-            )
-        if cond.get("op") not in COMPARISON_OPS:
-            self.error(
-                "SPEC103",
-                line,
-                f"{key}.op",
-                f"comparison {cond.get('op')!r} is not one of {', '.join(COMPARISON_OPS)}",
-            )
-        column = cond.get("column")
-        if not isinstance(column, str):
-            self.error("SPEC103", line, f"{key}.column", "a comparison needs a raw `column`")
-        elif column not in columns:
-            self.error(
-                "SPEC104",
-                line,
-                f"{key}.column",
-                f"raw column {column!r} is not in the source's declared columns",
-            )
-        if cond.get("op") in ("eq", "ne", "in", "not_in") and "value" not in cond:
-            self.error("SPEC103", line, f"{key}.value", f"comparison {cond['op']} needs a `value`")
+    def check_condition(
+        self, cond: Any, line: int, key: str, columns: set[str], assigned: tuple[str, ...] | None = None
+    ) -> None:
+        """A condition on the source's declared raw columns and (in variable rules) on target variables
+        whose rule comes earlier in the source (`assigned`)."""
 
-    def check_rule(self, rule: Any, line: int, key: str, columns: set[str], codelist: str | None) -> None:
+        def column_problem(name: str) -> str | None:
+            return None if name in columns else f"raw column {name!r} is not in the source's declared columns"
+
+        def variable_problem(name: str) -> str | None:
+            if assigned is not None and name in assigned:
+                return None
+            return (
+                f"variable {name} has no rule earlier in this source; a condition can name only target "
+                "variables assigned above it"
+            )
+
+        allowed = {"column": column_problem}
+        if assigned is not None:
+            allowed["variable"] = variable_problem
+        for problem in check_condition(cond, line=line, key=key, allowed=allowed):
+            code = "SPEC104" if "declared columns" in problem.message else "SPEC103"
+            self.error(code, problem.line, problem.key, problem.message)
+
+    def check_rule(
+        self,
+        rule: Any,
+        line: int,
+        key: str,
+        columns: set[str],
+        codelist: str | None,
+        assigned: tuple[str, ...] = (),
+    ) -> None:
         if not isinstance(rule, dict):
             self.check_value(rule, line, key, codelist)
             return
@@ -237,7 +235,10 @@ class _Checker:
         found = [k for k in rule if k in ALGORITHMS]
         if len(found) != 1:
             unknown = [
-                k for k in rule if k not in ALGORITHMS and k not in ("codelist", "values", "case", "formats")
+                k
+                for k in rule
+                if k not in ALGORITHMS
+                and k not in ("codelist", "values", "case", "formats", "extract", "unknown", "pivot_year")
             ]
             what = (
                 f"unknown algorithm {unknown[0]!r}"
@@ -271,13 +272,7 @@ class _Checker:
                     self.check_column(spec[part], spec.line_of(part), f"{key}.iso8601.{part}", columns)
             if isinstance(spec, str):
                 self.check_column(spec, rule.line_of("iso8601"), f"{key}.iso8601", columns)
-            if {"DD/MM/YYYY", "MM/DD/YYYY"} <= set(rule["formats"]):
-                self.error(
-                    "SPEC107",
-                    rule.line_of("formats"),
-                    f"{key}.formats",
-                    "DD/MM/YYYY and MM/DD/YYYY cannot both be declared: the dates would be ambiguous",
-                )
+            self.check_formats(rule, key)
         elif algorithm == "condition":
             branches = rule["condition"]
             for i, branch in enumerate(branches):
@@ -286,10 +281,14 @@ class _Checker:
                 if set(branch) == {"else"}:
                     if i != len(branches) - 1:
                         self.error("SPEC103", bline, bkey, "`else` must be the last branch")
-                    self.check_rule(branch["else"], branch.line_of("else"), f"{bkey}.else", columns, codelist)
+                    self.check_rule(
+                        branch["else"], branch.line_of("else"), f"{bkey}.else", columns, codelist, assigned
+                    )
                 elif set(branch) == {"if", "then"}:
-                    self.check_condition(branch["if"], branch.line_of("if"), f"{bkey}.if", columns)
-                    self.check_rule(branch["then"], branch.line_of("then"), f"{bkey}.then", columns, codelist)
+                    self.check_condition(branch["if"], branch.line_of("if"), f"{bkey}.if", columns, assigned)
+                    self.check_rule(
+                        branch["then"], branch.line_of("then"), f"{bkey}.then", columns, codelist, assigned
+                    )
                 else:
                     self.error(
                         "SPEC103",
@@ -297,6 +296,31 @@ class _Checker:
                         bkey,
                         f"a branch is {{if, then}} or {{else}}, got keys {sorted(branch)}",
                     )
+
+    def check_formats(self, rule: Any, key: str) -> None:
+        """Every declared date format is a valid pattern; no two read a date with day and month swapped;
+        a two-digit year has a pivot."""
+        compiled = []
+        unknown = tuple(str(u) for u in rule.get("unknown") or ())
+        for i, fmt in enumerate(rule["formats"]):
+            try:
+                compiled.append(compile_date_format(str(fmt), unknown))
+            except DateFormatError as exc:
+                self.error("SPEC107", rule["formats"].line_of(i), f"{key}.formats[{i}]", str(exc))
+        for a, b in ambiguous_pairs(compiled):
+            self.error(
+                "SPEC107",
+                rule.line_of("formats"),
+                f"{key}.formats",
+                f"{a} and {b} cannot both be declared: a date such as 03/04/2024 would be ambiguous",
+            )
+        if any(f.uses_two_digit_year for f in compiled) and "pivot_year" not in rule:
+            self.error(
+                "SPEC107",
+                rule.line_of("formats"),
+                f"{key}.formats",
+                "a two-digit year (YY) needs `pivot_year:` (e.g. 1950: 49 -> 2049, 50 -> 1950)",
+            )
 
     def check_column(self, column: str, line: int, key: str, columns: set[str]) -> None:
         if column not in columns:
@@ -366,6 +390,23 @@ class _Checker:
                 elif kind == "merge":
                     for i, c in enumerate(body["by"]):
                         self.check_column(c, body["by"].line_of(i), f"{tkey}.by[{i}]", columns)
+                    other_columns = set(body["by"]) | set(body["columns"])
+                    if body.get("where"):
+                        self.check_condition(
+                            body["where"], body.line_of("where"), f"{tkey}.where", other_columns
+                        )
+                    for i, c in enumerate(body.get("order_by") or []):
+                        self.check_column(
+                            c, body["order_by"].line_of(i), f"{tkey}.order_by[{i}]", other_columns
+                        )
+                    for c in body.get("aggregate") or {}:
+                        if c not in body["columns"] or c in body["by"]:
+                            self.error(
+                                "SPEC110",
+                                body["aggregate"].line_of(c),
+                                f"{tkey}.aggregate.{c}",
+                                f"aggregated column {c} is not one of the merged `columns`",
+                            )
                     prefix = body.get("prefix", "")
                     for i, c in enumerate(body["columns"]):
                         if c in body["by"]:
@@ -384,6 +425,7 @@ class _Checker:
                     columns -= set(body["columns"])
                     columns |= {body["name"], body["value"]}
             variables = src["variables"]
+            assigned: list[str] = []
             for name, rule in variables.items():
                 line = variables.line_of(name)
                 vkey = f"{skey}.variables.{name}"
@@ -395,7 +437,8 @@ class _Checker:
                         f"{name} is not a variable of {dataset.name} in {dataset.file.name if dataset.file else 'specs/sdtm'}",
                     )
                     continue
-                self.check_rule(rule, line, vkey, columns, var_specs[name].codelist)
+                self.check_rule(rule, line, vkey, columns, var_specs[name].codelist, tuple(assigned))
+                assigned.append(name)
             sources.append(
                 SourceSpec(
                     form=src["form"],

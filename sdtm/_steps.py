@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
-from sdtm._algorithms import compute_mask
+from sdtm._algorithms import compute_mask_findings
 from sdtm._context import ROW, RuleContext, row_findings
 
 log = logging.getLogger(__name__)
@@ -26,11 +26,11 @@ StepResult = tuple[pd.DataFrame, list[Finding]]
 
 def derive_filter(raw: pd.DataFrame, step: Mapping[str, Any], ctx: RuleContext, forms: Mapping) -> StepResult:
     """Keep the rows where the condition holds (a spec decision, logged, not a finding)."""
-    mask = compute_mask(raw, step["filter"])
+    mask, findings = compute_mask_findings(raw, step["filter"], ctx)
     dropped = int((~mask).sum())
     if dropped:
         log.info("%s: filter keeps %d of %d rows of %s", ctx.dataset, len(raw) - dropped, len(raw), ctx.file)
-    return raw.loc[mask], []
+    return raw.loc[mask], findings
 
 
 def derive_deduplicate(
@@ -68,33 +68,67 @@ def derive_deduplicate(
 def derive_merge(raw: pd.DataFrame, step: Mapping[str, Any], ctx: RuleContext, forms: Mapping) -> StepResult:
     """Left-join another form on its `by` columns; `columns` (declared) come across, prefixed by `prefix`.
 
-    A key repeated in the other form is MAP007 (the first row is used).
+    Optional: `where` (a condition on the other form's columns) keeps only those rows of it; `order_by`
+    (its columns, text order) sorts them first; `pick: first|last` takes that row of a repeated key;
+    `aggregate: {COLUMN: min|max|count|first|last}` summarises a column over all rows of the key instead.
+    A key repeated in the other form without `pick` or `aggregate` is MAP007 (the first row is used).
     """
     spec = step["merge"]
     other: pd.DataFrame = forms[spec["form"]]
     on = list(spec["by"])
     prefix = spec.get("prefix", "")
     take = [c for c in spec["columns"] if c not in on]
-    right = other[on + take + [ROW]].copy()
-    norm_keys = {k: right[k].astype("str").str.strip() for k in on}
-    for k in on:
-        right[k] = norm_keys[k]
-    dup = right.duplicated(on, keep="first")
-    findings = row_findings(
-        other,
-        dup.reindex(other.index, fill_value=False),
-        code="MAP007",
-        severity=Severity.WARNING,
-        message=f"{spec['form']}: key ({', '.join(on)}) repeats an earlier row; the first one is merged",
-        ctx=RuleContext(ctx.dataset, "", ctx.codelists, spec["form"]),
-    )
-    right = right.loc[~dup].drop(columns=[ROW]).rename(columns={c: prefix + c for c in take})
+    aggregate = dict(spec.get("aggregate") or {})
+    findings: list[Finding] = []
+    octx = RuleContext(ctx.dataset, "", ctx.codelists, spec["form"])
+    if spec.get("where"):
+        keep, found = compute_mask_findings(other, spec["where"], octx)
+        findings += found
+        other = other.loc[keep]
+    order_by = list(spec.get("order_by") or [])
+    right = other[list(dict.fromkeys(on + take + order_by)) + [ROW]].copy()
+    for k in on + take + order_by:
+        right[k] = right[k].astype("str").str.strip()
+    if order_by:
+        right = right.sort_values(order_by, kind="stable")
+    pick = spec.get("pick")
+    dup = right.duplicated(on, keep="last" if pick == "last" else "first")
+    if pick is None and not aggregate:
+        findings += row_findings(
+            other,
+            dup.reindex(other.index, fill_value=False),
+            code="MAP007",
+            severity=Severity.WARNING,
+            message=f"{spec['form']}: key ({', '.join(on)}) repeats an earlier row; the first one is merged",
+            ctx=octx,
+        )
+    summary = None
+    if aggregate:
+        parts = [_aggregate(right, on, column, how) for column, how in aggregate.items()]
+        summary = pd.concat(parts, axis=1).reset_index()
+    right = right.loc[~dup, on + [c for c in take if c not in aggregate]]
+    if summary is not None:
+        right = right.merge(summary, on=on, how="left")
+    right = right.rename(columns={c: prefix + c for c in take})
     left_keys = pd.DataFrame({k: raw[k].astype("str").str.strip() for k in on}, index=raw.index)
     merged = left_keys.reset_index().merge(right, on=on, how="left").set_index("index")
     out = raw.copy()
     for c in take:
-        out[prefix + c] = merged[prefix + c].reindex(raw.index).fillna("").astype("str")
+        col = merged[prefix + c].reindex(raw.index)
+        if c in aggregate and aggregate[c] == "count":
+            col = col.fillna(0).astype(int).astype("str")
+        out[prefix + c] = col.fillna("").astype("str")
     return out, findings
+
+
+def _aggregate(right: pd.DataFrame, on: list[str], column: str, how: str) -> pd.Series:
+    """One value of `column` per key: the number of rows (count), or min/max (text order)/first/last of
+    its non-empty values."""
+    if how == "count":
+        return right.groupby(on, sort=False).size().rename(column)
+    present = right.loc[right[column] != "", [*on, column]]
+    grouped = present.groupby(on, sort=False)[column]
+    return {"min": grouped.min, "max": grouped.max, "first": grouped.first, "last": grouped.last}[how]()
 
 
 def derive_transpose(

@@ -157,6 +157,12 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
         )
     if info.get("start_date"):
         rows.append(_TsRow("SSTDTC", str(info["start_date"]), ref=ISO_8601, source="study.start_date"))
+    elif dm is not None and "RFICDTC" in dm.columns:
+        # FDA: the study start date is the earliest informed consent of any subject
+        consent = dm["RFICDTC"].fillna("").astype("str").str[:10]
+        consent = consent[consent.str.fullmatch(r"\d{4}-\d{2}-\d{2}")]
+        if len(consent):
+            rows.append(_TsRow("SSTDTC", str(consent.min()), ref=ISO_8601, source="DM.RFICDTC (earliest)"))
     if info.get("age_min"):
         rows.append(_TsRow("AGEMIN", str(info["age_min"]), ref=ISO_8601, source="study.age_min"))
         pediatric = "Y" if _years(str(info["age_min"])) < 18 else "N"
@@ -170,6 +176,10 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
     if info.get("registry_id"):
         regid = str(info["registry_id"])
         rows.append(_TsRow("REGID", regid, code=regid, ref=CLINICALTRIALS_GOV, source="study.registry_id"))
+    else:
+        rows.append(
+            _TsRow("REGID", "", null_flavor="NA", source="study.registry_id (the trial is not registered)")
+        )
     if standards.get("sdtmig"):
         rows.append(_TsRow("SDTIGVER", str(standards["sdtmig"]), source="study.standards.sdtmig"))
     if standards.get("sdtm"):
@@ -177,10 +187,15 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
     for i, trt in enumerate(design["treatments"]):
         where = f"design.treatments[{i}]"
         name = str(trt["name"])
+        if trt.get("placebo"):
+            # a placebo is the comparator, not an investigational treatment (TS COMPTRT)
+            rows.append(_TsRow("COMPTRT", name, group=name, source=f"{where}.name"))
+            continue
+        doses = trt["dose"] if isinstance(trt["dose"], list) else [trt["dose"]]
         rows += [
             _TsRow("TRT", name, group=name, source=f"{where}.name"),
             ct("ROUTE", "ROUTE", trt["route"], f"{where}.route", name),
-            _TsRow("DOSE", _number_text(trt["dose"]), group=name, source=f"{where}.dose"),
+            *(_TsRow("DOSE", _number_text(d), group=name, source=f"{where}.dose") for d in doses),
             ct("DOSU", "UNIT", trt["unit"], f"{where}.unit", name),
             ct("DOSFRQ", "FREQ", trt["frequency"], f"{where}.frequency", name),
         ]
@@ -188,7 +203,13 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
             rows.append(
                 ct("INTTYPE", "INTTYPE", trt["intervention_type"], f"{where}.intervention_type", name)
             )
-        if trt.get("pharmacologic_class"):
+        if not trt.get("pharmacologic_class"):
+            # FDA expects PCLAS for every investigational treatment; without a known class it is stated
+            # as unknown, never invented
+            rows.append(
+                _TsRow("PCLAS", "", null_flavor="UNK", group=name, source=f"{where}.pharmacologic_class")
+            )
+        else:
             rows.append(
                 _TsRow(
                     "PCLAS",
@@ -407,27 +428,30 @@ def _tv_records(study: Study) -> list[dict[str, Any]]:
                 {
                     "VISITNUM": float(visit.visitnum),
                     "VISIT": visit.visit,
-                    "VISITDY": float(visit.day),
+                    "VISITDY": float(visit.day) if visit.day is not None else float("nan"),
                     "ARMCD": arm["armcd"],
                     "ARM": arm["arm"],
-                    "TVSTRL": _visit_start_rule(
-                        visit.day, visit.window, visit.epoch == screening_epoch, consent
-                    ),
-                    "TVENRL": "",
+                    "TVSTRL": visit.start_rule
+                    or _visit_start_rule(visit.day, visit.window, visit.epoch == screening_epoch, consent),
+                    "TVENRL": visit.end_rule or "",
                 }
             )
     return out
 
 
-def _visit_start_rule(day: int, window: tuple[int, int], screening: bool, consent: str) -> str:
+def _visit_start_rule(day: int | None, window: tuple[int, int] | None, screening: bool, consent: str) -> str:
     """The planned start of a visit in words.
 
     Screening is anchored on the start of the first element (informed consent): "Informed consent,
     up to 28 days before the first dose". Any other visit is anchored on the first dose:
     "Day 29 (window -2 to +2 days) relative to the first dose"; a zero window reads "(no window)".
     """
+    if day is None:
+        return "Not planned on a study day (as needed)"
     if screening and day < 1:
         return f"{consent}, up to {-day} days before the first dose"
+    if window is None:
+        return f"Day {day} relative to the first dose"
     low, high = window
     span = "no window" if low == high == 0 else f"window {_signed(low)} to {_signed(high)} days"
     return f"Day {day} ({span}) relative to the first dose"

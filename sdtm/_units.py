@@ -1,15 +1,20 @@
 """Unit standardisation: --ORRES/--ORRESU -> --STRESC/--STRESN/--STRESU through specs/units.yaml.
 
-`specs/units.yaml` lists, per test (and optionally method), the standard unit and the factor from each
-original unit (UNIT submission values; "" = no unit reported, e.g. a ratio): STRESN = ORRES x factor.
-A result with a comparator (`<0.5`, `>35000`) keeps the comparator and the converted number in STRESC
-and leaves STRESN empty. An original unit the table does not know is MAP002 (STRESC/N/U left empty).
+`specs/units.yaml` lists, per test (and optionally method), the standard unit and the conversion from
+each original unit (UNIT submission values; "" = no unit reported, e.g. a ratio): a factor
+(STRESN = ORRES x factor) or `{factor, offset}` (STRESN = ORRES x factor + offset, e.g. F -> C:
+factor 5/9, offset -160/9); factors and offsets may be written as fractions ("5/9"). `decimals` rounds
+the standard result (half away from zero; default 6): STRESC is that number as text and STRESN the
+same number, so the two always agree. A result with a comparator (`<0.5`, `>35000`) keeps the comparator
+and the converted number in STRESC and leaves STRESN empty. An original unit the table does not know is
+MAP002 (STRESC/N/U left empty).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import cerberus
@@ -23,6 +28,9 @@ from sdtm._algorithms import on_unique
 from sdtm._context import RuleContext, row_findings
 
 log = logging.getLogger(__name__)
+
+_FRACTION_RE = r"^-?\d+(\.\d+)?(/\d+(\.\d+)?)?$"
+DEFAULT_DECIMALS = 6
 
 UNITS_SCHEMA: dict = {
     "tests": {
@@ -39,8 +47,16 @@ UNITS_SCHEMA: dict = {
                     "required": True,
                     "minlength": 1,
                     "keysrules": {"type": "string"},
-                    "valuesrules": {"type": "number", "min": 0, "forbidden": [0]},
+                    "valuesrules": {
+                        "type": ["number", "string", "dict"],
+                        "regex": _FRACTION_RE,
+                        "schema": {
+                            "factor": {"type": ["number", "string"], "required": True, "regex": _FRACTION_RE},
+                            "offset": {"type": ["number", "string"], "regex": _FRACTION_RE},
+                        },
+                    },
                 },
+                "decimals": {"type": "integer", "min": 0, "max": 12},
                 "comment": {"type": "string"},
             },
         },
@@ -50,9 +66,23 @@ UNITS_SCHEMA: dict = {
 _NUM_RE = r"^(?P<cmp><=|>=|<|>)?\s*(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$"
 
 
+def compute_number(value: object) -> float:
+    """A number of the units table: a YAML number or a fraction written as text ("5/9", "-160/9")."""
+    if isinstance(value, int | float):
+        return float(value)
+    top, _, bottom = str(value).partition("/")
+    return float(top) / float(bottom) if bottom else float(top)
+
+
+def _conversion(value: object) -> tuple[float, float]:
+    if isinstance(value, dict):
+        return compute_number(value["factor"]), compute_number(value.get("offset", 0))
+    return compute_number(value), 0.0
+
+
 @dataclass(frozen=True)
 class UnitTable:
-    """Rows of (testcd, method or "", original unit, standard unit, factor)."""
+    """Rows of (testcd, method or "", original unit, standard unit, factor, offset, decimals)."""
 
     rows: pd.DataFrame
 
@@ -65,11 +95,19 @@ def read_units(path: Path) -> UnitTable:
     """Read a validated units table (check_units_table reports the problems)."""
     doc = load_yaml(path)
     records = [
-        (t["testcd"], t.get("method") or "", str(u), t["standard"], float(f))
+        (
+            t["testcd"],
+            t.get("method") or "",
+            str(u),
+            t["standard"],
+            *_conversion(f),
+            int(t.get("decimals", DEFAULT_DECIMALS)),
+        )
         for t in doc["tests"]
         for u, f in t["from"].items()
     ]
-    rows = pd.DataFrame(records, columns=["TESTCD", "METHOD", "ORRESU", "STRESU", "FACTOR"])
+    columns = ["TESTCD", "METHOD", "ORRESU", "STRESU", "FACTOR", "OFFSET", "DECIMALS"]
+    rows = pd.DataFrame(records, columns=columns)
     for c in ("TESTCD", "METHOD", "ORRESU", "STRESU"):
         rows[c] = rows[c].astype("str")
     return UnitTable(rows)
@@ -107,6 +145,17 @@ def check_units_table(path: Path, codelists: dict[str, Codelist], rel: str) -> l
         if key in seen:
             err(line, f"tests[{i}]", f"test {key[0]} {key[1]} is listed twice")
         seen.add(key)
+        for unit, conversion in t["from"].items():
+            try:
+                factor, _ = _conversion(conversion)
+            except (ValueError, ZeroDivisionError):
+                factor = 0.0
+            if factor == 0:
+                err(
+                    line,
+                    f"tests[{i}].from.{unit}",
+                    f"the factor from {unit!r} of {t['testcd']} must be a non-zero number",
+                )
         for u in [t["standard"], *t["from"]]:
             if u and u not in known:
                 err(
@@ -122,10 +171,29 @@ def _parse_result(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return pd.to_numeric(parts["num"], errors="coerce").astype("float"), parts["cmp"].fillna("").astype("str")
 
 
+def compute_rounded(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
+    """Round half away from zero to `decimals` places (per value), as a result is reported. Each value is
+    first read as the decimal it stands for (15 significant digits: 36.885, not 36.88499999...), so float
+    noise from a conversion never decides the rounding. Works on the distinct (value, decimals) pairs."""
+    values = np.asarray(values, dtype=float)
+    decimals = np.broadcast_to(np.asarray(decimals, dtype=float), values.shape)
+    pairs = pd.DataFrame({"v": values, "d": decimals})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs), use_na_sentinel=False)
+    rounded = np.array([_round_one(v, d) for v, d in uniques], dtype=float)
+    return rounded[codes] if len(values) else values
+
+
+def _round_one(value: float, decimals: float) -> float:
+    if np.isnan(value) or np.isinf(value) or np.isnan(decimals):
+        return value
+    exact = Decimal(f"{value:.15g}")
+    return float(exact.quantize(Decimal(1).scaleb(-int(decimals)), rounding=ROUND_HALF_UP))
+
+
 def _fmt(values: np.ndarray) -> pd.Series:
-    """Numbers as short text: rounded to 6 decimals, no trailing '.0'."""
-    s = pd.Series(np.round(values, 6)).astype("str")
-    return s.str.replace(r"\.0$", "", regex=True).where(~np.isnan(values), "")
+    """Numbers (already rounded) as short text: shortest round-trip form, no trailing '.0'."""
+    s = pd.Series(values).map(lambda x: "" if np.isnan(x) else np.format_float_positional(float(x), trim="-"))
+    return s.str.replace(r"^-0$", "0", regex=True).astype("str")
 
 
 def derive_standard_units(
@@ -152,13 +220,15 @@ def derive_standard_units(
     keys = pd.DataFrame({"TESTCD": testcd, "METHOD": key_method, "ORRESU": orresu}, index=out.index)
     hit = keys.reset_index().merge(rows, on=["TESTCD", "METHOD", "ORRESU"], how="left").set_index("index")
     factor = hit["FACTOR"].reindex(out.index).to_numpy(dtype=float)
+    offset = hit["OFFSET"].reindex(out.index).fillna(0.0).to_numpy(dtype=float)
+    decimals = hit["DECIMALS"].reindex(out.index).fillna(DEFAULT_DECIMALS).to_numpy(dtype=float)
     stresu = hit["STRESU"].reindex(out.index).fillna("").astype("str")
     number_s, comparator = on_unique(orres, _parse_result)
     number = number_s.to_numpy(dtype=float)
     has_result = (orres != "").to_numpy()
     unknown_unit = listed & has_result & np.isnan(factor)
     not_numeric = listed & has_result & np.isnan(number) & ~np.isnan(factor)
-    converted = number * factor
+    converted = compute_rounded(number * factor + offset, decimals)
     ok = listed & has_result & ~np.isnan(converted)
     text = comparator + _fmt(converted).to_numpy()
     stresc = out[f"{p}STRESC"].astype("str") if f"{p}STRESC" in out else pd.Series("", index=out.index)
@@ -179,7 +249,7 @@ def derive_standard_units(
             rng = pd.to_numeric(out[f"{p}{src}"].astype("str").str.strip(), errors="coerce").to_numpy(
                 dtype=float
             )
-            out[f"{p}{dst}"] = np.where(listed, rng * factor, np.nan)
+            out[f"{p}{dst}"] = np.where(listed, compute_rounded(rng * factor + offset, decimals), np.nan)
     findings = row_findings(
         out,
         unknown_unit,

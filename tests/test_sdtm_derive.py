@@ -14,10 +14,11 @@ from sdtm import (
     compute_age,
     compute_epoch,
     compute_study_day,
+    compute_subject_elements,
     compute_visit_table,
+    derive_baseline_flag,
     derive_dm,
     derive_epoch,
-    derive_lobxfl,
     derive_nrind,
     derive_reference_dates,
     derive_seq,
@@ -124,11 +125,36 @@ def test_unknown_visit_code_is_a_finding(study):
     assert [(f.code, f.file, f.line, f.value) for f in findings] == [("MAP008", "f.csv", 8, "C9D9")]
 
 
-def test_epoch_from_dates():
-    refs = pd.DataFrame(
-        {"RFXSTDTC": ["2024-01-08T09:30", ""], "TRTEND": ["2024-06-30", ""]},
-        index=pd.Index(["A", "B"], name="USUBJID"),
+def elements(rows: list[tuple]) -> pd.DataFrame:
+    """A subject-elements table (sdtm compute_subject_elements' shape) from (USUBJID, TAETORD, EPOCH,
+    SESTDTC, starts with a dose) rows; element 1 is open towards earlier dates."""
+    return pd.DataFrame(
+        {
+            "USUBJID": s([r[0] for r in rows]),
+            "ETCD": s(["E"] * len(rows)),
+            "ELEMENT": s(["E"] * len(rows)),
+            "TAETORD": [float(r[1]) for r in rows],
+            "EPOCH": s([r[2] for r in rows]),
+            "SESTDTC": s([r[3] for r in rows]),
+            "SEENDTC": s([""] * len(rows)),
+            "_DOSING": [bool(r[4]) for r in rows],
+            "_OPEN": [r[1] == 1 for r in rows],
+        }
     )
+
+
+# subject A: screening from consent, treatment from the first dose (a dose: that day is treatment), follow-up
+# from the end of the treatment element 2024-06-30 (not a dose: that day is still treatment)
+DOSED = [
+    ("A", 1, "SCREENING", "2024-01-01", False),
+    ("A", 2, "TREATMENT", "2024-01-08T09:30", True),
+    ("A", 3, "FOLLOW-UP", "2024-06-30", False),
+]
+
+
+def test_epoch_from_dates():
+    table = elements(DOSED + [("B", 1, "SCREENING", "2024-01-01", False)])
+    no_end = pd.Series({"A": "", "B": ""})
     dtc = s(
         [
             "2024-01-07",
@@ -142,7 +168,7 @@ def test_epoch_from_dates():
         ]
     )
     subj = s(["A"] * 7 + ["B"])
-    got = compute_epoch(dtc, subj, refs, ["SCREENING", "TREATMENT", "FOLLOW-UP"]).tolist()
+    got = compute_epoch(dtc, subj, table, no_end).tolist()
     # pre-dose sample on the first-dose date (08:00 < 09:30) is SCREENING; a date without time on that day is
     # TREATMENT; the end of the treatment element is inclusive; never dosed -> SCREENING. The partial
     # 2024-07 stands for 07-01 .. 07-31, all after TRTEND 06-30 (no RFPENDTC here: open-ended) -> FOLLOW-UP.
@@ -161,14 +187,8 @@ def test_epoch_from_dates():
 def test_epoch_of_partial_dates_and_after_the_end_of_participation():
     # A: first dose 2024-01-08 09:30, treatment element to 2024-06-30, participation to 2025-03-15.
     # S: screen failure (never dosed), participation 2024-01-20 .. 2024-02-10.
-    refs = pd.DataFrame(
-        {
-            "RFXSTDTC": ["2024-01-08T09:30", ""],
-            "TRTEND": ["2024-06-30", ""],
-            "RFPENDTC": ["2025-03-15", "2024-02-10"],
-        },
-        index=pd.Index(["A", "S"], name="USUBJID"),
-    )
+    table = elements(DOSED + [("S", 1, "SCREENING", "2024-01-20", False)])
+    rfpendtc = pd.Series({"A": "2025-03-15", "S": "2024-02-10"})
     cases = [
         ("A", "2024-07", "FOLLOW-UP"),  # 07-01 .. 07-31: all after 06-30, before 2025-03-15
         ("A", "2024-06", "TREATMENT"),  # 06-01 .. 06-30: the end of the element is inclusive
@@ -187,19 +207,16 @@ def test_epoch_of_partial_dates_and_after_the_end_of_participation():
     ]
     subj = s([c[0] for c in cases])
     dtc = s([c[1] for c in cases])
-    got = compute_epoch(dtc, subj, refs, ["SCREENING", "TREATMENT", "FOLLOW-UP"]).tolist()
+    got = compute_epoch(dtc, subj, table, rfpendtc).tolist()
     assert list(zip(subj, dtc, got, strict=True)) == cases
 
 
 def test_epoch_uses_the_start_date_then_the_collection_date(study):
     refs = pd.DataFrame(
-        {
-            "RFXSTDTC": ["2024-01-08", "", ""],
-            "TRTEND": ["2024-06-30", "", ""],
-            "RFPENDTC": ["2024-09-12", "2024-03-06", ""],
-        },
+        {"RFPENDTC": ["2024-09-12", "2024-03-06", ""]},
         index=pd.Index(["A", "SF", "X"], name="USUBJID"),
     )
+    table = elements(DOSED + [("SF", 1, "SCREENING", "2024-03-01", False), ("X", 1, "SCREENING", "", False)])
     ds = pd.DataFrame(
         {
             "USUBJID": s(["A", "A", "A", "SF", "SF", "X"]),
@@ -209,7 +226,7 @@ def test_epoch_uses_the_start_date_then_the_collection_date(study):
             "DSSTDTC": s(["2024-09-12", "2024-09-12", "", "2024-03-06", "2024-03-06", ""]),
         }
     )
-    out = derive_epoch(ds, study.dataset("DS"), refs, study)
+    out = derive_epoch(ds, study.dataset("DS"), table, refs)
     assert out["EPOCH"].tolist() == ["FOLLOW-UP", "FOLLOW-UP", "TREATMENT", "SCREENING", "SCREENING", ""]
 
 
@@ -227,7 +244,7 @@ def test_lobxfl_last_result_on_or_before_first_dose_ties_by_seq(study):
             "LBDTC": s(["2024-01-01", "2024-01-08", "2024-01-08", "2024-01-08", "2024-01-01", "2024-01-09"]),
         }
     )
-    out = derive_lobxfl(df, spec, refs)
+    out = derive_baseline_flag(df, spec, refs, {"flag": "LBLOBXFL"})
     # KLCFR: seq 2 and 3 share the first-dose date -> the higher seq (3); seq 4 has no result.
     # MCPROT by ELECTROPHORESIS: seq 5; MCPROT by IFE only after the first dose -> none.
     assert out["LBLOBXFL"].tolist() == ["", "", "Y", "", "Y", ""]
@@ -381,21 +398,34 @@ def test_reference_dates_arms_and_screen_failures(study):
         }
     )
     lb = pd.DataFrame({"USUBJID": s(["A", "C"]), "LBDTC": s(["2024-04-02T08:00", "2024-01-04"])})
-    refs = derive_reference_dates(dm, ex, ds, [lb], study)
+    frames = {"DM": dm, "EX": ex, "DS": ds, "LB": lb}
+    refs = derive_reference_dates(dm, frames, study)
     # A: first dose date 2024-01-08, the record with a time wins; last dose = latest end of a dose > 0
-    # (the 0 mg interruption to 03-20 does not count) -> 2024-02-21; end of participation = LB 04-02;
-    # treatment element ends at the DS end-of-treatment date 03-10.
-    assert refs.loc["A"].tolist() == [
-        "2024-01-08T09:30",
+    # (the 0 mg interruption to 03-20 does not count) -> 2024-02-21; end of participation = LB 04-02
+    assert refs.loc["A", ["RFICDTC", "RFXSTDTC", "RFXENDTC", "RFSTDTC", "RFENDTC", "RFPENDTC"]].tolist() == [
+        "2024-01-01",
         "2024-01-08T09:30",
         "2024-02-21",
-        "2024-01-01",
+        "2024-01-08T09:30",
+        "2024-02-21",
         "2024-04-02",
-        "2024-03-10",
     ]
     # C: never dosed; latest complete date = LB 2024-01-04 (the partial death date is not complete)
-    assert refs.loc["C", ["RFXSTDTC", "RFPENDTC", "TRTEND"]].tolist() == ["", "2024-01-04", ""]
-    out = derive_dm(dm, refs, study).set_index("USUBJID")
+    assert refs.loc["C", ["RFXSTDTC", "RFPENDTC"]].tolist() == ["", "2024-01-04"]
+    dm_out, findings = derive_dm(dm, refs, study)
+    assert findings == []
+    out = dm_out.set_index("USUBJID")
+    # the treatment element ends at the DS end-of-treatment date 03-10 (study.yaml FU start); C was never
+    # dosed: screening only, to the end of participation
+    se = compute_subject_elements(dm_out, refs, frames, study)
+    assert se.loc[se["USUBJID"] == "A", ["ETCD", "SESTDTC", "SEENDTC"]].values.tolist() == [
+        ["SCRN", "2024-01-01", "2024-01-08T09:30"],
+        ["DARAPOM", "2024-01-08T09:30", "2024-03-10"],
+        ["FU", "2024-03-10", "2024-04-02"],
+    ]
+    assert se.loc[se["USUBJID"] == "C", ["ETCD", "SESTDTC", "SEENDTC"]].values.tolist() == [
+        ["SCRN", "2024-01-03", "2024-01-04"]
+    ]
     assert out.loc["A", ["ARMCD", "ACTARMCD", "ARMNRS", "RFENDTC"]].tolist() == [
         "DARAPOM",
         "DARAPOM",

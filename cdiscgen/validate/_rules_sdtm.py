@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._exposure import compute_exposure_mask
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
@@ -301,16 +302,10 @@ def _ex_reference(
 
 
 def _exposed(ctx: ValidationContext) -> np.ndarray:
-    """EX rows that are exposure: every row except a 0 mg record of an active treatment (a dose withheld,
-    an interruption). Placebo is recorded with EXDOSE 0 and is exposure."""
+    """EX rows that are exposure, by the one rule the SDTM stage uses (cdiscgen._exposure): the study's
+    `reference_dates.exposure`, else every row except a 0 dose of a treatment that is not a placebo."""
     ex = ctx.datasets["EX"]
-    if "EXDOSE" not in ex.columns:
-        return np.ones(len(ex), dtype=bool)
-    dose = pd.to_numeric(ex["EXDOSE"], errors="coerce").to_numpy()
-    placebo = np.zeros(len(ex), dtype=bool)
-    if "EXTRT" in ex.columns:
-        placebo = ctx.text("EX", "EXTRT").fillna("").str.upper().str.contains("PLACEBO").to_numpy()
-    return ~(dose == 0) | placebo
+    return compute_exposure_mask(ex, ctx.study.settings if ctx.study is not None else None)
 
 
 @rule(
@@ -497,7 +492,9 @@ def _group_columns(ctx: ValidationContext, name: str, p: str, parts: tuple[str, 
     reference="SDTMIG 3.4 section 4.5.9 (--LOBXFL); FDA business rule FB1301-like",
 )
 def check_lobxfl_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """At most one record per subject, test (--TESTCD), category, specimen and method has --LOBXFL = "Y".
+    """At most one record per subject and test has --LOBXFL = "Y": per --TESTCD and the qualifiers that
+    tell results of one test apart (category, specimen, method, position, location, laterality, planned
+    time point; SDTMIG 3.4 section 4.5.9).
 
     Bad: two serum KLCFR records of one subject with LBLOBXFL "Y".
     Good: only the last pre-dose KLCFR record has LBLOBXFL "Y".
@@ -508,7 +505,8 @@ def check_lobxfl_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
         frame = ctx.datasets[name]
         if flag not in frame.columns or f"{p}TESTCD" not in frame.columns or "USUBJID" not in frame.columns:
             continue
-        keys = ["USUBJID", *_group_columns(ctx, name, p, ("TESTCD", "CAT", "SCAT", "SPEC", "METHOD"))]
+        parts = ("TESTCD", "CAT", "SCAT", "SPEC", "METHOD", "POS", "LOC", "LAT", "DIR", "TPTNUM", "TPT")
+        keys = ["USUBJID", *_group_columns(ctx, name, p, parts)]
         yes = (ctx.text(name, flag) == "Y").fillna(False).to_numpy(dtype=bool)
         table = pd.DataFrame({k: ctx.text(name, k) for k in keys})
         dup = np.zeros(len(frame), dtype=bool)

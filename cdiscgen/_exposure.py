@@ -1,0 +1,57 @@
+"""Which exposure records count as exposure: one rule for the SDTM reference dates (RFXSTDTC/RFXENDTC),
+the validator's checks of them and ADaM's treatment dates.
+
+A study states it in `reference_dates.exposure` of study.yaml (`dataset`, default EX; `where`, a
+condition on that dataset's variables). Without a `where`, every record counts except a dose of 0 of a
+treatment that is not a placebo: a 0 mg record of an active drug is a dose withheld (an interruption),
+while a placebo administration is recorded with dose 0 and is exposure. Placebo treatments are the ones
+declared `placebo: true` in design.treatments; without study metadata, an EXTRT containing "PLACEBO".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen._conditions import compute_condition_mask
+
+DEFAULT_EXPOSURE_DATASET = "EX"
+
+
+def exposure_dataset(settings: dict[str, Any] | None) -> str:
+    """The domain whose records are the exposure (EX unless study.yaml says otherwise)."""
+    rule = ((settings or {}).get("reference_dates") or {}).get("exposure") or {}
+    return str(rule.get("dataset") or DEFAULT_EXPOSURE_DATASET)
+
+
+def compute_exposure_mask(records: pd.DataFrame, settings: dict[str, Any] | None) -> np.ndarray:
+    """Boolean per record of the exposure dataset: True where the record is exposure."""
+    rule = ((settings or {}).get("reference_dates") or {}).get("exposure") or {}
+    if rule.get("where"):
+
+        def operand(kind: str, name: str) -> pd.Series:
+            if name not in records.columns:
+                return pd.Series("", index=records.index, dtype="str")
+            return records[name]
+
+        return compute_condition_mask(rule["where"], operand, records.index).mask.to_numpy(dtype=bool)
+    prefix = exposure_dataset(settings)[:2]
+    dose_col, trt_col = f"{prefix}DOSE", f"{prefix}TRT"
+    if dose_col not in records.columns:
+        return np.ones(len(records), dtype=bool)
+    dose = pd.to_numeric(records[dose_col], errors="coerce").to_numpy(dtype=float)
+    treatment = (
+        records[trt_col].fillna("").astype("str").str.strip().str.upper()
+        if trt_col in records.columns
+        else pd.Series("", index=records.index, dtype="str")
+    )
+    if settings is not None and (settings.get("design") or {}).get("treatments") is not None:
+        placebos = {
+            str(t["name"]).strip().upper() for t in settings["design"]["treatments"] if t.get("placebo")
+        }
+        placebo = treatment.isin(placebos).to_numpy()
+    else:
+        placebo = treatment.str.contains("PLACEBO", regex=False).to_numpy()
+    return ~(dose == 0) | placebo

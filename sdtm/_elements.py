@@ -1,0 +1,227 @@
+"""Subject elements (SE) and EPOCH, for any arm of any number of elements.
+
+Each subject follows the elements of their own arm (design.arms in study.yaml): the actual arm
+(ACTARMCD), else the planned arm (ARMCD); a subject without an arm (screen failure, not assigned) follows
+the elements all arms begin with (screening). The first element starts at its `start` sources (default
+the informed consent date, RFICDTC) and is open towards earlier dates; every later element starts at the
+first date its `start` sources give after the start of the last element entered (a later day) (sdtm._reference
+date sources). An element is entered only when such a date exists and is no later than the end of
+participation (RFPENDTC); an element that is not entered is skipped (a subject on the high-dose arm who
+stops before the dose increase goes from the first treatment element to follow-up). A subject never
+exposed (no RFXSTDTC) stays in the first element. An element ends when the next one starts, the last one
+at RFPENDTC.
+
+The day an element starts is shared with the element before. It belongs to the new element when the new
+element starts with a dose (its source is the first exposure, RFXSTDTC, or an exposure record): dosing
+starts that day. Otherwise (follow-up from the end of treatment, say) the day still belongs to the
+element before, and an element that would start on the last day of participation is not entered. When
+both dates have a time, the times decide.
+
+EPOCH of a record is the epoch of the element the subject was in at its date; null after RFPENDTC, for
+a missing date, and for a partial date whose first and last possible day fall in different epochs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen._specs import DatasetSpec, Study
+from sdtm._derive import compute_date_part
+from sdtm._reference import compute_source_dates, source_is_dosing
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FIRST_START: list[dict[str, Any]] = [{"date": "RFICDTC"}]
+ELEMENT_COLUMNS = ("USUBJID", "ETCD", "ELEMENT", "TAETORD", "EPOCH", "SESTDTC", "SEENDTC", "_DOSING", "_OPEN")
+
+
+def subject_arm_path(study: Study) -> tuple[dict[str, list[str]], list[str]]:
+    """Each arm's element codes in order, and the elements every arm begins with (a subject without an arm)."""
+    arms = {str(a["armcd"]): [str(e) for e in a["elements"]] for a in study.settings["design"]["arms"]}
+    paths = list(arms.values())
+    common: list[str] = []
+    for position, etcd in enumerate(paths[0] if paths else []):
+        if all(len(p) > position and p[position] == etcd for p in paths):
+            common.append(etcd)
+        else:
+            break
+    return arms, common
+
+
+def compute_subject_elements(
+    dm: pd.DataFrame, refs: pd.DataFrame, frames: Mapping[str, pd.DataFrame], study: Study
+) -> pd.DataFrame:
+    """The elements each subject went through (ELEMENT_COLUMNS; `_DOSING`: the element starts with a dose,
+    `_OPEN`: the first element, open towards earlier dates). A first element without a known start has no
+    SESTDTC; it still counts for EPOCH."""
+    elements = {str(e["etcd"]): e for e in study.settings["design"]["elements"]}
+    arms, common = subject_arm_path(study)
+    subjects = dm.drop_duplicates("USUBJID").set_index("USUBJID")
+    actual = subjects.get("ACTARMCD", pd.Series("", index=subjects.index)).fillna("").astype("str")
+    planned = subjects.get("ARMCD", pd.Series("", index=subjects.index)).fillna("").astype("str")
+    arm = actual.where(actual != "", planned)
+    known = refs.reindex(subjects.index).copy()
+    for column in subjects.columns:
+        if column not in known.columns and not str(column).startswith("_"):
+            known[column] = subjects[column]
+    rfpend = known["RFPENDTC"].fillna("").astype("str")
+    parts = []
+    groups = {code: arm.index[arm == code] for code in arm.unique()}
+    for code, members in groups.items():
+        path = arms.get(code, common)
+        parts.append(_walk(path, pd.Index(members), known, rfpend.reindex(members), frames, elements, study))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in ELEMENT_COLUMNS})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["USUBJID", "TAETORD"], kind="stable").reset_index(drop=True)
+
+
+def _walk(
+    path: list[str],
+    members: pd.Index,
+    known: pd.DataFrame,
+    rfpend: pd.Series,
+    frames: Mapping[str, pd.DataFrame],
+    elements: Mapping[str, Mapping[str, Any]],
+    study: Study,
+) -> pd.DataFrame:
+    """The elements of one arm's path for its subjects, vectorised over the subjects."""
+    rows = []
+    exposed = known["RFXSTDTC"].reindex(members).fillna("").astype("str") != ""
+    previous = pd.Series("", index=members, dtype="str")
+    rf_day = compute_date_part(rfpend)
+    for order, etcd in enumerate(path, start=1):
+        element = elements[etcd]
+        sources = element.get("start") or (DEFAULT_FIRST_START if order == 1 else [])
+        dosing = any(source_is_dosing(s, study.settings) for s in sources)
+        start = (
+            compute_source_dates(sources, members, known, frames, after=previous if order > 1 else None)
+            if sources
+            else pd.Series("", index=members, dtype="str")
+        )
+        if order == 1:
+            entered = pd.Series(True, index=members)
+        else:
+            day = compute_date_part(start)
+            in_time = (rf_day == "") | ((day <= rf_day) if dosing else (day < rf_day))
+            entered = exposed & (start != "") & in_time
+        rows.append(
+            pd.DataFrame(
+                {
+                    "USUBJID": members[entered.to_numpy()],
+                    "ETCD": etcd,
+                    "ELEMENT": str(element["element"]),
+                    "TAETORD": float(order),
+                    "EPOCH": str(element["epoch"]),
+                    "SESTDTC": start[entered].to_numpy(),
+                    "_DOSING": dosing,
+                    "_OPEN": order == 1,
+                }
+            )
+        )
+        previous = start.where(entered, previous)
+    out = pd.concat(rows, ignore_index=True)
+    out["SESTDTC"] = out["SESTDTC"].astype("str")
+    nxt = out.groupby("USUBJID")["SESTDTC"].shift(-1)
+    out["SEENDTC"] = nxt.where(nxt.notna(), out["USUBJID"].map(rfpend)).fillna("").astype("str")
+    return out[list(ELEMENT_COLUMNS)]
+
+
+def derive_se(elements: pd.DataFrame) -> pd.DataFrame:
+    """SE records: the subject elements with a known start (SESTDTC is required)."""
+    out = elements.loc[
+        elements["SESTDTC"] != "", ["USUBJID", "ETCD", "ELEMENT", "TAETORD", "EPOCH", "SESTDTC", "SEENDTC"]
+    ]
+    out = out.reset_index(drop=True)
+    for c in ("USUBJID", "ETCD", "ELEMENT", "EPOCH", "SESTDTC", "SEENDTC"):
+        out[c] = out[c].astype("str")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ EPOCH
+
+
+def compute_epoch(
+    dtc: pd.Series, usubjid: pd.Series, elements: pd.DataFrame, rfpendtc: pd.Series
+) -> pd.Series:
+    """EPOCH of each date (see the module doc). `elements` from compute_subject_elements; `rfpendtc` the
+    end of participation by USUBJID."""
+    dtc = dtc.fillna("").astype("str")
+    # the epoch depends on the subject and the date only: work on the distinct pairs, then spread back
+    s_codes, s_uniques = pd.factorize(usubjid.astype("str"), use_na_sentinel=False)
+    d_codes, d_uniques = pd.factorize(dtc, use_na_sentinel=False)
+    width = max(len(d_uniques), 1)
+    pairs, inverse = np.unique(s_codes.astype(np.int64) * width + d_codes, return_inverse=True)
+    subjects = pd.Series(pd.Index(s_uniques).take(pairs // width), dtype="str")
+    dates = pd.Series(pd.Index(d_uniques).take(pairs % width), dtype="str")
+    low, high = _date_span(dates)
+    rfpend = subjects.map(rfpendtc).fillna("").astype("str")
+    epoch_low = _epoch_at(low, subjects, elements, rfpend)
+    epoch_high = _epoch_at(high, subjects, elements, rfpend)
+    result = np.where(epoch_low == epoch_high, epoch_low, "")
+    return pd.Series(result[np.asarray(inverse).reshape(-1)], index=dtc.index, dtype="str")
+
+
+def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfpend: pd.Series) -> np.ndarray:
+    """The epoch of each (subject, date) pair: the last element of the subject whose start the date has
+    reached; "" without elements, without a date or after RFPENDTC."""
+    result = np.full(len(dates), "", dtype=object)
+    has_elements = np.zeros(len(dates), dtype=bool)
+    d10 = dates.str[:10]
+    for order in sorted(elements["TAETORD"].unique()) if len(elements) else []:
+        level = elements.loc[elements["TAETORD"] == order].drop_duplicates("USUBJID").set_index("USUBJID")
+        present = subjects.isin(level.index).to_numpy()
+        if not present.any():
+            continue
+        start = subjects.map(level["SESTDTC"]).fillna("").astype("str")
+        epoch = subjects.map(level["EPOCH"]).fillna("").astype("str").to_numpy()
+        dosing = subjects.map(level["_DOSING"]).fillna(False).astype(bool).to_numpy()
+        is_open = subjects.map(level["_OPEN"]).fillna(False).astype(bool).to_numpy()
+        s10 = start.str[:10]
+        both_times = ((dates.str.len() >= 16) & (start.str.len() >= 16)).to_numpy()
+        same_day = (d10 == s10).to_numpy()
+        later_day = (d10 > s10).to_numpy() & (s10 != "").to_numpy()
+        by_time = (dates.str[:16] >= start.str[:16]).to_numpy()
+        reached = later_day | (same_day & (s10 != "").to_numpy() & np.where(both_times, by_time, dosing))
+        reached = present & (reached | is_open)
+        result = np.where(reached, epoch, result)
+        has_elements |= present
+    beyond = ((rfpend != "") & (d10 > rfpend.str[:10])).to_numpy()
+    blank = (dates == "").to_numpy() | beyond | ~has_elements
+    return np.where(blank, "", result).astype(str)
+
+
+def _date_span(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(first, last) moment a --DTC value can stand for: a complete date (with its time) is both; YYYY is
+    YYYY-01-01 .. YYYY-12-31; YYYY-MM its first .. last day of the month; anything else ""."""
+    complete = dtc.str.match(r"^\d{4}-\d{2}-\d{2}")
+    year = dtc.str.fullmatch(r"\d{4}")
+    month = dtc.str.fullmatch(r"\d{4}-\d{2}")
+    month_start = pd.to_datetime(dtc.where(month, "") + "-01", format="%Y-%m-%d", errors="coerce")
+    month_end = (month_start + pd.offsets.MonthEnd(0)).dt.strftime("%Y-%m-%d").fillna("")
+    month_start = month_start.dt.strftime("%Y-%m-%d").fillna("")
+    low = np.where(complete, dtc, np.where(year, dtc + "-01-01", np.where(month, month_start, "")))
+    high = np.where(complete, dtc, np.where(year, dtc + "-12-31", np.where(month, month_end, "")))
+    return pd.Series(low, index=dtc.index, dtype="str"), pd.Series(high, index=dtc.index, dtype="str")
+
+
+def derive_epoch(
+    df: pd.DataFrame, spec: DatasetSpec, elements: pd.DataFrame, refs: pd.DataFrame
+) -> pd.DataFrame:
+    """EPOCH from --STDTC (Events, Interventions, SV), else --DTC (Findings; and records whose --STDTC is
+    empty), by `compute_epoch`."""
+    out = df.copy()
+    p = spec.domain or spec.name
+    columns = [c for c in (f"{p}STDTC", f"{p}DTC") if c in out.columns]
+    if not columns or "EPOCH" not in spec.variable_names:
+        return out
+    dates = out[columns[0]].fillna("").astype("str")
+    for c in columns[1:]:
+        dates = dates.where(dates != "", out[c].fillna("").astype("str"))
+    out["EPOCH"] = compute_epoch(dates, out["USUBJID"], elements, refs["RFPENDTC"])
+    return out
