@@ -1,9 +1,11 @@
-"""Atomic file output: write to a temp file in the target folder, then os.replace."""
+"""Atomic file output: write to a temp file in the target folder, then os.replace; several files as one
+set: write them all into a temporary folder beside the target, then move them in."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,3 +52,87 @@ def write_csv_atomic(frame: object, path: Path) -> Path:
     with open_atomic(path, "w") as handle:
         frame.to_csv(handle, index=False, lineterminator="\n")  # type: ignore[attr-defined]
     return Path(path)
+
+
+@contextlib.contextmanager
+def staged_files(folder: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``folder``; when the block ends without error, every file written
+    into it is moved into ``folder`` (created if needed; other files there are left alone). Everything
+    that can fail for lack of space or permission happens before the first file is replaced, so a failure
+    leaves ``folder`` as it was; the temporary folder is removed either way."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        yield work
+        folder.mkdir(exist_ok=True)
+        for item in sorted(work.iterdir()):
+            os.replace(item, folder / item.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class OutputBusy(FileExistsError):
+    """Another process is writing the same output folder."""
+
+
+@contextlib.contextmanager
+def output_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a hidden ``.<name>.lock`` beside it) while it is rebuilt, so
+    that two runs to one target never interleave; a second run is refused at once, naming the first."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = folder.parent / f".{folder.name}.lock"
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OutputBusy(
+                f"{folder} is being written by another cdiscgen run (PID {holder}); wait for it or choose "
+                "another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        remove_stale_work(folder)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if handle.tell() and str(os.getpid()) in Path(lock_path).read_text():
+                os.unlink(lock_path)
+        handle.close()
+
+
+def remove_stale_work(folder: Path) -> list[Path]:
+    """Remove the temporary trees (``.<name>.partial-PID``, ``.<name>.previous-PID``) that a killed run
+    left beside ``folder``, when their process is gone. Returns what was removed."""
+    import logging
+
+    folder = Path(folder)
+    removed = []
+    for kind in ("partial", "previous"):
+        for path in folder.parent.glob(f".{folder.name}.{kind}-*"):
+            pid = path.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)) and int(pid) != os.getpid():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+                logging.getLogger(__name__).warning(
+                    "removed %s, left by an interrupted run (PID %s)", path, pid
+                )
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

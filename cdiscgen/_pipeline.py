@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from cdiscgen import __version__
+from cdiscgen._atomic import output_lock
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings, Severity
 from cdiscgen._publish import write_datasets, write_trace
@@ -122,6 +123,30 @@ def run_pipeline(options: RunOptions, reporter: Reporter | None = None) -> RunRe
     _refuse_foreign_folder(out_dir)
     if options.raw_dir is not None and not Path(options.raw_dir).is_dir():
         raise FileNotFoundError(f"raw data folder {options.raw_dir} does not exist")
+    inputs = {
+        "--raw": options.raw_dir,
+        "--study specs": study.specs_dir,
+        "--study mappings": study.mappings_dir,
+    }
+    refuse_output_over_inputs(out_dir, inputs)
+    with output_lock(out_dir):
+        return _run_into(out_dir, options, study, reporter)
+
+
+def refuse_output_over_inputs(out_dir: Path, inputs: dict[str, Path | None]) -> None:
+    """The output tree is replaced as a whole: it must not hold (or be inside) an input folder."""
+    for option, folder in inputs.items():
+        if folder is None:
+            continue
+        folder = Path(folder).resolve()
+        if folder == out_dir or out_dir in folder.parents or folder in out_dir.parents:
+            raise ValueError(
+                f"--out {out_dir} and {option} {folder} overlap; replacing the output would delete the "
+                "input. Choose an --out outside the input folders"
+            )
+
+
+def _run_into(out_dir: Path, options: RunOptions, study: Study, reporter: Reporter) -> RunResult:
     work = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
@@ -302,13 +327,32 @@ def _refuse_foreign_folder(out_dir: Path) -> None:
         )
 
 
+class InterruptedAfterSwap(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM came after the new tree was in place (while the old one was being removed)."""
+
+
 def _swap_in(work: Path, out_dir: Path) -> None:
+    """Put `work` at `out_dir`. SIGINT and SIGTERM wait during the two renames, so out_dir is always the
+    complete old or the complete new tree; the old tree is removed afterwards, even if interrupted."""
     old = out_dir.parent / f".{out_dir.name}.previous-{os.getpid()}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(work, out_dir)
-    if old.exists():
+    signals = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    swapped = False
+    try:
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(work, out_dir)
+        swapped = True
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal that waited arrives here
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    except KeyboardInterrupt:
+        if not swapped:
+            raise
         shutil.rmtree(old, ignore_errors=True)
+        raise InterruptedAfterSwap() from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 @contextmanager

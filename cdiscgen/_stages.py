@@ -4,11 +4,13 @@ writes its outputs atomically and returns the findings (the CLI decides the exit
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from cdiscgen._atomic import output_lock
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings
 from cdiscgen._publish import write_datasets, write_trace
@@ -166,17 +168,29 @@ class _staging:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = Path(out_dir).resolve()
-        self.work = self.out_dir.parent / f".{self.out_dir.name}.partial"
+        self.work = self.out_dir.parent / f".{self.out_dir.name}.partial-{os.getpid()}"
+        self.lock = output_lock(self.out_dir)
 
     def __enter__(self) -> Path:
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise NotADirectoryError(f"--out {self.out_dir} is a file, not a folder")
-        if self.work.exists():
-            shutil.rmtree(self.work)
-        self.work.mkdir(parents=True)
+        self.lock.__enter__()
+        try:
+            if self.work.exists():
+                shutil.rmtree(self.work)
+            self.work.mkdir(parents=True)
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
         return self.work
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self._finish(exc_type)
+        finally:
+            self.lock.__exit__(None, None, None)
+
+    def _finish(self, exc_type: object) -> None:
         if exc_type is not None:
             shutil.rmtree(self.work, ignore_errors=True)
             return

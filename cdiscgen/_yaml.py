@@ -86,12 +86,34 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_mappi
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _LineLoader.construct_sequence)
 
 
+# A spec is a few thousand nodes; aliases that expand it past these limits are an attack or a mistake
+# (the "billion laughs"), refused before anything walks the expanded tree.
+MAX_EXPANDED_NODES = 1_000_000
+MAX_DEPTH = 200
+
+
 def load_yaml(path: Path) -> Any:
-    """Load one YAML document safely, keeping line numbers; syntax errors name file and line."""
+    """Load one YAML document safely, keeping line numbers; syntax errors name file and line. A file that
+    is not UTF-8, nests deeper than MAX_DEPTH or expands through aliases past MAX_EXPANDED_NODES is refused
+    with a YamlSyntaxError naming it."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader subclass
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise YamlSyntaxError(
+            path,
+            line,
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}; save the file as UTF-8",
+        ) from None
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(path, node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -99,3 +121,40 @@ def load_yaml(path: Path) -> Any:
         raise YamlSyntaxError(path, line, problem) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(path, None, str(exc)) from None
+    except RecursionError:
+        raise YamlSyntaxError(path, None, f"nested deeper than {MAX_DEPTH} levels") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(path: Path, root: yaml.Node) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH or whose aliases expand it past MAX_EXPANDED_NODES
+    (sizes are counted once per node, so the check itself stays linear in the file)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise YamlSyntaxError(path, node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
+        children = _children(node)
+        if done:
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            if size[id(node)] > MAX_EXPANDED_NODES:
+                raise YamlSyntaxError(
+                    path,
+                    node.start_mark.line + 1,
+                    f"aliases expand this document past {MAX_EXPANDED_NODES:,} values; refused",
+                )
+            continue
+        if id(node) in size:
+            continue
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []

@@ -67,8 +67,32 @@ def _bad_input_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, KeyError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise BadInput(str(message)) from None
+        except OSError as exc:
+            target = kwargs.get("out_dir") or kwargs.get("report_dir") or kwargs.get("target")
+            raise BadInput(_os_error_message(exc, target)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing half-written is left in place", err=True)
+            raise SystemExit(130) from None
 
     return wrapper
+
+
+def _os_error_message(exc: OSError, target: Any = None) -> str:
+    """A file-system failure (read-only or full disk, no permission, a folder where a file belongs) as one
+    line naming the path and the reason."""
+    import errno
+
+    where = exc.filename or (f"writing {target}" if target else "the output")
+    reasons = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "no space left on the device",
+        errno.EISDIR: "is a folder, a file was expected",
+        errno.EDQUOT: "disk quota exceeded",
+    }
+    reason = reasons.get(exc.errno or -1, exc.strerror or str(exc))
+    return f"{where}: {reason}"
 
 
 def _echo_findings(findings: Iterable[Finding]) -> None:
@@ -372,7 +396,7 @@ def run_command(
 ) -> None:
     """The main job: simulate (without --raw) -> SDTM -> ADaM -> XPT, Dataset-JSON, define -> validate -> summary."""
     from cdiscgen._console import make_reporter, print_run_summary
-    from cdiscgen._pipeline import RunOptions, StageError, run_pipeline
+    from cdiscgen._pipeline import InterruptedAfterSwap, RunOptions, StageError, run_pipeline
 
     if raw_dir is not None:
         source = click.get_current_context().get_parameter_source
@@ -395,6 +419,9 @@ def run_command(
             result = run_pipeline(options, reporter)
     except StageError as exc:
         raise BadInput(f"{exc} (the previous output in {out_dir} is unchanged)") from None
+    except InterruptedAfterSwap:
+        click.echo(f"interrupted after the new output was in place in {out_dir}; it is complete", err=True)
+        raise SystemExit(130) from None
     except KeyboardInterrupt:
         click.echo(f"interrupted; the previous output in {out_dir} is unchanged", err=True)
         raise SystemExit(130) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cdiscgen._atomic import write_csv_atomic
+from cdiscgen._atomic import staged_files, write_csv_atomic
 
 from ._config import default_study_dir, read_simulation_config, read_study_settings
 from ._forms import build_forms
@@ -73,13 +73,12 @@ def simulate_study(
         raise ValueError(f"output path {out} exists and is not a directory")
     plan = _plan(subjects, seed, sites, study_dir)
     forms = build_forms(plan)
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     rows: dict[str, int] = {}
-    for name in FORM_COLUMNS:
-        path = out / f"{name}.csv"
-        write_csv_atomic(forms[name], path)
-        files[name], rows[name] = path, len(forms[name])
+    with staged_files(out) as work:  # all forms or none: never a mix of two runs
+        for name in FORM_COLUMNS:
+            write_csv_atomic(forms[name], work / f"{name}.csv")
+            files[name], rows[name] = out / f"{name}.csv", len(forms[name])
     log.info("simulated %d subjects (seed %d, %d sites) into %s: %d rows", plan.screened.shape[0], plan.seed,
              plan.sites, out, sum(rows.values()))  # fmt: skip
     return SimulationResult(out_dir=out, files=files, rows=rows, subjects=int(subjects), seed=int(seed),
