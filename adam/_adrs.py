@@ -341,7 +341,9 @@ def _kind_mrd(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
         ).drop_duplicates(["USUBJID", "RSSEQ"])
         rs = rs.drop(columns="SENS").merge(s, on=["USUBJID", "RSSEQ"], how="left")
     subj = ctx.adsl.set_index("USUBJID")
-    trt, nact = rs["USUBJID"].map(subj["TRTSDT"]), rs["USUBJID"].map(subj["NACTDT"])
+    # astype: an empty frame maps to text, which a date comparison refuses
+    trt = rs["USUBJID"].map(subj["TRTSDT"]).astype("float")
+    nact = rs["USUBJID"].map(subj["NACTDT"]).astype("float")
     ady = compute_study_day(rs["ADT"], trt)
     window = (ady <= float(mrd["by_day"])) & (nact.isna() | (rs["ADT"] < nact))
     neg = (rs["AVALC"] == "NEGATIVE") & window

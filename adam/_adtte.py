@@ -120,8 +120,8 @@ def derive_adtte(
                 )
             )
         best = best.drop(columns=["_KEY", "_PRI", "_ORD"])
-        best["STARTDT"] = best["USUBJID"].map(stdt)
-        best["AVAL"] = best["ADT"] - best["STARTDT"] + 1
+        best["STARTDT"] = best["USUBJID"].map(stdt).astype("float")  # float even when no subject is left
+        best["AVAL"] = best["ADT"].astype("float") - best["STARTDT"] + 1
         best = best.assign(PARAMCD=spec["paramcd"], PARAM=spec["param"], PARAMN=float(spec["paramn"]))
         parts.append(best)
     adtte = pd.concat(parts, ignore_index=True)

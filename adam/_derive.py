@@ -66,6 +66,24 @@ def _check_inputs(sdtm: Mapping[str, pd.DataFrame]) -> None:
     check_lb_input(sdtm["LB"], text(dm, "USUBJID"))
 
 
+def _check_cutoff_after_first_consent(dm: pd.DataFrame, cutoff_days: float) -> None:
+    """A cut-off before the first informed consent leaves nothing to analyse: say so, not an empty package."""
+    if "RFICDTC" not in dm.columns:
+        return
+    consent = pd.to_datetime(text(dm, "RFICDTC").str[:10], format="%Y-%m-%d", errors="coerce").dropna()
+    if consent.empty:
+        return
+    first = consent.min()
+    first_days = (first - pd.Timestamp("1960-01-01")).days
+    if cutoff_days < first_days:
+        cut = (pd.Timestamp("1960-01-01") + pd.Timedelta(days=cutoff_days)).date()
+        raise AdamInputError(
+            f"the data cut-off {cut} is before the first informed consent ({first.date()}): no data to analyse",
+            dataset="DM",
+            variable="RFICDTC",
+        )
+
+
 def derive_adam(
     sdtm: Mapping[str, pd.DataFrame],
     settings: Mapping,
@@ -84,6 +102,7 @@ def derive_adam(
     sdtm = {k.upper(): v for k, v in sdtm.items() if v is not None}
     params = load_parameter_specs(study_dir)
     cutoff_days = compute_cutoff_days(settings, cutoff)
+    _check_cutoff_after_first_consent(sdtm["DM"], cutoff_days)
     findings: list[Finding] = []
     adsl = derive_adsl_core(sdtm, settings, cutoff_days)
     lb = sdtm["LB"]

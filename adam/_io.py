@@ -6,29 +6,34 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import pyreadstat
 
 from ._errors import AdamInputError
 
 log = logging.getLogger(__name__)
+UNREADABLE = "CDG0002"  # the validator's finding for a file that cannot be read
 
 
 def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
     """Read every *.xpt of ``folder`` (SUPP-- included), keyed by upper-case dataset name.
 
-    Uses pyreadstat.read_xport with datetime conversion disabled (never pandas.read_sas, which misreads
-    0.0). Character columns become str with "" for missing. Raises AdamInputError when DM or LB is absent.
+    Uses the project's one transport reader (cdiscgen.validate.read_folder: a file that is not ASCII is
+    read as cp1252 and said so). Character columns are str with "" for missing. Raises AdamInputError
+    naming the file when one cannot be read, and when DM or LB is absent.
     """
+    from cdiscgen.validate import read_folder
+
     folder = Path(folder)
-    out: dict[str, pd.DataFrame] = {}
-    for path in sorted(folder.glob("*.xpt")):
-        frame, _meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    frames, _metas, _files, notes = read_folder(folder)
+    for note in notes:
+        if note.code == UNREADABLE:
+            raise AdamInputError(note.message, dataset=note.dataset)
+        log.warning("%s", note.message)  # e.g. not ASCII, read as cp1252
+    for name, frame in frames.items():
         for col in frame.columns:
             if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
                 frame[col] = frame[col].astype("string").fillna("").astype("str")
-        out[path.stem.upper()] = frame
-        log.debug("read %s: %d rows", path.name, len(frame))
+        log.debug("read %s: %d rows", name, len(frame))
     for name in ("DM", "LB"):
-        if name not in out:
+        if name not in frames:
             raise AdamInputError(f"no {name.lower()}.xpt in {folder}", dataset=name)
-    return out
+    return frames

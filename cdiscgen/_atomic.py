@@ -111,20 +111,27 @@ def output_lock(folder: Path) -> Iterator[None]:
 
 def remove_stale_work(folder: Path) -> list[Path]:
     """Remove the temporary trees (``.<name>.partial-PID``, ``.<name>.previous-PID``) that a killed run
-    left beside ``folder``, when their process is gone. Returns what was removed."""
+    left beside ``folder``, when their process is gone; a ``previous`` tree is put back first when
+    ``folder`` itself is missing (a kill between the two renames of a swap). Returns what was removed."""
     import logging
 
     folder = Path(folder)
+    log = logging.getLogger(__name__)
     removed = []
-    for kind in ("partial", "previous"):
-        for path in folder.parent.glob(f".{folder.name}.{kind}-*"):
+    for kind in ("previous", "partial"):
+        for path in sorted(folder.parent.glob(f".{folder.name}.{kind}-*")):
             pid = path.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _alive(int(pid)) and int(pid) != os.getpid():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-                logging.getLogger(__name__).warning(
-                    "removed %s, left by an interrupted run (PID %s)", path, pid
+            if not pid.isdigit() or _alive(int(pid)) or int(pid) == os.getpid():
+                continue
+            if kind == "previous" and not folder.exists():
+                os.replace(path, folder)
+                log.warning(
+                    "restored %s from %s, left by an interrupted run (PID %s)", folder, path.name, pid
                 )
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.warning("removed %s, left by an interrupted run (PID %s)", path, pid)
     return removed
 
 
@@ -136,3 +143,24 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE): at every instant each
+    path holds one complete tree, even if the process is killed. False where the system cannot (then the
+    caller falls back to two renames)."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

@@ -186,6 +186,34 @@ def condition_names(cond: Any, kind: str) -> set[str]:
     return out
 
 
+def text_comparisons(cond: Any, line: int | None = None) -> list[tuple[str, str, list[str], int | None]]:
+    """(kind, name, constants, line) of every comparison of a (well-formed) condition with text constants
+    (eq ne in not_in): what a declared value list can be checked against."""
+    if not isinstance(cond, Mapping):
+        return []
+    line = getattr(cond, "line", line)
+    out = []
+    for k in ("all", "any"):
+        for c in cond.get(k) or []:
+            out += text_comparisons(c, line)
+    if "not" in cond:
+        out += text_comparisons(cond["not"], line)
+    kind = next((k for k in OPERAND_KEYS if k in cond), None)
+    if kind is None or cond.get("op") not in TEXT_OPS or "value" not in cond:
+        return out
+    values = cond["value"] if isinstance(cond["value"], list) else [cond["value"]]
+    if any(isinstance(v, bool) for v in values):
+        return out  # a YAML boolean: reported by check_condition already
+    if values and not all(_is_number(v) for v in values):
+        out.append((kind, str(cond[kind]), [str(v) for v in values], line))
+    return out
+
+
+def normalise_value(value: Any) -> str:
+    """A value as text comparisons see it: stripped, upper case."""
+    return str(value).strip().upper()
+
+
 # --------------------------------------------------------------------------------------------- evaluate
 
 

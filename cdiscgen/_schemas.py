@@ -52,6 +52,11 @@ VARIABLE_SCHEMA: dict = {
     "supplemental": {"type": "boolean"},
     "qorig": _OPT_TEXT,
     "qeval": _OPT_TEXT,
+    # plausible values of a numeric variable; a value outside is a finding (the value is kept)
+    "range": {
+        "type": "dict",
+        "schema": {"min": {"type": "number", "nullable": True}, "max": {"type": "number", "nullable": True}},
+    },
 }
 
 METHOD_SCHEMA: dict = {
@@ -398,6 +403,14 @@ STUDY_FILE_SCHEMA: dict = {
                 "group_by": {"type": "list", "minlength": 1, "schema": {"type": "string", "regex": NAME_RE}},
                 "visit": {"type": "string"},
             },
+        },
+    },
+    # dates outside this window are implausible (a year 1000 or 9999 typed for 2024): MAP019
+    "plausible_dates": {
+        "type": "dict",
+        "schema": {
+            "earliest": {"type": "string", "regex": r"^\d{4}-\d{2}-\d{2}$"},
+            "latest": {"type": "string", "regex": r"^\d{4}-\d{2}-\d{2}$"},
         },
     },
     "flags": {

@@ -51,6 +51,7 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC025": "Key variable does not exist",
     "SPEC026": "Split variable does not exist",
     "SPEC027": "Value-level variable does not exist",
+    "SPEC028": "Range on a text variable or inverted",
     "SPEC030": "Visit number or code used twice",
     "SPEC031": "Visit epoch not declared",
     "SPEC032": "Visit window inverted",
@@ -63,6 +64,8 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC039": "Record flag names an unknown dataset or variable",
     "SPEC040": "Mapping spec without a target dataset",
     "SPEC041": "Mapping targets an undeclared dataset",
+    "SPEC042": "Date that does not exist",
+    "SPEC043": "No mapping specs",
 }
 """Short name of every study-spec finding code, for reports."""
 
@@ -95,6 +98,7 @@ class VariableSpec:
     supplemental: bool = False
     qorig: str | None = None
     qeval: str | None = None
+    value_range: tuple[float | None, float | None] | None = None  # plausible (min, max) of a number
     line: int = 0
 
     @property
@@ -635,6 +639,7 @@ def _build_dataset(path: Path, doc: LineDict) -> DatasetSpec:
             supplemental=bool(v.get("supplemental", False)),
             qorig=v.get("qorig"),
             qeval=v.get("qeval"),
+            value_range=(v["range"].get("min"), v["range"].get("max")) if v.get("range") else None,
             line=v.line,
         )
         for v in doc["variables"]
@@ -787,6 +792,25 @@ def _check_dataset_references(
                     line=line,
                 )
             )
+        bounds = v.get("range")
+        if isinstance(bounds, dict) and (
+            v.get("type") not in NUMERIC_TYPES
+            or (
+                isinstance(bounds.get("min"), int | float)
+                and isinstance(bounds.get("max"), int | float)
+                and bounds["min"] > bounds["max"]
+            )
+        ):
+            out.append(
+                _spec_finding(
+                    "SPEC028",
+                    path,
+                    root,
+                    v.line_of("range"),
+                    f"{name}.range",
+                    f"range of {name} must be on a numeric variable with min <= max",
+                )
+            )
         if v.get("type") in NUMERIC_TYPES and isinstance(v.get("length"), int) and v["length"] != 8:
             out.append(
                 _spec_finding(
@@ -861,6 +885,25 @@ def _check_study_settings(study: Study, settings: LineDict, root: Path) -> list[
         out.append(_spec_finding(code, path, root, line, key, message))
 
     out: list[Finding] = []
+    for section, key in (("cutoff", "date"), ("study", "start_date"), ("plausible_dates", "earliest"),
+                         ("plausible_dates", "latest")):  # fmt: skip
+        block = settings.get(section) or {}
+        value = block.get(key) if isinstance(block, dict) else None
+        if isinstance(value, str):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                err("SPEC042", block.line_of(key), f"{section}.{key}", f"{value!r} is not a calendar date")
+    if not study.mappings_dir.is_dir() or not any(study.mappings_dir.glob("*.yaml")):
+        out.append(
+            Finding(
+                "SPEC043",
+                Severity.WARNING,
+                f"{study.mappings_dir} holds no mapping specs (*.yaml): `sdtm` and `run --raw` have nothing "
+                "to map (fine for a study used only with `adam` or `validate`)",
+                file=_rel(study.mappings_dir, root),
+            )
+        )
     visits: LineList = settings["visits"]
     seen_num: dict[float, int] = {}
     seen_code: dict[str, int] = {}

@@ -119,6 +119,21 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     _configure_logging(verbose, quiet)
+    _terminate_like_interrupt()
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (a scheduler cancelling a job) is handled like Ctrl-C: temporary output is removed, the
+    previous output kept, exit 130 with a message."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (the CLI called from a worker thread): keep the default
+        pass
 
 
 @main.command("init")

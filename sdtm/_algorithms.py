@@ -211,6 +211,16 @@ def compute_condition(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleConte
 # ---------------------------------------------------------------------------------------------- iso8601
 
 
+def compute_numbers(text: pd.Series) -> pd.Series:
+    """Numbers of numeric text; NaN where the text is not a number or is one no float (and no XPT
+    number) holds: 1e400 (infinite) or 1e-400 (rounds to 0 although not zero)."""
+    number = pd.to_numeric(text, errors="coerce").astype("float")
+    values = number.to_numpy()
+    underflow = (values == 0) & text.str.contains(r"[1-9][^eE]*[eE]", regex=True).to_numpy(dtype=bool)
+    out_of_range = np.isinf(values) | underflow
+    return number.where(~out_of_range)
+
+
 def on_unique(values: pd.Series, fn: Callable[[pd.Series], tuple[pd.Series, ...]]) -> tuple[pd.Series, ...]:
     """Apply a column function to the distinct values only and spread the results back (dates, times and
     results repeat a lot: a million lab rows hold a few thousand distinct dates)."""

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdiscgen._conditions import normalise_value
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._specs import DatasetSpec, Study
-from sdtm._algorithms import compute_rule
+from sdtm._algorithms import compute_numbers, compute_rule, on_unique
 from sdtm._context import FILE, RECID, ROW, USUBJID, VISITCODE, RuleContext, row_findings
 from sdtm._derive import (
     compute_date_part,
@@ -34,6 +35,8 @@ from sdtm._derive import (
 )
 from sdtm._elements import compute_subject_elements, derive_epoch, derive_se
 from sdtm._mapspec import MappingSpec, SourceSpec, read_mapping_specs
+from sdtm._plausible import compute_implausible_values
+from sdtm._rawcsv import RawFormError, read_form_header, read_raw_form
 from sdtm._reference import derive_dm, derive_reference_dates
 from sdtm._steps import STEP_FUNCTIONS
 from sdtm._units import derive_standard_units, read_units
@@ -75,11 +78,54 @@ def check_raw_forms(raw_dir: Path, specs: list[MappingSpec]) -> list[str]:
         if not path.is_file():
             problems.append(f"{path}: raw form is missing")
             continue
-        header = pd.read_csv(path, nrows=0, dtype="str", keep_default_na=False).columns
+        try:
+            header = read_form_header(path)
+        except RawFormError as exc:
+            problems.append(str(exc))
+            continue
         for column in columns:
             if column not in header:
                 problems.append(f"{path}: required column {column} is missing (line 1, the header)")
     return problems
+
+
+def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleContext) -> list[Finding]:
+    """MAP020 for every raw value outside its column's `column_values` (blank is always allowed)."""
+    findings: list[Finding] = []
+    for column, allowed in src.column_values.items():
+        values = raw[column].astype("str")
+        wanted = {normalise_value(v) for v in allowed} | {""}
+        (bad,) = on_unique(values, lambda u, wanted=wanted: (~u.str.strip().str.upper().isin(wanted),))
+        findings += row_findings(
+            raw,
+            bad.to_numpy(dtype=bool),
+            code="MAP020",
+            severity=Severity.ERROR,
+            message=f"{column} {{value!r}} is not one of its declared values; filters and conditions do not "
+            "treat it as any of them",
+            ctx=RuleContext(ctx.dataset, "", ctx.codelists, src.form),
+            values=values,
+            expected=", ".join(allowed),
+        )
+    return findings
+
+
+def compute_repeated_subjects(dm: pd.DataFrame) -> list[Finding]:
+    """MAP016 for every DM record whose USUBJID an earlier record already has (DM: one per subject)."""
+    repeated = dm["USUBJID"].duplicated(keep="first")
+    if not repeated.any():
+        return []
+    first_row = dm.drop_duplicates("USUBJID").set_index("USUBJID")[ROW]
+    earlier = dm["USUBJID"].map(first_row).fillna(0).astype(int) + 1
+    return row_findings(
+        dm,
+        repeated.to_numpy(),
+        code="MAP016",
+        severity=Severity.ERROR,
+        message="subject already has a DM record (raw line {value}); DM holds one record per subject",
+        ctx=RuleContext("DM", "USUBJID", {}),
+        values=earlier.astype("str"),
+    )
 
 
 def _required_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:
@@ -89,19 +135,6 @@ def _required_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:
             for form, cols in src.required_columns().items():
                 needed[form] = tuple(dict.fromkeys([*needed.get(form, ()), *cols]))
     return needed
-
-
-def read_raw_form(path: Path, columns: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
-    """A raw CSV as text: blanks stay "", nothing is guessed; `_ROW` = 1-based data row, `_FILE` its name.
-
-    `columns` (the columns the mapping specs declare) reads only those, in file order; None reads all.
-    """
-    wanted = set(columns) if columns is not None else None
-    usecols = (lambda c: c in wanted) if wanted is not None else None
-    df = pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False, usecols=usecols)
-    df[ROW] = np.arange(1, len(df) + 1)
-    df[FILE] = Path(path).name
-    return df
 
 
 # --------------------------------------------------------------------------------------------- mapping
@@ -119,8 +152,8 @@ def _map_source(
     raw[USUBJID] = study.compute_usubjid(raw[src.subject].astype("str").str.strip())
     if src.visit:
         raw[VISITCODE] = raw[src.visit].astype("str")
-    findings: list[Finding] = []
     ctx = RuleContext(spec.name, "", study.codelists, src.form)
+    findings = compute_undeclared_values(raw, src, ctx)
     for step in src.steps:
         (kind,) = step
         raw, found = STEP_FUNCTIONS[kind](raw, step, ctx, forms)
@@ -134,7 +167,7 @@ def _map_source(
         findings.extend(found)
         if var.is_numeric:
             text = values.astype("str").str.strip()
-            number = pd.to_numeric(text, errors="coerce")
+            number = compute_numbers(text)
             bad = (text != "") & number.isna()
             findings.extend(
                 row_findings(
@@ -142,7 +175,7 @@ def _map_source(
                     bad,
                     code="MAP006",
                     severity=Severity.WARNING,
-                    message=f"{{value!r}} is not a number; {name} left empty",
+                    message=f"{{value!r}} is not a number (or out of range); {name} left empty",
                     ctx=vctx,
                     values=text,
                 )
@@ -254,6 +287,8 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     working frame dropped column by column.
     """
     specs = read_mapping_specs(study)
+    if not specs:
+        raise RawDataError([f"{study.mappings_dir}: no mapping specs (mappings/*.yaml); nothing to map"])
     problems = check_raw_forms(Path(raw_dir), specs)
     if problems:
         raise RawDataError(problems)
@@ -265,11 +300,17 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     result = SdtmResult()
     units = read_units(study.specs_dir / "units.yaml") if any(s.standardise_units for s in specs) else None
     frames: dict[str, pd.DataFrame] = {}
+    read_findings: list[Finding] = []
     read_seconds += time.perf_counter() - started
     for i, mspec in enumerate(specs):
         t0 = time.perf_counter()
         for form in sorted({f for s in mspec.sources for f in s.required_columns()} - set(forms)):
-            forms[form] = read_raw_form(Path(raw_dir) / form, needed[form])
+            try:
+                forms[form] = read_raw_form(Path(raw_dir) / form, needed[form], read_findings)
+            except RawFormError as exc:
+                raise RawDataError([str(exc)]) from None
+            result.findings.extend(read_findings)
+            read_findings.clear()
         t_read = time.perf_counter() - t0
         read_seconds += t_read
         dspec = study.dataset(mspec.dataset)
@@ -303,6 +344,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     refs = None
     elements = None
     if dm is not None:
+        result.findings.extend(compute_repeated_subjects(dm))
         refs = derive_reference_dates(dm, frames, study)
         known = set(dm["USUBJID"])
         for name, f in frames.items():
@@ -351,6 +393,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         f, found = derive_record_flags(f, dspec, dm_derived, study)
         result.findings.extend(found)
         f = derive_nrind(f, dspec)
+        result.findings.extend(compute_implausible_values(f, dspec, study))
         supp_name = f"SUPP{dspec.domain or name}"
         if dspec.supplemental_variables and supp_name in study.datasets:
             cols = ["USUBJID", seq, *(v.name for v in dspec.supplemental_variables)]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cdiscgen import Study, schema_problems
-from cdiscgen._conditions import check_condition
+from cdiscgen._conditions import check_condition, normalise_value, text_comparisons
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
 from sdtm._algorithms import ALGORITHMS
@@ -39,6 +39,13 @@ SOURCE_SCHEMA: dict = {
     "subject": _COL,
     "visit": _COL,
     "steps": {"type": "list", "schema": {"type": "dict"}},
+    # the values a raw column may hold (e.g. GIVEN: ["Yes", "No"]): any other value is MAP020, so that a
+    # filter or condition never drops or misreads an unexpected code silently
+    "column_values": {
+        "type": "dict",
+        "keysrules": _COL,
+        "valuesrules": {"type": "list", "minlength": 1, "schema": {"type": "string"}},
+    },
     "variables": {
         "type": "dict",
         "required": True,
@@ -145,6 +152,7 @@ class SourceSpec:
     steps: tuple[Mapping[str, Any], ...]
     variables: Mapping[str, Any]
     line: int
+    column_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def required_columns(self) -> dict[str, tuple[str, ...]]:
         """Every raw form this source reads, with the columns it needs (merged forms included)."""
@@ -175,6 +183,8 @@ class _Checker:
         except ValueError:
             self.rel = str(path)
         self.findings: list[Finding] = []
+        self.declared: dict[str, set[str]] = {}  # column_values of the source being checked, normalised
+        self.declared_text: dict[str, list[str]] = {}
 
     def error(self, code: str, line: int | None, key: str, message: str) -> None:
         self.findings.append(Finding(code, Severity.ERROR, message, variable=key, file=self.rel, line=line))
@@ -196,7 +206,14 @@ class _Checker:
     # -------------------------------------------------------------------------------- conditions / rules
 
     def check_condition(
-        self, cond: Any, line: int, key: str, columns: set[str], assigned: tuple[str, ...] | None = None
+        self,
+        cond: Any,
+        line: int,
+        key: str,
+        columns: set[str],
+        assigned: tuple[str, ...] | None = None,
+        *,
+        own_form: bool = True,
     ) -> None:
         """A condition on the source's declared raw columns and (in variable rules) on target variables
         whose rule comes earlier in the source (`assigned`)."""
@@ -218,6 +235,34 @@ class _Checker:
         for problem in check_condition(cond, line=line, key=key, allowed=allowed):
             code = "SPEC104" if "declared columns" in problem.message else "SPEC103"
             self.error(code, problem.line, problem.key, problem.message)
+        if own_form:
+            self.check_declared_values(cond, line, key, require=False)
+
+    def check_declared_values(self, cond: Any, line: int, key: str, *, require: bool) -> None:
+        """Text constants compared with a raw column must be among its `column_values`; a filter (which
+        drops rows) must have them declared."""
+        for kind, name, constants, cline in text_comparisons(cond, line):
+            if kind != "column":
+                continue
+            declared = self.declared.get(name)
+            if declared is None:
+                if require:
+                    self.error(
+                        "SPEC113",
+                        cline,
+                        key,
+                        f"the filter compares {name} with {constants}: declare the values {name} may hold "
+                        f"(column_values: {{{name}: [...]}}) so that any other value is reported, not dropped",
+                    )
+                continue
+            for constant in constants:
+                if normalise_value(constant) not in declared:
+                    self.error(
+                        "SPEC114",
+                        cline,
+                        key,
+                        f"{constant!r} is not one of the declared values of {name} ({', '.join(self.declared_text[name])})",
+                    )
 
     def check_rule(
         self,
@@ -362,6 +407,11 @@ class _Checker:
         for si, src in enumerate(doc["sources"]):
             skey = f"sources[{si}]({src['form']})"
             columns = set(src["columns"])
+            declared_values = src.get("column_values") or {}
+            self.declared = {c: {normalise_value(v) for v in vals} for c, vals in declared_values.items()}
+            self.declared_text = {c: list(vals) for c, vals in declared_values.items()}
+            for c in declared_values:
+                self.check_column(c, declared_values.line_of(c), f"{skey}.column_values.{c}", columns)
             for k in ("record_id", "subject", "visit"):
                 if k in src:
                     self.check_column(src[k], src.line_of(k), f"{skey}.{k}", columns)
@@ -383,7 +433,8 @@ class _Checker:
                     continue
                 body = step[kind]
                 if kind == "filter":
-                    self.check_condition(body, tline, f"{tkey}.filter", columns)
+                    self.check_condition(body, tline, f"{tkey}.filter", columns, own_form=False)
+                    self.check_declared_values(body, tline, f"{tkey}.filter", require=True)
                 elif kind == "deduplicate":
                     for i, c in enumerate(body["keys"]):
                         self.check_column(c, body["keys"].line_of(i), f"{tkey}.keys[{i}]", columns)
@@ -393,7 +444,11 @@ class _Checker:
                     other_columns = set(body["by"]) | set(body["columns"])
                     if body.get("where"):
                         self.check_condition(
-                            body["where"], body.line_of("where"), f"{tkey}.where", other_columns
+                            body["where"],
+                            body.line_of("where"),
+                            f"{tkey}.where",
+                            other_columns,
+                            own_form=False,
                         )
                     for i, c in enumerate(body.get("order_by") or []):
                         self.check_column(
@@ -449,6 +504,7 @@ class _Checker:
                     steps=tuple(steps),
                     variables=variables,
                     line=doc["sources"].line_of(si),
+                    column_values={c: tuple(v) for c, v in declared_values.items()},
                 )
             )
             for k, default in (("record_id", "RECORD_ID"), ("subject", "SUBJECT")):

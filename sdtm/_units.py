@@ -24,7 +24,7 @@ import pandas as pd
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import Codelist
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
-from sdtm._algorithms import on_unique
+from sdtm._algorithms import compute_numbers, on_unique
 from sdtm._context import RuleContext, row_findings
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,8 @@ def check_units_table(path: Path, codelists: dict[str, Codelist], rel: str) -> l
 
 def _parse_result(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     parts = values.str.extract(_NUM_RE)
-    return pd.to_numeric(parts["num"], errors="coerce").astype("float"), parts["cmp"].fillna("").astype("str")
+    number = compute_numbers(parts["num"].fillna("").astype("str"))
+    return number, parts["cmp"].fillna("").astype("str")
 
 
 def compute_rounded(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
@@ -264,7 +265,7 @@ def derive_standard_units(
         not_numeric,
         code="MAP006",
         severity=Severity.WARNING,
-        message=f"result {{value!r}} of a numeric test is not a number; {p}STRESC/N left empty",
+        message=f"result {{value!r}} of a numeric test is not a number (or out of range); {p}STRESC/N left empty",
         ctx=RuleContext(ctx.dataset, f"{p}ORRES", ctx.codelists),
         values=orres,
     )

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import shutil
 import signal
 
 import pytest
@@ -77,7 +79,7 @@ def test_a_second_run_to_the_same_output_is_refused_while_the_first_holds_it(tmp
 def test_temporary_trees_of_a_killed_run_are_removed_by_the_next_one(tmp_path):
     stale = tmp_path / f".out.partial-{2**22 + 12345}"  # above the kernel's pid_max default: no such process
     (stale / "m5").mkdir(parents=True)
-    assert invoke("run", "--out", str(tmp_path / "out")).exit_code == 0
+    assert invoke("run", "--out", str(tmp_path / "out"), "--subjects", "8").exit_code == 0
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -127,28 +129,355 @@ def test_ctrl_c_in_a_command_exits_130_with_a_message(command, tmp_path, monkeyp
 
 def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    assert invoke("run", "--out", str(out), "--seed", "1").exit_code == 0
-    real_replace = os.replace
+    assert invoke("run", "--out", str(out), "--seed", "1", "--subjects", "8").exit_code == 0
+    real_exchange = pipeline.exchange_paths
     calls = []
 
-    def replace_and_signal(src, dst):
-        calls.append((src, dst))
-        os.kill(os.getpid(), signal.SIGINT)  # arrives between the two renames of the swap
-        return real_replace(src, dst)
+    def exchange_after_a_signal(a, b):
+        calls.append((a, b))
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the trees are being swapped
+        return real_exchange(a, b)
 
-    real_swap = pipeline._swap_in
-
-    def swap_with_signals(work, out_dir):
-        os.replace = replace_and_signal  # only the swap's renames signal
-        try:
-            real_swap(work, out_dir)
-        finally:
-            os.replace = real_replace
-
-    monkeypatch.setattr(pipeline, "_swap_in", swap_with_signals)
-    result = invoke("run", "--out", str(out), "--seed", "2")
-    assert len(calls) == 2  # both renames ran before the interrupt was delivered
+    monkeypatch.setattr(pipeline, "exchange_paths", exchange_after_a_signal)
+    result = invoke("run", "--out", str(out), "--seed", "2", "--subjects", "8")
+    assert len(calls) == 1
     assert result.exit_code == 130 and "new output was in place" in result.output
-    run = json.loads((out / "run.json").read_text())
-    assert run["inputs"]["seed"] == 2  # the complete new tree
+    assert json.loads((out / "run.json").read_text())["inputs"]["seed"] == 2  # the complete new tree
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .previous or .partial left
+
+
+KILL_AT = """
+import os, shutil, signal, sys
+import cdiscgen._pipeline as p
+from cdiscgen.cli import main
+step = sys.argv[1]
+real_exchange, real_rmtree, real_replace = p.exchange_paths, shutil.rmtree, os.replace
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+def exchange(a, b):
+    if step == "before-swap":
+        die()
+    if step == "no-exchange":
+        return False
+    done = real_exchange(a, b)
+    if step == "after-swap":
+        die()
+    return done
+def replace(a, b):
+    if step == "no-exchange" and ".previous-" in str(b):
+        real_replace(a, b)
+        die()  # between the two renames of the fallback
+    return real_replace(a, b)
+def old_tree(path):
+    run = os.path.join(path, "run.json")
+    return os.path.exists(run) and '"seed": 1' in open(run).read()
+def rmtree(path, *args, **kwargs):
+    if step == "while-removing-old" and old_tree(path):
+        for child in sorted(os.listdir(path))[:2]:
+            real_rmtree(os.path.join(path, child), ignore_errors=True)
+        die()
+    return real_rmtree(path, *args, **kwargs)
+p.exchange_paths = exchange
+os.replace = replace
+p.shutil.rmtree = rmtree
+main(["-q", "run", "--out", sys.argv[2], "--seed", "2", "--subjects", "8"])
+"""
+
+
+def complete_run(out) -> int:
+    """The seed of the complete tree at `out` (every file run.json lists is there with its checksum)."""
+    import hashlib
+
+    run = json.loads((out / "run.json").read_text())
+    for rel, digest in run["files"].items():
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest, rel
+    return run["inputs"]["seed"]
+
+
+@pytest.mark.parametrize("step", ["before-swap", "after-swap", "while-removing-old", "no-exchange"])
+def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(step, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    assert invoke("run", "--out", str(out), "--seed", "1", "--subjects", "8").exit_code == 0
+    proc = subprocess.run([sys.executable, "-c", KILL_AT, step, str(out)], capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    if step == "no-exchange":
+        # without an atomic exchange a kill between the renames leaves the complete old tree beside out/
+        (previous,) = tmp_path.glob(".out.previous-*")
+        assert not out.exists() and complete_run(previous) == 1
+        with output_lock(out):  # what the next run does first: put the old tree back
+            pass
+    assert complete_run(out) == (1 if step in ("before-swap", "no-exchange") else 2)
+    # the next run removes what the killed one left beside out/
+    assert invoke("run", "--out", str(out), "--seed", "3", "--subjects", "8").exit_code == 0
+    assert complete_run(out) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# ------------------------------------------------------------------------------------ bad raw data
+
+
+@pytest.fixture(scope="module")
+def raw_forms(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("raw")
+    assert invoke("simulate", "--out", str(folder), "--subjects", "8").exit_code == 0
+    return folder
+
+
+def broken_copy(raw_forms, tmp_path, form: str, edit) -> tuple:
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_forms, raw)
+    path = raw / form
+    edit(path)
+    out = tmp_path / "sdtm"
+    result = invoke(
+        "sdtm", "--raw", str(raw), "--out", str(out), "--report", str(tmp_path / "rep"), "--format", "json"
+    )
+    report = tmp_path / "rep" / "report.json"
+    findings = json.loads(report.read_text())["findings"] if report.exists() else []
+    return result, findings, out
+
+
+def edit_cell(path, row: int, column: str, value: str) -> None:
+    lines = path.read_text().split("\n")
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[header.index(column)] = value
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines))
+
+
+def test_ragged_rows_are_kept_and_named(raw_forms, tmp_path):
+    def edit(path):
+        text = path.read_text()
+        lines = text.rstrip("\n").split("\n")
+        lines[1] += ",EXTRA"
+        path.write_text("\n".join(lines)[:-25] + "\n")  # and a truncated last line
+
+    result, findings, out = broken_copy(raw_forms, tmp_path, "dara_admin.csv", edit)
+    assert result.exit_code == 1, result.output  # the run goes on, with error findings
+    ragged = sorted((f["line"], f["value"]) for f in findings if f["code"] == "MAP015")
+    n_lines = len((tmp_path / "raw" / "dara_admin.csv").read_text().rstrip("\n").split("\n"))
+    assert [line for line, _ in ragged] == [2, n_lines] and ragged[0][1] == "EXTRA"
+    assert "Traceback" not in result.output and (out / "ex.xpt").is_file()
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "the file is empty"),
+        (b"RECORD_ID,SUBJECT\nR1,\xe9\n", "enrollment.csv:2: not UTF-8 (byte 0xe9"),
+        (
+            b"RECORD_ID,SITE,SUBJECT,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILURE,SF_REASON\n"
+            b'R1,101,"101-001,ITA\n',
+            "not valid CSV",
+        ),
+    ],
+)
+def test_unreadable_raw_forms_are_named_errors(raw_forms, tmp_path, content, message):
+    result, _, out = broken_copy(raw_forms, tmp_path, "enrollment.csv", lambda p: p.write_bytes(content))
+    assert_named_error(result, message)
+    assert not out.exists()
+
+
+def test_a_repeated_subject_in_dm_is_a_finding(raw_forms, tmp_path):
+    def edit(path):
+        lines = path.read_text().rstrip("\n").split("\n")
+        lines.append(lines[1].replace(lines[1].split(",")[0], "ENR-9999999", 1))
+        path.write_text("\n".join(lines) + "\n")
+
+    result, findings, _ = broken_copy(raw_forms, tmp_path, "enrollment.csv", edit)
+    repeated = [f for f in findings if f["code"] == "MAP016"]
+    assert [(f["line"], f["value"]) for f in repeated] == [(10, "2")]  # 8 subjects + header; first at line 2
+
+
+def test_numbers_no_float_holds_and_control_characters_are_findings_not_crashes(raw_forms, tmp_path):
+    def edit(path):
+        edit_cell(path, 1, "RESULT", "1e400")
+        edit_cell(path, 2, "RESULT", "1e-400")
+        edit_cell(path, 3, "UNIT", "mg/L\x01")
+
+    result, findings, out = broken_copy(raw_forms, tmp_path, "central_lab.csv", edit)
+    assert "Traceback" not in result.output and (out / "lb.xpt").is_file()
+    assert {("MAP006", 2, "1e400"), ("MAP006", 3, "1e-400")} <= {
+        (f["code"], f["line"], f["value"]) for f in findings
+    }
+    assert [(f["line"], f["value"]) for f in findings if f["code"] == "MAP017"] == [(4, repr("mg/L\x01"))]
+
+
+def test_implausible_numbers_and_dates_are_findings(raw_forms, tmp_path):
+    def edit(path):
+        edit_cell(path, 1, "DOSE_MG", "-1800")
+        edit_cell(path, 2, "ADMIN_DATE", "9999-01-01")
+
+    result, findings, _ = broken_copy(raw_forms, tmp_path, "dara_admin.csv", edit)
+    got = {(f["code"], f["variable"], f["line"]) for f in findings if f["code"] in ("MAP018", "MAP019")}
+    assert {("MAP018", "EXDOSE", 2), ("MAP019", "EXSTDTC", 3)} <= got
+
+
+def test_an_undeclared_filter_value_is_reported_not_dropped_silently(raw_forms, tmp_path):
+    result, findings, _ = broken_copy(
+        raw_forms, tmp_path, "dara_admin.csv", lambda p: edit_cell(p, 1, "GIVEN", "Y")
+    )
+    assert [(f["code"], f["line"], f["value"], f["expected"]) for f in findings if f["code"] == "MAP020"] == [
+        ("MAP020", 2, "Y", "Yes, No")
+    ]
+
+
+def test_check_specs_catches_what_run_would_fail_on(study_copy):
+    study = study_copy / "specs" / "study.yaml"
+    study.write_text(study.read_text().replace('date: "2026-06-30"', 'date: "2026-02-30"'))
+    assert_named_error(invoke("check-specs", "--study", str(study_copy)), "SPEC042", "2026-02-30")
+    ex = study_copy / "mappings" / "ex.yaml"
+    ex.write_text(ex.read_text().replace('    column_values: {GIVEN: ["Yes", "No"]}\n', ""))
+    study.write_text(study.read_text().replace('date: "2026-02-30"', 'date: "2026-06-30"'))
+    assert_named_error(invoke("check-specs", "--study", str(study_copy)), "SPEC113", "GIVEN")
+
+
+def test_sdtm_without_mapping_specs_is_a_named_error(study_copy, raw_forms, tmp_path):
+    shutil.rmtree(study_copy / "mappings")
+    check = invoke("check-specs", "--study", str(study_copy))
+    assert check.exit_code == 0 and "SPEC043" in check.output
+    result = invoke("sdtm", "--study", str(study_copy), "--raw", str(raw_forms), "--out", str(tmp_path / "o"))
+    assert_named_error(result, "no mapping specs")
+
+
+def test_a_cutoff_before_the_first_consent_is_a_named_error(tmp_path):
+    result = invoke("run", "--out", str(tmp_path / "out"), "--subjects", "8", "--cutoff", "1900-01-01")
+    assert_named_error(result, "before the first informed consent")
+    assert invoke(
+        "run", "--out", str(tmp_path / "out"), "--subjects", "8", "--cutoff", "2024-05-01"
+    ).exit_code in (0, 1)
+
+
+# ------------------------------------------------------------------------------------- transport files
+
+
+def test_a_truncated_xpt_is_an_error_naming_the_offset(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("run", "--out", str(out), "--subjects", "8").exit_code == 0
+    sdtm = next(out.rglob("tabulations/sdtm"))
+    folder = tmp_path / "damaged"
+    shutil.copytree(sdtm, folder)
+    for cut in (1000, 80):  # not a whole record; a whole record but half an observation
+        data = (sdtm / "lb.xpt").read_bytes()
+        (folder / "lb.xpt").write_bytes(data[:-cut])
+        result = invoke("validate", str(folder), "--report", str(tmp_path / "rep"), "--format", "json")
+        assert result.exit_code == 1
+        (finding,) = [
+            f
+            for f in json.loads((tmp_path / "rep" / "report.json").read_text())["findings"]
+            if f["code"] == "CDG0002"
+        ]
+        assert (
+            "lb.xpt" in finding["message"]
+            and "truncated" in finding["message"]
+            and "offset" in finding["message"]
+        )
+
+
+def test_adam_reads_a_cp1252_transport_file_with_a_warning(tmp_path, caplog):
+    from adam._io import read_sdtm_folder
+    from tests.conftest import refdata_path
+
+    ts = refdata_path("cdiscpilot01", "sdtm", "ts.xpt")
+    out = tmp_path / "out"
+    assert invoke("run", "--out", str(out), "--subjects", "8").exit_code == 0
+    folder = tmp_path / "sdtm"
+    shutil.copytree(next(out.rglob("tabulations/sdtm")), folder)
+    shutil.copy(ts, folder / "ts.xpt")
+    logging.getLogger().addHandler(caplog.handler)  # the CLI above replaced the root handlers
+    frames = read_sdtm_folder(folder)
+    assert frames["TS"]["TSVAL"].str.contains("Alzheimer\u2019s").any()  # 0x92 in cp1252
+    assert "read as cp1252" in caplog.text
+
+
+# --------------------------------------------------------------------- read-only targets and SIGTERM
+
+
+@pytest.mark.parametrize("command", ["simulate", "sdtm", "validate", "init", "run"])
+def test_a_read_only_target_is_exit_2_naming_it(command, raw_forms, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    target = tmp_path / "target"
+    xpts = tmp_path / "xpts"
+    if command == "validate":
+        assert invoke(
+            "sdtm", "--raw", str(raw_forms), "--out", str(xpts), "--report", str(tmp_path / "r")
+        ).exit_code in (0, 1)
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "target")) or str(self).startswith(str(tmp_path / ".target")):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    args = {
+        "simulate": ["simulate", "--out", str(target)],
+        "sdtm": ["sdtm", "--raw", str(raw_forms), "--out", str(target), "--report", str(target / "rep")],
+        "validate": ["validate", str(xpts), "--report", str(target)],
+        "init": ["init", str(target)],
+        "run": ["run", "--out", str(target), "--subjects", "8"],
+    }[command]
+    result = invoke(*args)
+    assert_named_error(result, "read-only", str(tmp_path))
+
+
+@pytest.mark.parametrize("command", ["sdtm", "run"])
+def test_sigterm_is_exit_130_and_leaves_nothing_half_written(command, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    raw = tmp_path / "raw"
+    assert invoke("simulate", "--out", str(raw), "--subjects", "300").exit_code == 0
+    out = tmp_path / "out"
+    args = {
+        "sdtm": ["sdtm", "--raw", str(raw), "--out", str(out), "--report", str(tmp_path / "rep")],
+        "run": ["run", "--raw", str(raw), "--out", str(out)],
+    }[command]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdiscgen.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until it is writing
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"] + (
+        ["rep"] if (tmp_path / "rep").exists() else []
+    )
+
+
+def test_a_version_8_transport_file_is_read_and_named(tmp_path):
+    import pandas as pd
+    import pyreadstat
+
+    frame = pd.DataFrame({"STUDYID": ["S1"], "USUBJID": ["S1-001"], "AGE": [61.0]})
+    pyreadstat.write_xport(frame, str(tmp_path / "dm.xpt"), table_name="DM", file_format_version=8)
+    result = invoke("validate", str(tmp_path), "--report", str(tmp_path / "rep"), "--format", "json")
+    assert result.exit_code == 1
+    findings = json.loads((tmp_path / "rep" / "report.json").read_text())["findings"]
+    assert [(f["code"], f["value"]) for f in findings if f["code"] in ("CDG0002", "CDG0004")] == [
+        ("CDG0004", "8")
+    ]
+
+
+def test_disk_full_while_writing_trace_files_keeps_the_previous_output(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert invoke("run", "--out", str(out), "--subjects", "8", "--seed", "1").exit_code == 0
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_trace", full)
+    result = invoke("run", "--out", str(out), "--subjects", "8", "--seed", "2")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no space left" in result.output.lower() or "No space left" in result.output
+    assert complete_run(out) == 1  # the previous output, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -108,6 +108,11 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
     if not data.startswith(_OBS, obs):
         raise XptError(f"{path}: no OBS header record where expected (offset {obs})")
     body = raw[obs + RECORD :]
+    if raw.size % RECORD:
+        raise XptError(
+            f"{path}: {raw.size:,} bytes is not a whole number of 80-byte records: the file is truncated or "
+            f"damaged after offset {raw.size - raw.size % RECORD:,}"
+        )
     if _holds_member(body):
         raise XptError(f"{path}: holds more than one member; only single-dataset files are supported")
     row_length = max((p + v.length for p, v in zip(positions, variables, strict=True)), default=0)
@@ -117,6 +122,12 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
     while n_rows and (n_rows - 1) * row_length > body.size - RECORD and (rows[n_rows - 1] == 0x20).all():
         n_rows -= 1
     rows = rows[:n_rows]
+    rest = body[n_rows * row_length :] if row_length else body[:0]
+    if (rest != 0x20).any():
+        raise XptError(
+            f"{path}: the last observation is incomplete ({rest.size} of {row_length} bytes at offset "
+            f"{obs + RECORD + n_rows * row_length:,}): the file is truncated"
+        )
     columns: dict[str, pd.Series] = {}
     fast_text = _ascii_compatible(codec)
     for var, pos in zip(variables, positions, strict=True):

@@ -64,6 +64,22 @@ def check_file_unreadable(ctx: ValidationContext, rule: Rule) -> Iterable[Findin
 
 
 @rule(
+    "CDG0004",
+    "Transport file is not version 5",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="FDA Study Data Technical Conformance Guide section 3.3.1 (SAS transport version 5); SAS TS-140",
+)
+def check_file_version(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
+    """A transport file is version 5. A version 8 file is read (so that the other rules run) and named.
+
+    Bad: lb.xpt written as version 8 (LIBV8 header; 32-character names allowed).
+    Good: lb.xpt written as version 5 (LIBRARY header).
+    """
+    return ()
+
+
+@rule(
     "CDG0003",
     "Transport file is not ASCII",
     severity=Severity.ERROR,
@@ -88,6 +104,16 @@ def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]
         frame, meta = read_xpt(path)
         return frame, meta, []
     except XptError as first:
+        if _is_transport_v8(path):
+            frame, meta = _read_xpt_v8(path)
+            note = get_rule("CDG0004").finding(
+                f"{path.name} is a SAS transport version 8 file; submissions need version 5",
+                dataset=meta.dataset.upper(),
+                file=path.name,
+                value="8",
+                expected="5",
+            )
+            return frame, meta, [note]
         for encoding in FALLBACK_ENCODINGS:
             try:
                 frame, meta = read_xpt(path, encoding=encoding)
@@ -102,6 +128,38 @@ def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]
             )
             return frame, meta, [note]
         raise
+
+
+_V8_LIBRARY = b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!"
+
+
+def _is_transport_v8(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(_V8_LIBRARY)) == _V8_LIBRARY
+
+
+def _read_xpt_v8(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike]:
+    """A version 8 transport file (long names and labels), read with pyreadstat so that the rules can
+    still run on it; text as str with "" for missing, numbers as float."""
+    from datetime import datetime
+
+    import pyreadstat
+
+    from cdiscgen.export import XptMeta, XptVariable
+
+    frame, m = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    variables = []
+    for name, label in zip(frame.columns, m.column_labels, strict=True):
+        numeric = frame[name].dtype.kind in "fiu"
+        if not numeric:
+            frame[name] = frame[name].astype("string").fillna("").astype("str")
+        else:
+            frame[name] = frame[name].astype("float64")
+        width = (m.variable_storage_width or {}).get(name)
+        variables.append(XptVariable(name, label or "", "num" if numeric else "char", width or None))
+    stamp = m.creation_time or datetime(1960, 1, 1)
+    meta = XptMeta((m.table_name or path.stem).upper(), m.file_label or "", tuple(variables), stamp, stamp)
+    return frame, meta
 
 
 def read_folder(

@@ -1,0 +1,166 @@
+"""Reading a raw CRF form (one CSV per form) so that nothing is lost without a word.
+
+Every value is text; blanks stay "". The file must be UTF-8 (a BOM is allowed); a file that is not, that
+is empty, or whose quoting is broken (a quote never closed) is a RawDataError naming file, line and byte.
+A row whose number of fields differs from the header is kept and reported (MAP015, error): missing fields
+read as empty, fields beyond the header are named in the finding.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen._findings import Finding, Severity
+from sdtm._context import FILE, ROW
+
+csv.field_size_limit(1 << 30)  # a free-text field is as long as the site wrote it
+
+
+class RawFormError(ValueError):
+    """A raw form that cannot be read as CSV at all (encoding, empty file, broken quoting)."""
+
+
+def read_form_text(path: Path) -> str:
+    """The form's text, decoded as UTF-8 (BOM removed); undecodable bytes name line and offset."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RawFormError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); export the form "
+            "as UTF-8"
+        ) from None
+    if not text.strip():
+        raise RawFormError(f"{path}: the file is empty (no header line)")
+    return text
+
+
+def read_form_header(path: Path) -> list[str]:
+    """The header line's column names."""
+    text = read_form_text(path)
+    try:
+        return next(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise RawFormError(f"{path}:1: the header is not valid CSV: {exc}") from None
+
+
+def scan_field_counts(path: Path, text: str) -> tuple[list[str], list[tuple[int, int, int, list[str]]]]:
+    """The header and the rows whose field count differs from it: (data row, file line, fields, row)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+        ragged = []
+        row_number = 0
+        line = reader.line_num
+        for row in reader:
+            start = line + 1
+            line = reader.line_num
+            if not row:  # a blank line: pandas skips it too
+                continue
+            row_number += 1
+            if len(row) != len(header):
+                ragged.append((row_number, start, len(row), row))
+    except csv.Error as exc:
+        raise RawFormError(
+            f"{path}:{reader.line_num}: not valid CSV: {exc} (a quote is not closed?)"
+        ) from None
+    return header, ragged
+
+
+def compute_ragged_findings(path: Path, header: list[str], ragged: list) -> list[Finding]:
+    """MAP015 per row whose field count differs from the header."""
+    out = []
+    for _, line, n, row in ragged:
+        if n < len(header):
+            message = f"row has {n} field(s), the header {len(header)}: {', '.join(header[n:])} read as empty"
+            value = ",".join(row)
+        else:
+            message = (
+                f"row has {n} fields, the header {len(header)}: the fields beyond the header are not read"
+            )
+            value = ",".join(row[len(header) :])
+        out.append(
+            Finding(
+                code="MAP015",
+                severity=Severity.ERROR,
+                message=message,
+                value=value,
+                file=Path(path).name,
+                line=line,
+            )
+        )
+    return out
+
+
+def read_raw_form(
+    path: Path, columns: tuple[str, ...] | list[str] | None = None, findings: list[Finding] | None = None
+) -> pd.DataFrame:
+    """A raw CSV as text: blanks stay "", nothing is guessed; `_ROW` = 1-based data row, `_FILE` its name.
+
+    `columns` (the columns the mapping specs declare) reads only those, in file order; None reads all.
+    Rows with the wrong number of fields are kept and reported into `findings` (MAP015).
+    """
+    path = Path(path)
+    text = read_form_text(path)
+    header, ragged = scan_field_counts(path, text)
+    wanted = set(columns) if columns is not None else None
+    if ragged:
+        if findings is not None:
+            findings.extend(compute_ragged_findings(path, header, ragged))
+        df = _frame_from_rows(text, header, wanted)
+    else:
+        usecols = (lambda c: c in wanted) if wanted is not None else None
+        df = pd.read_csv(
+            io.StringIO(text), dtype="str", keep_default_na=False, na_filter=False, usecols=usecols
+        )
+    df[ROW] = np.arange(1, len(df) + 1)
+    df[FILE] = path.name
+    found = derive_control_characters(df, [c for c in df.columns if c not in (ROW, FILE)])
+    if findings is not None:
+        findings.extend(found)
+    return df
+
+
+CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
+def derive_control_characters(df: pd.DataFrame, columns: list[str]) -> list[Finding]:
+    """Replace, in place, each control character (tab and line breaks excepted) of the raw values by a
+    space, with a MAP017 finding per value: define.xml and Dataset-JSON cannot carry them, and a
+    reviewer cannot see them."""
+    out: list[Finding] = []
+    for column in columns:
+        values = df[column]
+        bad = values.str.contains(CONTROL_RE, regex=True).to_numpy(dtype=bool)
+        if not bad.any():
+            continue
+        for row, value in zip(df.loc[bad, ROW], values[bad], strict=True):
+            out.append(
+                Finding(
+                    code="MAP017",
+                    severity=Severity.WARNING,
+                    message=f"{column}: control character(s) replaced by a space",
+                    value=repr(value),
+                    file=str(df[FILE].iloc[0]),
+                    line=int(row) + 1,
+                )
+            )
+        df[column] = values.str.replace(CONTROL_RE, " ", regex=True)
+    return out
+
+
+def _frame_from_rows(text: str, header: list[str], wanted: set[str] | None) -> pd.DataFrame:
+    """The frame of a form with ragged rows: short rows padded with "", long rows cut at the header."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    next(reader)
+    width = len(header)
+    rows = [(row + [""] * width)[:width] for row in reader if row]
+    df = pd.DataFrame(rows, columns=header, dtype="str")
+    keep = [c for c in header if wanted is None or c in wanted]
+    return df[keep]
