@@ -148,10 +148,10 @@ def refuse_output_over_inputs(out_dir: Path, inputs: dict[str, Path | None]) -> 
 
 def _run_into(out_dir: Path, options: RunOptions, study: Study, reporter: Reporter) -> RunResult:
     work = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
     try:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
         with _interrupt_on_sigterm():
             result = _run_stages(options, study, work, reporter)
             result.files = _checksums(work)

@@ -439,14 +439,25 @@ def test_sigterm_is_exit_130_and_leaves_nothing_half_written(command, tmp_path):
         "sdtm": ["sdtm", "--raw", str(raw), "--out", str(out), "--report", str(tmp_path / "rep")],
         "run": ["run", "--raw", str(raw), "--out", str(out)],
     }[command]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cdiscgen.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "cdiscgen.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
+    assert proc.stdout is not None
+    seen = ""
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".out.partial-*")) and time.monotonic() < deadline:
-        time.sleep(0.05)  # until it is writing
+    while time.monotonic() < deadline:  # until a stage is under way (its log line says so)
+        line = proc.stdout.readline()
+        seen += line
+        if not line or "records mapped" in line or "stage sdtm: started" in line:
+            break
+    assert "records mapped" in seen or "stage sdtm: started" in seen, seen
     proc.send_signal(signal.SIGTERM)
-    output = proc.communicate(timeout=120)[0].decode()
+    output = seen + proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"] + (
