@@ -279,7 +279,23 @@ def _compare_operands(left: pd.Series, right: pd.Series, op: str, kind: str, nam
 
 def _compare_ordered(left: pd.Series, right: pd.Series, op: str, kind: str, name: str) -> MaskResult:
     """Row by row: as numbers where both are numbers, as ISO 8601 dates where both are dates; otherwise
-    the comparison does not hold. Values that are neither numbers nor dates are reported."""
+    the comparison does not hold. Values that are neither numbers nor dates are reported. Works on the
+    distinct (left, right) pairs: dates repeat, so a million records hold few pairs."""
+    pairs = pd.MultiIndex.from_arrays([_text(left).to_numpy(), _text(right).to_numpy()])
+    codes, uniques = pd.factorize(pairs, use_na_sentinel=False)
+    hit, bad = _ordered_values(
+        pd.Series(uniques.get_level_values(0), dtype="str"),
+        pd.Series(uniques.get_level_values(1), dtype="str"),
+        op,
+    )
+    bad_rows = pd.Series(bad[codes], index=left.index)
+    return MaskResult(
+        pd.Series(hit[codes], index=left.index), [(kind, name, bad_rows)] if bad_rows.any() else []
+    )
+
+
+def _ordered_values(left: pd.Series, right: pd.Series, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """(holds, neither a number nor a date) for aligned text values."""
     a, bad_a = _numbers(left)
     b, bad_b = _numbers(right)
     hit = _numeric_arrays(a.to_numpy(), b.to_numpy(), op)
@@ -289,8 +305,7 @@ def _compare_ordered(left: pd.Series, right: pd.Series, op: str, kind: str, name
     if both.any():
         hit[both] = _date_order(da[both], db[both], np.minimum(pa[both], pb[both]), op)
     bad = (bad_a.to_numpy() & (pa == 0)) | (bad_b.to_numpy() & (pb == 0))
-    bad_series = pd.Series(bad, index=left.index)
-    return MaskResult(pd.Series(hit, index=left.index), [(kind, name, bad_series)] if bad.any() else [])
+    return hit, bad
 
 
 def _dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
