@@ -3,6 +3,13 @@
 The parameters are the ordered definitions of specs/adam/params/adrs.yaml. Each definition names a
 `kind`; every kind is a function with one signature ``(spec, ctx) -> records`` (USUBJID, AVALC, ADT,
 AVISIT, AVISITN, SRCDOM, SRCVAR, SRCSEQ), so the engine is a loop over the spec.
+
+A parameter whose input is absent altogether (no RS dataset, no RS record of its test, no ADLB record of
+any parameter its kind reads, an ADSL variable that was not derived, or an `of:` parameter that was not
+derived itself) is not derived: it has no records and raises one ADM006 finding (dataset ADRS, variable
+PARAMCD, value the parameter; the message names the absent input). "Absent" means nothing to derive
+from, not "nothing in this subject or this cut": a test that exists for other subjects or outside the
+cut-off is an empty input, and the rules of DOMAIN.md apply (e.g. untested = not MRD-negative).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 
-from ._codes import MRD_WITHOUT_SENSITIVITY, VALUE_WITHOUT_CODE
+from ._codes import INPUT_ABSENT, MRD_WITHOUT_SENSITIVITY, VALUE_WITHOUT_CODE
 from ._common import number, text
 from ._dates import compute_sas_date, compute_study_day
 from ._rules import (
@@ -33,6 +40,27 @@ from ._rules import (
 
 log = logging.getLogger(__name__)
 RECORD_COLUMNS = ["USUBJID", "AVALC", "ADT", "AVISIT", "AVISITN", "SRCDOM", "SRCVAR", "SRCSEQ"]
+HEMATOLOGIC_INPUTS = ("KAPPA", "LAMBDA")
+"""ADLB parameters without any of which no hematologic assessment exists."""
+ORGAN_INPUTS = {"cardiac": ("NTPROBNP", "TROPT"), "renal": ("PROT24", "EGFR")}
+"""ADLB parameters that make an organ assessment (derive_organ_visits): none of them -> no organ response."""
+
+
+@dataclass(frozen=True)
+class AbsentInput:
+    """Why a parameter was not derived: the input that is absent (dataset, variable, value), in words,
+    and for a parameter that reads another one (`of:`), the parameter it reads (``via``)."""
+
+    dataset: str
+    variable: str
+    value: str
+    reason: str
+    via: str = ""
+
+    def describe(self, what: str) -> str:
+        """The finding message for parameter ``what`` (e.g. "MRDNEG (MRD Negative by 6 Months)")."""
+        via = f" (it reads {self.via}, which is not derived)" if self.via else ""
+        return f"{self.reason}: {what} is not derived{via}"
 
 
 @dataclass
@@ -44,6 +72,8 @@ class AdrsContext:
     cutoff_days: float
     results: dict[str, pd.DataFrame] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    not_derived: dict[str, AbsentInput] = field(default_factory=dict)
+    """PARAMCD -> the absent input, for every parameter that was not derived (also ``adrs.attrs``)."""
 
 
 def _records(frame: pd.DataFrame, **const: object) -> pd.DataFrame:
@@ -175,10 +205,11 @@ def _kind_hematologic(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
 
 
 def _rs_records(ctx: AdrsContext, testcd: str) -> pd.DataFrame:
+    """RS records of one test for ADSL subjects on/before the cut-off (typed columns, also when empty)."""
     rs = ctx.sdtm.get("RS")
-    if rs is None or not len(rs) or "RSTESTCD" not in rs.columns:
-        return pd.DataFrame(columns=["USUBJID", "AVALC", "ADT", "RSSEQ", "AVISIT", "AVISITN"])
-    rs = rs[text(rs, "RSTESTCD").str.upper() == testcd].reset_index(drop=True)
+    if rs is None:
+        rs = pd.DataFrame()
+    rs = rs[text(rs, "RSTESTCD").str.upper() == testcd.upper()].reset_index(drop=True)
     out = pd.DataFrame(
         {
             "USUBJID": text(rs, "USUBJID"),
@@ -372,6 +403,72 @@ def _kind_mrd(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
     return _records(out)
 
 
+def check_rs_input(spec: Mapping, ctx: AdrsContext) -> AbsentInput | None:
+    """The RS test a parameter reads: absent when there is no RS dataset or no record of the test."""
+    testcd = str(spec["testcd"]).upper()
+    rs = ctx.sdtm.get("RS")
+    if rs is None:
+        return AbsentInput("RS", "RSTESTCD", testcd, f"no RS dataset (so no record with RSTESTCD {testcd})")
+    if "RSTESTCD" not in rs.columns:
+        return AbsentInput("RS", "RSTESTCD", testcd, "RS has no variable RSTESTCD")
+    if not text(rs, "RSTESTCD").str.upper().eq(testcd).any():
+        return AbsentInput("RS", "RSTESTCD", testcd, f"RS has no record with RSTESTCD {testcd}")
+    return None
+
+
+def _check_adlb_params(ctx: AdrsContext, paramcds: tuple[str, ...]) -> AbsentInput | None:
+    names = " or ".join(paramcds)
+    adlb = ctx.adlb
+    if adlb is None or "PARAMCD" not in adlb.columns:
+        return AbsentInput("ADLB", "PARAMCD", ", ".join(paramcds), f"no ADLB dataset (so no {names} record)")
+    if not adlb["PARAMCD"].isin(paramcds).any():
+        return AbsentInput(
+            "ADLB",
+            "PARAMCD",
+            ", ".join(paramcds),
+            f"ADLB has no {names} record (LB has no usable result of their sources)",
+        )
+    return None
+
+
+def check_hematologic_input(spec: Mapping, ctx: AdrsContext) -> AbsentInput | None:
+    """The free light chains of ADLB: absent when ADLB has no KAPPA and no LAMBDA record."""
+    return _check_adlb_params(ctx, HEMATOLOGIC_INPUTS)
+
+
+def check_organ_input(spec: Mapping, ctx: AdrsContext) -> AbsentInput | None:
+    """The organ labs of ADLB (ORGAN_INPUTS): absent when ADLB has a record of none of them."""
+    return _check_adlb_params(ctx, ORGAN_INPUTS[spec["organ"]])
+
+
+def check_subject_input(spec: Mapping, ctx: AdrsContext) -> AbsentInput | None:
+    """The ADSL variable a `subject` parameter copies: absent when ADSL does not have it."""
+    var = spec["variable"]
+    if var not in ctx.adsl.columns:
+        return AbsentInput("ADSL", var, var, f"ADSL has no variable {var}")
+    return None
+
+
+INPUT_CHECKS: dict[str, Callable[[Mapping, AdrsContext], AbsentInput | None]] = {
+    "subject": check_subject_input,
+    "hematologic": check_hematologic_input,
+    "investigator": check_rs_input,
+    "organ": check_organ_input,
+    "mrd": check_rs_input,
+}
+"""Per kind, the check of its own input; kinds with `of:` read an earlier parameter (check_absent_input)."""
+
+
+def check_absent_input(spec: Mapping, ctx: AdrsContext) -> AbsentInput | None:
+    """The absent input that keeps a parameter from being derived, or None when it can be derived."""
+    source = spec.get("of")
+    if source is not None and source in ctx.not_derived:
+        root = ctx.not_derived[source]
+        return AbsentInput(root.dataset, root.variable, root.value, root.reason, via=source)
+    check = INPUT_CHECKS.get(spec["kind"])
+    return check(spec, ctx) if check is not None else None
+
+
 KINDS: dict[str, Callable[[Mapping, AdrsContext], pd.DataFrame]] = {
     "subject": _kind_subject,
     "hematologic": _kind_hematologic,
@@ -391,6 +488,22 @@ def derive_adrs(ctx: AdrsContext, param_spec: Mapping) -> pd.DataFrame:
     parts = []
     codesets = param_spec["codesets"]
     for spec in param_spec["parameters"]:
+        absent = check_absent_input(spec, ctx)
+        if absent is not None:
+            ctx.not_derived[spec["paramcd"]] = absent
+            ctx.results[spec["paramcd"]] = _records(pd.DataFrame(columns=RECORD_COLUMNS))
+            ctx.findings.append(
+                Finding(
+                    INPUT_ABSENT,
+                    Severity.WARNING,
+                    absent.describe(f"{spec['paramcd']} ({spec['param']})"),
+                    dataset="ADRS",
+                    variable="PARAMCD",
+                    value=spec["paramcd"],
+                )
+            )
+            log.info("ADRS %s", ctx.findings[-1].message)
+            continue
         recs = KINDS[spec["kind"]](spec, ctx)
         ctx.results[spec["paramcd"]] = recs
         codes = codesets[spec["codes"]]
@@ -409,6 +522,12 @@ def derive_adrs(ctx: AdrsContext, param_spec: Mapping) -> pd.DataFrame:
                 )
             )
         parts.append(recs)
+    if not parts:
+        parts.append(
+            _records(pd.DataFrame(columns=RECORD_COLUMNS)).assign(
+                PARAMCD="", PARAM="", PARAMN=np.nan, AVAL=np.nan
+            )
+        )
     adrs = pd.concat(parts, ignore_index=True)
     subj = ctx.adsl.set_index("USUBJID")
     for var in ("STUDYID", "SAFFL", "EFFFL", "TRTSDT"):
@@ -421,5 +540,7 @@ def derive_adrs(ctx: AdrsContext, param_spec: Mapping) -> pd.DataFrame:
     adrs["ASEQ"] = (adrs.groupby("USUBJID").cumcount() + 1).astype("float64")
     for col in ("AVALC", "AVISIT", "SRCDOM", "SRCVAR", "PARAM", "PARAMCD", "STUDYID", "SAFFL", "EFFFL"):
         adrs[col] = adrs[col].astype("string").fillna("").astype("str")
+    if ctx.not_derived:
+        adrs.attrs["not_derived"] = dict(ctx.not_derived)  # read by derive_adtte
     log.info("ADRS: %d records", len(adrs))
     return adrs

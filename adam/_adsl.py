@@ -1,109 +1,86 @@
-"""ADSL: one record per enrolled subject (screen failures excluded)."""
+"""ADSL: one record per subject of the study's ADSL population, derived by the ordered steps of
+specs/adam/params/adsl.yaml (admiral's habits: each step adds variables; a step names its inputs).
+
+Variables whose spec says `origin: Predecessor, source: DM.X` are copied from DM. The steps before the
+first `baseline`/`response_baseline` step run on SDTM alone (`derive_adsl_subject`); the rest run once the
+BDS datasets exist (`derive_adsl_analysis`), so population flags may use baseline covariates.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from cdiscgen import DatasetSpec
+from cdiscgen._exposure import compute_exposure_mask, exposure_dataset
+from cdiscgen._findings import Finding, Severity
+
+from ._codes import INPUT_ABSENT
 from ._common import number, require_columns, text
 from ._dates import compute_date_parts, compute_first_day_imputation, compute_sas_date
 from ._errors import AdamInputError
 from ._rules import compute_evaluability_class, compute_threshold
+from ._steps import compute_where_mask, derive_assign, derive_cut, derive_duration, derive_flag, derive_map
 
 log = logging.getLogger(__name__)
 
-NEW_THERAPY_CAT = "SUBSEQUENT ANTI-PLASMA CELL THERAPY"
+ANALYSIS_STEPS = ("baseline", "response_baseline")
+"""Step kinds that read BDS datasets: they and every later step run after the BDS datasets."""
 
 
-def _min_by_subject(ids: pd.Series, days: pd.Series) -> pd.Series:
-    return days.groupby(ids).min()
+class AdslContext:
+    """What the ADSL steps read: SDTM, study settings, cut-off, the BDS datasets once they exist."""
+
+    def __init__(self, sdtm: Mapping[str, pd.DataFrame], settings: Mapping, cutoff_days: float) -> None:
+        self.sdtm = sdtm
+        self.settings = settings
+        self.cutoff_days = cutoff_days
+        self.bds: dict[str, pd.DataFrame] = {}
+        self.subjects: pd.DataFrame | None = None  # ADLB's subject-level baseline facts (response rules)
+        self.findings: list[Finding] = []
+
+    def records(self, dataset: str, step: str, variable: str) -> pd.DataFrame | None:
+        """An optional input dataset; absent -> None and a finding naming the variable it leaves empty."""
+        frame = self.sdtm.get(dataset)
+        if frame is None:
+            self.findings.append(
+                Finding(
+                    INPUT_ABSENT,
+                    Severity.WARNING,
+                    f"no {dataset} dataset: {variable} ({step}) is not derived from it",
+                    dataset="ADSL",
+                    variable=variable,
+                )
+            )
+        return frame
 
 
-def _max_by_subject(ids: pd.Series, days: pd.Series) -> pd.Series:
-    return days.groupby(ids).max()
+def _by_subject(frame: pd.DataFrame, days: pd.Series, flags: pd.Series, pick: str) -> pd.DataFrame:
+    """The first or last (day, flag) per USUBJID among records with a day."""
+    out = pd.DataFrame(
+        {"USUBJID": text(frame, "USUBJID").to_numpy(), "D": days.to_numpy(), "F": flags.to_numpy()}
+    )
+    out = out.dropna(subset=["D"]).sort_values(["USUBJID", "D", "F"])
+    return out.drop_duplicates("USUBJID", keep="first" if pick == "first" else "last").set_index("USUBJID")
 
 
-def _treatment_dates(sdtm: Mapping[str, pd.DataFrame], dm: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """TRTSDT/TRTEDT per USUBJID from EX (doses > 0 or dose missing), else DM.RFXSTDTC/RFXENDTC."""
-    ids = text(dm, "USUBJID")
-    start = pd.Series(compute_sas_date(dm, "RFXSTDTC", dataset="DM").to_numpy(), index=ids)
-    end = pd.Series(compute_sas_date(dm, "RFXENDTC", dataset="DM").to_numpy(), index=ids)
-    ex = sdtm.get("EX")
-    if ex is not None and len(ex):
-        dose = number(ex, "EXDOSE")
-        given = ex[(dose > 0) | dose.isna()]
-        exid = text(given, "USUBJID")
-        st = compute_sas_date(given, "EXSTDTC", dataset="EX")
-        en = compute_sas_date(given, "EXENDTC", dataset="EX").fillna(st)
-        ex_start = _min_by_subject(exid, st).reindex(ids)
-        ex_end = _max_by_subject(exid, en).reindex(ids)
-        start = ex_start.where(ex_start.notna(), start)
-        end = ex_end.where(ex_end.notna(), end)
-    return start, end
+def _imputed_dates(
+    frame: pd.DataFrame, variable: str, dataset: str, impute: str
+) -> tuple[pd.Series, pd.Series]:
+    if impute == "first_day":
+        return compute_first_day_imputation(frame, variable, dataset=dataset)
+    days = compute_sas_date(frame, variable, dataset=dataset)
+    return days, pd.Series("", index=frame.index, dtype="str")
 
 
-def _alive_dates(sdtm: Mapping[str, pd.DataFrame], dm: pd.DataFrame, cutoff_days: float) -> pd.Series:
-    """Latest complete date on or before the cut-off among RFICDTC, EX, LB, RS, QS and non-death DS."""
-    parts: list[pd.Series] = []
-
-    def add(frame: pd.DataFrame | None, variable: str, dataset: str) -> None:
-        if frame is None or variable not in frame.columns or not len(frame):
-            return
-        days = compute_sas_date(frame, variable, dataset=dataset)
-        parts.append(pd.Series(days.to_numpy(), index=text(frame, "USUBJID").to_numpy()))
-
-    add(dm, "RFICDTC", "DM")
-    for dataset, variables in (
-        ("EX", ("EXSTDTC", "EXENDTC")),
-        ("LB", ("LBDTC",)),
-        ("RS", ("RSDTC",)),
-        ("QS", ("QSDTC",)),
-    ):
-        for variable in variables:
-            add(sdtm.get(dataset), variable, dataset)
-    ds = sdtm.get("DS")
-    if ds is not None and len(ds):
-        add(ds[text(ds, "DSDECOD").str.upper() != "DEATH"], "DSSTDTC", "DS")
-    allp = pd.concat(parts) if parts else pd.Series(dtype="float64")
-    allp = allp[allp <= cutoff_days]
-    return allp.groupby(level=0).max()
+# ------------------------------------------------------------------------------------------------ steps
 
 
-def _disposition(ds: pd.DataFrame | None, ids: pd.Series) -> pd.DataFrame:
-    """EOTSTT, EOSSTT, DCSREAS from DS disposition events (COMPLETED / DISCONTINUED / ONGOING)."""
-    out = pd.DataFrame(index=pd.Index(ids, name="USUBJID"))
-    out["EOTSTT"], out["EOSSTT"], out["DCSREAS"] = "ONGOING", "ONGOING", ""
-    if ds is None or not len(ds):
-        return out
-    cat = text(ds, "DSCAT").str.upper()
-    scat = text(ds, "DSSCAT").str.upper()
-    epoch = text(ds, "EPOCH").str.upper()
-    decod = text(ds, "DSDECOD").str.upper()
-    event = (cat == "DISPOSITION EVENT") | ((cat == "") & (decod != "INFORMED CONSENT OBTAINED"))
-    is_eot = event & (scat.str.contains("TREATMENT") | ((scat == "") & (epoch == "TREATMENT")))
-    is_eos = event & ~is_eot & (scat.str.contains("STUDY") | (scat == ""))
-    frame = pd.DataFrame({"USUBJID": text(ds, "USUBJID"), "DECOD": decod, "DTC": text(ds, "DSSTDTC")})
-    for mask, var in ((is_eot, "EOTSTT"), (is_eos, "EOSSTT")):
-        last = (
-            frame[mask]
-            .sort_values(["USUBJID", "DTC"])
-            .drop_duplicates("USUBJID", keep="last")
-            .set_index("USUBJID")
-        )
-        status = np.where(last["DECOD"] == "COMPLETED", "COMPLETED", "DISCONTINUED")
-        out.loc[last.index.intersection(out.index), var] = pd.Series(status, index=last.index)
-        if var == "EOSSTT":
-            reason = last["DECOD"].where(last["DECOD"] != "COMPLETED", "")
-            out.loc[last.index.intersection(out.index), "DCSREAS"] = reason
-    return out
-
-
-def derive_adsl_core(sdtm: Mapping[str, pd.DataFrame], settings: Mapping, cutoff_days: float) -> pd.DataFrame:
-    """Subject-level variables from DM, EX, DS, CM and the dates of every domain (no lab baselines yet)."""
-    dm = sdtm["DM"]
+def derive_population(dm: pd.DataFrame, spec: DatasetSpec, step: Mapping | None) -> pd.DataFrame:
+    """The DM subjects the population condition keeps, with the spec's DM predecessors copied."""
     require_columns(dm, "DM", ["STUDYID", "USUBJID"])
     ids_all = text(dm, "USUBJID")
     dup = ids_all[ids_all.duplicated()]
@@ -111,100 +88,271 @@ def derive_adsl_core(sdtm: Mapping[str, pd.DataFrame], settings: Mapping, cutoff
         raise AdamInputError(
             "subject appears more than once", dataset="DM", variable="USUBJID", usubjid=dup.iloc[0]
         )
-    screen_fail = text(dm, "ARMNRS").str.upper().eq("SCREEN FAILURE") | text(dm, "ARMCD").str.upper().eq(
-        "SCRNFAIL"
-    )
-    dm = dm[~screen_fail].reset_index(drop=True)
-    ids = text(dm, "USUBJID")
-    adsl = pd.DataFrame({"STUDYID": text(dm, "STUDYID"), "USUBJID": ids})
-    for var in (
-        "SUBJID",
-        "SITEID",
-        "AGEU",
-        "SEX",
-        "RACE",
-        "ETHNIC",
-        "COUNTRY",
-        "ARMCD",
-        "ARM",
-        "ACTARMCD",
-        "ACTARM",
-    ):
-        adsl[var] = text(dm, var)
-    adsl["AGE"] = number(dm, "AGE")
-    adsl["TRT01P"], adsl["TRT01A"] = adsl["ARM"], adsl["ACTARM"]
-    adsl["ENRLFL"] = "Y"
-    trtsdt, trtedt = _treatment_dates(sdtm, dm)
-    adsl["TRTSDT"] = trtsdt.to_numpy()
-    adsl["TRTEDT"] = trtedt.to_numpy()
-    adsl["SAFFL"] = np.where(adsl["TRTSDT"].notna(), "Y", "N")
-    adsl["SCRNDT"] = compute_sas_date(dm, "RFICDTC", dataset="DM").to_numpy()
-    adsl["_BRTHDT"] = compute_sas_date(dm, "BRTHDTC", dataset="DM").to_numpy()
-
-    alive = _alive_dates(sdtm, dm, cutoff_days).reindex(ids).to_numpy()
-    # Death: DM.DTHDTC, else a DS DEATH record; partial -> first day of the known month/year, or
-    # last-known-alive + 1 if that is later (DTHDTF flags the imputation).
-    dth_days, dth_flag = compute_first_day_imputation(dm, "DTHDTC", dataset="DM")
-    ds = sdtm.get("DS")
-    if ds is not None and len(ds) and "DSSTDTC" in ds.columns:
-        death_ds = ds[text(ds, "DSDECOD").str.upper() == "DEATH"].reset_index(drop=True)
-        d_days, d_flag = compute_first_day_imputation(death_ds, "DSSTDTC", dataset="DS")
-        d = pd.DataFrame({"USUBJID": text(death_ds, "USUBJID"), "D": d_days, "F": d_flag}).dropna(
-            subset=["D"]
-        )
-        d = d.sort_values(["USUBJID", "D"]).drop_duplicates("USUBJID").set_index("USUBJID").reindex(ids)
-        use_ds = dth_days.isna().to_numpy() & d["D"].notna().to_numpy()
-        dth_days = pd.Series(np.where(use_ds, d["D"].to_numpy(), dth_days.to_numpy()))
-        dth_flag = pd.Series(np.where(use_ds, d["F"].fillna("").to_numpy(), dth_flag.to_numpy()))
-    dth_days, dth_flag = (
-        pd.Series(dth_days.to_numpy(), dtype="float64"),
-        pd.Series(dth_flag.to_numpy(), dtype="str"),
-    )
-    later = (dth_flag != "") & (pd.Series(alive) + 1 > dth_days)
-    dth_days = dth_days.where(~later, pd.Series(alive) + 1)
-    dth_days = dth_days.where(dth_days <= cutoff_days)  # a death after the data cut is not in this analysis
-    adsl["DTHDT"] = dth_days.to_numpy()
-    adsl["DTHDTF"] = np.where(adsl["DTHDT"].notna(), dth_flag.to_numpy(), "")
-    adsl["DTHFL"] = np.where(adsl["DTHDT"].notna(), "Y", "")
-    adsl["LSTALVDT"] = np.where(adsl["DTHDT"].notna(), adsl["DTHDT"], alive)
-
-    adsl["NACTDT"], adsl["NACTDTF"] = np.nan, ""
-    cm = sdtm.get("CM")
-    if cm is not None and len(cm):
-        ther = cm[text(cm, "CMCAT").str.upper() == NEW_THERAPY_CAT].reset_index(drop=True)
-        n_days, n_flag = compute_first_day_imputation(ther, "CMSTDTC", dataset="CM")
-        n = pd.DataFrame({"USUBJID": text(ther, "USUBJID"), "D": n_days, "F": n_flag}).dropna(subset=["D"])
-        n = (
-            n[n["D"] <= cutoff_days]
-            .sort_values(["USUBJID", "D", "F"])
-            .drop_duplicates("USUBJID")
-            .set_index("USUBJID")
-        )
-        adsl["NACTDT"] = n["D"].reindex(ids).to_numpy()
-        adsl["NACTDTF"] = n["F"].reindex(ids).fillna("").to_numpy()
-    disp = _disposition(ds, ids)
-    for var in ("EOTSTT", "EOSSTT", "DCSREAS"):
-        adsl[var] = disp[var].to_numpy()
-    adsl.loc[adsl["SAFFL"] == "N", "EOTSTT"] = ""
+    kept = dm[compute_where_mask(dm, (step or {}).get("where"))].reset_index(drop=True)
+    adsl = pd.DataFrame({"STUDYID": text(kept, "STUDYID"), "USUBJID": text(kept, "USUBJID")})
+    for var in spec.variables:
+        source = (var.source or "").strip()
+        if var.origin != "Predecessor" or not source.upper().startswith("DM.") or var.name in adsl:
+            continue
+        column = source[3:]
+        if column not in kept.columns:
+            raise AdamInputError(f"ADSL.{var.name} is copied from it", dataset="DM", variable=column)
+        adsl[var.name] = number(kept, column) if var.is_numeric else text(kept, column)
+    # working column: birth date, for ages at other dates (ADLB's eGFR)
+    adsl["_BRTHDT"] = compute_sas_date(kept, "BRTHDTC", dataset="DM").to_numpy()
+    adsl.attrs["dm"] = kept
     return adsl
 
 
-def derive_adsl_baseline(adsl: pd.DataFrame, subjects: pd.DataFrame, settings: Mapping) -> pd.DataFrame:
-    """Add INVLC, HEVAL, BDFLC, BNTPBNP, BPROT, BEGFR, CARDEVFL, RENEVFL and EFFFL from ADLB baselines."""
-    resp = settings["response"]
-    out = adsl.copy()
-    sub = subjects.reindex(out["USUBJID"])
-    for var in ("INVLC", "CLONE"):
-        out[var] = sub[var].fillna("").astype("str").to_numpy()
-    for var in ("BDFLC", "BNTPBNP", "BPROT", "BEGFR"):
-        out[var] = sub[var].astype("float64").to_numpy()
-    out["HEVAL"] = compute_evaluability_class(out["BDFLC"], out["INVLC"], resp["hematologic"]).to_numpy()
-    out["CARDEVFL"] = np.where(
-        compute_threshold(out["BNTPBNP"], resp["cardiac"]["evaluable_baseline"]), "Y", "N"
+def derive_treatment_dates(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """First/last exposure from the exposure records (the study's exposure rule, placebo included),
+    else the DM fallback variables (RFXSTDTC/RFXENDTC)."""
+    dm = adsl.attrs["dm"]
+    ids = adsl["USUBJID"]
+    fallback = step.get("fallback") or {}
+    start = (
+        pd.Series(compute_sas_date(dm, fallback["start"], dataset="DM").to_numpy(), index=ids)
+        if fallback.get("start")
+        else pd.Series(np.nan, index=ids)
     )
-    out["RENEVFL"] = np.where(compute_threshold(out["BPROT"], resp["renal"]["evaluable_baseline"]), "Y", "N")
-    out["EFFFL"] = np.where((out["SAFFL"] == "Y") & (out["HEVAL"] != "NOT EVALUABLE"), "Y", "N")
-    return out
+    end = (
+        pd.Series(compute_sas_date(dm, fallback["end"], dataset="DM").to_numpy(), index=ids)
+        if fallback.get("end")
+        else pd.Series(np.nan, index=ids)
+    )
+    dataset = step.get("dataset") or exposure_dataset(ctx.settings)
+    ex = ctx.records(dataset, "treatment", step["start"])
+    if ex is not None and len(ex):
+        if step.get("where"):
+            given = ex[compute_where_mask(ex, step["where"])]
+        else:
+            given = ex[compute_exposure_mask(ex, dict(ctx.settings))]
+        prefix = dataset[:2]
+        st = compute_sas_date(given, step.get("start_date", f"{prefix}STDTC"), dataset=dataset)
+        en = compute_sas_date(given, step.get("end_date", f"{prefix}ENDTC"), dataset=dataset)
+        if step.get("end_missing", "start") == "start":  # a record without an end date ends on its start
+            en = en.fillna(st)
+        exid = text(given, "USUBJID")
+        ex_start = st.groupby(exid).min().reindex(ids)
+        ex_end = en.groupby(exid).max().reindex(ids)
+        start = ex_start.where(ex_start.notna(), start)
+        end = ex_end.where(ex_end.notna(), end)
+    adsl[step["start"]] = start.to_numpy()
+    adsl[step["end"]] = end.to_numpy()
+    return adsl
+
+
+def derive_date(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """A numeric date from a DM date variable (partial dates imputed when the step asks)."""
+    dm = adsl.attrs["dm"]
+    days, flag = _imputed_dates(dm, step["source"], "DM", step.get("impute", "none"))
+    adsl[step["variable"]] = days.to_numpy()
+    if step.get("flag"):
+        adsl[step["flag"]] = np.where(adsl[step["variable"]].notna(), flag.to_numpy(), "")
+    return adsl
+
+
+def derive_first_date(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """The first (or last) date of a subject's records of a domain that meet a condition, on or before
+    the data cut-off; partial dates imputed to the first day when the step asks (flag D/M)."""
+    var, flag_var = step["variable"], step.get("flag")
+    adsl[var] = np.nan
+    if flag_var:
+        adsl[flag_var] = ""
+    frame = ctx.records(step["dataset"], "first_date", var)
+    if frame is None or not len(frame):
+        return adsl
+    chosen = frame[compute_where_mask(frame, step.get("where"))].reset_index(drop=True)
+    days, flags = _imputed_dates(chosen, step["source"], step["dataset"], step.get("impute", "none"))
+    keep = (days <= ctx.cutoff_days).to_numpy()
+    found = _by_subject(chosen[keep], days[keep], flags[keep], step.get("pick", "first"))
+    adsl[var] = found["D"].reindex(adsl["USUBJID"]).to_numpy()
+    if flag_var:
+        adsl[flag_var] = found["F"].reindex(adsl["USUBJID"]).fillna("").to_numpy()
+    return adsl
+
+
+def derive_last_alive(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """Latest date on or before the cut-off among the listed sources: ADSL date variables, DM variables
+    and records of other domains meeting their condition (complete dates; partial ones imputed to the
+    first day where the source says `impute: first_day`)."""
+    parts: list[pd.Series] = []
+    for source in step["sources"]:
+        dataset = source["dataset"]
+        if dataset == "ADSL":
+            for variable in source["variables"]:
+                parts.append(pd.Series(number(adsl, variable).to_numpy(), index=adsl["USUBJID"].to_numpy()))
+            continue
+        frame = adsl.attrs["dm"] if dataset == "DM" else ctx.sdtm.get(dataset)
+        if frame is None or not len(frame):
+            continue
+        frame = frame[compute_where_mask(frame, source.get("where"))]
+        for variable in source["variables"]:
+            if variable not in frame.columns:
+                continue
+            days, _flag = _imputed_dates(frame, variable, dataset, source.get("impute", "none"))
+            parts.append(pd.Series(days.to_numpy(), index=text(frame, "USUBJID").to_numpy()))
+    every = pd.concat(parts) if parts else pd.Series(dtype="float64")
+    every = every[every <= ctx.cutoff_days]
+    adsl[step["variable"]] = every.groupby(level=0).max().reindex(adsl["USUBJID"]).to_numpy()
+    return adsl
+
+
+def derive_death(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """DTHDT from the first source that has a date (in the order listed), partial dates imputed to the
+    first day of the known month/year (DTHDTF D/M) and, when the step asks, not before the day after the
+    last-alive date; deaths after the cut-off left out. DTHFL, and (`set_last_alive`) last-alive = DTHDT."""
+    ids = adsl["USUBJID"]
+    days = pd.Series(np.nan, index=range(len(adsl)), dtype="float64")
+    flags = pd.Series("", index=range(len(adsl)), dtype="str")
+    for source in step["sources"]:
+        dataset = source["dataset"]
+        frame = adsl.attrs["dm"] if dataset == "DM" else ctx.sdtm.get(dataset)
+        if frame is None or not len(frame) or source["variable"] not in frame.columns:
+            continue
+        chosen = frame[compute_where_mask(frame, source.get("where"))].reset_index(drop=True)
+        d, f = _imputed_dates(chosen, source["variable"], dataset, step.get("impute", "none"))
+        found = _by_subject(chosen, d, f, source.get("pick", "first")).reindex(ids)
+        use = days.isna().to_numpy() & found["D"].notna().to_numpy()
+        days = pd.Series(np.where(use, found["D"].to_numpy(), days.to_numpy()), dtype="float64")
+        flags = pd.Series(np.where(use, found["F"].fillna("").to_numpy(), flags.to_numpy()), dtype="str")
+    alive_var = step.get("last_alive")
+    if alive_var and step.get("not_before_last_alive"):
+        alive = pd.Series(adsl[alive_var].to_numpy(), dtype="float64")
+        later = (flags != "") & (alive + 1 > days)
+        days = days.where(~later, alive + 1)
+    days = days.where(days <= ctx.cutoff_days)  # a death after the data cut is not in this analysis
+    adsl[step["date"]] = days.to_numpy()
+    if step.get("flag"):
+        adsl[step["flag"]] = np.where(adsl[step["date"]].notna(), flags.to_numpy(), "")
+    if step.get("death_flag"):
+        adsl[step["death_flag"]] = np.where(adsl[step["date"]].notna(), "Y", "")
+    if alive_var and step.get("set_last_alive"):
+        adsl[alive_var] = np.where(adsl[step["date"]].notna(), adsl[step["date"]], adsl[alive_var])
+    return adsl
+
+
+def derive_disposition(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """A status (EOSSTT, EOTSTT) from the subject's last (or first) DS record meeting the condition:
+    its DSDECOD through `values` (COMPLETED -> COMPLETED, ...), any other decode -> `otherwise`, no such
+    record -> `none`; the reason (DSDECOD) where the status is `otherwise`."""
+    status = step["status"]
+    ids = adsl["USUBJID"]
+    adsl[status] = step.get("none", "ONGOING")
+    if step.get("reason"):
+        adsl[step["reason"]] = ""
+    ds = ctx.records("DS", "disposition", status)
+    if ds is None or not len(ds):
+        return adsl
+    chosen = ds[compute_where_mask(ds, step.get("where"))]
+    frame = pd.DataFrame(
+        {
+            "USUBJID": text(chosen, "USUBJID"),
+            "DECOD": text(chosen, "DSDECOD").str.upper(),
+            "DTC": text(chosen, "DSSTDTC"),
+        }
+    ).sort_values(["USUBJID", "DTC"])
+    last = frame.drop_duplicates("USUBJID", keep="last" if step.get("pick", "last") == "last" else "first")
+    last = last.set_index("USUBJID")
+    values = {str(k).upper(): v for k, v in (step.get("values") or {}).items()}
+    mapped = last["DECOD"].map(lambda d: values.get(d, step.get("otherwise", "DISCONTINUED")))
+    target = last.index.intersection(pd.Index(ids))
+    pos = pd.Index(ids).get_indexer(target)
+    adsl.loc[pos, status] = mapped.loc[target].to_numpy()
+    if step.get("reason"):
+        otherwise = mapped.loc[target] == step.get("otherwise", "DISCONTINUED")
+        adsl.loc[pos, step["reason"]] = last.loc[target, "DECOD"].where(otherwise, "").to_numpy()
+    return adsl
+
+
+def derive_baseline_covariate(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """A baseline covariate: AVAL (or `value`) of the subject's ABLFL = Y record of a BDS parameter."""
+    var = step["variable"]
+    bds = ctx.bds.get(step["dataset"])
+    if bds is None:
+        adsl[var] = np.nan
+        ctx.findings.append(
+            Finding(
+                INPUT_ABSENT,
+                Severity.WARNING,
+                f"no {step['dataset']}: baseline covariate {var} is not derived",
+                dataset="ADSL",
+                variable=var,
+            )
+        )
+        return adsl
+    rec = bds[(bds["PARAMCD"] == step["paramcd"]) & (bds["ABLFL"] == "Y")]
+    value = rec.drop_duplicates("USUBJID", keep="last").set_index("USUBJID")[step.get("value", "AVAL")]
+    adsl[var] = value.reindex(adsl["USUBJID"]).to_numpy()
+    return adsl
+
+
+def derive_response_baseline(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """AL amyloidosis baseline (DOMAIN.md): INVLC, CLONE, BDFLC, BNTPBNP, BPROT, BEGFR from ADLB, the
+    hematologic evaluability class HEVAL and the organ evaluability flags CARDEVFL, RENEVFL, with the
+    thresholds of study.yaml `response`."""
+    if ctx.subjects is None:
+        raise AdamInputError(
+            "response_baseline needs ADLB (its spec and LB records)", dataset="ADSL", variable="HEVAL"
+        )
+    resp = ctx.settings["response"]
+    sub = ctx.subjects.reindex(adsl["USUBJID"])
+    for var in ("INVLC", "CLONE"):
+        adsl[var] = sub[var].fillna("").astype("str").to_numpy()
+    for var in ("BDFLC", "BNTPBNP", "BPROT", "BEGFR"):
+        adsl[var] = sub[var].astype("float64").to_numpy()
+    adsl["HEVAL"] = compute_evaluability_class(adsl["BDFLC"], adsl["INVLC"], resp["hematologic"]).to_numpy()
+    adsl["CARDEVFL"] = np.where(
+        compute_threshold(adsl["BNTPBNP"], resp["cardiac"]["evaluable_baseline"]), "Y", "N"
+    )
+    adsl["RENEVFL"] = np.where(
+        compute_threshold(adsl["BPROT"], resp["renal"]["evaluable_baseline"]), "Y", "N"
+    )
+    return adsl
+
+
+ADSL_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, AdslContext], pd.DataFrame]] = {
+    "treatment": derive_treatment_dates,
+    "flag": derive_flag,
+    "assign": derive_assign,
+    "date": derive_date,
+    "first_date": derive_first_date,
+    "last_alive": derive_last_alive,
+    "death": derive_death,
+    "disposition": derive_disposition,
+    "cut": derive_cut,
+    "map": derive_map,
+    "duration": derive_duration,
+    "baseline": derive_baseline_covariate,
+    "response_baseline": derive_response_baseline,
+}
+"""Every ADSL step kind (the keys of specs/adam/params/adsl.yaml `derivations` items) and its function."""
+
+
+def _split_steps(steps: list[Mapping]) -> tuple[list[Mapping], list[Mapping]]:
+    kinds = [next(iter(s)) for s in steps]
+    first = next((i for i, k in enumerate(kinds) if k in ANALYSIS_STEPS), len(steps))
+    return steps[:first], steps[first:]
+
+
+def _run_steps(adsl: pd.DataFrame, steps: list[Mapping], ctx: AdslContext) -> pd.DataFrame:
+    for item in steps:
+        ((kind, body),) = item.items()
+        adsl = ADSL_STEPS[kind](adsl, body or {}, ctx)
+    return adsl
+
+
+def derive_adsl_subject(spec: DatasetSpec, params: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """ADSL from SDTM: the population with its predecessors, then the steps before the first BDS step."""
+    adsl = derive_population(ctx.sdtm["DM"], spec, params.get("population"))
+    before, _after = _split_steps(list(params.get("derivations") or []))
+    return _run_steps(adsl, before, ctx)
+
+
+def derive_adsl_analysis(adsl: pd.DataFrame, params: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """The steps from the first BDS step on (baseline covariates, flags that use them)."""
+    _before, after = _split_steps(list(params.get("derivations") or []))
+    return _run_steps(adsl, after, ctx)
 
 
 def compute_cutoff_days(settings: Mapping, cutoff: object = None) -> float:

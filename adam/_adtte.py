@@ -3,19 +3,25 @@
 Per parameter and subject of its population: the earliest event wins (ties: the order of `events`);
 without an event, the first censoring source in listed order (= priority) whose condition holds and
 that yields a date. Candidate dates before STARTDT are ignored. AVAL = ADT - STARTDT + 1 (days).
+
+A parameter one of whose sources reads an ADRS parameter that was not derived (its input is absent:
+``adrs.attrs["not_derived"]``, set by derive_adrs), or that reads ADRS when there is none, is not derived:
+no records and one ADM006 finding (ADTTE.PARAMCD = the parameter; the message names the absent input).
+Its other sources alone would give wrong times (an event that cannot be seen is not a censoring).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 
-from ._codes import NO_EVENT_OR_CENSOR_DATE
+from ._codes import INPUT_ABSENT, NO_EVENT_OR_CENSOR_DATE
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +78,73 @@ def _source_dates(
     return out
 
 
+def compute_adrs_inputs(spec: Mapping, selections: Mapping) -> list[str]:
+    """The ADRS PARAMCDs one ADTTE parameter reads (its sources' `selection` and `if_none`), in spec order."""
+    out: list[str] = []
+    for src in [spec["start"], *spec["events"], *spec["censors"]]:
+        for key in ("selection", "if_none"):
+            if key in src:
+                for paramcd in selections[src[key]]["where"].get("PARAMCD", []):
+                    if paramcd not in out:
+                        out.append(paramcd)
+    return out
+
+
+def check_adrs_input(
+    spec: Mapping, selections: Mapping, adrs: pd.DataFrame, not_derived: Mapping[str, Any]
+) -> Finding | None:
+    """ADM006 (naming ADTTE.PARAMCD and, in words, the absent input) when a parameter reads an ADRS
+    parameter that was not derived, or ADRS is absent."""
+    needs = compute_adrs_inputs(spec, selections)
+    what = f"{spec['paramcd']} ({spec['param']}) is not derived"
+    message = None
+    if needs and "PARAMCD" not in adrs.columns:
+        message = f"no ADRS dataset (so no {' or '.join(needs)} record): {what}"
+    for paramcd in needs:
+        if message is None and paramcd in not_derived:
+            message = f"{not_derived[paramcd].reason}: {what} (it reads ADRS {paramcd}, which is not derived)"
+    if message is None:
+        return None
+    return Finding(
+        INPUT_ABSENT, Severity.WARNING, message, dataset="ADTTE", variable="PARAMCD", value=spec["paramcd"]
+    )
+
+
+def _empty_adtte() -> pd.DataFrame:
+    """No parameter derived: the record columns, typed, without rows."""
+    text_cols = ("USUBJID", "SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "PARAMCD", "PARAM")
+    num_cols = ("ADT", "SRCSEQ", "CNSR", "STARTDT", "AVAL", "PARAMN")
+    return pd.DataFrame(
+        {
+            **{c: pd.Series(dtype="str") for c in text_cols},
+            **{c: pd.Series(dtype="float64") for c in num_cols},
+        }
+    )
+
+
 def derive_adtte(
-    adsl: pd.DataFrame, adrs: pd.DataFrame, param_spec: Mapping
+    adsl: pd.DataFrame,
+    adrs: pd.DataFrame,
+    param_spec: Mapping,
+    *,
+    not_derived: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, list[Finding]]:
-    """Run the ADTTE definitions in order; returns records (spec variables + working columns) and findings."""
+    """Run the ADTTE definitions in order; returns records (spec variables + working columns) and findings.
+
+    ``not_derived`` (PARAMCD -> the absent input, adam._adrs.AbsentInput) names the ADRS parameters that
+    were not derived; by default ``adrs.attrs["not_derived"]`` as derive_adrs leaves it.
+    """
     findings: list[Finding] = []
     selections = param_spec["selections"]
+    if not_derived is None:
+        not_derived = adrs.attrs.get("not_derived", {})
     parts = []
     for spec in param_spec["parameters"]:
+        absent = check_adrs_input(spec, selections, adrs, not_derived)
+        if absent is not None:
+            findings.append(absent)
+            log.info("ADTTE %s", absent.message)
+            continue
         pop = adsl
         for var, values in (spec.get("population") or {}).items():
             pop = pop[pop[var].isin(values)]
@@ -124,7 +189,7 @@ def derive_adtte(
         best["AVAL"] = best["ADT"].astype("float") - best["STARTDT"] + 1
         best = best.assign(PARAMCD=spec["paramcd"], PARAM=spec["param"], PARAMN=float(spec["paramn"]))
         parts.append(best)
-    adtte = pd.concat(parts, ignore_index=True)
+    adtte = pd.concat(parts, ignore_index=True) if parts else _empty_adtte()
     subj = adsl.set_index("USUBJID")
     for var in ("STUDYID", "SAFFL", "EFFFL", "TRTSDT"):
         adtte[var] = adtte["USUBJID"].map(subj[var])

@@ -12,6 +12,8 @@ MRD_WITHOUT_SENSITIVITY = "ADM002"
 VALUE_WITHOUT_CODE = "ADM003"
 NO_EVENT_OR_CENSOR_DATE = "ADM004"
 PARAMETER_SOURCES_DIFFER = "ADM005"
+INPUT_ABSENT = "ADM006"
+RECORDS_WITHOUT_SUBJECT = "ADM007"
 PARAM_SPEC_SCHEMA = "ADM100"
 PARAM_SPEC_CROSS_CHECK = "ADM101"
 
@@ -21,6 +23,8 @@ FINDING_NAMES: dict[str, str] = {
     VALUE_WITHOUT_CODE: "ADRS value without an AVAL code",
     NO_EVENT_OR_CENSOR_DATE: "Time-to-event record without event or censoring date",
     PARAMETER_SOURCES_DIFFER: "Lab results of different specimen or method for one parameter",
+    INPUT_ABSENT: "Optional input absent: variable or parameter not derived",
+    RECORDS_WITHOUT_SUBJECT: "SDTM records of subjects not in ADSL left out",
     PARAM_SPEC_SCHEMA: "ADaM parameter spec unreadable or off its schema",
     PARAM_SPEC_CROSS_CHECK: "ADaM parameter specs inconsistent",
 }

@@ -88,3 +88,27 @@ def compute_iso_from_sas(days: pd.Series) -> pd.Series:
     """SAS day numbers back to ISO 8601 dates (for messages and HTML); NaN -> ""."""
     stamp = SAS_EPOCH + pd.to_timedelta(days, unit="D")
     return stamp.dt.strftime("%Y-%m-%d").fillna("").astype("str")
+
+
+def compute_range_imputation(
+    frame: pd.DataFrame, variable: str, *, dataset: str, side: str
+) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Impute a partial date to the first (side="first") or last ("last") day of its possible range.
+
+    Returns (SAS days, flag, range start, range end): the flag is "" for a complete date, "D" when the
+    day was imputed, "M" when month and day were (ADaMIG --DTF); the range is the span of dates the
+    partial value allows (equal to the date when complete, NaN when no year is known).
+    """
+    days, year, month = compute_date_parts(frame, variable, dataset=dataset)
+    need = days.isna() & year.notna()
+    has_month = need & month.notna()
+    y = year.where(need, 2000)
+    first_month = month.where(has_month, 1)
+    last_month = month.where(has_month, 12)
+    lo = pd.to_datetime({"year": y, "month": first_month, "day": 1})
+    hi = pd.to_datetime({"year": y, "month": last_month, "day": 1}) + pd.offsets.MonthEnd(0)
+    lo_days = ((lo - SAS_EPOCH).dt.days).astype("float64").where(need, days)
+    hi_days = ((hi - SAS_EPOCH).dt.days).astype("float64").where(need, days)
+    out = lo_days if side == "first" else hi_days
+    flag = pd.Series("", index=frame.index, dtype="str").mask(has_month, "D").mask(need & month.isna(), "M")
+    return out, flag, lo_days, hi_days

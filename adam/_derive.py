@@ -1,4 +1,4 @@
-"""derive_adam: SDTM datasets -> ADSL, ADLB, ADRS, ADTTE (+ findings), conformed to specs/adam/*.yaml."""
+"""derive_adam: SDTM datasets -> the ADaM datasets specs/adam declares (+ findings), conformed to their specs."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from cdiscgen._findings import Finding
 
 from ._adlb import check_lb_input, derive_adlb
 from ._adrs import AdrsContext, derive_adrs
-from ._adsl import compute_cutoff_days, derive_adsl_baseline, derive_adsl_core
+from ._adsl import AdslContext, compute_cutoff_days, derive_adsl_analysis, derive_adsl_subject
 from ._adtte import derive_adtte
+from ._bds import derive_bds
 from ._common import text
 from ._errors import AdamInputError
-from ._paramspec import load_parameter_specs
+from ._occds import derive_occds
+from ._paramspec import declares_adam, load_parameter_specs
 
 log = logging.getLogger(__name__)
-ADAM_DATASETS = ("ADSL", "ADLB", "ADRS", "ADTTE")
 
 
 @dataclass
@@ -56,14 +57,31 @@ def compute_conformed(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _check_inputs(sdtm: Mapping[str, pd.DataFrame]) -> None:
-    for name in ("DM", "LB"):
-        if name not in sdtm or sdtm[name] is None:
-            raise AdamInputError("required SDTM dataset is missing", dataset=name)
-    dm = sdtm["DM"]
-    if "USUBJID" not in dm.columns:
+def _check_dm(sdtm: Mapping[str, pd.DataFrame]) -> None:
+    if sdtm.get("DM") is None:
+        raise AdamInputError("required SDTM dataset is missing (ADSL is derived from it)", dataset="DM")
+    if "USUBJID" not in sdtm["DM"].columns:
         raise AdamInputError("required variable is missing", dataset="DM", variable="USUBJID")
-    check_lb_input(sdtm["LB"], text(dm, "USUBJID"))
+
+
+def _require(sdtm: Mapping[str, pd.DataFrame], dataset: str, needed_by: str) -> pd.DataFrame:
+    frame = sdtm.get(dataset)
+    if frame is None:
+        raise AdamInputError(
+            f"required SDTM dataset is missing ({needed_by} is derived from it)", dataset=dataset
+        )
+    return frame
+
+
+def derive_adsl_predecessors(frame: pd.DataFrame, adsl: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Copy the ADSL variables a dataset's spec names as predecessors (`source: ADSL.X`) by USUBJID."""
+    subj = adsl.set_index("USUBJID")
+    out = frame.copy()
+    for var in spec.variables:
+        source = (var.source or "").strip()
+        if var.origin == "Predecessor" and source.upper().startswith("ADSL.") and source[5:] in subj.columns:
+            out[var.name] = out["USUBJID"].map(subj[source[5:]])
+    return out
 
 
 def _check_cutoff_after_first_consent(dm: pd.DataFrame, cutoff_days: float) -> None:
@@ -91,36 +109,66 @@ def derive_adam(
     cutoff: date | None = None,
     study_dir: Path | None = None,
 ) -> AdamResult:
-    """Derive ADSL, ADLB, ADRS and ADTTE from SDTM DataFrames.
+    """Derive the ADaM datasets the study's specs/adam declares (ADSL always) from SDTM DataFrames.
 
-    ``settings`` is the study.yaml mapping (``response``, ``cutoff``...); ``cutoff`` overrides its
-    cut-off date; ``study_dir`` holds specs/adam (the bundled study by default). Raises AdamInputError
-    (naming dataset, variable, USUBJID) before producing anything when the input is unusable.
-    Dates are numeric SAS dates (days since 1960-01-01, float64).
+    ``settings`` is the study.yaml mapping; ``cutoff`` overrides its cut-off date; ``study_dir`` holds
+    specs/adam (the bundled study by default). Each dataset runs the engine its params file names:
+    ADSL's steps, then the findings (BDS) datasets, ADSL's analysis steps (baseline covariates and the
+    flags using them), response, time-to-event and occurrence datasets. Raises AdamInputError (naming
+    dataset, variable, USUBJID) before producing anything when an input a declared dataset needs is
+    unusable; an optional input that is absent is a finding. Dates are numeric SAS dates (float64).
     """
-    _check_inputs(sdtm)
     sdtm = {k.upper(): v for k, v in sdtm.items() if v is not None}
+    if not declares_adam(study_dir):
+        raise AdamInputError("the study declares no ADaM (no specs/adam/adsl.yaml)", dataset="ADSL")
+    _check_dm(sdtm)
     params = load_parameter_specs(study_dir)
+    specs = {name: read_adam_spec(study_dir, name) for name in ("ADSL", *params.datasets)}
     cutoff_days = compute_cutoff_days(settings, cutoff)
     _check_cutoff_after_first_consent(sdtm["DM"], cutoff_days)
+    for name, (engine, doc) in params.datasets.items():
+        if engine == "al_lab":
+            check_lb_input(_require(sdtm, "LB", name), text(sdtm["DM"], "USUBJID"))
+        elif engine in ("bds", "occds"):
+            _require(sdtm, doc["source"], name)
+    ctx = AdslContext(sdtm, settings, cutoff_days)
+    adsl = derive_adsl_subject(specs["ADSL"], params.adsl, ctx)
     findings: list[Finding] = []
-    adsl = derive_adsl_core(sdtm, settings, cutoff_days)
-    lb = sdtm["LB"]
-    adlb, lb_findings = derive_adlb(lb, adsl, settings, params.adlb)
-    findings.extend(lb_findings)
-    subjects = adlb.attrs.pop("subjects")
-    adlb = adlb[adlb["ADT"] <= cutoff_days].reset_index(drop=True)
-    adsl = derive_adsl_baseline(adsl, subjects, settings)
-    subj = adsl.set_index("USUBJID")
-    for var in ("STUDYID", "SAFFL", "EFFFL"):
-        adlb[var] = adlb["USUBJID"].map(subj[var])
-    ctx = AdrsContext(adsl=adsl, adlb=adlb, sdtm=sdtm, settings=settings, cutoff_days=cutoff_days)
-    adrs = derive_adrs(ctx, params.adrs)
-    findings.extend(ctx.findings)
-    adtte, tte_findings = derive_adtte(adsl, adrs, params.adtte)
-    findings.extend(tte_findings)
-    frames = {"ADSL": adsl, "ADLB": adlb, "ADRS": adrs, "ADTTE": adtte}
+    frames: dict[str, pd.DataFrame] = {}
+    for name, doc in params.of_engine("al_lab"):
+        adlb, lb_findings = derive_adlb(sdtm["LB"], adsl, settings, doc)
+        findings.extend(lb_findings)
+        ctx.subjects = adlb.attrs.pop("subjects")
+        frames[name] = adlb[adlb["ADT"] <= cutoff_days].reset_index(drop=True)
+    for name, doc in params.of_engine("bds"):
+        frames[name], bds_findings = derive_bds(sdtm, adsl, doc, name=name, cutoff_days=cutoff_days)
+        findings.extend(bds_findings)
+    ctx.bds = dict(frames)
+    adsl = derive_adsl_analysis(adsl, params.adsl, ctx)
+    findings[:0] = ctx.findings
+    for name in list(frames):
+        frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
+    adlb_frames = [frames[n] for n, _ in params.of_engine("al_lab")]
+    adrs = pd.DataFrame()
+    for name, doc in params.of_engine("response"):
+        actx = AdrsContext(
+            adsl=adsl,
+            adlb=adlb_frames[0] if adlb_frames else pd.DataFrame(),
+            sdtm=sdtm,
+            settings=settings,
+            cutoff_days=cutoff_days,
+        )
+        frames[name] = adrs = derive_adrs(actx, doc)
+        findings.extend(actx.findings)
+    for name, doc in params.of_engine("time_to_event"):
+        frames[name], tte_findings = derive_adtte(adsl, adrs, doc)
+        findings.extend(tte_findings)
+    for name, doc in params.of_engine("occds"):
+        frames[name], occ_findings = derive_occds(sdtm, adsl, doc, name=name, cutoff_days=cutoff_days)
+        findings.extend(occ_findings)
+        frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
+    frames["ADSL"] = adsl
     result = AdamResult(findings=findings)
-    for name in ADAM_DATASETS:
-        result.datasets[name] = compute_conformed(frames[name], read_adam_spec(study_dir, name))
+    for name in ("ADSL", *params.datasets):
+        result.datasets[name] = compute_conformed(frames[name], specs[name])
     return result

@@ -18,7 +18,8 @@ def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
 
     Uses the project's one transport reader (cdiscgen.validate.read_folder: a file that is not ASCII is
     read as cp1252 and said so). Character columns are str with "" for missing. Raises AdamInputError
-    naming the file when one cannot be read, and when DM or LB is absent.
+    naming the file when one cannot be read, and when DM is absent (what else a
+    declared ADaM dataset needs is checked by derive_adam).
     """
     from cdiscgen.validate import read_folder
 
@@ -33,7 +34,6 @@ def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
             if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
                 frame[col] = frame[col].astype("string").fillna("").astype("str")
         log.debug("read %s: %d rows", name, len(frame))
-    for name in ("DM", "LB"):
-        if name not in frames:
-            raise AdamInputError(f"no {name.lower()}.xpt in {folder}", dataset=name)
+    if "DM" not in frames:
+        raise AdamInputError(f"no dm.xpt in {folder} (ADSL is derived from it)", dataset="DM")
     return frames

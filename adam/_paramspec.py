@@ -42,6 +42,7 @@ _NAME = {"type": "string", "regex": r"^[A-Z][A-Z0-9_]{0,7}$"}
 _VALUES = {"type": "list", "schema": {"type": "string"}}
 
 ADRS_SCHEMA: dict = {
+    "engine": {"type": "string", "required": True, "allowed": ["response"]},
     "codesets": {
         "type": "dict",
         "required": True,
@@ -99,6 +100,7 @@ ADLB_RULE_PARAMS = (
 """ADLB PARAMCDs that ADSL and ADRS derive from (DOMAIN.md); params/adlb.yaml must declare each."""
 
 ADLB_SCHEMA: dict = {
+    "engine": {"type": "string", "required": True, "allowed": ["al_lab"]},
     "parameters": {
         "type": "list",
         "required": True,
@@ -151,6 +153,7 @@ _SOURCE = {
     "cnsdtdsc": {"type": "string", "maxlength": 200},
 }
 ADTTE_SCHEMA: dict = {
+    "engine": {"type": "string", "required": True, "allowed": ["time_to_event"]},
     "selections": {
         "type": "dict",
         "required": True,
@@ -200,6 +203,327 @@ ADTTE_SCHEMA: dict = {
         },
     },
 }
+
+
+_VAR = {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{0,7}$"}
+_OPT_VAR = {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"}
+_DOMAIN = {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"}
+_WHERE = {"type": "dict"}  # a condition of cdiscgen._conditions, checked by check_condition
+_SCALAR = {"type": ["string", "number", "integer"]}
+_IMPUTE = {"type": "string", "allowed": ["none", "first_day"]}
+_PICK = {"type": "string", "allowed": ["first", "last"]}
+_ORDER_ITEM = {"type": ["string", "dict"], "valuesrules": {"type": "string", "allowed": ["asc", "desc"]}}
+COMMON_STEP_SCHEMAS: dict[str, dict] = {
+    "flag": {"variable": _VAR, "where": {**_WHERE, "required": True}, "true": _SCALAR, "false": _SCALAR},
+    "assign": {"variable": _VAR, "value": {**_SCALAR, "required": True}, "where": _WHERE},
+    "cut": {
+        "variable": _VAR,
+        "source": _VAR,
+        "numeric": _OPT_VAR,
+        "missing": {"type": "string"},
+        "cuts": {
+            "type": "list",
+            "required": True,
+            "minlength": 1,
+            "schema": {
+                "type": "dict",
+                "schema": {
+                    "below": {"type": "number"},
+                    "value": {"type": "string", "required": True},
+                    "n": {"type": "integer"},
+                },
+            },
+        },
+    },
+    "map": {
+        "variable": _VAR,
+        "source": _VAR,
+        "values": {"type": "dict", "required": True, "minlength": 1, "valuesrules": _SCALAR},
+        "other": _SCALAR,
+        "missing": _SCALAR,
+    },
+    "duration": {
+        "variable": _VAR,
+        "start": _VAR,
+        "end": _VAR,
+        "add_one": {"type": "boolean"},
+        "unit_variable": _OPT_VAR,
+        "unit": {"type": "string"},
+    },
+    "copy": {"variable": _VAR, "source": _VAR},
+    "study_day": {"variable": _VAR, "date": _VAR, "reference": _VAR},
+    "extreme_flag": {
+        "variable": _VAR,
+        "by": {"type": "list", "required": True, "minlength": 1, "schema": _VAR},
+        "order": {"type": "list", "required": True, "minlength": 1, "schema": _ORDER_ITEM},
+        "pick": _PICK,
+        "where": _WHERE,
+    },
+}
+"""Step kinds every engine shares (adam/_steps.py)."""
+ADSL_STEP_SCHEMAS: dict[str, dict] = {
+    **COMMON_STEP_SCHEMAS,
+    "treatment": {
+        "start": _VAR,
+        "end": _VAR,
+        "dataset": _DOMAIN,
+        "where": _WHERE,
+        "start_date": _OPT_VAR,
+        "end_date": _OPT_VAR,
+        "fallback": {"type": "dict", "schema": {"start": _OPT_VAR, "end": _OPT_VAR}},
+        "end_missing": {"type": "string", "allowed": ["start", "none"]},
+    },
+    "date": {"variable": _VAR, "source": _VAR, "impute": _IMPUTE, "flag": _OPT_VAR},
+    "first_date": {
+        "variable": _VAR,
+        "flag": _OPT_VAR,
+        "dataset": {**_DOMAIN, "required": True},
+        "source": _VAR,
+        "where": _WHERE,
+        "impute": _IMPUTE,
+        "pick": _PICK,
+    },
+    "last_alive": {
+        "variable": _VAR,
+        "sources": {
+            "type": "list",
+            "required": True,
+            "minlength": 1,
+            "schema": {
+                "type": "dict",
+                "schema": {
+                    "dataset": {**_DOMAIN, "required": True},
+                    "variables": {"type": "list", "required": True, "minlength": 1, "schema": _VAR},
+                    "where": _WHERE,
+                    "impute": _IMPUTE,
+                },
+            },
+        },
+    },
+    "death": {
+        "date": _VAR,
+        "flag": _OPT_VAR,
+        "death_flag": _OPT_VAR,
+        "sources": {
+            "type": "list",
+            "required": True,
+            "minlength": 1,
+            "schema": {
+                "type": "dict",
+                "schema": {
+                    "dataset": {**_DOMAIN, "required": True},
+                    "variable": _VAR,
+                    "where": _WHERE,
+                    "pick": _PICK,
+                },
+            },
+        },
+        "impute": _IMPUTE,
+        "last_alive": _OPT_VAR,
+        "not_before_last_alive": {"type": "boolean"},
+        "set_last_alive": {"type": "boolean"},
+    },
+    "disposition": {
+        "status": _VAR,
+        "where": _WHERE,
+        "pick": _PICK,
+        "values": {"type": "dict", "valuesrules": {"type": "string"}},
+        "otherwise": {"type": "string"},
+        "none": {"type": "string"},
+        "reason": _OPT_VAR,
+    },
+    "baseline": {
+        "variable": _VAR,
+        "dataset": {**_DOMAIN, "required": True},
+        "paramcd": _VAR,
+        "value": _OPT_VAR,
+    },
+    "response_baseline": {},
+}
+"""The body of each ADSL step kind of specs/adam/params/adsl.yaml (adam/_adsl.py runs them)."""
+ADSL_SCHEMA: dict = {
+    "population": {"type": "dict", "schema": {"where": _WHERE}},
+    "derivations": {"type": "list", "required": True, "schema": {"type": "dict"}},
+}
+
+
+OCCDS_STEP_SCHEMAS: dict[str, dict] = {
+    **COMMON_STEP_SCHEMAS,
+    "impute_date": {
+        "variable": _VAR,
+        "flag": _OPT_VAR,
+        "source": _VAR,
+        "impute": {"type": "string", "allowed": ["first", "last", "none"]},
+        "not_before": {"type": "list", "schema": _VAR},
+        "not_after": {"type": "list", "schema": _VAR},
+    },
+    "treatment_emergent": {
+        "variable": _VAR,
+        "start": _OPT_VAR,
+        "end": _OPT_VAR,
+        "treatment_start": _OPT_VAR,
+        "treatment_end": _OPT_VAR,
+        "end_window": {"type": "integer", "min": 0},
+    },
+}
+"""The steps of an `engine: occds` params file (adam/_occds.py runs them)."""
+OCCDS_SCHEMA: dict = {
+    "engine": {"type": "string", "required": True, "allowed": ["occds"]},
+    "source": {**_DOMAIN, "required": True},
+    "order": {"type": "list", "minlength": 1, "schema": _VAR},
+    "sequence": _OPT_VAR,
+    "derivations": {"type": "list", "required": True, "schema": {"type": "dict"}},
+}
+
+
+_BY = {"type": "list", "required": True, "minlength": 1, "schema": _VAR}
+BDS_STEP_SCHEMAS: dict[str, dict] = {
+    **COMMON_STEP_SCHEMAS,
+    "parameter": {
+        "paramcd": _VAR,
+        "formula": {
+            "type": "string",
+            "required": True,
+            "allowed": ["mean_arterial_pressure", "bmi", "bsa_mosteller"],
+        },
+        "by": _BY,
+        "constant": {"type": "list", "schema": _VAR},
+    },
+    "summary_records": {"dtype": {"type": "string", "required": True}, "by": _BY, "where": _WHERE},
+    "lookup": {
+        "by": _VAR,
+        "values": {
+            "type": "dict",
+            "required": True,
+            "valuesrules": {"type": "dict", "keysrules": _VAR, "valuesrules": {"type": "number"}},
+        },
+    },
+    "range_indicator": {"variable": _VAR, "value": _OPT_VAR, "low": _OPT_VAR, "high": _OPT_VAR},
+    "base": {"variable": _VAR, "source": _VAR, "flag": _OPT_VAR, "by": _BY},
+    "change": {"variable": _OPT_VAR, "percent": _OPT_VAR, "where": _WHERE},
+    "extreme_records": {
+        "by": _BY,
+        "order": {"type": "list", "required": True, "minlength": 1, "schema": _ORDER_ITEM},
+        "pick": _PICK,
+        "where": _WHERE,
+        "set": {"type": "dict", "keysrules": _VAR, "valuesrules": _SCALAR},
+        "clear": {"type": "list", "schema": _VAR},
+    },
+}
+"""The steps of an `engine: bds` params file (adam/_bds.py runs them)."""
+BDS_SCHEMA: dict = {
+    "engine": {"type": "string", "required": True, "allowed": ["bds"]},
+    "source": {**_DOMAIN, "required": True},
+    "parameters": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "paramcd": _PARAMCD,
+                "paramn": {"type": "integer", "required": True},
+                "param": {**_PARAM, "maxlength": 200},
+                "testcd": _NAME,
+                "where": _WHERE,
+            },
+        },
+    },
+    "order": {"type": "list", "minlength": 1, "schema": _ORDER_ITEM},
+    "sequence": _OPT_VAR,
+    "derivations": {"type": "list", "required": True, "schema": {"type": "dict"}},
+}
+
+
+def _conditions_in(body: Any, path: tuple) -> list[tuple[tuple, Any]]:
+    """Every `where` condition of a step body (its sources' too), with its document path."""
+    out: list[tuple[tuple, Any]] = []
+    if isinstance(body, Mapping):
+        for key, value in body.items():
+            if key == "where":
+                out.append(((*path, key), value))
+            else:
+                out += _conditions_in(value, (*path, key))
+    elif isinstance(body, list):
+        for i, item in enumerate(body):
+            out += _conditions_in(item, (*path, i))
+    return out
+
+
+def check_condition_findings(doc: Any, body: Any, path: tuple, file: Path) -> list[Finding]:
+    """Problems of the `where` conditions of a spec part (ADaM variables: `variable:` operands)."""
+    from cdiscgen._conditions import check_condition
+
+    out: list[Finding] = []
+    for where_path, cond in _conditions_in(body, path):
+        for problem in check_condition(
+            cond,
+            line=_line(doc, where_path),
+            key=".".join(str(p) for p in where_path),
+            allowed={"variable": lambda name: None},
+        ):
+            out.append(
+                Finding(
+                    PARAM_SPEC_SCHEMA,
+                    Severity.ERROR,
+                    f"{problem.key}: {problem.message}",
+                    file=str(file),
+                    line=problem.line,
+                )
+            )
+    return out
+
+
+def check_adsl_spec(doc: Any, file: Path) -> list[Finding]:
+    """specs/adam/params/adsl.yaml: its schema, each step's body against its kind, every condition."""
+    findings = _schema_findings(doc, ADSL_SCHEMA, file)
+    if findings:
+        return findings
+    findings += check_condition_findings(doc, doc.get("population") or {}, ("population",), file)
+    return findings + check_steps(doc, file, ADSL_STEP_SCHEMAS)
+
+
+def check_steps(doc: Any, file: Path, step_schemas: Mapping[str, dict]) -> list[Finding]:
+    """The `derivations` list of a params file: each step one kind of `step_schemas`, its body on that
+    kind's schema, its conditions on the condition grammar."""
+    findings: list[Finding] = []
+    for i, step in enumerate(doc.get("derivations") or []):
+        path = ("derivations", i)
+        if not isinstance(step, Mapping) or len(step) != 1 or next(iter(step)) not in step_schemas:
+            findings.append(
+                Finding(
+                    PARAM_SPEC_SCHEMA,
+                    Severity.ERROR,
+                    f"derivations[{i}]: a step is one of {', '.join(step_schemas)} (got {step!r})",
+                    file=str(file),
+                    line=_line(doc, path),
+                )
+            )
+            continue
+        ((kind, body),) = step.items()
+        body = body if body is not None else {}
+        for p in schema_problems(body, step_schemas[kind]) if isinstance(body, Mapping) else []:
+            findings.append(
+                Finding(
+                    PARAM_SPEC_SCHEMA,
+                    Severity.ERROR,
+                    f"derivations[{i}].{kind}.{p.key}: {p.message}",
+                    file=str(file),
+                    line=p.line or _line(doc, path),
+                )
+            )
+        if not isinstance(body, Mapping):
+            findings.append(
+                Finding(
+                    PARAM_SPEC_SCHEMA,
+                    Severity.ERROR,
+                    f"derivations[{i}].{kind}: expected a mapping",
+                    file=str(file),
+                    line=_line(doc, path),
+                )
+            )
+        findings += check_condition_findings(doc, body, (*path, kind), file)
+    return findings
 
 
 def _load(path: Path) -> Any:
@@ -354,52 +678,123 @@ def _adlb_findings(adlb: Any, file: Path) -> list[Finding]:
     return out
 
 
-def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
-    """Validate specs/adam/params/adlb.yaml, adrs.yaml and adtte.yaml (schema + cross references). A
-    study whose specs/adam declares none of ADLB, ADRS, ADTTE needs no parameter files."""
-    files = {name: params_path(study_dir, name) for name in ("adlb", "adrs", "adtte")}
-    adam_dir = Path(study_dir or bundled_study_dir()) / "specs" / "adam"
-    if not any((adam_dir / f"{name}.yaml").is_file() for name in files):
+def declares_adam(study_dir: Path | None) -> bool:
+    """A study has an ADaM when its specs/adam holds ADSL's metadata (a new study may have SDTM only)."""
+    return (Path(study_dir or bundled_study_dir()) / "specs" / "adam" / "adsl.yaml").is_file()
+
+
+def declared_adam_datasets(study_dir: Path | None) -> list[str]:
+    """The ADaM datasets a study declares: one specs/adam/<name>.yaml each, ADSL first; none without ADSL."""
+    if not declares_adam(study_dir):
         return []
-    schemas = {"adlb": ADLB_SCHEMA, "adrs": ADRS_SCHEMA, "adtte": ADTTE_SCHEMA}
+    adam_dir = Path(study_dir or bundled_study_dir()) / "specs" / "adam"
+    names = sorted(p.stem.upper() for p in adam_dir.glob("*.yaml"))
+    return ["ADSL", *[n for n in names if n != "ADSL"]]
+
+
+def _engine_of(doc: Any) -> str | None:
+    return doc.get("engine") if isinstance(doc, Mapping) else None
+
+
+def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
+    """Validate specs/adam/params/<dataset>.yaml of every dataset specs/adam declares (schema of its
+    engine + cross references): ADSL's steps, and per other dataset the engine it names (`engine:`)."""
+    schemas = {
+        "al_lab": ADLB_SCHEMA,
+        "response": ADRS_SCHEMA,
+        "time_to_event": ADTTE_SCHEMA,
+        "bds": BDS_SCHEMA,
+        "occds": OCCDS_SCHEMA,
+    }
     findings: list[Finding] = []
     docs: dict[str, Any] = {}
-    for name, file in files.items():
+    for name in declared_adam_datasets(study_dir):
+        file = params_path(study_dir, name.lower())
+        if not file.is_file():
+            findings.append(
+                Finding(
+                    PARAM_SPEC_SCHEMA,
+                    Severity.ERROR,
+                    f"specs/adam/{name.lower()}.yaml declares {name}; its derivations file is missing",
+                    file=str(file),
+                )
+            )
+            continue
         try:
             doc = _load(file)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             findings.append(Finding(PARAM_SPEC_SCHEMA, Severity.ERROR, f"cannot read: {exc}", file=str(file)))
-            doc = None
-        if doc is not None:
-            findings.extend(_schema_findings(doc, schemas[name], file))
+            continue
         docs[name] = doc
-    settings = None
-    study_yaml = Path(study_dir or bundled_study_dir()) / "specs" / "study.yaml"
-    if study_yaml.exists():
-        settings = yaml.safe_load(study_yaml.read_text(encoding="utf-8"))
-    if not findings and all(isinstance(d, Mapping) for d in docs.values()):
-        findings.extend(_adlb_findings(docs["adlb"], files["adlb"]))
-        findings.extend(_cross_findings(docs["adrs"], docs["adtte"], settings, files["adrs"], files["adtte"]))
+        if name == "ADSL":
+            findings.extend(check_adsl_spec(doc, file))
+            continue
+        engine = _engine_of(doc)
+        if engine not in schemas:
+            findings.append(
+                Finding(
+                    PARAM_SPEC_SCHEMA,
+                    Severity.ERROR,
+                    f"engine: give one of {', '.join(schemas)} (got {engine!r})",
+                    file=str(file),
+                    line=_line(doc, ("engine",)),
+                )
+            )
+            continue
+        schema_found = _schema_findings(doc, schemas[engine], file)
+        findings.extend(schema_found)
+        if schema_found:
+            continue
+        if engine == "al_lab":
+            findings.extend(_adlb_findings(doc, file))
+        elif engine == "bds":
+            findings.extend(check_steps(doc, file, BDS_STEP_SCHEMAS))
+        elif engine == "occds":
+            findings.extend(check_steps(doc, file, OCCDS_STEP_SCHEMAS))
+    by_engine = {_engine_of(d): (n, d) for n, d in docs.items() if n != "ADSL"}
+    if "response" in by_engine or "time_to_event" in by_engine:
+        settings = None
+        study_yaml = Path(study_dir or bundled_study_dir()) / "specs" / "study.yaml"
+        if study_yaml.exists():
+            settings = yaml.safe_load(study_yaml.read_text(encoding="utf-8"))
+        rs_name, rs_doc = by_engine.get("response", ("ADRS", {}))
+        tte_name, tte_doc = by_engine.get("time_to_event", ("ADTTE", {}))
+        if not findings:
+            findings.extend(
+                _cross_findings(
+                    rs_doc,
+                    tte_doc,
+                    settings,
+                    params_path(study_dir, rs_name.lower()),
+                    params_path(study_dir, tte_name.lower()),
+                )
+            )
     return findings
 
 
 @dataclass(frozen=True)
 class ParameterSpecs:
-    """The validated parameter definitions of specs/adam/params (plain dicts, as in the YAML)."""
+    """The validated derivation specs of specs/adam/params (plain dicts, as in the YAML): ADSL's, and
+    per other declared dataset its engine and definitions, in run order."""
 
-    adlb: dict
-    adrs: dict
-    adtte: dict
+    adsl: dict
+    datasets: dict[str, tuple[str, dict]]
+
+    def of_engine(self, engine: str) -> list[tuple[str, dict]]:
+        return [(name, doc) for name, (eng, doc) in self.datasets.items() if eng == engine]
 
 
 def load_parameter_specs(study_dir: Path | None = None) -> ParameterSpecs:
-    """The validated ADLB, ADRS and ADTTE parameter definitions; AdamInputError on any spec finding."""
+    """The validated derivation specs of every declared ADaM dataset; AdamInputError on any finding."""
     findings = check_parameter_specs(study_dir)
     if findings:
         raise AdamInputError("; ".join(str(f) for f in findings[:5]), dataset="specs/adam/params")
-    return ParameterSpecs(
-        **{
-            name: yaml.safe_load(params_path(study_dir, name).read_text(encoding="utf-8"))
-            for name in ("adlb", "adrs", "adtte")
-        }
-    )
+    datasets: dict[str, tuple[str, dict]] = {}
+    adsl: dict = {}
+    for name in declared_adam_datasets(study_dir):
+        doc = yaml.safe_load(params_path(study_dir, name.lower()).read_text(encoding="utf-8"))
+        if name == "ADSL":
+            adsl = doc
+        else:
+            datasets[name] = (doc["engine"], doc)
+    return ParameterSpecs(adsl=adsl, datasets=datasets)

@@ -108,6 +108,11 @@ def _flag_rate(adrs: pd.DataFrame, ids: pd.Index, paramcd: str) -> dict:
     return compute_rate(k, len(ids))
 
 
+def summary_applies(datasets: Mapping[str, pd.DataFrame], settings: Mapping) -> bool:
+    """The endpoint summary is the response study's (DOMAIN.md): it needs ADRS, ADTTE and `response`."""
+    return {"ADSL", "ADRS", "ADTTE"} <= set(datasets) and "response" in settings
+
+
 def compute_endpoint_summary(
     adsl: pd.DataFrame, adrs: pd.DataFrame, adtte: pd.DataFrame, settings: Mapping
 ) -> dict:

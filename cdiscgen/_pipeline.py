@@ -210,14 +210,19 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     held["sdtm"] = stage("sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets))
     result.findings.extend(held["sdtm"].findings)
 
-    from adam import derive_adam
+    from adam import declares_adam, derive_adam
 
-    held["adam"] = stage(
-        "adam",
-        lambda: derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root),
-        lambda r: _total_rows(r.datasets),
-    )
-    result.findings.extend(held["adam"].findings)
+    # a study still being set up may declare SDTM only: no ADaM stages then, and run.json lists none
+    with_adam = declares_adam(study.root)
+    if with_adam:
+        held["adam"] = stage(
+            "adam",
+            lambda: derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root),
+            lambda r: _total_rows(r.datasets),
+        )
+        result.findings.extend(held["adam"].findings)
+    else:
+        log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
 
     sdtm_written = stage(
         "export-sdtm",
@@ -227,19 +232,19 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         lambda r: sum(r.rows.values()),
     )
     write_trace(held["sdtm"].trace, layout["sdtm"])
-    adam_written = stage(
-        "export-adam",
-        lambda: write_datasets(
-            held["adam"].datasets, study, layout["adam"], created=created, json_dir=layout["json"]
-        ),
-        lambda r: sum(r.rows.values()),
-    )
+    if with_adam:
+        adam_written = stage(
+            "export-adam",
+            lambda: write_datasets(
+                held["adam"].datasets, study, layout["adam"], created=created, json_dir=layout["json"]
+            ),
+            lambda r: sum(r.rows.values()),
+        )
 
     from define import write_define
 
-    defines = stage(
-        "define",
-        lambda: [
+    def write_defines() -> list:
+        written = [
             write_define(
                 study,
                 held["sdtm"].datasets,
@@ -247,34 +252,40 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
                 standard="SDTM",
                 created=created,
                 lengths=sdtm_written.lengths,
-            ),
-            write_define(
-                study,
-                held["adam"].datasets,
-                layout["adam"],
-                standard="ADaM",
-                created=created,
-                lengths=adam_written.lengths,
-            ),
-        ],
-    )
+            )
+        ]
+        if with_adam:
+            written.append(
+                write_define(
+                    study,
+                    held["adam"].datasets,
+                    layout["adam"],
+                    standard="ADaM",
+                    created=created,
+                    lengths=adam_written.lengths,
+                )
+            )
+        return written
+
+    defines = stage("define", write_defines)
     for written in defines:
         result.findings.extend(written.findings)
 
-    from adam import compute_endpoint_summary, write_summary
+    from adam import compute_endpoint_summary, summary_applies, write_summary
 
-    stage(
-        "summary",
-        lambda: write_summary(
-            compute_endpoint_summary(
-                held["adam"].datasets["ADSL"],
-                held["adam"].datasets["ADRS"],
-                held["adam"].datasets["ADTTE"],
-                study.settings,
+    if with_adam and summary_applies(held["adam"].datasets, study.settings):
+        stage(
+            "summary",
+            lambda: write_summary(
+                compute_endpoint_summary(
+                    held["adam"].datasets["ADSL"],
+                    held["adam"].datasets["ADRS"],
+                    held["adam"].datasets["ADTTE"],
+                    study.settings,
+                ),
+                layout["analysis"],
             ),
-            layout["analysis"],
-        ),
-    )
+        )
     # Validation reads the files as filed; the in-memory datasets are no longer needed (peak memory).
     held.clear()
 
@@ -283,7 +294,9 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
 
     validation = stage(
         "validate",
-        lambda: validate_submission([layout["sdtm"], layout["adam"]], study=study),
+        lambda: validate_submission(
+            [layout["sdtm"], layout["adam"]] if with_adam else [layout["sdtm"]], study=study
+        ),
     )
     result.findings.extend(validation.findings)
     result.rule_seconds = {code: round(seconds, 3) for code, seconds in sorted(validation.timings.items())}

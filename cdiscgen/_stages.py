@@ -51,7 +51,7 @@ def run_sdtm_stage(
 
 def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: date | None) -> Findings:
     """Any conformant SDTM folder -> ADaM XPT files, define.xml/define.html, summary.json/html in out_dir."""
-    from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, write_summary
+    from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, summary_applies, write_summary
     from define import write_define
 
     study = load_study(study_dir)
@@ -61,10 +61,11 @@ def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff
     with _staging(out_dir) as work:
         written = write_datasets(result.datasets, study, work, created=created)
         write_define(study, result.datasets, work, standard="ADaM", created=created, lengths=written.lengths)
-        summary = compute_endpoint_summary(
-            result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
-        )
-        write_summary(summary, work)
+        if summary_applies(result.datasets, study.settings):
+            summary = compute_endpoint_summary(
+                result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
+            )
+            write_summary(summary, work)
     return Findings(list(result.findings))
 
 

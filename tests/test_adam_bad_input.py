@@ -50,9 +50,12 @@ def test_malformed_date(bad):
 def test_read_sdtm_folder(tmp_path):
     frames = worked_examples().frames()
     pyreadstat.write_xport(frames["DM"], str(tmp_path / "dm.xpt"), table_name="DM")
+    assert sorted(read_sdtm_folder(tmp_path)) == ["DM"]  # what else is needed depends on specs/adam
+    (tmp_path / "dm.xpt").unlink()
     with pytest.raises(AdamInputError) as err:
         read_sdtm_folder(tmp_path)
-    assert err.value.dataset == "LB"
+    assert err.value.dataset == "DM"
+    pyreadstat.write_xport(frames["DM"], str(tmp_path / "dm.xpt"), table_name="DM")
     pyreadstat.write_xport(frames["LB"], str(tmp_path / "lb.xpt"), table_name="LB")
     pyreadstat.write_xport(frames["EX"], str(tmp_path / "ex.xpt"), table_name="EX")
     read = read_sdtm_folder(tmp_path)
@@ -61,3 +64,10 @@ def test_read_sdtm_folder(tmp_path):
     a = derive_adam(read, settings()).datasets["ADRS"]
     b = derive_adam(frames, settings()).datasets["ADRS"]
     assert a["AVALC"].tolist() == b["AVALC"].tolist()
+
+
+def test_a_declared_dataset_without_its_domain_is_named_before_anything_is_derived():
+    frames = worked_examples().frames()
+    del frames["LB"]  # the bundled study declares ADLB (engine al_lab), which reads LB
+    with pytest.raises(AdamInputError, match=r"^LB: required SDTM dataset is missing \(ADLB"):
+        derive_adam(frames, settings())

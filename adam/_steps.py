@@ -1,0 +1,157 @@
+"""Steps any ADaM engine shares: each takes a frame (ADSL, or the records of a BDS/OCCDS dataset), the
+step's body from the spec and the engine's context, and returns the frame with the variables it adds.
+Conditions are cdiscgen._conditions' grammar on the frame's variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen._conditions import compute_condition_mask
+
+from ._common import number, text
+from ._dates import compute_study_day
+
+
+def compute_where_mask(frame: pd.DataFrame, cond: Mapping | None) -> np.ndarray:
+    """Rows of `frame` where a (checked) spec condition on its variables holds; all rows without one."""
+    if not cond:
+        return np.ones(len(frame), dtype=bool)
+
+    def operand(kind: str, name: str) -> pd.Series:
+        if name not in frame.columns:
+            return pd.Series("", index=frame.index, dtype="str")
+        return frame[name]
+
+    return compute_condition_mask(cond, operand, frame.index).mask.to_numpy(dtype=bool)
+
+
+def compute_value_text(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A variable's values as the text a spec writes them: numbers without a trailing .0 (815, 36.5)."""
+    if name in frame.columns and frame[name].dtype.kind in "fiu":
+        values = pd.to_numeric(frame[name], errors="coerce")
+        return values.map(
+            lambda x: "" if pd.isna(x) else (str(int(x)) if float(x).is_integer() else repr(float(x)))
+        )
+    return text(frame, name)
+
+
+def _empty_last(values: pd.Series) -> pd.Series:
+    """Sort key: empty text sorts with missing values, last (dplyr's arrange puts NA last)."""
+    return values.replace("", np.nan) if values.dtype == object else values
+
+
+def compute_sorted(frame: pd.DataFrame, names: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """`frame` in the order of a spec's full sort key; missing values and empty text last."""
+    return frame.sort_values(
+        names, ascending=ascending, kind="mergesort", na_position="last", key=_empty_last
+    )
+
+
+def derive_flag(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """A Y/N (or stated) flag from a condition on the frame's variables."""
+    hit = compute_where_mask(frame, step["where"])
+    frame[step["variable"]] = np.where(hit, step.get("true", "Y"), step.get("false", "N"))
+    return frame
+
+
+def derive_assign(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """A constant, on every record or where a condition holds."""
+    var, value = step["variable"], step["value"]
+    if var not in frame.columns:
+        frame[var] = np.nan if isinstance(value, int | float) and not isinstance(value, bool) else ""
+    frame.loc[compute_where_mask(frame, step.get("where")), var] = value
+    return frame
+
+
+def derive_cut(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """A grouping from cut points on a numeric variable: the first `below` the value is under wins;
+    a cut without `below` takes the rest; a missing value gets `missing` ("" by default)."""
+    value = number(frame, step["source"])
+    out = pd.Series(step.get("missing", ""), index=frame.index, dtype="object")
+    codes = pd.Series(np.nan, index=frame.index, dtype="float64")
+    open_ = value.notna()
+    for i, cut in enumerate(step["cuts"], start=1):
+        hit = open_ & ((value < cut["below"]) if "below" in cut else True)
+        out[hit] = cut["value"]
+        codes[hit] = cut.get("n", i)
+        open_ &= ~hit
+    frame[step["variable"]] = out.astype("str")
+    if step.get("numeric"):
+        frame[step["numeric"]] = codes
+    return frame
+
+
+def derive_map(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """A grouping (or code) from a value map on a variable; unmapped values -> `other` (else kept), a
+    missing value -> `missing` ("" by default). Numeric map values give a numeric variable."""
+    source = compute_value_text(frame, step["source"])
+    values = {str(k).strip().upper(): v for k, v in step["values"].items()}
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values())
+
+    def one(v: str) -> Any:
+        if v == "":
+            return step.get("missing", np.nan if numeric else "")
+        return values.get(v.upper(), step.get("other", np.nan if numeric else v))
+
+    mapped = source.map(one)
+    frame[step["variable"]] = mapped.astype("float64") if numeric else mapped.astype("str")
+    return frame
+
+
+def derive_duration(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """Days from one date to another (+1 when both ends count and the end is not before the start,
+    admiral's add_one); `unit_variable` gets `unit` where the duration is present."""
+    days = number(frame, step["end"]) - number(frame, step["start"])
+    frame[step["variable"]] = days + ((days >= 0).astype("float64") if step.get("add_one", True) else 0)
+    if step.get("unit_variable"):
+        frame[step["unit_variable"]] = np.where(frame[step["variable"]].notna(), step.get("unit", "DAYS"), "")
+    return frame
+
+
+def derive_copy(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """A variable copied from another one of the same record (ASEV from AESEV, AREL from AEREL)."""
+    frame[step["variable"]] = frame[step["source"]] if step["source"] in frame.columns else ""
+    return frame
+
+
+def derive_study_day(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """--DY of an analysis date against a reference date (TRTSDT): no day 0."""
+    frame[step["variable"]] = compute_study_day(
+        number(frame, step["date"]), number(frame, step["reference"])
+    ).to_numpy()
+    return frame
+
+
+def compute_order_keys(order: list) -> tuple[list[str], list[bool]]:
+    names, ascending = [], []
+    for item in order:
+        if isinstance(item, Mapping):
+            ((name, direction),) = item.items()
+            names.append(name)
+            ascending.append(str(direction).lower() != "desc")
+        else:
+            names.append(item)
+            ascending.append(True)
+    return names, ascending
+
+
+def derive_extreme_flag(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """Y on the first (or last) record of each `by` group in the full sort key `order`, among the
+    records meeting `where` (admiral's derive_var_extreme_flag); "" elsewhere. Missing sort values
+    sort last (ascending and descending alike)."""
+    var = step["variable"]
+    frame[var] = ""
+    eligible = frame[compute_where_mask(frame, step.get("where"))]
+    if not len(eligible):
+        return frame
+    names, ascending = compute_order_keys(list(step["order"]))
+    by = list(step["by"])
+    ordered = compute_sorted(eligible, by + names, [True] * len(by) + ascending)
+    keep = "first" if step.get("pick", "first") == "first" else "last"
+    chosen = ordered.drop_duplicates(by, keep=keep).index
+    frame.loc[chosen, var] = "Y"
+    return frame

@@ -1,0 +1,281 @@
+"""The study-agnostic ADaM engines (ADSL steps, OCCDS, BDS) on small frames built here; expected values
+worked by hand from the rules in the step docstrings (admiral's conventions)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adam import AdamInputError, check_parameter_specs, derive_adam
+from adam._bds import derive_base, derive_change, derive_extreme_records, derive_summary_records
+from adam._occds import derive_imputed_date, derive_treatment_emergent
+from adam._steps import derive_cut, derive_extreme_flag, derive_map
+from cdiscgen import load_study
+from tests.conftest import REPO
+
+PILOT = REPO / "examples" / "cdiscpilot01"
+D = pd.Timestamp("1960-01-01")
+
+
+def days(iso: str) -> float:
+    return float((pd.Timestamp(iso) - D).days)
+
+
+def test_partial_start_dates_impute_to_the_first_day_or_to_first_dose_in_range():
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["A"] * 5,
+            "AESTDTC": ["2014-03", "2014-03", "2014", "2014-03-05", ""],
+            "TRTSDT": [days("2014-03-10"), days("2014-05-01"), days("2014-06-02"), days("2014-03-10"), 1.0],
+        }
+    )
+    step = {
+        "variable": "ASTDT",
+        "flag": "ASTDTF",
+        "source": "AESTDTC",
+        "impute": "first",
+        "not_before": ["TRTSDT"],
+    }
+    out = derive_imputed_date(frame, step, {"dataset": "AE"})
+    # first dose inside March 2014 -> the first dose; outside -> 1 March; year only -> first dose (in 2014)
+    assert out["ASTDT"].tolist()[:4] == [
+        days("2014-03-10"),
+        days("2014-03-01"),
+        days("2014-06-02"),
+        days("2014-03-05"),
+    ]
+    assert np.isnan(out["ASTDT"].iloc[4])
+    assert out["ASTDTF"].tolist() == ["D", "D", "M", "", ""]
+
+
+def test_partial_end_dates_impute_to_the_last_day_or_to_an_earlier_death_in_range():
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["A"] * 3,
+            "AEENDTC": ["2014-02", "2014-02", "2013"],
+            "DTHDT": [days("2014-02-10"), np.nan, np.nan],
+            "EOSDT": [np.nan, days("2014-03-10"), days("2013-07-01")],
+        }
+    )
+    step = {
+        "variable": "AENDT",
+        "flag": "AENDTF",
+        "source": "AEENDTC",
+        "impute": "last",
+        "not_after": ["DTHDT", "EOSDT"],
+    }
+    out = derive_imputed_date(frame, step, {"dataset": "AE"})
+    # February 2014 has 28 days; the death on the 10th is in range; end of study in March is not
+    assert out["AENDT"].tolist() == [days("2014-02-10"), days("2014-02-28"), days("2013-07-01")]
+    assert out["AENDTF"].tolist() == ["D", "D", "M"]
+
+
+def test_treatment_emergence_cases_in_order():
+    t0, t1 = days("2014-01-10"), days("2014-06-30")
+    frame = pd.DataFrame(
+        {
+            "ASTDT": [t0 + 5, t0 - 3, np.nan, np.nan, t1 + 30, t1 + 31, t0 + 1],
+            "AENDT": [np.nan, t0 + 2, np.nan, t0 - 1, np.nan, np.nan, np.nan],
+            "TRTSDT": [t0, t0, t0, t0, t0, t0, np.nan],
+            "TRTEDT": [t1] * 7,
+        }
+    )
+    out = derive_treatment_emergent(frame, {"variable": "TRTEMFL", "end_window": 30})
+    # during; started before; no start date; no start but ended before first dose; last window day; after
+    # the window; untreated subject
+    assert out["TRTEMFL"].tolist() == ["Y", "", "Y", "", "Y", "", ""]
+
+
+def test_extreme_flag_orders_by_the_full_key_descending_and_missing_last():
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["A", "A", "A", "B", "B"],
+            "ASEVN": [1, 3, 3, np.nan, 2],
+            "ASTDT": [1.0, 9.0, 4.0, 1.0, 2.0],
+            "AESEQ": [1, 2, 3, 1, 2],
+            "TRTEMFL": ["Y", "Y", "Y", "Y", "Y"],
+        }
+    )
+    step = {
+        "variable": "AOCCIFL",
+        "by": ["USUBJID"],
+        "order": [{"ASEVN": "desc"}, "ASTDT", "AESEQ"],
+        "where": {"variable": "TRTEMFL", "op": "eq", "value": "Y"},
+    }
+    out = derive_extreme_flag(frame, step)
+    assert out["AOCCIFL"].tolist() == ["", "", "Y", "", "Y"]
+
+
+def test_cut_points_and_value_maps():
+    frame = pd.DataFrame({"AGE": [17, 18, 64, 65, np.nan], "RACE": ["WHITE", "ASIAN", "", "white", "BLACK"]})
+    cut = {
+        "variable": "AGEGR1",
+        "numeric": "AGEGR1N",
+        "source": "AGE",
+        "cuts": [{"below": 18, "value": "<18"}, {"below": 65, "value": "18-64"}, {"value": ">64"}],
+    }
+    out = derive_cut(frame, cut)
+    assert out["AGEGR1"].tolist() == ["<18", "18-64", "18-64", ">64", ""]
+    assert out["AGEGR1N"].tolist()[:4] == [1, 2, 2, 3]
+    out = derive_map(
+        out,
+        {
+            "variable": "RACEGR1",
+            "source": "RACE",
+            "values": {"WHITE": "White"},
+            "other": "Non-white",
+            "missing": "Missing",
+        },
+    )
+    assert out["RACEGR1"].tolist() == ["White", "Non-white", "Missing", "White", "Non-white"]
+
+
+def test_base_change_summary_and_extreme_records():
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["A"] * 4,
+            "PARAMCD": ["SYSBP"] * 4,
+            "BASETYPE": ["LAST"] * 4,
+            "AVISIT": ["Baseline", "Week 2", "Week 2", "Week 4"],
+            "AVISITN": [0.0, 2.0, 2.0, 4.0],
+            "ADT": [1.0, 15.0, 15.0, 29.0],
+            "AVAL": [120.0, 130.0, 140.0, 90.0],
+            "ABLFL": ["Y", "", "", ""],
+            "DTYPE": ["", "", "", ""],
+            "ANL01FL": ["", "Y", "Y", "Y"],
+        }
+    )
+    out = derive_base(
+        frame, {"variable": "BASE", "source": "AVAL", "by": ["USUBJID", "PARAMCD", "BASETYPE"]}, {}
+    )
+    out = derive_change(
+        out,
+        {"variable": "CHG", "percent": "PCHG", "where": {"variable": "AVISITN", "op": "gt", "value": 0}},
+        {},
+    )
+    assert out["BASE"].tolist() == [120.0] * 4
+    assert np.isnan(out["CHG"].iloc[0]) and out["CHG"].tolist()[1:] == [10.0, 20.0, -30.0]
+    assert out["PCHG"].iloc[3] == pytest.approx(-25.0)
+    adsl = pd.DataFrame({"USUBJID": ["A"], "TRT01A": ["X"]})
+    out = derive_summary_records(
+        out, {"dtype": "AVERAGE", "by": ["USUBJID", "PARAMCD", "AVISIT", "ADT"]}, {"adsl": adsl}
+    )
+    avg = out[out["DTYPE"] == "AVERAGE"]
+    assert avg.set_index("AVISIT")["AVAL"].to_dict() == {"Baseline": 120.0, "Week 2": 135.0, "Week 4": 90.0}
+    assert (avg["TRT01A"] == "X").all()
+    step = {
+        "by": ["USUBJID", "PARAMCD"],
+        "order": ["ADT", "AVAL"],
+        "where": {
+            "all": [{"variable": "AVISITN", "op": "gt", "value": 0}, {"variable": "DTYPE", "op": "empty"}]
+        },
+        "set": {"AVISIT": "End of Treatment", "AVISITN": 99, "DTYPE": "LOV"},
+        "clear": ["ABLFL"],
+    }
+    out = derive_extreme_records(out.fillna({"DTYPE": ""}), step, {})
+    lov = out[out["DTYPE"] == "LOV"]
+    assert len(lov) == 1 and lov["AVAL"].iloc[0] == 90.0 and lov["AVISITN"].iloc[0] == 99
+
+
+@pytest.fixture
+def pilot_copy(tmp_path):
+    target = tmp_path / "study"
+    shutil.copytree(PILOT, target)
+    return target
+
+
+def test_params_errors_name_file_line_and_step(pilot_copy):
+    params = pilot_copy / "specs" / "adam" / "params" / "adsl.yaml"
+    text = params.read_text(encoding="utf-8")
+    text = text.replace("  - duration: {variable: TRTDURD", "  - durration: {variable: TRTDURD")
+    text = text.replace("{variable: TRTSDT, op: not_empty}", "{varible: TRTSDT, op: not_empty}")
+    params.write_text(text, encoding="utf-8")
+    (pilot_copy / "specs" / "adam" / "params" / "advs.yaml").unlink()
+    findings = check_parameter_specs(pilot_copy)
+    messages = [f"{f.file}:{f.line}: {f.message}" for f in findings]
+    assert any("durration" in m and "adsl.yaml" in m for m in messages), messages
+    assert any("varible" in m for m in messages), messages
+    assert any("advs.yaml" in m and "missing" in m for m in messages), messages
+    assert all(f.line for f in findings if "adsl.yaml" in str(f.file)), messages
+
+
+def test_a_study_declaring_only_adsl_needs_only_dm(pilot_copy):
+    for name in ("adae", "advs"):
+        (pilot_copy / "specs" / "adam" / f"{name}.yaml").unlink()
+        (pilot_copy / "specs" / "adam" / "params" / f"{name}.yaml").unlink()
+    study = load_study(pilot_copy)
+    dm = pd.DataFrame(
+        {
+            "STUDYID": ["S", "S"],
+            "USUBJID": ["S-1", "S-2"],
+            "SUBJID": ["1", "2"],
+            "SITEID": ["1", "1"],
+            "AGE": [70.0, 60.0],
+            "AGEU": ["YEARS"] * 2,
+            "SEX": ["F", "M"],
+            "RACE": ["WHITE", "ASIAN"],
+            "ETHNIC": [""] * 2,
+            "COUNTRY": ["USA"] * 2,
+            "ARMCD": ["Pbo", "Pbo"],
+            "ARM": ["Placebo"] * 2,
+            "ACTARMCD": ["Pbo", "Pbo"],
+            "ACTARM": ["Placebo"] * 2,
+            "ARMNRS": ["", ""],
+            "RFSTDTC": ["2014-01-02", ""],
+            "RFENDTC": ["", ""],
+            "RFXSTDTC": ["2014-01-02", ""],
+            "RFXENDTC": ["2014-03-01", ""],
+            "RFICDTC": ["2013-12-20", "2013-12-21"],
+            "RFPENDTC": ["", ""],
+            "DTHDTC": ["", ""],
+            "DTHFL": ["", ""],
+        }
+    )
+    result = derive_adam({"DM": dm}, study.settings, study_dir=pilot_copy)
+    adsl = result.datasets["ADSL"]
+    assert set(result.datasets) == {"ADSL"}
+    assert adsl["TRTSDT"].tolist()[0] == days("2014-01-02") and adsl["SAFFL"].tolist() == ["Y", "N"]
+    assert adsl["TRTDURD"].iloc[0] == days("2014-03-01") - days("2014-01-02") + 1
+    assert adsl["AGEGR1"].tolist() == [">64", "18-64"]
+    assert adsl["EOSSTT"].tolist() == ["ONGOING", "ONGOING"]
+    # EX, DS and AE are absent: each derivation that reads them says so, nothing crashes
+    absent = {(f.code, f.variable) for f in result.findings}
+    assert ("ADM006", "TRTSDT") in absent and ("ADM006", "EOSSTT") in absent, absent
+
+
+def test_a_declared_occurrence_dataset_without_its_domain_is_a_named_error(pilot_copy):
+    study = load_study(pilot_copy)
+    dm = pd.DataFrame({"STUDYID": ["S"], "USUBJID": ["S-1"]})
+    for col in (
+        "SUBJID",
+        "SITEID",
+        "AGEU",
+        "SEX",
+        "RACE",
+        "ETHNIC",
+        "COUNTRY",
+        "ARMCD",
+        "ARM",
+        "ACTARMCD",
+        "ACTARM",
+        "ARMNRS",
+        "RFSTDTC",
+        "RFENDTC",
+        "RFXSTDTC",
+        "RFXENDTC",
+        "RFICDTC",
+        "RFPENDTC",
+        "DTHDTC",
+        "DTHFL",
+    ):
+        dm[col] = ""
+    dm["AGE"] = 70.0
+    with pytest.raises(AdamInputError, match=r"^AE: required SDTM dataset is missing \(ADAE"):
+        derive_adam(
+            {"DM": dm, "VS": pd.DataFrame({"USUBJID": [], "VSTESTCD": []})},
+            study.settings,
+            study_dir=pilot_copy,
+        )
