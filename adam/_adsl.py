@@ -23,7 +23,19 @@ from ._common import number, require_columns, text
 from ._dates import compute_date_parts, compute_first_day_imputation, compute_sas_date
 from ._errors import AdamInputError
 from ._rules import compute_evaluability_class, compute_threshold
-from ._steps import compute_where_mask, derive_assign, derive_cut, derive_duration, derive_flag, derive_map
+from ._steps import (
+    compute_where_mask,
+    derive_assign,
+    derive_compute,
+    derive_copy,
+    derive_cut,
+    derive_duration,
+    derive_extreme_flag,
+    derive_flag,
+    derive_imputed_date,
+    derive_map,
+    derive_study_day,
+)
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +335,11 @@ ADSL_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, AdslContext], pd.DataFram
     "cut": derive_cut,
     "map": derive_map,
     "duration": derive_duration,
+    "copy": derive_copy,
+    "compute": derive_compute,
+    "impute_date": derive_imputed_date,
+    "study_day": derive_study_day,
+    "extreme_flag": derive_extreme_flag,
     "baseline": derive_baseline_covariate,
     "response_baseline": derive_response_baseline,
 }

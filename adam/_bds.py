@@ -19,25 +19,31 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Severity
 
-from ._codes import INPUT_ABSENT, RECORDS_WITHOUT_SUBJECT
+from ._codes import INPUT_ABSENT
 from ._common import number, text
 from ._dates import compute_sas_date
 from ._errors import AdamInputError
 from ._steps import (
+    ARITHMETIC,
     compute_order_keys,
     compute_sorted,
+    compute_subject_records,
     compute_where_mask,
     derive_assign,
+    derive_compute,
     derive_copy,
     derive_cut,
     derive_duration,
     derive_extreme_flag,
     derive_flag,
+    derive_imputed_date,
     derive_map,
     derive_study_day,
+    merge_subject_variables,
 )
 
-# closed vocabulary of derived parameters: name -> (inputs, function of the input AVAL columns)
+# closed vocabulary of derived parameters: name -> (inputs, function of the input AVAL columns); the
+# two-input formulas of ARITHMETIC (ratio, percent, ...) take their inputs from the step
 FORMULAS: dict[str, tuple[tuple[str, ...], Callable[..., pd.Series]]] = {
     # mean arterial pressure from systolic and diastolic pressure (mmHg)
     "mean_arterial_pressure": (("SYSBP", "DIABP"), lambda sys, dia: (2 * dia + sys) / 3),
@@ -48,29 +54,39 @@ FORMULAS: dict[str, tuple[tuple[str, ...], Callable[..., pd.Series]]] = {
 }
 
 
-def _records(
+def _source_frame(
     sdtm: Mapping[str, pd.DataFrame], adsl: pd.DataFrame, doc: Mapping, name: str
 ) -> tuple[pd.DataFrame, list[Finding]]:
-    """The analysed SDTM records: PARAMCD by the parameter table, AVAL/AVALC, ADT, ATPT/ATPTN, ADSL."""
+    """The source domain's records of ADSL's subjects, with ADSL's variables and the spec's
+    `record_derivations` (record-level variables the parameters take their values from)."""
     source = doc["source"]
-    frame = sdtm.get(source)
-    if frame is None:
-        raise AdamInputError(f"required SDTM dataset is missing ({name} is derived from it)", dataset=source)
+    frame, findings = compute_subject_records(sdtm, adsl, source, name)
+    ctx = {"dataset": source, "adsl": adsl}
+    for item in doc.get("record_derivations") or []:
+        ((kind, body),) = item.items()
+        frame = BDS_STEPS[kind](frame, body or {}, ctx)
+    return frame, findings
+
+
+def _test_records(frame: pd.DataFrame, doc: Mapping, name: str) -> tuple[pd.DataFrame, list[Finding]]:
+    """Records of the parameters defined by a test code (`testcd`): PARAMCD by the parameter table,
+    AVAL (--STRESN), AVALC (--STRESC), ADT (--DTC), ATPT/ATPTN, SRCDOM/SRCVAR/SRCSEQ."""
+    by_test = [p for p in doc["parameters"] if "testcd" in p]
+    if not by_test:
+        return frame.iloc[0:0], []
+    source = doc["source"]
     prefix = source[:2]
     testcd = f"{prefix}TESTCD"
-    for col in ("USUBJID", testcd):
-        if col not in frame.columns:
-            raise AdamInputError("required variable is missing", dataset=source, variable=col)
+    if testcd not in frame.columns:
+        raise AdamInputError("required variable is missing", dataset=source, variable=testcd)
     findings: list[Finding] = []
     codes = text(frame, testcd).str.upper()
     paramcd = pd.Series("", index=frame.index, dtype="object")
-    for p in doc["parameters"]:
-        if "testcd" not in p:
-            continue
+    for p in by_test:
         hit = (codes == p["testcd"].upper()) & (paramcd == "") & compute_where_mask(frame, p.get("where"))
         paramcd[hit] = p["paramcd"]
-    for p in doc["parameters"]:
-        if "testcd" in p and not (paramcd == p["paramcd"]).any():
+    for p in by_test:
+        if not (paramcd == p["paramcd"]).any():
             findings.append(
                 Finding(
                     INPUT_ABSENT,
@@ -81,20 +97,8 @@ def _records(
                     value=p["paramcd"],
                 )
             )
-    rec = frame[(paramcd != "").to_numpy()].copy()
+    rec = frame[(paramcd != "").to_numpy()].reset_index(drop=True)
     rec["PARAMCD"] = paramcd[paramcd != ""].to_numpy()
-    known = text(rec, "USUBJID").isin(adsl["USUBJID"])
-    if (~known).any():
-        findings.append(
-            Finding(
-                RECORDS_WITHOUT_SUBJECT,
-                Severity.WARNING,
-                f"{int((~known).sum())} {source} record(s) of subjects not in ADSL are not in {name}",
-                dataset=name,
-                usubjid=str(text(rec, "USUBJID")[~known].iloc[0]),
-            )
-        )
-    rec = rec[known.to_numpy()].reset_index(drop=True)
     rec["AVAL"] = number(rec, f"{prefix}STRESN")
     rec["AVALC"] = text(rec, f"{prefix}STRESC")
     rec["ADT"] = compute_sas_date(rec, f"{prefix}DTC", dataset=source)
@@ -102,18 +106,66 @@ def _records(
     rec["ATPTN"] = number(rec, f"{prefix}TPTNUM")
     rec["DTYPE"] = ""
     rec["SRCDOM"], rec["SRCVAR"], rec["SRCSEQ"] = source, f"{prefix}STRESN", number(rec, f"{prefix}SEQ")
-    return _with_adsl(rec, adsl), findings
+    return rec, findings
 
 
-def _with_adsl(rec: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
-    subject = adsl.drop(columns=[c for c in adsl.columns if c in rec.columns and c != "USUBJID"])
-    return rec.merge(subject, on="USUBJID", how="left", sort=False)
+def _variable_records(
+    frame: pd.DataFrame, doc: Mapping, name: str, observed: set[str]
+) -> tuple[list[pd.DataFrame], list[Finding]]:
+    """Records of the parameters that take a record variable (`aval` or `avalc`; interventions such as
+    EX have no test code): one copy of each source record meeting the parameter's `where`. SRCVAR names
+    the variable when the source domain has it."""
+    source = doc["source"]
+    parts, findings = [], []
+    for p in doc["parameters"]:
+        var = p.get("aval") or p.get("avalc")
+        if not var:
+            continue
+        if var not in frame.columns:
+            findings.append(
+                Finding(
+                    INPUT_ABSENT,
+                    Severity.WARNING,
+                    f"{source} has no {var}: parameter {p['paramcd']} has no records",
+                    dataset=name,
+                    variable=var,
+                    value=p["paramcd"],
+                )
+            )
+            continue
+        rec = frame[compute_where_mask(frame, p.get("where"))].copy()
+        rec["PARAMCD"] = p["paramcd"]
+        rec["AVAL"] = number(rec, var) if "aval" in p else np.nan
+        rec["AVALC"] = text(rec, var) if "avalc" in p else ""
+        rec["DTYPE"] = ""
+        rec["SRCDOM"], rec["SRCVAR"] = source, var if var in observed else ""
+        rec["SRCSEQ"] = number(rec, f"{source[:2]}SEQ")
+        parts.append(rec)
+    return parts, findings
+
+
+def _records(
+    sdtm: Mapping[str, pd.DataFrame], adsl: pd.DataFrame, doc: Mapping, name: str
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """The analysed records: those of the test-coded parameters, then those of the variable ones."""
+    frame, findings = _source_frame(sdtm, adsl, doc, name)
+    observed = set(sdtm[doc["source"]].columns)
+    tests, found = _test_records(frame, doc, name)
+    parts, found_more = _variable_records(frame, doc, name, observed)
+    pieces = ([tests] if any("testcd" in p for p in doc["parameters"]) else []) + parts
+    records = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else (pieces or [tests])[0]
+    return records, findings + found + found_more
 
 
 def derive_parameter(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
     """New records of a derived parameter from a closed formula of other parameters' AVAL, per `by`
-    group; inputs named in `constant` are the subject's single value (HEIGHT for BMI)."""
-    inputs, formula = FORMULAS[step["formula"]]
+    group: a named formula of fixed parameters (BMI) or a two-input formula of ARITHMETIC on the
+    step's `inputs` (ratio, percent); inputs named in `constant` are the subject's single value (HEIGHT
+    for BMI)."""
+    if step["formula"] in FORMULAS:
+        inputs, formula = FORMULAS[step["formula"]]
+    else:
+        inputs, formula = tuple(step["inputs"]), ARITHMETIC[step["formula"]]
     by = list(step["by"])
     constant = set(step.get("constant") or [])
     usable = frame[(frame["DTYPE"] == "") & frame["AVAL"].notna()]
@@ -133,7 +185,53 @@ def derive_parameter(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.Dat
     new["PARAMCD"] = step["paramcd"]
     new["AVAL"] = formula(*(wide[c].astype("float64") for c in inputs)).to_numpy()
     new["DTYPE"] = ""
-    return pd.concat([frame, _with_adsl(new, ctx["adsl"])], ignore_index=True)
+    return pd.concat([frame, merge_subject_variables(new, ctx["adsl"])], ignore_index=True)
+
+
+def _aggregated(rows: pd.DataFrame, by: list[str], function: str) -> pd.Series:
+    """One value per `by` group: sum/mean/min/max/count of the non-missing AVAL (a sum of none is 0), or
+    Y when any AVALC of the group is present (`any`), "" otherwise."""
+    keys = [rows[b] for b in by]
+    if function == "any":
+        present = (text(rows, "AVALC") != "").groupby(keys, dropna=False, sort=True).any()
+        return present.map({True: "Y", False: ""}).rename("AVALC")
+    grouped = number(rows, "AVAL").groupby(keys, dropna=False, sort=True)
+    result = grouped.count() if function == "count" else getattr(grouped, function)()
+    return result.astype("float64").rename("AVAL")
+
+
+def derive_aggregate(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
+    """New parameters summarising other parameters' records per `by` group (admiral's
+    derive_param_exposure: total dose, total duration, any dose adjustment), among the observed records
+    meeting `where`; `set` gives the new records' constants (PARCAT1), `start`/`end` the variables that
+    take the earliest start and the latest end (the start where an end is missing) of the summarised
+    records."""
+    source = frame[(frame["DTYPE"] == "") & compute_where_mask(frame, step.get("where"))]
+    by = list(step["by"])
+    start, end = step.get("start"), step.get("end")
+    new = []
+    for p in step["parameters"]:
+        rows = source[source["PARAMCD"] == p["source"]]
+        if not len(rows):
+            continue
+        out = _aggregated(rows, by, p["function"]).reset_index()
+        keys = [rows[b] for b in by]
+        if start:
+            out[start] = number(rows, start).groupby(keys, dropna=False, sort=True).min().to_numpy()
+        if end:
+            latest = number(rows, end).fillna(number(rows, start) if start else np.nan)
+            out[end] = latest.groupby(keys, dropna=False, sort=True).max().to_numpy()
+        out["PARAMCD"] = p["paramcd"]
+        if "AVAL" not in out.columns:
+            out["AVAL"] = np.nan
+        out["DTYPE"] = ""
+        for var, val in (step.get("set") or {}).items():
+            out[var] = val
+        new.append(out)
+    if not new:
+        return frame
+    added = merge_subject_variables(pd.concat(new, ignore_index=True), ctx["adsl"])
+    return pd.concat([frame, added], ignore_index=True)
 
 
 def derive_summary_records(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
@@ -144,7 +242,7 @@ def derive_summary_records(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> 
     grouped = source.groupby(by, dropna=False, sort=False)["AVAL"].mean().reset_index()
     grouped = grouped[grouped["AVAL"].notna()]
     grouped["DTYPE"] = step["dtype"]
-    return pd.concat([frame, _with_adsl(grouped, ctx["adsl"])], ignore_index=True)
+    return pd.concat([frame, merge_subject_variables(grouped, ctx["adsl"])], ignore_index=True)
 
 
 def derive_lookup(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
@@ -211,6 +309,9 @@ def derive_extreme_records(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> 
 
 BDS_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, Any], pd.DataFrame]] = {
     "parameter": derive_parameter,
+    "aggregate": derive_aggregate,
+    "compute": derive_compute,
+    "impute_date": derive_imputed_date,
     "summary_records": derive_summary_records,
     "lookup": derive_lookup,
     "range_indicator": derive_range_indicator,
@@ -244,7 +345,9 @@ def derive_bds(
     the parameter table, records after the cut-off left out, ASEQ by the stated sort key."""
     frame, findings = _records(sdtm, adsl, doc, name)
     ctx = {"dataset": doc["source"], "adsl": adsl, "cutoff_days": cutoff_days}
-    frame = frame[~(frame["ADT"] > cutoff_days)].reset_index(drop=True)
+    dated = doc.get("cutoff_date", "ADT")
+    if dated in frame.columns:
+        frame = frame[~(number(frame, dated) > cutoff_days)].reset_index(drop=True)
     for item in doc.get("derivations") or []:
         ((kind, body),) = item.items()
         frame = _fill_text(BDS_STEPS[kind](frame, body or {}, ctx))

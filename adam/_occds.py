@@ -16,47 +16,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cdiscgen._findings import Finding, Severity
+from cdiscgen._findings import Finding
 
-from ._codes import RECORDS_WITHOUT_SUBJECT
-from ._common import number, text
-from ._dates import compute_range_imputation
+from ._common import number
 from ._errors import AdamInputError
 from ._steps import (
+    compute_subject_records,
     derive_assign,
+    derive_compute,
     derive_copy,
     derive_cut,
     derive_duration,
     derive_extreme_flag,
     derive_flag,
+    derive_imputed_date,
     derive_map,
     derive_study_day,
 )
-
-
-def derive_imputed_date(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
-    """An analysis date from an --DTC variable, a partial date imputed to the first or last day of its
-    range (flag D/M) and kept within the `not_before` / `not_after` dates that fall in that range
-    (admiral's min_dates/max_dates: an AE start in the month of first dose is imputed to the first dose,
-    an end in the month of death to the death date)."""
-    dataset = ctx["dataset"] if ctx else "records"
-    side = step.get("impute", "first")
-    days, flag, lo, hi = compute_range_imputation(frame, step["source"], dataset=dataset, side=side)
-    imputed = flag != ""
-    for name in step.get("not_before") or []:
-        bound = number(frame, name)
-        inside = imputed & bound.between(lo, hi) & (bound > days)
-        days = days.where(~inside, bound)
-    for name in step.get("not_after") or []:
-        bound = number(frame, name)
-        inside = imputed & bound.between(lo, hi) & (bound < days)
-        days = days.where(~inside, bound)
-    if side == "none":
-        days = days.where(~imputed)
-    frame[step["variable"]] = days.to_numpy()
-    if step.get("flag"):
-        frame[step["flag"]] = np.where(frame[step["variable"]].notna() & imputed, flag, "")
-    return frame
 
 
 def derive_treatment_emergent(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
@@ -86,6 +62,7 @@ OCCDS_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, Any], pd.DataFrame]] = {
     "flag": derive_flag,
     "assign": derive_assign,
     "copy": derive_copy,
+    "compute": derive_compute,
     "map": derive_map,
     "cut": derive_cut,
     "extreme_flag": derive_extreme_flag,
@@ -98,28 +75,7 @@ def derive_occds(
 ) -> tuple[pd.DataFrame, list[Finding]]:
     """The occurrence dataset `name` from its source domain and ADSL, by the spec's steps."""
     source = doc["source"]
-    findings: list[Finding] = []
-    records = sdtm.get(source)
-    if records is None:
-        raise AdamInputError(f"required SDTM dataset is missing ({name} is derived from it)", dataset=source)
-    if "USUBJID" not in records.columns:
-        raise AdamInputError("required variable is missing", dataset=source, variable="USUBJID")
-    records = records.copy()
-    ids = text(records, "USUBJID")
-    known = ids.isin(adsl["USUBJID"])
-    if (~known).any():
-        findings.append(
-            Finding(
-                RECORDS_WITHOUT_SUBJECT,
-                Severity.WARNING,
-                f"{int((~known).sum())} {source} record(s) of subjects not in ADSL are not in {name}",
-                dataset=name,
-                usubjid=str(ids[~known].iloc[0]),
-            )
-        )
-    records = records[known.to_numpy()].reset_index(drop=True)
-    subject = adsl.drop(columns=[c for c in adsl.columns if c in records.columns and c != "USUBJID"])
-    frame = records.merge(subject, on="USUBJID", how="left", sort=False)
+    frame, findings = compute_subject_records(sdtm, adsl, source, name)
     ctx = {"dataset": source, "cutoff_days": cutoff_days}
     for item in doc.get("derivations") or []:
         ((kind, body),) = item.items()

@@ -19,8 +19,10 @@ import yaml
 from cdiscgen import bundled_study_dir, load_yaml, schema_problems
 from cdiscgen._findings import Finding, Severity
 
+from ._bds import FORMULAS
 from ._codes import PARAM_SPEC_CROSS_CHECK, PARAM_SPEC_SCHEMA
 from ._errors import AdamInputError
+from ._steps import ARITHMETIC
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,7 @@ COMMON_STEP_SCHEMAS: dict[str, dict] = {
     "cut": {
         "variable": _VAR,
         "source": _VAR,
+        "where": _WHERE,
         "numeric": _OPT_VAR,
         "missing": {"type": "string"},
         "cuts": {
@@ -251,6 +254,19 @@ COMMON_STEP_SCHEMAS: dict[str, dict] = {
         "unit": {"type": "string"},
     },
     "copy": {"variable": _VAR, "source": _VAR},
+    "compute": {
+        "variable": _VAR,
+        "formula": {"type": "string", "required": True, "allowed": sorted(ARITHMETIC)},
+        "inputs": {"type": "list", "required": True, "minlength": 2, "maxlength": 2, "schema": _VAR},
+    },
+    "impute_date": {
+        "variable": _VAR,
+        "flag": _OPT_VAR,
+        "source": _VAR,
+        "impute": {"type": "string", "allowed": ["first", "last", "none"]},
+        "not_before": {"type": "list", "schema": _VAR},
+        "not_after": {"type": "list", "schema": _VAR},
+    },
     "study_day": {"variable": _VAR, "date": _VAR, "reference": _VAR},
     "extreme_flag": {
         "variable": _VAR,
@@ -349,14 +365,6 @@ ADSL_SCHEMA: dict = {
 
 OCCDS_STEP_SCHEMAS: dict[str, dict] = {
     **COMMON_STEP_SCHEMAS,
-    "impute_date": {
-        "variable": _VAR,
-        "flag": _OPT_VAR,
-        "source": _VAR,
-        "impute": {"type": "string", "allowed": ["first", "last", "none"]},
-        "not_before": {"type": "list", "schema": _VAR},
-        "not_after": {"type": "list", "schema": _VAR},
-    },
     "treatment_emergent": {
         "variable": _VAR,
         "start": _OPT_VAR,
@@ -381,13 +389,34 @@ BDS_STEP_SCHEMAS: dict[str, dict] = {
     **COMMON_STEP_SCHEMAS,
     "parameter": {
         "paramcd": _VAR,
-        "formula": {
-            "type": "string",
-            "required": True,
-            "allowed": ["mean_arterial_pressure", "bmi", "bsa_mosteller"],
-        },
+        "formula": {"type": "string", "required": True, "allowed": [*FORMULAS, *sorted(ARITHMETIC)]},
+        "inputs": {"type": "list", "minlength": 2, "maxlength": 2, "schema": _VAR},
         "by": _BY,
         "constant": {"type": "list", "schema": _VAR},
+    },
+    "aggregate": {
+        "by": _BY,
+        "where": _WHERE,
+        "set": {"type": "dict", "keysrules": _VAR, "valuesrules": _SCALAR},
+        "start": _OPT_VAR,
+        "end": _OPT_VAR,
+        "parameters": {
+            "type": "list",
+            "required": True,
+            "minlength": 1,
+            "schema": {
+                "type": "dict",
+                "schema": {
+                    "paramcd": _VAR,
+                    "source": _VAR,
+                    "function": {
+                        "type": "string",
+                        "required": True,
+                        "allowed": ["sum", "mean", "min", "max", "count", "any"],
+                    },
+                },
+            },
+        },
     },
     "summary_records": {"dtype": {"type": "string", "required": True}, "by": _BY, "where": _WHERE},
     "lookup": {
@@ -424,13 +453,17 @@ BDS_SCHEMA: dict = {
                 "paramcd": _PARAMCD,
                 "paramn": {"type": "integer", "required": True},
                 "param": {**_PARAM, "maxlength": 200},
-                "testcd": _NAME,
+                "testcd": {**_NAME, "excludes": ["aval", "avalc"]},
+                "aval": {**_OPT_VAR, "excludes": ["testcd", "avalc"]},
+                "avalc": {**_OPT_VAR, "excludes": ["testcd", "aval"]},
                 "where": _WHERE,
             },
         },
     },
     "order": {"type": "list", "minlength": 1, "schema": _ORDER_ITEM},
     "sequence": _OPT_VAR,
+    "cutoff_date": _OPT_VAR,
+    "record_derivations": {"type": "list", "schema": {"type": "dict"}},
     "derivations": {"type": "list", "required": True, "schema": {"type": "dict"}},
 }
 
@@ -483,18 +516,20 @@ def check_adsl_spec(doc: Any, file: Path) -> list[Finding]:
     return findings + check_steps(doc, file, ADSL_STEP_SCHEMAS)
 
 
-def check_steps(doc: Any, file: Path, step_schemas: Mapping[str, dict]) -> list[Finding]:
-    """The `derivations` list of a params file: each step one kind of `step_schemas`, its body on that
-    kind's schema, its conditions on the condition grammar."""
+def check_steps(
+    doc: Any, file: Path, step_schemas: Mapping[str, dict], key: str = "derivations"
+) -> list[Finding]:
+    """The `key` step list of a params file (`derivations`): each step one kind of `step_schemas`, its
+    body on that kind's schema, its conditions on the condition grammar."""
     findings: list[Finding] = []
-    for i, step in enumerate(doc.get("derivations") or []):
-        path = ("derivations", i)
+    for i, step in enumerate(doc.get(key) or []):
+        path = (key, i)
         if not isinstance(step, Mapping) or len(step) != 1 or next(iter(step)) not in step_schemas:
             findings.append(
                 Finding(
                     PARAM_SPEC_SCHEMA,
                     Severity.ERROR,
-                    f"derivations[{i}]: a step is one of {', '.join(step_schemas)} (got {step!r})",
+                    f"{key}[{i}]: a step is one of {', '.join(step_schemas)} (got {step!r})",
                     file=str(file),
                     line=_line(doc, path),
                 )
@@ -507,7 +542,7 @@ def check_steps(doc: Any, file: Path, step_schemas: Mapping[str, dict]) -> list[
                 Finding(
                     PARAM_SPEC_SCHEMA,
                     Severity.ERROR,
-                    f"derivations[{i}].{kind}.{p.key}: {p.message}",
+                    f"{key}[{i}].{kind}.{p.key}: {p.message}",
                     file=str(file),
                     line=p.line or _line(doc, path),
                 )
@@ -517,7 +552,7 @@ def check_steps(doc: Any, file: Path, step_schemas: Mapping[str, dict]) -> list[
                 Finding(
                     PARAM_SPEC_SCHEMA,
                     Severity.ERROR,
-                    f"derivations[{i}].{kind}: expected a mapping",
+                    f"{key}[{i}].{kind}: expected a mapping",
                     file=str(file),
                     line=_line(doc, path),
                 )
@@ -748,6 +783,7 @@ def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
         if engine == "al_lab":
             findings.extend(_adlb_findings(doc, file))
         elif engine == "bds":
+            findings.extend(check_steps(doc, file, BDS_STEP_SCHEMAS, "record_derivations"))
             findings.extend(check_steps(doc, file, BDS_STEP_SCHEMAS))
         elif engine == "occds":
             findings.extend(check_steps(doc, file, OCCDS_STEP_SCHEMAS))

@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import compute_condition_mask
+from cdiscgen._findings import Finding, Severity
 
+from ._codes import RECORDS_WITHOUT_SUBJECT
 from ._common import number, text
-from ._dates import compute_study_day
+from ._dates import compute_range_imputation, compute_study_day
+from ._errors import AdamInputError
 
 
 def compute_where_mask(frame: pd.DataFrame, cond: Mapping | None) -> np.ndarray:
@@ -27,6 +30,40 @@ def compute_where_mask(frame: pd.DataFrame, cond: Mapping | None) -> np.ndarray:
         return frame[name]
 
     return compute_condition_mask(cond, operand, frame.index).mask.to_numpy(dtype=bool)
+
+
+def compute_subject_records(
+    sdtm: Mapping[str, pd.DataFrame], adsl: pd.DataFrame, source: str, name: str
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """The records of SDTM domain `source` of the subjects of ADSL, with every ADSL variable the domain
+    does not have; records of other subjects are left out with one finding. A missing domain or USUBJID
+    is an AdamInputError for dataset `name`."""
+    records = sdtm.get(source)
+    if records is None:
+        raise AdamInputError(f"required SDTM dataset is missing ({name} is derived from it)", dataset=source)
+    if "USUBJID" not in records.columns:
+        raise AdamInputError("required variable is missing", dataset=source, variable="USUBJID")
+    findings: list[Finding] = []
+    ids = text(records, "USUBJID")
+    known = ids.isin(adsl["USUBJID"])
+    if (~known).any():
+        findings.append(
+            Finding(
+                RECORDS_WITHOUT_SUBJECT,
+                Severity.WARNING,
+                f"{int((~known).sum())} {source} record(s) of subjects not in ADSL are not in {name}",
+                dataset=name,
+                usubjid=str(ids[~known].iloc[0]),
+            )
+        )
+    records = records[known.to_numpy()].reset_index(drop=True)
+    return merge_subject_variables(records, adsl), findings
+
+
+def merge_subject_variables(records: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
+    """`records` with the ADSL variables they do not have, by USUBJID, in their own order."""
+    subject = adsl.drop(columns=[c for c in adsl.columns if c in records.columns and c != "USUBJID"])
+    return records.merge(subject, on="USUBJID", how="left", sort=False)
 
 
 def compute_value_text(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -69,19 +106,27 @@ def derive_assign(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.Dat
 
 def derive_cut(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
     """A grouping from cut points on a numeric variable: the first `below` the value is under wins;
-    a cut without `below` takes the rest; a missing value gets `missing` ("" by default)."""
+    a cut without `below` takes the rest; a missing value gets `missing` ("" by default). With `where`,
+    only the records meeting it are grouped (others keep their value, "" when the variable is new)."""
     value = number(frame, step["source"])
+    where = compute_where_mask(frame, step.get("where"))
+    var, numeric = step["variable"], step.get("numeric")
     out = pd.Series(step.get("missing", ""), index=frame.index, dtype="object")
-    codes = pd.Series(np.nan, index=frame.index, dtype="float64")
-    open_ = value.notna()
+    if not where.all():
+        out[~where] = text(frame, var)[~where]
+    codes = (
+        number(frame, numeric).copy() if numeric else pd.Series(np.nan, index=frame.index, dtype="float64")
+    )
+    codes[where] = np.nan
+    open_ = value.notna() & where
     for i, cut in enumerate(step["cuts"], start=1):
         hit = open_ & ((value < cut["below"]) if "below" in cut else True)
         out[hit] = cut["value"]
         codes[hit] = cut.get("n", i)
         open_ &= ~hit
-    frame[step["variable"]] = out.astype("str")
-    if step.get("numeric"):
-        frame[step["numeric"]] = codes
+    frame[var] = out.astype("str")
+    if numeric:
+        frame[numeric] = codes
     return frame
 
 
@@ -154,4 +199,52 @@ def derive_extreme_flag(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> 
     keep = "first" if step.get("pick", "first") == "first" else "last"
     chosen = ordered.drop_duplicates(by, keep=keep).index
     frame.loc[chosen, var] = "Y"
+    return frame
+
+
+def derive_imputed_date(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """An analysis date from an --DTC variable, a partial date imputed to the first or last day of its
+    range (flag D/M) and kept within the `not_before` / `not_after` dates that fall in that range
+    (admiral's min_dates/max_dates: an AE start in the month of first dose is imputed to the first dose,
+    an end in the month of death to the death date); `impute: none` keeps complete dates only."""
+    dataset = ctx["dataset"] if isinstance(ctx, Mapping) else "ADSL"
+    side = step.get("impute", "first")
+    days, flag, lo, hi = compute_range_imputation(frame, step["source"], dataset=dataset, side=side)
+    imputed = flag != ""
+    for name in step.get("not_before") or []:
+        bound = number(frame, name)
+        inside = imputed & bound.between(lo, hi) & (bound > days)
+        days = days.where(~inside, bound)
+    for name in step.get("not_after") or []:
+        bound = number(frame, name)
+        inside = imputed & bound.between(lo, hi) & (bound < days)
+        days = days.where(~inside, bound)
+    if side == "none":
+        days = days.where(~imputed)
+    frame[step["variable"]] = days.to_numpy()
+    if step.get("flag"):
+        frame[step["flag"]] = np.where(frame[step["variable"]].notna() & imputed, flag, "")
+    return frame
+
+
+def _ratio(a: pd.Series, b: pd.Series) -> pd.Series:
+    """a / b, missing where b is 0 or missing."""
+    return (a / b.where(b != 0)).astype("float64")
+
+
+ARITHMETIC: dict[str, Any] = {
+    "product": lambda a, b: a * b,
+    "sum": lambda a, b: a + b,
+    "difference": lambda a, b: a - b,
+    "ratio": _ratio,
+    "percent": lambda a, b: _ratio(a, b) * 100,
+}
+"""The closed formulas of two inputs (a, b) a `compute` step or a derived parameter may name."""
+
+
+def derive_compute(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
+    """A numeric variable from a closed formula of two numeric variables of the same record (DOSEO =
+    EXDOSE x EXDURD); missing when an input is missing."""
+    a, b = (number(frame, name) for name in step["inputs"])
+    frame[step["variable"]] = ARITHMETIC[step["formula"]](a, b).to_numpy()
     return frame

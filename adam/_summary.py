@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cdiscgen._atomic import write_text_atomic
 
@@ -37,6 +36,8 @@ def compute_rate(k: int, n: int) -> dict:
     """Proportion k/n with its exact (Clopper-Pearson) 95% CI; n = 0 -> nulls."""
     if n == 0:
         return {"n": int(k), "N": 0, "rate": None, "ci_low": None, "ci_high": None}
+    from scipy import stats  # imported here: scipy.stats costs ~1 s of start-up
+
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="exact")
     return {"n": int(k), "N": int(n), "rate": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high)}
 
@@ -71,6 +72,8 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
             "curve": {"time": [], "surv": []},
             "censor_times": [],
         }
+    from scipy import stats
+
     res = stats.ecdf(stats.CensoredData.right_censored(t, ~e))
     q = res.sf.quantiles
     s = res.sf.probabilities

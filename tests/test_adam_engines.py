@@ -10,9 +10,19 @@ import pandas as pd
 import pytest
 
 from adam import AdamInputError, check_parameter_specs, derive_adam
-from adam._bds import derive_base, derive_change, derive_extreme_records, derive_summary_records
-from adam._occds import derive_imputed_date, derive_treatment_emergent
-from adam._steps import derive_cut, derive_extreme_flag, derive_map
+from adam._adsl import ADSL_STEPS
+from adam._bds import (
+    BDS_STEPS,
+    derive_aggregate,
+    derive_base,
+    derive_change,
+    derive_extreme_records,
+    derive_parameter,
+    derive_summary_records,
+)
+from adam._occds import OCCDS_STEPS, derive_treatment_emergent
+from adam._paramspec import ADSL_STEP_SCHEMAS, BDS_STEP_SCHEMAS, OCCDS_STEP_SCHEMAS
+from adam._steps import derive_compute, derive_cut, derive_extreme_flag, derive_imputed_date, derive_map
 from cdiscgen import load_study
 from tests.conftest import REPO
 
@@ -180,6 +190,94 @@ def test_base_change_summary_and_extreme_records():
     assert len(lov) == 1 and lov["AVAL"].iloc[0] == 90.0 and lov["AVISITN"].iloc[0] == 99
 
 
+@pytest.mark.parametrize(
+    "schemas, steps",
+    [(ADSL_STEP_SCHEMAS, ADSL_STEPS), (BDS_STEP_SCHEMAS, BDS_STEPS), (OCCDS_STEP_SCHEMAS, OCCDS_STEPS)],
+    ids=["adsl", "bds", "occds"],
+)
+def test_every_step_a_spec_may_name_is_one_the_engine_runs(schemas, steps):
+    assert set(schemas) == set(steps)
+
+
+def test_cut_with_where_groups_only_its_records_and_keeps_the_others():
+    frame = pd.DataFrame(
+        {"PARAMCD": ["TDURD", "TDOSE", "TDURD", "TDOSE"], "AVAL": [20.0, 50.0, 120.0, 300.0]}
+    )
+    days = {
+        "variable": "AVALCAT1",
+        "source": "AVAL",
+        "where": {"variable": "PARAMCD", "op": "eq", "value": "TDURD"},
+        "cuts": [{"below": 30, "value": "< 30 days"}, {"value": ">= 30 days"}],
+    }
+    dose = {
+        "variable": "AVALCAT1",
+        "source": "AVAL",
+        "where": {"variable": "PARAMCD", "op": "eq", "value": "TDOSE"},
+        "cuts": [{"below": 100, "value": "< 100 mg"}, {"value": ">= 100 mg"}],
+    }
+    out = derive_cut(derive_cut(frame, days), dose)
+    assert out["AVALCAT1"].tolist() == ["< 30 days", "< 100 mg", ">= 30 days", ">= 100 mg"]
+
+
+def test_compute_products_and_ratios_with_a_zero_denominator_missing():
+    frame = pd.DataFrame({"EXDOSE": [54.0, 0.0, np.nan], "EXDURD": [14.0, 7.0, 3.0]})
+    out = derive_compute(frame, {"variable": "DOSEO", "formula": "product", "inputs": ["EXDOSE", "EXDURD"]})
+    assert out["DOSEO"].tolist()[:2] == [756.0, 0.0] and np.isnan(out["DOSEO"].iloc[2])
+    out = derive_compute(out, {"variable": "R", "formula": "ratio", "inputs": ["EXDURD", "EXDOSE"]})
+    assert out["R"].iloc[0] == pytest.approx(14 / 54) and out["R"].iloc[1:].isna().all()
+
+
+def test_aggregate_totals_any_flags_and_the_summarised_period():
+    # subject A: two dosing records (14 d x 54 mg, then 10 d x 54 mg, end missing on the second);
+    # subject B: one record without a dose and no adjustment
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["A", "A", "A", "A", "B", "B"],
+            "PARAMCD": ["DOSE", "DOSE", "ADJ", "ADJ", "DOSE", "ADJ"],
+            "AVAL": [756.0, 540.0, np.nan, np.nan, np.nan, np.nan],
+            "AVALC": ["", "", "", "Y", "", ""],
+            "ASTDT": [10.0, 24.0, 10.0, 24.0, 5.0, 5.0],
+            "AENDT": [23.0, np.nan, 23.0, np.nan, 9.0, 9.0],
+            "DTYPE": [""] * 6,
+        }
+    )
+    adsl = pd.DataFrame({"USUBJID": ["A", "B"], "TRT01A": ["X", "Y"]})
+    step = {
+        "by": ["USUBJID"],
+        "set": {"PARCAT1": "OVERALL"},
+        "start": "ASTDT",
+        "end": "AENDT",
+        "parameters": [
+            {"paramcd": "TDOSE", "source": "DOSE", "function": "sum"},
+            {"paramcd": "TADJ", "source": "ADJ", "function": "any"},
+        ],
+    }
+    out = derive_aggregate(frame, step, {"adsl": adsl})
+    new = out[out["PARCAT1"] == "OVERALL"].set_index(["USUBJID", "PARAMCD"])
+    assert new.loc[("A", "TDOSE"), "AVAL"] == 1296.0
+    assert new.loc[("B", "TDOSE"), "AVAL"] == 0.0  # a sum of no dose is 0, as admiral's sum(na.rm)
+    assert new.loc[("A", "TADJ"), "AVALC"] == "Y" and new.loc[("B", "TADJ"), "AVALC"] == ""
+    # earliest start; latest end, the second record's start standing in for its missing end
+    assert (new.loc[("A", "TDOSE"), "ASTDT"], new.loc[("A", "TDOSE"), "AENDT"]) == (10.0, 24.0)
+    assert new.loc[("B", "TADJ"), "TRT01A"] == "Y"
+    assert len(out) == len(frame) + 4
+
+
+def test_a_ratio_parameter_per_group_is_missing_for_a_zero_duration():
+    frame = pd.DataFrame(
+        {
+            "USUBJID": ["A", "A", "B", "B"],
+            "PARAMCD": ["TDOSE", "TDURD", "TDOSE", "TDURD"],
+            "AVAL": [1296.0, 24.0, 0.0, 0.0],
+            "DTYPE": [""] * 4,
+        }
+    )
+    step = {"paramcd": "AVDDSE", "formula": "ratio", "inputs": ["TDOSE", "TDURD"], "by": ["USUBJID"]}
+    out = derive_parameter(frame, step, {"adsl": pd.DataFrame({"USUBJID": ["A", "B"]})})
+    avg = out[out["PARAMCD"] == "AVDDSE"].set_index("USUBJID")["AVAL"]
+    assert avg["A"] == 54.0 and np.isnan(avg["B"])
+
+
 @pytest.fixture
 def pilot_copy(tmp_path):
     target = tmp_path / "study"
@@ -203,9 +301,10 @@ def test_params_errors_name_file_line_and_step(pilot_copy):
 
 
 def test_a_study_declaring_only_adsl_needs_only_dm(pilot_copy):
-    for name in ("adae", "advs"):
-        (pilot_copy / "specs" / "adam" / f"{name}.yaml").unlink()
-        (pilot_copy / "specs" / "adam" / "params" / f"{name}.yaml").unlink()
+    for spec in (pilot_copy / "specs" / "adam").glob("*.yaml"):
+        if spec.stem != "adsl":
+            spec.unlink()
+            (pilot_copy / "specs" / "adam" / "params" / spec.name).unlink()
     study = load_study(pilot_copy)
     dm = pd.DataFrame(
         {

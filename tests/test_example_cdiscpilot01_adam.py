@@ -4,7 +4,8 @@ with admiral (../shared/refdata/cdiscpilot01-raw/adam, read with pyreadr, an ind
 
 Records are matched by subject (ADSL); by subject, reported term, end date, severity, seriousness,
 outcome and causality, then order of start date (ADAE: AESEQ itself differs, see the SDTM comparison);
-by subject, parameter, date, time point, record type, analysis visit and visit (ADVS). Each compared
+by subject, parameter, date, time point, record type, analysis visit and visit (ADVS); by subject,
+parameter category, parameter, start date and EXSEQ (ADEX). Each compared
 variable agrees exactly in at least 99% of the matched records, or every disagreement is explained by an
 entry of examples/cdiscpilot01/reference-differences-adam.yaml; entries that explain nothing fail.
 """
@@ -31,12 +32,17 @@ THRESHOLD = 0.99
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 AE_KEYS = ["USUBJID", "AETERM", "AEENDTC", "AESEV", "AESER", "AEOUT", "AEREL"]
 VS_KEYS = ["USUBJID", "PARAMCD", "ADT", "ATPTN", "DTYPE", "AVISIT", "VISITNUM"]
+EX_KEYS = ["USUBJID", "PARCAT1", "PARAMCD", "ASTDT", "EXSEQ"]
+# per dataset: the match key, and the variable that orders records of equal keys
+KEYS = {"ADAE": (AE_KEYS, "AESTDTC"), "ADVS": (VS_KEYS, "AVAL"), "ADEX": (EX_KEYS, "AVAL")}
 COMPARED = {
     "ADSL": "ARM ACTARM TRT01P TRT01A AGE SEX RACE TRTSDT TRTEDT TRTDURD SAFFL AGEGR1 RACEGR1 DTHFL DTHDT "
     "DTHDTF EOSSTT EOSDT RANDDT LSTALVDT",
     "ADAE": "ASTDT ASTDTF AENDT AENDTF ASTDY AENDY ADURN ADURU TRTEMFL ASEV ASEVN AREL AOCCIFL TRT01A TRTSDT",
     "ADVS": "PARAM PARAMN AVAL BASE CHG PCHG ABLFL AVISITN ANL01FL ONTRTFL BASETYPE ANRLO ANRHI A1LO A1HI "
     "ANRIND BNRIND ADY ATPT TRTP TRTA ASEQ",
+    "ADEX": "PARAM PARAMN AVAL AVALC AVALCAT1 AENDT ASTDY AENDY EXDURD EXPLDOS DOSEO PDOSEO VISIT TRT01A "
+    "ASEQ",
 }
 
 
@@ -82,12 +88,11 @@ def keyed(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]]:
     frame = frame.copy()
     if name == "ADSL":
         return frame, ["USUBJID"]
-    keys = AE_KEYS if name == "ADAE" else VS_KEYS
+    keys, tie = KEYS[name]
     for key in keys:
         frame[key] = comparable(frame[key])
         if frame[key].dtype != object:
             frame[key] = frame[key].fillna(-1.0)
-    tie = "AESTDTC" if name == "ADAE" else "AVAL"
     frame["_TIE"] = comparable(frame[tie])
     frame = frame.sort_values([*keys, "_TIE"], kind="mergesort")
     frame["_N"] = frame.groupby(keys, sort=False).cumcount()
@@ -144,7 +149,7 @@ def explained(
 def test_pilot_adam_derives_without_errors(derived):
     errors = [f for f in derived.findings if f.severity >= Severity.ERROR]
     assert not errors, errors[:5]
-    assert set(derived.datasets) == {"ADSL", "ADAE", "ADVS"}
+    assert set(derived.datasets) == {"ADSL", "ADAE", "ADVS", "ADEX"}
 
 
 def test_pilot_adam_agrees_with_the_admiral_reference_record_by_record(derived, capsys):
