@@ -27,7 +27,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=15
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/simulate.py

@@ -523,10 +523,23 @@ class SchemaProblem:
     message: str
 
 
+_VALIDATORS: dict[int, tuple[dict, cerberus.Validator]] = {}
+
+
+def _validator_for(schema: dict) -> cerberus.Validator:
+    """One validator per schema object: cerberus checks a schema each time a Validator is built, which
+    costs more than validating a spec against it. The schema is kept with its validator, so its id is
+    never reused for another one."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _VALIDATORS[id(schema)] = (schema, cerberus.Validator(schema, allow_unknown=False))
+    return cached[1]
+
+
 def schema_problems(doc: Any, schema: dict) -> list[SchemaProblem]:
     """Validate `doc` against a closed cerberus schema; every violation with its line, dotted key and a
     plain-words message (unknown key, wrong type, too long, ...). Empty when the document is valid."""
-    validator = cerberus.Validator(schema, allow_unknown=False)
+    validator = _validator_for(schema)
     if validator.validate(doc):
         return []
     out = []

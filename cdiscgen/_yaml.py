@@ -45,8 +45,8 @@ class LineList(list):
         return self.line
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that builds LineDict/LineList. Only safe tags are constructed."""
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """SafeLoader (libyaml's parser when present) that builds LineDict/LineList. Only safe tags are constructed."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
         self.flatten_mapping(node)
@@ -118,6 +118,8 @@ def load_yaml(path: Path) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        if "maximum nesting depth" in problem:  # libyaml's own depth limit
+            problem = f"nested deeper than the parser allows ({problem})"
         raise YamlSyntaxError(path, line, problem) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(path, None, str(exc)) from None

@@ -194,13 +194,22 @@ def complete_run(out) -> int:
     return run["inputs"]["seed"]
 
 
+@pytest.fixture(scope="module")
+def seed_one_tree(tmp_path_factory):
+    """A complete output of seed 1, copied as the 'previous output' of each kill test."""
+    out = tmp_path_factory.mktemp("seed1") / "out"
+    assert invoke("run", "--out", str(out), "--seed", "1", "--subjects", "8").exit_code == 0
+    return out
+
+
 @pytest.mark.parametrize("step", ["before-swap", "after-swap", "while-removing-old", "no-exchange"])
-def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(step, tmp_path):
+def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(step, tmp_path, seed_one_tree):
     import subprocess
     import sys
 
     out = tmp_path / "out"
-    assert invoke("run", "--out", str(out), "--seed", "1", "--subjects", "8").exit_code == 0
+    shutil.copytree(seed_one_tree, out)
+    assert complete_run(out) == 1
     proc = subprocess.run([sys.executable, "-c", KILL_AT, step, str(out)], capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     if step == "no-exchange":
