@@ -52,6 +52,9 @@ class AdslContext:
         self.cutoff_days = cutoff_days
         self.bds: dict[str, pd.DataFrame] = {}
         self.subjects: pd.DataFrame | None = None  # ADLB's subject-level baseline facts (response rules)
+        # the DM records of the ADSL subjects, row for row (kept here, not in adsl.attrs: pandas deep-copies
+        # attrs on every operation)
+        self.dm = pd.DataFrame()
         self.findings: list[Finding] = []
 
     def records(self, dataset: str, step: str, variable: str) -> pd.DataFrame | None:
@@ -91,8 +94,8 @@ def _imputed_dates(
 # ------------------------------------------------------------------------------------------------ steps
 
 
-def derive_population(dm: pd.DataFrame, spec: DatasetSpec, step: Mapping | None) -> pd.DataFrame:
-    """The DM subjects the population condition keeps, with the spec's DM predecessors copied."""
+def compute_population_records(dm: pd.DataFrame, step: Mapping | None) -> pd.DataFrame:
+    """The DM records of the subjects the population condition keeps (each subject once)."""
     require_columns(dm, "DM", ["STUDYID", "USUBJID"])
     ids_all = text(dm, "USUBJID")
     dup = ids_all[ids_all.duplicated()]
@@ -100,7 +103,11 @@ def derive_population(dm: pd.DataFrame, spec: DatasetSpec, step: Mapping | None)
         raise AdamInputError(
             "subject appears more than once", dataset="DM", variable="USUBJID", usubjid=dup.iloc[0]
         )
-    kept = dm[compute_where_mask(dm, (step or {}).get("where"))].reset_index(drop=True)
+    return dm[compute_where_mask(dm, (step or {}).get("where"))].reset_index(drop=True)
+
+
+def derive_population(kept: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """ADSL's subjects from their DM records, with the spec's DM predecessors copied."""
     adsl = pd.DataFrame({"STUDYID": text(kept, "STUDYID"), "USUBJID": text(kept, "USUBJID")})
     for var in spec.variables:
         source = (var.source or "").strip()
@@ -112,14 +119,13 @@ def derive_population(dm: pd.DataFrame, spec: DatasetSpec, step: Mapping | None)
         adsl[var.name] = number(kept, column) if var.is_numeric else text(kept, column)
     # working column: birth date, for ages at other dates (ADLB's eGFR)
     adsl["_BRTHDT"] = compute_sas_date(kept, "BRTHDTC", dataset="DM").to_numpy()
-    adsl.attrs["dm"] = kept
     return adsl
 
 
 def derive_treatment_dates(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
     """First/last exposure from the exposure records (the study's exposure rule, placebo included),
     else the DM fallback variables (RFXSTDTC/RFXENDTC)."""
-    dm = adsl.attrs["dm"]
+    dm = ctx.dm
     ids = adsl["USUBJID"]
     fallback = step.get("fallback") or {}
     start = (
@@ -156,7 +162,7 @@ def derive_treatment_dates(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) 
 
 def derive_date(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
     """A numeric date from a DM date variable (partial dates imputed when the step asks)."""
-    dm = adsl.attrs["dm"]
+    dm = ctx.dm
     days, flag = _imputed_dates(dm, step["source"], "DM", step.get("impute", "none"))
     adsl[step["variable"]] = days.to_numpy()
     if step.get("flag"):
@@ -195,7 +201,7 @@ def derive_last_alive(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd
             for variable in source["variables"]:
                 parts.append(pd.Series(number(adsl, variable).to_numpy(), index=adsl["USUBJID"].to_numpy()))
             continue
-        frame = adsl.attrs["dm"] if dataset == "DM" else ctx.sdtm.get(dataset)
+        frame = ctx.dm if dataset == "DM" else ctx.sdtm.get(dataset)
         if frame is None or not len(frame):
             continue
         frame = frame[compute_where_mask(frame, source.get("where"))]
@@ -219,7 +225,7 @@ def derive_death(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.Data
     flags = pd.Series("", index=range(len(adsl)), dtype="str")
     for source in step["sources"]:
         dataset = source["dataset"]
-        frame = adsl.attrs["dm"] if dataset == "DM" else ctx.sdtm.get(dataset)
+        frame = ctx.dm if dataset == "DM" else ctx.sdtm.get(dataset)
         if frame is None or not len(frame) or source["variable"] not in frame.columns:
             continue
         chosen = frame[compute_where_mask(frame, source.get("where"))].reset_index(drop=True)
@@ -361,7 +367,8 @@ def _run_steps(adsl: pd.DataFrame, steps: list[Mapping], ctx: AdslContext) -> pd
 
 def derive_adsl_subject(spec: DatasetSpec, params: Mapping, ctx: AdslContext) -> pd.DataFrame:
     """ADSL from SDTM: the population with its predecessors, then the steps before the first BDS step."""
-    adsl = derive_population(ctx.sdtm["DM"], spec, params.get("population"))
+    ctx.dm = compute_population_records(ctx.sdtm["DM"], params.get("population"))
+    adsl = derive_population(ctx.dm, spec)
     before, _after = _split_steps(list(params.get("derivations") or []))
     return _run_steps(adsl, before, ctx)
 

@@ -734,6 +734,11 @@ def _engine_of(doc: Any) -> str | None:
 def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
     """Validate specs/adam/params/<dataset>.yaml of every dataset specs/adam declares (schema of its
     engine + cross references): ADSL's steps, and per other dataset the engine it names (`engine:`)."""
+    return _read_parameter_specs(study_dir)[0]
+
+
+def _read_parameter_specs(study_dir: Path | None) -> tuple[list[Finding], dict[str, Any]]:
+    """The findings of check_parameter_specs and the documents read, by dataset name."""
     schemas = {
         "al_lab": ADLB_SCHEMA,
         "response": ADRS_SCHEMA,
@@ -792,7 +797,7 @@ def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
         settings = None
         study_yaml = Path(study_dir or bundled_study_dir()) / "specs" / "study.yaml"
         if study_yaml.exists():
-            settings = yaml.safe_load(study_yaml.read_text(encoding="utf-8"))
+            settings = _load(study_yaml)
         rs_name, rs_doc = by_engine.get("response", ("ADRS", {}))
         tte_name, tte_doc = by_engine.get("time_to_event", ("ADTTE", {}))
         if not findings:
@@ -805,7 +810,7 @@ def check_parameter_specs(study_dir: Path | None = None) -> list[Finding]:
                     params_path(study_dir, tte_name.lower()),
                 )
             )
-    return findings
+    return findings, docs
 
 
 @dataclass(frozen=True)
@@ -822,13 +827,12 @@ class ParameterSpecs:
 
 def load_parameter_specs(study_dir: Path | None = None) -> ParameterSpecs:
     """The validated derivation specs of every declared ADaM dataset; AdamInputError on any finding."""
-    findings = check_parameter_specs(study_dir)
+    findings, docs = _read_parameter_specs(study_dir)
     if findings:
         raise AdamInputError("; ".join(str(f) for f in findings[:5]), dataset="specs/adam/params")
     datasets: dict[str, tuple[str, dict]] = {}
     adsl: dict = {}
-    for name in declared_adam_datasets(study_dir):
-        doc = yaml.safe_load(params_path(study_dir, name.lower()).read_text(encoding="utf-8"))
+    for name, doc in docs.items():
         if name == "ADSL":
             adsl = doc
         else:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,61 @@ def study_copy(tmp_path: Path) -> Path:
     if (REPO / "mappings").is_dir():
         shutil.copytree(REPO / "mappings", target / "mappings")
     return target
+
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder `build(folder)` makes, built once per test session and shared by every pytest-xdist
+    worker: the first worker to ask builds it under a file lock, the others wait for it and reuse it.
+    It is read-only for the tests: a test that changes it works on a copy (shutil.copytree)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder the workers' own base folders share
+    folder = base / "baselines" / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder.parent / f"{name}.done"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker killed mid-build left
+            build(folder)
+            done.touch()
+    return folder
+
+
+class _QuietReporter:
+    def stage_started(self, name: str) -> None:
+        pass
+
+    def stage_finished(self, name: str, seconds: float, rows: int | None) -> None:
+        pass
+
+
+def _built_run(tmp_path_factory: pytest.TempPathFactory, name: str, **options) -> Path:
+    """The output tree of `cdiscgen run` with `options` (RunOptions fields), built once per session."""
+    from cdiscgen._pipeline import RunOptions, run_pipeline
+
+    def build(folder: Path) -> None:
+        run_pipeline(RunOptions(out_dir=folder / "out", **options), reporter=_QuietReporter())
+
+    return shared_build(tmp_path_factory, name, build) / "out"
+
+
+@pytest.fixture(scope="session")
+def darpal_run(tmp_path_factory) -> Path:
+    """The bundled study's default run (40 simulated subjects): read-only, copy it to change it."""
+    return _built_run(tmp_path_factory, "darpal-40")
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """A run of 8 simulated subjects with seed 1, the smallest complete output: read-only."""
+    return _built_run(tmp_path_factory, "darpal-8-seed1", subjects=8, seed=1)
+
+
+@pytest.fixture(scope="session")
+def small_run_seed2(tmp_path_factory) -> Path:
+    """As small_run with seed 2: a complete output whose data files differ from small_run's."""
+    return _built_run(tmp_path_factory, "darpal-8-seed2", subjects=8, seed=2)
 
 
 # CI runs hypothesis derandomized so that a green run is reproducible; locally it explores freely.

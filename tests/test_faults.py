@@ -24,6 +24,20 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+def stages_copied_from(tree):
+    """A stand-in for the pipeline's stages that puts the files of a complete earlier run (all but its
+    run.json, which the pipeline writes) into the temporary tree. For the tests of what happens around
+    the stages (the output lock, the swap, the clean-up), where running the stages would only be slower."""
+
+    def stages(options, study, work, reporter):
+        for item in sorted(tree.iterdir()):
+            if item.name != "run.json":
+                (shutil.copytree if item.is_dir() else shutil.copy2)(item, work / item.name)
+        return pipeline.RunResult(out_dir=work)
+
+    return stages
+
+
 def assert_named_error(result, *parts: str, code: int = 2) -> None:
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
@@ -56,9 +70,9 @@ def test_deeply_nested_and_non_utf8_yaml_are_named_errors(study_copy):
 # ------------------------------------------------------------------------------------- output folders
 
 
-def test_run_refuses_an_output_folder_that_holds_its_raw_input(tmp_path):
+def test_run_refuses_an_output_folder_that_holds_its_raw_input(tmp_path, small_run):
     out = tmp_path / "out"
-    assert invoke("run", "--out", str(out)).exit_code == 0
+    shutil.copytree(small_run, out)
     raw_files = sorted(p.name for p in (out / "raw").iterdir())
     result = invoke("run", "--raw", str(out / "raw"), "--out", str(out))
     assert_named_error(result, "overlap", "--raw")
@@ -76,9 +90,10 @@ def test_a_second_run_to_the_same_output_is_refused_while_the_first_holds_it(tmp
     assert not list(tmp_path.glob(".sdtm.*"))  # no lock file or temporary tree left
 
 
-def test_temporary_trees_of_a_killed_run_are_removed_by_the_next_one(tmp_path):
+def test_temporary_trees_of_a_killed_run_are_removed_by_the_next_one(tmp_path, small_run, monkeypatch):
     stale = tmp_path / f".out.partial-{2**22 + 12345}"  # above the kernel's pid_max default: no such process
     (stale / "m5").mkdir(parents=True)
+    monkeypatch.setattr(pipeline, "_run_stages", stages_copied_from(small_run))
     assert invoke("run", "--out", str(tmp_path / "out"), "--subjects", "8").exit_code == 0
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -127,9 +142,12 @@ def test_ctrl_c_in_a_command_exits_130_with_a_message(command, tmp_path, monkeyp
     assert "interrupted" in result.output and "Aborted!" not in result.output
 
 
-def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(tmp_path, monkeypatch):
+def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(
+    tmp_path, monkeypatch, small_run, small_run_seed2
+):
     out = tmp_path / "out"
-    assert invoke("run", "--out", str(out), "--seed", "1", "--subjects", "8").exit_code == 0
+    shutil.copytree(small_run, out)
+    monkeypatch.setattr(pipeline, "_run_stages", stages_copied_from(small_run_seed2))
     real_exchange = pipeline.exchange_paths
     calls = []
 
@@ -148,9 +166,12 @@ def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(tmp_p
 
 KILL_AT = """
 import os, shutil, signal, sys
+from pathlib import Path
 import cdiscgen._pipeline as p
 from cdiscgen.cli import main
+from tests.test_faults import stages_copied_from
 step = sys.argv[1]
+p._run_stages = stages_copied_from(Path(sys.argv[3]))  # the files of a complete seed-2 run
 real_exchange, real_rmtree, real_replace = p.exchange_paths, shutil.rmtree, os.replace
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
@@ -194,23 +215,24 @@ def complete_run(out) -> int:
     return run["inputs"]["seed"]
 
 
-@pytest.fixture(scope="module")
-def seed_one_tree(tmp_path_factory):
-    """A complete output of seed 1, copied as the 'previous output' of each kill test."""
-    out = tmp_path_factory.mktemp("seed1") / "out"
-    assert invoke("run", "--out", str(out), "--seed", "1", "--subjects", "8").exit_code == 0
-    return out
-
-
 @pytest.mark.parametrize("step", ["before-swap", "after-swap", "while-removing-old", "no-exchange"])
-def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(step, tmp_path, seed_one_tree):
+def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(
+    step, tmp_path, monkeypatch, small_run, small_run_seed2
+):
     import subprocess
     import sys
 
+    from tests.conftest import REPO
+
     out = tmp_path / "out"
-    shutil.copytree(seed_one_tree, out)
+    shutil.copytree(small_run, out)
     assert complete_run(out) == 1
-    proc = subprocess.run([sys.executable, "-c", KILL_AT, step, str(out)], capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT, step, str(out), str(small_run_seed2)],
+        capture_output=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     if step == "no-exchange":
         # without an atomic exchange a kill between the renames leaves the complete old tree beside out/
@@ -220,6 +242,7 @@ def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(st
             pass
     assert complete_run(out) == (1 if step in ("before-swap", "no-exchange") else 2)
     # the next run removes what the killed one left beside out/
+    monkeypatch.setattr(pipeline, "_run_stages", stages_copied_from(small_run))
     assert invoke("run", "--out", str(out), "--seed", "3", "--subjects", "8").exit_code == 0
     assert complete_run(out) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -364,10 +387,8 @@ def test_a_cutoff_before_the_first_consent_is_a_named_error(tmp_path):
 # ------------------------------------------------------------------------------------- transport files
 
 
-def test_a_truncated_xpt_is_an_error_naming_the_offset(tmp_path):
-    out = tmp_path / "out"
-    assert invoke("run", "--out", str(out), "--subjects", "8").exit_code == 0
-    sdtm = next(out.rglob("tabulations/sdtm"))
+def test_a_truncated_xpt_is_an_error_naming_the_offset(tmp_path, small_run):
+    sdtm = next(small_run.rglob("tabulations/sdtm"))
     folder = tmp_path / "damaged"
     shutil.copytree(sdtm, folder)
     for cut in (1000, 80):  # not a whole record; a whole record but half an observation
@@ -387,17 +408,15 @@ def test_a_truncated_xpt_is_an_error_naming_the_offset(tmp_path):
         )
 
 
-def test_adam_reads_a_cp1252_transport_file_with_a_warning(tmp_path, caplog):
+def test_adam_reads_a_cp1252_transport_file_with_a_warning(tmp_path, caplog, small_run):
     from adam._io import read_sdtm_folder
     from tests.conftest import refdata_path
 
     ts = refdata_path("cdiscpilot01", "sdtm", "ts.xpt")
-    out = tmp_path / "out"
-    assert invoke("run", "--out", str(out), "--subjects", "8").exit_code == 0
     folder = tmp_path / "sdtm"
-    shutil.copytree(next(out.rglob("tabulations/sdtm")), folder)
+    shutil.copytree(next(small_run.rglob("tabulations/sdtm")), folder)
     shutil.copy(ts, folder / "ts.xpt")
-    logging.getLogger().addHandler(caplog.handler)  # the CLI above replaced the root handlers
+    logging.getLogger().addHandler(caplog.handler)  # a CLI test before may have replaced the root handlers
     frames = read_sdtm_folder(folder)
     assert frames["TS"]["TSVAL"].str.contains("Alzheimer\u2019s").any()  # 0x92 in cp1252
     assert "read as cp1252" in caplog.text
@@ -407,15 +426,11 @@ def test_adam_reads_a_cp1252_transport_file_with_a_warning(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("command", ["simulate", "sdtm", "validate", "init", "run"])
-def test_a_read_only_target_is_exit_2_naming_it(command, raw_forms, tmp_path, monkeypatch):
+def test_a_read_only_target_is_exit_2_naming_it(command, raw_forms, tmp_path, monkeypatch, small_run):
     from pathlib import Path
 
     target = tmp_path / "target"
-    xpts = tmp_path / "xpts"
-    if command == "validate":
-        assert invoke(
-            "sdtm", "--raw", str(raw_forms), "--out", str(xpts), "--report", str(tmp_path / "r")
-        ).exit_code in (0, 1)
+    xpts = next(small_run.rglob("tabulations/sdtm"))  # only read
     real_mkdir = Path.mkdir
 
     def read_only(self, *args, **kwargs):
@@ -488,9 +503,9 @@ def test_a_version_8_transport_file_is_read_and_named(tmp_path):
     ]
 
 
-def test_disk_full_while_writing_trace_files_keeps_the_previous_output(tmp_path, monkeypatch):
+def test_disk_full_while_writing_trace_files_keeps_the_previous_output(tmp_path, monkeypatch, small_run):
     out = tmp_path / "out"
-    assert invoke("run", "--out", str(out), "--subjects", "8", "--seed", "1").exit_code == 0
+    shutil.copytree(small_run, out)
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,10 +36,9 @@ def leftovers(parent: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "out"
-    run_pipeline(RunOptions(out_dir=out))
-    return out
+def first_run(darpal_run) -> Path:
+    """The session's default run (read-only)."""
+    return darpal_run
 
 
 def test_output_tree_holds_every_part(first_run):
@@ -111,7 +111,7 @@ def test_rerun_is_byte_identical(first_run, tmp_path):
 
 def test_failed_stage_keeps_previous_output(first_run, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    run_pipeline(RunOptions(out_dir=out))
+    shutil.copytree(first_run, out)
     before = tree(out)
 
     import adam
@@ -160,7 +160,7 @@ def test_raw_and_simulation_options_exclude_each_other(tmp_path):
 
 def test_sigint_mid_stage_leaves_previous_output_and_no_temporary_folder(first_run, tmp_path):
     out = tmp_path / "out"
-    run_pipeline(RunOptions(out_dir=out))
+    shutil.copytree(first_run, out)
     before = tree(out)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(

@@ -30,7 +30,7 @@ import pytest
 from lxml import etree
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._pipeline import RunOptions, output_layout, run_pipeline
+from cdiscgen._pipeline import output_layout
 from cdiscgen._specs import Study, load_study
 from cdiscgen.export import XptVariable
 from cdiscgen.validate import (
@@ -46,14 +46,6 @@ NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns
 ALL_CODES = frozenset(r.code for r in list_rules())
 DEFINE_CODES = frozenset(r.code for r in list_rules() if r.scope == Scope.DEFINE)
 SCHEMA = "CDG1301"
-
-
-class _Quiet:
-    def stage_started(self, name: str) -> None:
-        pass
-
-    def stage_finished(self, name: str, seconds: float, rows: int | None) -> None:
-        pass
 
 
 def _key(f: Finding) -> tuple:
@@ -90,11 +82,10 @@ class _BaselineText:
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory) -> Iterator[Real]:
+def real(tmp_path_factory, darpal_run) -> Iterator[Real]:
     tmp = tmp_path_factory.mktemp("pipeline")
     study = load_study()
-    run_pipeline(RunOptions(out_dir=tmp / "out"), reporter=_Quiet())
-    layout = output_layout(tmp / "out", study.studyid)
+    layout = output_layout(darpal_run, study.studyid)
     parts = {key: read_dataset_folder(layout[key]) for key in ("sdtm", "adam")}
     assert all(p.define_path is not None for p in parts.values())
     baseline = list(validate_parts(parts.values(), study=study).findings)
