@@ -8,6 +8,7 @@ line and key; all of them are collected before `SpecError` is raised.
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
@@ -536,16 +537,32 @@ def _validator_for(schema: dict) -> cerberus.Validator:
     return cached[1]
 
 
+_PROBLEMS: dict[tuple[int, bytes], tuple[SchemaProblem, ...]] = {}
+_PROBLEMS_KEPT = 4096
+
+
 def schema_problems(doc: Any, schema: dict) -> list[SchemaProblem]:
     """Validate `doc` against a closed cerberus schema; every violation with its line, dotted key and a
-    plain-words message (unknown key, wrong type, too long, ...). Empty when the document is valid."""
+    plain-words message (unknown key, wrong type, too long, ...). Empty when the document is valid.
+
+    The answer is remembered per schema and document (its pickled form, lines included): cerberus costs
+    far more than reading the YAML, and the same spec files are validated by every stage and command."""
     validator = _validator_for(schema)
-    if validator.validate(doc):
-        return []
+    try:
+        key: tuple[int, bytes] | None = (id(schema), pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        key = None
+    if key is not None and key in _PROBLEMS:
+        return list(_PROBLEMS[key])
     out = []
-    for error in _leaf_errors(validator._errors):
-        line, key = _locate(doc, error.document_path)
-        out.append(SchemaProblem(line=line, key=key, message=_describe(error)))
+    if not validator.validate(doc):
+        for error in _leaf_errors(validator._errors):
+            line, key_path = _locate(doc, error.document_path)
+            out.append(SchemaProblem(line=line, key=key_path, message=_describe(error)))
+    if key is not None:
+        if len(_PROBLEMS) >= _PROBLEMS_KEPT:
+            _PROBLEMS.clear()
+        _PROBLEMS[key] = tuple(out)
     return out
 
 
