@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
 
-.PHONY: run test bench clean lint
+.PHONY: run test test-fast bench clean lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(VENV)/.installed-test
 
 test: lint
 	$(BIN)/python -m pytest -q -n auto --durations=15
+
+# The inner loop: every test but the `slow` ones (whole runs and studies); `make test` runs them all.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -n auto -m "not slow" --durations=10
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/simulate.py

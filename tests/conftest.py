@@ -87,6 +87,16 @@ def small_run_seed2(tmp_path_factory) -> Path:
     return _built_run(tmp_path_factory, "darpal-8-seed2", subjects=8, seed=2)
 
 
+_RUN_BASELINES = {"darpal_run", "small_run", "small_run_seed2"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads a whole run's output is `slow` (left out by `make test-fast`, run by `make test`)."""
+    for item in items:
+        if _RUN_BASELINES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 # CI runs hypothesis derandomized so that a green run is reproducible; locally it explores freely.
 try:
     import os

@@ -27,6 +27,8 @@ from cdiscgen._findings import Severity
 from cdiscgen.simulate import simulate_study
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # a whole simulated or pilot study through SDTM and ADaM
+
 SUBJECTS = 40
 HEMATOLOGIC = ("HEMRESP", "RSPC1", "RSPC3", "RSPC6", "ORRC1", "ORRC3", "ORRC6", "BOR", "CRVGPRC6", "PD")
 CARDIAC = ("CARDRESP", "CARDRSP", "CARDPD")

@@ -38,6 +38,8 @@ from cdiscgen._publish import write_datasets
 from cdiscgen.cli import main
 from cdiscgen.simulate import simulate_courses, simulate_study
 
+pytestmark = pytest.mark.slow  # a whole simulated or pilot study through SDTM and ADaM
+
 SUBJECTS = 40  # the bundled study's default size; default seed
 SAS_EPOCH = date(1960, 1, 1)
 RESPONDERS = {"CR", "VGPR", "PR", "LOW-DFLC PR"}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pyreadstat
+import pytest
 from click.testing import CliRunner
 
 from cdiscgen.cli import main
 
 
+@pytest.mark.slow
 def test_stage_commands_chain(tmp_path):
     runner = CliRunner()
     raw, sdtm_dir, adam_dir, report = (tmp_path / n for n in ("raw", "sdtm", "adam", "report"))

@@ -25,6 +25,8 @@ from cdiscgen._findings import Severity
 from sdtm import run_sdtm
 from tests.conftest import REPO, refdata_path
 
+pytestmark = pytest.mark.slow  # a whole simulated or pilot study through SDTM and ADaM
+
 pyreadr = pytest.importorskip("pyreadr")
 
 EXAMPLE = REPO / "examples" / "cdiscpilot01"

@@ -376,6 +376,7 @@ def test_sdtm_without_mapping_specs_is_a_named_error(study_copy, raw_forms, tmp_
     assert_named_error(result, "no mapping specs")
 
 
+@pytest.mark.slow
 def test_a_cutoff_before_the_first_consent_is_a_named_error(tmp_path):
     result = invoke("run", "--out", str(tmp_path / "out"), "--subjects", "8", "--cutoff", "1900-01-01")
     assert_named_error(result, "before the first informed consent")
@@ -450,6 +451,7 @@ def test_a_read_only_target_is_exit_2_naming_it(command, raw_forms, tmp_path, mo
     assert_named_error(result, "read-only", str(tmp_path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["sdtm", "run"])
 def test_sigterm_is_exit_130_and_leaves_nothing_half_written(command, tmp_path):
     import subprocess
