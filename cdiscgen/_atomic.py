@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +144,58 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class InterruptedAfterSwap(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM came after the new tree was in place (while the old one was being removed)."""
+
+
+def swap_in_tree(work: Path, out_dir: Path) -> None:
+    """Put `work` at `out_dir`: one atomic exchange where the system has it (the two trees trade places,
+    so out_dir is the complete old or the complete new tree at every instant, even under SIGKILL), else
+    two renames (`run`, `sdtm` and `adam` alike). SIGINT and SIGTERM that arrive meanwhile wait until the new tree is in place. The old
+    tree is removed afterwards, even if interrupted; one that a killed run leaves behind is removed by the
+    next run (remove_stale_work)."""
+    with _signals_held() as held:
+        old: Path | None = None
+        if not out_dir.exists():
+            os.replace(work, out_dir)
+        elif exchange_paths(work, out_dir):
+            old = work  # the old tree now sits where the new one was built
+        else:
+            old = out_dir.parent / f".{out_dir.name}.previous-{os.getpid()}"
+            os.replace(out_dir, old)
+            os.replace(work, out_dir)
+    try:
+        if held:
+            raise InterruptedAfterSwap(f"signal {held[0]}")
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except KeyboardInterrupt:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        raise InterruptedAfterSwap() from None
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM are recorded, not acted on, inside the block (Python runs signal handlers in
+    the main thread, so this holds whichever thread the signal reaches); the list says which came."""
+    held: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        held.append(signum)
+
+    try:
+        previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not in the main thread: signals do not reach this code anyway
+        yield held
+        return
+    try:
+        yield held
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def exchange_paths(a: Path, b: Path) -> bool:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from cdiscgen import __version__
-from cdiscgen._atomic import exchange_paths, output_lock
+from cdiscgen._atomic import output_lock, swap_in_tree
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings, Severity
 from cdiscgen._publish import write_datasets, write_trace
@@ -156,7 +156,7 @@ def _run_into(out_dir: Path, options: RunOptions, study: Study, reporter: Report
             result = _run_stages(options, study, work, reporter)
             result.files = _checksums(work)
             _write_run_json(work, options, study, result)
-        _swap_in(work, out_dir)
+        swap_in_tree(work, out_dir)
         result.out_dir = out_dir
         return result
     finally:
@@ -338,58 +338,6 @@ def _refuse_foreign_folder(out_dir: Path) -> None:
         raise FileExistsError(
             f"--out {out_dir} is not empty and holds no earlier cdiscgen run (run.json); refusing to replace it"
         )
-
-
-class InterruptedAfterSwap(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM came after the new tree was in place (while the old one was being removed)."""
-
-
-def _swap_in(work: Path, out_dir: Path) -> None:
-    """Put `work` at `out_dir`: one atomic exchange where the system has it (the two trees trade places,
-    so out_dir is the complete old or the complete new tree at every instant, even under SIGKILL), else
-    two renames. SIGINT and SIGTERM that arrive meanwhile wait until the new tree is in place. The old
-    tree is removed afterwards, even if interrupted; one that a killed run leaves behind is removed by the
-    next run (remove_stale_work)."""
-    with _signals_held() as held:
-        old: Path | None = None
-        if not out_dir.exists():
-            os.replace(work, out_dir)
-        elif exchange_paths(work, out_dir):
-            old = work  # the old tree now sits where the new one was built
-        else:
-            old = out_dir.parent / f".{out_dir.name}.previous-{os.getpid()}"
-            os.replace(out_dir, old)
-            os.replace(work, out_dir)
-    try:
-        if held:
-            raise InterruptedAfterSwap(f"signal {held[0]}")
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except KeyboardInterrupt:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        raise InterruptedAfterSwap() from None
-
-
-@contextmanager
-def _signals_held() -> Iterator[list[int]]:
-    """SIGINT and SIGTERM are recorded, not acted on, inside the block (Python runs signal handlers in
-    the main thread, so this holds whichever thread the signal reaches); the list says which came."""
-    held: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        held.append(signum)
-
-    try:
-        previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not in the main thread: signals do not reach this code anyway
-        yield held
-        return
-    try:
-        yield held
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 @contextmanager

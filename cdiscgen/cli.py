@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from cdiscgen import __version__
+from cdiscgen._atomic import InterruptedAfterSwap
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import SpecError, check_study, init_study, resolve_study_dir
 
@@ -70,6 +71,9 @@ def _bad_input_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             target = kwargs.get("out_dir") or kwargs.get("report_dir") or kwargs.get("target")
             raise BadInput(_os_error_message(exc, target)) from None
+        except InterruptedAfterSwap:
+            click.echo("interrupted after the new output was in place; it is complete", err=True)
+            raise SystemExit(130) from None
         except KeyboardInterrupt:
             click.echo("interrupted; nothing half-written is left in place", err=True)
             raise SystemExit(130) from None
@@ -411,7 +415,7 @@ def run_command(
 ) -> None:
     """The main job: simulate (without --raw) -> SDTM -> ADaM -> XPT, Dataset-JSON, define -> validate -> summary."""
     from cdiscgen._console import make_reporter, print_run_summary
-    from cdiscgen._pipeline import InterruptedAfterSwap, RunOptions, StageError, run_pipeline
+    from cdiscgen._pipeline import RunOptions, StageError, run_pipeline
 
     if raw_dir is not None:
         source = click.get_current_context().get_parameter_source

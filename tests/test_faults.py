@@ -14,6 +14,7 @@ import signal
 import pytest
 from click.testing import CliRunner
 
+import cdiscgen._atomic as atomic
 import cdiscgen._pipeline as pipeline
 import cdiscgen.simulate._api as simulate_api
 from cdiscgen._atomic import output_lock
@@ -148,7 +149,7 @@ def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(
     out = tmp_path / "out"
     shutil.copytree(small_run, out)
     monkeypatch.setattr(pipeline, "_run_stages", stages_copied_from(small_run_seed2))
-    real_exchange = pipeline.exchange_paths
+    real_exchange = atomic.exchange_paths
     calls = []
 
     def exchange_after_a_signal(a, b):
@@ -156,7 +157,7 @@ def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(
         os.kill(os.getpid(), signal.SIGINT)  # arrives while the trees are being swapped
         return real_exchange(a, b)
 
-    monkeypatch.setattr(pipeline, "exchange_paths", exchange_after_a_signal)
+    monkeypatch.setattr(atomic, "exchange_paths", exchange_after_a_signal)
     result = invoke("run", "--out", str(out), "--seed", "2", "--subjects", "8")
     assert len(calls) == 1
     assert result.exit_code == 130 and "new output was in place" in result.output
@@ -167,12 +168,15 @@ def test_a_signal_during_the_swap_waits_until_out_is_the_complete_new_tree(
 KILL_AT = """
 import os, shutil, signal, sys
 from pathlib import Path
+import cdiscgen._atomic as a
 import cdiscgen._pipeline as p
 from cdiscgen.cli import main
 from tests.test_faults import stages_copied_from
-step = sys.argv[1]
-p._run_stages = stages_copied_from(Path(sys.argv[3]))  # the files of a complete seed-2 run
-real_exchange, real_rmtree, real_replace = p.exchange_paths, shutil.rmtree, os.replace
+step, out, stages_from, command = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+if stages_from:  # `run`: the files of a complete seed-2 run in place of its stages
+    p._run_stages = stages_copied_from(Path(stages_from))
+swapped = []
+real_exchange, real_rmtree, real_replace = a.exchange_paths, shutil.rmtree, os.replace
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 def exchange(a, b):
@@ -181,6 +185,7 @@ def exchange(a, b):
     if step == "no-exchange":
         return False
     done = real_exchange(a, b)
+    swapped.append(b)
     if step == "after-swap":
         die()
     return done
@@ -189,20 +194,38 @@ def replace(a, b):
         real_replace(a, b)
         die()  # between the two renames of the fallback
     return real_replace(a, b)
-def old_tree(path):
-    run = os.path.join(path, "run.json")
-    return os.path.exists(run) and '"seed": 1' in open(run).read()
+def old_tree(path):  # the old tree, once swapped out of the way (it sits where the new one was built)
+    return bool(swapped) and os.path.basename(str(path)).startswith("." + os.path.basename(out) + ".")
 def rmtree(path, *args, **kwargs):
     if step == "while-removing-old" and old_tree(path):
         for child in sorted(os.listdir(path))[:2]:
             real_rmtree(os.path.join(path, child), ignore_errors=True)
         die()
     return real_rmtree(path, *args, **kwargs)
-p.exchange_paths = exchange
+a.exchange_paths = exchange
 os.replace = replace
-p.shutil.rmtree = rmtree
-main(["-q", "run", "--out", sys.argv[2], "--seed", "2", "--subjects", "8"])
+a.shutil.rmtree = rmtree
+main(["-q", *command, "--out", out])
 """
+
+
+def kill_during_swap(step: str, out, command: list[str], stages_from="") -> None:
+    """Run `cdiscgen COMMAND --out OUT` in a child process that SIGKILLs itself at `step` of the swap."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT, step, str(out), str(stages_from), *command],
+        capture_output=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+
+
+STEPS = ["before-swap", "after-swap", "while-removing-old", "no-exchange"]
 
 
 def complete_run(out) -> int:
@@ -215,25 +238,14 @@ def complete_run(out) -> int:
     return run["inputs"]["seed"]
 
 
-@pytest.mark.parametrize("step", ["before-swap", "after-swap", "while-removing-old", "no-exchange"])
+@pytest.mark.parametrize("step", STEPS)
 def test_a_kill_at_any_step_of_the_swap_leaves_out_a_complete_old_or_new_tree(
     step, tmp_path, monkeypatch, small_run, small_run_seed2
 ):
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
     out = tmp_path / "out"
     shutil.copytree(small_run, out)
     assert complete_run(out) == 1
-    proc = subprocess.run(
-        [sys.executable, "-c", KILL_AT, step, str(out), str(small_run_seed2)],
-        capture_output=True,
-        timeout=300,
-        cwd=REPO,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    kill_during_swap(step, out, ["run", "--seed", "2", "--subjects", "8"], stages_from=small_run_seed2)
     if step == "no-exchange":
         # without an atomic exchange a kill between the renames leaves the complete old tree beside out/
         (previous,) = tmp_path.glob(".out.previous-*")
@@ -518,3 +530,71 @@ def test_disk_full_while_writing_trace_files_keeps_the_previous_output(tmp_path,
     assert "no space left" in result.output.lower() or "No space left" in result.output
     assert complete_run(out) == 1  # the previous output, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def digests(root) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def stage_outputs(tmp_path_factory, small_run, small_run_seed2) -> dict:
+    """`cdiscgen sdtm` and `cdiscgen adam` outputs of the seed-1 and seed-2 raw data: (sdtm, adam) per seed,
+    built once per session (read-only)."""
+    from tests.conftest import shared_build
+
+    def build(base):
+        for seed, run in ((1, small_run), (2, small_run_seed2)):
+            sdtm, adam = base / f"sdtm{seed}", base / f"adam{seed}"
+            assert invoke("sdtm", "--raw", str(run / "raw"), "--out", str(sdtm)).exit_code in (0, 1)
+            assert invoke("adam", "--sdtm", str(sdtm), "--out", str(adam)).exit_code in (0, 1)
+
+    base = shared_build(tmp_path_factory, "stage-outputs-8", build)
+    return {seed: (base / f"sdtm{seed}", base / f"adam{seed}") for seed in (1, 2)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["sdtm", "adam"])
+@pytest.mark.parametrize("step", STEPS)
+def test_a_kill_during_the_swap_of_sdtm_or_adam_leaves_the_complete_old_or_new_folder(
+    command, step, tmp_path, stage_outputs, small_run_seed2
+):
+    which = 0 if command == "sdtm" else 1
+    old, new = stage_outputs[1][which], stage_outputs[2][which]
+    assert digests(old) != digests(new)
+    out = tmp_path / "out"
+    shutil.copytree(old, out)
+    source = (
+        ["--raw", str(small_run_seed2 / "raw")] if command == "sdtm" else ["--sdtm", str(stage_outputs[2][0])]
+    )
+    kill_during_swap(step, out, [command, *source])
+    if step == "no-exchange":
+        (previous,) = tmp_path.glob(".out.previous-*")
+        assert not out.exists() and digests(previous) == digests(old)
+        with output_lock(out):  # what the next command does first: put the old folder back
+            pass
+    assert digests(out) == digests(old if step in ("before-swap", "no-exchange") else new)
+    with output_lock(out):  # the next command's first step removes what the killed one left beside out/
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".out.lock") == ["out"]
+
+
+def test_sdtm_and_adam_refuse_an_out_that_would_delete_an_input_or_a_users_files(tmp_path, small_run):
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    sdtm = next(run.rglob("tabulations/sdtm"))
+    before = digests(run)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    assert_named_error(invoke("adam", "--sdtm", str(sdtm), "--out", str(mine)), "refusing to replace it")
+    assert (mine / "notes.txt").read_text() == "precious"
+    assert_named_error(
+        invoke("sdtm", "--raw", str(run / "raw"), "--out", str(run)), "--raw", "delete the input"
+    )
+    assert_named_error(invoke("adam", "--sdtm", str(sdtm), "--out", str(sdtm)), "--sdtm", "delete the input")
+    assert digests(run) == before
