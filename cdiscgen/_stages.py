@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from cdiscgen._atomic import output_lock, swap_in_tree
@@ -42,17 +42,32 @@ def run_sdtm_stage(
         write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
         write_trace(result.trace, work)
     findings = Findings(list(result.findings))
+    _write_stage_reports(findings, report_dir, formats, created)
+    return findings
+
+
+def _write_stage_reports(
+    findings: Findings, report_dir: Path | None, formats: Sequence[str], created: datetime
+) -> None:
+    """The stage's findings as report.json/xlsx/html in report_dir (after its output is in place)."""
     if report_dir is not None and formats:
         from cdiscgen.report import write_reports
 
         write_reports(
             findings, report_dir, formats=formats, created=created.isoformat(), names=finding_names()
         )
-    return findings
 
 
-def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: date | None) -> Findings:
-    """Any conformant SDTM folder -> ADaM XPT files, define.xml/define.html, summary.json/html in out_dir."""
+def run_adam_stage(
+    sdtm_dir: Path,
+    out_dir: Path,
+    study_dir: Path | None,
+    cutoff: date | None,
+    report_dir: Path | None = None,
+    formats: Sequence[str] = ("json", "xlsx", "html"),
+) -> Findings:
+    """Any conformant SDTM folder -> ADaM XPT files, define.xml/define.html, summary.json/html in out_dir,
+    and the derivation findings as report.json/xlsx/html in report_dir (when given)."""
     from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, summary_applies, write_summary
     from define import write_define
 
@@ -70,7 +85,9 @@ def run_adam_stage(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff
                 result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
             )
             write_summary(summary, work)
-    return Findings(list(result.findings))
+    findings = Findings(list(result.findings))
+    _write_stage_reports(findings, report_dir, formats, created)
+    return findings
 
 
 def run_validate_stage(

@@ -308,15 +308,50 @@ def _report_formats(formats: str) -> list[str]:
     required=True,
     help="Folder for ADaM datasets + summary.",
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=Path("validation"),
+    show_default=True,
+    help="Folder for report.json/xlsx/html of the derivation findings.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="console,json,xlsx,html",
+    show_default=True,
+    help="Comma-separated report formats (console prints the first findings of each code).",
+)
 @study_option
 @cutoff_option
 @fail_on_option
 @_bad_input_errors
-def adam_command(sdtm_dir: Path, out_dir: Path, study_dir: Path | None, cutoff: Any, fail_on: str) -> None:
-    """Derive ADSL, ADLB, ADRS, ADTTE and the endpoint summary from any conformant SDTM folder."""
+def adam_command(
+    sdtm_dir: Path,
+    out_dir: Path,
+    report_dir: Path,
+    formats: str,
+    study_dir: Path | None,
+    cutoff: Any,
+    fail_on: str,
+) -> None:
+    """Derive the ADaM datasets the study declares (and its endpoint summary) from any conformant SDTM
+    folder; what could not be derived, and why, are findings printed and written as a report."""
+    from cdiscgen._console import print_top_findings
     from cdiscgen._stages import run_adam_stage
 
-    findings = run_adam_stage(sdtm_dir, out_dir, study_dir, cutoff.date() if cutoff else None)
+    wanted = _report_formats(formats)
+    findings = run_adam_stage(
+        sdtm_dir,
+        out_dir,
+        study_dir,
+        cutoff.date() if cutoff else None,
+        report_dir,
+        [f for f in wanted if f != "console"],
+    )
+    if "console" in wanted:
+        print_top_findings(findings)
     _summarise_findings(findings, "ADaM findings")
     raise SystemExit(_findings_exit(findings, fail_on))
 

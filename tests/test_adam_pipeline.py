@@ -340,7 +340,9 @@ def test_cli_adam_without_dm_is_bad_input(run, tmp_path):
     write_datasets(frames, run.study, sdtm_dir, created=creation_datetime(run.study.settings))
     assert (sdtm_dir / "lb.xpt").is_file() and not (sdtm_dir / "dm.xpt").exists()
     out = tmp_path / "adam-out"
-    result = CliRunner().invoke(main, ["adam", "--sdtm", str(sdtm_dir), "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["adam", "--sdtm", str(sdtm_dir), "--out", str(out), "--report", str(out) + "-report"]
+    )
     assert result.exit_code == 2, result.output
     assert "DM" in result.output and "dm.xpt" in result.output
     assert not out.exists()

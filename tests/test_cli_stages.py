@@ -19,7 +19,9 @@ def test_stage_commands_chain(tmp_path):
     assert (
         runner.invoke(main, ["simulate", "--out", str(raw), "--subjects", "12", "--seed", "7"]).exit_code == 0
     )
-    result = runner.invoke(main, ["sdtm", "--raw", str(raw), "--out", str(sdtm_dir)])
+    result = runner.invoke(
+        main, ["sdtm", "--raw", str(raw), "--out", str(sdtm_dir), "--report", str(report / "sdtm")]
+    )
     assert result.exit_code == 0, result.output
     assert {"dm.xpt", "lb.xpt", "define.xml", "define.html", "lb.trace.csv"} <= {
         p.name for p in sdtm_dir.iterdir()
@@ -27,7 +29,9 @@ def test_stage_commands_chain(tmp_path):
     dm, _ = pyreadstat.read_xport(str(sdtm_dir / "dm.xpt"))
     assert len(dm) == 12  # every screened subject, screen failures included
 
-    result = runner.invoke(main, ["adam", "--sdtm", str(sdtm_dir), "--out", str(adam_dir)])
+    result = runner.invoke(
+        main, ["adam", "--sdtm", str(sdtm_dir), "--out", str(adam_dir), "--report", str(report / "adam")]
+    )
     assert result.exit_code == 0, result.output
     assert {"adsl.xpt", "adrs.xpt", "adtte.xpt", "adlb.xpt", "summary.json", "define.xml"} <= {
         p.name for p in adam_dir.iterdir()

@@ -574,7 +574,7 @@ def test_a_kill_during_the_swap_of_sdtm_or_adam_leaves_the_complete_old_or_new_f
     source = (
         ["--raw", str(small_run_seed2 / "raw")] if command == "sdtm" else ["--sdtm", str(stage_outputs[2][0])]
     )
-    kill_during_swap(step, out, [command, *source])
+    kill_during_swap(step, out, [command, *source, "--report", str(tmp_path / "report")])
     if step == "no-exchange":
         (previous,) = tmp_path.glob(".out.previous-*")
         assert not out.exists() and digests(previous) == digests(old)
@@ -582,7 +582,7 @@ def test_a_kill_during_the_swap_of_sdtm_or_adam_leaves_the_complete_old_or_new_f
             pass
     assert digests(out) == digests(old if step in ("before-swap", "no-exchange") else new)
     with output_lock(out):  # the next command's first step removes what the killed one left beside out/
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".out.lock") == ["out"]
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name not in (".out.lock", "report")) == ["out"]
 
 
 def test_sdtm_and_adam_refuse_an_out_that_would_delete_an_input_or_a_users_files(tmp_path, small_run):
@@ -593,10 +593,30 @@ def test_sdtm_and_adam_refuse_an_out_that_would_delete_an_input_or_a_users_files
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("precious")
-    assert_named_error(invoke("adam", "--sdtm", str(sdtm), "--out", str(mine)), "refusing to replace it")
+    assert_named_error(
+        invoke("adam", "--sdtm", str(sdtm), "--out", str(mine), "--report", str(tmp_path / "r")),
+        "refusing to replace it",
+    )
     assert (mine / "notes.txt").read_text() == "precious"
     assert_named_error(
         invoke("sdtm", "--raw", str(run / "raw"), "--out", str(run)), "--raw", "delete the input"
     )
     assert_named_error(invoke("adam", "--sdtm", str(sdtm), "--out", str(sdtm)), "--sdtm", "delete the input")
     assert digests(run) == before
+
+
+def test_adam_prints_and_writes_its_findings(tmp_path, small_run):
+    sdtm = tmp_path / "sdtm"
+    shutil.copytree(next(small_run.rglob("tabulations/sdtm")), sdtm)
+    (sdtm / "rs.xpt").unlink()  # no investigator response: the parameters that need it are not derived
+    (sdtm / "supprs.xpt").unlink()
+    result = invoke(
+        "adam", "--sdtm", str(sdtm), "--out", str(tmp_path / "adam"), "--report", str(tmp_path / "r")
+    )
+    assert result.exit_code == 0, result.output  # warnings do not fail the default --fail-on error
+    report = json.loads((tmp_path / "r" / "report.json").read_text())["findings"]
+    absent = [f for f in report if f["code"] == "ADM006"]
+    assert absent and all(f["severity"] == "warning" for f in absent)
+    assert {f["dataset"] for f in absent} >= {"ADRS"}
+    assert "ADM006" in result.output and "no RS" in result.output  # shown, not only counted
+    assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "report.xlsx").is_file()
