@@ -90,22 +90,40 @@ def check_raw_forms(raw_dir: Path, specs: list[MappingSpec]) -> list[str]:
 
 
 def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleContext) -> list[Finding]:
-    """MAP020 for every raw value outside its column's `column_values` (blank is always allowed)."""
+    """MAP020 for every raw value outside its column's `column_values`; a blank is one of them only when
+    "" is declared (a blank GIVEN on a dose is no more "No" than "Yes")."""
     findings: list[Finding] = []
     for column, allowed in src.column_values.items():
         values = raw[column].astype("str")
-        wanted = {normalise_value(v) for v in allowed} | {""}
-        (bad,) = on_unique(values, lambda u, wanted=wanted: (~u.str.strip().str.upper().isin(wanted),))
+        wanted = {normalise_value(v) for v in allowed}
+        (bad, blank) = on_unique(
+            values,
+            lambda u, wanted=wanted: (~u.str.strip().str.upper().isin(wanted), u.str.strip() == ""),
+        )
+        bad, blank = bad.to_numpy(dtype=bool), blank.to_numpy(dtype=bool)
+        place = RuleContext(ctx.dataset, "", ctx.codelists, src.form)
+        expected = ", ".join(repr(v) if v == "" else v for v in allowed)
         findings += row_findings(
             raw,
-            bad.to_numpy(dtype=bool),
+            bad & ~blank,
             code="MAP020",
             severity=Severity.ERROR,
             message=f"{column} {{value!r}} is not one of its declared values; filters and conditions do not "
             "treat it as any of them",
-            ctx=RuleContext(ctx.dataset, "", ctx.codelists, src.form),
+            ctx=place,
             values=values,
-            expected=", ".join(allowed),
+            expected=expected,
+        )
+        findings += row_findings(
+            raw,
+            bad & blank,
+            code="MAP020",
+            severity=Severity.ERROR,
+            message=f'{column} is blank, which is not one of its declared values (declare "" in '
+            "column_values where a blank is expected); filters and conditions do not treat it as any of them",
+            ctx=place,
+            values=values,
+            expected=expected,
         )
     return findings
 

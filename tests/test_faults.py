@@ -370,6 +370,21 @@ def test_an_undeclared_filter_value_is_reported_not_dropped_silently(raw_forms, 
     ]
 
 
+@pytest.mark.parametrize(
+    "form,column,expected",
+    [("dara_admin.csv", "GIVEN", "Yes, No"), ("enrollment.csv", "SCREEN_FAILURE", "Yes, No")],
+)
+def test_a_blank_in_a_filtered_column_is_reported_not_dropped_silently(
+    raw_forms, tmp_path, form, column, expected
+):
+    result, findings, _ = broken_copy(raw_forms, tmp_path, form, lambda p: edit_cell(p, 2, column, ""))
+    assert result.exit_code == 1, result.output
+    blank = [(f["line"], f["value"], f["expected"]) for f in findings if f["code"] == "MAP020"]
+    assert blank == [(3, "", expected)]
+    (message,) = [f["message"] for f in findings if f["code"] == "MAP020"]
+    assert f"{column} is blank" in message
+
+
 def test_check_specs_catches_what_run_would_fail_on(study_copy):
     study = study_copy / "specs" / "study.yaml"
     study.write_text(study.read_text().replace('date: "2026-06-30"', 'date: "2026-02-30"'))
