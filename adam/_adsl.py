@@ -34,6 +34,7 @@ from ._steps import (
     derive_flag,
     derive_imputed_date,
     derive_map,
+    derive_steps,
     derive_study_day,
 )
 
@@ -359,10 +360,7 @@ def _split_steps(steps: list[Mapping]) -> tuple[list[Mapping], list[Mapping]]:
 
 
 def _run_steps(adsl: pd.DataFrame, steps: list[Mapping], ctx: AdslContext) -> pd.DataFrame:
-    for item in steps:
-        ((kind, body),) = item.items()
-        adsl = ADSL_STEPS[kind](adsl, body or {}, ctx)
-    return adsl
+    return derive_steps(adsl, steps, ADSL_STEPS, ctx)
 
 
 def derive_adsl_subject(spec: DatasetSpec, params: Mapping, ctx: AdslContext) -> pd.DataFrame:

@@ -38,6 +38,7 @@ from ._steps import (
     derive_flag,
     derive_imputed_date,
     derive_map,
+    derive_steps,
     derive_study_day,
     merge_subject_variables,
 )
@@ -62,10 +63,7 @@ def _source_frame(
     source = doc["source"]
     frame, findings = compute_subject_records(sdtm, adsl, source, name)
     ctx = {"dataset": source, "adsl": adsl}
-    for item in doc.get("record_derivations") or []:
-        ((kind, body),) = item.items()
-        frame = BDS_STEPS[kind](frame, body or {}, ctx)
-    return frame, findings
+    return derive_steps(frame, doc.get("record_derivations"), BDS_STEPS, ctx), findings
 
 
 def _test_records(frame: pd.DataFrame, doc: Mapping, name: str) -> tuple[pd.DataFrame, list[Finding]]:
@@ -348,9 +346,7 @@ def derive_bds(
     dated = doc.get("cutoff_date", "ADT")
     if dated in frame.columns:
         frame = frame[~(number(frame, dated) > cutoff_days)].reset_index(drop=True)
-    for item in doc.get("derivations") or []:
-        ((kind, body),) = item.items()
-        frame = _fill_text(BDS_STEPS[kind](frame, body or {}, ctx))
+    frame = derive_steps(frame, doc.get("derivations"), BDS_STEPS, ctx, after=_fill_text)
     table = {p["paramcd"]: p for p in doc["parameters"]}
     frame["PARAM"] = frame["PARAMCD"].map({k: p["param"] for k, p in table.items()}).fillna("")
     frame["PARAMN"] = frame["PARAMCD"].map({k: p["paramn"] for k, p in table.items()}).astype("float64")

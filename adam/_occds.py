@@ -31,6 +31,7 @@ from ._steps import (
     derive_flag,
     derive_imputed_date,
     derive_map,
+    derive_steps,
     derive_study_day,
 )
 
@@ -77,9 +78,7 @@ def derive_occds(
     source = doc["source"]
     frame, findings = compute_subject_records(sdtm, adsl, source, name)
     ctx = {"dataset": source, "cutoff_days": cutoff_days}
-    for item in doc.get("derivations") or []:
-        ((kind, body),) = item.items()
-        frame = OCCDS_STEPS[kind](frame, body or {}, ctx)
+    frame = derive_steps(frame, doc.get("derivations"), OCCDS_STEPS, ctx)
     order = list(doc.get("order") or ["USUBJID"])
     missing = [v for v in order if v not in frame.columns]
     if missing:

@@ -4,7 +4,7 @@ Conditions are cdiscgen._conditions' grammar on the frame's variables."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,23 @@ from ._codes import RECORDS_WITHOUT_SUBJECT
 from ._common import number, text
 from ._dates import compute_range_imputation, compute_study_day
 from ._errors import AdamInputError
+
+
+def derive_steps(
+    frame: pd.DataFrame,
+    steps: Sequence[Mapping] | None,
+    table: Mapping[str, Callable[[pd.DataFrame, Mapping, Any], pd.DataFrame]],
+    ctx: Any,
+    after: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Run a spec's ordered steps (`- kind: {body}`) on `frame`, each by its function in `table` (every
+    engine's vocabulary has one signature); `after` runs on the result of each step."""
+    for item in steps or []:
+        ((kind, body),) = item.items()
+        frame = table[kind](frame, body or {}, ctx)
+        if after is not None:
+            frame = after(frame)
+    return frame
 
 
 def compute_where_mask(frame: pd.DataFrame, cond: Mapping | None) -> np.ndarray:

@@ -73,6 +73,29 @@ def staged_files(folder: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def refuse_replacing(out_dir: Path, inputs: dict[str, Path | None], marker: str) -> None:
+    """An output folder is replaced as a whole (`run`, `sdtm`, `adam`), so it must not overlap an input
+    folder (be it, hold it or lie inside it), and a non-empty one must hold `marker`, the sign of an
+    earlier cdiscgen output (run.json, define.xml): a user's unrelated folder is never deleted."""
+    out_dir = Path(out_dir).resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--out {out_dir} is a file, not a folder")
+    for option, folder in inputs.items():
+        if folder is None:
+            continue
+        folder = Path(folder).resolve()
+        if folder == out_dir or out_dir in folder.parents or folder in out_dir.parents:
+            raise ValueError(
+                f"--out {out_dir} and {option} {folder} overlap; replacing the output would delete the "
+                "input. Choose an --out outside the input folders"
+            )
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / marker).is_file():
+        raise FileExistsError(
+            f"--out {out_dir} is not empty and holds no earlier cdiscgen output ({marker}); it is replaced "
+            "as a whole, so refusing to replace it: choose an empty or new folder"
+        )
+
+
 class OutputBusy(FileExistsError):
     """Another process is writing the same output folder."""
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from cdiscgen import __version__
-from cdiscgen._atomic import output_lock, swap_in_tree
+from cdiscgen._atomic import output_lock, refuse_replacing, swap_in_tree
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings, Severity
 from cdiscgen._publish import write_datasets, write_trace
@@ -120,7 +120,6 @@ def run_pipeline(options: RunOptions, reporter: Reporter | None = None) -> RunRe
     reporter = reporter or LogReporter()
     study = load_study(options.study_dir)
     out_dir = Path(options.out_dir).resolve()
-    _refuse_foreign_folder(out_dir)
     if options.raw_dir is not None and not Path(options.raw_dir).is_dir():
         raise FileNotFoundError(f"raw data folder {options.raw_dir} does not exist")
     inputs = {
@@ -128,22 +127,9 @@ def run_pipeline(options: RunOptions, reporter: Reporter | None = None) -> RunRe
         "--study specs": study.specs_dir,
         "--study mappings": study.mappings_dir,
     }
-    refuse_output_over_inputs(out_dir, inputs)
+    refuse_replacing(out_dir, inputs, marker="run.json")
     with output_lock(out_dir):
         return _run_into(out_dir, options, study, reporter)
-
-
-def refuse_output_over_inputs(out_dir: Path, inputs: dict[str, Path | None]) -> None:
-    """The output tree is replaced as a whole: it must not hold (or be inside) an input folder."""
-    for option, folder in inputs.items():
-        if folder is None:
-            continue
-        folder = Path(folder).resolve()
-        if folder == out_dir or out_dir in folder.parents or folder in out_dir.parents:
-            raise ValueError(
-                f"--out {out_dir} and {option} {folder} overlap; replacing the output would delete the "
-                "input. Choose an --out outside the input folders"
-            )
 
 
 def _run_into(out_dir: Path, options: RunOptions, study: Study, reporter: Reporter) -> RunResult:
@@ -328,16 +314,6 @@ def _release_memory() -> None:
 
 def _total_rows(datasets: Mapping[str, pd.DataFrame]) -> int:
     return int(sum(len(frame) for frame in datasets.values()))
-
-
-def _refuse_foreign_folder(out_dir: Path) -> None:
-    """Replacing the output tree must never delete a user's unrelated folder."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"--out {out_dir} is a file, not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "run.json").is_file():
-        raise FileExistsError(
-            f"--out {out_dir} is not empty and holds no earlier cdiscgen run (run.json); refusing to replace it"
-        )
 
 
 @contextmanager

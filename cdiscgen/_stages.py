@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from cdiscgen._atomic import output_lock, swap_in_tree
+from cdiscgen._atomic import output_lock, refuse_replacing, swap_in_tree
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings
 from cdiscgen._publish import write_datasets, write_trace
@@ -31,13 +31,12 @@ def run_sdtm_stage(
     from define import write_define
     from sdtm import check_mapping_specs, run_sdtm
 
-    inputs = {"--raw": Path(raw_dir)}
-    refuse_replacing(Path(out_dir).resolve(), inputs)
+    refuse_replacing(out_dir, {"--raw": raw_dir}, marker="define.xml")
     study = load_study(study_dir)
     _raise_on_spec_errors(check_mapping_specs(study))
     result = run_sdtm(Path(raw_dir), study)
     created = creation_datetime(study.settings)
-    with _staging(out_dir, inputs) as work:
+    with _staging(out_dir) as work:
         written = write_datasets(result.datasets, study, work, created=created)
         write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
         write_trace(result.trace, work)
@@ -71,13 +70,12 @@ def run_adam_stage(
     from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, summary_applies, write_summary
     from define import write_define
 
-    inputs = {"--sdtm": Path(sdtm_dir)}
-    refuse_replacing(Path(out_dir).resolve(), inputs)
+    refuse_replacing(out_dir, {"--sdtm": sdtm_dir}, marker="define.xml")
     study = load_study(study_dir)
     sdtm = read_sdtm_folder(Path(sdtm_dir))
     result = derive_adam(sdtm, study.settings, cutoff=cutoff or study.cutoff, study_dir=study.root)
     created = creation_datetime(study.settings)
-    with _staging(out_dir, inputs) as work:
+    with _staging(out_dir) as work:
         written = write_datasets(result.datasets, study, work, created=created)
         write_define(study, result.datasets, work, standard="ADaM", created=created, lengths=written.lengths)
         if summary_applies(result.datasets, study.settings):
@@ -189,14 +187,12 @@ class _staging:
     """Build an output folder beside the target and swap it in as a whole when complete (one atomic
     exchange, as `run` does): --out is the complete old or the complete new folder at every instant."""
 
-    def __init__(self, out_dir: Path, inputs: dict[str, Path | None] | None = None) -> None:
+    def __init__(self, out_dir: Path) -> None:
         self.out_dir = Path(out_dir).resolve()
         self.work = self.out_dir.parent / f".{self.out_dir.name}.partial-{os.getpid()}"
         self.lock = output_lock(self.out_dir)
-        self.inputs = inputs or {}
 
     def __enter__(self) -> Path:
-        refuse_replacing(self.out_dir, self.inputs)
         self.lock.__enter__()
         try:
             if self.work.exists():
@@ -214,24 +210,3 @@ class _staging:
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
             self.lock.__exit__(None, None, None)
-
-
-def refuse_replacing(out_dir: Path, inputs: dict[str, Path | None]) -> None:
-    """--out of `sdtm`/`adam` is replaced as a whole: it must be a folder that is empty or holds an
-    earlier output (its define.xml), and must not be or hold an input folder."""
-    for option, folder in inputs.items():
-        if folder is None:
-            continue
-        folder = Path(folder).resolve()
-        if folder == out_dir or out_dir in folder.parents:
-            raise ValueError(
-                f"--out {out_dir} holds {option} {folder}; replacing the output would delete the input. "
-                "Choose an --out outside it"
-            )
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"--out {out_dir} is a file, not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "define.xml").is_file():
-        raise FileExistsError(
-            f"--out {out_dir} is not empty and holds no earlier cdiscgen output (define.xml); it is "
-            "replaced as a whole, so refusing to replace it: choose an empty or new folder"
-        )

@@ -200,6 +200,25 @@ def _summarise_findings(findings: Any, what: str) -> None:
     click.echo(f"{what}: " + ", ".join(f"{n} {s}(s)" for s, n in counts.items()))
 
 
+def stage_report_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--report and --format of the stage commands (`sdtm`, `adam`): where their findings are written."""
+    func = click.option(
+        "--format",
+        "formats",
+        default="console,json,xlsx,html",
+        show_default=True,
+        help="Comma-separated report formats (console prints the first findings of each code).",
+    )(func)
+    return click.option(
+        "--report",
+        "report_dir",
+        type=click.Path(path_type=Path),
+        default=Path("validation"),
+        show_default=True,
+        help="Folder for report.json/xlsx/html of the command's findings.",
+    )(func)
+
+
 fail_on_option = click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "notice"]),
@@ -250,21 +269,7 @@ def simulate_command(out_dir: Path, subjects: int, seed: int, sites: int, study_
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the SDTM datasets."
 )
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=Path("validation"),
-    show_default=True,
-    help="Folder for report.json/xlsx/html of the mapping findings.",
-)
-@click.option(
-    "--format",
-    "formats",
-    default="console,json,xlsx,html",
-    show_default=True,
-    help="Comma-separated report formats (console prints the first findings of each code).",
-)
+@stage_report_options
 @study_option
 @fail_on_option
 @_bad_input_errors
@@ -308,21 +313,7 @@ def _report_formats(formats: str) -> list[str]:
     required=True,
     help="Folder for ADaM datasets + summary.",
 )
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=Path("validation"),
-    show_default=True,
-    help="Folder for report.json/xlsx/html of the derivation findings.",
-)
-@click.option(
-    "--format",
-    "formats",
-    default="console,json,xlsx,html",
-    show_default=True,
-    help="Comma-separated report formats (console prints the first findings of each code).",
-)
+@stage_report_options
 @study_option
 @cutoff_option
 @fail_on_option

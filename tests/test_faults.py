@@ -132,7 +132,16 @@ def test_ctrl_c_in_a_command_exits_130_with_a_message(command, tmp_path, monkeyp
         import sdtm
 
         monkeypatch.setattr(sdtm, "run_sdtm", interrupted)
-        args = ["sdtm", "--raw", str(tmp_path), "--out", str(tmp_path / "o"), "--report", str(tmp_path / "r")]
+        (tmp_path / "raw").mkdir()
+        args = [
+            "sdtm",
+            "--raw",
+            str(tmp_path / "raw"),
+            "--out",
+            str(tmp_path / "o"),
+            "--report",
+            str(tmp_path / "r"),
+        ]
     else:
         import cdiscgen._stages as stages
 
