@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import normalise_value
+from cdiscgen._exposure import compute_undesigned_mask, declared_treatments, exposure_dataset
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._specs import DatasetSpec, Study
 from sdtm._algorithms import compute_numbers, compute_rule, on_unique
@@ -126,6 +127,28 @@ def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleConte
             expected=expected,
         )
     return findings
+
+
+def compute_undesigned_treatments(frames: dict[str, pd.DataFrame], study: Study) -> list[Finding]:
+    """MAP021 for every exposure record whose treatment design.treatments does not name: it is not
+    exposure (no reference date or treatment date comes from it), and the raw row is named to be fixed."""
+    name = exposure_dataset(study.settings)
+    frame = frames.get(name)
+    if frame is None:
+        return []
+    trt = f"{name[:2]}TRT"
+    declared = ", ".join(sorted(declared_treatments(study.settings) or ()))
+    return row_findings(
+        frame,
+        compute_undesigned_mask(frame, study.settings),
+        code="MAP021",
+        severity=Severity.ERROR,
+        message=f"{trt} {{value!r}} is not a treatment of design.treatments; the record is not counted as "
+        "exposure (reference dates, treatment dates)",
+        ctx=RuleContext(name, trt, study.codelists),
+        values=frame[trt] if trt in frame.columns else None,
+        expected=declared,
+    )
 
 
 def compute_repeated_subjects(dm: pd.DataFrame) -> list[Finding]:
@@ -358,6 +381,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     result.timings = {"read raw": read_seconds, **result.timings}
 
     t0 = time.perf_counter()
+    result.findings.extend(compute_undesigned_treatments(frames, study))
     dm = frames.get("DM")
     refs = None
     elements = None

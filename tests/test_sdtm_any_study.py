@@ -165,6 +165,34 @@ def test_a_zero_dose_of_an_active_drug_is_an_interruption_and_a_placebo_dose_is_
     assert compute_exposure_mask(ex, own).tolist() == [False, False, True, False]
 
 
+def test_a_treatment_the_design_does_not_name_is_never_exposure(pilot_study):
+    ex = pd.DataFrame({"EXTRT": ["XANOMELINE 99", "XANOMELINE"], "EXDOSE": [54, 54]})
+    assert compute_exposure_mask(ex, pilot_study.settings).tolist() == [False, True]
+    # without design.treatments there is nothing to compare with: the dose rule alone
+    assert compute_exposure_mask(ex, None).tolist() == [True, True]
+
+
+def test_an_unknown_treatment_is_an_error_with_file_and_line(tmp_path, pilot_study):
+    # issue 28, item 2: a DRUGAD that is not in design.treatments (XANOMELINE, PLACEBO) was silently an
+    # interruption (dose 0) or exposure (dose 54) and moved RFXSTDTC with no finding.
+    lines = EC_RAW.splitlines()
+    lines[1] = lines[1].replace(",PLACEBO,", ",XANOMELINE 99,")  # 701-0001, placebo 02-Jan, line 2
+    lines[3] = lines[3].replace(",XANOMELINE,", ",Xanomeline 99,")  # 701-0002, 54 mg 02-Jan, line 4
+    for name, text in {**RAW, "ec_raw.csv": "\n".join(lines) + "\n"}.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    result = run_sdtm(tmp_path, pilot_study)
+    found = [(f.code, f.severity, f.file, f.line, f.value) for f in result.findings if f.code == "MAP021"]
+    assert found == [
+        ("MAP021", Severity.ERROR, "ec_raw.csv", 2, "XANOMELINE 99"),
+        ("MAP021", Severity.ERROR, "ec_raw.csv", 4, "XANOMELINE 99"),
+    ]
+    assert "PLACEBO, XANOMELINE" == result.findings.at_least(Severity.ERROR)[0].expected
+    # the first dose of a designed treatment starts exposure: 17-Jan (placebo), 16-Jan (81 mg)
+    dm = result.datasets["DM"].set_index("USUBJID")
+    assert dm.loc["01-701-0001", "RFXSTDTC"] == "2014-01-17"
+    assert dm.loc["01-701-0002", "RFXSTDTC"] == "2014-01-16"
+
+
 def test_validator_reference_date_checks_are_quiet_on_placebo_subjects(mapped, pilot_study):
     result = validate_datasets(mapped.datasets, study=pilot_study, codes=["CDG0503", "CDG0504"])
     assert [f for f in result.findings if f.code in ("CDG0503", "CDG0504")] == []
