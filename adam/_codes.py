@@ -14,6 +14,7 @@ NO_EVENT_OR_CENSOR_DATE = "ADM004"
 PARAMETER_SOURCES_DIFFER = "ADM005"
 INPUT_ABSENT = "ADM006"
 RECORDS_WITHOUT_SUBJECT = "ADM007"
+INPUT_EMPTY = "ADM008"
 PARAM_SPEC_SCHEMA = "ADM100"
 PARAM_SPEC_CROSS_CHECK = "ADM101"
 
@@ -25,6 +26,7 @@ FINDING_NAMES: dict[str, str] = {
     PARAMETER_SOURCES_DIFFER: "Lab results of different specimen or method for one parameter",
     INPUT_ABSENT: "Optional input absent: variable or parameter not derived",
     RECORDS_WITHOUT_SUBJECT: "SDTM records of subjects not in ADSL left out",
+    INPUT_EMPTY: "Input dataset read by a derivation has no records",
     PARAM_SPEC_SCHEMA: "ADaM parameter spec unreadable or off its schema",
     PARAM_SPEC_CROSS_CHECK: "ADaM parameter specs inconsistent",
 }

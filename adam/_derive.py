@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,13 +11,14 @@ from pathlib import Path
 import pandas as pd
 
 from cdiscgen import DatasetSpec, bundled_study_dir, read_dataset_spec_file
-from cdiscgen._findings import Finding
+from cdiscgen._findings import Finding, Severity
 
 from ._adlb import check_lb_input, derive_adlb
 from ._adrs import AdrsContext, derive_adrs
 from ._adsl import AdslContext, compute_cutoff_days, derive_adsl_analysis, derive_adsl_subject
 from ._adtte import derive_adtte
 from ._bds import derive_bds
+from ._codes import INPUT_EMPTY
 from ._common import text
 from ._errors import AdamInputError
 from ._occds import derive_occds
@@ -73,6 +74,53 @@ def _require(sdtm: Mapping[str, pd.DataFrame], dataset: str, needed_by: str) -> 
     return frame
 
 
+class InputsRead(Mapping[str, pd.DataFrame]):
+    """The SDTM datasets, remembering the names every derivation looked up (`get`, `[]`, `in`), so that an
+    input read with no records is reported whichever engine read it."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        self._frames = dict(frames)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        self.read.add(name)
+        return self._frames[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def read_without_records(self) -> list[str]:
+        """The datasets looked up that exist and have no records, by name."""
+        return sorted(n for n in self.read if n in self._frames and not len(self._frames[n]))
+
+
+def compute_empty_inputs(sdtm: InputsRead, required: set[str]) -> list[Finding]:
+    """ADM008 for every SDTM dataset a derivation read that has no records: what is derived from it is
+    derived as if it were absent (a treatment date from the DM fallback, an imputation bounded without
+    it), which is never silent. An error for a dataset a declared ADaM dataset is made from, a warning
+    (as an absent optional input) for the others."""
+    findings = []
+    for name in sdtm.read_without_records():
+        needed = name in required
+        findings.append(
+            Finding(
+                INPUT_EMPTY,
+                Severity.ERROR if needed else Severity.WARNING,
+                f"SDTM {name} has no records: "
+                + (
+                    "the ADaM datasets made from it are empty"
+                    if needed
+                    else "what ADaM reads from it (dates, flags, parameters) is derived as if it were absent"
+                ),
+                dataset=name,
+            )
+        )
+    return findings
+
+
 def derive_adsl_predecessors(frame: pd.DataFrame, adsl: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Copy the ADSL variables a dataset's spec names as predecessors (`source: ADSL.X`) by USUBJID."""
     subj = adsl.set_index("USUBJID")
@@ -118,7 +166,7 @@ def derive_adam(
     dataset, variable, USUBJID) before producing anything when an input a declared dataset needs is
     unusable; an optional input that is absent is a finding. Dates are numeric SAS dates (float64).
     """
-    sdtm = {k.upper(): v for k, v in sdtm.items() if v is not None}
+    sdtm = InputsRead({k.upper(): v for k, v in sdtm.items() if v is not None})
     if not declares_adam(study_dir):
         raise AdamInputError("the study declares no ADaM (no specs/adam/adsl.yaml)", dataset="ADSL")
     _check_dm(sdtm)
@@ -126,11 +174,14 @@ def derive_adam(
     specs = {name: read_adam_spec(study_dir, name) for name in ("ADSL", *params.datasets)}
     cutoff_days = compute_cutoff_days(settings, cutoff)
     _check_cutoff_after_first_consent(sdtm["DM"], cutoff_days)
+    required = {"DM"}
     for name, (engine, doc) in params.datasets.items():
         if engine == "al_lab":
             check_lb_input(_require(sdtm, "LB", name), text(sdtm["DM"], "USUBJID"))
+            required.add("LB")
         elif engine in ("bds", "occds"):
             _require(sdtm, doc["source"], name)
+            required.add(doc["source"])
     ctx = AdslContext(sdtm, settings, cutoff_days)
     adsl = derive_adsl_subject(specs["ADSL"], params.adsl, ctx)
     findings: list[Finding] = []
@@ -168,7 +219,7 @@ def derive_adam(
         findings.extend(occ_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     frames["ADSL"] = adsl
-    result = AdamResult(findings=findings)
+    result = AdamResult(findings=compute_empty_inputs(sdtm, required) + findings)
     for name in ("ADSL", *params.datasets):
         result.datasets[name] = compute_conformed(frames[name], specs[name])
     return result

@@ -174,6 +174,20 @@ def test_rs_without_mrd_records(package, full, study, keep_supprs):
     assert_traceable(r)
 
 
+# ------------------------------------------------------------------------- an input without records
+
+
+@pytest.mark.parametrize("name", ["EX", "RS"])
+def test_an_input_without_records_is_a_finding_as_an_absent_one_is(package, full, study, name):
+    # issue 28, item 5: an EX with 0 rows gave 0 findings while the partial death date of a subject was
+    # imputed against other bounds; EX and RS feed ADSL and ADRS but no declared dataset is made from
+    # them alone, so their emptiness is a warning, as their absence is
+    r = derive(dict(package, **{name: package[name].iloc[0:0]}), study)
+    found = [(f.code, f.severity, f.dataset) for f in r.findings if f.code == "ADM008"]
+    assert found == [("ADM008", Severity.WARNING, name)]
+    assert all(f.code != "ADM008" for f in full.findings)
+
+
 # ------------------------------------------------------------------------------------------- (ii) no RS
 
 

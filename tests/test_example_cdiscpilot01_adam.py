@@ -49,10 +49,15 @@ COMPARED = {
 
 
 @pytest.fixture(scope="module")
-def derived():
+def pilot():
     study = load_study(EXAMPLE)
-    sdtm = run_sdtm(refdata_path("cdiscpilot01-raw", "raw"), study)
-    return derive_adam(sdtm.datasets, study.settings, study_dir=study.root)
+    return study, run_sdtm(refdata_path("cdiscpilot01-raw", "raw"), study).datasets
+
+
+@pytest.fixture(scope="module")
+def derived(pilot):
+    study, datasets = pilot
+    return derive_adam(datasets, study.settings, study_dir=study.root)
 
 
 def reference(name: str) -> pd.DataFrame:
@@ -152,6 +157,17 @@ def test_pilot_adam_derives_without_errors(derived):
     errors = [f for f in derived.findings if f.severity >= Severity.ERROR]
     assert not errors, errors[:5]
     assert set(derived.datasets) == {"ADSL", "ADAE", "ADVS", "ADEX"}
+
+
+def test_an_empty_ex_is_an_error_where_adex_is_made_from_it(pilot):
+    # issue 28, item 5: an EX with 0 rows was accepted with no finding although TRTEDT, TRTDURD and
+    # LSTALVDT moved; EX is ADEX's source (params/adex.yaml), so its emptiness is an error
+    study, datasets = pilot
+    emptied = {**datasets, "EX": datasets["EX"].iloc[0:0]}
+    result = derive_adam(emptied, study.settings, study_dir=study.root)
+    found = [(f.code, f.severity, f.dataset) for f in result.findings if f.code == "ADM008"]
+    assert found == [("ADM008", Severity.ERROR, "EX")]
+    assert len(result.datasets["ADEX"]) == 0
 
 
 def test_pilot_adam_agrees_with_the_admiral_reference_record_by_record(derived, capsys):
