@@ -39,5 +39,6 @@ FINDING_NAMES: dict[str, str] = {
     "SPEC112": "Dataset mapped twice",
     "SPEC113": "Filter on a raw column whose values are not declared",
     "SPEC114": "Constant not among the declared values of the column",
+    "SPEC115": "Regular expression does not compile",
     "SPEC150": "Units table invalid",
 }

@@ -9,6 +9,7 @@ columns it needs (the raw layout the spec is checked against, without data), opt
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,6 +309,8 @@ class _Checker:
                 cl = None
             for collected, value in (rule.get("values") or {}).items():
                 self.check_value(value, rule["values"].line_of(collected), f"{key}.values.{collected}", cl)
+            if "extract" in rule:
+                self.check_pattern(rule["extract"], rule.line_of("extract"), f"{key}.extract")
         elif algorithm == "hardcode":
             self.check_value(rule["hardcode"], rule.line_of("hardcode"), f"{key}.hardcode", codelist)
         elif algorithm == "iso8601":
@@ -341,6 +344,13 @@ class _Checker:
                         bkey,
                         f"a branch is {{if, then}} or {{else}}, got keys {sorted(branch)}",
                     )
+
+    def check_pattern(self, pattern: Any, line: int, key: str) -> None:
+        """A regular expression (`extract`) compiles, as the engine compiles it (ignoring case)."""
+        try:
+            re.compile(str(pattern), re.IGNORECASE)
+        except re.error as exc:
+            self.error("SPEC115", line, key, f"regular expression {pattern!r} does not compile: {exc}")
 
     def check_formats(self, rule: Any, key: str) -> None:
         """Every declared date format is a valid pattern; no two read a date with day and month swapped;

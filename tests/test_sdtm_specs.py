@@ -59,6 +59,13 @@ def test_bundled_mapping_specs_are_clean():
             "SPEC106",
             "codelist 'NOPE' does not exist",
         ),
+        # issue 28, item 7: passed check-specs, then `run` failed naming no file or line
+        (
+            "LBORRES: {assign: RESULT}",
+            'LBORRES: {assign: RESULT, extract: "(?P<n"}',
+            "SPEC115",
+            "regular expression '(?P<n' does not compile: missing >, unterminated name",
+        ),
     ],
 )
 def test_bad_variable_rule_is_named_by_file_and_line(tmp_path, old, new, code, words):
