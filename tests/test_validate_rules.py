@@ -227,6 +227,24 @@ def test_define_rules_on_a_small_define(tmp_path):
     assert any(f.code == "CDG1301" and f.line for f in found)
 
 
+def test_an_external_entity_in_define_is_one_finding_naming_it_and_is_never_read(tmp_path):
+    # issue 28, item 8: the schema check crashed (lxml "Internal error in XML Schema validation") and the
+    # report held only "rule CDG1301 failed"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do-not-read", encoding="utf-8")
+    head, body = DEFINE.split("\n", 1)
+    body = body.replace(">Demographics<", ">&ent;<", 1)
+    path = tmp_path / "define.xml"
+    path.write_text(
+        f'{head}\n<!DOCTYPE ODM [<!ENTITY ent SYSTEM "{secret.as_uri()}">]>\n{body}', encoding="utf-8"
+    )
+    [line] = [i for i, x in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "&ent;" in x]
+    found = list(validate_datasets({}, define_path=path).findings)
+    assert [(f.code, f.severity, f.line) for f in found] == [("CDG1301", Severity.ERROR, line)]
+    assert f"entity ent (SYSTEM {secret.as_uri()!r})" in found[0].message
+    assert "do-not-read" not in found[0].message
+
+
 def test_unreadable_define_is_one_finding(tmp_path):
     path = tmp_path / "define.xml"
     path.write_text("<ODM><unclosed></ODM>", encoding="utf-8")

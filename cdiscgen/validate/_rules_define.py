@@ -65,6 +65,26 @@ def _text_of(elem: etree._Element | None) -> str:
     return (tt.text or "").strip() if tt is not None else ""
 
 
+def _entity_problem(tree: etree._ElementTree) -> tuple[str, int | None] | None:
+    """An entity declared in a DOCTYPE or referenced in the document: never resolved (it may name a local
+    file or a URL), so the text it stands for is unknown and the define is not read further."""
+    dtd = tree.docinfo.internalDTD
+    declared = [
+        f"{e.name} ({'SYSTEM ' + repr(e.system_url) if e.system_url else repr(e.content)})"
+        for e in (dtd.iterentities() if dtd is not None else ())
+    ]
+    used = list(tree.getroot().iter(etree.Entity))
+    if not declared and not used:
+        return None
+    what = f"declares entity {', '.join(declared)}" if declared else "refers to an undeclared entity"
+    where = f"; &{used[0].name}; at line {used[0].sourceline}" if used else ""
+    message = (
+        f"define.xml {what}{where}: entities are not resolved (Define-XML 2.1 uses no DTD), so the text they "
+        "stand for is unknown; remove the DOCTYPE and the references"
+    )
+    return message, used[0].sourceline if used else 1
+
+
 def _load_define(ctx: ValidationContext) -> _Define | None:
     if ctx.define_path is None:
         return None
@@ -79,6 +99,11 @@ def _load_define(ctx: ValidationContext) -> _Define | None:
     except (OSError, etree.XMLSyntaxError) as exc:
         out.problem = f"define.xml cannot be read: {exc}"
         out.problem_line = getattr(exc, "lineno", None)
+        ctx.cache["define"] = out
+        return out
+    entities = _entity_problem(tree)
+    if entities is not None:
+        out.problem, out.problem_line = entities
         ctx.cache["define"] = out
         return out
     out.tree = tree
