@@ -146,7 +146,8 @@ def _data_studyid(folders: Sequence[Path]) -> str | None:
     from cdiscgen.export import read_xpt
 
     files = sorted(
-        (p for f in folders for p in Path(f).glob("*.xpt")), key=lambda p: (p.stat().st_size, p.name)
+        (p for f in folders for p in Path(f).glob("*.xpt") if p.is_file()),  # regular files only (no FIFO)
+        key=lambda p: (p.stat().st_size, p.name),
     )
     for path in files[:3]:
         try:

@@ -535,3 +535,93 @@ def test_reader_refuses_a_second_member(tmp_path):
     path.write_bytes(data + data[member:])
     with pytest.raises(XptError, match="holds more than one member"):
         read_xpt(path)
+
+
+# ----------------------------------------------------------------- hostile transport files (issue 28, item 6)
+# Each was read with 0 findings: a 1-byte numeric read as missing in every row, two variables at one
+# position read as a cut value, an unknown type code, a NUL member name; a FIFO hung the reader and a link
+# to /dev/zero was skipped without a word.
+
+NAMESTR = 140
+
+
+def _namestr_offset(data: bytes, k: int) -> int:
+    """Start of the NAMESTR record of variable k (0-based) in a file written with 140-byte NAMESTRs."""
+    return data.find(b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!") + 80 + k * NAMESTR
+
+
+def _patched(tmp_path, k: int | None, start: int, raw: bytes):
+    frame, variables = lb_like()
+    path = write_xpt(
+        frame, tmp_path / "lb.xpt", dataset="LB", label="Lab", variables=variables, created=CREATED
+    )
+    data = bytearray(path.read_bytes())
+    if k is None:  # the member (dataset) name, in the descriptor record two records after MEMBER
+        at = data.find(b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!") + 160 + start
+    else:
+        at = _namestr_offset(bytes(data), k) + start
+    data[at : at + len(raw)] = raw
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "k,start,raw,words",
+    [
+        (
+            2,
+            4,
+            (1).to_bytes(2, "big"),
+            r"variable 3 \(LBSTRESN\): a numeric variable is 2 to 8 bytes long, not 1",
+        ),
+        (1, 84, (0).to_bytes(4, "big"), r"variable LBTESTCD starts at byte 0 of the row, inside USUBJID"),
+        (3, 0, (7).to_bytes(2, "big"), r"variable 4 \(LBDT\): type code 7 is neither 1 \(numeric\) nor 2"),
+        (None, 8, b"\0" * 8, r"member \(dataset\) name .* is empty or holds a byte that is not printable"),
+        (1, 8, b"LB\0TESTC", r"variable 2 name b'LB\\x00TESTC' is empty or holds a byte"),
+        (1, 8, b"USUBJID ", r"variable 2 \(USUBJID\): the name is used by an earlier variable"),
+        (0, 4, (201).to_bytes(2, "big"), r"a character variable is 1 to 200 bytes long, not 201"),
+    ],
+    ids=["numeric-1-byte", "overlap", "type-7", "nul-member", "nul-variable", "repeated-name", "char-201"],
+)
+def test_reader_refuses_a_namestr_sas_could_not_have_written(tmp_path, k, start, raw, words):
+    path = _patched(tmp_path, k, start, raw)
+    with pytest.raises(XptError, match=words):
+        read_xpt(path)
+
+
+def _alarm(seconds: float):
+    """Raise TimeoutError in this thread after `seconds` (a blocking open() of a FIFO is interrupted)."""
+    import signal
+
+    def fire(signum, frame):
+        raise TimeoutError("the reader blocked")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    return lambda: (signal.setitimer(signal.ITIMER_REAL, 0), signal.signal(signal.SIGALRM, previous))
+
+
+def test_only_regular_files_are_read_and_each_other_one_is_a_finding(tmp_path):
+    import os
+
+    from cdiscgen.validate import read_folder
+
+    frame, variables = lb_like()
+    write_xpt(frame, tmp_path / "lb.xpt", dataset="LB", label="Lab", variables=variables, created=CREATED)
+    os.mkfifo(tmp_path / "dm.xpt")
+    (tmp_path / "ae.xpt").symlink_to("/dev/zero")
+    (tmp_path / "cm.xpt").symlink_to(tmp_path / "missing.xpt")
+    (tmp_path / "vs.xpt").symlink_to(tmp_path / "lb.xpt")  # a link to a regular file is read
+    with pytest.raises(XptError, match="is a FIFO, not a regular file"):
+        read_xpt(tmp_path / "dm.xpt")
+    stop = _alarm(20)
+    try:
+        frames, _metas, _files, notes = read_folder(tmp_path)
+    finally:
+        stop()
+    assert sorted(frames) == ["LB", "VS"]
+    got = sorted((n.code, n.dataset) for n in notes)
+    assert got == [("CDG0002", "AE"), ("CDG0002", "CM"), ("CDG0002", "DM")]
+    messages = " ".join(n.message for n in notes)
+    assert "is a device (a link to /dev/zero)" in messages and "is a FIFO" in messages
+    assert "No such file or directory" in messages

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -60,6 +62,72 @@ def _format(name: str, width: int, decimals: int) -> str | None:
     return f"{name}{width or ''}.{decimals or ''}"
 
 
+def require_regular_file(path: Path) -> None:
+    """A transport file is a regular file (a symlink to one is fine): a FIFO would block the reader and a
+    device (/dev/zero) never ends, so either is an XptError naming what it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise XptError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a folder"
+            if stat.S_ISDIR(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        target = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise XptError(f"{path}: is {kind}{target}, not a regular file; not read")
+
+
+def _check_name(raw: bytes, what: str, path: Path) -> str:
+    """A member or variable name: printable ASCII after its padding (blanks or NULs) is removed."""
+    name = raw.rstrip(b" \0")
+    if not name or any(b < 0x21 or b > 0x7E for b in name):
+        raise XptError(f"{path}: {what} name {raw!r} is empty or holds a byte that is not printable ASCII")
+    return name.decode("ascii")
+
+
+def _check_variables(
+    variables: list[XptVariable], types: list[int], positions: list[int], path: Path
+) -> None:
+    """The NAMESTR records describe a row SAS could have written: type 1 or 2, a numeric 2 to 8 bytes
+    long, a character 1 to 200, each name once, fields that do not overlap (TS-140)."""
+    seen: set[str] = set()
+    for k, (var, ntype) in enumerate(zip(variables, types, strict=True), start=1):
+        where = f"{path}: variable {k} ({var.name})"
+        if ntype not in (1, 2):
+            raise XptError(
+                f"{where}: type code {ntype} is neither 1 (numeric) nor 2 (character)", variable=var.name
+            )
+        if ntype == 1 and not 2 <= var.length <= 8:
+            raise XptError(
+                f"{where}: a numeric variable is 2 to 8 bytes long, not {var.length}", variable=var.name
+            )
+        if ntype == 2 and not 1 <= var.length <= 200:
+            raise XptError(
+                f"{where}: a character variable is 1 to 200 bytes long, not {var.length}", variable=var.name
+            )
+        if var.name.upper() in seen:
+            raise XptError(f"{where}: the name is used by an earlier variable", variable=var.name)
+        seen.add(var.name.upper())
+    end = 0
+    previous = None
+    for pos, var in sorted(zip(positions, variables, strict=True), key=lambda pv: pv[0]):
+        if pos < end:
+            raise XptError(
+                f"{path}: variable {var.name} starts at byte {pos} of the row, inside {previous} (which ends at "
+                f"byte {end}): the fields overlap",
+                variable=var.name,
+            )
+        end, previous = pos + var.length, var.name
+
+
 def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataFrame, XptMeta]:
     """Read the first member of an XPT v5 file.
 
@@ -68,6 +136,7 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
     XptError naming variable and row).
     """
     path = Path(path)
+    require_regular_file(path)
     codec = encoding or "ascii"
     raw = np.fromfile(path, dtype=np.uint8)  # numpy's reader: far faster than bytes for a large file
     data = raw[:_HEAD_BYTES].tobytes()  # the header records, as bytes (extended below if needed)
@@ -79,7 +148,7 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
         raise XptError(f"{path}: no MEMBER header record")
     namestr_size = int(data[member + 74 : member + 78])
     descriptor = member + 2 * RECORD
-    dataset = _text(data[descriptor + 8 : descriptor + 16], "ascii")
+    dataset = _check_name(data[descriptor + 8 : descriptor + 16], "member (dataset)", path)
     modified = _parse_stamp(data[descriptor + RECORD : descriptor + RECORD + 16], path)
     label = _text(data[descriptor + RECORD + 32 : descriptor + RECORD + 72], codec)
     header = descriptor + 2 * RECORD
@@ -93,11 +162,13 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
         data = raw[: obs + RECORD].tobytes()
     variables: list[XptVariable] = []
     positions: list[int] = []
+    types: list[int] = []
     for k in range(n_vars):
         rec = data[first + k * namestr_size : first + (k + 1) * namestr_size]
         ntype = int.from_bytes(rec[0:2], "big")
+        types.append(ntype)
         length = int.from_bytes(rec[4:6], "big")
-        name = _text(rec[8:16], "ascii")
+        name = _check_name(rec[8:16], f"variable {k + 1}", path)
         fmt = _format(
             _text(rec[56:64], "ascii"), int.from_bytes(rec[64:66], "big"), int.from_bytes(rec[66:68], "big")
         )
@@ -105,6 +176,7 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
             XptVariable(name, _text(rec[16:56], codec), "num" if ntype == 1 else "char", length, fmt)
         )
         positions.append(int.from_bytes(rec[84:88], "big"))
+    _check_variables(variables, types, positions, path)
     if not data.startswith(_OBS, obs):
         raise XptError(f"{path}: no OBS header record where expected (offset {obs})")
     body = raw[obs + RECORD :]

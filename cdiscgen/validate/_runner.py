@@ -99,7 +99,9 @@ def check_file_encoding(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]
 def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
     """One transport file; the single place that knows the reader (swap it here)."""
     from cdiscgen.export import XptError, read_xpt
+    from cdiscgen.export._xpt_read import require_regular_file
 
+    require_regular_file(path)  # before any open: a FIFO would block the fallbacks below
     try:
         frame, meta = read_xpt(path)
         return frame, meta, []
@@ -170,7 +172,8 @@ def read_folder(
     metas: dict[str, DatasetMetaLike] = {}
     files: dict[str, str] = {}
     notes: list[Finding] = []
-    paths = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() == ".xpt")
+    # every entry named *.xpt, not only regular files: a FIFO, a device or a dangling link is reported
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".xpt" and not p.is_dir())
     for path in paths:
         name = path.stem.upper()
         try:
