@@ -96,6 +96,25 @@ def refuse_replacing(out_dir: Path, inputs: dict[str, Path | None], marker: str)
         )
 
 
+def require_writable_report(report_dir: Path | None, out_dir: Path) -> None:
+    """A --report outside --out is written after --out is replaced: check before anything changes that it
+    can be written (the folder, or the nearest existing folder above it, takes a new file), so that a
+    report that cannot be written never fails a command whose output is already replaced."""
+    if report_dir is None:
+        return
+    report_dir, out_dir = Path(report_dir).resolve(), Path(out_dir).resolve()
+    if report_dir == out_dir or out_dir in report_dir.parents:
+        return  # written inside the new output, which the command has just made
+    existing = report_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"--report {report_dir}: {existing} is a file, not a folder")
+    fd, probe = tempfile.mkstemp(prefix=".cdiscgen-probe-", dir=existing)
+    os.close(fd)
+    os.unlink(probe)
+
+
 class OutputBusy(FileExistsError):
     """Another process is writing the same output folder."""
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from cdiscgen._atomic import output_lock, refuse_replacing, swap_in_tree
+from cdiscgen._atomic import output_lock, refuse_replacing, require_writable_report, swap_in_tree
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings
 from cdiscgen._publish import write_datasets, write_trace
@@ -32,6 +32,7 @@ def run_sdtm_stage(
     from sdtm import check_mapping_specs, run_sdtm
 
     refuse_replacing(out_dir, {"--raw": raw_dir}, marker="define.xml")
+    require_writable_report(report_dir, out_dir)
     study = load_study(study_dir)
     _raise_on_spec_errors(check_mapping_specs(study))
     result = run_sdtm(Path(raw_dir), study)
@@ -71,6 +72,7 @@ def run_adam_stage(
     from define import write_define
 
     refuse_replacing(out_dir, {"--sdtm": sdtm_dir}, marker="define.xml")
+    require_writable_report(report_dir, out_dir)
     study = load_study(study_dir)
     sdtm = read_sdtm_folder(Path(sdtm_dir))
     result = derive_adam(sdtm, study.settings, cutoff=cutoff or study.cutoff, study_dir=study.root)

@@ -629,6 +629,24 @@ def test_sdtm_and_adam_refuse_an_out_that_would_delete_an_input_or_a_users_files
     assert digests(run) == before
 
 
+@pytest.mark.parametrize("command", ["sdtm", "adam"])
+def test_a_report_that_cannot_be_written_is_refused_before_out_changes(
+    command, tmp_path, stage_outputs, small_run_seed2
+):
+    # issue 28, item 9: `sdtm` with an unwritable --report exited 2 after it had replaced --out
+    which = 0 if command == "sdtm" else 1
+    old = stage_outputs[1][which]
+    out = tmp_path / "out"
+    shutil.copytree(old, out)
+    (tmp_path / "a-file").write_text("not a folder")
+    source = (
+        ["--raw", str(small_run_seed2 / "raw")] if command == "sdtm" else ["--sdtm", str(stage_outputs[2][0])]
+    )
+    result = invoke(command, *source, "--out", str(out), "--report", str(tmp_path / "a-file" / "report"))
+    assert_named_error(result, "--report", "a-file is a file, not a folder")
+    assert digests(out) == digests(old)
+
+
 def test_adam_prints_and_writes_its_findings(tmp_path, small_run):
     sdtm = tmp_path / "sdtm"
     shutil.copytree(next(small_run.rglob("tabulations/sdtm")), sdtm)
