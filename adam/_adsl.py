@@ -151,14 +151,25 @@ def derive_treatment_dates(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) 
         en = compute_sas_date(given, step.get("end_date", f"{prefix}ENDTC"), dataset=dataset)
         if step.get("end_missing", "start") == "start":  # a record without an end date ends on its start
             en = en.fillna(st)
+        st, en = _cut_exposure(st, en, ctx.cutoff_days)
         exid = text(given, "USUBJID")
         ex_start = st.groupby(exid).min().reindex(ids)
         ex_end = en.groupby(exid).max().reindex(ids)
         start = ex_start.where(ex_start.notna(), start)
         end = ex_end.where(ex_end.notna(), end)
+    start, end = _cut_exposure(start, end, ctx.cutoff_days)
     adsl[step["start"]] = start.to_numpy()
     adsl[step["end"]] = end.to_numpy()
     return adsl
+
+
+def _cut_exposure(start: pd.Series, end: pd.Series, cutoff_days: float) -> tuple[pd.Series, pd.Series]:
+    """Exposure as of the data cut-off: a period starting after it is not in the analysis, one ending after
+    it (or on a placeholder such as 9999-12-31) ends on it."""
+    after = start > cutoff_days
+    start = start.mask(after)
+    end = end.mask(after).clip(upper=cutoff_days)
+    return start, end
 
 
 def derive_date(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:

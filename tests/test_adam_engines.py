@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from adam import AdamInputError, check_parameter_specs, derive_adam
-from adam._adsl import ADSL_STEPS
+from adam._adsl import ADSL_STEPS, AdslContext, derive_treatment_dates
 from adam._bds import (
     BDS_STEPS,
     derive_aggregate,
@@ -97,6 +97,33 @@ def test_treatment_emergence_cases_in_order():
     # during; started before; no start date; no start but ended before first dose; last window day; after
     # the window; untreated subject
     assert out["TRTEMFL"].tolist() == ["Y", "", "Y", "", "Y", "", ""]
+
+
+def test_treatment_dates_stop_at_the_data_cut_off():
+    # issue 28, item 9: a last dose dated 9999-12-31 (an "ongoing" placeholder) kept TRTEDT 9999-12-31
+    # past the cut-off. A: a period ending on the placeholder ends on the cut-off; B: only a period after
+    # the cut-off (and a DM date after it): not treated as of the cut; C: DM's RFXENDTC placeholder.
+    cutoff = days("2015-06-30")
+    ex = pd.DataFrame(
+        {
+            "USUBJID": ["A", "A", "B"],
+            "EXSTDTC": ["2014-01-02", "2014-02-02", "2015-07-01"],
+            "EXENDTC": ["2014-02-01", "9999-12-31", "2015-08-01"],
+        }
+    )
+    ctx = AdslContext({"EX": ex}, {}, cutoff)
+    ctx.dm = pd.DataFrame(
+        {
+            "USUBJID": ["A", "B", "C"],
+            "RFXSTDTC": ["2014-01-02", "2015-07-01", "2015-01-05"],
+            "RFXENDTC": ["9999-12-31", "2015-08-01", "9999-12-31"],
+        }
+    )
+    step = {"start": "TRTSDT", "end": "TRTEDT", "fallback": {"start": "RFXSTDTC", "end": "RFXENDTC"}}
+    out = derive_treatment_dates(pd.DataFrame({"USUBJID": ["A", "B", "C"]}), step, ctx)
+    assert out["TRTSDT"].tolist()[0::2] == [days("2014-01-02"), days("2015-01-05")]
+    assert out["TRTEDT"].tolist()[0::2] == [cutoff, cutoff]
+    assert out[["TRTSDT", "TRTEDT"]].iloc[1].isna().all()
 
 
 def test_extreme_flag_orders_by_the_full_key_descending_and_missing_last():
