@@ -7,6 +7,7 @@ line and key; all of them are collected before `SpecError` is raised.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import pickle
 import re
@@ -53,6 +54,7 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC026": "Split variable does not exist",
     "SPEC027": "Value-level variable does not exist",
     "SPEC028": "Range on a text variable or inverted",
+    "SPEC029": "Label the transport file cannot hold",
     "SPEC030": "Visit number or code used twice",
     "SPEC031": "Visit epoch not declared",
     "SPEC032": "Visit window inverted",
@@ -478,7 +480,73 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
     )
     findings.extend(_check_study_settings(study, settings, root))
     findings.extend(_check_mapping_targets(study))
+    findings.extend(_check_labels(dataset_docs, settings, root))
     return study, findings
+
+
+XPT_MAX_LABEL_BYTES = 40
+
+
+def _check_labels(dataset_docs: list[tuple[Path, LineDict]], settings: LineDict, root: Path) -> list[Finding]:
+    """Every dataset and variable label is text the agency profile's encoding holds in at most 40 bytes
+    (XPT v5), so that `check-specs` refuses what writing the transport file would refuse."""
+    export = settings["export"]
+    profile = export["profiles"].get(export["agency"])
+    if profile is None:
+        return []  # SPEC034
+    encoding = str(profile["encoding"])
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        line = export["profiles"].line_of(export["agency"])
+        return [
+            _spec_finding(
+                "SPEC034",
+                root / "specs" / "study.yaml",
+                root,
+                line,
+                "export.profiles",
+                f"encoding {encoding!r} of profile {export['agency']!r} is not a known codec",
+            )
+        ]
+    out: list[Finding] = []
+
+    def check(label: Any, path: Path, line: int | None, key: str) -> None:
+        if not isinstance(label, str):
+            return
+        try:
+            size = len(label.encode(encoding))
+        except UnicodeEncodeError as exc:
+            bad = label[exc.start : exc.end]
+            out.append(
+                _spec_finding(
+                    "SPEC029",
+                    path,
+                    root,
+                    line,
+                    key,
+                    f"label {label!r} holds {bad!r}, which {encoding} (agency {export['agency']}) cannot encode",
+                )
+            )
+            return
+        if size > XPT_MAX_LABEL_BYTES:
+            out.append(
+                _spec_finding(
+                    "SPEC029",
+                    path,
+                    root,
+                    line,
+                    key,
+                    f"label {label!r} is {size} bytes in {encoding}; XPT v5 holds at most {XPT_MAX_LABEL_BYTES}",
+                )
+            )
+
+    for path, doc in dataset_docs:
+        check(doc.get("label"), path, doc.line_of("label"), "label")
+        for i, v in enumerate(doc.get("variables") or []):
+            if isinstance(v, LineDict):
+                check(v.get("label"), path, v.line_of("label"), f"variables[{i}].label")
+    return out
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -123,6 +123,15 @@ def test_every_label_and_name_fits_xpt():
             "Q" * 41,
             "longer than 40 characters (41)",
         ),
+        # issue 28, item 9: check-specs accepted a non-ASCII label that writing the XPT then refused
+        (
+            "label the agency's encoding cannot hold",
+            "specs/sdtm/qs.yaml",
+            "label: Question Name,",
+            "label: Question Name – short,",
+            "Question Name – short",
+            "which ascii (agency fda) cannot encode",
+        ),
         (
             "codelist that does not exist",
             "specs/sdtm/dm.yaml",
