@@ -902,6 +902,14 @@ DEFECTS = [
         {"TS"},
         {"TSVAL"},
     ),
+    # issue 28, item 9: a date SAS cannot hold (the year 29960) was written and validated without a word
+    D(
+        "date-sas-cannot-hold",
+        _set("ADSL", dict(USUBJID=S1), TRTEDT=10_227_000.0),
+        "CDG0205",
+        {"ADSL"},
+        {"TRTEDT"},
+    ),
     D(
         "duplicate-aseq",
         _set("ADRS", dict(USUBJID=S1, PARAMCD="BOR"), ASEQ=1.0),

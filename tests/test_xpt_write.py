@@ -400,6 +400,25 @@ def _bad_cases():
             r"declared char but holds a int .*row 2",
         ),
         "bad format": (f, replace_var(v, "AVAL", format="DATE9"), {}, "is not a SAS format"),
+        # SAS dates run from 1582-10-15 (-138061) to 19999-12-31 (6589335); issue 28, item 9
+        "date before 1582": (
+            f.assign(AVAL=[-167_000.0, 1.0]),
+            replace_var(v, "AVAL", format="DATE9."),
+            {},
+            r"-167000 with format DATE9\. is not a SAS date.*row 1, USUBJID 'P-01'",
+        ),
+        "date after 19999": (
+            f.assign(AVAL=[1.0, 10_227_000.0]),
+            replace_var(v, "AVAL", format="E8601DA."),
+            {},
+            r"1\.0227e\+07 with format E8601DA\. is not a SAS date.*row 2",
+        ),
+        "datetime after 19999": (
+            f.assign(AVAL=[1.0, 6_589_336.0 * 86_400]),
+            replace_var(v, "AVAL", format="DATETIME20."),
+            {},
+            r"with format DATETIME20\. is not a SAS datetime",
+        ),
         "duplicate variable": (f, [*v, v[0]], {}, "declared twice"),
     }
     return cases
@@ -625,3 +644,13 @@ def test_only_regular_files_are_read_and_each_other_one_is_a_finding(tmp_path):
     messages = " ".join(n.message for n in notes)
     assert "is a device (a link to /dev/zero)" in messages and "is a FIFO" in messages
     assert "No such file or directory" in messages
+
+
+def test_the_first_and_last_sas_dates_are_written(tmp_path):
+    frame = pd.DataFrame({"USUBJID": ["P-01", "P-02"], "ADT": [-138_061.0, 6_589_335.0]})
+    variables = [
+        XptVariable("USUBJID", "Subject", "char"),
+        XptVariable("ADT", "Date", "num", format="DATE9."),
+    ]
+    path = write_xpt(frame, tmp_path / "t.xpt", dataset="T", label="", variables=variables, created=CREATED)
+    assert read_xpt(path)[0]["ADT"].tolist() == [-138_061.0, 6_589_335.0]

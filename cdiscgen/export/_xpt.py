@@ -146,6 +146,44 @@ def parse_sas_format(text: str) -> tuple[str, int, int]:
     return match["name"], int(match["width"] or 0), int(match["decimals"] or 0)
 
 
+#: SAS date values run from 15 October 1582 to 31 December 19999 (days since 1960-01-01); the same span in
+#: seconds for datetimes. A number outside is no date any reader (SAS, pyreadstat, R haven) can show.
+SAS_DATE_RANGE = (-138_061.0, 6_589_335.0)
+SAS_DATETIME_RANGE = (SAS_DATE_RANGE[0] * 86_400, SAS_DATE_RANGE[1] * 86_400 + 86_399)
+DATE_FORMATS = frozenset(
+    "DATE DAY DDMMYY DDMMYYB DDMMYYC DDMMYYD DDMMYYN DDMMYYP DDMMYYS E8601DA B8601DA IS8601DA JULDAY JULIAN "
+    "MMDDYY MMDDYYB MMDDYYC MMDDYYD MMDDYYN MMDDYYP MMDDYYS MMYY MONYY WEEKDATE WEEKDATX WORDDATE WORDDATX "
+    "YEAR YYMM YYMMDD YYMMDDB YYMMDDC YYMMDDD YYMMDDN YYMMDDP YYMMDDS YYMON YYQ".split()
+)
+DATETIME_FORMATS = frozenset("DATETIME DATEAMPM DTDATE E8601DT B8601DT IS8601DT E8601DN B8601DN".split())
+
+
+def sas_value_range(fmt: str | None) -> tuple[str, float, float] | None:
+    """("date" | "datetime", lowest, highest) SAS value for a numeric variable with a date or datetime
+    format; None for any other format (or none)."""
+    if not fmt:
+        return None
+    try:
+        name = parse_sas_format(fmt)[0]
+    except ValueError:
+        return None
+    if name in DATE_FORMATS:
+        return ("date", *SAS_DATE_RANGE)
+    if name in DATETIME_FORMATS:
+        return ("datetime", *SAS_DATETIME_RANGE)
+    return None
+
+
+def compute_outside_sas_range(values: np.ndarray, fmt: str | None) -> np.ndarray:
+    """True where a value of a date/datetime-formatted numeric is outside what SAS can hold as one."""
+    span = sas_value_range(fmt)
+    if span is None:
+        return np.zeros(len(values), dtype=bool)
+    _, low, high = span
+    with np.errstate(invalid="ignore"):
+        return (values < low) | (values > high)
+
+
 def _codec(encoding: str) -> str:
     try:
         name = codecs.lookup(encoding).name
@@ -329,6 +367,17 @@ def _num_column(ctx: _Context, series: pd.Series, var: XptVariable) -> np.ndarra
             else "number is outside the IBM double range [5.4e-79, 7.2e75] in magnitude"
         )
         raise ctx.error(reason, var.name, row, value)
+    outside = compute_outside_sas_range(values, var.format)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        kind, low, high = sas_value_range(var.format)  # type: ignore[misc]
+        raise ctx.error(
+            f"{values[row]:g} with format {var.format} is not a SAS {kind}: SAS {kind}s run from {low:g} "
+            f"(1582-10-15) to {high:g} (19999-12-31)",
+            var.name,
+            row,
+            float(values[row]),
+        )
     return values
 
 

@@ -471,3 +471,52 @@ def check_ascii(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                     yield rule.finding(
                         "label holds a non-ASCII character", dataset=name, variable=var, value=label
                     )
+
+
+@rule(
+    "CDG0205",
+    "Date or datetime SAS cannot hold",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="SAS 9.4 Language Reference: date values run from A.D. 1582 to A.D. 19,900 and beyond to "
+    "19999-12-31; XPT v5 (TS-140) stores them as numbers, readers turn them into dates",
+)
+def check_sas_date_range(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A numeric variable with a date format (DATE9., E8601DA. ...) holds a day SAS can show, one with a
+    datetime format a second: from 1582-10-15 to 19999-12-31. Other readers fail on the file, or show a
+    wrong date, otherwise. The format is the transport file's, else the spec's.
+
+    Bad: ADSL.TRTEDT 10227000 (the year 29960) with format DATE9.
+    Good: TRTEDT 23376 (2024-01-01).
+    """
+    from cdiscgen.export._xpt import compute_outside_sas_range, sas_value_range
+
+    for name in ctx.names():
+        frame = ctx.datasets[name]
+        formats = _formats(ctx, name)
+        for col in frame.columns:
+            fmt = formats.get(col)
+            if sas_value_range(fmt) is None or not is_numeric_dtype(frame[col]):
+                continue
+            values = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
+            kind = sas_value_range(fmt)[0]  # type: ignore[index]
+            yield from ctx.findings_where(
+                rule,
+                name,
+                compute_outside_sas_range(values, fmt),
+                f"{col} with format {fmt} is not a SAS {kind} (1582-10-15 to 19999-12-31)",
+                variable=col,
+                value=np.char.mod("%g", values),
+            )
+
+
+def _formats(ctx: ValidationContext, name: str) -> dict[str, str]:
+    """SAS format per variable: the transport file's where it names one, else the spec's."""
+    out: dict[str, str] = {}
+    spec = ctx.spec(name)
+    if spec is not None:
+        out.update({v.name: v.format for v in spec.variables if v.format})
+    meta = ctx.meta.get(name)
+    if meta is not None:
+        out.update({v.name: v.format for v in meta.variables if getattr(v, "format", None)})
+    return out
