@@ -346,6 +346,32 @@ def test_a_repeated_subject_in_dm_is_a_finding(raw_forms, tmp_path):
     assert [(f["line"], f["value"]) for f in repeated] == [(10, "2")]  # 8 subjects + header; first at line 2
 
 
+@pytest.mark.slow
+def test_a_subject_enrolled_but_never_dosed_passes_the_validator(raw_forms, tmp_path):
+    # issue 28, item 9: the engine's DM (ARM kept, ACTARM null, ARMNRS "ASSIGNED, NOT TREATED", as SDTMIG
+    # 3.4 DM assumption 4a says) was rejected by its own validator (CDG0508 on ARM/ARMCD, CDG0110 on
+    # ADSL.ACTARM)
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_forms, raw)
+    with (raw / "enrollment.csv").open("a", encoding="utf-8") as handle:
+        handle.write(
+            "ENR-0000099,101,101-099,ITA,2024-09-15,1950-01-01,Male,White,Not Hispanic or Latino,No,\n"
+        )
+    out = tmp_path / "out"
+    result = invoke("run", "--raw", str(raw), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    from cdiscgen.export import read_xpt
+
+    dm = read_xpt(next(out.rglob("tabulations/sdtm/dm.xpt")))[0].set_index("SUBJID")
+    assert dm.loc["101-099", ["ARMCD", "ACTARMCD", "ARMNRS"]].tolist() == [
+        "DARAPOM",
+        "",
+        "ASSIGNED, NOT TREATED",
+    ]
+    findings = json.loads((out / "validation" / "report.json").read_text())["findings"]
+    assert [f for f in findings if f["severity"] != "notice"] == []
+
+
 def test_numbers_no_float_holds_and_control_characters_are_findings_not_crashes(raw_forms, tmp_path):
     def edit(path):
         edit_cell(path, 1, "RESULT", "1e400")

@@ -1100,6 +1100,21 @@ DEFECTS = [
     ),
     D("death-date-without-flag", _set("DM", dict(USUBJID=S3), DTHFL=""), "CDG0507", {"DM"}, {"DTHFL"}),
     D("screen-failure-with-arm", _set("DM", dict(USUBJID=S4), ARMCD="DARAPOM"), "CDG0508", {"DM"}, {"ARMCD"}),
+    # SDTMIG 3.4 DM assumption 4a: ARMNRS only when ARMCD and/or ACTARMCD is null, and then its ARM/ACTARM too
+    D(
+        "arm-reason-with-both-arms",
+        _set("DM", dict(USUBJID=S1), ARMNRS="ASSIGNED, NOT TREATED"),
+        "CDG0508",
+        {"DM"},
+        {"ARMNRS"},
+    ),
+    D(
+        "actual-arm-without-its-code",
+        _set("DM", dict(USUBJID=S1), ACTARMCD="", ARMNRS="ASSIGNED, NOT TREATED"),
+        "CDG0508",
+        {"DM"},
+        {"ACTARM"},
+    ),
     D("required-value-null", _set("LB", C2_KAPPA_1, LBTEST=""), "CDG0110", {"LB"}, {"LBTEST"}),
     D("required-variable-missing", _drop_col("DS", "DSDECOD"), "CDG0101", {"DS"}, {"DSDECOD"}),
     D("expected-variable-missing", _drop_col("LB", "LBSTRESU"), "CDG0102", {"LB"}, {"LBSTRESU"}),

@@ -291,19 +291,21 @@ _FALLBACK_REQ_ADAM = ("STUDYID", "USUBJID", "PARAMCD", "PARAM")
     reference="SDTMIG 3.4 section 4.1.5 (Req: null values are not allowed); ADaMIG 1.3 section 3",
 )
 def check_required_populated(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """A Req variable is populated in every record. Without a spec the SDTMIG identifiers, topic
-    variables and --SEQ (ADaM: STUDYID, USUBJID, PARAMCD, PARAM) are taken as Req.
+    """An SDTM Req variable is populated in every record (SDTMIG: Req values are never null). Without a spec
+    the SDTMIG identifiers, topic variables and --SEQ are taken as Req. In ADaM, Req says a variable is
+    present (CDG0101), not that each value is: ADSL.ACTARM of a subject assigned but never treated is null.
+    There the identifiers and the parameter (STUDYID, USUBJID, PARAMCD, PARAM) are never null.
 
-    Bad: an LB record with a blank LBTESTCD.
+    Bad: an LB record with a blank LBTESTCD; an ADLB record with a blank PARAMCD.
     Good: every LB record has LBTESTCD.
     """
     for name in ctx.names():
         frame = ctx.datasets[name]
         spec = ctx.spec(name)
-        if spec is not None:
-            required = [v.name for v in spec.submitted_variables if v.core == "Req"]
-        elif ctx.is_adam(name):
+        if ctx.is_adam(name):
             required = list(_FALLBACK_REQ_ADAM)
+        elif spec is not None:
+            required = [v.name for v in spec.submitted_variables if v.core == "Req"]
         elif ctx.is_supp(name):
             required = list(_FALLBACK_REQ_SUPP)
         else:

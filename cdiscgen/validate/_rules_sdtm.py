@@ -451,28 +451,54 @@ def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     "Arm null reason inconsistent with arm",
     severity=Severity.ERROR,
     scope=Scope.SDTM,
-    reference="SDTMIG 3.4 section 5.2 (ARMNRS populated only when ARMCD/ACTARMCD are null)",
+    reference="SDTMIG 3.4 section 5.2 DM assumption 4a (ARMNRS when ARMCD and/or ACTARMCD is null)",
 )
 def check_arm_null_reason(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """When ARMNRS is populated, ARMCD, ARM, ACTARMCD and ACTARM are null; when ARMCD is null,
-    ARMNRS says why.
+    """SDTMIG's rules for the arm variables: a null ARMCD has a null ARM and a reason in ARMNRS; so has a
+    null ACTARMCD (ACTARM null); when ARMCD and ACTARMCD are both populated ARMNRS is null; a subject never
+    assigned (SCREEN FAILURE, NOT ASSIGNED) has all four null; ASSIGNED, NOT TREATED keeps its planned arm.
 
-    Bad: a screen failure with ARMNRS "SCREEN FAILURE" and ARMCD "DARAPOM".
-    Good: ARMNRS "SCREEN FAILURE" and ARMCD, ARM, ACTARMCD, ACTARM null.
+    Bad: a screen failure with ARMNRS "SCREEN FAILURE" and ARMCD "DARAPOM"; ARMNRS "ASSIGNED, NOT TREATED"
+    with ACTARMCD "DARAPOM".
+    Good: ARMNRS "SCREEN FAILURE" and the four null; ARMNRS "ASSIGNED, NOT TREATED" with ARMCD "DARAPOM"
+    and ACTARMCD null.
     """
     if "DM" not in ctx.datasets or "ARMNRS" not in ctx.datasets["DM"].columns:
         return
-    cols = [c for c in ("ARMCD", "ARM", "ACTARMCD", "ACTARM") if c in ctx.datasets["DM"].columns]
-    reason = ctx.text("DM", "ARMNRS").notna().to_numpy()
-    for col in cols:
-        populated = ctx.text("DM", col).notna().to_numpy()
+    columns = ctx.datasets["DM"].columns
+    null = {
+        c: ctx.text("DM", c).isna().to_numpy() for c in ("ARMCD", "ARM", "ACTARMCD", "ACTARM") if c in columns
+    }
+    reason = ctx.text("DM", "ARMNRS").fillna("").str.upper().to_numpy()
+    given = reason != ""
+    never_assigned = np.isin(reason, ["SCREEN FAILURE", "NOT ASSIGNED"])
+    for code, label in (("ARMCD", "ARM"), ("ACTARMCD", "ACTARM")):
+        if code not in null:
+            continue
         yield from ctx.findings_where(
-            rule, "DM", reason & populated, f"ARMNRS is populated and so is {col}", variable=col
+            rule, "DM", null[code] & ~given, f"{code} is null and ARMNRS gives no reason", variable="ARMNRS"
         )
-    if "ARMCD" in cols:
-        no_arm = ctx.text("DM", "ARMCD").isna().to_numpy()
+        if label in null:
+            yield from ctx.findings_where(
+                rule, "DM", null[code] & ~null[label], f"{code} is null but {label} is not", variable=label
+            )
+    if "ARMCD" in null and "ACTARMCD" in null:
+        both = ~null["ARMCD"] & ~null["ACTARMCD"]
         yield from ctx.findings_where(
-            rule, "DM", no_arm & ~reason, "ARMCD is null and ARMNRS gives no reason", variable="ARMNRS"
+            rule,
+            "DM",
+            both & given,
+            "ARMCD and ACTARMCD are populated, so ARMNRS must be null",
+            variable="ARMNRS",
+        )
+    said = ctx.text("DM", "ARMNRS").fillna("")
+    for col, is_null in null.items():
+        yield from ctx.findings_where(
+            rule,
+            "DM",
+            never_assigned & ~is_null,
+            said.map(lambda r, c=col: f"ARMNRS {r!r} says no arm was assigned, but {c} is populated"),
+            variable=col,
         )
 
 
