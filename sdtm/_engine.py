@@ -151,6 +151,40 @@ def compute_undesigned_treatments(frames: dict[str, pd.DataFrame], study: Study)
     )
 
 
+def compute_repeated_record_ids(raw: pd.DataFrame, form: str, column: str) -> list[Finding]:
+    """MAP022 for every raw row whose record id an earlier row of its form already has: the trace (record
+    -> raw file, id and line) cannot tell them apart, and a repeated id is the mark of an export repeated
+    or merged twice. A blank id is not compared."""
+    ids = raw[column].astype("str").str.strip()
+    present = (ids != "").to_numpy()
+    repeated = ids.duplicated(keep="first").to_numpy() & present
+    if not repeated.any():
+        return []
+    first_line = raw.loc[present].drop_duplicates(column).set_index(column)[ROW] + 1
+    earlier = ids.map(first_line).fillna(0).astype(int).astype("str")
+    return row_findings(
+        raw,
+        repeated,
+        code="MAP022",
+        severity=Severity.ERROR,
+        message=f"{column} {{value}}: each raw row needs its own record id (the trace names records by it); "
+        "was the export repeated or merged twice?",
+        ctx=RuleContext("", column, {}, form),
+        values="'" + ids + "' is already the id of line " + earlier,
+    )
+
+
+def record_id_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:
+    """Per form, the record-id columns its sources declare that name rows: a source whose record id is its
+    subject column (a form without a row id, such as the CDISC pilot's exports) declares none."""
+    out: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        for src in spec.sources:
+            if src.record_id != src.subject:
+                out[src.form] = tuple(dict.fromkeys([*out.get(src.form, ()), src.record_id]))
+    return out
+
+
 def compute_repeated_subjects(dm: pd.DataFrame) -> list[Finding]:
     """MAP016 for every DM record whose USUBJID an earlier record already has (DM: one per subject)."""
     repeated = dm["USUBJID"].duplicated(keep="first")
@@ -335,6 +369,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         raise RawDataError(problems)
     started = time.perf_counter()
     needed = _required_columns(specs)
+    row_ids = record_id_columns(specs)
     last_used = _forms_last_used(specs)
     forms: dict[str, pd.DataFrame] = {}
     read_seconds = 0.0
@@ -350,6 +385,8 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
                 forms[form] = read_raw_form(Path(raw_dir) / form, needed[form], read_findings)
             except RawFormError as exc:
                 raise RawDataError([str(exc)]) from None
+            for column in row_ids.get(form, ()):
+                read_findings.extend(compute_repeated_record_ids(forms[form], form, column))
             result.findings.extend(read_findings)
             read_findings.clear()
         t_read = time.perf_counter() - t0

@@ -372,6 +372,19 @@ def test_a_subject_enrolled_but_never_dosed_passes_the_validator(raw_forms, tmp_
     assert [f for f in findings if f["severity"] != "notice"] == []
 
 
+def test_a_record_id_two_raw_rows_share_is_a_finding(raw_forms, tmp_path):
+    # issue 28, item 9: two rows of dara_admin.csv with one RECORD_ID were mapped with no finding
+    def edit(path):
+        first = path.read_text().split("\n")[1].split(",")[0]
+        edit_cell(path, 3, "RECORD_ID", first)
+
+    result, findings, _ = broken_copy(raw_forms, tmp_path, "dara_admin.csv", edit)
+    assert result.exit_code == 1, result.output
+    repeated = [(f["code"], f["file"], f["line"], f["value"]) for f in findings if f["code"] == "MAP022"]
+    first = (raw_forms / "dara_admin.csv").read_text().split("\n")[1].split(",")[0]
+    assert repeated == [("MAP022", "dara_admin.csv", 4, f"'{first}' is already the id of line 2")]
+
+
 def test_numbers_no_float_holds_and_control_characters_are_findings_not_crashes(raw_forms, tmp_path):
     def edit(path):
         edit_cell(path, 1, "RESULT", "1e400")
