@@ -87,7 +87,28 @@ def small_run_seed2(tmp_path_factory) -> Path:
     return _built_run(tmp_path_factory, "darpal-8-seed2", subjects=8, seed=2)
 
 
-_RUN_BASELINES = {"darpal_run", "small_run", "small_run_seed2"}
+@pytest.fixture(scope="session")
+def pilot_mapped(tmp_path_factory):
+    """A function giving the CDISC pilot's SDTM mapped from its raw exports with examples/cdiscpilot01 (an
+    sdtm.SdtmResult of its own at each call), mapped once per session for every worker (a pickle in the
+    shared baselines)."""
+    import pickle
+
+    from cdiscgen import load_study
+    from sdtm import run_sdtm
+
+    def build(folder: Path) -> None:
+        result = run_sdtm(
+            refdata_path("cdiscpilot01-raw", "raw"), load_study(REPO / "examples" / "cdiscpilot01")
+        )
+        folder.mkdir(parents=True)
+        (folder / "sdtm.pickle").write_bytes(pickle.dumps(result))
+
+    folder = shared_build(tmp_path_factory, "pilot-sdtm", build)
+    return lambda: pickle.loads((folder / "sdtm.pickle").read_bytes())
+
+
+_RUN_BASELINES = {"darpal_run", "small_run", "small_run_seed2", "pilot_mapped"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,9 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cdiscgen import load_study
 from cdiscgen._findings import Severity
-from sdtm import run_sdtm
 from tests.conftest import REFDATA, REPO, refdata_path
 
 pyreadr = pytest.importorskip("pyreadr")
@@ -31,9 +29,8 @@ THRESHOLD = 0.995
 
 
 @pytest.fixture(scope="module")
-def mapped():
-    raw = refdata_path("cdiscpilot01-raw", "raw")
-    return run_sdtm(raw, load_study(EXAMPLE))
+def mapped(pilot_mapped):
+    return pilot_mapped()
 
 
 REFDATA_SDTM = REFDATA / "cdiscpilot01-raw" / "sdtm"

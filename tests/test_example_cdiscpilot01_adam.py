@@ -22,7 +22,6 @@ import yaml
 from adam import derive_adam
 from cdiscgen import load_study
 from cdiscgen._findings import Severity
-from sdtm import run_sdtm
 from tests.conftest import REPO, refdata_path
 
 pytestmark = pytest.mark.slow  # a whole simulated or pilot study through SDTM and ADaM
@@ -49,9 +48,8 @@ COMPARED = {
 
 
 @pytest.fixture(scope="module")
-def pilot():
-    study = load_study(EXAMPLE)
-    return study, run_sdtm(refdata_path("cdiscpilot01-raw", "raw"), study).datasets
+def pilot(pilot_mapped):
+    return load_study(EXAMPLE), pilot_mapped().datasets
 
 
 @pytest.fixture(scope="module")
