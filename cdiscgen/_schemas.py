@@ -122,6 +122,8 @@ TERM_SCHEMA: dict = {
     "code": {"type": "string", "nullable": True, "regex": r"^C[0-9]+$"},
     "decode": _OPT_TEXT,
     "sponsor": {"type": "boolean"},
+    # a sponsor term an implementation guide itself prescribes (e.g. AEACN MULTIPLE): the IG text
+    "convention": {"type": "string", "empty": False, "dependencies": {"sponsor": [True]}},
     "synonyms": {"type": "list", "schema": {"type": ["string", "integer", "float"]}},
 }
 

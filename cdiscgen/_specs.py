@@ -130,6 +130,7 @@ class Term:
     decode: str | None = None
     sponsor: bool = False
     synonyms: tuple[str, ...] = ()
+    convention: str | None = None  # the implementation-guide rule that prescribes this sponsor term
 
 
 @dataclass(frozen=True)
@@ -818,6 +819,7 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
                     decode=t.get("decode"),
                     sponsor=bool(t.get("sponsor", False)),
                     synonyms=tuple(str(s) for s in t.get("synonyms", []) or []),
+                    convention=t.get("convention"),
                 )
                 for t in c["terms"]
             ),

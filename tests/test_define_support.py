@@ -635,6 +635,16 @@ def sdtm_frames(study: Study) -> dict[str, pd.DataFrame]:
                 (SUBJECTS[0], "RSSEQ", "4", "MRDMETH", "MRD Assay", "FLOW CYTOMETRY"),
             ],
         ),
+        "SUPPAE": _supp(
+            study,
+            "SUPPAE",
+            [
+                (SUBJECTS[0], "AESEQ", "1", "ACNDARA", "Action Taken with Daratumumab", "DRUG INTERRUPTED"),
+                (SUBJECTS[0], "AESEQ", "1", "ACNPOMA", "Action Taken with Pomalidomide", "DOSE NOT CHANGED"),
+                (SUBJECTS[0], "AESEQ", "1", "RELDARA", "Causality to Daratumumab", "RELATED"),
+                (SUBJECTS[0], "AESEQ", "1", "RELPOMA", "Causality to Pomalidomide", "NOT RELATED"),
+            ],
+        ),
     }
     for spec in study.sdtm_datasets():
         if spec.name not in frames:

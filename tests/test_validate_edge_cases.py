@@ -75,3 +75,29 @@ def test_placebo_at_zero_dose_is_exposure():
     found = validate_datasets({"DM": dm, "EX": ex}, codes=["CDG0504"]).findings
     # placebo through 2024-07-15 is exposure: RFXENDTC 2024-06-30 is wrong
     assert [(f.code, f.value, f.expected) for f in found] == [("CDG0504", "2024-06-30", "2024-07-15")]
+
+
+def test_a_sponsor_codelist_and_a_term_the_ig_prescribes_extend_no_cdisc_codelist(tmp_path):
+    # AETOXGR uses the sponsor's own CTCAE grade codelist (not a CDISC list), AEACN MULTIPLE is SDTMIG's
+    # term for several study treatments with different actions (issue 29): neither is a sponsor extension
+    # of a non-extensible CDISC codelist; without its `convention`, MULTIPLE is one.
+    import shutil
+
+    from cdiscgen import load_study
+    from tests.conftest import REPO
+
+    ae = pd.DataFrame(
+        {"STUDYID": ["DARPAL"] * 2, "DOMAIN": ["AE"] * 2, "USUBJID": ["DARPAL-101-001"] * 2,
+         "AESEQ": [1.0, 2.0], "AETOXGR": ["3", "1"], "AEACN": ["MULTIPLE", "DOSE NOT CHANGED"]}
+    )  # fmt: skip
+    found = validate_datasets({"AE": ae}, study=load_study(), codes=["CDG0803"]).findings
+    assert list(found) == []
+    copy = tmp_path / "study"
+    shutil.copytree(REPO / "specs", copy / "specs")
+    shutil.copytree(REPO / "mappings", copy / "mappings")
+    codelists = copy / "specs" / "codelists.yaml"
+    text = codelists.read_text(encoding="utf-8")
+    start = text.index("    convention: ")
+    codelists.write_text(text[:start] + text[text.index("\n", start) + 1 :], encoding="utf-8")
+    found = validate_datasets({"AE": ae}, study=load_study(copy), codes=["CDG0803"]).findings
+    assert [(f.variable, f.value) for f in found] == [("AEACN", "MULTIPLE")]

@@ -10,6 +10,7 @@ import pandas as pd
 from ._layout import FORM_COLUMNS, RECORD_PREFIX
 from ._plan import BIG, Plan, organ_state, rng_for
 from ._render import dirty_text, format_dates, format_fixed, format_partial, format_times
+from ._safety import SafetyEvents, adverse_events_form, build_adverse_events
 
 NOT_DONE = np.array(["Sample not received", "Sample haemolysed", "Insufficient volume"], dtype=object)
 YES_NO = np.array(["No", "Yes"], dtype=object)
@@ -39,6 +40,9 @@ class _Ctx:
         self.fmt = self.d["date_fmt"].to_numpy()
         self.site = self.d["SITE"].to_numpy()
         self.subject = self.d["SUBJECT"].to_numpy()
+        # set by disposition(): ends of treatment for an adverse event and deaths (s, off[, cause])
+        self.discontinued = pd.DataFrame({"s": [], "off": []})
+        self.deaths = pd.DataFrame({"s": [], "off": [], "cause": []})
 
     def dates(self, s: np.ndarray, days: np.ndarray) -> np.ndarray:
         return format_dates(days, self.fmt[s])
@@ -96,8 +100,9 @@ def baseline_disease(c: _Ctx) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """dara_admin, poma_cycle and the last-dose offset per subject."""
+def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """dara_admin, poma_cycle, the last-dose offset per subject and the dose actions taken for an adverse
+    event (s, off, end_off, drug, reason, action: what the AE form must account for)."""
     rng = rng_for(c.plan.seed, "dosing")
     co = c.cfg["course"]
     v = c.v.loc[c.v["dosing"].to_numpy()]
@@ -119,6 +124,11 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     )  # fmt: skip
     last = np.full(len(c.d), -BIG, dtype=np.int64)
     np.maximum.at(last, s[~not_given], off[~not_given])
+    missed = not_given & np.isin(dara["NOT_GIVEN_REASON"].to_numpy(), ["Adverse event", "Infection"])
+    actions = [
+        pd.DataFrame({"s": s[missed], "off": off[missed], "end_off": off[missed], "drug": "DARA",
+                      "reason": dara["NOT_GIVEN_REASON"].to_numpy()[missed], "action": "Drug interrupted"})
+    ]  # fmt: skip
     # pomalidomide: one loop per cycle, vectorised over subjects
     stop_off = c.d["stop_off"].to_numpy()
     limit = np.minimum(np.where(stop_off >= BIG, BIG, stop_off - 1), c.d["cut_off"].to_numpy())
@@ -153,6 +163,14 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
                      np.where(red2[i3], why[rng.integers(0, why.size, int(i3.sum()))], "")))  # fmt: skip
     parts = []
     for ss, k, st, en, dose, act, rsn in segs:
+        why_given = np.asarray(rsn, dtype=object) != ""
+        if np.ndim(rsn) and why_given.any():
+            kind = np.broadcast_to(np.asarray(act, dtype=object), why_given.shape)[why_given]
+            actions.append(
+                pd.DataFrame({"s": ss[why_given], "off": st[why_given], "end_off": en[why_given], "drug": "POMA",
+                              "reason": np.asarray(rsn, dtype=object)[why_given],
+                              "action": np.where(kind == "Interrupted", "Drug interrupted", "Dose reduced")})
+            )  # fmt: skip
         fd = c.fd[ss]
         parts.append(
             pd.DataFrame(
@@ -167,7 +185,8 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         given = dose > 0
         np.maximum.at(last, ss[given], en[given])
     poma = pd.concat(parts, ignore_index=True)
-    return _finish(dara, "dara_admin", ["_off"]), _finish(poma, "poma_cycle", ["_off"]), last
+    dose_actions = pd.concat(actions, ignore_index=True)
+    return _finish(dara, "dara_admin", ["_off"]), _finish(poma, "poma_cycle", ["_off"]), last, dose_actions
 
 
 # --------------------------------------------------------------------------------------------------
@@ -672,6 +691,9 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> dict[str, pd.DataFrame]:
     )
     x = np.flatnonzero(status != "")
     eos = pd.DataFrame({**c.ids(x), "EOS_DATE": c.dates(x, at(eos_off[x], x)), "STATUS": status[x]})
+    ae_stop = e[reason[e] == "Adverse event"]
+    c.discontinued = pd.DataFrame({"s": ae_stop, "off": stop[ae_stop]})
+    c.deaths = pd.DataFrame({"s": died, "off": death[died], "cause": cause})
     return {
         "end_of_treatment": _finish(eot, "end_of_treatment", []),
         "end_of_study": _finish(eos, "end_of_study", []),
@@ -686,7 +708,7 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     c = _Ctx(plan)
     h = hem_values(c)
     o = organ_values(c, h)
-    dara, poma, last = dosing(c)
+    dara, poma, last, dose_actions = dosing(c)
     lab, ife = central_lab(c, h, o)
     rs, mrd = response_assessment(c, h, o)
     forms: dict[str, Any] = {
@@ -701,4 +723,16 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
         "eq5d5l": eq5d(c),
     }
     forms.update(disposition(c, last))
+    forms["adverse_events"] = adverse_events(c, SafetyEvents(dose_actions, c.discontinued, c.deaths, last))
     return forms
+
+
+def adverse_events(c: _Ctx, events: SafetyEvents) -> pd.DataFrame:
+    d = c.d
+    ae = build_adverse_events(events, d["death_off"].to_numpy(), d["cut_off"].to_numpy(), c.plan.seed)
+
+    def dates(s: np.ndarray, off: np.ndarray) -> np.ndarray:
+        return c.dates(s, c.fd[s] + np.asarray(off, dtype=np.int64).astype("timedelta64[D]"))
+
+    form = adverse_events_form(ae, c.ids(np.arange(len(d))), dates, c.cfg["dirt"]["coded_text"], c.plan.seed)
+    return _finish(form, "adverse_events", ["_off"])

@@ -26,11 +26,14 @@ FORM_COLUMNS: dict[str, tuple[str, ...]] = {
     "death": _ID + ("DEATH_DATE", "CAUSE"),
     "subsequent_therapy": _ID + ("THERAPY", "START_DATE", "REASON"),
     "followup_contact": _ID + ("VISIT", "CONTACT_DATE", "CONTACT_TYPE", "VITAL_STATUS"),
+    "adverse_events": _ID + ("AE_TERM", "AE_PT", "AE_SOC", "START_DATE", "END_DATE", "ONGOING", "CTCAE_GRADE",
+                             "SERIOUS", "SAE_DEATH", "SAE_HOSP", "SAE_LIFE", "REL_DARA", "REL_POMA", "ACTION_DARA",
+                             "ACTION_POMA", "OUTCOME"),
 }  # fmt: skip
 
 RECORD_PREFIX: dict[str, str] = {
     "enrollment": "ENR", "baseline_disease": "BDX", "dara_admin": "DARA", "poma_cycle": "POMA",
     "central_lab": "LAB", "immunofixation": "IFE", "response_assessment": "RSP", "mrd": "MRD",
     "eq5d5l": "EQ5D", "end_of_treatment": "EOT", "end_of_study": "EOS", "death": "DTH",
-    "subsequent_therapy": "STX", "followup_contact": "FUC",
+    "subsequent_therapy": "STX", "followup_contact": "FUC", "adverse_events": "AE",
 }  # fmt: skip

@@ -860,7 +860,9 @@ def check_ct_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     reference="SDTMIG 3.4 section 4.3 (non-extensible codelists cannot be extended); Define-XML 2.1 ExtendedValue",
 )
 def check_ct_sponsor_in_closed(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """Data do not use a sponsor-defined term of a non-extensible codelist.
+    """Data do not use a sponsor-defined term of a non-extensible CDISC codelist. A codelist the sponsor
+    defines itself extends nothing; a term the implementation guide prescribes (`convention`, e.g. AEACN
+    MULTIPLE for several study treatments, SDTMIG 3.4 AE) is not the sponsor's extension either.
 
     Bad: RACE "MULTIPLE" declared as a sponsor term of the non-extensible codelist RACE (C74457).
     Good: a CT term of C74457, with the detail in SUPPDM.
@@ -868,9 +870,9 @@ def check_ct_sponsor_in_closed(ctx: ValidationContext, rule: Rule) -> Iterator[F
     for name in ctx.names():
         for col, cl_id, mask, where in _codelist_targets(ctx, name):
             cl = ctx.codelist(cl_id)
-            if cl is None or cl.extensible:
+            if cl is None or cl.extensible or cl.sponsor:
                 continue
-            sponsor = {t.value for t in cl.terms if t.sponsor}
+            sponsor = {t.value for t in cl.terms if t.sponsor and not t.convention}
             if not sponsor:
                 continue
             bad = ctx.text(name, col).isin(sponsor).fillna(False).to_numpy(dtype=bool)

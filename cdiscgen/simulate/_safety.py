@@ -1,0 +1,241 @@
+"""Safety forms from a simulation plan: adverse events consistent with what the dosing and disposition forms
+say happened (every dose change, missed dose or end of treatment for an adverse event has its AE; every
+death from a cause that is an adverse event has its fatal AE, dated the day of death).
+
+Terms are MedDRA preferred term and system organ class names as a site's coder would enter them; no MedDRA
+code is written (the simulator does not invent dictionary codes). Draws come from the plan's own "ae"
+stream, so adding or changing this form never moves a value of the other forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._plan import BIG, rng_for
+from ._render import dirty_text
+
+SOC = {
+    "Neutropenia": "Blood and lymphatic system disorders",
+    "Thrombocytopenia": "Blood and lymphatic system disorders",
+    "Anaemia": "Blood and lymphatic system disorders",
+    "Fatigue": "General disorders and administration site conditions",
+    "Oedema peripheral": "General disorders and administration site conditions",
+    "Pyrexia": "General disorders and administration site conditions",
+    "Injection site reaction": "General disorders and administration site conditions",
+    "Rash": "Skin and subcutaneous tissue disorders",
+    "Infection": "Infections and infestations",
+    "Pneumonia": "Infections and infestations",
+    "Upper respiratory tract infection": "Infections and infestations",
+    "Bronchitis": "Infections and infestations",
+    "Sepsis": "Infections and infestations",
+    "Diarrhoea": "Gastrointestinal disorders",
+    "Constipation": "Gastrointestinal disorders",
+    "Nausea": "Gastrointestinal disorders",
+    "Cardiac failure": "Cardiac disorders",
+    "Atrial fibrillation": "Cardiac disorders",
+    "Acute kidney injury": "Renal and urinary disorders",
+    "Renal failure": "Renal and urinary disorders",
+    "Dyspnoea": "Respiratory, thoracic and mediastinal disorders",
+    "Hypotension": "Vascular disorders",
+    "Dizziness": "Nervous system disorders",
+}
+"""Preferred term -> primary system organ class (MedDRA names)."""
+
+# What a site reports as the adverse event behind a dose action whose reason is given in general words.
+DOSE_REASON_TERMS = {
+    "Adverse event": ("Neutropenia", "Fatigue", "Diarrhoea", "Anaemia"),
+    "Infection": ("Pneumonia", "Upper respiratory tract infection", "Bronchitis"),
+}
+DISCONTINUATION_TERMS = ("Cardiac failure", "Fatigue", "Neutropenia", "Pneumonia", "Acute kidney injury")
+BACKGROUND_TERMS = {
+    "Fatigue": 3, "Oedema peripheral": 2, "Diarrhoea": 2, "Constipation": 2, "Nausea": 1, "Dyspnoea": 1,
+    "Injection site reaction": 1, "Pyrexia": 1, "Dizziness": 1, "Hypotension": 1, "Anaemia": 1,
+    "Upper respiratory tract infection": 1, "Atrial fibrillation": 0.5, "Rash": 0.5,
+}  # fmt: skip
+DEATH_CAUSE_TERMS = {
+    "Infection": ("Sepsis", "Pneumonia"),
+    "Cardiac (amyloidosis)": ("Cardiac failure",),
+    "Renal failure": ("Renal failure",),
+}
+"""Causes of death that are adverse events (a fatal AE); progression, other and unknown causes are not."""
+
+NOT_CHANGED, INTERRUPTED, REDUCED, WITHDRAWN, NOT_APPLICABLE = (
+    "Dose not changed",
+    "Drug interrupted",
+    "Dose reduced",
+    "Drug withdrawn",
+    "Not applicable",
+)
+REPORTING_DAYS_AFTER_LAST_DOSE = 30
+
+
+@dataclass
+class SafetyEvents:
+    """What the dosing and disposition forms decided, by subject row `s` and study-day offset `off`."""
+
+    dose_actions: pd.DataFrame  # s, off, end_off, drug (DARA | POMA), reason, action
+    discontinued: pd.DataFrame  # s, off: end of treatment for an adverse event (the first day without dosing)
+    deaths: pd.DataFrame  # s, off, cause
+    last_dose: np.ndarray  # per subject row: offset of the last dose (-BIG: never dosed)
+
+
+def _records(**columns: object) -> pd.DataFrame:
+    return pd.DataFrame(columns)
+
+
+def _action_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
+    """One AE per dose action taken for an adverse event: it starts on or before the action and lasts at
+    least until the drug is resumed."""
+    a = ev.dose_actions.reset_index(drop=True)
+    n = len(a)
+    term = a["reason"].to_numpy().astype(object).copy()
+    for reason, terms in DOSE_REASON_TERMS.items():
+        hit = term == reason
+        term[hit] = np.array(terms, dtype=object)[rng.integers(0, len(terms), int(hit.sum()))]
+    start = np.maximum(a["off"].to_numpy() - rng.integers(0, 4, n), 0)
+    end = np.maximum(a["end_off"].to_numpy(), a["off"].to_numpy()) + rng.integers(1, 15, n)
+    severe = np.isin(term, ["Neutropenia", "Thrombocytopenia", "Pneumonia", "Infection", "Sepsis"])
+    grade = np.where(severe, 3, 2 + (rng.random(n) < 0.3))
+    pom = a["drug"].to_numpy() == "POMA"
+    serious = np.isin(term, ["Pneumonia", "Infection"]) & (rng.random(n) < 0.5)
+    return _records(
+        s=a["s"].to_numpy(), start=start, end=end, term=term, grade=grade, serious=serious, fatal=False,
+        action_dara=np.where(pom, NOT_CHANGED, a["action"].to_numpy()),
+        action_poma=np.where(pom, a["action"].to_numpy(), NOT_CHANGED),
+        rel_dara=np.where(pom, rng.random(n) < 0.3, True), rel_poma=np.where(pom, True, rng.random(n) < 0.5),
+    )  # fmt: skip
+
+
+def _discontinuation_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
+    """One AE per end of treatment for an adverse event: both drugs withdrawn, the AE starting in the days
+    before the first day without dosing."""
+    x = ev.discontinued.reset_index(drop=True)
+    n = len(x)
+    term = np.array(DISCONTINUATION_TERMS, dtype=object)[rng.integers(0, len(DISCONTINUATION_TERMS), n)]
+    start = np.maximum(x["off"].to_numpy() - rng.integers(1, 8, n), 0)
+    return _records(
+        s=x["s"].to_numpy(), start=start, end=start + rng.integers(10, 60, n), term=term,
+        grade=3 + (rng.random(n) < 0.3), serious=rng.random(n) < 0.6, fatal=False,
+        action_dara=WITHDRAWN, action_poma=WITHDRAWN, rel_dara=rng.random(n) < 0.6, rel_poma=rng.random(n) < 0.7,
+    )  # fmt: skip
+
+
+def _fatal_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
+    """One fatal AE per death whose cause is an adverse event, ending on the day of death; the drugs are
+    withdrawn when the subject was still being dosed, else the action does not apply."""
+    x = ev.deaths.loc[ev.deaths["cause"].isin(list(DEATH_CAUSE_TERMS))].reset_index(drop=True)
+    n = len(x)
+    term = np.empty(n, dtype=object)
+    for cause, terms in DEATH_CAUSE_TERMS.items():
+        hit = (x["cause"] == cause).to_numpy()
+        term[hit] = np.array(terms, dtype=object)[rng.integers(0, len(terms), int(hit.sum()))]
+    death = x["off"].to_numpy()
+    start = np.maximum(death - rng.integers(1, 10, n), 0)
+    on_treatment = ev.last_dose[x["s"].to_numpy()] + REPORTING_DAYS_AFTER_LAST_DOSE >= start
+    action = np.where(on_treatment, WITHDRAWN, NOT_APPLICABLE)
+    return _records(
+        s=x["s"].to_numpy(), start=start, end=death, term=term, grade=5, serious=True, fatal=True,
+        action_dara=action, action_poma=action, rel_dara=rng.random(n) < 0.2, rel_poma=rng.random(n) < 0.2,
+    )  # fmt: skip
+
+
+def _background_events(ev: SafetyEvents, n_subjects: int, rng: np.random.Generator) -> pd.DataFrame:
+    """The common events of the treatment period (mostly grade 1-2, no action), a Poisson number per
+    subject, starting between the first dose and 30 days after the last."""
+    dosed = np.flatnonzero(ev.last_dose > -BIG)
+    count = rng.poisson(3.0, dosed.size)
+    s = np.repeat(dosed, count)
+    n = s.size
+    window = ev.last_dose[s] + REPORTING_DAYS_AFTER_LAST_DOSE + 1
+    start = np.floor(rng.random(n) * window).astype(np.int64)
+    terms = np.array(list(BACKGROUND_TERMS), dtype=object)
+    weights = np.array(list(BACKGROUND_TERMS.values()), dtype=float)
+    term = terms[rng.choice(terms.size, size=n, p=weights / weights.sum())]
+    grade = np.select([rng.random(n) < 0.6, rng.random(n) < 0.85], [1, 2], 3)
+    return _records(
+        s=s, start=start, end=start + rng.integers(2, 45, n), term=term, grade=grade,
+        serious=(grade == 3) & (rng.random(n) < 0.3), fatal=False, action_dara=NOT_CHANGED,
+        action_poma=NOT_CHANGED, rel_dara=rng.random(n) < 0.3, rel_poma=rng.random(n) < 0.35,
+    )  # fmt: skip
+
+
+def build_adverse_events(
+    ev: SafetyEvents, death_off: np.ndarray, cut_off: np.ndarray, rng_seed: int
+) -> pd.DataFrame:
+    """Every adverse event as one row (s, start, end, term, soc, grade, serious, fatal, actions, relations,
+    outcome, ongoing), none starting after the data cut-off or after death; an event not over by the cut-off
+    (or by a death it did not cause) is ongoing, without an end date."""
+    rng = rng_for(rng_seed, "ae")
+    n_subjects = len(ev.last_dose)
+    ae = pd.concat(
+        [
+            _action_events(ev, rng),
+            _discontinuation_events(ev, rng),
+            _fatal_events(ev, rng),
+            _background_events(ev, n_subjects, rng),
+        ],
+        ignore_index=True,
+    )
+    s = ae["s"].to_numpy()
+    fatal = ae["fatal"].to_numpy(dtype=bool)
+    keep = (ae["start"].to_numpy() <= cut_off[s]) & (fatal | (ae["start"].to_numpy() < death_off[s]))
+    ae = ae.loc[keep].reset_index(drop=True)
+    s = ae["s"].to_numpy()
+    fatal = ae["fatal"].to_numpy(dtype=bool)
+    end = ae["end"].to_numpy()
+    ongoing = ~fatal & ((end > cut_off[s]) | (end >= death_off[s]))
+    resolved_rng = rng.random(len(ae))
+    ae["ongoing"] = ongoing
+    ae["end"] = np.where(ongoing, -BIG, end)
+    ae["outcome"] = np.select(
+        [fatal, ongoing, resolved_rng < 0.05],
+        ["Fatal", "Not recovered/Not resolved", "Recovered/Resolved with sequelae"],
+        "Recovered/Resolved",
+    )
+    ae["soc"] = ae["term"].map(SOC)
+    ae["hospitalised"] = ae["serious"].to_numpy(dtype=bool) & ~fatal
+    ae["life_threatening"] = ae["serious"].to_numpy(dtype=bool) & (ae["grade"].to_numpy() == 4)
+    return ae.sort_values(["s", "start", "term"], kind="stable").reset_index(drop=True)
+
+
+def adverse_events_form(
+    ae: pd.DataFrame,
+    ids: dict[str, np.ndarray],
+    dates: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    rate: float,
+    seed: int,
+) -> pd.DataFrame:
+    """adverse_events.csv as the site enters it (text; verbatim terms with the usual stray case/spaces)."""
+    rng = np.random.default_rng(rng_for(seed, "ae").integers(0, 2**63))
+    s = ae["s"].to_numpy()
+    yes_no = np.array(["No", "Yes"], dtype=object)
+    serious = ae["serious"].to_numpy(dtype=bool)
+
+    def criterion(flag: np.ndarray) -> np.ndarray:
+        return np.where(serious, yes_no[np.asarray(flag, dtype=bool).astype(int)], "")
+
+    related = np.array(["Not related", "Related"], dtype=object)
+    return pd.DataFrame(
+        {
+            **{k: v[s] for k, v in ids.items()},
+            "AE_TERM": dirty_text(ae["term"].to_numpy(), rng, rate),
+            "AE_PT": ae["term"].to_numpy(), "AE_SOC": ae["soc"].to_numpy(),
+            "START_DATE": dates(s, ae["start"].to_numpy()),
+            "END_DATE": np.where(ae["ongoing"].to_numpy(), "", dates(s, np.maximum(ae["end"].to_numpy(), 0))),
+            "ONGOING": yes_no[ae["ongoing"].to_numpy(dtype=bool).astype(int)],
+            "CTCAE_GRADE": ae["grade"].astype(int).astype(str).to_numpy(),
+            "SERIOUS": yes_no[serious.astype(int)],
+            "SAE_DEATH": criterion(ae["fatal"].to_numpy()),
+            "SAE_HOSP": criterion(ae["hospitalised"].to_numpy()),
+            "SAE_LIFE": criterion(ae["life_threatening"].to_numpy()),
+            "REL_DARA": related[ae["rel_dara"].to_numpy(dtype=bool).astype(int)],
+            "REL_POMA": related[ae["rel_poma"].to_numpy(dtype=bool).astype(int)],
+            "ACTION_DARA": ae["action_dara"].to_numpy(), "ACTION_POMA": ae["action_poma"].to_numpy(),
+            "OUTCOME": ae["outcome"].to_numpy(),
+            "_off": ae["start"].to_numpy(),
+        }
+    )  # fmt: skip

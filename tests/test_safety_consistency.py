@@ -1,0 +1,165 @@
+"""Issue 29: DarPAL's safety data agree with what its dosing and disposition data say happened, on a
+300-subject simulation mapped to SDTM. Each rule reads the raw forms (what the site recorded) or the
+mapped SDTM and checks the other: the expected events come from those files, never from the simulator's
+internals.
+
+- every pomalidomide dose reduction or interruption for a reason (EX.EXADJ) has an adverse event of the
+  subject that started on or before it, was not over before it, and records that action with pomalidomide;
+- every daratumumab dose not given for an adverse event or an infection (dara_admin.csv) has such an event
+  with the dose interrupted;
+- every end of treatment for an adverse event (DS) has an event with both drugs withdrawn, started on or
+  before it;
+- every death whose cause is an adverse event (death.csv: infection, cardiac, renal failure) has exactly one
+  fatal AE, grade 5, serious with AESDTH Y, ending on the date of death; and no other event is fatal;
+- no adverse event starts after the data cut-off or after the subject's death.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import cdiscgen
+from cdiscgen.simulate import simulate_study
+from sdtm import run_sdtm
+
+pytestmark = pytest.mark.slow  # a 300-subject study through SDTM
+
+SUBJECTS = 300
+INFECTIONS = "Infections and infestations"
+DEATH_CAUSES_THAT_ARE_EVENTS = {"Infection", "Cardiac (amyloidosis)", "Renal failure"}
+
+
+@pytest.fixture(scope="module")
+def study():
+    return cdiscgen.load_study()
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("raw300")
+    simulate_study(folder, subjects=SUBJECTS)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sdtm(raw, study):
+    return run_sdtm(raw, study).datasets
+
+
+def form(raw, name: str) -> pd.DataFrame:
+    return pd.read_csv(raw / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def usubjid(study, subject: pd.Series) -> pd.Series:
+    return study.compute_usubjid(subject.str.strip())
+
+
+def events(sdtm) -> pd.DataFrame:
+    """AE with the per-treatment actions of SUPPAE as columns, and ongoing events ending 'never'."""
+    ae = sdtm["AE"].copy()
+    supp = sdtm["SUPPAE"]
+    for qnam in ("ACNDARA", "ACNPOMA"):
+        part = supp[supp["QNAM"] == qnam].set_index(["USUBJID", "IDVARVAL"])["QVAL"]
+        key = pd.MultiIndex.from_arrays([ae["USUBJID"], ae["AESEQ"].map("{:g}".format)])
+        ae[qnam] = part.reindex(key).to_numpy()
+    ae["END"] = ae["AEENDTC"].where(ae["AEENDTC"] != "", "9999-12-31")
+    return ae
+
+
+def covering(ae: pd.DataFrame, subject: str, day: str, **equal: object) -> pd.DataFrame:
+    """The subject's events under way on `day` (started on or before it, not ended before it)."""
+    hit = ae[(ae["USUBJID"] == subject) & (ae["AESTDTC"].str[:10] <= day) & (ae["END"].str[:10] >= day)]
+    for column, value in equal.items():
+        hit = hit[hit[column].isin(value if isinstance(value, (set, list, tuple)) else [value])]
+    return hit
+
+
+def test_the_simulation_has_events_of_every_kind(sdtm):
+    ae = events(sdtm)
+    assert len(ae) > 5 * SUBJECTS // 2
+    assert {"DOSE REDUCED", "DRUG INTERRUPTED", "DRUG WITHDRAWN"} <= set(ae["ACNPOMA"])
+    assert (
+        (ae["AEOUT"] == "FATAL").any() and (ae["AESER"] == "Y").any() and (ae["AEENRTPT"] == "ONGOING").any()
+    )
+
+
+def test_every_pomalidomide_dose_change_for_a_reason_has_its_adverse_event(sdtm):
+    ae = events(sdtm)
+    ex = sdtm["EX"]
+    changed = ex[(ex["EXTRT"] == "POMALIDOMIDE") & (ex["EXADJ"] != "")]
+    assert len(changed) > 100
+    missing = []
+    for _, row in changed.iterrows():
+        action = {"DRUG INTERRUPTED"} if row["EXDOSE"] == 0 else {"DOSE REDUCED"}
+        term = row["EXADJ"]
+        hit = covering(ae, row["USUBJID"], row["EXSTDTC"][:10], ACNPOMA=action)
+        hit = hit[
+            (hit["AEBODSYS"] == INFECTIONS) if term == "INFECTION" else (hit["AEDECOD"].str.upper() == term)
+        ]
+        if hit.empty:
+            missing.append((row["USUBJID"], row["EXSTDTC"], term))
+    assert missing == []
+
+
+def iso(text: str) -> str:
+    """A complete date typed in one of the sites' formats (docs/raw-data.md) as YYYY-MM-DD."""
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d%b%Y"):
+        try:
+            return pd.to_datetime(text.strip(), format=fmt).strftime("%Y-%m-%d")
+        except ValueError:
+            continue
+    raise AssertionError(f"{text!r} is not a complete date in a site format")
+
+
+def test_every_daratumumab_dose_missed_for_an_adverse_event_has_it(raw, sdtm, study):
+    ae = events(sdtm)
+    dara = form(raw, "dara_admin")
+    missed = dara[(dara["GIVEN"] == "No") & dara["NOT_GIVEN_REASON"].isin(["Adverse event", "Infection"])]
+    assert len(missed) > 5
+    missing = []
+    for _, row in missed.iterrows():
+        subject = usubjid(study, pd.Series([row["SUBJECT"]])).iloc[0]
+        hit = covering(ae, subject, iso(row["ADMIN_DATE"]), ACNDARA="DRUG INTERRUPTED")
+        if row["NOT_GIVEN_REASON"] == "Infection":
+            hit = hit[hit["AEBODSYS"] == INFECTIONS]
+        if hit.empty:
+            missing.append((subject, row["ADMIN_DATE"], row["NOT_GIVEN_REASON"]))
+    assert missing == []
+
+
+def test_every_end_of_treatment_for_an_adverse_event_has_an_event_withdrawing_both_drugs(sdtm):
+    ae = events(sdtm)
+    ds = sdtm["DS"]
+    ended = ds[(ds["DSSCAT"] == "END OF TREATMENT") & (ds["DSDECOD"] == "ADVERSE EVENT")]
+    assert len(ended) > 3
+    for _, row in ended.iterrows():
+        mine = ae[(ae["USUBJID"] == row["USUBJID"]) & (ae["AESTDTC"].str[:10] <= row["DSSTDTC"][:10])]
+        withdrawn = mine[(mine["ACNDARA"] == "DRUG WITHDRAWN") & (mine["ACNPOMA"] == "DRUG WITHDRAWN")]
+        assert len(withdrawn) >= 1, row["USUBJID"]
+
+
+def test_every_death_from_an_adverse_event_has_one_fatal_event_ending_that_day(raw, sdtm, study):
+    ae = sdtm["AE"]
+    deaths = form(raw, "death")
+    deaths["USUBJID"] = usubjid(study, deaths["SUBJECT"])
+    caused = deaths[deaths["CAUSE"].isin(DEATH_CAUSES_THAT_ARE_EVENTS)]
+    assert len(caused) > 5
+    fatal = ae[ae["AEOUT"] == "FATAL"]
+    assert sorted(fatal["USUBJID"]) == sorted(caused["USUBJID"])  # one each, and none for other deaths
+    assert (
+        (fatal["AETOXGR"] == "5").all() and (fatal["AESER"] == "Y").all() and (fatal["AESDTH"] == "Y").all()
+    )
+    dm = sdtm["DM"].set_index("USUBJID")
+    for _, row in fatal.iterrows():
+        death = dm.loc[row["USUBJID"], "DTHDTC"]
+        assert death and row["AEENDTC"].startswith(death), (row["USUBJID"], row["AEENDTC"], death)
+        assert dm.loc[row["USUBJID"], "DTHFL"] == "Y"
+
+
+def test_no_event_starts_after_the_cut_off_or_after_death(sdtm, study):
+    ae = sdtm["AE"]
+    assert (ae["AESTDTC"].str[:10] <= str(study.cutoff)).all()
+    death = ae["USUBJID"].map(sdtm["DM"].set_index("USUBJID")["DTHDTC"]).fillna("")
+    dated = death.str.len() >= 10
+    assert (ae.loc[dated, "AESTDTC"].str[:10] <= death[dated].str[:10]).all()
