@@ -11,7 +11,9 @@ internals.
   before it;
 - every death whose cause is an adverse event (death.csv: infection, cardiac, renal failure) has exactly one
   fatal AE, grade 5, serious with AESDTH Y, ending on the date of death; and no other event is fatal;
-- no adverse event starts after the data cut-off or after the subject's death.
+- no adverse event starts after the data cut-off or after the subject's death;
+- every vital sign the site wrote is one VS record in its test's unit, and each dosed subject has one
+  last-observation-before-exposure record per test.
 """
 
 from __future__ import annotations
@@ -163,3 +165,37 @@ def test_no_event_starts_after_the_cut_off_or_after_death(sdtm, study):
     death = ae["USUBJID"].map(sdtm["DM"].set_index("USUBJID")["DTHDTC"]).fillna("")
     dated = death.str.len() >= 10
     assert (ae.loc[dated, "AESTDTC"].str[:10] <= death[dated].str[:10]).all()
+
+
+VS_UNITS = {
+    "SYSBP": "mmHg",
+    "DIABP": "mmHg",
+    "PULSE": "beats/min",
+    "TEMP": "C",
+    "WEIGHT": "kg",
+    "HEIGHT": "cm",
+}
+"""The unit of each vital_signs.csv column (docs/raw-data.md)."""
+
+
+def test_every_vital_sign_collected_is_one_record_in_its_unit(raw, sdtm, study):
+    collected = form(raw, "vital_signs")
+    long = collected.melt(id_vars=["SUBJECT", "VISIT"], value_vars=list(VS_UNITS), var_name="VSTESTCD")
+    long = long[long["value"] != ""]
+    vs = sdtm["VS"]
+    assert len(vs) == len(long) > 10 * SUBJECTS
+    assert (vs["VSSTRESU"] == vs["VSTESTCD"].map(VS_UNITS)).all()
+    assert (vs["VSORRESU"] == vs["VSSTRESU"]).all() and (vs["VSSTRESN"] == vs["VSORRES"].astype(float)).all()
+    got = vs.groupby("VSTESTCD")["VSSTRESN"].sum().round(1).to_dict()
+    want = long.assign(v=long["value"].astype(float)).groupby("VSTESTCD")["v"].sum().round(1).to_dict()
+    assert got == want
+
+
+def test_each_dosed_subject_has_one_baseline_per_vital_sign(sdtm):
+    vs, dm = sdtm["VS"], sdtm["DM"]
+    dosed = set(dm.loc[dm["RFXSTDTC"] != "", "USUBJID"])
+    flagged = vs[vs["VSLOBXFL"] == "Y"]
+    assert set(flagged["USUBJID"]) == dosed
+    assert not flagged.duplicated(["USUBJID", "VSTESTCD"]).any()
+    first_dose = flagged["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]).str[:10]
+    assert (flagged["VSDTC"].str[:10] <= first_dose).all()

@@ -482,7 +482,7 @@ def _subject_with_everything(s: Sub) -> str:
 
 
 D = Defect
-KEYSET_SDTM = {"AE", "EX", "LB", "RS", "QS", "DS", "SE", "SV", "CM", "SUPPAE", "SUPPDM", "SUPPRS"}
+KEYSET_SDTM = {"AE", "EX", "LB", "RS", "QS", "DS", "SE", "SV", "CM", "VS", "SUPPAE", "SUPPDM", "SUPPRS"}
 KEYSET_ADAM = {"ADSL", "ADLB", "ADRS", "ADTTE"}
 
 DEFECTS: list[Defect] = [

@@ -10,7 +10,7 @@ import pandas as pd
 from ._layout import FORM_COLUMNS, RECORD_PREFIX
 from ._plan import BIG, Plan, organ_state, rng_for
 from ._render import dirty_text, format_dates, format_fixed, format_partial, format_times
-from ._safety import SafetyEvents, adverse_events_form, build_adverse_events
+from ._safety import SafetyEvents, adverse_events_form, build_adverse_events, vital_signs_form
 
 NOT_DONE = np.array(["Sample not received", "Sample haemolysed", "Insufficient volume"], dtype=object)
 YES_NO = np.array(["No", "Yes"], dtype=object)
@@ -46,6 +46,10 @@ class _Ctx:
 
     def dates(self, s: np.ndarray, days: np.ndarray) -> np.ndarray:
         return format_dates(days, self.fmt[s])
+
+    def offset_dates(self, s: np.ndarray, off: np.ndarray) -> np.ndarray:
+        """Dates `off` days after each subject's first dose, in the site's format."""
+        return self.dates(s, self.fd[s] + np.asarray(off, dtype=np.int64).astype("timedelta64[D]"))
 
     def ids(self, s: np.ndarray) -> dict[str, np.ndarray]:
         return {"SITE": self.site[s], "SUBJECT": self.subject[s]}
@@ -724,6 +728,11 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     }
     forms.update(disposition(c, last))
     forms["adverse_events"] = adverse_events(c, SafetyEvents(dose_actions, c.discontinued, c.deaths, last))
+    forms["vital_signs"] = _finish(
+        vital_signs_form(c.v, c.d, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
+        "vital_signs",
+        ["_off"],
+    )
     return forms
 
 
@@ -731,8 +740,7 @@ def adverse_events(c: _Ctx, events: SafetyEvents) -> pd.DataFrame:
     d = c.d
     ae = build_adverse_events(events, d["death_off"].to_numpy(), d["cut_off"].to_numpy(), c.plan.seed)
 
-    def dates(s: np.ndarray, off: np.ndarray) -> np.ndarray:
-        return c.dates(s, c.fd[s] + np.asarray(off, dtype=np.int64).astype("timedelta64[D]"))
-
-    form = adverse_events_form(ae, c.ids(np.arange(len(d))), dates, c.cfg["dirt"]["coded_text"], c.plan.seed)
+    form = adverse_events_form(
+        ae, c.ids(np.arange(len(d))), c.offset_dates, c.cfg["dirt"]["coded_text"], c.plan.seed
+    )
     return _finish(form, "adverse_events", ["_off"])

@@ -29,11 +29,12 @@ FORM_COLUMNS: dict[str, tuple[str, ...]] = {
     "adverse_events": _ID + ("AE_TERM", "AE_PT", "AE_SOC", "START_DATE", "END_DATE", "ONGOING", "CTCAE_GRADE",
                              "SERIOUS", "SAE_DEATH", "SAE_HOSP", "SAE_LIFE", "REL_DARA", "REL_POMA", "ACTION_DARA",
                              "ACTION_POMA", "OUTCOME"),
+    "vital_signs": _ID + ("VISIT", "VS_DATE", "POSITION", "SYSBP", "DIABP", "PULSE", "TEMP", "WEIGHT", "HEIGHT"),
 }  # fmt: skip
 
 RECORD_PREFIX: dict[str, str] = {
     "enrollment": "ENR", "baseline_disease": "BDX", "dara_admin": "DARA", "poma_cycle": "POMA",
     "central_lab": "LAB", "immunofixation": "IFE", "response_assessment": "RSP", "mrd": "MRD",
     "eq5d5l": "EQ5D", "end_of_treatment": "EOT", "end_of_study": "EOS", "death": "DTH",
-    "subsequent_therapy": "STX", "followup_contact": "FUC", "adverse_events": "AE",
+    "subsequent_therapy": "STX", "followup_contact": "FUC", "adverse_events": "AE", "vital_signs": "VS",
 }  # fmt: skip

@@ -239,3 +239,49 @@ def adverse_events_form(
             "_off": ae["start"].to_numpy(),
         }
     )  # fmt: skip
+
+
+# -------------------------------------------------------------------------------------------- vital signs
+VS_VISIT = r"^(SCR|C\d+D1|EOT)$"
+"""Visits with vital signs: screening, day 1 of every cycle, end of treatment."""
+
+
+def vital_signs_form(
+    visits: pd.DataFrame,
+    subjects: pd.DataFrame,
+    ids: dict[str, np.ndarray],
+    dates: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    seed: int,
+) -> pd.DataFrame:
+    """vital_signs.csv: one row per attended vital-signs visit (sitting blood pressure and pulse,
+    temperature, weight; height at screening). A subject's values scatter around their own level: AL
+    amyloidosis runs low blood pressures and a slowly falling weight."""
+    rng = rng_for(seed, "vs")
+    n = len(subjects)
+    male = subjects["sex"].to_numpy() == "Male"
+    level = {
+        "sys": rng.normal(116, 14, n),
+        "pulse": rng.normal(79, 10, n),
+        "weight": np.where(male, rng.normal(78, 12, n), rng.normal(64, 11, n)),
+        "height": np.where(male, rng.normal(174, 7, n), rng.normal(162, 6, n)),
+    }
+    v = visits.loc[visits["code"].str.match(VS_VISIT).to_numpy()].reset_index(drop=True)
+    s, off = v["s"].to_numpy(), v["off"].to_numpy()
+    m = len(v)
+    sys = np.clip(np.rint(level["sys"][s] + rng.normal(0, 9, m)), 75, 190)
+    dia = np.clip(np.rint(0.55 * sys + rng.normal(5, 6, m)), 40, 115)
+    pulse = np.clip(np.rint(level["pulse"][s] + rng.normal(0, 8, m)), 45, 140)
+    temp = np.round(rng.normal(36.7, 0.3, m), 1)
+    weight = np.round(level["weight"][s] * (1 - 0.0004 * np.maximum(off, 0)) + rng.normal(0, 0.8, m), 1)
+    screening = v["code"].to_numpy() == "SCR"
+    return pd.DataFrame(
+        {
+            **{k: x[s] for k, x in ids.items()}, "VISIT": v["code"].to_numpy(),
+            "VS_DATE": dates(s, off), "POSITION": "Sitting",
+            "SYSBP": sys.astype(int).astype(str), "DIABP": dia.astype(int).astype(str),
+            "PULSE": pulse.astype(int).astype(str), "TEMP": np.char.mod("%.1f", temp),
+            "WEIGHT": np.char.mod("%.1f", weight),
+            "HEIGHT": np.where(screening, np.char.mod("%.0f", np.rint(level["height"][s])), ""),
+            "_off": off,
+        }
+    )  # fmt: skip
