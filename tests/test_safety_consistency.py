@@ -199,3 +199,22 @@ def test_each_dosed_subject_has_one_baseline_per_vital_sign(sdtm):
     assert not flagged.duplicated(["USUBJID", "VSTESTCD"]).any()
     first_dose = flagged["USUBJID"].map(dm.set_index("USUBJID")["RFXSTDTC"]).str[:10]
     assert (flagged["VSDTC"].str[:10] <= first_dose).all()
+
+
+def test_disease_history_prior_transplant_and_survival_contacts_are_tabulated(raw, sdtm, study):
+    history = form(raw, "baseline_disease")
+    organs = ["HEART", "KIDNEY", "LIVER", "NERVE", "GI", "SOFT_TISSUE"]
+    mh, pr, ss = sdtm["MH"], sdtm["PR"], sdtm["SS"]
+    involved = mh[mh["MHCAT"] == "AL AMYLOIDOSIS ORGAN INVOLVEMENT"]
+    assert len(involved) == len(history) * len(organs)
+    assert (involved["MHOCCUR"] == "Y").sum() == (
+        history[organs].apply(lambda c: c.str.strip()) == "Yes"
+    ).sum().sum()
+    assert (mh["MHCAT"] == "PRIMARY DIAGNOSIS").sum() == len(history)
+    assert (pr["PROCCUR"] == "Y").sum() == (history["PRIOR_ASCT"].str.strip() == "Yes").sum()
+    contacts = form(raw, "followup_contact")
+    assert len(ss) == len(contacts)
+    dead = set(usubjid(study, contacts.loc[contacts["VITAL_STATUS"] == "Dead", "SUBJECT"]))
+    assert set(ss.loc[ss["SSSTRESC"] == "DEAD", "USUBJID"]) == dead
+    dm = sdtm["DM"].set_index("USUBJID")
+    assert (dm.loc[sorted(dead), "DTHFL"] == "Y").all()

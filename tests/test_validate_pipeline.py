@@ -482,7 +482,13 @@ def _subject_with_everything(s: Sub) -> str:
 
 
 D = Defect
-KEYSET_SDTM = {"AE", "EX", "LB", "RS", "QS", "DS", "SE", "SV", "CM", "VS", "SUPPAE", "SUPPDM", "SUPPRS"}
+KEYSET_SDTM = {"AE", "CM", "DS", "EX", "LB", "MH", "PR", "QS", "RS", "SE", "SS", "SV", "VS"} | {
+    "SUPPAE",
+    "SUPPCM",
+    "SUPPDM",
+    "SUPPRS",
+    "SUPPSS",
+}
 KEYSET_ADAM = {"ADSL", "ADLB", "ADRS", "ADTTE"}
 
 DEFECTS: list[Defect] = [

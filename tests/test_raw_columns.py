@@ -1,0 +1,89 @@
+"""Issue 29: every column of every raw form is either used by a mapping spec or listed in docs/raw-data.md
+("Not submitted") with its reason, so nothing collected is dropped unseen.
+
+"Used" is read from mappings/*.yaml independently of the engine: a form's column is used when a source
+reading that form names it anywhere but in its own `columns:` declaration (a rule, a step, `record_id`,
+`subject`, `visit`), or a `merge` step brings it in from that form.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from cdiscgen.simulate._layout import FORM_COLUMNS
+from tests.conftest import REPO
+
+DOC = REPO / "docs" / "raw-data.md"
+DEFAULT_KEYS = {"record_id": "RECORD_ID", "subject": "SUBJECT"}
+
+
+def _names(node: object, columns: set[str], out: set[str]) -> None:
+    if isinstance(node, dict):
+        for value in node.values():
+            _names(value, columns, out)
+    elif isinstance(node, list):
+        for value in node:
+            _names(value, columns, out)
+    elif isinstance(node, str) and node in columns:
+        out.add(node)
+
+
+def used_columns() -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {}
+    for path in sorted((REPO / "mappings").glob("*.yaml")):
+        for source in yaml.safe_load(path.read_text(encoding="utf-8")).get("sources", []):
+            form = source["form"].removesuffix(".csv")
+            declared = set(source.get("columns", []))
+            found = used.setdefault(form, set())
+            for key, default in DEFAULT_KEYS.items():
+                found.add(source.get(key, default))
+            rest = {k: v for k, v in source.items() if k not in ("form", "description", "columns")}
+            _names(rest, declared, found)
+            for step in source.get("steps", []):
+                merge = step.get("merge") if isinstance(step, dict) else None
+                if merge:
+                    used.setdefault(merge["form"].removesuffix(".csv"), set()).update(
+                        merge.get("columns", [])
+                    )
+                    used[merge["form"].removesuffix(".csv")].update(merge.get("by", []))
+    return used
+
+
+def not_submitted() -> dict[tuple[str, str], str]:
+    """(form, column) -> reason, from the table under '## Not submitted' (form `*`: every form)."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Not submitted", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("Form", "") and not set(cells[0]) <= {"-"}:
+            form = cells[0].strip("`").removesuffix(".csv")
+            for column in re.split(r",\s*", cells[1]):
+                rows[(form, column.strip("`"))] = cells[2]
+    return rows
+
+
+def test_every_raw_column_is_mapped_or_listed_as_not_submitted_with_a_reason():
+    used, listed = used_columns(), not_submitted()
+    unexplained = []
+    for form, columns in FORM_COLUMNS.items():
+        for column in columns:
+            if column in used.get(form, set()):
+                continue
+            reason = listed.get((form, column)) or listed.get(("*", column))
+            if not reason:
+                unexplained.append(f"{form}.{column}")
+    assert unexplained == []
+
+
+def test_nothing_listed_as_not_submitted_is_in_fact_mapped():
+    used = used_columns()
+    stale = [
+        f"{form}.{column}"
+        for (form, column) in not_submitted()
+        if form != "*" and column in used.get(form, set())
+    ]
+    assert stale == []
+    assert all((form == "*" or form in FORM_COLUMNS) for form, _ in not_submitted())
