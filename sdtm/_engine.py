@@ -90,11 +90,26 @@ def check_raw_forms(raw_dir: Path, specs: list[MappingSpec]) -> list[str]:
     return problems
 
 
-def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleContext) -> list[Finding]:
+def declared_column_values(specs: list[MappingSpec]) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Per form, the distinct (column, declared values) of the sources that read it: a form several
+    sources read (EX and EC both read the dosing form) is checked once per declaration, not per source."""
+    out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for spec in specs:
+        for src in spec.sources:
+            for column, allowed in src.column_values.items():
+                entry = (column, tuple(allowed))
+                if entry not in out.setdefault(src.form, []):
+                    out[src.form].append(entry)
+    return out
+
+
+def compute_undeclared_values(
+    raw: pd.DataFrame, declared: list[tuple[str, tuple[str, ...]]], ctx: RuleContext
+) -> list[Finding]:
     """MAP020 for every raw value outside its column's `column_values`; a blank is one of them only when
     "" is declared (a blank GIVEN on a dose is no more "No" than "Yes")."""
     findings: list[Finding] = []
-    for column, allowed in src.column_values.items():
+    for column, allowed in declared:
         values = raw[column].astype("str")
         wanted = {normalise_value(v) for v in allowed}
         (bad, blank) = on_unique(
@@ -102,7 +117,6 @@ def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleConte
             lambda u, wanted=wanted: (~u.str.strip().str.upper().isin(wanted), u.str.strip() == ""),
         )
         bad, blank = bad.to_numpy(dtype=bool), blank.to_numpy(dtype=bool)
-        place = RuleContext(ctx.dataset, "", ctx.codelists, src.form)
         expected = ", ".join(repr(v) if v == "" else v for v in allowed)
         findings += row_findings(
             raw,
@@ -111,7 +125,7 @@ def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleConte
             severity=Severity.ERROR,
             message=f"{column} {{value!r}} is not one of its declared values; filters and conditions do not "
             "treat it as any of them",
-            ctx=place,
+            ctx=ctx,
             values=values,
             expected=expected,
         )
@@ -122,7 +136,7 @@ def compute_undeclared_values(raw: pd.DataFrame, src: SourceSpec, ctx: RuleConte
             severity=Severity.ERROR,
             message=f'{column} is blank, which is not one of its declared values (declare "" in '
             "column_values where a blank is expected); filters and conditions do not treat it as any of them",
-            ctx=place,
+            ctx=ctx,
             values=values,
             expected=expected,
         )
@@ -228,7 +242,7 @@ def _map_source(
     if src.visit:
         raw[VISITCODE] = raw[src.visit].astype("str")
     ctx = RuleContext(spec.name, "", study.codelists, src.form)
-    findings = compute_undeclared_values(raw, src, ctx)
+    findings: list[Finding] = []
     for step in src.steps:
         (kind,) = step
         raw, found = STEP_FUNCTIONS[kind](raw, step, ctx, forms)
@@ -370,6 +384,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     started = time.perf_counter()
     needed = _required_columns(specs)
     row_ids = record_id_columns(specs)
+    declared = declared_column_values(specs)
     last_used = _forms_last_used(specs)
     forms: dict[str, pd.DataFrame] = {}
     read_seconds = 0.0
@@ -387,6 +402,9 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
                 raise RawDataError([str(exc)]) from None
             for column in row_ids.get(form, ()):
                 read_findings.extend(compute_repeated_record_ids(forms[form], form, column))
+            read_findings.extend(
+                compute_undeclared_values(forms[form], declared.get(form, []), RuleContext("", "", {}, form))
+            )
             result.findings.extend(read_findings)
             read_findings.clear()
         t_read = time.perf_counter() - t0

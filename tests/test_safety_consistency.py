@@ -218,3 +218,18 @@ def test_disease_history_prior_transplant_and_survival_contacts_are_tabulated(ra
     assert set(ss.loc[ss["SSSTRESC"] == "DEAD", "USUBJID"]) == dead
     dm = sdtm["DM"].set_index("USUBJID")
     assert (dm.loc[sorted(dead), "DTHFL"] == "Y").all()
+
+
+def test_every_planned_dose_is_in_ec_and_only_the_given_ones_in_ex(raw, sdtm):
+    dara, poma = form(raw, "dara_admin"), form(raw, "poma_cycle")
+    ec, ex = sdtm["EC"], sdtm["EX"]
+    assert len(ec) == len(dara) + len(poma)
+    dara_ec = ec[ec["ECTRT"] == "DARATUMUMAB"]
+    not_given = dara[dara["GIVEN"].str.strip() == "No"]
+    assert (dara_ec["ECOCCUR"] == "N").sum() == len(not_given) > 0
+    assert sorted(dara_ec.loc[dara_ec["ECOCCUR"] == "N", "ECREASOC"]) == sorted(
+        not_given["NOT_GIVEN_REASON"].str.strip().str.upper()
+    )
+    assert (ex["EXTRT"] == "DARATUMUMAB").sum() == (dara_ec["ECOCCUR"] == "Y").sum()
+    interrupted = ec[(ec["ECTRT"] == "POMALIDOMIDE") & (ec["ECOCCUR"] == "N")]
+    assert (interrupted["ECDOSE"] == 0).all() and (interrupted["ECREASOC"] != "").all()
