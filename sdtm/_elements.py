@@ -169,30 +169,41 @@ def compute_epoch(
 
 def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfpend: pd.Series) -> np.ndarray:
     """The epoch of each (subject, date) pair: the last element of the subject whose start the date has
-    reached; "" without elements, without a date or after RFPENDTC."""
-    result = np.full(len(dates), "", dtype=object)
-    has_elements = np.zeros(len(dates), dtype=bool)
-    d10 = dates.str[:10]
+    reached; "" without elements, without a date or after RFPENDTC. Text compared as fixed-width numpy
+    strings (ISO 8601 sorts as text), subject facts looked up by position."""
+    n = len(dates)
+    result = np.full(n, "", dtype=object)
+    has_elements = np.zeros(n, dtype=bool)
+    d = dates.to_numpy(dtype=str)
+    d10, d16 = d.astype("U10"), d.astype("U16")
+    long_date = np.char.str_len(d) >= 16
+    codes, names = pd.factorize(subjects.astype("str"))
     for order in sorted(elements["TAETORD"].unique()) if len(elements) else []:
         level = elements.loc[elements["TAETORD"] == order].drop_duplicates("USUBJID").set_index("USUBJID")
-        present = subjects.isin(level.index).to_numpy()
+        where = level.index.get_indexer(names)  # per distinct subject: its row of this level, -1 if none
+        row = where[codes]
+        present = row >= 0
         if not present.any():
             continue
-        start = subjects.map(level["SESTDTC"]).fillna("").astype("str")
-        epoch = subjects.map(level["EPOCH"]).fillna("").astype("str").to_numpy()
-        dosing = subjects.map(level["_DOSING"]).fillna(False).astype(bool).to_numpy()
-        is_open = subjects.map(level["_OPEN"]).fillna(False).astype(bool).to_numpy()
-        s10 = start.str[:10]
-        both_times = ((dates.str.len() >= 16) & (start.str.len() >= 16)).to_numpy()
-        same_day = (d10 == s10).to_numpy()
-        later_day = (d10 > s10).to_numpy() & (s10 != "").to_numpy()
-        by_time = (dates.str[:16] >= start.str[:16]).to_numpy()
-        reached = later_day | (same_day & (s10 != "").to_numpy() & np.where(both_times, by_time, dosing))
+        take = np.where(present, row, 0)
+        start = level["SESTDTC"].fillna("").astype("str").to_numpy(dtype=str)[take]
+        epoch = level["EPOCH"].fillna("").astype("str").to_numpy(dtype=object)[take]
+        dosing = level["_DOSING"].fillna(False).astype(bool).to_numpy()[take] & present
+        is_open = level["_OPEN"].fillna(False).astype(bool).to_numpy()[take] & present
+        start = np.where(present, start, "")
+        s10 = start.astype("U10")
+        known = s10 != ""
+        both_times = long_date & (np.char.str_len(start) >= 16)
+        same_day = d10 == s10
+        later_day = (d10 > s10) & known
+        by_time = d16 >= start.astype("U16")
+        reached = later_day | (same_day & known & np.where(both_times, by_time, dosing))
         reached = present & (reached | is_open)
         result = np.where(reached, epoch, result)
         has_elements |= present
-    beyond = ((rfpend != "") & (d10 > rfpend.str[:10])).to_numpy()
-    blank = (dates == "").to_numpy() | beyond | ~has_elements
+    end = rfpend.to_numpy(dtype=str).astype("U10")
+    beyond = (end != "") & (d10 > end)
+    blank = (d == "") | beyond | ~has_elements
     return np.where(blank, "", result).astype(str)
 
 
