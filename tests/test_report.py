@@ -289,3 +289,19 @@ def test_report_html_caps_rows_per_rule_and_counts_the_rest(tmp_path):
     assert _summary_rows(doc)["CDG0302"][4] == "350"
     # report.json keeps every finding
     assert len(json.loads(paths[1].read_text(encoding="utf-8"))["findings"]) == 350
+
+
+def test_report_xlsx_carries_the_run_creation_time_not_the_wall_clock(tmp_path):
+    # the same findings must give the same bytes (README: reruns byte-identical): openpyxl stamps
+    # docProps/core.xml and every zip entry with the time of saving
+    import zipfile
+
+    from cdiscgen._findings import Finding, Severity
+    from cdiscgen.report import write_reports
+
+    findings = [Finding("CDG0204", Severity.ERROR, "label holds a non-ASCII character", dataset="TS")]
+    (path,) = write_reports(findings, tmp_path, formats=("xlsx",), created="2026-01-15T09:00:00")
+    with zipfile.ZipFile(path) as book:
+        assert {info.date_time for info in book.infolist()} == {(2026, 1, 15, 9, 0, 0)}
+        core = book.read("docProps/core.xml").decode("utf-8")
+    assert core.count("2026-01-15T09:00:00Z") == 2  # created and modified

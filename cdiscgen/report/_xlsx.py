@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -127,4 +130,30 @@ def write_report_xlsx(
         )
     buffer = io.BytesIO()
     wb.save(buffer)
-    return write_atomic(Path(path), buffer.getvalue())
+    return write_atomic(Path(path), compute_reproducible_xlsx(buffer.getvalue(), created))
+
+
+_STAMP_RE = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def compute_reproducible_xlsx(data: bytes, created: str | None) -> bytes:
+    """The workbook with the wall clock taken out, so that the same findings give the same bytes:
+    openpyxl stamps docProps/core.xml (created, modified) and every zip entry with the time of saving.
+    Both become `created` (the run's creation time), or 1980-01-01 without one."""
+    when = datetime.fromisoformat(created) if created else datetime(1980, 1, 1)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode("ascii")
+    zip_time = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _STAMP_RE.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            entry = zipfile.ZipInfo(info.filename, date_time=zip_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            target.writestr(entry, content)
+    return out.getvalue()
