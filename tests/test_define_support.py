@@ -375,6 +375,7 @@ def _lb(study: Study) -> pd.DataFrame:
             "LBDTC": np.where(core.VISITNUM == 1, "2024-01-02T08:15", "2024-02-05T09:00"),
             "LBENDTC": np.where(core.LBTESTCD.isin(["PROTEXR", "MPROTEXR"]), "2024-01-03T08:00", None),
             "LBDY": np.where(core.VISITNUM == 1, -6.0, 29.0),
+            "LBENDY": np.where(core.LBTESTCD.isin(["PROTEXR", "MPROTEXR"]), -5.0, np.nan),
         }
     )
     assert list(out.columns) == study.datasets["LB"].variable_names

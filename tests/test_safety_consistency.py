@@ -233,3 +233,22 @@ def test_every_planned_dose_is_in_ec_and_only_the_given_ones_in_ex(raw, sdtm):
     assert (ex["EXTRT"] == "DARATUMUMAB").sum() == (dara_ec["ECOCCUR"] == "Y").sum()
     interrupted = ec[(ec["ECTRT"] == "POMALIDOMIDE") & (ec["ECOCCUR"] == "N")]
     assert (interrupted["ECDOSE"] == 0).all() and (interrupted["ECREASOC"] != "").all()
+
+
+def test_every_complete_date_has_its_study_day(sdtm, study):
+    # FDA FB1601/FB3201/FB3203 on the data: a complete --DTC/--STDTC/--ENDTC of a subject with a reference
+    # start date has its --DY/--STDY/--ENDY
+    rfst = sdtm["DM"].set_index("USUBJID")["RFSTDTC"]
+    missing = []
+    for name, frame in sdtm.items():
+        if "USUBJID" not in frame.columns or name.startswith("SUPP"):
+            continue
+        prefix = study.dataset(name).domain or name
+        has_ref = frame["USUBJID"].map(rfst).fillna("").str.len() >= 10
+        for kind in ("", "ST", "EN"):
+            dtc, dy = f"{prefix}{kind}DTC", f"{prefix}{kind}DY"
+            if dtc in frame.columns:
+                complete = (frame[dtc].str.len() >= 10) & has_ref
+                if dy not in frame.columns or frame.loc[complete, dy].isna().any():
+                    missing.append(f"{name}.{dy}")
+    assert missing == []

@@ -224,3 +224,16 @@ def test_single_dataset_spec_file_is_validated(study_copy):
     with pytest.raises(SpecError) as info:
         read_dataset_spec_file(path)
     assert info.value.findings[0].line == line_of(path, "L" * 41)
+
+
+def test_every_sdtm_date_has_its_study_day():
+    # FDA validator FB1601 (--DY with --DTC), FB3201 (--STDY with --STDTC), FB3203 (--ENDY with --ENDTC);
+    # CORE-000321/000776: DSDTC without DSDY and LBENDTC without LBENDY were issue 29 findings
+    missing = []
+    for spec in load_study().sdtm_datasets():
+        prefix = spec.domain or spec.name
+        names = set(spec.variable_names)
+        for kind in ("", "ST", "EN"):
+            if f"{prefix}{kind}DTC" in names and f"{prefix}{kind}DY" not in names:
+                missing.append(f"{spec.name}.{prefix}{kind}DY")
+    assert missing == []
