@@ -324,7 +324,8 @@ def test_ragged_rows_are_kept_and_named(raw_forms, tmp_path):
         (b"", "the file is empty"),
         (b"RECORD_ID,SUBJECT\nR1,\xe9\n", "enrollment.csv:2: not UTF-8 (byte 0xe9"),
         (
-            b"RECORD_ID,SITE,SUBJECT,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILURE,SF_REASON\n"
+            b"RECORD_ID,SITE,SUBJECT,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILURE,SF_REASON,"
+            b"SF_CRITERION\n"
             b'R1,101,"101-001,ITA\n',
             "not valid CSV",
         ),
@@ -356,7 +357,7 @@ def test_a_subject_enrolled_but_never_dosed_passes_the_validator(raw_forms, tmp_
     shutil.copytree(raw_forms, raw)
     with (raw / "enrollment.csv").open("a", encoding="utf-8") as handle:
         handle.write(
-            "ENR-0000099,101,101-099,ITA,2024-09-15,1950-01-01,Male,White,Not Hispanic or Latino,No,\n"
+            "ENR-0000099,101,101-099,ITA,2024-09-15,1950-01-01,Male,White,Not Hispanic or Latino,No,,\n"
         )
     from adam import derive_adam
     from cdiscgen import load_study

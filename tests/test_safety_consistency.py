@@ -252,3 +252,15 @@ def test_every_complete_date_has_its_study_day(sdtm, study):
                 if dy not in frame.columns or frame.loc[complete, dy].isna().any():
                     missing.append(f"{name}.{dy}")
     assert missing == []
+
+
+def test_every_screen_failure_on_a_criterion_has_its_ie_record_as_ti_states_it(raw, sdtm, study):
+    enrolled = form(raw, "enrollment")
+    failed = enrolled[(enrolled["SCREEN_FAILURE"].str.strip() == "Yes") & (enrolled["SF_CRITERION"] != "")]
+    assert len(failed) > 10 and (enrolled["SF_REASON"] == "Withdrew consent").any()
+    ie, ti = sdtm["IE"], sdtm["TI"].set_index("IETESTCD")
+    got = sorted(zip(ie["USUBJID"], ie["IETESTCD"], strict=True))
+    assert got == sorted(zip(usubjid(study, failed["SUBJECT"]), failed["SF_CRITERION"], strict=True))
+    assert (ie["IETEST"] == ie["IETESTCD"].map(ti["IETEST"])).all()
+    assert (ie["IECAT"] == ie["IETESTCD"].map(ti["IECAT"])).all()
+    assert (ie["IEORRES"] == ie["IECAT"].map({"INCLUSION": "N", "EXCLUSION": "Y"})).all()

@@ -71,9 +71,23 @@ def enrollment(plan: Plan) -> pd.DataFrame:
             "ETHNICITY": scr["ethnicity"].to_numpy(),
             "SCREEN_FAILURE": YES_NO[scr["screen_failure"].to_numpy().astype(int)],
             "SF_REASON": scr["sf_reason"].to_numpy(),
+            "SF_CRITERION": _failed_criteria(scr["sf_reason"].to_numpy(), plan),
         }
     )  # fmt: skip
     return _finish(df, "enrollment", [])
+
+
+def _failed_criteria(reasons: np.ndarray, plan: Plan) -> np.ndarray:
+    """The eligibility criterion each screen failure failed (empty for a withdrawal of consent), from the
+    criteria its reason allows (defaults.yaml), drawn from the plan's own "ie" stream."""
+    rng = rng_for(plan.seed, "ie")
+    allowed = plan.cfg["population"]["screen_failure_criteria"]
+    out = np.full(len(reasons), "", dtype=object)
+    for reason, criteria in allowed.items():
+        hit = np.flatnonzero(reasons == reason)
+        if criteria and hit.size:
+            out[hit] = np.array(criteria, dtype=object)[rng.integers(0, len(criteria), hit.size)]
+    return out
 
 
 def baseline_disease(c: _Ctx) -> pd.DataFrame:

@@ -6,7 +6,7 @@ _ID = ("RECORD_ID", "SITE", "SUBJECT")
 
 FORM_COLUMNS: dict[str, tuple[str, ...]] = {
     "enrollment": _ID + ("COUNTRY", "CONSENT_DATE", "BIRTH_DATE", "SEX", "RACE", "ETHNICITY", "SCREEN_FAILURE",
-                         "SF_REASON"),
+                         "SF_REASON", "SF_CRITERION"),
     "baseline_disease": _ID + ("VISIT", "ASSESS_DATE", "DIAGNOSIS_DATE", "ISOTYPE", "INVOLVED_LC", "HEART", "KIDNEY",
                                "LIVER", "NERVE", "GI", "SOFT_TISSUE", "PRIOR_LINES", "PRIOR_ASCT", "MAYO_STAGE"),
     "dara_admin": _ID + ("VISIT", "CYCLE", "CYCLE_DAY", "ADMIN_DATE", "ADMIN_TIME", "GIVEN", "DOSE_MG", "ROUTE",
