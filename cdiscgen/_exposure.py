@@ -30,12 +30,13 @@ def exposure_dataset(settings: dict[str, Any] | None) -> str:
     return str(rule.get("dataset") or DEFAULT_EXPOSURE_DATASET)
 
 
-def declared_treatments(settings: dict[str, Any] | None) -> frozenset[str] | None:
-    """Names (upper case) of design.treatments, or None when the study does not declare them."""
+def declared_treatments(settings: dict[str, Any] | None, *, placebo: bool = False) -> frozenset[str] | None:
+    """Names (upper case) of design.treatments (only the `placebo: true` ones with `placebo`), or None
+    when the study does not declare them."""
     treatments = ((settings or {}).get("design") or {}).get("treatments")
     if treatments is None:
         return None
-    return frozenset(str(t["name"]).strip().upper() for t in treatments)
+    return frozenset(str(t["name"]).strip().upper() for t in treatments if t.get("placebo") or not placebo)
 
 
 def _treatment_names(records: pd.DataFrame, settings: dict[str, Any] | None) -> pd.Series:
@@ -49,8 +50,7 @@ def compute_undesigned_mask(records: pd.DataFrame, settings: dict[str, Any] | No
     """True for the exposure records of a treatment design.treatments does not name (all False when the
     study declares no treatments or the dataset has no --TRT)."""
     declared = declared_treatments(settings)
-    trt_col = f"{exposure_dataset(settings)[:2]}TRT"
-    if declared is None or trt_col not in records.columns:
+    if declared is None or f"{exposure_dataset(settings)[:2]}TRT" not in records.columns:
         return np.zeros(len(records), dtype=bool)
     return ~_treatment_names(records, settings).isin(declared).to_numpy()
 
@@ -75,9 +75,8 @@ def _compute_rule_mask(records: pd.DataFrame, settings: dict[str, Any] | None) -
         return np.ones(len(records), dtype=bool)
     dose = pd.to_numeric(records[dose_col], errors="coerce").to_numpy(dtype=float)
     treatment = _treatment_names(records, settings)
-    design = (settings or {}).get("design") or {}
-    if design.get("treatments") is not None:
-        placebos = {str(t["name"]).strip().upper() for t in design["treatments"] if t.get("placebo")}
+    placebos = declared_treatments(settings, placebo=True)
+    if placebos is not None:
         placebo = treatment.isin(placebos).to_numpy()
     else:
         placebo = treatment.str.contains("PLACEBO", regex=False).to_numpy()

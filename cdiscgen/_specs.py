@@ -512,35 +512,24 @@ def _check_labels(dataset_docs: list[tuple[Path, LineDict]], settings: LineDict,
         ]
     out: list[Finding] = []
 
-    def check(label: Any, path: Path, line: int | None, key: str) -> None:
-        if not isinstance(label, str):
-            return
+    def problem(label: str) -> str | None:
         try:
             size = len(label.encode(encoding))
         except UnicodeEncodeError as exc:
             bad = label[exc.start : exc.end]
-            out.append(
-                _spec_finding(
-                    "SPEC029",
-                    path,
-                    root,
-                    line,
-                    key,
-                    f"label {label!r} holds {bad!r}, which {encoding} (agency {export['agency']}) cannot encode",
-                )
+            return (
+                f"label {label!r} holds {bad!r}, which {encoding} (agency {export['agency']}) cannot encode"
             )
-            return
         if size > XPT_MAX_LABEL_BYTES:
-            out.append(
-                _spec_finding(
-                    "SPEC029",
-                    path,
-                    root,
-                    line,
-                    key,
-                    f"label {label!r} is {size} bytes in {encoding}; XPT v5 holds at most {XPT_MAX_LABEL_BYTES}",
-                )
+            return (
+                f"label {label!r} is {size} bytes in {encoding}; XPT v5 holds at most {XPT_MAX_LABEL_BYTES}"
             )
+        return None
+
+    def check(label: Any, path: Path, line: int | None, key: str) -> None:
+        message = problem(label) if isinstance(label, str) else None
+        if message:
+            out.append(_spec_finding("SPEC029", path, root, line, key, message))
 
     for path, doc in dataset_docs:
         check(doc.get("label"), path, doc.line_of("label"), "label")

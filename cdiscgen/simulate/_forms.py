@@ -40,9 +40,6 @@ class _Ctx:
         self.fmt = self.d["date_fmt"].to_numpy()
         self.site = self.d["SITE"].to_numpy()
         self.subject = self.d["SUBJECT"].to_numpy()
-        # set by disposition(): ends of treatment for an adverse event and deaths (s, off[, cause])
-        self.discontinued = pd.DataFrame({"s": [], "off": []})
-        self.deaths = pd.DataFrame({"s": [], "off": [], "cause": []})
 
     def dates(self, s: np.ndarray, days: np.ndarray) -> np.ndarray:
         return format_dates(days, self.fmt[s])
@@ -612,8 +609,9 @@ def eq5d(c: _Ctx) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-def disposition(c: _Ctx, last_dose: np.ndarray) -> dict[str, pd.DataFrame]:
-    """end_of_treatment, end_of_study, death, subsequent_therapy, followup_contact."""
+def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """end_of_treatment, end_of_study, death, subsequent_therapy, followup_contact; and what the AE form
+    must account for: the ends of treatment for an adverse event (s, off) and the deaths (s, off, cause)."""
     rng = rng_for(c.plan.seed, "forms")
     rng = np.random.default_rng(rng.integers(0, 2**63, 3)[2])
     d, dirt = c.d, c.cfg["dirt"]
@@ -710,15 +708,16 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> dict[str, pd.DataFrame]:
     x = np.flatnonzero(status != "")
     eos = pd.DataFrame({**c.ids(x), "EOS_DATE": c.dates(x, at(eos_off[x], x)), "STATUS": status[x]})
     ae_stop = e[reason[e] == "Adverse event"]
-    c.discontinued = pd.DataFrame({"s": ae_stop, "off": stop[ae_stop]})
-    c.deaths = pd.DataFrame({"s": died, "off": death[died], "cause": cause})
-    return {
+    discontinued = pd.DataFrame({"s": ae_stop, "off": stop[ae_stop]})
+    deaths = pd.DataFrame({"s": died, "off": death[died], "cause": cause})
+    forms = {
         "end_of_treatment": _finish(eot, "end_of_treatment", []),
         "end_of_study": _finish(eos, "end_of_study", []),
         "death": _finish(dth, "death", []),
         "subsequent_therapy": _finish(stx, "subsequent_therapy", []),
         "followup_contact": _finish(fuc, "followup_contact", ["_off"]),
     }
+    return forms, discontinued, deaths
 
 
 def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
@@ -740,8 +739,9 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
         "mrd": mrd,
         "eq5d5l": eq5d(c),
     }
-    forms.update(disposition(c, last))
-    forms["adverse_events"] = adverse_events(c, SafetyEvents(dose_actions, c.discontinued, c.deaths, last))
+    ended, discontinued, deaths = disposition(c, last)
+    forms.update(ended)
+    forms["adverse_events"] = adverse_events(c, SafetyEvents(dose_actions, discontinued, deaths, last))
     forms["vital_signs"] = _finish(
         vital_signs_form(c.v, c.d, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
         "vital_signs",

@@ -83,10 +83,6 @@ class SafetyEvents:
     last_dose: np.ndarray  # per subject row: offset of the last dose (-BIG: never dosed)
 
 
-def _records(**columns: object) -> pd.DataFrame:
-    return pd.DataFrame(columns)
-
-
 def _action_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
     """One AE per dose action taken for an adverse event: it starts on or before the action and lasts at
     least until the drug is resumed."""
@@ -102,12 +98,12 @@ def _action_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
     grade = np.where(severe, 3, 2 + (rng.random(n) < 0.3))
     pom = a["drug"].to_numpy() == "POMA"
     serious = np.isin(term, ["Pneumonia", "Infection"]) & (rng.random(n) < 0.5)
-    return _records(
+    return pd.DataFrame(dict(
         s=a["s"].to_numpy(), start=start, end=end, term=term, grade=grade, serious=serious, fatal=False,
         action_dara=np.where(pom, NOT_CHANGED, a["action"].to_numpy()),
         action_poma=np.where(pom, a["action"].to_numpy(), NOT_CHANGED),
         rel_dara=np.where(pom, rng.random(n) < 0.3, True), rel_poma=np.where(pom, True, rng.random(n) < 0.5),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _discontinuation_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
@@ -117,11 +113,11 @@ def _discontinuation_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.Da
     n = len(x)
     term = np.array(DISCONTINUATION_TERMS, dtype=object)[rng.integers(0, len(DISCONTINUATION_TERMS), n)]
     start = np.maximum(x["off"].to_numpy() - rng.integers(1, 8, n), 0)
-    return _records(
+    return pd.DataFrame(dict(
         s=x["s"].to_numpy(), start=start, end=start + rng.integers(10, 60, n), term=term,
         grade=3 + (rng.random(n) < 0.3), serious=rng.random(n) < 0.6, fatal=False,
         action_dara=WITHDRAWN, action_poma=WITHDRAWN, rel_dara=rng.random(n) < 0.6, rel_poma=rng.random(n) < 0.7,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _fatal_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
@@ -137,13 +133,13 @@ def _fatal_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
     start = np.maximum(death - rng.integers(1, 10, n), 0)
     on_treatment = ev.last_dose[x["s"].to_numpy()] + REPORTING_DAYS_AFTER_LAST_DOSE >= start
     action = np.where(on_treatment, WITHDRAWN, NOT_APPLICABLE)
-    return _records(
+    return pd.DataFrame(dict(
         s=x["s"].to_numpy(), start=start, end=death, term=term, grade=5, serious=True, fatal=True,
         action_dara=action, action_poma=action, rel_dara=rng.random(n) < 0.2, rel_poma=rng.random(n) < 0.2,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
-def _background_events(ev: SafetyEvents, n_subjects: int, rng: np.random.Generator) -> pd.DataFrame:
+def _background_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
     """The common events of the treatment period (mostly grade 1-2, no action), a Poisson number per
     subject, starting between the first dose and 30 days after the last."""
     dosed = np.flatnonzero(ev.last_dose > -BIG)
@@ -156,11 +152,11 @@ def _background_events(ev: SafetyEvents, n_subjects: int, rng: np.random.Generat
     weights = np.array(list(BACKGROUND_TERMS.values()), dtype=float)
     term = terms[rng.choice(terms.size, size=n, p=weights / weights.sum())]
     grade = np.select([rng.random(n) < 0.6, rng.random(n) < 0.85], [1, 2], 3)
-    return _records(
+    return pd.DataFrame(dict(
         s=s, start=start, end=start + rng.integers(2, 45, n), term=term, grade=grade,
         serious=(grade == 3) & (rng.random(n) < 0.3), fatal=False, action_dara=NOT_CHANGED,
         action_poma=NOT_CHANGED, rel_dara=rng.random(n) < 0.3, rel_poma=rng.random(n) < 0.35,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def build_adverse_events(
@@ -170,13 +166,12 @@ def build_adverse_events(
     outcome, ongoing), none starting after the data cut-off or after death; an event not over by the cut-off
     (or by a death it did not cause) is ongoing, without an end date."""
     rng = rng_for(rng_seed, "ae")
-    n_subjects = len(ev.last_dose)
     ae = pd.concat(
         [
             _action_events(ev, rng),
             _discontinuation_events(ev, rng),
             _fatal_events(ev, rng),
-            _background_events(ev, n_subjects, rng),
+            _background_events(ev, rng),
         ],
         ignore_index=True,
     )
