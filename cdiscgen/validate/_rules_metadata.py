@@ -498,10 +498,11 @@ def check_sas_date_range(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
         formats = _formats(ctx, name)
         for col in frame.columns:
             fmt = formats.get(col)
-            if sas_value_range(fmt) is None or not is_numeric_dtype(frame[col]):
+            span = sas_value_range(fmt)
+            if span is None or not is_numeric_dtype(frame[col]):
                 continue
             values = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
-            kind = sas_value_range(fmt)[0]  # type: ignore[index]
+            kind = span[0]
             yield from ctx.findings_where(
                 rule,
                 name,
