@@ -159,6 +159,10 @@ def test_raw_and_simulation_options_exclude_each_other(tmp_path):
     assert result.exit_code == 2 and "--seed" in result.output
 
 
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_mid_stage_leaves_previous_output_and_no_temporary_folder(first_run, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(first_run, out)
@@ -170,6 +174,9 @@ def test_sigint_mid_stage_leaves_previous_output_and_no_temporary_folder(first_r
         stdout=subprocess.DEVNULL,
         text=True,
         env=env,
+        # a shell that starts the suite in the background (`make test &`) hands its children SIGINT
+        # ignored, and Python then installs no Ctrl-C handler: the child gets Ctrl-C as a terminal would
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     deadline = time.monotonic() + 60
     seen = ""
