@@ -253,72 +253,82 @@ def compute_iso8601_date(
     return on_unique(values, lambda u: _parse_dates(u, compiled, pivot_year))  # type: ignore[return-value]
 
 
-def _part_number(parts: pd.DataFrame, name: str) -> pd.Series | None:
-    if name not in parts:
-        return None
-    return pd.to_numeric(parts[name], errors="coerce")
-
-
 def _parse_dates(
     values: pd.Series, formats: list[DateFormat], pivot_year: int | None
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    text = values.astype("str").str.strip().str.upper()
-    nan = pd.Series(np.nan, index=text.index)
-    year, month, day, hour, minute, second = (nan.copy() for _ in range(6))
-    matched = pd.Series(False, index=text.index)
-    for fmt in formats:
-        parts = text.str.extract(fmt.regex)
-        year_part = parts["y"] if "y" in parts else parts["yy"]
-        hit = year_part.notna() & ~matched
-        if not hit.any():
+    """One distinct value at a time (on_unique has removed the repeats): a regex match per format in plain
+    Python costs far less than a pandas pass per format and part when a column holds a few hundred dates.
+    Digits are ASCII digits: another script's digits are not read as a date (they were read as year 0000).
+    A missing value is blank, not unparseable."""
+    patterns = [re.compile(f.regex, re.ASCII) for f in formats]
+    iso, unparseable, impossible = [], [], []
+    for value in values.tolist():
+        text = "" if value is None or value is pd.NA or value != value else str(value).strip().upper()
+        parts = _first_match(text, patterns)
+        if parts is None:
+            iso.append("")
+            unparseable.append(text != "")
+            impossible.append(False)
             continue
-        if "y" in parts:
-            y = pd.to_numeric(parts["y"], errors="coerce")
-        else:
-            yy = pd.to_numeric(parts["yy"], errors="coerce")
-            base = int(pivot_year or 1900)
-            y = base - base % 100 + yy
-            y = y.where(y >= base, y + 100)
-        year = year.mask(hit, y)
-        if "m" in parts:
-            month = month.mask(hit, _part_number(parts, "m"))
-        if "mon" in parts:
-            month = month.mask(hit, parts["mon"].map(MONTH_NUMBER).astype("float"))
-        for target, name in ((day, "d"), (hour, "h"), (minute, "mi"), (second, "s")):
-            got = _part_number(parts, name)
-            if got is not None:
-                target.mask(hit, got, inplace=True)
-        matched |= hit
-    unparseable = (text != "") & ~matched
-    y = year.to_numpy()
-    m = month.to_numpy()
-    d = day.to_numpy()
-    leap = (np.nan_to_num(y) % 4 == 0) & ((np.nan_to_num(y) % 100 != 0) | (np.nan_to_num(y) % 400 == 0))
-    month_len = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=float)
-    mi = np.clip(np.nan_to_num(m, nan=0).astype(int), 0, 12)
-    dim = np.where(np.isnan(m), 31, month_len[mi] + ((mi == 2) & leap))
-    bad_month = matched.to_numpy() & ~np.isnan(m) & ((m < 1) | (m > 12))
-    bad_day = matched.to_numpy() & ~np.isnan(d) & ~bad_month & ((d < 1) | (d > dim))
-    h, n, sec = hour.to_numpy(), minute.to_numpy(), second.to_numpy()
-    bad_time = matched.to_numpy() & ~np.isnan(h) & ((h > 23) | (n > 59) | (~np.isnan(sec) & (sec > 59)))
-    impossible = pd.Series(bad_month | bad_day | bad_time, index=text.index)
-    ok = matched & ~impossible
+        text_iso, bad = _iso_of_parts(parts, pivot_year)
+        iso.append("" if bad else text_iso)
+        unparseable.append(False)
+        impossible.append(bad)
+    index = values.index
+    return (
+        pd.Series(iso, index=index, dtype="str"),
+        pd.Series(unparseable, index=index, dtype=bool),
+        pd.Series(impossible, index=index, dtype=bool),
+    )
 
-    def two(a: np.ndarray, width: int = 2) -> pd.Series:
-        return pd.Series(np.nan_to_num(a, nan=0).astype(int), index=text.index).astype("str").str.zfill(width)
 
-    ys, ms, ds = two(y, 4), two(m), two(d)
-    has_m = pd.Series(~np.isnan(m), index=text.index)
-    has_d = pd.Series(~np.isnan(d), index=text.index)
-    iso = ys.where(~has_m, ys + "-" + ms)
-    iso = iso.where(~(has_d & has_m), iso + "-" + ds)
-    iso = iso.where(~(has_d & ~has_m), ys + "---" + ds)
-    has_t = pd.Series(~np.isnan(h), index=text.index) & has_d & has_m
-    clock = two(h) + ":" + two(n)
-    clock = clock.where(np.isnan(sec), clock + ":" + two(sec))
-    iso = iso.where(~has_t, iso + "T" + clock)
-    iso = iso.where(ok, "").astype("str")
-    return iso, unparseable, impossible
+def _first_match(text: str, patterns: list[re.Pattern[str]]) -> dict[str, str | None] | None:
+    """The named parts of the first format that reads `text` with a year, else None."""
+    for pattern in patterns:
+        match = pattern.search(text)
+        if match is not None:
+            parts = match.groupdict()
+            if parts.get("y") is not None or parts.get("yy") is not None:
+                return parts
+    return None
+
+
+def _digits(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _iso_of_parts(parts: dict[str, str | None], pivot_year: int | None) -> tuple[str, bool]:
+    """(ISO 8601 text, impossible) of the parts a format read. An unknown month or day (UN, UNK) is absent:
+    the value is right-truncated, or year---day when only the month is unknown (SDTMIG 3.4 4.4.2)."""
+    if parts.get("y") is not None:
+        year = int(parts["y"])  # type: ignore[arg-type]
+    else:
+        base = int(pivot_year or 1900)
+        year = base - base % 100 + int(parts["yy"])  # type: ignore[arg-type]
+        year = year if year >= base else year + 100
+    month = _digits(parts.get("m")) if "m" in parts else MONTH_NUMBER.get(parts.get("mon") or "")
+    day = _digits(parts.get("d"))
+    hour, minute, second = _digits(parts.get("h")), _digits(parts.get("mi")), _digits(parts.get("s"))
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    bad_month = month is not None and not 1 <= month <= 12
+    days = 31 if month is None or bad_month else _MONTH_DAYS[month] + (month == 2 and leap)
+    bad_day = day is not None and not bad_month and not 1 <= day <= days
+    bad_time = hour is not None and (hour > 23 or (minute or 0) > 59 or (second or 0) > 59)
+    if bad_month or bad_day or bad_time:
+        return "", True
+    text = f"{year:04d}"
+    if month is not None:
+        text += f"-{month:02d}"
+        if day is not None:
+            text += f"-{day:02d}"
+            if hour is not None:
+                text += f"T{hour:02d}:{minute or 0:02d}" + ("" if second is None else f":{second:02d}")
+    elif day is not None:
+        text += f"---{day:02d}"
+    return text, False
 
 
 def compute_iso8601_time(values: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -183,6 +183,15 @@ def test_iso8601_site_formats_partials_and_impossible_dates():
     assert unparseable.tolist() == [False] * 10 + [True]
 
 
+def test_iso8601_reads_ascii_digits_only_and_a_missing_value_is_blank():
+    # "12/03/2024" in Arabic-Indic digits was read as year 0000; it is no date of a declared format
+    s = pd.Series(["\u0661\u0662/\u0660\u0663/\u0662\u0660\u0662\u0660", None, "1/3/2024", "2000-02-29"])
+    iso, unparseable, impossible = compute_iso8601_date(s, ["DD/MM/YYYY", "D/M/YYYY", "YYYY-MM-DD"])
+    assert iso.tolist() == ["", "", "2024-03-01", "2000-02-29"]  # 2000 is a leap year (divisible by 400)
+    assert unparseable.tolist() == [True, False, False, False]
+    assert impossible.tolist() == [False] * 4
+
+
 def test_iso8601_rule_with_time_and_findings_name_row_and_line():
     df = raw(
         D=["2024-01-08", "08/01/2024", "UN-JAN-2024", "2023-02-29", "12JAN2024"],
