@@ -28,22 +28,29 @@ def run_sdtm_stage(
 ) -> Findings:
     """Raw CSVs -> SDTM XPT files + define.xml/define.html + traceability files in out_dir, and the
     mapping findings as report.json/xlsx/html in report_dir (when given)."""
-    from define import write_define
-    from sdtm import check_mapping_specs, run_sdtm
+    from sdtm import check_mapping_specs
 
     refuse_replacing(out_dir, {"--raw": raw_dir}, marker="define.xml")
     require_writable_report(report_dir, out_dir)
     study = load_study(study_dir)
     _raise_on_spec_errors(check_mapping_specs(study))
-    result = run_sdtm(Path(raw_dir), study)
     created = creation_datetime(study.settings)
     with _staging(out_dir) as work:
-        written = write_datasets(result.datasets, study, work, created=created)
-        write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
-        write_trace(result.trace, work)
-    findings = Findings(list(result.findings))
+        findings = _write_sdtm_folder(Path(raw_dir), study, work, created)
     _write_stage_reports(findings, report_dir, formats, created)
     return findings
+
+
+def _write_sdtm_folder(raw_dir: Path, study: Study, work: Path, created: datetime) -> Findings:
+    """What `cdiscgen sdtm` puts in its output folder (datasets, define, trace files); its findings."""
+    from define import write_define
+    from sdtm import run_sdtm
+
+    result = run_sdtm(raw_dir, study)
+    written = write_datasets(result.datasets, study, work, created=created)
+    write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
+    write_trace(result.trace, work)
+    return Findings(list(result.findings))
 
 
 def _write_stage_reports(
@@ -68,26 +75,32 @@ def run_adam_stage(
 ) -> Findings:
     """Any conformant SDTM folder -> ADaM XPT files, define.xml/define.html, summary.json/html in out_dir,
     and the derivation findings as report.json/xlsx/html in report_dir (when given)."""
-    from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, summary_applies, write_summary
-    from define import write_define
-
     refuse_replacing(out_dir, {"--sdtm": sdtm_dir}, marker="define.xml")
     require_writable_report(report_dir, out_dir)
     study = load_study(study_dir)
-    sdtm = read_sdtm_folder(Path(sdtm_dir))
-    result = derive_adam(sdtm, study.settings, cutoff=cutoff or study.cutoff, study_dir=study.root)
     created = creation_datetime(study.settings)
     with _staging(out_dir) as work:
-        written = write_datasets(result.datasets, study, work, created=created)
-        write_define(study, result.datasets, work, standard="ADaM", created=created, lengths=written.lengths)
-        if summary_applies(result.datasets, study.settings):
-            summary = compute_endpoint_summary(
-                result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
-            )
-            write_summary(summary, work)
-    findings = Findings(list(result.findings))
+        findings = _write_adam_folder(Path(sdtm_dir), study, cutoff or study.cutoff, work, created)
     _write_stage_reports(findings, report_dir, formats, created)
     return findings
+
+
+def _write_adam_folder(
+    sdtm_dir: Path, study: Study, cutoff: date | None, work: Path, created: datetime
+) -> Findings:
+    """What `cdiscgen adam` puts in its output folder (datasets, define, endpoint summary); its findings."""
+    from adam import compute_endpoint_summary, derive_adam, read_sdtm_folder, summary_applies, write_summary
+    from define import write_define
+
+    result = derive_adam(read_sdtm_folder(sdtm_dir), study.settings, cutoff=cutoff, study_dir=study.root)
+    written = write_datasets(result.datasets, study, work, created=created)
+    write_define(study, result.datasets, work, standard="ADaM", created=created, lengths=written.lengths)
+    if summary_applies(result.datasets, study.settings):
+        summary = compute_endpoint_summary(
+            result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
+        )
+        write_summary(summary, work)
+    return Findings(list(result.findings))
 
 
 def run_validate_stage(

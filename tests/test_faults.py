@@ -19,6 +19,7 @@ import cdiscgen._atomic as atomic
 import cdiscgen._pipeline as pipeline
 import cdiscgen.simulate._api as simulate_api
 from cdiscgen._atomic import output_lock
+from cdiscgen._findings import Findings
 from cdiscgen.cli import main
 
 
@@ -38,6 +39,19 @@ def stages_copied_from(tree):
         return pipeline.RunResult(out_dir=work)
 
     return stages
+
+
+def folder_copied_from(folder):
+    """A stand-in for what `cdiscgen sdtm` or `adam` writes into its temporary folder: the files of a
+    complete earlier output of that command. For the tests of the swap, where computing them is slower."""
+
+    def write(*args):
+        work = args[-2]
+        for item in sorted(folder.iterdir()):
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, work / item.name)
+        return Findings([])
+
+    return write
 
 
 def assert_named_error(result, *parts: str, code: int = 2) -> None:
@@ -180,11 +194,13 @@ import os, shutil, signal, sys
 from pathlib import Path
 import cdiscgen._atomic as a
 import cdiscgen._pipeline as p
+import cdiscgen._stages as st
 from cdiscgen.cli import main
-from tests.test_faults import stages_copied_from
+from tests.test_faults import folder_copied_from, stages_copied_from
 step, out, stages_from, command = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-if stages_from:  # `run`: the files of a complete seed-2 run in place of its stages
+if stages_from:  # the files of a complete seed-2 output in place of the stages that would make them
     p._run_stages = stages_copied_from(Path(stages_from))
+    st._write_sdtm_folder = st._write_adam_folder = folder_copied_from(Path(stages_from))
 swapped = []
 real_exchange, real_rmtree, real_replace = a.exchange_paths, shutil.rmtree, os.replace
 def die():
@@ -638,6 +654,18 @@ def stage_outputs(tmp_path_factory, small_run, small_run_seed2) -> dict:
 
 
 @pytest.mark.slow
+def test_the_sdtm_and_adam_commands_write_the_bytes_run_writes(tmp_path, stage_outputs, small_run_seed2):
+    # the kill tests below put these folders in place of the stages' work: here the commands make them
+    sdtm, adam = stage_outputs[2]
+    result = invoke("sdtm", "--raw", str(small_run_seed2 / "raw"), "--out", str(tmp_path / "sdtm"))
+    assert result.exit_code == 0, result.output
+    assert digests(tmp_path / "sdtm") == digests(sdtm)
+    result = invoke("adam", "--sdtm", str(sdtm), "--out", str(tmp_path / "adam"))
+    assert result.exit_code == 0, result.output
+    assert digests(tmp_path / "adam") == digests(adam)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["sdtm", "adam"])
 @pytest.mark.parametrize("step", STEPS)
 def test_a_kill_during_the_swap_of_sdtm_or_adam_leaves_the_complete_old_or_new_folder(
@@ -651,7 +679,7 @@ def test_a_kill_during_the_swap_of_sdtm_or_adam_leaves_the_complete_old_or_new_f
     source = (
         ["--raw", str(small_run_seed2 / "raw")] if command == "sdtm" else ["--sdtm", str(stage_outputs[2][0])]
     )
-    kill_during_swap(step, out, [command, *source, "--report", str(tmp_path / "report")])
+    kill_during_swap(step, out, [command, *source, "--report", str(tmp_path / "report")], stages_from=new)
     if step == "no-exchange":
         (previous,) = tmp_path.glob(".out.previous-*")
         assert not out.exists() and digests(previous) == digests(old)
