@@ -389,11 +389,12 @@ class _Builder:
         parent = _supp_parent(spec)
         vl_oid = self._oid(f"VL.{ds}.{var.name}", ("VL", ds, var.name))
         vl_el = etree.Element(defn("ValueListDef"), OID=vl_oid)
+        rows_of = _rows_by_combination(text)
+        value_array = values.to_numpy()
         for order, combo in enumerate(combos, start=1):
-            mask = pd.Series(True, index=frame.index)
-            for b, v in zip(by, combo, strict=True):
-                mask &= text[b].isna() if v is None else (text[b] == v)
-            present = values[mask].dropna().unique().tolist()
+            mask = np.zeros(len(frame), dtype=bool)
+            mask[rows_of[combo]] = True
+            present = list(dict.fromkeys(v for v in value_array[mask] if v is not None))
             entry = _match_entry(entries, by, combo)
             if entry is not None:
                 used_entries.add(entry[0])
@@ -445,7 +446,7 @@ class _Builder:
         spec: DatasetSpec,
         frame: pd.DataFrame,
         var: VariableSpec,
-        mask: pd.Series,
+        mask: np.ndarray,
         present: list[str],
         entry: Mapping[str, Any] | None,
         label: str,
@@ -786,6 +787,14 @@ def _oid_text(text: str) -> str:
     return _OID_UNSAFE.sub("_", text)
 
 
+def _rows_by_combination(text: pd.DataFrame) -> dict[tuple[str | None, ...], list[int]]:
+    """The row positions of each combination of the by-variables' texts (one pass, not one per combination)."""
+    rows: dict[tuple[str | None, ...], list[int]] = {}
+    for i, key in enumerate(zip(*(text[c].tolist() for c in text.columns), strict=True)):
+        rows.setdefault(key, []).append(i)
+    return rows
+
+
 def _unique_rows(frame: pd.DataFrame) -> list[tuple[str | None, ...]]:
     rows = frame.drop_duplicates()
     return [
@@ -837,7 +846,7 @@ def _combo_label(
     spec: DatasetSpec,
     frame: pd.DataFrame,
     text: pd.DataFrame,
-    mask: pd.Series,
+    mask: np.ndarray,
     by: Sequence[str],
     combo: tuple[str | None, ...],
 ) -> str:
@@ -857,7 +866,7 @@ def _combo_label(
     return f"{name} ({', '.join(qualifiers)})" if qualifiers else name
 
 
-def _unit(spec: DatasetSpec, frame: pd.DataFrame, variable: str, mask: pd.Series, texts: Any) -> str | None:
+def _unit(spec: DatasetSpec, frame: pd.DataFrame, variable: str, mask: np.ndarray, texts: Any) -> str | None:
     """The unit(s) recorded for a result variable within a slice: --ORRESU, --STRESU or AVALU."""
     candidates: list[str] = []
     if variable.endswith("ORRES"):
