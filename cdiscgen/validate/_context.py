@@ -51,7 +51,7 @@ class ValidationContext:
     files: dict[str, str] = field(default_factory=dict)
     limit: int = DEFAULT_LIMIT
     #: Per-run scratch space for rules that share expensive work (e.g. the parsed define.xml).
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     _text_cache: dict[tuple[str, str], pd.Series] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------- datasets & specs
@@ -86,12 +86,16 @@ class ValidationContext:
 
     def prefix(self, name: str) -> str:
         """The SDTM variable prefix: the DOMAIN value (QSPH -> QS) or the first two letters of the name."""
-        frame = self.datasets[name]
-        if "DOMAIN" in frame.columns:
-            values = self.text(name, "DOMAIN").dropna()
-            if len(values):
-                return str(values.iloc[0])[:2]
-        return name[:2]
+        key = ("prefix", name)
+        if key not in self.cache:
+            frame = self.datasets[name]
+            prefix = name[:2]
+            if "DOMAIN" in frame.columns:
+                values = self.text(name, "DOMAIN").dropna()
+                if len(values):
+                    prefix = str(values.iloc[0])[:2]
+            self.cache[key] = prefix
+        return self.cache[key]
 
     def observation_class(self, name: str) -> str | None:
         """EVENTS / INTERVENTIONS / FINDINGS for a general-observation SDTM dataset, else None."""
@@ -123,6 +127,12 @@ class ValidationContext:
         if key not in self._text_cache:
             self._text_cache[key] = compute_text(self.datasets[name][column])
         return self._text_cache[key]
+
+    def blank(self, name: str, column: str) -> np.ndarray:
+        """True where the column's value is missing (NA, NaN or blank text)."""
+        if is_numeric_dtype(self.datasets[name][column]):
+            return self.datasets[name][column].isna().to_numpy()
+        return self.text(name, column).isna().to_numpy()
 
     @cached_property
     def dm_subjects(self) -> pd.Series | None:
@@ -221,21 +231,14 @@ def compute_text(series: pd.Series) -> pd.Series:
         x = series.astype("float64").to_numpy()
         finite = np.isfinite(x)
         integral = finite & (np.round(x) == x) & (np.abs(x) < 1e15)
-        out = pd.Series(pd.NA, index=series.index, dtype="str")
+        out = np.full(len(x), None, dtype=object)
         if integral.any():
-            out[integral] = pd.Series(x[integral].astype("int64")).astype("str").to_numpy()
+            out[integral] = [str(v) for v in x[integral].astype("int64").tolist()]
         other = finite & ~integral
         if other.any():
-            out[other] = pd.Series(x[other]).astype("str").to_numpy()
-        return out
+            out[other] = [repr(v) for v in x[other].tolist()]
+        return pd.Series(out, index=series.index, dtype="str")
     return compute_stripped(series)
-
-
-def blank(series: pd.Series) -> np.ndarray:
-    """True where a value is missing: NA, NaN or a blank string."""
-    if is_numeric_dtype(series):
-        return series.isna().to_numpy()
-    return compute_stripped(series).isna().to_numpy()
 
 
 VALID_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")

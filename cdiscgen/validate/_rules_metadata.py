@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import VALID_NAME, ValidationContext, blank
+from cdiscgen.validate._context import VALID_NAME, ValidationContext
 from cdiscgen.validate._registry import Rule, Scope, rule
 
 MAX_NAME = 8
@@ -234,7 +234,7 @@ def check_minimal_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
         for col, m in meta.items():
             if m.type != "char" or m.length is None or col not in frame.columns:
                 continue
-            longest = max(int(_byte_lengths(frame[col]).max(initial=0)), 1)
+            longest = max(int(_byte_lengths(ctx, name, col).max(initial=0)), 1)
             if m.length > longest:
                 yield rule.finding(
                     f"{col} is stored with length {m.length}; its longest value has {longest} byte(s)",
@@ -314,7 +314,7 @@ def check_required_populated(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
         for col in required:
             if col in frame.columns:
                 yield from ctx.findings_where(
-                    rule, name, blank(frame[col]), f"Req variable {col} is null", variable=col
+                    rule, name, ctx.blank(name, col), f"Req variable {col} is null", variable=col
                 )
 
 
@@ -399,15 +399,25 @@ def check_xpt_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                 )
 
 
-def _byte_lengths(series: object) -> np.ndarray:
-    arr = pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)  # type: ignore[attr-defined]
-    stripped = pc.utf8_rtrim(arr, characters=" ")
-    return pc.binary_length(stripped).to_numpy(zero_copy_only=False).astype("float64")
+def _arrow_text(series: object) -> pa.Array:
+    return pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)  # type: ignore[attr-defined]
+
+
+def _byte_lengths(ctx: ValidationContext, name: str, col: str) -> np.ndarray:
+    """Bytes of each value without trailing blanks (NaN where missing); once per run and column."""
+    key = ("byte lengths", name, col)
+    if key not in ctx.cache:
+        stripped = pc.utf8_rtrim(_arrow_text(ctx.datasets[name][col]), characters=" ")
+        ctx.cache[key] = pc.binary_length(stripped).to_numpy(zero_copy_only=False).astype("float64")
+    return ctx.cache[key]
 
 
 def _char_columns(ctx: ValidationContext, name: str) -> list[str]:
-    frame = ctx.datasets[name]
-    return [c for c in frame.columns if not is_numeric_dtype(frame[c])]
+    key = ("char columns", name)
+    if key not in ctx.cache:
+        frame = ctx.datasets[name]
+        ctx.cache[key] = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
+    return ctx.cache[key]
 
 
 @rule(
@@ -424,9 +434,8 @@ def check_xpt_value_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     Good: TSVAL with the first 200 characters and TSVAL1 with the rest.
     """
     for name in ctx.names():
-        frame = ctx.datasets[name]
         for col in _char_columns(ctx, name):
-            lengths = np.nan_to_num(_byte_lengths(frame[col]))
+            lengths = np.nan_to_num(_byte_lengths(ctx, name, col))
             yield from ctx.findings_where(
                 rule,
                 name,
@@ -461,8 +470,10 @@ def check_ascii(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     for name in ctx.names():
         frame = ctx.datasets[name]
         for col in _char_columns(ctx, name):
-            text = frame[col].astype("str")
-            bad = ~text.str.isascii().fillna(True).to_numpy(dtype=bool)
+            ascii_ = pc.fill_null(pc.string_is_ascii(_arrow_text(frame[col])), True)  # missing is not bad
+            if pc.all(ascii_).as_py():
+                continue
+            bad = ~ascii_.to_numpy(zero_copy_only=False)
             yield from ctx.findings_where(
                 rule, name, bad, f"value of {col} holds a non-ASCII character", variable=col
             )
