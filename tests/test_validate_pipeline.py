@@ -63,21 +63,22 @@ class Real:
     tmp: Path
 
 
-class _BaselineText:
-    """`ValidationContext.text` memoised for the baseline frames only (held here, never edited)."""
+class _BaselineMemo:
+    """`ValidationContext.of_dataset` remembered across validations for the baseline frames only (held
+    here, never edited): what a rule derives from a frame the defect did not touch is computed once."""
 
     def __init__(self, frames: dict[int, pd.DataFrame]) -> None:
         self.frames = frames  # id -> frame, kept alive so that an id is never reused
-        self.memo: dict[tuple[int, str], pd.Series] = {}
-        self.original = ValidationContext.text
+        self.memo: dict[tuple, object] = {}
+        self.original = ValidationContext.of_dataset
 
-    def __call__(self, ctx: ValidationContext, name: str, column: str) -> pd.Series:
+    def __call__(self, ctx: ValidationContext, kind: str, name: str, compute, *columns: str) -> object:
         frame = ctx.datasets[name]
         if id(frame) not in self.frames or self.frames[id(frame)] is not frame:
-            return self.original(ctx, name, column)
-        key = (id(frame), column)
+            return self.original(ctx, kind, name, compute, *columns)
+        key = (id(frame), kind, columns)
         if key not in self.memo:
-            self.memo[key] = self.original(ctx, name, column)
+            self.memo[key] = self.original(ctx, kind, name, compute, *columns)
         return self.memo[key]
 
 
@@ -100,8 +101,8 @@ def real(tmp_path_factory, darpal_run) -> Iterator[Real]:
     schema = list(validate_parts(parts.values(), study=study, codes={SCHEMA}).findings)
     frames = {id(f): f for p in parts.values() for f in p.frames.values()}
     patch = pytest.MonkeyPatch()
-    memo = _BaselineText(frames)
-    patch.setattr(ValidationContext, "text", lambda ctx, name, column: memo(ctx, name, column))
+    memo = _BaselineMemo(frames)
+    patch.setattr(ValidationContext, "of_dataset", lambda ctx, *args: memo(ctx, *args))
     yield Real(study, parts, baseline, define_findings, schema, tmp)
     patch.undo()
 

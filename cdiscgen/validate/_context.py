@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,7 +52,7 @@ class ValidationContext:
     limit: int = DEFAULT_LIMIT
     #: Per-run scratch space for rules that share expensive work (e.g. the parsed define.xml).
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
-    _text_cache: dict[tuple[str, str], pd.Series] = field(default_factory=dict, repr=False)
+    _derived: dict[tuple[str, str, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------- datasets & specs
 
@@ -86,16 +86,15 @@ class ValidationContext:
 
     def prefix(self, name: str) -> str:
         """The SDTM variable prefix: the DOMAIN value (QSPH -> QS) or the first two letters of the name."""
-        key = ("prefix", name)
-        if key not in self.cache:
-            frame = self.datasets[name]
-            prefix = name[:2]
+
+        def compute(frame: pd.DataFrame) -> str:
             if "DOMAIN" in frame.columns:
                 values = self.text(name, "DOMAIN").dropna()
                 if len(values):
-                    prefix = str(values.iloc[0])[:2]
-            self.cache[key] = prefix
-        return self.cache[key]
+                    return str(values.iloc[0])[:2]
+            return name[:2]
+
+        return self.of_dataset("prefix", name, compute)
 
     def observation_class(self, name: str) -> str | None:
         """EVENTS / INTERVENTIONS / FINDINGS for a general-observation SDTM dataset, else None."""
@@ -121,12 +120,24 @@ class ValidationContext:
 
     # ------------------------------------------------------------------------------------- column access
 
+    def of_dataset(self, kind: str, name: str, compute: Callable[[pd.DataFrame], Any], *columns: str) -> Any:
+        """`compute(dataset)`, once per run: the one place rules keep what they derive from a dataset's
+        own columns (their text, byte lengths, ISO 8601 parts). `compute` may read only the dataset, and
+        `kind` with `columns` names the result, so that it stays right for another run over the same frame."""
+        key = (kind, name, columns)
+        if key not in self._derived:
+            self._derived[key] = compute(self.datasets[name])
+        return self._derived[key]
+
     def text(self, name: str, column: str) -> pd.Series:
         """A column as stripped text with blanks as NA (numbers formatted without a trailing .0)."""
-        key = (name, column)
-        if key not in self._text_cache:
-            self._text_cache[key] = compute_text(self.datasets[name][column])
-        return self._text_cache[key]
+        return self.of_dataset("text", name, lambda frame: compute_text(frame[column]), column)
+
+    def distinct(self, name: str, column: str) -> frozenset[str]:
+        """The distinct non-missing texts of a column."""
+        return self.of_dataset(
+            "distinct", name, lambda _: frozenset(self.text(name, column).dropna().unique().tolist()), column
+        )
 
     def blank(self, name: str, column: str) -> np.ndarray:
         """True where the column's value is missing (NA, NaN or blank text)."""

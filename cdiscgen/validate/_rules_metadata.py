@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
@@ -404,20 +405,29 @@ def _arrow_text(series: object) -> pa.Array:
 
 
 def _byte_lengths(ctx: ValidationContext, name: str, col: str) -> np.ndarray:
-    """Bytes of each value without trailing blanks (NaN where missing); once per run and column."""
-    key = ("byte lengths", name, col)
-    if key not in ctx.cache:
-        stripped = pc.utf8_rtrim(_arrow_text(ctx.datasets[name][col]), characters=" ")
-        ctx.cache[key] = pc.binary_length(stripped).to_numpy(zero_copy_only=False).astype("float64")
-    return ctx.cache[key]
+    """Bytes of each value without trailing blanks (NaN where missing)."""
+
+    def compute(frame: pd.DataFrame) -> np.ndarray:
+        stripped = pc.utf8_rtrim(_arrow_text(frame[col]), characters=" ")
+        return pc.binary_length(stripped).to_numpy(zero_copy_only=False).astype("float64")
+
+    return ctx.of_dataset("byte lengths", name, compute, col)
 
 
 def _char_columns(ctx: ValidationContext, name: str) -> list[str]:
-    key = ("char columns", name)
-    if key not in ctx.cache:
-        frame = ctx.datasets[name]
-        ctx.cache[key] = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
-    return ctx.cache[key]
+    return ctx.of_dataset(
+        "char columns", name, lambda frame: [c for c in frame.columns if not is_numeric_dtype(frame[c])]
+    )
+
+
+def _non_ascii(ctx: ValidationContext, name: str, col: str) -> np.ndarray | None:
+    """True where a value holds a non-ASCII character; None when every value is ASCII (or missing)."""
+
+    def compute(frame: pd.DataFrame) -> np.ndarray | None:
+        ascii_ = pc.fill_null(pc.string_is_ascii(_arrow_text(frame[col])), True)  # missing is not bad
+        return None if pc.all(ascii_).as_py() else ~ascii_.to_numpy(zero_copy_only=False)
+
+    return ctx.of_dataset("non-ascii", name, compute, col)
 
 
 @rule(
@@ -468,12 +478,10 @@ def check_ascii(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     Good: TSVAL "Alzheimer's Disease".
     """
     for name in ctx.names():
-        frame = ctx.datasets[name]
         for col in _char_columns(ctx, name):
-            ascii_ = pc.fill_null(pc.string_is_ascii(_arrow_text(frame[col])), True)  # missing is not bad
-            if pc.all(ascii_).as_py():
+            bad = _non_ascii(ctx, name, col)
+            if bad is None:
                 continue
-            bad = ~ascii_.to_numpy(zero_copy_only=False)
             yield from ctx.findings_where(
                 rule, name, bad, f"value of {col} holds a non-ASCII character", variable=col
             )

@@ -24,10 +24,7 @@ def _dtc_columns(ctx: ValidationContext, name: str) -> list[str]:
 
 def _iso(ctx: ValidationContext, name: str, col: str) -> tuple[np.ndarray, np.ndarray]:
     """check_iso8601 of a column, computed once per run (CDG0301 and CDG0302 both need it)."""
-    key = f"iso8601:{name}:{col}"
-    if key not in ctx.cache:
-        ctx.cache[key] = check_iso8601(ctx.datasets[name][col])
-    return ctx.cache[key]
+    return ctx.of_dataset("iso8601", name, lambda frame: check_iso8601(frame[col]), col)
 
 
 @rule(
@@ -690,6 +687,8 @@ def _one_to_one(
     pairs = pd.DataFrame({c: ctx.text(name, c) for c in cols}).dropna(subset=[a, b]).drop_duplicates()
     scope = [within] if within else []
     for left, right in ((a, b), (b, a)):
+        if not pairs.duplicated(subset=[*scope, left]).any():
+            continue  # each value of `left` goes with one value of `right`
         per = pairs.groupby([*scope, left])[right].agg(lambda s: sorted(s.astype(str)))
         for key, values in per.items():
             if len(values) > 1:
@@ -804,6 +803,8 @@ def _ct_check(ctx: ValidationContext, rule: Rule, *, extensible: bool) -> Iterat
             cl = ctx.codelist(cl_id)
             if cl is None or cl.extensible != extensible:
                 continue
+            if ctx.distinct(name, col) <= cl.values:
+                continue  # every value a term: no row to look at
             v = ctx.text(name, col)
             bad = (v.notna() & ~v.isin(cl.values)).to_numpy(dtype=bool)
             if mask is not None:
