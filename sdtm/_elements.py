@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -178,18 +179,17 @@ def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfp
     d10, d16 = d.astype("U10"), d.astype("U16")
     long_date = np.char.str_len(d) >= 16
     codes, names = pd.factorize(subjects.astype("str"))
-    for order in sorted(elements["TAETORD"].unique()) if len(elements) else []:
-        level = elements.loc[elements["TAETORD"] == order].drop_duplicates("USUBJID").set_index("USUBJID")
-        where = level.index.get_indexer(names)  # per distinct subject: its row of this level, -1 if none
+    for level in _element_levels(elements):
+        where = level.subjects.get_indexer(names)  # per distinct subject: its row of this level, -1 if none
         row = where[codes]
         present = row >= 0
         if not present.any():
             continue
         take = np.where(present, row, 0)
-        start = level["SESTDTC"].fillna("").astype("str").to_numpy(dtype=str)[take]
-        epoch = level["EPOCH"].fillna("").astype("str").to_numpy(dtype=object)[take]
-        dosing = level["_DOSING"].fillna(False).astype(bool).to_numpy()[take] & present
-        is_open = level["_OPEN"].fillna(False).astype(bool).to_numpy()[take] & present
+        start = level.start[take]
+        epoch = level.epoch[take]
+        dosing = level.dosing[take] & present
+        is_open = level.open[take] & present
         start = np.where(present, start, "")
         s10 = start.astype("U10")
         known = s10 != ""
@@ -205,6 +205,43 @@ def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfp
     beyond = (end != "") & (d10 > end)
     blank = (d == "") | beyond | ~has_elements
     return np.where(blank, "", result).astype(str)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One element order (TAETORD) of every subject, as arrays by the subject's row in `subjects`."""
+
+    subjects: pd.Index
+    start: np.ndarray
+    epoch: np.ndarray
+    dosing: np.ndarray
+    open: np.ndarray
+
+
+def _element_levels(elements: pd.DataFrame) -> list[_Level]:
+    """The subject elements by element order, computed once per elements frame (every dataset's EPOCH
+    reads the same elements; the frame is kept with its levels, so its id is never reused meanwhile)."""
+    cached = _LEVELS.get(id(elements))
+    if cached is not None and cached[0] is elements:
+        return cached[1]
+    levels = []
+    for order in sorted(elements["TAETORD"].unique()) if len(elements) else []:
+        level = elements.loc[elements["TAETORD"] == order].drop_duplicates("USUBJID").set_index("USUBJID")
+        levels.append(
+            _Level(
+                subjects=level.index,
+                start=level["SESTDTC"].fillna("").astype("str").to_numpy(dtype=str),
+                epoch=level["EPOCH"].fillna("").astype("str").to_numpy(dtype=object),
+                dosing=level["_DOSING"].fillna(False).astype(bool).to_numpy(),
+                open=level["_OPEN"].fillna(False).astype(bool).to_numpy(),
+            )
+        )
+    _LEVELS.clear()  # one run's elements at a time
+    _LEVELS[id(elements)] = (elements, levels)
+    return levels
+
+
+_LEVELS: dict[int, tuple[pd.DataFrame, list[_Level]]] = {}
 
 
 def _date_span(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
