@@ -5,7 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,32 @@ try:
         _hypothesis_settings.load_profile("ci")
 except ImportError:  # pragma: no cover - hypothesis is in the test extra
     pass
+
+
+@contextmanager
+def remembering_what_rules_derive(frames: Iterable) -> Iterator[None]:
+    """Within the block, what validator rules derive from one of `frames` (ValidationContext.of_dataset)
+    is computed once and reused by every later validation: for the defect tests, which validate the same
+    clean frames again and again with one of them changed. The frames are held here and must not be
+    edited; a changed frame is a new object and is computed afresh."""
+    from cdiscgen.validate._context import ValidationContext
+
+    held = {id(f): f for f in frames}  # kept alive so that an id is never reused
+    memo: dict[tuple, object] = {}
+    original = ValidationContext.of_dataset
+
+    def of_dataset(ctx, kind, name, compute, *columns):
+        frame = ctx.datasets[name]
+        if held.get(id(frame)) is not frame:
+            return original(ctx, kind, name, compute, *columns)
+        key = (id(frame), kind, columns)
+        if key not in memo:
+            memo[key] = original(ctx, kind, name, compute, *columns)
+        return memo[key]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(ValidationContext, "of_dataset", of_dataset)
+    try:
+        yield
+    finally:
+        patch.undo()

@@ -36,11 +36,11 @@ from cdiscgen.export import XptVariable
 from cdiscgen.validate import (
     DatasetFolder,
     Scope,
-    ValidationContext,
     list_rules,
     read_dataset_folder,
     validate_parts,
 )
+from tests.conftest import remembering_what_rules_derive
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1"}
 ALL_CODES = frozenset(r.code for r in list_rules())
@@ -63,25 +63,6 @@ class Real:
     tmp: Path
 
 
-class _BaselineMemo:
-    """`ValidationContext.of_dataset` remembered across validations for the baseline frames only (held
-    here, never edited): what a rule derives from a frame the defect did not touch is computed once."""
-
-    def __init__(self, frames: dict[int, pd.DataFrame]) -> None:
-        self.frames = frames  # id -> frame, kept alive so that an id is never reused
-        self.memo: dict[tuple, object] = {}
-        self.original = ValidationContext.of_dataset
-
-    def __call__(self, ctx: ValidationContext, kind: str, name: str, compute, *columns: str) -> object:
-        frame = ctx.datasets[name]
-        if id(frame) not in self.frames or self.frames[id(frame)] is not frame:
-            return self.original(ctx, kind, name, compute, *columns)
-        key = (id(frame), kind, columns)
-        if key not in self.memo:
-            self.memo[key] = self.original(ctx, kind, name, compute, *columns)
-        return self.memo[key]
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory, darpal_run) -> Iterator[Real]:
     tmp = tmp_path_factory.mktemp("pipeline")
@@ -99,12 +80,8 @@ def real(tmp_path_factory, darpal_run) -> Iterator[Real]:
         for key, p in parts.items()
     }
     schema = list(validate_parts(parts.values(), study=study, codes={SCHEMA}).findings)
-    frames = {id(f): f for p in parts.values() for f in p.frames.values()}
-    patch = pytest.MonkeyPatch()
-    memo = _BaselineMemo(frames)
-    patch.setattr(ValidationContext, "of_dataset", lambda ctx, *args: memo(ctx, *args))
-    yield Real(study, parts, baseline, define_findings, schema, tmp)
-    patch.undo()
+    with remembering_what_rules_derive([f for p in parts.values() for f in p.frames.values()]):
+        yield Real(study, parts, baseline, define_findings, schema, tmp)
 
 
 # ------------------------------------------------------------------------------------- the injection kit
