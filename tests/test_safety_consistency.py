@@ -264,3 +264,18 @@ def test_every_screen_failure_on_a_criterion_has_its_ie_record_as_ti_states_it(r
     assert (ie["IETEST"] == ie["IETESTCD"].map(ti["IETEST"])).all()
     assert (ie["IECAT"] == ie["IETESTCD"].map(ti["IECAT"])).all()
     assert (ie["IEORRES"] == ie["IECAT"].map({"INCLUSION": "N", "EXCLUSION": "Y"})).all()
+
+
+def test_a_sample_not_analysed_has_no_result_and_its_records_are_not_done(raw, sdtm):
+    # the simulator wrote M-protein 0.00 on samples not received, haemolysed or too small: LB then held a
+    # result with a reason not done and no LBSTAT (CORE CG0094), and ADRS a response from no lab result
+    lab = form(raw, "central_lab")
+    not_done = lab[lab["NOT_DONE_REASON"] != ""]
+    assert len(not_done) > 50 and set(not_done["LAB_TEST"]) >= {"M-protein (SPEP)", "Free Kappa LC"}
+    assert (not_done["RESULT"] == "").all(), not_done.loc[not_done["RESULT"] != "", ["LAB_TEST", "RESULT"]]
+    lb = sdtm["LB"]
+    with_reason = lb[lb["LBREASND"] != ""]
+    assert len(with_reason) >= len(not_done)  # immunofixation adds its own not-done records
+    assert (with_reason["LBSTAT"] == "NOT DONE").all()
+    assert (with_reason["LBORRES"] == "").all() and with_reason["LBSTRESN"].isna().all()
+    assert ((lb["LBSTAT"] == "NOT DONE") == (lb["LBREASND"] != "")).all()

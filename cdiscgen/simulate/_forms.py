@@ -274,7 +274,8 @@ def hem_values(c: _Ctx) -> pd.DataFrame:
     h["kappa"], h["lambda"] = np.where(lam, u, i), np.where(lam, i, u)
     frac = np.clip((i - u) / dbl, 0, 3)
     clone = d["clone"].to_numpy()[s]
-    h["mspike"] = np.where(cr | ~clone, 0.0, np.round(d["mspike_bl"].to_numpy()[s] * frac, 2))
+    mspike = np.where(cr | ~clone, 0.0, np.round(d["mspike_bl"].to_numpy()[s] * frac, 2))
+    h["mspike"] = np.where(miss, np.nan, mspike)  # a sample not analysed has no M-protein, not 0.00
     h["frac"] = np.where(cr, 0.0, frac)
     h["serum_pos"] = clone & ~cr
     urine_bl = d["urine_pos"].to_numpy()[s]
