@@ -13,7 +13,9 @@ internals.
   fatal AE, grade 5, serious with AESDTH Y, ending on the date of death; and no other event is fatal;
 - no adverse event starts after the data cut-off or after the subject's death;
 - every vital sign the site wrote is one VS record in its test's unit, and each dosed subject has one
-  last-observation-before-exposure record per test.
+  last-observation-before-exposure record per test;
+- a lab sample not analysed has no result in the raw form, and its LB records are NOT DONE with the reason
+  and without the unit and reference range the lab sends with every test.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ def test_every_screen_failure_on_a_criterion_has_its_ie_record_as_ti_states_it(r
     assert (ie["IEORRES"] == ie["IECAT"].map({"INCLUSION": "N", "EXCLUSION": "Y"})).all()
 
 
-def test_a_sample_not_analysed_has_no_result_and_its_records_are_not_done(raw, sdtm):
+def test_a_sample_not_analysed_has_no_result_unit_or_range_and_its_records_are_not_done(raw, sdtm):
     # the simulator wrote M-protein 0.00 on samples not received, haemolysed or too small: LB then held a
     # result with a reason not done and no LBSTAT (CORE CG0094), and ADRS a response from no lab result
     lab = form(raw, "central_lab")
@@ -279,3 +281,8 @@ def test_a_sample_not_analysed_has_no_result_and_its_records_are_not_done(raw, s
     assert (with_reason["LBSTAT"] == "NOT DONE").all()
     assert (with_reason["LBORRES"] == "").all() and with_reason["LBSTRESN"].isna().all()
     assert ((lb["LBSTAT"] == "NOT DONE") == (lb["LBREASND"] != "")).all()
+    # the unit and the reference range the lab sends with every test belong to a result: none without one
+    for column in ("LBORRESU", "LBORNRLO", "LBORNRHI", "LBSTRESU"):
+        assert (with_reason[column] == "").all(), column
+    assert with_reason["LBSTNRLO"].isna().all() and with_reason["LBSTNRHI"].isna().all()
+    assert (not_done["UNIT"] != "").any() and (not_done["REF_HIGH"] != "").any()  # what the lab did send

@@ -48,14 +48,14 @@ def test_bundled_mapping_specs_are_clean():
         ("LBORRES: {assign: RESULT}", "LBORRES: {assign: RESULTS}", "SPEC104", "raw column 'RESULTS'"),
         ("LBORRES: {assign: RESULT}", "LBXYZ: {assign: RESULT}", "SPEC111", "LBXYZ is not a variable of LB"),
         (
-            "LBORRESU: {assign: UNIT}",
-            "LBORRESU: {hardcode: furlong}",
+            "then: {assign: UNIT}",  # LBORRESU (a unit where there is a result)
+            "then: {hardcode: furlong}",
             "SPEC105",
             "'furlong' is not a term of codelist UNIT",
         ),
         (
-            "LBORRESU: {assign: UNIT}",
-            "LBORRESU: {assign: UNIT, codelist: NOPE}",
+            "then: {assign: UNIT}",
+            "then: {assign: UNIT, codelist: NOPE}",
             "SPEC106",
             "codelist 'NOPE' does not exist",
         ),
