@@ -270,7 +270,7 @@ def test_every_screen_failure_on_a_criterion_has_its_ie_record_as_ti_states_it(r
 
 def test_a_sample_not_analysed_has_no_result_unit_or_range_and_its_records_are_not_done(raw, sdtm):
     # the simulator wrote M-protein 0.00 on samples not received, haemolysed or too small: LB then held a
-    # result with a reason not done and no LBSTAT (CORE CG0094), and ADRS a response from no lab result
+    # result with a reason not done and no LBSTAT (CORE-000225, as issue 29 names it), and ADRS a response from no lab result
     lab = form(raw, "central_lab")
     not_done = lab[lab["NOT_DONE_REASON"] != ""]
     assert len(not_done) > 50 and set(not_done["LAB_TEST"]) >= {"M-protein (SPEP)", "Free Kappa LC"}

@@ -51,7 +51,7 @@ class ValidationContext:
     files: dict[str, str] = field(default_factory=dict)
     limit: int = DEFAULT_LIMIT
     #: Per-run scratch space for rules that share expensive work (e.g. the parsed define.xml).
-    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _derived: dict[tuple[str, str, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------- datasets & specs
@@ -241,15 +241,23 @@ def compute_text(series: pd.Series) -> pd.Series:
     if is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         x = series.astype("float64").to_numpy()
         finite = np.isfinite(x)
-        integral = finite & (np.round(x) == x) & (np.abs(x) < 1e15)
         out = np.full(len(x), None, dtype=object)
-        if integral.any():
-            out[integral] = [str(v) for v in x[integral].astype("int64").tolist()]
-        other = finite & ~integral
-        if other.any():
-            out[other] = [repr(v) for v in x[other].tolist()]
+        if finite.any():
+            out[finite] = _number_texts(x[finite])
         return pd.Series(out, index=series.index, dtype="str")
     return compute_stripped(series)
+
+
+def _number_texts(x: np.ndarray) -> np.ndarray:
+    """Finite numbers as text, each distinct value formatted once: integral ones as "3", the others as
+    Python's shortest repr ("118.45600000000002" stays visible as such)."""
+    distinct, inverse = np.unique(x, return_inverse=True)
+    integral = (np.round(distinct) == distinct) & (np.abs(distinct) < 1e15)
+    texts = [
+        str(int(v)) if whole else repr(v)
+        for v, whole in zip(distinct.tolist(), integral.tolist(), strict=True)
+    ]
+    return np.array(texts, dtype=object)[inverse.reshape(-1)]
 
 
 VALID_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
