@@ -502,7 +502,8 @@ class _Checker:
                         f"{name} is not a variable of {dataset.name} in {dataset.file.name if dataset.file else 'specs/sdtm'}",
                     )
                     continue
-                self.check_rule(rule, line, vkey, columns, var_specs[name].codelist, tuple(assigned))
+                codelist = _value_level_codelist(dataset, variables, name) or var_specs[name].codelist
+                self.check_rule(rule, line, vkey, columns, codelist, tuple(assigned))
                 assigned.append(name)
             sources.append(
                 SourceSpec(
@@ -578,3 +579,27 @@ def read_mapping_specs(study: Study) -> list[MappingSpec]:
     if errors:
         raise SpecError(errors)
     return specs
+
+
+def _value_level_codelist(dataset: Any, variables: Any, name: str) -> str | None:
+    """The codelist a value-level entry gives `name` in a source that hardcodes every `by` variable.
+
+    RS holds responses and clinical classifications: RSCAT of an RSTESTCD = ALSTAGE record is a term of
+    the clinical-classification category codelist, not of the response category one, and a source that
+    writes only such records is checked against the former.
+    """
+    level = dataset.value_level or {}
+    if name not in (level.get("variables") or ()):
+        return None
+    fixed = {}
+    for by in level.get("by") or ():
+        rule = variables.get(by)
+        value = rule.get("hardcode") if isinstance(rule, dict) else rule
+        if value in (None, ""):
+            return None
+        fixed[by] = str(value)
+    for entry in level.get("entries") or ():
+        where = {k: str(v) for k, v in (entry.get("where") or {}).items()}
+        if entry.get("variable") == name and where == fixed:
+            return entry.get("codelist")
+    return None

@@ -365,13 +365,16 @@ def test_lb_value_level_keys_on_testcd_spec_and_method(sdtm_define, sdtm_data):
 
 def test_rs_value_level_by_rstestcd_takes_the_codelists_of_the_spec(sdtm_define, sdtm_data):
     _, doc = sdtm_define
-    entries = {
-        e["where"]["RSTESTCD"]: e["codelist"] for e in _raw_specs("sdtm")["RS"]["value_level"]["entries"]
-    }
-    items = _partition_check(doc, sdtm_data["RS"], "VL.RS.RSSTRESC", "RSSTRESC")
-    got = {conds[0][2][0]: doc.xp("odm:CodeListRef/@CodeListOID", item) for _, item, conds in items}
-    assert set(got) == {"HEMARESP", "CARDRESP", "RENLRESP", "MRDIND"}
-    assert got == {k: [f"CL.{v}"] for k, v in entries.items()}
+    entries = _raw_specs("sdtm")["RS"]["value_level"]["entries"]
+    tests = {"HEMARESP", "CARDRESP", "RENLRESP", "MRDIND", "ALSTAGE"}
+    # RSCAT: responses take the response categories, the stage (a clinical classification) its own
+    for variable in ("RSSTRESC", "RSCAT"):
+        declared = {e["where"]["RSTESTCD"]: e["codelist"] for e in entries if e["variable"] == variable}
+        items = _partition_check(doc, sdtm_data["RS"], f"VL.RS.{variable}", variable)
+        got = {conds[0][2][0]: doc.xp("odm:CodeListRef/@CodeListOID", item) for _, item, conds in items}
+        assert set(got) == tests
+        assert got == {k: [f"CL.{v}"] for k, v in declared.items()}
+    assert declared["ALSTAGE"] == "CCCAT" and declared["MRDIND"] == "RSCAT"
     _partition_check(doc, sdtm_data["RS"], "VL.RS.RSORRES", "RSORRES")
 
 
@@ -379,9 +382,8 @@ def test_supp_qval_value_level_comes_from_the_parent_supplemental_variables(sdtm
     _, doc = sdtm_define
     dm = {v["name"]: v for v in _raw_specs("sdtm")["DM"]["variables"] if v.get("supplemental")}
     items = _partition_check(doc, sdtm_data["SUPPDM"], "VL.SUPPDM.QVAL", "QVAL")
-    assert [conds for _, _, conds in items] == [
-        [("QNAM", "EQ", [q])] for q in ("MAYOSTG", "INVISO", "PRIORLN")
-    ]
+    in_codelist_order = ("INVISO", "PRIORLN", "INVLC")  # the order of codelist QNAM_SUPPDM
+    assert [conds for _, _, conds in items] == [[("QNAM", "EQ", [q])] for q in in_codelist_order]
     for ref, item, conds in items:
         var = dm[conds[0][2][0]]
         assert item.get("Name") == var["name"]
@@ -471,7 +473,9 @@ def test_codelists_list_only_the_terms_used_with_their_c_codes(sdtm_define, sdtm
     coded = lambda oid: doc.xp("//odm:CodeList[@OID=$o]/*/@CodedValue", o=oid)  # noqa: E731
     assert coded("CL.SEX") == ["F", "M"]  # U is in the codelist but not in the data
     assert coded("CL.MPISO") == ["POSITIVE", "NEGATIVE"]
-    assert coded("CL.RSTESTCD") == ["HEMARESP", "MRDIND", "CARDRESP", "RENLRESP"]
+    assert coded("CL.RSTESTCD") == ["HEMARESP", "MRDIND", "CARDRESP", "RENLRESP", "ALSTAGE"]
+    assert coded("CL.CCCAT") == ["MAYO 2004 WITH EUROPEAN MODIFICATION"]  # extends C118971, no C-code
+    assert coded("CL.ALSTAGE") == ["IIIA"]  # a sponsor codelist: only the stage in the data
     assert set(coded("CL.LBTESTCD")) == set(sdtm_data["LB"].LBTESTCD)
     # sponsor extensions of CDISC codelists
     low = doc.one("//odm:CodeList[@OID='CL.HEMRESP']/odm:CodeListItem[@CodedValue='LOW-DFLC PR']")

@@ -451,6 +451,17 @@ def _rs(study: Study) -> pd.DataFrame:
             "FOLLOW-UP MONTH 3",
             "2024-09-30",
         ),
+        (
+            s2,
+            "ALSTAGE",
+            "AL Amyloidosis Stage",
+            "MAYO 2004 WITH EUROPEAN MODIFICATION",
+            "IIIa",
+            "IIIA",
+            1.0,
+            "SCREENING",
+            "2024-01-02",
+        ),
     ]
     core = pd.DataFrame(
         rows,
@@ -482,9 +493,11 @@ def _rs(study: Study) -> pd.DataFrame:
             "RSEVAL": "INVESTIGATOR",
             "VISITNUM": core.VISITNUM,
             "VISIT": core.VISIT,
-            "EPOCH": np.where(core.VISITNUM < 800, "TREATMENT", "FOLLOW-UP"),
+            "EPOCH": np.select(
+                [core.VISITNUM < 100, core.VISITNUM < 800], ["SCREENING", "TREATMENT"], "FOLLOW-UP"
+            ),
             "RSDTC": core.RSDTC,
-            "RSDY": [85.0, 85.0, 85.0, 170.0, 90.0, 262.0],
+            "RSDY": [85.0, 85.0, 85.0, 170.0, 90.0, 262.0, -5.0],
         }
     )
     assert list(out.columns) == study.datasets["RS"].variable_names
@@ -621,10 +634,10 @@ def sdtm_frames(study: Study) -> dict[str, pd.DataFrame]:
             study,
             "SUPPDM",
             [
-                (SUBJECTS[0], None, None, "MAYOSTG", "Mayo 2012 Stage at Baseline", "II"),
+                (SUBJECTS[0], None, None, "INVLC", "Involved Light Chain (Investigator)", "LAMBDA"),
                 (SUBJECTS[0], None, None, "INVISO", "Involved Isotype at Baseline", "FREE LAMBDA"),
                 (SUBJECTS[0], None, None, "PRIORLN", "Number of Prior Lines of Therapy", "2"),
-                (SUBJECTS[1], None, None, "MAYOSTG", "Mayo 2012 Stage at Baseline", "IIIA"),
+                (SUBJECTS[1], None, None, "INVLC", "Involved Light Chain (Investigator)", "KAPPA"),
                 (SUBJECTS[1], None, None, "PRIORLN", "Number of Prior Lines of Therapy", "13"),
             ],
         ),

@@ -85,6 +85,33 @@ def test_values_map_target_outside_the_codelist(tmp_path):
     assert [(f.code, f.file, f.line) for f in errors] == [("SPEC105", "mappings/rs.yaml", line)]
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        # the stage source writes only RSTESTCD ALSTAGE records: RSCAT is checked against the codelist the
+        # value-level entry for ALSTAGE names (clinical-classification categories), not the response one
+        (
+            "RSCAT: {hardcode: MAYO 2004 WITH EUROPEAN MODIFICATION}",
+            "RSCAT: {hardcode: PALLADINI 2012}",
+            "codelist CCCAT (MAYO 2004 WITH EUROPEAN MODIFICATION)",
+        ),
+        (
+            "RSCAT: {hardcode: PROTOCOL DEFINED RESPONSE CRITERIA}",  # the MRD source: RSTESTCD MRDIND
+            "RSCAT: {hardcode: MAYO 2004 WITH EUROPEAN MODIFICATION}",
+            "codelist RSCAT (PALLADINI 2012, PALLADINI 2014, PROTOCOL DEFINED RESPONSE CRITERIA)",
+        ),
+    ],
+    ids=["classification-category-on-a-stage", "response-category-on-mrd"],
+)
+def test_a_hardcoded_value_is_checked_against_its_value_level_codelist(tmp_path, old, new, named):
+    study_dir = copy_study(tmp_path)
+    path = study_dir / "mappings" / "rs.yaml"
+    line = edit(path, old, new)
+    errors = errors_for(study_dir)
+    assert [(f.code, f.file, f.line) for f in errors] == [("SPEC105", "mappings/rs.yaml", line)]
+    assert named in errors[0].message
+
+
 def test_condition_on_undeclared_column_and_bad_operator(tmp_path):
     study_dir = copy_study(tmp_path)
     path = study_dir / "mappings" / "lb.yaml"

@@ -111,8 +111,8 @@ def test_site_date_formats_and_partial_dates(result, raw_dir):
             values = df.loc[df[col] != "", col]
             assert values.map(lambda v: bool(ISO.match(v))).all(), (name, col)
     bdx = read(raw_dir, "baseline_disease.csv")
-    supp = result.datasets["SUPPDM"]
-    diag = supp.loc[supp["QNAM"] == "DIAGDTC"].set_index("USUBJID")["QVAL"]
+    mh = result.datasets["MH"]
+    diag = mh.loc[mh["MHCAT"] == "PRIMARY DIAGNOSIS"].set_index("USUBJID")["MHSTDTC"]
     partial = bdx.loc[bdx["DIAGNOSIS_DATE"].str.startswith("UN")]
     assert len(partial) > 0
     for _, row in partial.iterrows():

@@ -67,9 +67,9 @@ def test_bundled_study_model():
     assert lb.variable("LBTESTCD").codelist == "LBTESTCD"
     # supplemental qualifiers are not submitted in the parent dataset
     dm = study.dataset("DM")
-    assert "MAYOSTG" not in dm.variable_names
+    assert "INVISO" not in dm.variable_names
     supplemental = [v.name for v in dm.supplemental_variables]
-    assert {"MAYOSTG", "PRIORLN"} <= set(supplemental)
+    assert {"INVISO", "PRIORLN"} <= set(supplemental)
     assert not set(supplemental) & set(dm.variable_names)
     # schedule: screening + 16 dosing visits + EOT + 6 follow-ups = 24; C2D1 is day 29 (28-day cycles)
     visits = {v.code: v for v in study.visits}

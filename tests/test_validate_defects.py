@@ -511,12 +511,12 @@ def _supp_rows() -> tuple[list[dict], list[dict]]:
             STUDYID=STUDYID,
             RDOMAIN="DM",
             USUBJID=_u(n),
-            QNAM="MAYOSTG",
-            QLABEL="Mayo 2012 Stage",
-            QVAL=stage,
+            QNAM="INVLC",
+            QLABEL="Involved Light Chain (Investigator)",
+            QVAL=chain,
             QORIG="CRF",
         )
-        for n, stage in ((1, "II"), (3, "IIIA"))
+        for n, chain in ((1, "LAMBDA"), (3, "KAPPA"))
     ]
     supprs = [
         dict(
@@ -993,7 +993,7 @@ DEFECTS = [
     ),
     D(
         "qnam-too-long",
-        _set("SUPPDM", dict(USUBJID=S1), QNAM="MAYOSTAGE"),
+        _set("SUPPDM", dict(USUBJID=S1), QNAM="INVLCHAIN"),
         "CDG0607",
         {"SUPPDM"},
         {"QNAM"},
@@ -1120,7 +1120,7 @@ DEFECTS = [
     D("required-variable-missing", _drop_col("DS", "DSDECOD"), "CDG0101", {"DS"}, {"DSDECOD"}),
     D("expected-variable-missing", _drop_col("LB", "LBSTRESU"), "CDG0102", {"LB"}, {"LBSTRESU"}),
     D("variables-out-of-order", _swap_cols("LB", "LBTESTCD", "LBTEST"), "CDG0103", {"LB"}, None),
-    D("variable-not-in-spec", _add_col("DM", "MAYOSTG", "II"), "CDG0104", {"DM"}, {"MAYOSTG"}),
+    D("variable-not-in-spec", _add_col("DM", "DISSTAGE", "II"), "CDG0104", {"DM"}, {"DISSTAGE"}),
     D("label-differs-from-spec", _meta_var("LB", "LBTEST", label="Lab Test"), "CDG0105", {"LB"}, {"LBTEST"}),
     D("seq-stored-as-text", _char_seq, "CDG0106", {"LB"}, {"LBSEQ"}),
     D("length-longer-than-values", _meta_var("LB", "LBTESTCD", length=40), "CDG0108", {"LB"}, {"LBTESTCD"}),

@@ -496,10 +496,10 @@ DEFECTS: list[Defect] = [
     ),
     D(
         "variable-not-in-spec",
-        _add_column("DM", "MAYOSTG", "II", "Mayo 2012 Stage"),
+        _add_column("DM", "DISSTAGE", "II", "Disease Stage"),
         "CDG0104",
         {"DM"},
-        {"MAYOSTG"},
+        {"DISSTAGE"},
         frozenset({"CDG1303"}),
     ),
     D(

@@ -109,8 +109,8 @@ def check_variable_order(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
 def check_variable_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every variable in a dataset is declared in its spec (supplemental qualifiers belong in SUPP--).
 
-    Bad: DM with a column MAYOSTG (a supplemental qualifier).
-    Good: MAYOSTG as QNAM in SUPPDM.
+    Bad: DM with a column INVISO (a supplemental qualifier).
+    Good: INVISO as QNAM in SUPPDM.
     """
     for name in ctx.names():
         spec = ctx.spec(name)

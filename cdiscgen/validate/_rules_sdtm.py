@@ -1092,7 +1092,7 @@ def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
 def check_supp_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A QNAM appears once per parent record (STUDYID, RDOMAIN, USUBJID, IDVAR, IDVARVAL).
 
-    Bad: two SUPPDM records with QNAM MAYOSTG for one subject.
+    Bad: two SUPPDM records with QNAM INVISO for one subject.
     Good: one.
     """
     for name in ctx.sdtm_names():
