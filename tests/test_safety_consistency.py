@@ -12,6 +12,8 @@ internals.
 - every death whose cause is an adverse event (death.csv: infection, cardiac, renal failure) has exactly one
   fatal AE, grade 5, serious with AESDTH Y, ending on the date of death; and no other event is fatal;
 - no adverse event starts after the data cut-off or after the subject's death;
+- every death has one date: DM.DTHDTC, every DS record with DSDECOD DEATH, the fatal AE's end, and no vital
+  status ALIVE on or after it; its cause is one DD record; no new therapy starts after it;
 - every vital sign the site wrote is one VS record in its test's unit, and each dosed subject has one
   last-observation-before-exposure record per test;
 - a lab sample not analysed has no result in the raw form, and its LB records are NOT DONE with the reason
@@ -157,7 +159,7 @@ def test_every_death_from_an_adverse_event_has_one_fatal_event_ending_that_day(r
     dm = sdtm["DM"].set_index("USUBJID")
     for _, row in fatal.iterrows():
         death = dm.loc[row["USUBJID"], "DTHDTC"]
-        assert death and row["AEENDTC"].startswith(death), (row["USUBJID"], row["AEENDTC"], death)
+        assert death and row["AEENDTC"] == death, (row["USUBJID"], row["AEENDTC"], death)
         assert dm.loc[row["USUBJID"], "DTHFL"] == "Y"
 
 
@@ -326,3 +328,55 @@ def test_disease_stage_is_a_clinical_classification_named_by_the_system_its_valu
     agree12 = (got[subjects].replace({"IIIA": "III", "IIIB": "III"}) == mayo12).mean()
     assert agree04 >= 0.97, agree04
     assert agree12 <= 0.5, agree12
+
+
+def _not_after(first: pd.Series, second: pd.Series) -> pd.Series:
+    """first <= second for ISO 8601 dates of any precision, compared at the shorter of the two."""
+    n = pd.concat([first.str.len(), second.str.len()], axis=1).min(axis=1)
+    return pd.Series([a[:k] <= b[:k] for a, b, k in zip(first, second, n, strict=True)], index=first.index)
+
+
+def test_every_death_has_one_date_in_dm_ds_and_the_fatal_event(raw, sdtm, study):
+    # CORE-000034 / CG0069, FDA FB0611: DSSTDTC = DM.DTHDTC where DSDECOD = DEATH. Before, the end of
+    # treatment of a death on treatment was dated the last dose (DARPAL-102-007: 2025-04-21 vs 2025-04-22), the
+    # end of study kept the full date where the death form had only a year (104-003: 2024-09-12 vs 2024), and
+    # the death form was a third DS record (DSCAT OTHER EVENT) with the cause in DSTERM.
+    dm = sdtm["DM"].set_index("USUBJID")
+    dead = dm[dm["DTHFL"] == "Y"]
+    deaths = form(raw, "death")
+    assert sorted(dead.index) == sorted(usubjid(study, deaths["SUBJECT"]))
+    assert (dead["DTHDTC"].str.len() < 10).sum() >= 1  # a partial date is among them
+    ds = sdtm["DS"]
+    death_records = ds[ds["DSDECOD"] == "DEATH"]
+    assert set(death_records["USUBJID"]) == set(dead.index)
+    assert (death_records["DSSTDTC"] == death_records["USUBJID"].map(dead["DTHDTC"])).all()
+    assert set(death_records["DSCAT"]) == {"DISPOSITION EVENT"}
+    end_of_study = death_records[death_records["DSSCAT"] == "END OF STUDY"]
+    assert sorted(end_of_study["USUBJID"]) == sorted(dead.index)  # one each
+    on_treatment = death_records[death_records["DSSCAT"] == "END OF TREATMENT"]
+    assert len(on_treatment) > 5 and not on_treatment["USUBJID"].duplicated().any()
+
+
+def test_the_cause_of_death_is_one_dd_record_and_no_status_or_therapy_follows_death(raw, sdtm, study):
+    dm = sdtm["DM"].set_index("USUBJID")
+    dead = dm.loc[dm["DTHFL"] == "Y", "DTHDTC"]
+    deaths = form(raw, "death").assign(USUBJID=lambda f: usubjid(study, f["SUBJECT"])).set_index("USUBJID")
+    dd = sdtm["DD"]
+    assert sorted(dd["USUBJID"]) == sorted(dead.index) and set(dd["DDTESTCD"]) == {"PRCDTH"}
+    assert (dd["DDSTRESC"] == dd["USUBJID"].map(deaths["CAUSE"].str.upper())).all()
+    assert _not_after(dd["USUBJID"].map(dead), dd["DDDTC"]).all()  # recorded on or after the death
+    # CG0067: a vital status DEAD has its DS death record; ALIVE is never learned on or after the death day
+    ss = sdtm["SS"]
+    ss_dead = ss[ss["USUBJID"].isin(dead.index)]
+    death_day = ss_dead["USUBJID"].map(dead)
+    alive = ss_dead["SSSTRESC"] == "ALIVE"
+    assert _not_after(ss_dead.loc[alive, "SSDTC"], death_day[alive]).all()  # at a partial date's precision
+    exact = alive & (death_day.str.len() == 10)
+    assert exact.sum() > 5 and (ss_dead.loc[exact, "SSDTC"] < death_day[exact]).all()
+    told = ss_dead[ss_dead["SSSTRESC"] == "DEAD"]
+    assert len(told) > 5 and _not_after(told["USUBJID"].map(dead), told["SSDTC"]).all()
+    assert set(ss.loc[ss["SSSTRESC"] == "DEAD", "USUBJID"]) <= set(dead.index)
+    cm = sdtm["CM"]
+    later = cm[(cm["CMCAT"] == "SUBSEQUENT ANTI-PLASMA CELL THERAPY") & cm["USUBJID"].isin(dead.index)]
+    assert len(later) > 5
+    assert _not_after(later["CMSTDTC"], later["USUBJID"].map(dead)).all()

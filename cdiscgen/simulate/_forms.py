@@ -10,7 +10,12 @@ import pandas as pd
 from ._layout import FORM_COLUMNS, RECORD_PREFIX
 from ._plan import BIG, Plan, organ_state, rng_for
 from ._render import dirty_text, format_dates, format_fixed, format_partial, format_times
-from ._safety import SafetyEvents, adverse_events_form, build_adverse_events, vital_signs_form
+from ._safety import (
+    SafetyEvents,
+    adverse_events_form,
+    build_adverse_events,
+    vital_signs_form,
+)
 
 NOT_DONE = np.array(["Sample not received", "Sample haemolysed", "Insufficient volume"], dtype=object)
 YES_NO = np.array(["No", "Yes"], dtype=object)
@@ -641,15 +646,15 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
     )
     e = np.flatnonzero(ended)
     eot_date = np.where(np.isnan(eot_off[e]), last_dose[e], np.nan_to_num(eot_off[e])).astype(np.int64)
+    eot_date = np.where(reason[e] == "Death", stop[e], eot_date)  # treatment ended by death: the day of death
     eot = pd.DataFrame({**c.ids(e), "EOT_DATE": c.dates(e, at(eot_date, e)), "LAST_DOSE_DATE": c.dates(e, at(last_dose[e], e)),
                         "COMPLETED": YES_NO[completed[e].astype(int)], "REASON": reason[e]})  # fmt: skip
     # deaths
     death = d["death_off"].to_numpy()
     died = np.flatnonzero(death <= cut)
     part = rng.random(died.size) < dirt["partial_death_date"]
-    if died.size and not part.any():
-        part[int(rng.integers(0, died.size))] = True
-    kind = np.where(part, np.where(rng.random(died.size) < 0.7, 1, 2), 0)
+    forced = int(rng.integers(0, died.size)) if died.size and not part.any() else -1
+    kind = np.where(rng.random(died.size) < 0.7, 1, 2)
     ddate = at(death[died], died)
     heart = d["heart"].to_numpy()[died]
     after_pd = d["pd_off"].to_numpy()[died] < death[died]
@@ -660,8 +665,6 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
                  np.array(["Other", "Infection", "Unknown", "Renal failure", "Cardiac (amyloidosis)"],
                           dtype=object)[rng.integers(0, 5, died.size)]),
     )  # fmt: skip
-    dth = pd.DataFrame({**c.ids(died), "DEATH_DATE": np.where(kind > 0, format_partial(ddate, kind), c.dates(died, ddate)),
-                        "CAUSE": cause})  # fmt: skip
     # subsequent therapy
     nt = d["nt_off"].to_numpy()
     t_ = np.flatnonzero(nt <= cut)
@@ -691,6 +694,17 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
                         "CONTACT_DATE": c.dates(dd_, at(contact[ok], dd_)), "CONTACT_TYPE": "Telephone",
                         "VITAL_STATUS": "Dead", "_off": contact[ok]})  # fmt: skip
     fuc = pd.concat([fuc, tel], ignore_index=True)
+    # one death date on every form (death, end of study, a fatal AE's end), written as the site knows it:
+    # partial only where the site learned of the death in follow-up, never for a death on treatment
+    may_be_partial = entered
+    part &= may_be_partial
+    candidates = np.flatnonzero(may_be_partial)
+    if candidates.size and not part.any():  # the dirt occurs in every simulation that has such a death
+        part[candidates[max(forced, 0) % candidates.size]] = True
+    death_text = np.where(part, format_partial(ddate, kind), c.dates(died, ddate))
+    reported = np.where(entered, np.minimum(contact, cut[died]), death[died])  # the day the site learned it
+    dth = pd.DataFrame({**c.ids(died), "DEATH_DATE": death_text, "REPORT_DATE": c.dates(died, at(reported, died)),
+                        "CAUSE": cause})  # fmt: skip
     # end of study: death > withdrawal > lost to follow-up > completed (the last follow-up visit attended)
     last_fu_code = fu_visits[-1].code if fu_visits else ""
     last_fu = v.loc[(v["code"] == last_fu_code).to_numpy()]
@@ -707,10 +721,14 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
         [status == "Death", status == "Completed"], [death, np.nan_to_num(comp_off)], last_att
     )
     x = np.flatnonzero(status != "")
-    eos = pd.DataFrame({**c.ids(x), "EOS_DATE": c.dates(x, at(eos_off[x], x)), "STATUS": status[x]})
+    eos_text = c.dates(x, at(eos_off[x], x))
+    death_text_of = dict(zip(died, death_text, strict=True))
+    eos_text = np.array([death_text_of[i] if st == "Death" else t for i, st, t in zip(x, status[x], eos_text, strict=True)],
+                        dtype=object)  # fmt: skip
+    eos = pd.DataFrame({**c.ids(x), "EOS_DATE": eos_text, "STATUS": status[x]})
     ae_stop = e[reason[e] == "Adverse event"]
     discontinued = pd.DataFrame({"s": ae_stop, "off": stop[ae_stop]})
-    deaths = pd.DataFrame({"s": died, "off": death[died], "cause": cause})
+    deaths = pd.DataFrame({"s": died, "off": death[died], "cause": cause, "text": death_text})
     forms = {
         "end_of_treatment": _finish(eot, "end_of_treatment", []),
         "end_of_study": _finish(eos, "end_of_study", []),
@@ -758,4 +776,6 @@ def adverse_events(c: _Ctx, events: SafetyEvents) -> pd.DataFrame:
     form = adverse_events_form(
         ae, c.ids(np.arange(len(d))), c.offset_dates, c.cfg["dirt"]["coded_text"], c.plan.seed
     )
+    fatal = ae["fatal"].to_numpy(dtype=bool)  # ends on the death date as the death form writes it
+    form.loc[fatal, "END_DATE"] = ae.loc[fatal, "s"].map(events.deaths.set_index("s")["text"]).to_numpy()
     return _finish(form, "adverse_events", ["_off"])

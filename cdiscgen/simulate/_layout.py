@@ -23,7 +23,7 @@ FORM_COLUMNS: dict[str, tuple[str, ...]] = {
                      "ANXIETY_DEPRESSION", "VAS"),
     "end_of_treatment": _ID + ("EOT_DATE", "LAST_DOSE_DATE", "COMPLETED", "REASON"),
     "end_of_study": _ID + ("EOS_DATE", "STATUS"),
-    "death": _ID + ("DEATH_DATE", "CAUSE"),
+    "death": _ID + ("DEATH_DATE", "REPORT_DATE", "CAUSE"),
     "subsequent_therapy": _ID + ("THERAPY", "START_DATE", "REASON"),
     "followup_contact": _ID + ("VISIT", "CONTACT_DATE", "CONTACT_TYPE", "VITAL_STATUS"),
     "adverse_events": _ID + ("AE_TERM", "AE_PT", "AE_SOC", "START_DATE", "END_DATE", "ONGOING", "CTCAE_GRADE",

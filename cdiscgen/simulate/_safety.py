@@ -79,7 +79,7 @@ class SafetyEvents:
 
     dose_actions: pd.DataFrame  # s, off, end_off, drug (DARA | POMA), reason, action
     discontinued: pd.DataFrame  # s, off: end of treatment for an adverse event (the first day without dosing)
-    deaths: pd.DataFrame  # s, off, cause
+    deaths: pd.DataFrame  # s, off, cause, text (the death date as the death form writes it)
     last_dose: np.ndarray  # per subject row: offset of the last dose (-BIG: never dosed)
 
 
