@@ -158,7 +158,8 @@ def test_progression_days_match_the_simulation(subjects, imputed_therapy_gap):
 
 
 def _last_alive(sdtm_frames: dict, usubjid: str, cutoff: float) -> float:
-    """Latest complete date of a subject on or before the cut-off in DM, EX, LB, RS, QS and non-death DS."""
+    """Latest complete date of a subject on or before the cut-off in DM, EX, LB, RS, QS, VS, AE (an end only
+    of an event that was not fatal), a vital status ALIVE and non-death DS: every day the subject was seen alive."""
     found = []
     for name, columns in (
         ("DM", ["RFICDTC"]),
@@ -166,6 +167,9 @@ def _last_alive(sdtm_frames: dict, usubjid: str, cutoff: float) -> float:
         ("LB", ["LBDTC"]),
         ("RS", ["RSDTC"]),
         ("QS", ["QSDTC"]),
+        ("VS", ["VSDTC"]),
+        ("AE", ["AESTDTC", "AEENDTC"]),
+        ("SS", ["SSDTC"]),
         ("DS", ["DSSTDTC"]),
     ):
         frame = sdtm_frames.get(name)
@@ -174,7 +178,11 @@ def _last_alive(sdtm_frames: dict, usubjid: str, cutoff: float) -> float:
         frame = frame[frame["USUBJID"] == usubjid]
         if name == "DS":
             frame = frame[frame["DSDECOD"].str.upper() != "DEATH"]
+        if name == "SS":
+            frame = frame[frame["SSSTRESC"] == "ALIVE"]
         for col in columns:
+            if col == "AEENDTC":
+                frame = frame[frame["AEOUT"] != "FATAL"]
             for text in frame[col].astype(str):
                 if len(text) >= 10:
                     found.append(sas(text[:10]))
