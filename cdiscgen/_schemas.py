@@ -106,6 +106,7 @@ DATASET_SCHEMA: dict = {
     "repeating": {"type": "boolean"},
     "reference_data": {"type": "boolean"},
     "split_by": {"type": "string", "nullable": True, "regex": NAME_RE},
+    "seq_order": {"type": "list", "minlength": 1, "schema": {"type": "string", "regex": NAME_RE}},
     "comment": _OPT_TEXT,
     "methods": {"type": "list", "schema": {"type": "dict", "schema": METHOD_SCHEMA}},
     "value_level": {"type": "dict", "nullable": True, "schema": VALUE_LEVEL_SCHEMA},

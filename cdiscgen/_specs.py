@@ -178,6 +178,7 @@ class DatasetSpec:
     repeating: bool = True
     reference_data: bool = False
     split_by: str | None = None
+    seq_order: tuple[str, ...] = ()  # the order --SEQ numbers records in (default: the keys)
     comment: str | None = None
     methods: tuple[MethodSpec, ...] = ()
     value_level: dict[str, Any] | None = None
@@ -744,6 +745,7 @@ def _build_dataset(path: Path, doc: LineDict) -> DatasetSpec:
         repeating=bool(doc.get("repeating", True)),
         reference_data=bool(doc.get("reference_data", False)),
         split_by=doc.get("split_by"),
+        seq_order=tuple(doc.get("seq_order") or ()),
         comment=doc.get("comment"),
         methods=tuple(_method(m) for m in doc.get("methods", []) or []),
         value_level=_plain(doc.get("value_level")) if doc.get("value_level") else None,
@@ -922,6 +924,19 @@ def _check_dataset_references(
                     keys.line_of(i),
                     f"keys[{i}]",
                     f"key variable {key} is not a variable of {dataset}",
+                )
+            )
+    order = doc.get("seq_order")
+    for i, key in enumerate(order if isinstance(order, LineList) else []):
+        if key not in names:
+            out.append(
+                _spec_finding(
+                    "SPEC025",
+                    path,
+                    root,
+                    order.line_of(i),
+                    f"seq_order[{i}]",
+                    f"seq_order variable {key} is not a variable of {dataset}",
                 )
             )
     if doc.get("split_by") and doc["split_by"] not in names:

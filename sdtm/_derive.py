@@ -47,7 +47,7 @@ def _ref(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
 
 
 def derive_seq(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Sort by the dataset keys (stable) and number --SEQ 1, 2, ... within USUBJID."""
+    """Sort by the dataset's `seq_order`, else its keys (stable), and number --SEQ 1, 2, ... within USUBJID."""
     order = compute_seq_order(df, spec)
     out = df.take(order).reset_index(drop=True) if order is not None else df.copy(deep=False)
     seq = f"{spec.domain or spec.name}SEQ"
@@ -57,10 +57,11 @@ def derive_seq(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
 
 def compute_seq_order(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
-    """Row positions in the dataset-key order of `derive_seq` (stable, missing keys first); None when no key
-    is in `df` (the rows keep their order). Only the key columns are sorted, the frame is not copied."""
+    """Row positions in the order of `derive_seq`: the dataset's `seq_order` (e.g. DS by USUBJID and DSSTDTC,
+    chronological, ties in the mapping's source order), else its keys; stable, missing values first. None when
+    no such column is in `df` (the rows keep their order). Only those columns are sorted, not the frame."""
     seq = f"{spec.domain or spec.name}SEQ"
-    keys = [k for k in spec.keys if k in df.columns and k != seq]
+    keys = [k for k in (spec.seq_order or spec.keys) if k in df.columns and k != seq]
     if not keys:
         return None
     ordered = df[keys].reset_index(drop=True).sort_values(keys, kind="stable", na_position="first")

@@ -72,6 +72,35 @@ def test_seq_follows_dataset_keys(study):
     ]
 
 
+def test_ds_seq_is_chronological_with_same_day_ties_in_source_order(study):
+    # DS keys start with DSCAT, so numbering by keys put the end of study (DISPOSITION EVENT) before the
+    # informed consent (PROTOCOL MILESTONE); specs/sdtm/ds.yaml numbers by `seq_order: [.., DSSTDTC]`
+    spec = study.dataset("DS")
+    assert spec.keys[:3] == ("STUDYID", "USUBJID", "DSCAT") and spec.seq_order[-1] == "DSSTDTC"
+    df = (
+        pd.DataFrame(  # in the order the mapping's sources make them: consent, end of treatment, end of study
+            {
+                "STUDYID": s(["X"] * 5),
+                "USUBJID": s(["A", "B", "A", "B", "B"]),
+                "DSDECOD": s(
+                    ["INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED", "COMPLETED", "DEATH", "DEATH"]
+                ),
+                "DSCAT": s(["PROTOCOL MILESTONE"] * 2 + ["DISPOSITION EVENT"] * 3),
+                "DSSCAT": s(["", "", "END OF STUDY", "END OF TREATMENT", "END OF STUDY"]),
+                "DSSTDTC": s(["2024-01-19", "2024-02-01", "2026-01-31", "2024-05-03", "2024-05-03"]),
+            }
+        )
+    )
+    out = derive_seq(df, spec)
+    assert out[["USUBJID", "DSDECOD", "DSSCAT", "DSSEQ"]].values.tolist() == [
+        ["A", "INFORMED CONSENT OBTAINED", "", 1.0],
+        ["A", "COMPLETED", "END OF STUDY", 2.0],
+        ["B", "INFORMED CONSENT OBTAINED", "", 1.0],
+        ["B", "DEATH", "END OF TREATMENT", 2.0],  # same day: treatment ends before the study does
+        ["B", "DEATH", "END OF STUDY", 3.0],
+    ]
+
+
 def test_unscheduled_visits_numbered_between_scheduled_ones_across_domains(study):
     lb = pd.DataFrame(
         {

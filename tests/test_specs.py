@@ -198,6 +198,15 @@ def test_key_variable_must_exist(study_copy):
     assert hits and hits[0].line == line_of(path, "keys:")
 
 
+def test_seq_order_variable_must_exist(study_copy):
+    path = study_copy / "specs/sdtm/ds.yaml"
+    replace_in(path, "seq_order: [STUDYID, USUBJID, DSSTDTC]", "seq_order: [STUDYID, USUBJID, DSDTSTC]")
+    _, findings = check_study(study_copy)
+    hits = [f for f in findings if "DSDTSTC" in f.message]
+    assert [(f.code, f.line) for f in hits] == [("SPEC025", line_of(path, "seq_order:"))]
+    assert "seq_order variable DSDTSTC is not a variable of DS" in hits[0].message
+
+
 def test_mapping_must_target_a_declared_dataset(study_copy):
     (study_copy / "mappings").mkdir(exist_ok=True)
     (study_copy / "mappings" / "zz.yaml").write_text("# a mapping spec\ndataset: ZZ\n")
