@@ -122,6 +122,26 @@ def test_site_date_formats_and_partial_dates(result, raw_dir):
         assert got == (parts[2] if parts[1] == "UNK" else f"{parts[2]}-{months[parts[1]]}")
 
 
+def test_lbcat_is_the_kind_of_test_not_the_endpoint_it_serves(result):
+    # issue 29: LBCAT held endpoint names (HEMATOLOGIC RESPONSE, ORGAN FUNCTION); a category groups tests by
+    # kind, so a reviewer finds the chemistry, the urinalysis and the paraprotein studies where labs usually are
+    lb = result.datasets["LB"]
+    serum_chemistry = {"BNPPRONT", "TROPONT", "CREAT", "GFRBSCRT"}
+    expected = (
+        lb["LBSPEC"]
+        .map({"URINE": "URINALYSIS"})
+        .fillna(lb["LBTESTCD"].map(lambda t: "CHEMISTRY" if t in serum_chemistry else "IMMUNOLOGY"))
+    )
+    assert (lb["LBCAT"] == expected).all()
+    assert set(lb.loc[lb["LBCAT"] == "IMMUNOLOGY", "LBTESTCD"]) == {
+        "KLCFR",
+        "LLCFR",
+        "KLCLLCFR",
+        "MCPROT",
+        "MPIGISO",
+    }
+
+
 def test_unit_dirt_is_standardised(result):
     lb = result.datasets["LB"]
     num = pd.to_numeric(lb["LBORRES"], errors="coerce")
