@@ -112,6 +112,7 @@ def output_layout(out_dir: Path, studyid: str) -> dict[str, Path]:
         "json": out_dir / "json",
         "analysis": out_dir / "analysis",
         "validation": out_dir / "validation",
+        "trace": out_dir / "trace",  # traceability is for the sponsor, not a submission file: outside m5
     }
 
 
@@ -221,7 +222,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         ),
         lambda r: sum(r.rows.values()),
     )
-    write_trace(held["sdtm"].trace, layout["sdtm"])
+    write_trace(held["sdtm"].trace, layout["trace"])
     if with_adam:
         adam_written = stage(
             "export-adam",

@@ -38,8 +38,9 @@ class PublishResult:
 
 
 def write_trace(trace: Mapping[str, pd.DataFrame], folder: Path) -> list[Path]:
-    """Traceability beside each SDTM dataset, not an XPT variable: <dataset>.trace.csv (record -> raw
-    file, record id and row)."""
+    """Traceability of each SDTM dataset in `folder` (kept out of the submission folders), not an XPT
+    variable: <dataset>.trace.csv (record -> raw file, record id and row)."""
+    folder.mkdir(parents=True, exist_ok=True)
     return [write_csv_atomic(trace[name], folder / f"{name.lower()}.trace.csv") for name in sorted(trace)]
 
 

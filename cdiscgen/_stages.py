@@ -42,14 +42,15 @@ def run_sdtm_stage(
 
 
 def _write_sdtm_folder(raw_dir: Path, study: Study, work: Path, created: datetime) -> Findings:
-    """What `cdiscgen sdtm` puts in its output folder (datasets, define, trace files); its findings."""
+    """What `cdiscgen sdtm` puts in its output folder (datasets, define; trace files in its trace/ folder, as
+    `run` keeps them out of m5); its findings."""
     from define import write_define
     from sdtm import run_sdtm
 
     result = run_sdtm(raw_dir, study)
     written = write_datasets(result.datasets, study, work, created=created)
     write_define(study, result.datasets, work, standard="SDTM", created=created, lengths=written.lengths)
-    write_trace(result.trace, work)
+    write_trace(result.trace, work / "trace")
     return Findings(list(result.findings))
 
 

@@ -23,9 +23,8 @@ def test_stage_commands_chain(tmp_path):
         main, ["sdtm", "--raw", str(raw), "--out", str(sdtm_dir), "--report", str(report / "sdtm")]
     )
     assert result.exit_code == 0, result.output
-    assert {"dm.xpt", "lb.xpt", "define.xml", "define.html", "lb.trace.csv"} <= {
-        p.name for p in sdtm_dir.iterdir()
-    }
+    assert {"dm.xpt", "lb.xpt", "define.xml", "define.html"} <= {p.name for p in sdtm_dir.iterdir()}
+    assert (sdtm_dir / "trace" / "lb.trace.csv").is_file()  # the sponsor's trace, in a folder of its own
     dm, _ = pyreadstat.read_xport(str(sdtm_dir / "dm.xpt"))
     assert len(dm) == 12  # every screened subject, screen failures included
 

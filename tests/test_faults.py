@@ -645,11 +645,12 @@ def stage_outputs(tmp_path_factory, small_run, small_run_seed2) -> dict:
     def build(base):
         for seed, run in ((1, small_run), (2, small_run_seed2)):
             shutil.copytree(next(run.rglob("tabulations/sdtm")), base / f"sdtm{seed}")
+            shutil.copytree(run / "trace", base / f"sdtm{seed}" / "trace")
             shutil.copytree(next(run.rglob("analysis/adam/datasets")), base / f"adam{seed}")
             for summary in sorted((run / "analysis").glob("summary.*")):
                 shutil.copy2(summary, base / f"adam{seed}" / summary.name)
 
-    base = shared_build(tmp_path_factory, "stage-outputs-8", build)
+    base = shared_build(tmp_path_factory, "stage-outputs-9", build)
     return {seed: (base / f"sdtm{seed}", base / f"adam{seed}") for seed in (1, 2)}
 
 

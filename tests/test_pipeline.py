@@ -70,7 +70,10 @@ def test_output_tree_holds_every_part(first_run):
         assert (adam / f"{name}.xpt").is_file(), name
     for folder in (sdtm, adam):
         assert {"define.xml", "define.html", "define2-1.xsl"} <= {p.name for p in folder.iterdir()}
-    assert (sdtm / "lb.trace.csv").is_file()
+    # the traceability files are the sponsor's, outside m5: the submission folders hold submission files only
+    assert (first_run / "trace" / "lb.trace.csv").is_file()
+    submitted = {p.suffix for p in (first_run / "m5").rglob("*") if p.is_file()}
+    assert submitted == {".xpt", ".xml", ".html", ".xsl"}
     assert {p.name for p in (first_run / "analysis").iterdir()} >= {"summary.json", "summary.html"}
     assert {p.name for p in (first_run / "validation").iterdir()} >= {
         "report.json",
