@@ -15,14 +15,21 @@ TS follows the SDTMIG 3.4 TS assumptions and the FDA Study Data Technical Confor
   SDTM CT version of `study.standards.sdtm_ct`;
 - ISO 8601 dates and durations (SSTDTC, DCUTDTC, AGEMIN) carry TSVCDREF "ISO 8601" and no TSVALCD;
 - REGID carries its own identifier as TSVALCD and TSVCDREF "ClinicalTrials.gov" (an NCT number);
-- INDIC (SNOMED) and TRT (UNII) leave TSVALCD/TSVCDREF/TSVCDVER empty: study.yaml holds no such code and
-  none is invented;
+- INDIC carries the SNOMED CT concept id of `study.indication_code` (TSVCDREF "SNOMED CT") and TRT the UNII
+  of its treatment's `unii` (TSVCDREF "UNII"); without one TSVALCD/TSVCDREF stay empty (no code is ever
+  invented) and the validator reports the gap (CDG0904);
+- ADAPT (design.adaptive, default N), STOPRULE (study.stopping_rule, else null flavor UNK: the protocol's rule
+  is not in study.yaml) and SENDTC (study.end_date, else null flavor NAV while the study is running) are
+  always present (FDA TCG; CORE CG0287);
 - AGEMAX without a maximum age has TSVAL "" and TSVALNF "PINF";
 - CURTRT (background treatment) of a study that is not add-on (ADDON N) has TSVAL "" and TSVALNF "NA";
 - LENGTH (study.planned_length) is an ISO 8601 duration; OBJPRIM, OUTMSPRI, THERAREA are free text;
 - PCLAS (per treatment: FDA Established Pharmacologic Class) carries TSVCDREF "MED-RT" and a TSVALCD only
   when study.yaml gives a MED-RT code (`pharmacologic_class_code`);
-- FCNTRY carries the ISO 3166-1 alpha-3 code as TSVAL and TSVALCD with TSVCDREF "ISO 3166";
+- FCNTRY carries the ISO 3166-1 alpha-3 code as TSVAL and TSVALCD with TSVCDREF "ISO 3166-1 alpha-3"
+  (CORE CG0456);
+- DOSFRQ repeats for a treatment whose frequency changes during the study (a list in study.yaml, e.g. every
+  week in cycles 1-2, then every 2 weeks);
 - TSSEQ numbers the repeats of one TSPARMCD (1, 2, ...); the per-treatment rows (TRT, ROUTE, DOSE, DOSU,
   DOSFRQ, INTTYPE, PCLAS) share TSSEQ and TSGRPID (the treatment name) so that each reads with its drug.
 """
@@ -48,7 +55,9 @@ CDISC_CT = "CDISC CT"
 ISO_8601 = "ISO 8601"
 CLINICALTRIALS_GOV = "ClinicalTrials.gov"
 MED_RT = "MED-RT"
-ISO_3166 = "ISO 3166"
+ISO_3166 = "ISO 3166-1 alpha-3"
+UNII = "UNII"
+SNOMED_CT = "SNOMED CT"
 SCREEN_FAILURE = "SCREEN FAILURE"  # DM.ARMNRS of a subject who was not enrolled (CT ARMNULRS)
 
 # Design characteristics that study.yaml does not (yet) declare. The defaults describe a single-arm,
@@ -60,6 +69,7 @@ DESIGN_DEFAULTS: dict[str, str] = {
     "intent": "TREATMENT",
     "add_on": "N",
     "healthy_subjects": "N",
+    "adaptive": "N",
 }
 
 
@@ -127,7 +137,13 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
         _TsRow("TITLE", str(info["title"]), source="study.title"),
         _TsRow("SPONSOR", str(info["sponsor"]), source="study.sponsor"),
         ct("TPHASE", "TPHASE", info["phase"], "study.phase"),
-        _TsRow("INDIC", str(info["indication"]), source="study.indication"),
+        _TsRow(
+            "INDIC",
+            str(info["indication"]),
+            code=str(info.get("indication_code") or ""),
+            ref=SNOMED_CT if info.get("indication_code") else "",
+            source="study.indication",
+        ),
         ct("STYPE", "STYPE", info["study_type"], "study.study_type"),
         _TsRow("PLANSUB", str(info["planned_subjects"]), source="study.planned_subjects"),
         _TsRow("NARMS", str(len(arms)), source="design.arms"),
@@ -140,7 +156,10 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
         ct("RANDOM", "NY", _randomized(design), "design.randomized"),
         ct("ADDON", "NY", _flag(design, "add_on"), "design.add_on"),
         ct("HLTSUBJI", "NY", _flag(design, "healthy_subjects"), "design.healthy_subjects"),
+        ct("ADAPT", "NY", _flag(design, "adaptive"), "design.adaptive"),
         _current_treatment(design),
+        _stated_or_null("STOPRULE", info.get("stopping_rule"), "UNK", "study.stopping_rule"),
+        _stated_or_null("SENDTC", info.get("end_date"), "NAV", "study.end_date", ref=ISO_8601),
     ]
     for i, ttype in enumerate(info.get("trial_type") or []):
         rows.append(ct("TTYPE", "TTYPE", ttype, f"study.trial_type[{i}]"))
@@ -192,12 +211,14 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
             rows.append(_TsRow("COMPTRT", name, group=name, source=f"{where}.name"))
             continue
         doses = trt["dose"] if isinstance(trt["dose"], list) else [trt["dose"]]
+        frequencies = trt["frequency"] if isinstance(trt["frequency"], list) else [trt["frequency"]]
+        unii = str(trt.get("unii") or "")
         rows += [
-            _TsRow("TRT", name, group=name, source=f"{where}.name"),
+            _TsRow("TRT", name, code=unii, ref=UNII if unii else "", group=name, source=f"{where}.name"),
             ct("ROUTE", "ROUTE", trt["route"], f"{where}.route", name),
             *(_TsRow("DOSE", _number_text(d), group=name, source=f"{where}.dose") for d in doses),
             ct("DOSU", "UNIT", trt["unit"], f"{where}.unit", name),
-            ct("DOSFRQ", "FREQ", trt["frequency"], f"{where}.frequency", name),
+            *(ct("DOSFRQ", "FREQ", f, f"{where}.frequency", name) for f in frequencies),
         ]
         if trt.get("intervention_type"):
             rows.append(
@@ -223,6 +244,13 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
     if dm is not None:
         rows += _ts_from_dm(dm)
     return _number_ts(study, rows)
+
+
+def _stated_or_null(parmcd: str, value: Any, null_flavor: str, source: str, ref: str = "") -> _TsRow:
+    """A protocol fact study.yaml may not hold: its value, else the parameter with the null flavor saying why."""
+    if value in (None, ""):
+        return _TsRow(parmcd, "", null_flavor=null_flavor, source=source)
+    return _TsRow(parmcd, str(value), ref=ref, source=source)
 
 
 def _current_treatment(design: dict[str, Any]) -> _TsRow:

@@ -457,6 +457,7 @@ TS_VALUES = {
     "ACTSUB": "4",
     "ADDON": "N",
     "AGEMIN": "P18Y",
+    "ADAPT": "N",
     "CURTRT": "DARATUMUMAB",
     "DCUTDTC": "2026-06-30",
     "DCUTDESC": "PRIMARY ANALYSIS",
@@ -498,8 +499,15 @@ def _ts_rows() -> list[dict]:
     )
     rows = [dict(TSPARMCD=cd, TSPARM=names[cd], TSSEQ=1, TSVAL=val) for cd, val in sorted(TS_VALUES.items())]
     rows.append(dict(TSPARMCD="AGEMAX", TSPARM=names["AGEMAX"], TSSEQ=1, TSVALNF="PINF"))
+    rows.append(dict(TSPARMCD="STOPRULE", TSPARM=names["STOPRULE"], TSSEQ=1, TSVALNF="UNK"))
+    rows.append(dict(TSPARMCD="SENDTC", TSPARM=names["SENDTC"], TSSEQ=1, TSVALNF="NAV"))
     rows.append(dict(TSPARMCD="TRT", TSPARM=names["TRT"], TSSEQ=1, TSVAL="DARATUMUMAB"))
     rows.append(dict(TSPARMCD="TRT", TSPARM=names["TRT"], TSSEQ=2, TSVAL="POMALIDOMIDE"))
+    # the codes FDA expects (CDG0904); placeholders in this hand-built study, the rule reads only presence
+    coded = {"TRT": "UNII", "INDIC": "SNOMED CT", "PCLAS": "MED-RT", "FCNTRY": "ISO 3166-1 alpha-3"}
+    for r in rows:
+        if r["TSPARMCD"] in coded:
+            r.update(TSVALCD=f"TEST-{r['TSPARMCD']}-{r['TSSEQ']}", TSVCDREF=coded[r["TSPARMCD"]])
     for r in rows:
         r.update(STUDYID=STUDYID, DOMAIN="TS")
     return rows
@@ -1000,6 +1008,23 @@ DEFECTS = [
         frozenset({"CDG0802"}),
     ),
     D("ts-without-sstdtc", _drop_row("TS", dict(TSPARMCD="SSTDTC")), "CDG0901", {"TS"}, {"TSPARMCD"}),
+    # CORE CG0287: STOPRULE (like ADAPT and SENDTC) is present, with a null flavor when unknown
+    D("ts-without-stoprule", _drop_row("TS", dict(TSPARMCD="STOPRULE")), "CDG0901", {"TS"}, {"TSPARMCD"}),
+    D(
+        "ts-trt-without-unii",
+        _set("TS", dict(TSPARMCD="TRT", TSSEQ=2), TSVALCD=""),
+        "CDG0904",
+        {"TS"},
+        {"TSVALCD"},
+    ),
+    # CORE CG0456: FCNTRY's reference terminology is named "ISO 3166-1 alpha-3"
+    D(
+        "ts-fcntry-ref",
+        _set("TS", dict(TSPARMCD="FCNTRY"), TSVCDREF="ISO 3166"),
+        "CDG0904",
+        {"TS"},
+        {"TSVALCD"},
+    ),
     D(
         "ts-value-and-null-flavor-missing",
         _set("TS", dict(TSPARMCD="AGEMAX"), TSVALNF=""),

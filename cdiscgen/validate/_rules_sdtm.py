@@ -897,6 +897,7 @@ TS_REQUIRED = (
     "ADDON",
     "AGEMAX",
     "AGEMIN",
+    "ADAPT",
     "CURTRT",
     "DCUTDTC",
     "FCNTRY",
@@ -913,9 +914,11 @@ TS_REQUIRED = (
     "REGID",
     "SDTIGVER",
     "SDTMVER",
+    "SENDTC",
     "SEXPOP",
     "SPONSOR",
     "SSTDTC",
+    "STOPRULE",
     "STYPE",
     "TBLIND",
     "TCNTRL",
@@ -927,6 +930,8 @@ TS_REQUIRED = (
     "TTYPE",
 )
 TS_DATES = ("SSTDTC", "SENDTC", "DCUTDTC")
+TS_CODED = {"TRT": "UNII", "INDIC": "SNOMED CT", "PCLAS": "MED-RT", "FCNTRY": "ISO 3166-1 alpha-3"}
+"""TS parameters whose value FDA expects coded, and the reference terminology (TSVCDREF) of the code."""
 
 
 @rule(
@@ -1003,6 +1008,50 @@ def check_ts_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         "TSVAL of a date parameter is not a complete ISO 8601 date",
         variable="TSVAL",
         expected="YYYY-MM-DD",
+    )
+
+
+@rule(
+    "CDG0904",
+    "TS parameter without the code of its reference terminology",
+    severity=Severity.WARNING,
+    scope=Scope.SDTM,
+    reference="FDA Study Data Technical Conformance Guide section 4.1.1.3 (TRT: UNII, INDIC: SNOMED CT, PCLAS: MED-RT); CDISC CORE CG0456 (FCNTRY: ISO 3166-1 alpha-3)",
+)
+def check_ts_codes(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """TRT carries its UNII, INDIC its SNOMED CT concept, PCLAS its MED-RT class and FCNTRY its ISO 3166-1
+    alpha-3 code in TSVALCD, with that terminology named in TSVCDREF. A record with a null flavor instead
+    of a value is not checked. The code is never made up: study.yaml states it from the registry, or the
+    gap stays visible here.
+
+    Bad: TSPARMCD TRT, TSVAL DARATUMUMAB, TSVALCD null; FCNTRY with TSVCDREF "ISO 3166".
+    Good: TSPARMCD FCNTRY, TSVAL ITA, TSVALCD ITA, TSVCDREF "ISO 3166-1 alpha-3".
+    """
+    if "TS" not in ctx.datasets or not {"TSPARMCD", "TSVAL"} <= set(ctx.datasets["TS"].columns):
+        return
+    frame = ctx.datasets["TS"]
+    parmcd = ctx.text("TS", "TSPARMCD").fillna("")
+    code = (
+        ctx.text("TS", "TSVALCD").fillna("")
+        if "TSVALCD" in frame.columns
+        else pd.Series("", index=frame.index)
+    )
+    ref = (
+        ctx.text("TS", "TSVCDREF").fillna("")
+        if "TSVCDREF" in frame.columns
+        else pd.Series("", index=frame.index)
+    )
+    expected = parmcd.map(TS_CODED).fillna("")
+    valued = ctx.text("TS", "TSVAL").notna()
+    bad = (expected != "") & valued & ((code == "") | (ref != expected))
+    yield from ctx.findings_where(
+        rule,
+        "TS",
+        bad.to_numpy(),
+        parmcd + " has no " + expected + " code (TSVALCD with TSVCDREF " + expected + ")",
+        variable="TSVALCD",
+        value=code,
+        expected=expected,
     )
 
 
