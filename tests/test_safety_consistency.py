@@ -380,3 +380,47 @@ def test_the_cause_of_death_is_one_dd_record_and_no_status_or_therapy_follows_de
     later = cm[(cm["CMCAT"] == "SUBSEQUENT ANTI-PLASMA CELL THERAPY") & cm["USUBJID"].isin(dead.index)]
     assert len(later) > 5
     assert _not_after(later["CMSTDTC"], later["USUBJID"].map(dead)).all()
+
+
+CYTOPENIAS = {"Neutropenia": "NEUT", "Thrombocytopenia": "PLAT", "Anaemia": "HGB"}
+"""AE preferred term -> the blood count that shows it."""
+
+
+def _ctcae_grade(testcd: str, value: pd.Series, lln: pd.Series) -> pd.Series:
+    """CTCAE v5.0 grade of a low count, from its value: neutrophil count decreased (<LLN-1.5, <1.5-1.0,
+    <1.0-0.5, <0.5 x 10^9/L), platelet count decreased (<LLN-75, <75-50, <50-25, <25 x 10^9/L), anemia
+    (haemoglobin <LLN-10.0, <10.0-8.0, <8.0 g/dL); 0 at or above the lower limit of normal."""
+    limits = {"NEUT": (1.5, 1.0, 0.5), "PLAT": (75, 50, 25), "HGB": (10.0, 8.0, None)}[testcd]
+    grade = (value < lln).astype(int)
+    for g, limit in enumerate(limits, start=2):
+        if limit is not None:
+            grade = grade.where(~(value < limit), g)
+    return grade
+
+
+def test_blood_counts_agree_with_the_cytopenias_reported_as_adverse_events(sdtm):
+    # issue 29: no safety labs, while neutropenia and thrombocytopenia drove pomalidomide's dose changes.
+    # Each neutrophil, platelet and haemoglobin result is graded by CTCAE from its own value; an event of
+    # that cytopenia going on at the sample date (AESTDTC <= LBDTC <= AEENDTC, or not ended) must show its
+    # grade, and a count of grade 2 or worse must have such an event.
+    lb, ae = sdtm["LB"], sdtm["AE"]
+    assert {"HGB", "WBC", "NEUT", "PLAT", "ALT", "AST", "BILI"} <= set(lb["LBTESTCD"])
+    checked = 0
+    for term, testcd in CYTOPENIAS.items():
+        counts = lb[(lb["LBTESTCD"] == testcd) & lb["LBSTRESN"].notna()].copy()
+        counts["grade"] = _ctcae_grade(testcd, counts["LBSTRESN"], counts["LBSTNRLO"])
+        events = ae[ae["AEDECOD"] == term]
+        day = counts["LBDTC"].str[:10]
+        reported = pd.Series(0, index=counts.index)
+        for _, event in events.iterrows():
+            end = event["AEENDTC"][:10] or "9999-12-31"
+            going_on = (counts["USUBJID"] == event["USUBJID"]) & (day >= event["AESTDTC"][:10]) & (day <= end)
+            reported = reported.where(~going_on, reported.clip(lower=int(event["AETOXGR"])))
+        with_event = reported > 0
+        assert (counts.loc[with_event, "grade"] == reported[with_event]).all(), term
+        assert (reported[counts["grade"] >= 2] > 0).all(), term
+        checked += int(with_event.sum())
+    assert checked > 30  # the 300 subjects have such samples: the rule is exercised
+    wbc = lb[lb["LBTESTCD"] == "WBC"].set_index(["USUBJID", "LBDTC"])["LBSTRESN"]
+    neut = lb[lb["LBTESTCD"] == "NEUT"].set_index(["USUBJID", "LBDTC"])["LBSTRESN"]
+    assert (wbc.loc[neut.index] > neut).all()  # white cells include the neutrophils

@@ -44,9 +44,9 @@ def test_bundled_mapping_specs_are_clean():
 @pytest.mark.parametrize(
     "old,new,code,words",
     [
-        ("LBORRES: {assign: RESULT}", "LBORRES: {lookup: RESULT}", "SPEC101", "unknown algorithm 'lookup'"),
-        ("LBORRES: {assign: RESULT}", "LBORRES: {assign: RESULTS}", "SPEC104", "raw column 'RESULTS'"),
-        ("LBORRES: {assign: RESULT}", "LBXYZ: {assign: RESULT}", "SPEC111", "LBXYZ is not a variable of LB"),
+        ("LBORRESU: {assign: UNIT}", "LBORRESU: {lookup: UNIT}", "SPEC101", "unknown algorithm 'lookup'"),
+        ("LBORRESU: {assign: UNIT}", "LBORRESU: {assign: UNITS}", "SPEC104", "raw column 'UNITS'"),
+        ("LBORRESU: {assign: UNIT}", "LBXYZ: {assign: UNIT}", "SPEC111", "LBXYZ is not a variable of LB"),
         (
             "then: {assign: UNIT}",  # LBORRESU (a unit where there is a result)
             "then: {hardcode: furlong}",
@@ -61,8 +61,8 @@ def test_bundled_mapping_specs_are_clean():
         ),
         # issue 28, item 7: passed check-specs, then `run` failed naming no file or line
         (
-            "LBORRES: {assign: RESULT}",
-            'LBORRES: {assign: RESULT, extract: "(?P<n"}',
+            "LBORRESU: {assign: UNIT}",  # the safety-lab source's (the line must be unique in lb.yaml)
+            'LBORRESU: {assign: UNIT, extract: "(?P<n"}',
             "SPEC115",
             "regular expression '(?P<n' does not compile: missing >, unterminated name",
         ),
@@ -138,7 +138,7 @@ def test_unknown_step_and_ambiguous_date_formats(tmp_path):
 
 def test_bad_spec_fails_before_any_data_is_read(tmp_path):
     study_dir = copy_study(tmp_path)
-    edit(study_dir / "mappings" / "lb.yaml", "LBORRES: {assign: RESULT}", "LBORRES: {lookup: RESULT}")
+    edit(study_dir / "mappings" / "lb.yaml", "LBORRESU: {assign: UNIT}", "LBORRESU: {lookup: UNIT}")
     # the raw folder does not even exist: a SpecError (not a missing-file error) proves nothing was read
     with pytest.raises(SpecError) as info:
         run_sdtm(tmp_path / "no-such-raw-folder", load_study(study_dir))

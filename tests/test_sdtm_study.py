@@ -126,13 +126,14 @@ def test_lbcat_is_the_kind_of_test_not_the_endpoint_it_serves(result):
     # issue 29: LBCAT held endpoint names (HEMATOLOGIC RESPONSE, ORGAN FUNCTION); a category groups tests by
     # kind, so a reviewer finds the chemistry, the urinalysis and the paraprotein studies where labs usually are
     lb = result.datasets["LB"]
-    serum_chemistry = {"BNPPRONT", "TROPONT", "CREAT", "GFRBSCRT"}
-    expected = (
-        lb["LBSPEC"]
-        .map({"URINE": "URINALYSIS"})
-        .fillna(lb["LBTESTCD"].map(lambda t: "CHEMISTRY" if t in serum_chemistry else "IMMUNOLOGY"))
+    chemistry = {"BNPPRONT", "TROPONT", "CREAT", "GFRBSCRT", "ALT", "AST", "BILI"}
+    haematology = {"HGB", "WBC", "NEUT", "PLAT"}
+    by_test = lb["LBTESTCD"].map(
+        lambda t: "CHEMISTRY" if t in chemistry else "HEMATOLOGY" if t in haematology else "IMMUNOLOGY"
     )
+    expected = lb["LBSPEC"].map({"URINE": "URINALYSIS"}).fillna(by_test)
     assert (lb["LBCAT"] == expected).all()
+    assert set(lb.loc[lb["LBCAT"] == "HEMATOLOGY", "LBSPEC"]) == {"BLOOD"}
     assert set(lb.loc[lb["LBCAT"] == "IMMUNOLOGY", "LBTESTCD"]) == {
         "KLCFR",
         "LLCFR",

@@ -14,6 +14,7 @@ from ._safety import (
     SafetyEvents,
     adverse_events_form,
     build_adverse_events,
+    safety_lab_form,
     vital_signs_form,
 )
 
@@ -760,7 +761,14 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     }
     ended, discontinued, deaths = disposition(c, last)
     forms.update(ended)
-    forms["adverse_events"] = adverse_events(c, SafetyEvents(dose_actions, discontinued, deaths, last))
+    forms["adverse_events"], events = adverse_events(
+        c, SafetyEvents(dose_actions, discontinued, deaths, last)
+    )
+    forms["safety_lab"] = _finish(
+        safety_lab_form(c.v, c.d, events, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
+        "safety_lab",
+        ["_off", "_test"],
+    )
     forms["vital_signs"] = _finish(
         vital_signs_form(c.v, c.d, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
         "vital_signs",
@@ -769,7 +777,8 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     return forms
 
 
-def adverse_events(c: _Ctx, events: SafetyEvents) -> pd.DataFrame:
+def adverse_events(c: _Ctx, events: SafetyEvents) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """adverse_events.csv, and the events behind it (what the safety lab's blood counts must agree with)."""
     d = c.d
     ae = build_adverse_events(events, d["death_off"].to_numpy(), d["cut_off"].to_numpy(), c.plan.seed)
 
@@ -778,4 +787,4 @@ def adverse_events(c: _Ctx, events: SafetyEvents) -> pd.DataFrame:
     )
     fatal = ae["fatal"].to_numpy(dtype=bool)  # ends on the death date as the death form writes it
     form.loc[fatal, "END_DATE"] = ae.loc[fatal, "s"].map(events.deaths.set_index("s")["text"]).to_numpy()
-    return _finish(form, "adverse_events", ["_off"])
+    return _finish(form, "adverse_events", ["_off"]), ae

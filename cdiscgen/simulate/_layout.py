@@ -30,6 +30,7 @@ FORM_COLUMNS: dict[str, tuple[str, ...]] = {
                              "SERIOUS", "SAE_DEATH", "SAE_HOSP", "SAE_LIFE", "REL_DARA", "REL_POMA", "ACTION_DARA",
                              "ACTION_POMA", "OUTCOME"),
     "vital_signs": _ID + ("VISIT", "VS_DATE", "POSITION", "SYSBP", "DIABP", "PULSE", "TEMP", "WEIGHT", "HEIGHT"),
+    "safety_lab": _ID + ("VISIT", "COLL_DATE", "LAB_TEST", "RESULT", "UNIT", "REF_LOW", "REF_HIGH"),
 }  # fmt: skip
 
 RECORD_PREFIX: dict[str, str] = {
@@ -37,4 +38,5 @@ RECORD_PREFIX: dict[str, str] = {
     "central_lab": "LAB", "immunofixation": "IFE", "response_assessment": "RSP", "mrd": "MRD",
     "eq5d5l": "EQ5D", "end_of_treatment": "EOT", "end_of_study": "EOS", "death": "DTH",
     "subsequent_therapy": "STX", "followup_contact": "FUC", "adverse_events": "AE", "vital_signs": "VS",
+    "safety_lab": "SLB",
 }  # fmt: skip

@@ -280,3 +280,93 @@ def vital_signs_form(
             "_off": off,
         }
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------- safety laboratory
+SAFETY_LAB_VISIT = r"^(SCR|C\d+D1|C\d+D15|EOT)$"
+"""Visits with safety haematology and chemistry: screening, days 1 and 15 of every cycle, end of treatment."""
+
+SAFETY_LAB_TESTS = (  # (LAB_TEST, unit, reference low, high, decimals)
+    ("Haemoglobin", "g/dL", 12.0, 16.0, 1),
+    ("White blood cells", "10^9/L", 4.0, 10.0, 1),
+    ("Neutrophils", "10^9/L", 1.8, 7.5, 2),
+    ("Platelets", "10^9/L", 150, 400, 0),
+    ("ALT", "U/L", 7, 40, 0),
+    ("AST", "U/L", 8, 40, 0),
+    ("Bilirubin", "umol/L", 3, 21, 0),
+)
+CYTOPENIA_GRADES = {  # AE term -> lab test and the value range of each CTCAE v5.0 grade [low, high)
+    "Neutropenia": ("Neutrophils", {1: (1.5, 1.8), 2: (1.0, 1.5), 3: (0.5, 1.0), 4: (0.1, 0.5)}),
+    "Thrombocytopenia": ("Platelets", {1: (75, 150), 2: (50, 75), 3: (25, 50), 4: (10, 25)}),
+    "Anaemia": ("Haemoglobin", {1: (10.0, 12.0), 2: (8.0, 10.0), 3: (6.5, 8.0), 4: (5.5, 6.5)}),
+}
+"""A cytopenia reported as an AE is what the blood count shows while it lasts, at its grade; without such an
+event the count stays above the grade-2 limit (neutrophils >= 1.5, platelets >= 75, haemoglobin >= 10)."""
+
+
+def _active_grade(ae: pd.DataFrame, term: str, s: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Per lab sample (s, off): the highest grade of an AE `term` of the subject going on that day, else 0."""
+    grade = np.zeros(s.size, dtype=np.int64)
+    events = ae.loc[ae["term"].to_numpy() == term]
+    for es, start, end, g in zip(events["s"], events["start"], events["end"], events["grade"], strict=True):
+        last = BIG if end < 0 else end  # an ongoing event has end -BIG
+        on = (s == es) & (off >= start) & (off <= last)
+        grade[on] = np.maximum(grade[on], int(g))
+    return grade
+
+
+def safety_lab_form(
+    visits: pd.DataFrame,
+    subjects: pd.DataFrame,
+    ae: pd.DataFrame,
+    ids: dict[str, np.ndarray],
+    dates: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    seed: int,
+) -> pd.DataFrame:
+    """safety_lab.csv: haematology and chemistry at the safety-lab visits, one row per sample and test; the
+    blood counts agree with the cytopenias of the AE form (CYTOPENIA_GRADES)."""
+    rng = rng_for(seed, "safety_lab")
+    n = len(subjects)
+    level = {
+        "Haemoglobin": rng.normal(12.4, 1.0, n),
+        "White blood cells": rng.normal(2.4, 0.5, n),  # the cells other than neutrophils
+        "Neutrophils": rng.normal(3.6, 0.8, n),
+        "Platelets": rng.normal(235, 45, n),
+        "ALT": rng.normal(21, 6, n),
+        "AST": rng.normal(23, 6, n),
+        "Bilirubin": rng.normal(9, 3, n),
+    }
+    v = visits.loc[visits["code"].str.match(SAFETY_LAB_VISIT).to_numpy()].reset_index(drop=True)
+    s, off = v["s"].to_numpy(), v["off"].to_numpy()
+    m = len(v)
+    value = {
+        "Haemoglobin": np.clip(level["Haemoglobin"][s] + rng.normal(0, 0.5, m), 10.2, 17.0),
+        "Neutrophils": np.clip(level["Neutrophils"][s] + rng.normal(0, 0.5, m), 1.55, 9.0),
+        "Platelets": np.clip(level["Platelets"][s] + rng.normal(0, 25, m), 80, 520),
+        "ALT": np.clip(level["ALT"][s] + rng.normal(0, 5, m), 6, 75),
+        "AST": np.clip(level["AST"][s] + rng.normal(0, 5, m), 7, 75),
+        "Bilirubin": np.clip(level["Bilirubin"][s] + rng.normal(0, 2, m), 2, 30),
+    }
+    for term, (test, ranges) in CYTOPENIA_GRADES.items():
+        grade = _active_grade(ae, term, s, off)
+        draw = rng.random(m)
+        for g, (low, high) in ranges.items():
+            hit = grade == g
+            value[test][hit] = low + draw[hit] * (high - low) * 0.9  # inside the grade after rounding
+    # white cells follow the neutrophils (lymphocytes, monocytes and the rest on top)
+    others = np.clip(level["White blood cells"][s] + rng.normal(0, 0.3, m), 0.8, None)
+    value["White blood cells"] = value["Neutrophils"] + others
+    rows = []
+    for test, unit, low, high, decimals in SAFETY_LAB_TESTS:
+        rows.append(
+            pd.DataFrame(
+                {
+                    **{k: x[s] for k, x in ids.items()}, "VISIT": v["code"].to_numpy(),
+                    "COLL_DATE": dates(s, off), "LAB_TEST": test,
+                    "RESULT": np.char.mod(f"%.{decimals}f", np.round(value[test], decimals)),
+                    "UNIT": unit, "REF_LOW": f"{low:.{decimals}f}", "REF_HIGH": f"{high:.{decimals}f}",
+                    "_off": off, "_test": [t for t, *_ in SAFETY_LAB_TESTS].index(test),
+                }
+            )
+        )  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
