@@ -353,6 +353,7 @@ def test_every_death_has_one_date_in_dm_ds_and_the_fatal_event(raw, sdtm, study)
     assert set(death_records["DSCAT"]) == {"DISPOSITION EVENT"}
     end_of_study = death_records[death_records["DSSCAT"] == "END OF STUDY"]
     assert sorted(end_of_study["USUBJID"]) == sorted(dead.index)  # one each
+    assert not (ds["DSTERM"] == "OTHER").any()  # CG0343: the cause "Other" was a DSTERM; causes are in DD
     on_treatment = death_records[death_records["DSSCAT"] == "END OF TREATMENT"]
     assert len(on_treatment) > 5 and not on_treatment["USUBJID"].duplicated().any()
 

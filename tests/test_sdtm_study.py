@@ -143,6 +143,40 @@ def test_lbcat_is_the_kind_of_test_not_the_endpoint_it_serves(result):
     }
 
 
+def test_eq5d_qsorres_is_the_response_ticked_and_qsstresn_its_level(result):
+    # issue 29: QSORRES held the level the EDC stores ("2"); the response as collected is the instrument's
+    # wording (EQ-5D-5L, UK English), and the level is the standardised result
+    qs = result.datasets["QS"]
+    worst = {
+        "EQ5D0201": "I am unable to walk about",
+        "EQ5D0202": "I am unable to wash or dress myself",
+        "EQ5D0203": "I am unable to do my usual activities",
+        "EQ5D0204": "I have extreme pain or discomfort",
+        "EQ5D0205": "I am extremely anxious or depressed",
+    }
+    best = {
+        "EQ5D0201": "I have no problems in walking about",
+        "EQ5D0202": "I have no problems washing or dressing myself",
+        "EQ5D0203": "I have no problems doing my usual activities",
+        "EQ5D0204": "I have no pain or discomfort",
+        "EQ5D0205": "I am not anxious or depressed",
+    }
+    answered = qs[qs["QSSTAT"] != "NOT DONE"]
+    dims = answered[answered["QSTESTCD"].isin(list(best))]
+    assert (dims["QSSTRESC"] == dims["QSSTRESN"].map(lambda v: f"{v:.0f}")).all()
+    for testcd, text in best.items():
+        mine = dims[dims["QSTESTCD"] == testcd]
+        assert set(mine.loc[mine["QSSTRESN"] == 1, "QSORRES"]) == {text}, testcd
+        assert set(mine.loc[mine["QSSTRESN"] == 5, "QSORRES"]) <= {worst[testcd]}, testcd
+        # one wording per level, and a level's wording names its severity (slight for 2, moderate for 3 ...)
+        assert mine.groupby("QSSTRESN")["QSORRES"].nunique().eq(1).all(), testcd
+        for level, word in ((2, "slight"), (3, "moderate"), (4, "severe")):
+            assert mine.loc[mine["QSSTRESN"] == level, "QSORRES"].str.contains(word).all(), (testcd, level)
+    vas = answered[answered["QSTESTCD"] == "EQ5D0206"]
+    assert (pd.to_numeric(vas["QSORRES"]) == vas["QSSTRESN"]).all()
+    assert (qs.loc[qs["QSSTAT"] == "NOT DONE", "QSORRES"] == "").all()
+
+
 def test_unit_dirt_is_standardised(result):
     lb = result.datasets["LB"]
     num = pd.to_numeric(lb["LBORRES"], errors="coerce")
