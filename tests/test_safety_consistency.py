@@ -216,6 +216,23 @@ def test_disease_history_prior_transplant_and_survival_contacts_are_tabulated(ra
     ).sum().sum()
     assert (mh["MHCAT"] == "PRIMARY DIAGNOSIS").sum() == len(history)
     assert (pr["PROCCUR"] == "Y").sum() == (history["PRIOR_ASCT"].str.strip() == "Yes").sum()
+    # every prior line the history counts is a CM record, numbered in time order, between diagnosis and consent
+    cm = sdtm["CM"]
+    prior = cm[cm["CMCAT"] == "PRIOR ANTI-PLASMA CELL THERAPY"]
+    lines = prior["USUBJID"].value_counts()
+    counted = history.set_index(usubjid(study, history["SUBJECT"]))["PRIOR_LINES"].astype(int)
+    assert (lines.reindex(counted.index).fillna(0).astype(int) == counted).all()
+    supp = sdtm["SUPPCM"]
+    line = supp[supp["QNAM"] == "PTLINE"].set_index(["USUBJID", "IDVARVAL"])["QVAL"].astype(int)
+    prior = prior.assign(
+        line=[line[(u, f"{q:.0f}")] for u, q in zip(prior["USUBJID"], prior["CMSEQ"], strict=True)]
+    )
+    assert (prior.groupby("USUBJID")["line"].apply(lambda x: list(x) == list(range(1, len(x) + 1)))).all()
+    assert (prior["CMSTDTC"] <= prior["CMENDTC"]).all()
+    diagnosis = mh.loc[mh["MHCAT"] == "PRIMARY DIAGNOSIS"].set_index("USUBJID")["MHSTDTC"]
+    consent = sdtm["DM"].set_index("USUBJID")["RFICDTC"]
+    assert (prior["CMSTDTC"] >= prior["USUBJID"].map(diagnosis).str[:7]).all()
+    assert (prior["CMENDTC"] < prior["USUBJID"].map(consent).str[:7]).all()
     contacts = form(raw, "followup_contact")
     assert len(ss) == len(contacts)
     dead = set(usubjid(study, contacts.loc[contacts["VITAL_STATUS"] == "Dead", "SUBJECT"]))
@@ -240,7 +257,8 @@ def test_every_planned_dose_is_in_ec_and_only_the_given_ones_in_ex(raw, sdtm):
 
 
 def test_every_complete_date_has_its_study_day(sdtm, study):
-    # FDA FB1601/FB3201/FB3203 on the data: a complete --DTC/--STDTC/--ENDTC of a subject with a reference
+    # FDA FB1601/FB3201/FB3203, CORE-000321/CORE-000793 (DSDY) and CORE-000776 (LBENDY) on the data: a
+    # complete --DTC/--STDTC/--ENDTC of a subject with a reference
     # start date has its --DY/--STDY/--ENDY
     rfst = sdtm["DM"].set_index("USUBJID")["RFSTDTC"]
     missing = []

@@ -120,6 +120,45 @@ def baseline_disease(c: _Ctx) -> pd.DataFrame:
     return _finish(df, "baseline_disease", [])
 
 
+FIRST_LINE_REGIMENS = ("Bortezomib + cyclophosphamide + dexamethasone", "Melphalan + dexamethasone")
+LATER_LINE_REGIMENS = (
+    "Melphalan + dexamethasone",
+    "Bortezomib + melphalan + dexamethasone",
+    "Lenalidomide + dexamethasone",
+    "Ixazomib + dexamethasone",
+    "Bendamustine + dexamethasone",
+)
+"""Anti-plasma-cell regimens of AL amyloidosis before this study (neither study drug: EXCL01)."""
+
+
+def prior_therapy(c: _Ctx) -> pd.DataFrame:
+    """prior_therapy.csv: one row per prior line (PRIOR_LINES of the baseline form), in order between the
+    diagnosis and the consent, dated to the month as a history is. Own random stream: no other form moves."""
+    d = c.d
+    rng = rng_for(c.plan.seed, "prior")
+    lines = d["prior_lines"].to_numpy().astype(np.int64)
+    s = np.repeat(np.arange(len(d)), lines)
+    line = np.concatenate([np.arange(1, k + 1) for k in lines]) if len(s) else np.zeros(0, dtype=np.int64)
+    consent = d["consent"].to_numpy().astype("datetime64[D]")[s]
+    diag = consent - np.rint(d["diag_years"].to_numpy()[s] * 365.25).astype("timedelta64[D]")
+    span = (consent - diag).astype(np.int64) - 60  # the last line ends at least two months before consent
+    slot = span // lines[s]
+    start = diag + ((line - 1) * slot + rng.integers(0, 31, s.size)).astype("timedelta64[D]")
+    length = np.minimum(rng.integers(90, 241, s.size), np.maximum(slot - 45, 30))
+    stop = start + length.astype("timedelta64[D]")
+    later = np.array(LATER_LINE_REGIMENS, dtype=object)[rng.integers(0, len(LATER_LINE_REGIMENS), s.size)]
+    first = np.where(rng.random(s.size) < 0.8, FIRST_LINE_REGIMENS[0], FIRST_LINE_REGIMENS[1])
+    month = np.ones(s.size, dtype=int)
+    df = pd.DataFrame(
+        {
+            **c.ids(s), "LINE": line.astype(str), "REGIMEN": np.where(line == 1, first, later),
+            "START_DATE": format_partial(start, month), "STOP_DATE": format_partial(stop, month),
+            "_line": line,
+        }
+    )  # fmt: skip
+    return _finish(df, "prior_therapy", ["_line"])
+
+
 # --------------------------------------------------------------------------------------------------
 def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
     """dara_admin, poma_cycle, the last-dose offset per subject and the dose actions taken for an adverse
@@ -758,6 +797,7 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
         "response_assessment": rs,
         "mrd": mrd,
         "eq5d5l": eq5d(c),
+        "prior_therapy": prior_therapy(c),
     }
     ended, discontinued, deaths = disposition(c, last)
     forms.update(ended)

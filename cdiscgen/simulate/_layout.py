@@ -31,6 +31,7 @@ FORM_COLUMNS: dict[str, tuple[str, ...]] = {
                              "ACTION_POMA", "OUTCOME"),
     "vital_signs": _ID + ("VISIT", "VS_DATE", "POSITION", "SYSBP", "DIABP", "PULSE", "TEMP", "WEIGHT", "HEIGHT"),
     "safety_lab": _ID + ("VISIT", "COLL_DATE", "LAB_TEST", "RESULT", "UNIT", "REF_LOW", "REF_HIGH"),
+    "prior_therapy": _ID + ("LINE", "REGIMEN", "START_DATE", "STOP_DATE"),
 }  # fmt: skip
 
 RECORD_PREFIX: dict[str, str] = {
@@ -38,5 +39,5 @@ RECORD_PREFIX: dict[str, str] = {
     "central_lab": "LAB", "immunofixation": "IFE", "response_assessment": "RSP", "mrd": "MRD",
     "eq5d5l": "EQ5D", "end_of_treatment": "EOT", "end_of_study": "EOS", "death": "DTH",
     "subsequent_therapy": "STX", "followup_contact": "FUC", "adverse_events": "AE", "vital_signs": "VS",
-    "safety_lab": "SLB",
+    "safety_lab": "SLB", "prior_therapy": "PTX",
 }  # fmt: skip
