@@ -26,6 +26,7 @@ FINDING_NAMES: dict[str, str] = {
     "MAP020": "Raw value not among the declared values of its column",
     "MAP021": "Exposure of a treatment the study design does not name",
     "MAP022": "Record id repeated in a raw form",
+    "MAP023": "Link to a record no other dataset holds (nothing to relate)",
     "SPEC101": "Mapping rule without exactly one algorithm",
     "SPEC102": "Mapping spec entry of the wrong shape",
     "SPEC103": "Condition of the wrong shape",

@@ -39,6 +39,7 @@ from sdtm._mapspec import MappingSpec, SourceSpec, read_mapping_specs
 from sdtm._plausible import compute_implausible_values
 from sdtm._rawcsv import RawFormError, read_form_header, read_raw_form
 from sdtm._reference import derive_dm, derive_reference_dates
+from sdtm._relrec import CITES, LINK, compute_link_values, compute_linked_records, derive_relrec
 from sdtm._steps import STEP_FUNCTIONS
 from sdtm._units import derive_standard_units, read_units
 from sdtm._visits import compute_visit_table, derive_sv, derive_visit
@@ -275,6 +276,10 @@ def _map_source(
     for c in (ROW, FILE, RECID, USUBJID, VISITCODE):
         if c in raw.columns:
             out[c] = _array(raw[c])
+    if src.link:
+        name, column, cites = src.link
+        out[LINK] = _array(compute_link_values(raw, name, column))
+        out[CITES] = cites
     return out, findings
 
 
@@ -464,6 +469,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     dm_derived = frames.get("DM")
     table = compute_visit_table(list(frames.values()), study)
     visit_records: list[pd.DataFrame] = []
+    linked_records: list[pd.DataFrame] = []
     dm_done: pd.DataFrame | None = None
     for name in list(frames):
         dspec = study.dataset(name)
@@ -504,6 +510,9 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         records = _visit_records(f, order)
         if records is not None:
             visit_records.append(records)
+        linked = compute_linked_records(f, dspec, seq)
+        if linked is not None:
+            linked_records.append(linked)
         result.datasets[name], result.trace[name] = _final(f, dspec, order)
         del f
     if refs is not None and dm_done is not None and elements is not None:
@@ -517,6 +526,10 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
             sv = _finish_frame(derive_sv(visit_records, study), sv_spec, study)
             sv = derive_dy(derive_epoch(sv, sv_spec, elements, refs), sv_spec, refs)
             result.datasets["SV"], result.trace["SV"] = _final(derive_seq(sv, sv_spec), sv_spec)
+    if linked_records or "RELREC" in study.datasets and any(s.link for m in specs for s in m.sources):
+        relrec, found = derive_relrec(linked_records, study)
+        result.findings.extend(found)
+        result.datasets["RELREC"] = _final(relrec, study.dataset("RELREC"))[0]
     result.timings["derive"] = time.perf_counter() - t0
     result.datasets.update(_trial_design(study, result.datasets.get("DM")))
     result.datasets = dict(sorted(result.datasets.items()))

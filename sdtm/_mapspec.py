@@ -52,6 +52,17 @@ SOURCE_SCHEMA: dict = {
         "required": True,
         "keysrules": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
     },
+    # the records of this source are related (RELREC) to the records of other sources that carry the same
+    # value of a link of the same name for the same subject (e.g. a dose change and the AE it cites);
+    # `cites: true` on the citing side: a value there that no other dataset's record carries is MAP023
+    "link": {
+        "type": "dict",
+        "schema": {
+            "name": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
+            "column": {**_COL, "required": True},
+            "cites": {"type": "boolean"},
+        },
+    },
 }
 
 MAPPING_FILE_SCHEMA: dict = {
@@ -154,10 +165,12 @@ class SourceSpec:
     variables: Mapping[str, Any]
     line: int
     column_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    link: tuple[str, str, bool] | None = None  # (link name, raw column, cites): see SOURCE_SCHEMA "link"
 
     def required_columns(self) -> dict[str, tuple[str, ...]]:
         """Every raw form this source reads, with the columns it needs (merged forms included)."""
-        out = {self.form: tuple(dict.fromkeys([*self.columns, self.record_id, self.subject]))}
+        link = [self.link[1]] if self.link else []
+        out = {self.form: tuple(dict.fromkeys([*self.columns, self.record_id, self.subject, *link]))}
         for step in self.steps:
             if "merge" in step:
                 m = step["merge"]
@@ -516,8 +529,20 @@ class _Checker:
                     variables=variables,
                     line=doc["sources"].line_of(si),
                     column_values={c: tuple(v) for c, v in declared_values.items()},
+                    link=(
+                        (src["link"]["name"], src["link"]["column"], bool(src["link"].get("cites", False)))
+                        if src.get("link")
+                        else None
+                    ),
                 )
             )
+            if src.get("link"):
+                self.check_column(
+                    src["link"]["column"],
+                    src["link"].line_of("column"),
+                    f"{skey}.link.column",
+                    set(src["columns"]),
+                )
             for k, default in (("record_id", "RECORD_ID"), ("subject", "SUBJECT")):
                 if k not in src and default not in set(src["columns"]):
                     self.error(

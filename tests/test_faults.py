@@ -4,6 +4,7 @@ Each case: a named error (exit 2, or 130 for an interrupt), no traceback, nothin
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 import logging
@@ -745,3 +746,28 @@ def test_adam_prints_and_writes_its_findings(tmp_path, small_run):
     assert {f["dataset"] for f in absent} >= {"ADRS"}
     assert "ADM006" in result.output and "no RS" in result.output  # shown, not only counted
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "report.xlsx").is_file()
+
+
+def test_a_dose_change_citing_an_event_the_ae_log_lacks_is_a_finding_and_kept(raw_forms, tmp_path):
+    # issue 29 (RELREC): a dose change cites its adverse event by AE log number; a number no AE record
+    # carries relates nothing, and says so with file and line instead of disappearing
+    def cite_a_missing_event(path):
+        rows = path.read_text().split("\n")
+        header = rows[0].split(",")
+        row = next(i for i, line in enumerate(rows[1:], start=1) if line and line.split(",")[-1] != "")
+        edit_cell(path, row, "AE_NUMBER", "99")
+        cite_a_missing_event.line = row + 1
+        cite_a_missing_event.record = rows[row].split(",")[header.index("RECORD_ID")]
+
+    result, findings, out = broken_copy(raw_forms, tmp_path, "poma_cycle.csv", cite_a_missing_event)
+    assert result.exit_code == 0, result.output
+    missing = [(f["file"], f["line"], f["value"]) for f in findings if f["code"] == "MAP023"]
+    # the row maps to EX and to EC: each record is reported
+    assert missing == [("poma_cycle.csv", cite_a_missing_event.line, "AE-99")] * len(missing) and missing
+    import pyreadstat
+
+    relrec, _ = pyreadstat.read_xport(str(out / "relrec.xpt"))
+    assert "AE-99" not in set(relrec["RELID"])
+    with (out / "trace" / "ex.trace.csv").open(encoding="utf-8") as handle:
+        traced = {row["RAWRECID"] for row in csv.DictReader(handle)}
+    assert cite_a_missing_event.record in traced  # the dose change itself is kept in EX

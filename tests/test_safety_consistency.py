@@ -443,3 +443,47 @@ def test_blood_counts_agree_with_the_cytopenias_reported_as_adverse_events(sdtm)
     wbc = lb[lb["LBTESTCD"] == "WBC"].set_index(["USUBJID", "LBDTC"])["LBSTRESN"]
     neut = lb[lb["LBTESTCD"] == "NEUT"].set_index(["USUBJID", "LBDTC"])["LBSTRESN"]
     assert (wbc.loc[neut.index] > neut).all()  # white cells include the neutrophils
+
+
+def test_every_dose_change_and_end_of_treatment_for_an_event_is_related_to_that_event(raw, sdtm):
+    # issue 29: RELREC where the CRF links records. The dosing and end-of-treatment forms cite the AE log
+    # number; each record they make for an event (EX/EC with a reason, DS END OF TREATMENT ADVERSE EVENT) is
+    # in one RELREC group with exactly one AE, which started on or before it and records that action.
+    relrec = sdtm["RELREC"]
+    assert set(relrec["RELTYPE"]) == {""} and len(relrec) > 100
+    frames = {"AE": events(sdtm), **{name: sdtm[name] for name in ("EX", "EC", "DS")}}
+    seqs = {name: frame.set_index(["USUBJID", f"{name}SEQ"]) for name, frame in frames.items()}
+
+    def record(row):
+        return seqs[row["RDOMAIN"]].loc[(row["USUBJID"], float(row["IDVARVAL"]))]
+
+    for (usubjid, relid), group in relrec.groupby(["USUBJID", "RELID"]):
+        assert (group["IDVAR"] == group["RDOMAIN"] + "SEQ").all()
+        ae = group[group["RDOMAIN"] == "AE"]
+        assert len(ae) == 1 and len(group) >= 2, (usubjid, relid)
+        event = record(ae.iloc[0])
+        for _, row in group[group["RDOMAIN"] != "AE"].iterrows():
+            other = record(row)
+            day = {"EX": "EXSTDTC", "EC": "ECSTDTC", "DS": "DSSTDTC"}[row["RDOMAIN"]]
+            assert event["AESTDTC"][:10] <= other[day][:10], (usubjid, relid)
+            if row["RDOMAIN"] == "DS":
+                assert other["DSDECOD"] == "ADVERSE EVENT"
+                assert event["ACNDARA"] == event["ACNPOMA"] == "DRUG WITHDRAWN"
+            else:
+                acted = (
+                    event["ACNPOMA"] if other[f"{row['RDOMAIN']}TRT"] == "POMALIDOMIDE" else event["ACNDARA"]
+                )
+                assert acted in ("DOSE REDUCED", "DRUG INTERRUPTED"), (usubjid, relid, acted)
+    # and nothing the forms cite is left out: every dose change for a reason and every end for an AE is related
+    related = set(zip(relrec["RDOMAIN"], relrec["USUBJID"], relrec["IDVARVAL"], strict=True))
+    ex, ds = sdtm["EX"], sdtm["DS"]
+    changed = ex[ex["EXADJ"] != ""]
+    assert len(changed) > 50
+    assert all(
+        ("EX", u, f"{q:.0f}") in related for u, q in zip(changed["USUBJID"], changed["EXSEQ"], strict=True)
+    )
+    ended = ds[(ds["DSSCAT"] == "END OF TREATMENT") & (ds["DSDECOD"] == "ADVERSE EVENT")]
+    assert len(ended) > 5
+    assert all(
+        ("DS", u, f"{q:.0f}") in related for u, q in zip(ended["USUBJID"], ended["DSSEQ"], strict=True)
+    )

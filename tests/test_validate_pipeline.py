@@ -460,7 +460,24 @@ def _subject_with_everything(s: Sub) -> str:
 
 
 D = Defect
-KEYSET_SDTM = {"AE", "CM", "DD", "DS", "EC", "EX", "LB", "MH", "PR", "QS", "RS", "SE", "SS", "SV", "VS"} | {
+KEYSET_SDTM = {
+    "AE",
+    "CM",
+    "DD",
+    "DS",
+    "RELREC",
+    "EC",
+    "EX",
+    "LB",
+    "MH",
+    "PR",
+    "QS",
+    "RS",
+    "SE",
+    "SS",
+    "SV",
+    "VS",
+} | {
     "SUPPAE",
     "SUPPCM",
     "SUPPDM",

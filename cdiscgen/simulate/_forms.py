@@ -14,6 +14,7 @@ from ._safety import (
     SafetyEvents,
     adverse_events_form,
     build_adverse_events,
+    cited_ae_numbers,
     safety_lab_form,
     vital_signs_form,
 )
@@ -161,8 +162,9 @@ def prior_therapy(c: _Ctx) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------------
 def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """dara_admin, poma_cycle, the last-dose offset per subject and the dose actions taken for an adverse
-    event (s, off, end_off, drug, reason, action: what the AE form must account for)."""
+    """dara_admin and poma_cycle (not yet finished: they cite the AE log number of the event behind a dose
+    action, known once the AE form is built), the last-dose offset per subject and the dose actions taken for
+    an adverse event (s, off, end_off, drug, reason, action: what the AE form must account for)."""
     rng = rng_for(c.plan.seed, "dosing")
     co = c.cfg["course"]
     v = c.v.loc[c.v["dosing"].to_numpy()]
@@ -179,7 +181,7 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFram
             "DOSE_MG": np.where(not_given, "", format_fixed(np.full(len(v), c.study.dara_dose), 0)),
             "ROUTE": "Subcutaneous",
             "NOT_GIVEN_REASON": np.where(not_given, reasons[rng.integers(0, reasons.size, len(v))], ""),
-            "_off": off,
+            "_off": off, "_s": s,
         }
     )  # fmt: skip
     last = np.full(len(c.d), -BIG, dtype=np.int64)
@@ -238,7 +240,7 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFram
                     **c.ids(ss), "CYCLE": str(k), "VISIT": f"C{k}D1",
                     "START_DATE": c.dates(ss, fd + st.astype("timedelta64[D]")),
                     "STOP_DATE": c.dates(ss, fd + en.astype("timedelta64[D]")),
-                    "DOSE_MG": format_fixed(dose, 0), "ACTION": act, "REASON": rsn, "_off": st,
+                    "DOSE_MG": format_fixed(dose, 0), "ACTION": act, "REASON": rsn, "_off": st, "_s": ss,
                 }
             )
         )  # fmt: skip
@@ -246,7 +248,7 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFram
         np.maximum.at(last, ss[given], en[given])
     poma = pd.concat(parts, ignore_index=True)
     dose_actions = pd.concat(actions, ignore_index=True)
-    return _finish(dara, "dara_admin", ["_off"]), _finish(poma, "poma_cycle", ["_off"]), last, dose_actions
+    return dara, poma, last, dose_actions  # finished once the AE log numbers they cite are known
 
 
 # --------------------------------------------------------------------------------------------------
@@ -687,8 +689,16 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
     e = np.flatnonzero(ended)
     eot_date = np.where(np.isnan(eot_off[e]), last_dose[e], np.nan_to_num(eot_off[e])).astype(np.int64)
     eot_date = np.where(reason[e] == "Death", stop[e], eot_date)  # treatment ended by death: the day of death
-    eot = pd.DataFrame({**c.ids(e), "EOT_DATE": c.dates(e, at(eot_date, e)), "LAST_DOSE_DATE": c.dates(e, at(last_dose[e], e)),
-                        "COMPLETED": YES_NO[completed[e].astype(int)], "REASON": reason[e]})  # fmt: skip
+    eot = pd.DataFrame(
+        {
+            **c.ids(e),
+            "EOT_DATE": c.dates(e, at(eot_date, e)),
+            "LAST_DOSE_DATE": c.dates(e, at(last_dose[e], e)),
+            "COMPLETED": YES_NO[completed[e].astype(int)],
+            "REASON": reason[e],
+            "AE_NUMBER": "",
+        }
+    )  # fmt: skip; the number is cited once the AE log is built
     # deaths
     death = d["death_off"].to_numpy()
     died = np.flatnonzero(death <= cut)
@@ -790,8 +800,8 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     forms: dict[str, Any] = {
         "enrollment": enrollment(plan),
         "baseline_disease": baseline_disease(c),
-        "dara_admin": dara,
-        "poma_cycle": poma,
+        "dara_admin": None,  # placed once the AE form is built (below)
+        "poma_cycle": None,
         "central_lab": lab,
         "immunofixation": ife,
         "response_assessment": rs,
@@ -804,6 +814,16 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     forms["adverse_events"], events = adverse_events(
         c, SafetyEvents(dose_actions, discontinued, deaths, last)
     )
+    # a dose action or end of treatment for an adverse event cites the event by its AE log number
+    dara["AE_NUMBER"] = cited_ae_numbers(events, "DARA", dara["_s"].to_numpy(), dara["_off"].to_numpy())
+    poma["AE_NUMBER"] = cited_ae_numbers(events, "POMA", poma["_s"].to_numpy(), poma["_off"].to_numpy())
+    forms["dara_admin"] = _finish(dara, "dara_admin", ["_off"])
+    forms["poma_cycle"] = _finish(poma, "poma_cycle", ["_off"])
+    eot = forms["end_of_treatment"]
+    row_of = {subject: i for i, subject in enumerate(c.subject)}
+    stopped = np.array([row_of[x] for x in eot["SUBJECT"]], dtype=np.int64)
+    cited = cited_ae_numbers(events, "EOT", stopped)
+    eot["AE_NUMBER"] = np.where(eot["REASON"].to_numpy() == "Adverse event", cited, "")
     forms["safety_lab"] = _finish(
         safety_lab_form(c.v, c.d, events, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
         "safety_lab",

@@ -103,6 +103,7 @@ def _action_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
         action_dara=np.where(pom, NOT_CHANGED, a["action"].to_numpy()),
         action_poma=np.where(pom, a["action"].to_numpy(), NOT_CHANGED),
         rel_dara=np.where(pom, rng.random(n) < 0.3, True), rel_poma=np.where(pom, True, rng.random(n) < 0.5),
+        cause_of=a["drug"].to_numpy(), cause_off=a["off"].to_numpy(),
     ))  # fmt: skip
 
 
@@ -117,6 +118,7 @@ def _discontinuation_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.Da
         s=x["s"].to_numpy(), start=start, end=start + rng.integers(10, 60, n), term=term,
         grade=3 + (rng.random(n) < 0.3), serious=rng.random(n) < 0.6, fatal=False,
         action_dara=WITHDRAWN, action_poma=WITHDRAWN, rel_dara=rng.random(n) < 0.6, rel_poma=rng.random(n) < 0.7,
+        cause_of="EOT", cause_off=x["off"].to_numpy(),
     ))  # fmt: skip
 
 
@@ -192,9 +194,15 @@ def build_adverse_events(
         "Recovered/Resolved",
     )
     ae["soc"] = ae["term"].map(SOC)
+    # what an event caused (DARA/POMA: that dose action at cause_off; EOT: the end of treatment), as the
+    # dosing and end-of-treatment forms cite it by the event's number on the subject's AE log
+    ae["cause_of"] = ae["cause_of"].fillna("")
+    ae["cause_off"] = ae["cause_off"].fillna(-BIG).astype(np.int64)
     ae["hospitalised"] = ae["serious"].to_numpy(dtype=bool) & ~fatal
     ae["life_threatening"] = ae["serious"].to_numpy(dtype=bool) & (ae["grade"].to_numpy() == 4)
-    return ae.sort_values(["s", "start", "term"], kind="stable").reset_index(drop=True)
+    ae = ae.sort_values(["s", "start", "term"], kind="stable").reset_index(drop=True)
+    ae["number"] = ae.groupby("s").cumcount().to_numpy() + 1  # the site's AE log number
+    return ae
 
 
 def adverse_events_form(
@@ -217,6 +225,7 @@ def adverse_events_form(
     return pd.DataFrame(
         {
             **{k: v[s] for k, v in ids.items()},
+            "AE_NUMBER": ae["number"].astype(str).to_numpy(),
             "AE_TERM": dirty_text(ae["term"].to_numpy(), rng, rate),
             "AE_PT": ae["term"].to_numpy(), "AE_SOC": ae["soc"].to_numpy(),
             "START_DATE": dates(s, ae["start"].to_numpy()),
@@ -370,3 +379,19 @@ def safety_lab_form(
             )
         )  # fmt: skip
     return pd.concat(rows, ignore_index=True)
+
+
+def cited_ae_numbers(
+    ae: pd.DataFrame, cause: str, s: np.ndarray, off: np.ndarray | None = None
+) -> np.ndarray:
+    """The AE log number a form row cites for the event that caused it: rows (s, off) of a dose action of
+    drug `cause` (DARA, POMA), or rows s of the end of treatment (`cause` EOT, off None); "" for a row no
+    event caused."""
+    events = ae.loc[ae["cause_of"].to_numpy() == cause]
+    if off is None:
+        numbers = dict(zip(events["s"], events["number"], strict=True))
+        keys = list(s)
+    else:
+        numbers = dict(zip(zip(events["s"], events["cause_off"], strict=True), events["number"], strict=True))
+        keys = list(zip(s, off, strict=True))
+    return np.array([str(numbers[k]) if k in numbers else "" for k in keys], dtype=object)
