@@ -913,32 +913,21 @@ def _check_dataset_references(
                     f"numeric variable {name} must have length 8 in XPT, not {v['length']}",
                 )
             )
-    keys = doc.get("keys")
-    for i, key in enumerate(keys if isinstance(keys, LineList) else []):
-        if key not in names:
-            out.append(
-                _spec_finding(
-                    "SPEC025",
-                    path,
-                    root,
-                    keys.line_of(i),
-                    f"keys[{i}]",
-                    f"key variable {key} is not a variable of {dataset}",
+    # the keys and the --SEQ order name variables of the dataset
+    for field_name, what in (("keys", "key"), ("seq_order", "seq_order")):
+        listed = doc.get(field_name)
+        for i, key in enumerate(listed if isinstance(listed, LineList) else []):
+            if key not in names:
+                out.append(
+                    _spec_finding(
+                        "SPEC025",
+                        path,
+                        root,
+                        listed.line_of(i),
+                        f"{field_name}[{i}]",
+                        f"{what} variable {key} is not a variable of {dataset}",
+                    )
                 )
-            )
-    order = doc.get("seq_order")
-    for i, key in enumerate(order if isinstance(order, LineList) else []):
-        if key not in names:
-            out.append(
-                _spec_finding(
-                    "SPEC025",
-                    path,
-                    root,
-                    order.line_of(i),
-                    f"seq_order[{i}]",
-                    f"seq_order variable {key} is not a variable of {dataset}",
-                )
-            )
     if doc.get("split_by") and doc["split_by"] not in names:
         out.append(
             _spec_finding(

@@ -229,7 +229,7 @@ def derive_supp(df: pd.DataFrame, spec: DatasetSpec, studyid: str) -> pd.DataFra
         if v.name not in df.columns:
             continue
         val = df[v.name]
-        text = val.astype("str") if not v.is_numeric else _num_text(val)
+        text = val.astype("str") if not v.is_numeric else compute_number_text(val)
         text = text.where(val.notna(), "").str.strip()
         keep = text != ""
         n = int(keep.sum())
@@ -243,7 +243,7 @@ def derive_supp(df: pd.DataFrame, spec: DatasetSpec, studyid: str) -> pd.DataFra
                     "RDOMAIN": p,
                     "USUBJID": df.loc[keep, "USUBJID"].to_numpy(),
                     "IDVAR": seq if has_seq else "",
-                    "IDVARVAL": _num_text(df.loc[keep, seq]).to_numpy() if has_seq else "",
+                    "IDVARVAL": compute_number_text(df.loc[keep, seq]).to_numpy() if has_seq else "",
                     "QNAM": v.name,
                     "QLABEL": v.label,
                     "QVAL": text[keep].to_numpy(),
@@ -266,7 +266,8 @@ def derive_supp(df: pd.DataFrame, spec: DatasetSpec, studyid: str) -> pd.DataFra
     )
 
 
-def _num_text(values: pd.Series) -> pd.Series:
+def compute_number_text(values: pd.Series) -> pd.Series:
+    """Numbers as SUPP--/RELREC IDVARVAL text: 12.0 -> "12", missing -> ""."""
     x = pd.to_numeric(values, errors="coerce")
     s = x.astype("str").str.replace(r"\.0$", "", regex=True)
     return s.where(x.notna(), "").astype("str")

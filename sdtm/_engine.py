@@ -526,7 +526,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
             sv = _finish_frame(derive_sv(visit_records, study), sv_spec, study)
             sv = derive_dy(derive_epoch(sv, sv_spec, elements, refs), sv_spec, refs)
             result.datasets["SV"], result.trace["SV"] = _final(derive_seq(sv, sv_spec), sv_spec)
-    if linked_records or "RELREC" in study.datasets and any(s.link for m in specs for s in m.sources):
+    if any(src.link for m in specs for src in m.sources):  # check-specs made sure RELREC has its spec
         relrec, found = derive_relrec(linked_records, study)
         result.findings.extend(found)
         result.datasets["RELREC"] = _final(relrec, study.dataset("RELREC"))[0]

@@ -536,6 +536,13 @@ class _Checker:
                     ),
                 )
             )
+            if src.get("link") and "RELREC" not in self.study.datasets:
+                self.error(
+                    "SPEC102",
+                    src.line_of("link"),
+                    f"{skey}.link",
+                    "a link relates records in RELREC: the study needs its spec (specs/sdtm/relrec.yaml)",
+                )
             if src.get("link"):
                 self.check_column(
                     src["link"]["column"],

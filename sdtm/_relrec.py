@@ -17,6 +17,7 @@ import pandas as pd
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import DatasetSpec, Study
 from sdtm._context import FILE, RECID, ROW, USUBJID, RuleContext, row_findings
+from sdtm._derive import compute_number_text
 
 LINK = "_LINK"  # "<link name>-<raw value>" of a record whose source declares a link; "" otherwise
 CITES = "_CITES"  # True on records of a source whose link cites a record of another dataset
@@ -42,7 +43,7 @@ def compute_linked_records(frame: pd.DataFrame, spec: DatasetSpec, seq: str) -> 
             "USUBJID": linked["USUBJID"].astype("str").to_numpy(),
             "RDOMAIN": spec.domain or spec.name,
             "IDVAR": seq,
-            "IDVARVAL": [f"{v:.0f}" for v in linked[seq].to_numpy(dtype=float)],
+            "IDVARVAL": compute_number_text(linked[seq]).to_numpy(),
             LINK: linked[LINK].astype("str").to_numpy(),
             CITES: linked[CITES].fillna(False).astype(bool).to_numpy() if CITES in linked.columns else False,
             **{c: linked[c].to_numpy() if c in linked.columns else "" for c in (FILE, RECID, ROW)},
@@ -54,10 +55,10 @@ def derive_relrec(linked: list[pd.DataFrame], study: Study) -> tuple[pd.DataFram
     """RELREC records of every link value that records of two or more datasets share (see module doc)."""
     records = pd.concat(linked, ignore_index=True) if linked else pd.DataFrame(columns=list(_COLUMNS))
     cites = records[CITES].fillna(False).astype(bool) if len(records) else pd.Series(dtype=bool)
-    group = records.groupby(["USUBJID", LINK])
-    domains = group["RDOMAIN"].transform("nunique")
-    citing = cites.groupby([records["USUBJID"], records[LINK]]).transform("any")
-    cited = (~cites).groupby([records["USUBJID"], records[LINK]]).transform("any")
+    by = [records["USUBJID"], records[LINK]]
+    domains = records["RDOMAIN"].groupby(by).transform("nunique")
+    sides = pd.DataFrame({"citing": cites, "cited": ~cites}).groupby(by).transform("any")
+    citing, cited = sides["citing"], sides["cited"]
     # a group with a citing record relates when it holds the cited record; a link declared alike on every
     # side (no `cites`) relates records of two or more datasets
     related = np.where(citing, cited, domains >= 2) & (domains >= 2)

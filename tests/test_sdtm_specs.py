@@ -112,6 +112,25 @@ def test_a_hardcoded_value_is_checked_against_its_value_level_codelist(tmp_path,
     assert named in errors[0].message
 
 
+def test_a_link_needs_its_declared_column_and_the_relrec_spec(tmp_path):
+    # a link on a raw column the source does not declare is named like any other column (SPEC104)
+    study_dir = copy_study(tmp_path)
+    line = edit(
+        study_dir / "mappings" / "ds.yaml",
+        "link: {name: AE, column: AE_NUMBER, cites: true}",
+        "link: {name: AE, column: AE_NUM, cites: true}",
+    )
+    errors = errors_for(study_dir)
+    assert [(f.code, f.file, f.line) for f in errors] == [("SPEC104", "mappings/ds.yaml", line)]
+    assert "'AE_NUM'" in errors[0].message
+    # without specs/sdtm/relrec.yaml there is nowhere to put the relationships: named before any data is read
+    study_dir = copy_study(tmp_path / "second")
+    (study_dir / "specs" / "sdtm" / "relrec.yaml").unlink()
+    errors = errors_for(study_dir)
+    assert {f.code for f in errors} == {"SPEC102"} and len(errors) == 5  # AE, EX, EC x2, DS sources
+    assert all("specs/sdtm/relrec.yaml" in f.message for f in errors)
+
+
 def test_condition_on_undeclared_column_and_bad_operator(tmp_path):
     study_dir = copy_study(tmp_path)
     path = study_dir / "mappings" / "lb.yaml"

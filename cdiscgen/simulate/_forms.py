@@ -771,10 +771,9 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
         [status == "Death", status == "Completed"], [death, np.nan_to_num(comp_off)], last_att
     )
     x = np.flatnonzero(status != "")
-    eos_text = c.dates(x, at(eos_off[x], x))
-    death_text_of = dict(zip(died, death_text, strict=True))
-    eos_text = np.array([death_text_of[i] if st == "Death" else t for i, st, t in zip(x, status[x], eos_text, strict=True)],
-                        dtype=object)  # fmt: skip
+    # a death ends the study on the death date as the death form writes it (partial included)
+    as_written = pd.Series(death_text, index=died).reindex(x).fillna("").to_numpy()
+    eos_text = np.where(status[x] == "Death", as_written, c.dates(x, at(eos_off[x], x)))
     eos = pd.DataFrame({**c.ids(x), "EOS_DATE": eos_text, "STATUS": status[x]})
     ae_stop = e[reason[e] == "Adverse event"]
     discontinued = pd.DataFrame({"s": ae_stop, "off": stop[ae_stop]})

@@ -315,12 +315,13 @@ event the count stays above the grade-2 limit (neutrophils >= 1.5, platelets >= 
 
 def _active_grade(ae: pd.DataFrame, term: str, s: np.ndarray, off: np.ndarray) -> np.ndarray:
     """Per lab sample (s, off): the highest grade of an AE `term` of the subject going on that day, else 0."""
+    events = ae.loc[ae["term"].to_numpy() == term, ["s", "start", "end", "grade"]]
+    samples = pd.DataFrame({"s": s, "off": off, "row": np.arange(s.size)})
+    pairs = samples.merge(events, on="s")  # each sample beside each event of its subject
+    last = np.where(pairs["end"].to_numpy() < 0, BIG, pairs["end"].to_numpy())  # ongoing: end -BIG
+    on = (pairs["off"].to_numpy() >= pairs["start"].to_numpy()) & (pairs["off"].to_numpy() <= last)
     grade = np.zeros(s.size, dtype=np.int64)
-    events = ae.loc[ae["term"].to_numpy() == term]
-    for es, start, end, g in zip(events["s"], events["start"], events["end"], events["grade"], strict=True):
-        last = BIG if end < 0 else end  # an ongoing event has end -BIG
-        on = (s == es) & (off >= start) & (off <= last)
-        grade[on] = np.maximum(grade[on], int(g))
+    np.maximum.at(grade, pairs["row"].to_numpy()[on], pairs["grade"].to_numpy()[on].astype(np.int64))
     return grade
 
 
