@@ -317,6 +317,8 @@ STUDY_FILE_SCHEMA: dict = {
                 },
             },
             "epochs": {"type": "list", "required": True, "schema": {"type": "string"}},
+            # EPOCH of a record dated before the first element starts: that element's (first) or none
+            "pre_study_epoch": {"type": "string", "allowed": ["first", "none"]},
             "treatments": {
                 "type": "list",
                 "required": True,

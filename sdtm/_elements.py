@@ -3,7 +3,10 @@
 Each subject follows the elements of their own arm (design.arms in study.yaml): the actual arm
 (ACTARMCD), else the planned arm (ARMCD); a subject without an arm (screen failure, not assigned) follows
 the elements all arms begin with (screening). The first element starts at its `start` sources (default
-the informed consent date, RFICDTC) and is open towards earlier dates; every later element starts at the
+the informed consent date, RFICDTC) and is open towards earlier dates (`design.pre_study_epoch: first`, the
+default, as the CDISC pilot's references do), or closed (`pre_study_epoch: none`: a record dated before the
+first element's start, such as medical history or a prior therapy, has no EPOCH; SDTMIG treats EPOCH as a
+study-period construct); every later element starts at the
 first date its `start` sources give after the start of the last element entered (a later day) (sdtm._reference
 date sources). An element is entered only when such a date exists and is no later than the end of
 participation (RFPENDTC); an element that is not entered is skipped (a subject on the high-dose arm who
@@ -58,8 +61,8 @@ def compute_subject_elements(
     dm: pd.DataFrame, refs: pd.DataFrame, frames: Mapping[str, pd.DataFrame], study: Study
 ) -> pd.DataFrame:
     """The elements each subject went through (ELEMENT_COLUMNS; `_DOSING`: the element starts with a dose,
-    `_OPEN`: the first element, open towards earlier dates). A first element without a known start has no
-    SESTDTC; it still counts for EPOCH."""
+    `_OPEN`: the first element when it is open towards earlier dates, design.pre_study_epoch). A first
+    element without a known start has no SESTDTC; it still counts for EPOCH."""
     elements = {str(e["etcd"]): e for e in study.settings["design"]["elements"]}
     arms, common = subject_arm_path(study)
     subjects = dm.drop_duplicates("USUBJID").set_index("USUBJID")
@@ -96,6 +99,7 @@ def _walk(
     exposed = known["RFXSTDTC"].reindex(members).fillna("").astype("str") != ""
     previous = pd.Series("", index=members, dtype="str")
     rf_day = compute_date_part(rfpend)
+    open_before = study.settings["design"].get("pre_study_epoch", "first") == "first"
     for order, etcd in enumerate(path, start=1):
         element = elements[etcd]
         sources = element.get("start") or (DEFAULT_FIRST_START if order == 1 else [])
@@ -121,7 +125,7 @@ def _walk(
                     "EPOCH": str(element["epoch"]),
                     "SESTDTC": start[entered].to_numpy(),
                     "_DOSING": dosing,
-                    "_OPEN": order == 1,
+                    "_OPEN": order == 1 and open_before,
                 }
             )
         )
@@ -179,7 +183,7 @@ def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfp
     d10, d16 = d.astype("U10"), d.astype("U16")
     long_date = np.char.str_len(d) >= 16
     codes, names = pd.factorize(subjects.astype("str"))
-    for level in _element_levels(elements):
+    for index, level in enumerate(_element_levels(elements)):
         where = level.subjects.get_indexer(names)  # per distinct subject: its row of this level, -1 if none
         row = where[codes]
         present = row >= 0
@@ -197,8 +201,11 @@ def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfp
         same_day = d10 == s10
         later_day = (d10 > s10) & known
         by_time = d16 >= start.astype("U16")
-        reached = later_day | (same_day & known & np.where(both_times, by_time, dosing))
-        reached = present & (reached | is_open)
+        # the first element's own start day is its own (no element before it shares the day); a first
+        # element whose start is unknown cannot tell pre-study dates apart, so it stays open
+        first = index == 0
+        reached = later_day | (same_day & known & np.where(both_times, by_time, dosing | first))
+        reached = present & (reached | is_open | (first & ~known))
         result = np.where(reached, epoch, result)
         has_elements |= present
     end = rfpend.to_numpy(dtype=str).astype("U10")

@@ -233,6 +233,9 @@ def test_disease_history_prior_transplant_and_survival_contacts_are_tabulated(ra
     consent = sdtm["DM"].set_index("USUBJID")["RFICDTC"]
     assert (prior["CMSTDTC"] >= prior["USUBJID"].map(diagnosis).str[:7]).all()
     assert (prior["CMENDTC"] < prior["USUBJID"].map(consent).str[:7]).all()
+    # dated before consent, they belong to no study epoch (design.pre_study_epoch: none)
+    assert (prior["EPOCH"].fillna("") == "").all()
+    assert (mh.loc[mh["MHCAT"] == "PRIMARY DIAGNOSIS", "EPOCH"].fillna("") == "").all()
     contacts = form(raw, "followup_contact")
     assert len(ss) == len(contacts)
     dead = set(usubjid(study, contacts.loc[contacts["VITAL_STATUS"] == "Dead", "SUBJECT"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -154,9 +155,10 @@ def test_unknown_visit_code_is_a_finding(study):
     assert [(f.code, f.file, f.line, f.value) for f in findings] == [("MAP008", "f.csv", 8, "C9D9")]
 
 
-def elements(rows: list[tuple]) -> pd.DataFrame:
+def elements(rows: list[tuple], *, open_before: bool = True) -> pd.DataFrame:
     """A subject-elements table (sdtm compute_subject_elements' shape) from (USUBJID, TAETORD, EPOCH,
-    SESTDTC, starts with a dose) rows; element 1 is open towards earlier dates."""
+    SESTDTC, starts with a dose) rows; element 1 is open towards earlier dates unless `open_before` is
+    False (design.pre_study_epoch: none)."""
     return pd.DataFrame(
         {
             "USUBJID": s([r[0] for r in rows]),
@@ -167,7 +169,7 @@ def elements(rows: list[tuple]) -> pd.DataFrame:
             "SESTDTC": s([r[3] for r in rows]),
             "SEENDTC": s([""] * len(rows)),
             "_DOSING": [bool(r[4]) for r in rows],
-            "_OPEN": [r[1] == 1 for r in rows],
+            "_OPEN": [r[1] == 1 and open_before for r in rows],
         }
     )
 
@@ -238,6 +240,45 @@ def test_epoch_of_partial_dates_and_after_the_end_of_participation():
     dtc = s([c[1] for c in cases])
     got = compute_epoch(dtc, subj, table, rfpendtc).tolist()
     assert list(zip(subj, dtc, got, strict=True)) == cases
+
+
+def test_a_closed_first_element_leaves_pre_study_dates_without_epoch():
+    """pre_study_epoch none: A consented 2024-01-01 (screening element); anything dated before is in no
+    epoch, the consent day itself is screening. X has no known consent: its first element stays open."""
+    table = elements(DOSED + [("X", 1, "SCREENING", "", False)], open_before=False)
+    cases = [
+        ("A", "2019-05-03", ""),  # a diagnosis years before consent
+        ("A", "2023-12-31", ""),
+        ("A", "2023-12", ""),  # 12-01 .. 12-31: all before consent
+        ("A", "2023-12-31T23:59", ""),
+        ("A", "2024-01-01", "SCREENING"),  # the consent day belongs to the first element
+        ("A", "2024-01-01T08:00", "SCREENING"),  # no time on the element start: the day decides
+        ("A", "2024-01", ""),  # 01-01 is screening, 01-31 treatment
+        ("A", "2024-01-05", "SCREENING"),
+        ("A", "2024-01-08T10:00", "TREATMENT"),
+        ("X", "2019-05-03", "SCREENING"),
+    ]
+    subj = s([c[0] for c in cases])
+    dtc = s([c[1] for c in cases])
+    got = compute_epoch(dtc, subj, table, pd.Series({"A": "", "X": ""})).tolist()
+    assert list(zip(subj, dtc, got, strict=True)) == cases
+
+
+def test_pre_study_epoch_is_read_from_the_design(study):
+    """compute_subject_elements marks the first element open unless design.pre_study_epoch is none."""
+    dm = pd.DataFrame({"USUBJID": s(["A"]), "ARMCD": s([""]), "ACTARMCD": s([""])})
+    refs = pd.DataFrame(
+        {c: [""] for c in ("RFICDTC", "RFXSTDTC", "RFXENDTC", "RFPENDTC")},
+        index=pd.Index(["A"], name="USUBJID"),
+    )
+    refs["RFICDTC"] = "2024-01-01"
+    flags = {}
+    for setting in ("first", "none"):
+        design = {**study.settings["design"], "pre_study_epoch": setting}
+        variant = dataclasses.replace(study, settings={**study.settings, "design": design})
+        got = compute_subject_elements(dm, refs, {}, variant)
+        flags[setting] = got["_OPEN"].tolist()
+    assert flags == {"first": [True], "none": [False]}
 
 
 def test_epoch_uses_the_start_date_then_the_collection_date(study):

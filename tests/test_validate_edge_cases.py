@@ -25,6 +25,50 @@ def test_partial_dates_may_leave_epoch_null():
     assert [(f.seq, f.value) for f in found] == [(2, "2024-09-12")]
 
 
+def _mh(dates: list[str]) -> pd.DataFrame:
+    n = len(dates)
+    return pd.DataFrame(
+        {
+            "STUDYID": ["S1"] * n,
+            "DOMAIN": ["MH"] * n,
+            "USUBJID": ["S1-001"] * n,
+            "MHSEQ": [float(i) for i in range(1, n + 1)],
+            "MHTERM": ["AL AMYLOIDOSIS"] * n,
+            "EPOCH": [""] * n,
+            "MHSTDTC": dates,
+        }
+    )
+
+
+def _dm(rficdtc: str) -> pd.DataFrame:
+    return pd.DataFrame({"STUDYID": ["S1"], "DOMAIN": ["DM"], "USUBJID": ["S1-001"], "RFICDTC": [rficdtc]})
+
+
+def test_records_before_the_study_start_may_leave_epoch_null():
+    """Consent 2024-01-02: a diagnosis of 2021-06-15 or 2024-01-01 belongs to no epoch; one on the consent
+    day or later is in the study and needs EPOCH."""
+    mh = _mh(["2021-06-15", "2024-01-01", "2024-01-02", "2024-03-04"])
+    found = validate_datasets({"DM": _dm("2024-01-02T09:30"), "MH": mh}, codes=["CDG0701"]).findings
+    assert [(f.seq, f.value) for f in found if f.code == "CDG0701"] == [(3, "2024-01-02"), (4, "2024-03-04")]
+
+
+def test_the_first_se_element_sets_the_study_start_before_dm():
+    """SE says the subject entered screening on 2023-12-20 (RFICDTC 2024-01-02): 2023-12-21 is in the study."""
+    mh = _mh(["2023-12-19", "2023-12-21"])
+    se = pd.DataFrame(
+        {
+            "STUDYID": ["S1"] * 2,
+            "DOMAIN": ["SE"] * 2,
+            "USUBJID": ["S1-001"] * 2,
+            "SESEQ": [1.0, 2.0],
+            "ETCD": ["SCRN", "TRT"],
+            "SESTDTC": ["2023-12-20", "2024-01-05"],
+        }
+    )
+    found = validate_datasets({"DM": _dm("2024-01-02"), "SE": se, "MH": mh}, codes=["CDG0701"]).findings
+    assert [(f.seq, f.value) for f in found if f.code == "CDG0701"] == [(2, "2023-12-21")]
+
+
 def test_interruption_records_are_not_exposure():
     # EX: 2 mg up to 2024-07-12, then a 0 mg interruption 2024-07-13..19; RFXENDTC = 2024-07-12 is right.
     dm = pd.DataFrame(

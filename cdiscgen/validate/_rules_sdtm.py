@@ -745,11 +745,15 @@ def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Events, interventions and findings carry EPOCH; each dated record has it populated.
 
     A record whose date is partial (YYYY or YYYY-MM) is not flagged: when the partial date can stand for
-    dates in more than one epoch, EPOCH cannot be known and stays null (method MT.EPOCH).
+    dates in more than one epoch, EPOCH cannot be known and stays null (method MT.EPOCH). Nor is a record
+    dated before the subject's study start (the first SE element's SESTDTC, else DM.RFICDTC): a
+    diagnosis or a prior therapy belongs to no study epoch.
 
     Bad: an LB record with LBDTC 2024-01-08 and EPOCH null, or EX without an EPOCH column.
-    Good: EPOCH "TREATMENT" on that record; or DSSTDTC "2024" (spanning epochs) with EPOCH null.
+    Good: EPOCH "TREATMENT" on that record; DSSTDTC "2024" (spanning epochs) with EPOCH null; MHSTDTC
+    2019-03-02, before consent, with EPOCH null.
     """
+    study_start = _subject_study_start(ctx)
     for name in ctx.sdtm_names():
         if ctx.observation_class(name) is None:
             continue
@@ -764,6 +768,10 @@ def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         dates = ctx.text(name, dtc)
         complete_date = dates.str.len().fillna(0).to_numpy() >= 10  # YYYY-MM-DD or longer
         bad = dates.notna().to_numpy() & complete_date & ctx.text(name, "EPOCH").isna().to_numpy()
+        if bad.any() and study_start and "USUBJID" in frame.columns:
+            start = ctx.text(name, "USUBJID").map(study_start).astype(object).fillna("").to_numpy(dtype=str)
+            before_start = (start != "") & (dates.fillna("").str.slice(0, 10).to_numpy(dtype=str) < start)
+            bad &= ~before_start
         yield from ctx.findings_where(
             rule,
             name,
@@ -772,6 +780,23 @@ def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
             variable="EPOCH",
             value=ctx.text(name, dtc),
         )
+
+
+def _subject_study_start(ctx: ValidationContext) -> dict[str, str]:
+    """The day (YYYY-MM-DD) each subject's study participation starts: the earliest complete SESTDTC of
+    SE, else DM.RFICDTC; subjects with neither are absent."""
+    starts: dict[str, str] = {}
+    for name, column in (("DM", "RFICDTC"), ("SE", "SESTDTC")):
+        frame = ctx.datasets.get(name)
+        if frame is None or not {"USUBJID", column} <= set(frame.columns):
+            continue
+        day = ctx.text(name, column).str.slice(0, 10)
+        complete = day.str.len() == 10
+        pairs = pd.DataFrame({"s": ctx.text(name, "USUBJID"), "d": day}).loc[
+            complete.fillna(False).to_numpy()
+        ]
+        starts.update(pairs.groupby("s")["d"].min().to_dict())
+    return starts
 
 
 # ------------------------------------------------------------------------------------------------- CT
