@@ -343,7 +343,8 @@ STUDY_FILE_SCHEMA: dict = {
                             "schema": {"type": "string"},
                         },
                         "schedule": {"type": "string", "required": True},
-                        "unii": _TEXT,
+                        # FDA Unique Ingredient Identifier: 10 upper-case letters and digits
+                        "unii": {"type": "string", "regex": r"^[A-Z0-9]{10}$"},
                         "intervention_type": _TEXT,
                         "pharmacologic_class": _TEXT,
                         "pharmacologic_class_code": {"type": "string", "regex": r"^N[0-9]{10}$"},

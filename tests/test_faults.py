@@ -393,7 +393,7 @@ def test_a_subject_enrolled_but_never_dosed_passes_the_validator(raw_forms, tmp_
     ]
     adam = derive_adam(sdtm.datasets, study.settings, study_dir=study.root)
     found = validate_datasets({**sdtm.datasets, **adam.datasets}, study=study).findings
-    # the study's own TS gaps (no UNII/SNOMED/MED-RT code held in study.yaml, CDG0904) are not this subject's
+    # the study's own TS gaps (no SNOMED/MED-RT code held in study.yaml, CDG0904) are not this subject's
     assert [str(f) for f in found.at_least(Severity.WARNING) if f.code != "CDG0904"] == []
 
 

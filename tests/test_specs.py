@@ -149,6 +149,14 @@ def test_every_label_and_name_fits_xpt():
             "variable CMCAT is declared twice",
         ),
         (
+            "UNII that is not one (10 upper-case letters and digits)",
+            "specs/study.yaml",
+            "unii: D2UX06XLB5",
+            "unii: D2UX06XLB",
+            "unii: D2UX06XLB",
+            "'D2UX06XLB' does not match",
+        ),
+        (
             "YAML syntax error",
             "specs/sdtm/rs.yaml",
             "  - {name: RSSEQ, label: Sequence Number,",
