@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -116,29 +116,10 @@ def output_layout(out_dir: Path, studyid: str) -> dict[str, Path]:
     }
 
 
-def planned_as_simulated(study: Study, subjects: int) -> Study:
-    """The study as the simulator plays it: a simulation of N subjects is a study planned for N, so TS
-    PLANSUB states N (ACTSUB, the subjects enrolled, is then N less the screen failures). The study's
-    own `planned_subjects` is kept when it equals N."""
-    info = study.settings["study"]
-    if info.get("planned_subjects") == subjects:
-        return study
-    log.info(
-        "simulating %d subjects: TS PLANSUB %d (study.yaml plans %s)",
-        subjects,
-        subjects,
-        info.get("planned_subjects"),
-    )
-    settings = {**study.settings, "study": {**info, "planned_subjects": subjects}}
-    return replace(study, settings=settings)
-
-
 def run_pipeline(options: RunOptions, reporter: Reporter | None = None) -> RunResult:
     """Run every stage into a temporary tree, then swap it in place of options.out_dir."""
     reporter = reporter or LogReporter()
     study = load_study(options.study_dir)
-    if options.raw_dir is None:
-        study = planned_as_simulated(study, options.subjects)
     out_dir = Path(options.out_dir).resolve()
     if options.raw_dir is not None and not Path(options.raw_dir).is_dir():
         raise FileNotFoundError(f"raw data folder {options.raw_dir} does not exist")

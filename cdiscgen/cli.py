@@ -406,7 +406,7 @@ def validate_command(
     type=click.IntRange(min=1),
     default=40,
     show_default=True,
-    help="Simulated (screened) subjects without --raw; TS PLANSUB states them.",
+    help="Simulated subjects (without --raw).",
 )
 @click.option(
     "--seed",

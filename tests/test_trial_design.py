@@ -494,35 +494,3 @@ def test_intervention_type_outside_its_non_extensible_codelist_is_an_error(study
     variant.settings["design"]["treatments"][0]["intervention_type"] = "ANTIBODY"
     with pytest.raises(TrialDesignError, match=r"TS\.INTTYPE.*intervention_type.*INTTYPE"):
         derive_trial_design(variant)
-
-
-# ------------------------------------------------------------------------------------ simulated scale
-def _ts_values(run: Path) -> dict[str, str]:
-    import pyreadstat
-
-    ts, _ = pyreadstat.read_xport(str(run / "m5/datasets/darpal/tabulations/sdtm/ts.xpt"))
-    return dict(zip(ts["TSPARMCD"], ts["TSVAL"], strict=False))
-
-
-def _enrolled(run: Path) -> int:
-    import pyreadstat
-
-    dm, _ = pyreadstat.read_xport(str(run / "m5/datasets/darpal/tabulations/sdtm/dm.xpt"))
-    return int((dm["ARMNRS"] != "SCREEN FAILURE").sum())
-
-
-def test_a_simulation_of_n_subjects_plans_n_and_enrolls_no_more(small_run):
-    """`run --subjects 8` simulates a study of 8 subjects: PLANSUB 8, not study.yaml's 40, and ACTSUB
-    (enrolled) never above it."""
-    ts = _ts_values(small_run)
-    assert ts["PLANSUB"] == "8"
-    assert int(ts["ACTSUB"]) == _enrolled(small_run) <= 8
-
-
-def test_the_default_run_plans_what_study_yaml_plans(darpal_run):
-    import yaml
-
-    planned = yaml.safe_load((ROOT / "specs" / "study.yaml").read_text())["study"]["planned_subjects"]
-    ts = _ts_values(darpal_run)
-    assert ts["PLANSUB"] == str(planned)
-    assert int(ts["ACTSUB"]) == _enrolled(darpal_run) <= planned
