@@ -296,7 +296,11 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     stage(
         "report",
         lambda: write_reports(
-            result.findings, layout["validation"], created=created.isoformat(), names=finding_names()
+            result.findings,
+            layout["validation"],
+            created=created.isoformat(),
+            names=finding_names(),
+            validation=validation,
         ),
     )
     return result

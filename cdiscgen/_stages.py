@@ -136,7 +136,7 @@ def run_validate_stage(
             names=finding_names(),
         )
     if "console" in formats:
-        render_findings(result.findings)
+        render_findings(result)
     return result.findings
 
 

@@ -32,6 +32,7 @@ def write_reports(
     rules: Iterable[RuleInfo] | None = None,
     timing: bool = False,
     names: Mapping[str, str] | None = None,
+    validation: ValidationResult | None = None,
 ) -> list[Path]:
     """Write report.<format> for each of `formats` into `out_dir`; return the paths written.
 
@@ -39,8 +40,12 @@ def write_reports(
     and a `ValidationResult`, report.json gets a top-level "timing" block (seconds per rule, rounded);
     leave it off when report.json must be byte-identical across runs. `names` gives the names of codes
     that are not conformance rules (the SDTM, ADaM, define and spec stages' MAP001, DEF002, ...); a code
-    without a name is shown as itself.
+    without a name is shown as itself. `validation` (default: `findings` when it is a `ValidationResult`)
+    adds what the reviewer needs to tell "clean" from "not checked": every rule run with its status, and the
+    standards and CT versions checked against.
     """
+    if validation is None and isinstance(findings, ValidationResult):
+        validation = findings
     if isinstance(created, datetime):
         created = created.isoformat()
     unknown = [f for f in formats if f not in FORMATS]
@@ -58,11 +63,23 @@ def write_reports(
     for fmt in formats:
         path = out / f"report.{fmt}"
         if fmt == "json":
-            write_report_json(findings, path, created=created, rules=rules, timings=timings, names=names)
+            write_report_json(
+                findings,
+                path,
+                created=created,
+                rules=rules,
+                timings=timings,
+                names=names,
+                validation=validation,
+            )
         elif fmt == "xlsx":
-            write_report_xlsx(findings, path, created=created, rules=rules, names=names)
+            write_report_xlsx(
+                findings, path, created=created, rules=rules, names=names, validation=validation
+            )
         else:
-            write_report_html(findings, path, created=created, rules=rules, names=names)
+            write_report_html(
+                findings, path, created=created, rules=rules, names=names, validation=validation
+            )
         log.info("wrote %s", path)
         written.append(path)
     return written

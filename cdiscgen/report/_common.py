@@ -9,7 +9,7 @@ from typing import Any
 
 from cdiscgen._atomic import write_bytes_atomic
 from cdiscgen._findings import Finding, Findings, Severity
-from cdiscgen.validate import RuleInfo, ValidationResult, list_rules
+from cdiscgen.validate import STATUSES, RuleInfo, ValidationResult, list_rules
 
 #: Column order of report.json findings and of the detail tables (DESIGN.md contract).
 REPORT_FIELDS: tuple[str, ...] = (
@@ -97,6 +97,52 @@ def summary(
             for code, count in by_code.items()
         },
     }
+
+
+#: Columns of the rules-run table (report.json `rules_run`, the HTML and XLSX rules-run tables).
+RULES_RUN_FIELDS: tuple[str, ...] = (
+    "code",
+    "name",
+    "severity",
+    "status",
+    "findings",
+    "examined",
+    "reference",
+)
+
+
+def rules_run_rows(
+    validation: ValidationResult | None, rules: Mapping[str, RuleInfo]
+) -> list[dict[str, Any]]:
+    """Every rule the validation ran, in code order: its status (issues / clean / not applicable /
+    failed), its own finding count and what it examined; empty without a validation run."""
+    if validation is None:
+        return []
+    rows = []
+    for code, run in sorted(validation.runs.items()):
+        info = rules.get(code)
+        rows.append(
+            {
+                "code": code,
+                "name": info.name if info else code,
+                "severity": str(info.severity) if info else "",
+                "status": run.status,
+                "findings": run.findings,
+                "examined": list(run.examined),
+                "reference": info.reference if info else "",
+            }
+        )
+    return rows
+
+
+def status_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many rules ended in each status, in the order a reviewer reads them."""
+    counts: dict[str, int] = {}
+    for status in STATUSES:
+        n = sum(1 for r in rows if r["status"] == status)
+        if n:
+            counts[status] = n
+    return counts
 
 
 def rule_order(findings: Findings) -> list[str]:

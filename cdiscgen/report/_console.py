@@ -9,8 +9,16 @@ from rich.table import Table
 from rich.text import Text
 
 from cdiscgen._findings import Severity
-from cdiscgen.report._common import FindingsLike, as_findings, code_name, rule_index, rule_order
-from cdiscgen.validate import RuleInfo
+from cdiscgen.report._common import (
+    FindingsLike,
+    as_findings,
+    code_name,
+    rule_index,
+    rule_order,
+    rules_run_rows,
+    status_counts,
+)
+from cdiscgen.validate import RuleInfo, ValidationResult
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTICE: "cyan"}
 
@@ -22,9 +30,14 @@ def render_console(
     rules: Iterable[RuleInfo] | None = None,
     names: Mapping[str, str] | None = None,
 ) -> None:
-    """Print a table (rule, severity, count, message) and the totals by severity to `console`."""
+    """Print a table (rule, severity, count, message) and the totals by severity to `console`; for a
+    validation run, also how many rules ran and with what status (clean is not "not checked")."""
     table_findings = as_findings(findings)
     index = rule_index(rules)
+    if isinstance(findings, ValidationResult):
+        runs = status_counts(rules_run_rows(findings, index))
+        said = ", ".join(f"{n} {'with issues' if s == 'issues' else s}" for s, n in runs.items())
+        console.print(Text(f"{sum(runs.values())} rules run: {said}", style="dim"))
     if not table_findings:
         console.print(Text("No findings.", style="green"))
         return

@@ -4,7 +4,10 @@ Layout, as a regulatory reviewer reads it: the counts by severity; a summary tab
 code (name, source, severity, count, datasets, reference); then one collapsible section per code with
 the rule text, its bad/good example and reference, and the findings (dataset, USUBJID, --SEQ, variable,
 value, expected, message), capped per code with a count of the rest (report.json and report.xlsx keep
-every finding). Sections of errors are open; warnings and notices start collapsed.
+every finding). Sections of errors are open; warnings and notices start collapsed. A validation run adds
+the standards and CT versions checked against and a "Rules run" table: every rule with its status (issues,
+clean, not applicable because the data it checks is absent, failed) and the datasets it examined, so
+"no findings" can be told from "not checked".
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from cdiscgen.report._common import (
     code_source,
     rule_index,
     rule_order,
+    rules_run_rows,
+    status_counts,
     write_atomic,
 )
-from cdiscgen.validate import RuleInfo
+from cdiscgen.validate import RuleInfo, ValidationResult
 
 #: Detail rows shown per code; the rest are counted (report.json and report.xlsx hold them all).
 MAX_ROWS_PER_RULE = 200
@@ -51,6 +56,9 @@ summary .cnt{color:#5b6577;font-weight:400}
 .doc p{margin:.25rem 0}.ex{font-family:ui-monospace,monospace;font-size:.85rem}
 .more{color:#5b6577;font-style:italic}code{font-family:ui-monospace,monospace}
 .ok{color:#1c6b35;font-weight:600}
+.st{display:inline-block;border-radius:3px;padding:0 .4rem;font-size:.8rem}
+.st-issues{background:#fff1cc}.st-clean{background:#ddf3e4;color:#1c6b35}.st-failed{background:#fde2e1;color:#a61b1b}
+.st-na{background:#eef0f4;color:#5b6577}
 """
 
 #: (header, cell) of the detail table; a column empty for every row of a code is left out.
@@ -140,6 +148,63 @@ def _details(code: str, rows: list[Finding], info: RuleInfo | None, name: str, m
     return out
 
 
+_STATUS_CSS = {"issues": "st-issues", "clean": "st-clean", "failed": "st-failed", "not applicable": "st-na"}
+
+
+def _status(status: str) -> str:
+    return f'<span class="st {_STATUS_CSS.get(status, "")}">{_e(status)}</span>'
+
+
+def _checked_against(validation: ValidationResult, runs: list[dict]) -> list[str]:
+    """One line naming the standards and CT versions, one counting the rules run by status."""
+    out = []
+    if validation.standards:
+        shown = " &middot; ".join(f"{_e(k)} {_e(v)}" for k, v in validation.standards.items())
+        out.append(f'<p class="meta">Checked against {shown}</p>')
+    said = {"issues": "with issues"}
+    counts = ", ".join(f"{n} {_e(said.get(status, status))}" for status, n in status_counts(runs).items())
+    out.append(f'<p class="meta">{len(runs)} rules run: {counts} (<a href="#rules-run">Rules run</a>)</p>')
+    return out
+
+
+def _examined(examined: list[str], every: frozenset[str]) -> str:
+    """The datasets a rule examined, or "every dataset (N)" when it read them all."""
+    datasets = set(examined) - {"define.xml"}
+    if every and datasets >= every:
+        shown = [f"every dataset ({len(every)})"] + (["define.xml"] if "define.xml" in examined else [])
+        return _e(", ".join(shown))
+    return _e(", ".join(examined))
+
+
+def _rules_run(runs: list[dict], validation: ValidationResult | None) -> list[str]:
+    """Every rule the validation ran: status, own findings and the datasets it examined."""
+    if not runs or validation is None:
+        return []
+    every = frozenset(validation.datasets)
+    out = [
+        '<h2 id="rules-run">Rules run</h2>',
+        '<p class="meta">Every conformance rule of this run. <i>clean</i>: the rule examined the datasets listed '
+        "and found nothing; <i>not applicable</i>: what it checks is absent (no such dataset or variable, no "
+        "define.xml, no study spec to compare with), so it checked nothing.</p>",
+        "<table><thead><tr><th>Code</th><th>Name</th><th>Severity</th><th>Status</th><th>Findings</th>"
+        "<th>Examined</th><th>Reference</th></tr></thead><tbody>",
+    ]
+    for r in runs:
+        code = _e(r["code"])
+        link = (
+            f'<a href="#rule-{code}"><code>{code}</code></a>'
+            if r["status"] == "issues"
+            else f"<code>{code}</code>"
+        )
+        out.append(
+            f'<tr><td class="nw">{link}</td><td>{_e(r["name"])}</td><td>{_sev(r["severity"])}</td>'
+            f'<td class="nw">{_status(r["status"])}</td><td class="n">{r["findings"]}</td>'
+            f"<td>{_examined(r['examined'], every)}</td><td>{_e(r['reference'])}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    return out
+
+
 def compute_html(
     findings: FindingsLike,
     *,
@@ -148,8 +213,10 @@ def compute_html(
     title: str = "cdiscgen validation report",
     max_rows: int = MAX_ROWS_PER_RULE,
     names: Mapping[str, str] | None = None,
+    validation: ValidationResult | None = None,
 ) -> str:
-    """The report page as text. `names` names the codes that are not conformance rules (default: the code)."""
+    """The report page as text. `names` names the codes that are not conformance rules (default: the code);
+    `validation` adds the standards checked against and the rules-run table."""
     table = as_findings(findings)
     index = rule_index(rules)
     by_rule: dict[str, list[Finding]] = defaultdict(list)
@@ -171,10 +238,14 @@ def compute_html(
         out.append(f'<div class="card">{_sev(sev)}<b>{n}</b></div>')
     out.append(f'<div class="card">Codes<b>{len(order)}</b></div>')
     out.append("</div>")
+    runs = rules_run_rows(validation, index)
+    if validation is not None:
+        out.extend(_checked_against(validation, runs))
 
     out.append('<h2 id="summary">Summary by rule</h2>')
     if not order:
         out.append('<p class="ok">No findings.</p>')
+        out.extend(_rules_run(runs, validation))
         out.append("</body></html>")
         return "\n".join(out) + "\n"
     out.append(
@@ -200,6 +271,7 @@ def compute_html(
     )
     for code in order:
         out.extend(_details(code, by_rule[code], index.get(code), code_name(code, index, names), max_rows))
+    out.extend(_rules_run(runs, validation))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -211,7 +283,8 @@ def write_report_html(
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
     names: Mapping[str, str] | None = None,
+    validation: ValidationResult | None = None,
 ) -> Path:
     """Write report.html (UTF-8)."""
-    html = compute_html(findings, created=created, rules=rules, names=names)
+    html = compute_html(findings, created=created, rules=rules, names=names, validation=validation)
     return write_atomic(Path(path), html.encode("utf-8"))

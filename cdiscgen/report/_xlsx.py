@@ -1,4 +1,5 @@
-"""report.xlsx: a Summary sheet (one row per rule that fired) and a Details sheet (one row per finding)."""
+"""report.xlsx: a Summary sheet (one row per rule that fired), a Details sheet (one row per finding) and,
+for a validation run, a Rules run sheet (every rule with its status and what it examined)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from cdiscgen.report._common import (
     code_source,
     rule_index,
     rule_order,
+    rules_run_rows,
     write_atomic,
 )
-from cdiscgen.validate import RuleInfo
+from cdiscgen.validate import RuleInfo, ValidationResult
 
 SUMMARY_HEADER = ("Code", "Name", "Severity", "Count", "Scope", "Reference", "Rule", "Source")
+RULES_RUN_HEADER = ("Code", "Name", "Severity", "Status", "Findings", "Examined", "Reference")
 DETAIL_HEADER = (
     "Code",
     "Severity",
@@ -67,6 +70,7 @@ def write_report_xlsx(
     created: str | None = None,
     rules: Iterable[RuleInfo] | None = None,
     names: Mapping[str, str] | None = None,
+    validation: ValidationResult | None = None,
 ) -> Path:
     """Write report.xlsx with openpyxl (write-only mode, so large finding tables stay fast).
 
@@ -105,6 +109,8 @@ def write_report_xlsx(
         _row(summary, (name, "", "", n))
     if created:
         _row(summary, ("Created", created))
+    for standard, version in (validation.standards if validation is not None else {}).items():
+        _row(summary, (standard, version))
 
     details = wb.create_sheet("Details")
     for col, width in zip("ABCDEFGHIJK", (10, 9, 9, 16, 7, 11, 30, 24, 70, 14, 6), strict=True):
@@ -128,9 +134,31 @@ def write_report_xlsx(
                 f.line,
             ),
         )
+    if validation is not None:
+        _write_rules_run(wb.create_sheet("Rules run"), rules_run_rows(validation, index))
     buffer = io.BytesIO()
     wb.save(buffer)
     return write_atomic(Path(path), compute_reproducible_xlsx(buffer.getvalue(), created))
+
+
+def _write_rules_run(sheet: Worksheet, rows: list[dict]) -> None:
+    for col, width in zip("ABCDEFG", (10, 44, 10, 15, 9, 40, 60), strict=True):
+        sheet.column_dimensions[col].width = width
+    sheet.freeze_panes = "A2"
+    _row(sheet, RULES_RUN_HEADER, header=True)
+    for r in rows:
+        _row(
+            sheet,
+            (
+                r["code"],
+                r["name"],
+                r["severity"],
+                r["status"],
+                r["findings"],
+                ", ".join(r["examined"]),
+                r["reference"],
+            ),
+        )
 
 
 _STAMP_RE = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")

@@ -9,7 +9,9 @@ from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, Validatio
 from cdiscgen.validate._registry import Rule, RuleInfo, Scope, get_rule, list_rules, rule
 from cdiscgen.validate._rules_sdtm import TS_REQUIRED
 from cdiscgen.validate._runner import (
+    STATUSES,
     DatasetFolder,
+    RuleRun,
     ValidationResult,
     find_dataset_folders,
     read_dataset_folder,
@@ -22,11 +24,13 @@ from cdiscgen.validate._runner import (
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "STATUSES",
     "DatasetFolder",
     "TS_REQUIRED",
     "DatasetMetaLike",
     "Rule",
     "RuleInfo",
+    "RuleRun",
     "Scope",
     "ValidationContext",
     "ValidationResult",

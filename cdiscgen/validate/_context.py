@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,11 +40,46 @@ class DatasetMetaLike(Protocol):
     variables: Sequence[VariableMetaLike]
 
 
+class ReadDatasets(dict):
+    """Datasets (or their transport metadata) by name, noting which ones are read (``[]``, ``get``,
+    ``items``, ``values``): what a rule examined is what tells "clean" from "not applicable" in the report.
+    `read` may be shared, so that frames and metadata note into one set."""
+
+    def __init__(self, frames: Mapping[str, Any], read: set[str] | None = None) -> None:
+        super().__init__(frames)
+        self.read: set[str] = set() if read is None else read
+        self.quiet = 0  # > 0 while ctx's own naming helpers look (a prefix is not an examination)
+
+    def note(self, name: str) -> None:
+        if not self.quiet:
+            self.read.add(name)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        frame = super().__getitem__(name)
+        self.note(name)
+        return frame
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self:
+            self.note(name)
+        return super().get(name, default)
+
+    def items(self) -> ItemsView[str, pd.DataFrame]:
+        for name in self:
+            self.note(name)
+        return super().items()
+
+    def values(self) -> ValuesView[pd.DataFrame]:
+        for name in self:
+            self.note(name)
+        return super().values()
+
+
 @dataclass
 class ValidationContext:
     """The whole study as the rules see it. Dataset names are upper case."""
 
-    datasets: dict[str, pd.DataFrame]
+    datasets: ReadDatasets
     study: Study | None = None
     meta: dict[str, DatasetMetaLike] = field(default_factory=dict)
     define_path: Path | None = None
@@ -53,6 +88,39 @@ class ValidationContext:
     #: Per-run scratch space for rules that share expensive work (e.g. the parsed define.xml).
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _derived: dict[tuple[str, str, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
+    #: whether a rule read define.xml since `start_reading`
+    define_read: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.datasets, ReadDatasets):
+            self.datasets = ReadDatasets(self.datasets)
+        self.meta = ReadDatasets(self.meta, self.datasets.read)
+
+    # ------------------------------------------------------------------------------ what a rule examined
+
+    def start_reading(self) -> None:
+        """Forget what was read: the runner calls it before each rule."""
+        self.datasets.read.clear()
+        self.define_read = False
+
+    def examined(self) -> list[str]:
+        """The datasets (and "define.xml") read since `start_reading`, sorted."""
+        return sorted(self.datasets.read) + (["define.xml"] if self.define_read else [])
+
+    def note_files(self) -> tuple[()]:
+        """Note every dataset read from a transport file as examined (the file rules check the reading)."""
+        for name in self.files:
+            self.datasets.note(name)
+        return ()
+
+    @contextmanager
+    def _naming(self) -> Iterator[None]:
+        """Reads made to name or classify a dataset (its prefix, its class) do not count as examining it."""
+        self.datasets.quiet += 1
+        try:
+            yield
+        finally:
+            self.datasets.quiet -= 1
 
     # ------------------------------------------------------------------------------- datasets & specs
 
@@ -94,7 +162,8 @@ class ValidationContext:
                     return str(values.iloc[0])[:2]
             return name[:2]
 
-        return self.of_dataset("prefix", name, compute)
+        with self._naming():
+            return self.of_dataset("prefix", name, compute)
 
     def observation_class(self, name: str) -> str | None:
         """EVENTS / INTERVENTIONS / FINDINGS for a general-observation SDTM dataset, else None."""
@@ -104,7 +173,8 @@ class ValidationContext:
         if spec is not None:
             cls = spec.cls.upper()
             return cls if cls in {"EVENTS", "INTERVENTIONS", "FINDINGS"} else None
-        cols = set(self.datasets[name].columns)
+        with self._naming():
+            cols = set(self.datasets[name].columns)
         p = self.prefix(name)
         if f"{p}TESTCD" in cols:
             return "FINDINGS"
@@ -127,6 +197,8 @@ class ValidationContext:
         key = (kind, name, columns)
         if key not in self._derived:
             self._derived[key] = compute(self.datasets[name])
+        else:
+            self.datasets.note(name)  # a cached result read again is the dataset examined again
         return self._derived[key]
 
     def text(self, name: str, column: str) -> pd.Series:
@@ -145,7 +217,7 @@ class ValidationContext:
             return self.datasets[name][column].isna().to_numpy()
         return self.text(name, column).isna().to_numpy()
 
-    @cached_property
+    @property
     def dm_subjects(self) -> pd.Series | None:
         if "DM" not in self.datasets or "USUBJID" not in self.datasets["DM"].columns:
             return None
@@ -263,5 +335,5 @@ def _number_texts(x: np.ndarray) -> np.ndarray:
 VALID_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
-def as_frames(datasets: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    return {str(k).upper(): v for k, v in datasets.items()}
+def as_frames(datasets: Mapping[str, pd.DataFrame]) -> ReadDatasets:
+    return ReadDatasets({str(k).upper(): v for k, v in datasets.items()})

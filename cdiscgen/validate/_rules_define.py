@@ -88,6 +88,7 @@ def _entity_problem(tree: etree._ElementTree) -> tuple[str, int | None] | None:
 def _load_define(ctx: ValidationContext) -> _Define | None:
     if ctx.define_path is None:
         return None
+    ctx.define_read = True
     if "define" in ctx.cache:
         return ctx.cache["define"]
     path = Path(ctx.define_path)

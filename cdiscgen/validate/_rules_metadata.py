@@ -139,7 +139,8 @@ def check_variable_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     Good: LBTESTCD labelled "Lab Test or Examination Short Name".
     """
     for name in ctx.names():
-        spec, meta = ctx.spec(name), ctx.meta_variables(name)
+        spec = ctx.spec(name)
+        meta = ctx.meta_variables(name) if spec is not None else None  # without a spec: nothing to compare
         if spec is None or not meta:
             continue
         for var in spec.submitted_variables:
@@ -201,7 +202,8 @@ def check_declared_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     Good: USUBJID declared 20, stored 20.
     """
     for name in ctx.names():
-        spec, meta = ctx.spec(name), ctx.meta_variables(name)
+        spec = ctx.spec(name)
+        meta = ctx.meta_variables(name) if spec is not None else None  # without a spec: nothing to compare
         if spec is None or not meta:
             continue
         for var in spec.submitted_variables:
@@ -336,6 +338,7 @@ def check_dataset_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     if ctx.study is None:
         return
     for name in ctx.names():
+        ctx.datasets.note(name)  # the dataset's name is what this rule examines
         if ctx.spec(name) is None:
             yield rule.finding(f"{name} has no spec in {ctx.study.specs_dir}", dataset=name)
 

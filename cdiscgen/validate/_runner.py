@@ -21,17 +21,58 @@ log = logging.getLogger(__name__)
 FALLBACK_ENCODINGS = ("cp1252",)
 
 
+#: What became of a rule in a run, worst first: it crashed (CDG0001 says why), it found something, it
+#: examined data and found nothing, or the data it checks is absent (no TS, no ADaM, no define.xml...).
+FAILED, ISSUES, CLEAN, NOT_APPLICABLE = "failed", "issues", "clean", "not applicable"
+STATUSES = (FAILED, ISSUES, CLEAN, NOT_APPLICABLE)
+
+#: The standards a report names, from study.yaml's `standards` (key -> shown as).
+_STANDARD_NAMES = (
+    ("sdtmig", "SDTMIG"),
+    ("sdtm", "SDTM"),
+    ("adamig", "ADaMIG"),
+    ("define_xml", "Define-XML"),
+    ("sdtm_ct", "SDTM CT"),
+    ("adam_ct", "ADaM CT"),
+)
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    """One rule in one run: its status, how many findings it gave and what it examined."""
+
+    code: str
+    status: str
+    findings: int
+    examined: tuple[str, ...]
+
+    def merged(self, other: RuleRun) -> RuleRun:
+        """The same rule run on another part of the study (define.xml rules run per folder)."""
+        status = min(self.status, other.status, key=STATUSES.index)
+        examined = tuple(sorted(set(self.examined) | set(other.examined)))
+        return RuleRun(self.code, status, self.findings + other.findings, examined)
+
+
 @dataclass
 class ValidationResult:
-    """Findings of one run, seconds spent per rule code, and the datasets looked at."""
+    """Findings of one run, seconds spent per rule code, the datasets looked at, each rule's run and the
+    standards (with CT versions) the rules checked against."""
 
     findings: Findings
     timings: dict[str, float] = field(default_factory=dict)
     datasets: list[str] = field(default_factory=list)
+    runs: dict[str, RuleRun] = field(default_factory=dict)
+    standards: dict[str, str] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
         return sum(self.timings.values())
+
+
+def compute_standards(study: Study | None) -> dict[str, str]:
+    """The standards and CT versions of study.yaml, by the name a reviewer knows; empty without a study."""
+    declared = ((study.settings.get("study") or {}).get("standards") or {}) if study is not None else {}
+    return {shown: str(declared[key]) for key, shown in _STANDARD_NAMES if declared.get(key)}
 
 
 @rule(
@@ -60,7 +101,7 @@ def check_file_unreadable(ctx: ValidationContext, rule: Rule) -> Iterable[Findin
     Bad: a truncated lb.xpt, or a SAS7BDAT file renamed to .xpt.
     Good: an XPT v5 file written by a conformant writer.
     """
-    return ()
+    return ctx.note_files()
 
 
 @rule(
@@ -76,7 +117,7 @@ def check_file_version(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
     Bad: lb.xpt written as version 8 (LIBV8 header; 32-character names allowed).
     Good: lb.xpt written as version 5 (LIBRARY header).
     """
-    return ()
+    return ctx.note_files()
 
 
 @rule(
@@ -93,7 +134,7 @@ def check_file_encoding(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]
     Bad: ts.xpt holding byte 0x92 (a cp1252 curly apostrophe).
     Good: ts.xpt holding "'" (0x27).
     """
-    return ()
+    return ctx.note_files()
 
 
 def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
@@ -218,23 +259,51 @@ def validate_datasets(
     wanted = set(codes) if codes is not None else None
     findings = Findings()
     timings: dict[str, float] = {}
+    runs: dict[str, RuleRun] = {}
     for r in iter_rules():
         if wanted is not None and r.code not in wanted:
             continue
         started = time.perf_counter()
+        ctx.start_reading()
+        failed = False
         try:
             found = list(r.check(ctx, r))
         except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
             log.exception("rule %s failed", r.code)
+            failed = True
             found = [
                 get_rule("CDG0001").finding(
                     f"rule {r.code} ({r.info.name}) failed: {type(exc).__name__}: {exc}", value=r.code
                 )
             ]
         timings[r.code] = time.perf_counter() - started
+        examined = tuple(ctx.examined())
+        own = 0 if failed else len(found)
+        status = FAILED if failed else ISSUES if own else CLEAN if examined else NOT_APPLICABLE
+        runs[r.code] = RuleRun(r.code, status, own, examined)
         findings.extend(_with_file(f, ctx.files) for f in found)
         log.debug("%s: %d finding(s) in %.3fs", r.code, len(found), timings[r.code])
-    return ValidationResult(findings=findings, timings=timings, datasets=ctx.names())
+    if "CDG0001" in runs:  # the runner's own rule: did every other rule run to its end?
+        failures = sum(run.status == FAILED for run in runs.values())
+        runs["CDG0001"] = RuleRun("CDG0001", ISSUES if failures else CLEAN, failures, ())
+    return ValidationResult(
+        findings=findings,
+        timings=timings,
+        datasets=ctx.names(),
+        runs=runs,
+        standards=compute_standards(study),
+    )
+
+
+def _count_notes(result: ValidationResult, notes: Iterable[Finding]) -> None:
+    """The findings made while reading the files (CDG0002-0004) are their rules' issues."""
+    counts: dict[str, int] = {}
+    for note in notes:
+        counts[note.code] = counts.get(note.code, 0) + 1
+    for code, count in counts.items():
+        before = result.runs.get(code)
+        examined = before.examined if before is not None else ()
+        result.runs[code] = RuleRun(code, ISSUES, count + (before.findings if before else 0), examined)
 
 
 def _with_file(f: Finding, files: Mapping[str, str]) -> Finding:
@@ -271,6 +340,7 @@ def validate_folder(
         files=files,
     )
     result.findings.extend(notes)
+    _count_notes(result, notes)
     return result
 
 
@@ -344,6 +414,7 @@ def validate_parts(
     other_codes = wanted - define_codes
     result = validate_datasets(frames, study=study, meta=metas, codes=other_codes, limit=limit, files=files)
     result.findings.extend(notes)
+    _count_notes(result, notes)
     for part in parts:
         if part.define_path is None or not define_codes:
             continue
@@ -359,6 +430,11 @@ def validate_parts(
         result.findings.extend(found.findings)
         for code, seconds in found.timings.items():
             result.timings[code] = result.timings.get(code, 0.0) + seconds
+        for code, run in found.runs.items():
+            result.runs[code] = result.runs[code].merged(run) if code in result.runs else run
+    for code in sorted(define_codes - set(result.runs)):  # no folder has a define.xml
+        result.runs[code] = RuleRun(code, NOT_APPLICABLE, 0, ())
+    result.runs = dict(sorted(result.runs.items()))
     return result
 
 
