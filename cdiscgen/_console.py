@@ -119,8 +119,11 @@ def print_rule_catalog() -> None:
     from cdiscgen.validate import list_rules
 
     table = Table(title="cdiscgen conformance rules")
-    for column in ("code", "severity", "scope", "name", "reference"):
+    for column in ("code", "severity", "scope", "name", "published", "reference"):
         table.add_column(column)
     for rule in list_rules():
-        table.add_row(rule.code, str(rule.severity), str(rule.scope), rule.name, str(rule.reference))
+        published = "\n".join(rule.published)  # CORE, CDISC conformance and FDA business rule IDs
+        table.add_row(
+            rule.code, str(rule.severity), str(rule.scope), rule.name, published, str(rule.reference)
+        )
     Console().print(table)

@@ -154,3 +154,41 @@ def test_a_report_of_findings_alone_has_no_rules_run(tmp_path):
     write_reports(Findings([]), tmp_path, formats=["json"])
     doc = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert "rules_run" not in doc and "standards" not in doc
+
+
+# ------------------------------------------------------------------------------------ published IDs
+def test_a_published_id_must_look_like_core_cg_or_fb():
+    from cdiscgen._findings import Severity
+    from cdiscgen.validate import Scope, rule
+
+    with pytest.raises(ValueError, match="SD0083 is not a CORE, CG or FB rule ID"):
+        rule("CDG9998", "x", severity=Severity.NOTICE, scope=Scope.ANY, reference="x", published=("SD0083",))
+
+
+def test_rules_name_the_published_rules_they_implement():
+    """From the CDISC Open Rules catalogue: CORE-000201 (CG0029) 'USUBJID in DM.USUBJID'; CORE-000239
+    (CG0148) 'RFXSTDTC = earliest EX.EXSTDTC'; CORE-000542 (FB3102) '--STRESC is numeric but --STRESN is
+    not populated or not equal to --STRESC'."""
+    published = {r.code: r.published for r in list_rules()}
+    assert {"CORE-000201", "CG0029"} <= set(published["CDG0501"])
+    assert {"CORE-000239", "CG0148"} <= set(published["CDG0503"])
+    assert "FB3102" in published["CDG0604"]
+    # a CORE rule is cited with the conformance or business rule it implements
+    for code, ids in published.items():
+        if any(i.startswith("CORE-") for i in ids):
+            assert any(i.startswith(("CG", "FB")) for i in ids), code
+
+
+def test_list_rules_and_the_report_show_the_published_ids(reports):
+    from click.testing import CliRunner
+
+    from cdiscgen.cli import main
+
+    listing = CliRunner().invoke(main, ["validate", "--list-rules"], terminal_width=400)
+    row = next(line for line in listing.output.splitlines() if "CDG0501" in line)
+    assert "CORE-000201" in row
+    out, _ = reports
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    rows = {r["code"]: r for r in doc["rules_run"]}
+    assert rows["CDG0501"]["published"] == ["CORE-000201", "CG0029"]
+    assert rows["CDG0904"]["published"] == []

@@ -107,6 +107,7 @@ RULES_RUN_FIELDS: tuple[str, ...] = (
     "status",
     "findings",
     "examined",
+    "published",
     "reference",
 )
 
@@ -129,6 +130,7 @@ def rules_run_rows(
                 "status": run.status,
                 "findings": run.findings,
                 "examined": list(run.examined),
+                "published": list(info.published) if info else [],
                 "reference": info.reference if info else "",
             }
         )

@@ -121,6 +121,8 @@ def _details(code: str, rows: list[Finding], info: RuleInfo | None, name: str, m
             out.append(f'<p><b>Bad:</b> <span class="ex">{_e(info.bad)}</span></p>')
         if info.good:
             out.append(f'<p><b>Good:</b> <span class="ex">{_e(info.good)}</span></p>')
+        if info.published:
+            out.append(f'<p class="meta">Implements {_e(", ".join(info.published))}</p>')
         out.append(f'<p class="meta">Reference: {_e(info.reference)} &middot; scope {_e(info.scope)}</p>')
     else:
         out.append(
@@ -187,7 +189,7 @@ def _rules_run(runs: list[dict], validation: ValidationResult | None) -> list[st
         "and found nothing; <i>not applicable</i>: what it checks is absent (no such dataset or variable, no "
         "define.xml, no study spec to compare with), so it checked nothing.</p>",
         "<table><thead><tr><th>Code</th><th>Name</th><th>Severity</th><th>Status</th><th>Findings</th>"
-        "<th>Examined</th><th>Reference</th></tr></thead><tbody>",
+        "<th>Examined</th><th>Published rules</th><th>Reference</th></tr></thead><tbody>",
     ]
     for r in runs:
         code = _e(r["code"])
@@ -199,7 +201,8 @@ def _rules_run(runs: list[dict], validation: ValidationResult | None) -> list[st
         out.append(
             f'<tr><td class="nw">{link}</td><td>{_e(r["name"])}</td><td>{_sev(r["severity"])}</td>'
             f'<td class="nw">{_status(r["status"])}</td><td class="n">{r["findings"]}</td>'
-            f"<td>{_examined(r['examined'], every)}</td><td>{_e(r['reference'])}</td></tr>"
+            f"<td>{_examined(r['examined'], every)}</td><td>{_e(', '.join(r['published']))}</td>"
+            f"<td>{_e(r['reference'])}</td></tr>"
         )
     out.append("</tbody></table>")
     return out

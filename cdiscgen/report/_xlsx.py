@@ -30,7 +30,16 @@ from cdiscgen.report._common import (
 from cdiscgen.validate import RuleInfo, ValidationResult
 
 SUMMARY_HEADER = ("Code", "Name", "Severity", "Count", "Scope", "Reference", "Rule", "Source")
-RULES_RUN_HEADER = ("Code", "Name", "Severity", "Status", "Findings", "Examined", "Reference")
+RULES_RUN_HEADER = (
+    "Code",
+    "Name",
+    "Severity",
+    "Status",
+    "Findings",
+    "Examined",
+    "Published rules",
+    "Reference",
+)
 DETAIL_HEADER = (
     "Code",
     "Severity",
@@ -142,7 +151,7 @@ def write_report_xlsx(
 
 
 def _write_rules_run(sheet: Worksheet, rows: list[dict]) -> None:
-    for col, width in zip("ABCDEFG", (10, 44, 10, 15, 9, 40, 60), strict=True):
+    for col, width in zip("ABCDEFGH", (10, 44, 10, 15, 9, 40, 30, 60), strict=True):
         sheet.column_dimensions[col].width = width
     sheet.freeze_panes = "A2"
     _row(sheet, RULES_RUN_HEADER, header=True)
@@ -156,6 +165,7 @@ def _write_rules_run(sheet: Worksheet, rows: list[dict]) -> None:
                 r["status"],
                 r["findings"],
                 ", ".join(r["examined"]),
+                ", ".join(r["published"]),
                 r["reference"],
             ),
         )

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from cdiscgen.validate._context import ValidationContext
 
 CODE_RE = re.compile(r"^CDG\d{4}$")
+#: A published rule a check implements: a CDISC CORE rule (CORE-nnnnnn), an SDTM/SDTMIG conformance rule
+#: (CGnnnn) or an FDA business rule (FBnnnn), as the CDISC Open Rules catalogue cross-references them.
+PUBLISHED_RE = re.compile(r"^(CORE-\d{6}|CG\d{4}|FB\d{4})$")
 
 
 class Scope(enum.StrEnum):
@@ -43,6 +46,8 @@ class RuleInfo:
     text: str
     bad: str = ""
     good: str = ""
+    #: the published rules (CORE, CDISC conformance, FDA business rule IDs) this check implements
+    published: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -50,6 +55,7 @@ class RuleInfo:
             "name": self.name,
             "severity": str(self.severity),
             "scope": str(self.scope),
+            "published": ", ".join(self.published),
             "reference": self.reference,
             "text": self.text,
             "bad": self.bad,
@@ -140,10 +146,15 @@ def rule(
     severity: Severity,
     scope: Scope,
     reference: str,
+    published: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check under a stable code; the docstring supplies the rule text and examples."""
+    """Register a check under a stable code; the docstring supplies the rule text and examples.
+    `published` names the published rules it implements (CORE-nnnnnn, CGnnnn, FBnnnn)."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must be CDG followed by 4 digits")
+    wrong = [p for p in published if not PUBLISHED_RE.match(p)]
+    if wrong:
+        raise ValueError(f"rule {code}: {', '.join(wrong)} is not a CORE, CG or FB rule ID")
 
     def decorate(func: CheckFunction) -> CheckFunction:
         if code in _REGISTRY:
@@ -155,7 +166,7 @@ def rule(
                 f"rule {code} ({func.__name__}) needs a docstring with the rule text, Bad: and Good:"
             )
         text, bad, good = _split_doc(func.__doc__)
-        info = RuleInfo(code, name, severity, scope, reference, text, bad, good)
+        info = RuleInfo(code, name, severity, scope, reference, text, bad, good, tuple(published))
         _REGISTRY[code] = Rule(info, func)
         return func
 

@@ -26,6 +26,7 @@ MAX_CHAR_BYTES = 200
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.5 (Core: Req); ADaMIG 1.3 section 3 (Core: Req)",
+    published=("CORE-000355", "CG0014"),
 )
 def check_required_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable whose core is Req in the dataset spec must be in the dataset.
@@ -292,6 +293,7 @@ _FALLBACK_REQ_ADAM = ("STUDYID", "USUBJID", "PARAMCD", "PARAM")
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.5 (Req: null values are not allowed); ADaMIG 1.3 section 3",
+    published=("CORE-000356", "CG0014"),
 )
 def check_required_populated(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """An SDTM Req variable is populated in every record (SDTMIG: Req values are never null). Without a spec
@@ -377,6 +379,7 @@ def check_xpt_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide section 3.3.1; SAS TS-140 (labels <= 40)",
+    published=("CORE-000019", "CG0311"),
 )
 def check_xpt_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Dataset and variable labels have at most 40 characters (the XPT metadata, else the spec).

@@ -90,6 +90,7 @@ def _end_start_pairs(ctx: ValidationContext, name: str) -> list[tuple[str, str]]
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.4.3; Pinnacle 21 SD0012-like (--STDTC after --ENDTC)",
+    published=("CORE-000718", "FB3209", "CORE-000866", "FB3210"),
 )
 def check_end_after_start(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--ENDTC is not before --STDTC (Findings: --DTC, the start of the collection), compared at the
@@ -126,6 +127,7 @@ def _rfstdtc_days(ctx: ValidationContext) -> pd.Series | None:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.4.4 (study day, no day 0); Pinnacle 21 SD1089-like",
+    published=("CORE-000529", "CG0006", "FB1603", "CORE-000552", "CG0220", "CORE-000553", "CG0222"),
 )
 def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--DY, --STDY and --ENDY equal the day of --DTC/--STDTC/--ENDTC counted from DM.RFSTDTC:
@@ -226,6 +228,7 @@ def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 5.2 (DM: one record per subject); Pinnacle 21 SD0085-like",
+    published=("CORE-000201", "CG0029"),
 )
 def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every USUBJID of every dataset (SDTM and ADaM) has a record in DM.
@@ -251,6 +254,7 @@ def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (DM structure: one record per subject)",
+    published=("CORE-000351", "CG0151"),
 )
 def check_dm_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """USUBJID is unique in DM.
@@ -311,6 +315,7 @@ def _exposed(ctx: ValidationContext) -> np.ndarray:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (RFXSTDTC: date/time of first study treatment); Pinnacle 21 SD1259-like",
+    published=("CORE-000239", "CG0148"),
 )
 def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.RFXSTDTC equals the earliest EXSTDTC of the subject (at the precision both have); a subject
@@ -334,6 +339,7 @@ def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (RFXENDTC: date/time of last study treatment); Pinnacle 21 SD1260-like",
+    published=("CORE-000238", "CG0147"),
 )
 def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.RFXENDTC equals the latest EXENDTC (EXSTDTC where EXENDTC is null) of the subject. A 0 mg record
@@ -359,6 +365,7 @@ def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.2 (STUDYID identical across a study); ADaMIG 1.3 section 3.2",
+    published=("CORE-000172", "CG0409"),
 )
 def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every record carries the study's STUDYID (the study config's, else the one DM uses most).
@@ -395,6 +402,7 @@ def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 sections 4.1.2 and 4.1.7 (DOMAIN; split datasets keep the 2-letter DOMAIN)",
+    published=("CORE-000598", "CG0413"),
 )
 def check_domain_value(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DOMAIN holds the 2-letter domain code the dataset name starts with (QSPH -> QS).
@@ -423,6 +431,7 @@ def check_domain_value(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (DTHFL: Y when DTHDTC is populated); Pinnacle 21 SD1200-like",
+    published=("CORE-000007", "CG0435", "FB0606"),
 )
 def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.DTHFL is "Y" when DTHDTC is populated, and DTHDTC is populated when DTHFL is "Y".
@@ -449,6 +458,18 @@ def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 DM assumption 4a (ARMNRS when ARMCD and/or ACTARMCD is null)",
+    published=(
+        "CORE-000045",
+        "CG0517",
+        "CORE-000046",
+        "CG0519",
+        "CORE-000121",
+        "CG0520",
+        "CORE-000223",
+        "CG0513",
+        "CORE-000224",
+        "CG0515",
+    ),
 )
 def check_arm_null_reason(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """SDTMIG's rules for the arm variables: a null ARMCD has a null ARM and a reason in ARMNRS; so has a
@@ -548,6 +569,7 @@ _Y_OR_NULL_SUFFIXES = ("LOBXFL", "BLFL", "DRVFL", "PRESP")
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.9 and the domain models (--LOBXFL, --BLFL, --DRVFL, --PRESP: Y or null)",
+    published=("CORE-000170", "CG0541"),
 )
 def check_y_or_null_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--LOBXFL, --BLFL, --DRVFL and --PRESP hold "Y" or are null (never "N").
@@ -577,6 +599,7 @@ def check_y_or_null_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     severity=Severity.WARNING,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (standard units); Pinnacle 21 SD1320-like",
+    published=("CORE-000612", "FB7001", "CORE-000699", "FB3001"),
 )
 def check_stresu_consistent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """All records of a test (--TESTCD, with --SPEC and --METHOD where present) use one --STRESU.
@@ -612,6 +635,7 @@ def check_stresu_consistent(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     severity=Severity.WARNING,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--STRESN is the numeric form of --STRESC); Pinnacle 21 SD0036-like",
+    published=("CORE-000542", "FB3102", "CORE-000732", "FB3103", "CORE-000863", "FB3101"),
 )
 def check_stresn(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where --STRESC is a number, --STRESN holds the same number; --STRESN is null otherwise.
@@ -643,6 +667,7 @@ def check_stresn(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.WARNING,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--STRESC populated when --ORRES is); Pinnacle 21 SD0036",
+    published=("CORE-000021", "CG0397"),
 )
 def check_stresc_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A record with --ORRES has --STRESC.
@@ -666,6 +691,7 @@ def check_stresc_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--TESTCD/--TEST); Pinnacle 21 SD1117/SD1118-like",
+    published=("CORE-000303", "FB0901"),
 )
 def check_testcd_test(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Each --TESTCD has exactly one --TEST within a dataset, and each --TEST exactly one --TESTCD.
@@ -712,6 +738,7 @@ _CODE_SHAPE = r"[A-Z_][A-Z0-9_]{0,7}"
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--TESTCD: <= 8 characters, not starting with a digit) and 8.4.1 (QNAM)",
+    published=("CORE-000220", "CORE-000541", "CG0372", "CORE-000221", "CG0417"),
 )
 def check_short_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--TESTCD, --PARMCD and QNAM values have at most 8 characters: letters, digits and underscores,
@@ -1014,6 +1041,7 @@ def check_ts_values(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 Appendix C (SSTDTC, SENDTC, DCUTDTC: ISO 8601 date); FDA Technical Rejection Criteria 1734",
+    published=("CORE-000505", "CG0285"),
 )
 def check_ts_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """TSVAL of SSTDTC, SENDTC and DCUTDTC is a complete, possible ISO 8601 date.
@@ -1103,6 +1131,7 @@ def _parents(ctx: ValidationContext, rdomain: str) -> list[str]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 8.4 (RDOMAIN, USUBJID, IDVAR, IDVARVAL identify the parent); Pinnacle 21 SD0077-like",
+    published=("CORE-000206", "CG0371"),
 )
 def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """RDOMAIN names a dataset of the study, USUBJID is a subject of it, IDVAR (when populated) is one of
@@ -1162,6 +1191,7 @@ def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 8.4.1 (one QNAM per parent record); Pinnacle 21 SD0076-like",
+    published=("CORE-000203", "CG0411"),
 )
 def check_supp_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A QNAM appears once per parent record (STUDYID, RDOMAIN, USUBJID, IDVAR, IDVARVAL).
