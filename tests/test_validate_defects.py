@@ -287,6 +287,7 @@ def _lb_rows() -> list[dict]:
                 LBDTC=f"{scr}T08:00",
                 LBENDTC=f"{end}T08:00",
                 LBDY=scr_day,
+                LBENDY=scr_day + 1 if scr_day != -1 else 1,  # the day after; there is no study day 0
             )
         )
     # the screen failure: screening FLC only, no study day (no RFSTDTC), never exposed (no LOBXFL)
@@ -395,6 +396,7 @@ def _ds_rows() -> list[dict]:
             DSDTC=d,
             DSSTDTC=d,
             DSSTDY=dy,
+            DSDY=dy,
         )
         for n, d, dy in consent
     ]
@@ -410,6 +412,7 @@ def _ds_rows() -> list[dict]:
             DSDTC="2024-06-20",
             DSSTDTC="2024-06-20",
             DSSTDY=165,
+            DSDY=165,  # DSDTC = DSSTDTC
         ),
         dict(
             USUBJID=_u(2),
@@ -422,6 +425,7 @@ def _ds_rows() -> list[dict]:
             DSDTC="2024-07-10",
             DSSTDTC="2024-07-10",
             DSSTDY=156,
+            DSDY=156,  # DSDTC = DSSTDTC
         ),
         # 2024-03-11 -> 2024-09-15 is 188 days: study day 189
         dict(
@@ -435,6 +439,7 @@ def _ds_rows() -> list[dict]:
             DSDTC="2024-09-15",
             DSSTDTC="2024-09-15",
             DSSTDY=189,
+            DSDY=189,  # DSDTC = DSSTDTC
         ),
         dict(
             USUBJID=_u(4),
@@ -842,20 +847,30 @@ DEFECTS = [
         {"EX"},
         {"EXSTDTC"},
     ),
-    D("date-not-iso", _set("LB", SCR_KAPPA_1, LBDTC="02JAN2024"), "CDG0301", {"LB"}, {"LBDTC"}),
+    # a date that is not ISO 8601 is no complete date, so its study day should not be there (CDG2301)
+    D(
+        "date-not-iso",
+        _set("LB", SCR_KAPPA_1, LBDTC="02JAN2024"),
+        "CDG0301",
+        {"LB"},
+        {"LBDTC", "LBDY"},
+        frozenset({"CDG2301"}),
+    ),
     D(
         "date-trailing-placeholder",
         _set("QS", dict(USUBJID=S1, QSSEQ=1.0), QSDTC="2024-01-"),
         "CDG0301",
         {"QS"},
-        {"QSDTC"},
+        {"QSDTC", "QSDY"},
+        frozenset({"CDG2301"}),
     ),
     D(
         "date-unpadded",
         _set("DS", dict(USUBJID=S1, DSSEQ=2.0), DSDTC="2024-6-20"),
         "CDG0301",
         {"DS"},
-        {"DSDTC"},
+        {"DSDTC", "DSDY"},
+        frozenset({"CDG2301"}),  # no complete date, so no study day
     ),
     D(
         "lbtestcd-not-in-ct",
@@ -936,17 +951,20 @@ DEFECTS = [
     ),
     D(
         "urine-end-before-start",
-        _set("LB", dict(USUBJID=S1, LBTESTCD="PROTEXR"), LBENDTC="2024-01-01T08:00"),
+        # LBENDY follows the date (RFSTDTC 2024-01-08: day -7), and is now before LBDY (CDG2307)
+        _set("LB", dict(USUBJID=S1, LBTESTCD="PROTEXR"), LBENDTC="2024-01-01T08:00", LBENDY=-7.0),
         "CDG0303",
         {"LB"},
-        {"LBENDTC"},
+        {"LBENDTC", "LBDY"},
+        frozenset({"CDG2307"}),
     ),
     D(
         "exposure-end-before-start",
         _set("EX", dict(USUBJID=S1, EXSEQ=2.0), EXENDTC="2024-01-05", EXENDY=-3.0),
         "CDG0303",
         {"EX"},
-        {"EXENDTC"},
+        {"EXENDTC", "EXSTDY"},
+        frozenset({"CDG2308"}),  # the study days follow the dates
     ),
     D(
         "rfxstdtc-not-first-dose",
@@ -1124,7 +1142,15 @@ DEFECTS = [
         {"DOMAIN"},
         frozenset({"CDG0802"}),
     ),
-    D("death-date-without-flag", _set("DM", dict(USUBJID=S3), DTHFL=""), "CDG0507", {"DM"}, {"DTHFL"}),
+    # the subject's DS death record says the flag should be Y too (CDG2003)
+    D(
+        "death-date-without-flag",
+        _set("DM", dict(USUBJID=S3), DTHFL=""),
+        "CDG0507",
+        {"DM"},
+        {"DTHFL"},
+        frozenset({"CDG2003"}),
+    ),
     D("screen-failure-with-arm", _set("DM", dict(USUBJID=S4), ARMCD="DARAPOM"), "CDG0508", {"DM"}, {"ARMCD"}),
     # SDTMIG 3.4 DM assumption 4a: ARMNRS only when ARMCD and/or ACTARMCD is null, and then its ARM/ACTARM too
     D(
@@ -1143,7 +1169,15 @@ DEFECTS = [
     ),
     D("required-value-null", _set("LB", C2_KAPPA_1, LBTEST=""), "CDG0110", {"LB"}, {"LBTEST"}),
     D("required-variable-missing", _drop_col("DS", "DSDECOD"), "CDG0101", {"DS"}, {"DSDECOD"}),
-    D("expected-variable-missing", _drop_col("LB", "LBSTRESU"), "CDG0102", {"LB"}, {"LBSTRESU"}),
+    # LB keeps LBORRESU and LBSTRESC without a standard unit (CDG2411)
+    D(
+        "expected-variable-missing",
+        _drop_col("LB", "LBSTRESU"),
+        "CDG0102",
+        {"LB"},
+        {"LBSTRESU"},
+        frozenset({"CDG2411"}),
+    ),
     D("variables-out-of-order", _swap_cols("LB", "LBTESTCD", "LBTEST"), "CDG0103", {"LB"}, None),
     D("variable-not-in-spec", _add_col("DM", "DISSTAGE", "II"), "CDG0104", {"DM"}, {"DISSTAGE"}),
     D("label-differs-from-spec", _meta_var("LB", "LBTEST", label="Lab Test"), "CDG0105", {"LB"}, {"LBTEST"}),

@@ -502,7 +502,7 @@ DEFECTS: list[Defect] = [
         "CDG0102",
         {"LB"},
         {"LBSTRESU"},
-        frozenset({"CDG1303"}),
+        frozenset({"CDG1303", "CDG2411"}),  # LB keeps LBORRESU and LBSTRESC without a standard unit
     ),
     D(
         "variables-out-of-order",
@@ -595,13 +595,22 @@ DEFECTS: list[Defect] = [
         frozenset({"CDG0204"}),
     ),
     # --- dates
-    D("date-not-iso", lb_set("LBDTC", lambda s, i: "19JAN2024"), "CDG0301", {"LB"}, {"LBDTC"}),
+    # a date that is not ISO 8601 is no complete date, so its study day should not be there (CDG2301)
+    D(
+        "date-not-iso",
+        lb_set("LBDTC", lambda s, i: "19JAN2024"),
+        "CDG0301",
+        {"LB"},
+        {"LBDTC", "LBDY"},
+        frozenset({"CDG2301"}),
+    ),
     D(
         "date-unpadded",
         set_row("QS", first("QS", QSDY=lambda c: c > 1), QSDTC="2024-5-10"),
         "CDG0301",
         {"QS"},
-        {"QSDTC"},
+        {"QSDTC", "QSDY"},
+        frozenset({"CDG2301"}),
     ),
     D("impossible-date", lb_set("LBDTC", lambda s, i: "2024-02-30T08:30"), "CDG0302", {"LB"}, {"LBDTC"}),
     D(
@@ -611,7 +620,15 @@ DEFECTS: list[Defect] = [
         {"LB"},
         {"LBDTC"},
     ),
-    D("end-before-start", _ex_end_before_start, "CDG0303", {"EX"}, {"EXENDTC"}),
+    # the study days follow the dates: EXSTDY after EXENDY too (CDG2308)
+    D(
+        "end-before-start",
+        _ex_end_before_start,
+        "CDG0303",
+        {"EX"},
+        {"EXENDTC", "EXSTDY"},
+        frozenset({"CDG2308"}),
+    ),
     D(
         "study-day-off-by-one",
         lb_set("LBDY", lambda s, i: float(s.value("LB", i, "LBDY")) + 1),
@@ -681,7 +698,15 @@ DEFECTS: list[Defect] = [
         {"DOMAIN"},
         frozenset({"CDG0801", "CDG0802", "CDG1306"}),
     ),
-    D("death-date-without-flag", set_row("DM", _dead, DTHFL=""), "CDG0507", {"DM"}, {"DTHFL"}),
+    # the subject's DD, DS death and fatal AE records each say the flag should be Y (CDG2002-CDG2005)
+    D(
+        "death-date-without-flag",
+        set_row("DM", _dead, DTHFL=""),
+        "CDG0507",
+        {"DM"},
+        {"DTHFL"},
+        frozenset({"CDG2002", "CDG2003", "CDG2004", "CDG2005"}),
+    ),
     D(
         "screen-failure-with-arm",
         set_row("DM", first("DM", ARMNRS="SCREEN FAILURE"), ARMCD="DARAPOM"),
@@ -720,7 +745,7 @@ DEFECTS: list[Defect] = [
         "CDG0605",
         {"LB"},
         {"LBSTRESC", "LBSTRESN"},
-        frozenset({"CDG0604"}),
+        frozenset({"CDG0604", "CDG2109"}),  # LBSTRESU stays: a unit without a result
     ),
     D(
         "testcd-two-names",

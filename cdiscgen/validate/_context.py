@@ -59,6 +59,10 @@ class ReadDatasets(dict):
         self.note(name)
         return frame
 
+    def get_quietly(self, name: str) -> Any:
+        """The dataset without noting it read: to see whether it has the variables a rule needs."""
+        return super().__getitem__(name)
+
     def get(self, name: str, default: Any = None) -> Any:
         if name in self:
             self.note(name)

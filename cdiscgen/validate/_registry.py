@@ -190,8 +190,12 @@ def get_rule(code: str) -> Rule:
     return _REGISTRY[code]
 
 
+_DECLARED_LOADED: list[bool] = []
+
+
 def _load_catalog() -> None:
-    # Importing the rule modules registers their rules (once; later imports are no-ops).
+    # Importing the rule modules registers their rules (once; later imports are no-ops); the rules written
+    # as data (rules/*.yaml) are registered once, after them.
     from cdiscgen.validate import (  # noqa: F401
         _rules_adam,
         _rules_define,
@@ -199,3 +203,9 @@ def _load_catalog() -> None:
         _rules_sdtm,
         _runner,
     )
+
+    if not _DECLARED_LOADED:
+        _DECLARED_LOADED.append(True)
+        from cdiscgen.validate._declared import load_declared_rules
+
+        load_declared_rules()

@@ -90,11 +90,21 @@ def _end_start_pairs(ctx: ValidationContext, name: str) -> list[tuple[str, str]]
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.4.3; Pinnacle 21 SD0012-like (--STDTC after --ENDTC)",
-    published=("CORE-000718", "FB3209", "CORE-000866", "FB3210"),
+    published=(
+        "CORE-000718",
+        "FB3209",
+        "CORE-000866",
+        "FB3210",
+        "CORE-000711",
+        "FB3404",
+        "CORE-000714",
+        "FB3408",
+    ),
 )
 def check_end_after_start(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--ENDTC is not before --STDTC (Findings: --DTC, the start of the collection), compared at the
-    precision both values have (2024-03 vs 2024-03-10 compares only year and month).
+    precision both values have (2024-03 vs 2024-03-10 compares only year and month). DM's reference
+    periods too: RFENDTC not before RFSTDTC, RFXENDTC not before RFXSTDTC.
 
     Bad: EXSTDTC "2024-03-10", EXENDTC "2024-03-09".
     Good: EXSTDTC "2024-03-10", EXENDTC "2024-03-10" or "2024-03".

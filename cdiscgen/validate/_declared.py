@@ -1,0 +1,379 @@
+"""Rules written as data: cdiscgen/validate/rules/*.yaml, one entry per rule, registered in the same catalog
+as the rules written in Python (same codes, statuses, reports).
+
+Most published conformance rules have one shape: *in these datasets, for records where a condition holds,
+a variable must satisfy a test* ("--STAT is NOT DONE when --REASND is populated", "ARMCD is a TA.ARMCD").
+An entry states that shape; this module evaluates it over whole columns at once.
+
+    - code: CDG2101
+      name: Reason not done without NOT DONE status
+      severity: error
+      published: [CORE-000225, CG0094]
+      scope: {classes: [FINDINGS]}            # or {datasets: [DM]}, {all: true}; `exclude: [EX]`
+      when: {--REASND: {populated: true}}     # optional condition (every entry must hold)
+      then: {--STAT: {eq: NOT DONE}}          # what must hold where the condition does
+      text: ...; bad: ...; good: ...; reference: ...
+
+`--` in a variable name stands for the dataset's prefix (LBSTAT in LB); a name ending in `?` may be absent
+from the dataset, and then counts as null everywhere (`--DRVFL?: {ne: "Y"}`: not derived). A test on a value (`eq`, `in`,
+`matches`, ...) looks at populated values only: in `then` a null passes it (add `populated: true` to
+require a value), in `when` a null does not meet it, except a negative test (`ne`, `not_in`,
+`not_matches`), which a null meets (`--DRVFL: {ne: "Y"}`: not derived). Tests:
+
+- ``populated: true|false``; ``eq``/``ne``: a text; ``in``/``not_in``: a list; ``matches``/``not_matches``: a
+  regular expression the whole value matches (or does not); ``max_length``: characters; ``ge``: a number the value is at
+  least; ``complete_date: true|false``: the date part is a full YYYY-MM-DD;
+- ``eq_var``: equals another variable of the record; ``not_after``: an ISO 8601 date/time not after
+  another variable's (at the precision both have); ``le_var``: a number not above another variable's;
+- ``in_dataset: {dataset, variable}``: one of that dataset's values of that variable;
+- ``eq_subject: {dataset, variable}``: the subject's value in a one-record-per-subject dataset (DM);
+- ``eq_name_part: [start, end]``: the characters start..end (from 0) of the dataset's name (SUPPAE -> AE).
+
+A `when` may also hold ``subject_in: {dataset, where}``: the subject has a record of that dataset where
+its `where` (a predicate of that dataset) holds. A rule about the dataset's structure says
+``has_variables: {when: [--DTC], then: [--DY]}``: a dataset with the `when` variables has the `then` ones.
+
+A dataset lacking a variable the entry names, or a dataset it refers to (TA, DM, ...), is not examined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from cdiscgen._findings import Finding, Severity
+from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._dates import compare_iso8601
+from cdiscgen.validate._registry import Rule, Scope, rule
+
+_CLASSES = frozenset({"EVENTS", "INTERVENTIONS", "FINDINGS"})
+_ENTRY_KEYS = frozenset(
+    {"code", "name", "severity", "published", "scope", "when", "then", "has_variables", "text", "bad", "good"}
+    | {"reference"}
+)
+_TESTS = frozenset(
+    {
+        "populated",
+        "eq",
+        "ne",
+        "in",
+        "not_in",
+        "matches",
+        "not_matches",
+        "max_length",
+        "ge",
+        "complete_date",
+        "eq_var",
+        "not_after",
+        "le_var",
+        "in_dataset",
+        "eq_subject",
+        "eq_name_part",
+    }
+)
+
+
+_NEGATIVE = frozenset({"ne", "not_in", "not_matches"})
+
+
+class DeclaredRuleError(ValueError):
+    """An entry of a rules file that cannot be a rule: the message names the file, the code and the key."""
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+
+def load_declared_rules() -> None:
+    """Register every entry of the rules files (once; the catalog calls it when first read)."""
+    folder = resources.files("cdiscgen.validate") / "rules"
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".yaml"):
+            for entry in _entries(item):
+                _register(entry, item.name)
+
+
+def _entries(item: Any) -> list[Mapping[str, Any]]:
+    try:
+        return yaml.safe_load(item.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as exc:
+        raise DeclaredRuleError(f"rules file {item.name}: {exc}") from exc
+
+
+def _register(entry: Mapping[str, Any], source: str) -> None:
+    code = str(entry.get("code", "?"))
+    where = f"{source} {code}"
+    unknown = set(entry) - _ENTRY_KEYS
+    if unknown:
+        raise DeclaredRuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    if ("then" in entry) == ("has_variables" in entry):
+        raise DeclaredRuleError(f"{where}: give either `then` or `has_variables`")
+    for part in ("when", "then"):
+        _check_predicate(entry.get(part) or {}, f"{where} {part}")
+    text = str(entry["text"]).strip()
+    doc = f"{text}\n\nBad: {entry['bad']}\nGood: {entry['good']}"
+    check = _dataset_level(entry) if "has_variables" in entry else _record_level(entry)
+    check.__doc__ = doc
+    check.__name__ = f"check_{code.lower()}"
+    rule(
+        code,
+        str(entry["name"]),
+        severity=Severity.parse(str(entry["severity"])),
+        scope=Scope.SDTM,
+        reference=str(entry.get("reference", "")),
+        published=tuple(entry.get("published") or ()),
+    )(check)
+
+
+def _check_predicate(predicate: Mapping[str, Any], where: str) -> None:
+    for variable, tests in predicate.items():
+        if variable == "subject_in":
+            _check_predicate(tests.get("where") or {}, f"{where} subject_in")
+            continue
+        if not isinstance(tests, Mapping) or not tests:
+            raise DeclaredRuleError(f"{where}: {variable} needs a mapping of tests")
+        unknown = set(tests) - _TESTS
+        if unknown:
+            raise DeclaredRuleError(f"{where}: {variable}: unknown test(s) {', '.join(sorted(unknown))}")
+
+
+# ------------------------------------------------------------------------------------------ datasets
+
+
+def _datasets(ctx: ValidationContext, scope: Mapping[str, Any]) -> list[str]:
+    """The SDTM datasets an entry's scope names, in name order."""
+    exclude = set(scope.get("exclude") or ())
+    names = []
+    for name in ctx.sdtm_names():
+        if name in exclude or ctx.is_supp(name) and "datasets" not in scope:
+            continue
+        if "datasets" in scope:
+            wanted = name in scope["datasets"] or ("SUPP--" in scope["datasets"] and ctx.is_supp(name))
+        elif "classes" in scope:
+            wanted = ctx.observation_class(name) in set(scope["classes"])
+        else:
+            wanted = bool(scope.get("all"))
+        if wanted:
+            names.append(name)
+    return names
+
+
+def _name(variable: str, prefix: str) -> str:
+    variable = variable.rstrip("?")
+    return prefix + variable[2:] if variable.startswith("--") else variable
+
+
+def _variables(predicate: Mapping[str, Any]) -> set[str]:
+    """The variables a dataset must have for the predicate to apply (not the optional `?` ones)."""
+    out = set()
+    for variable, tests in predicate.items():
+        if variable == "subject_in":
+            continue
+        if not variable.endswith("?"):
+            out.add(variable)
+        for key in ("eq_var", "not_after", "le_var"):
+            if key in tests:
+                out.add(str(tests[key]))
+    return out
+
+
+# ------------------------------------------------------------------------------------ record level
+
+
+def _record_level(entry: Mapping[str, Any]) -> Callable[[ValidationContext, Rule], Iterator[Finding]]:
+    when, then = entry.get("when") or {}, entry["then"]
+    scope = entry.get("scope") or {"all": True}
+    shown = next(iter(then))
+
+    def check(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+        for name in _datasets(ctx, scope):
+            prefix = ctx.prefix(name)
+            columns = set(ctx.datasets.get_quietly(name).columns)
+            if not all(_name(v, prefix) in columns for v in _variables(when) | _variables(then)):
+                continue
+            condition = _holds(ctx, name, prefix, when, as_condition=True)
+            if condition is None:
+                continue
+            required = _holds(ctx, name, prefix, then, as_condition=False)
+            if required is None:
+                continue
+            variable = _name(shown, prefix)
+            yield from ctx.findings_where(
+                rule, name, condition & ~required, _message(entry, prefix), variable=variable
+            )
+
+    return check
+
+
+def _message(entry: Mapping[str, Any], prefix: str) -> str:
+    return re.sub(r"--(?=[A-Z])", prefix, str(entry["name"]))
+
+
+def _holds(
+    ctx: ValidationContext, name: str, prefix: str, predicate: Mapping[str, Any], *, as_condition: bool
+) -> np.ndarray | None:
+    """Where every entry of `predicate` holds on the records of `name`; None when a dataset it refers
+    to is absent (the rule does not apply)."""
+    result = np.ones(len(ctx.datasets.get_quietly(name)), dtype=bool)
+    for variable, tests in predicate.items():
+        if variable == "subject_in":
+            found = _subject_in(ctx, name, tests)
+            if found is None:
+                return None
+            result &= found
+            continue
+        column = _name(variable, prefix)
+        for test, argument in tests.items():
+            mask = _test(ctx, name, prefix, column, test, argument, as_condition=as_condition)
+            if mask is None:
+                return None
+            result &= mask
+    return result
+
+
+def _test(
+    ctx: ValidationContext,
+    name: str,
+    prefix: str,
+    column: str,
+    test: str,
+    argument: Any,
+    *,
+    as_condition: bool,
+) -> np.ndarray | None:
+    if column in ctx.datasets.get_quietly(name).columns:
+        values = ctx.text(name, column)
+    else:  # an optional variable the dataset does not have: null on every record
+        values = pd.Series(pd.NA, index=ctx.datasets.get_quietly(name).index, dtype="string")
+    populated = values.notna().to_numpy()
+    if test == "populated":
+        return populated if argument else ~populated
+    held = _value_test(ctx, name, prefix, values, test, argument)
+    if held is None:
+        return None
+    # a value test looks at populated values: a null does not meet a condition, nor break a requirement;
+    # a null is "not equal" to anything, so it meets a negative test (ne, not_in, not_matches) everywhere
+    if test in _NEGATIVE or not as_condition:
+        return ~populated | held
+    return populated & held
+
+
+def _value_test(
+    ctx: ValidationContext, name: str, prefix: str, values: pd.Series, test: str, argument: Any
+) -> np.ndarray | None:
+    text = values.fillna("")
+    if test == "eq":
+        return (text == str(argument)).to_numpy()
+    if test == "ne":
+        return (text != str(argument)).to_numpy()
+    if test == "in":
+        return text.isin([str(a) for a in argument]).to_numpy()
+    if test == "not_in":
+        return (~text.isin([str(a) for a in argument])).to_numpy()
+    if test == "matches":
+        return text.str.fullmatch(str(argument)).fillna(False).to_numpy(dtype=bool)
+    if test == "not_matches":
+        return ~text.str.fullmatch(str(argument)).fillna(False).to_numpy(dtype=bool)
+    if test == "max_length":
+        return (text.str.len() <= int(argument)).to_numpy()
+    if test == "ge":
+        number = pd.to_numeric(values, errors="coerce")
+        return (number.isna() | (number >= float(argument))).to_numpy()
+    if test == "complete_date":
+        complete = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
+        return complete if argument else ~complete
+    if test in ("eq_var", "not_after", "le_var"):
+        other = ctx.text(name, _name(str(argument), prefix))
+        if test == "eq_var":
+            return (other.isna() | (text == other.fillna(""))).to_numpy()
+        if test == "le_var":
+            a, b = pd.to_numeric(values, errors="coerce"), pd.to_numeric(other, errors="coerce")
+            return (a.isna() | b.isna() | (a <= b)).to_numpy()
+        order = compare_iso8601(values, other)
+        return ~(order > 0)  # NaN (not comparable) passes
+    if test == "eq_name_part":
+        start, end = (int(a) for a in argument)
+        return (text == name[start:end]).to_numpy()
+    if test == "in_dataset":
+        allowed = _other_values(ctx, argument)
+        return None if allowed is None else text.isin(allowed).to_numpy()
+    if test == "eq_subject":
+        lookup = _subject_values(ctx, argument)
+        if lookup is None:
+            return None
+        expected = ctx.text(name, "USUBJID").map(lookup)
+        return (expected.notna() & (text == expected.fillna(""))).to_numpy()
+    raise AssertionError(test)  # the loader refused anything else
+
+
+def _other_values(ctx: ValidationContext, argument: Mapping[str, str]) -> frozenset[str] | None:
+    dataset, variable = str(argument["dataset"]), str(argument["variable"])
+    if dataset not in ctx.datasets or variable not in ctx.datasets.get_quietly(dataset).columns:
+        return None
+    return ctx.distinct(dataset, variable)
+
+
+def _subject_values(ctx: ValidationContext, argument: Mapping[str, str]) -> Mapping[str, str] | None:
+    dataset, variable = str(argument["dataset"]), str(argument["variable"])
+    if dataset not in ctx.datasets or not {"USUBJID", variable} <= set(
+        ctx.datasets.get_quietly(dataset).columns
+    ):
+        return None
+    pairs = pd.DataFrame({"s": ctx.text(dataset, "USUBJID"), "v": ctx.text(dataset, variable)}).dropna()
+    return pairs.drop_duplicates("s").set_index("s")["v"].to_dict()
+
+
+def _subject_in(ctx: ValidationContext, name: str, argument: Mapping[str, Any]) -> np.ndarray | None:
+    """Per record of `name`: its subject has a record of argument.dataset where argument.where holds."""
+    dataset = str(argument["dataset"])
+    if dataset not in ctx.datasets or "USUBJID" not in ctx.datasets.get_quietly(dataset).columns:
+        return None
+    where = argument.get("where") or {}
+    prefix = ctx.prefix(dataset)
+    columns = set(ctx.datasets.get_quietly(dataset).columns)
+    if not all(_name(v, prefix) in columns for v in _variables(where)):
+        return None
+    matched = _holds(ctx, dataset, prefix, where, as_condition=True)
+    if matched is None:
+        return None
+    subjects = set(ctx.text(dataset, "USUBJID")[matched].dropna())
+    return ctx.text(name, "USUBJID").isin(subjects).to_numpy()
+
+
+# ----------------------------------------------------------------------------------- dataset level
+
+
+def _dataset_level(entry: Mapping[str, Any]) -> Callable[[ValidationContext, Rule], Iterator[Finding]]:
+    spec = entry["has_variables"]
+    scope = entry.get("scope") or {"all": True}
+
+    def check(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+        for name in _datasets(ctx, scope):
+            prefix = ctx.prefix(name)
+            columns = set(ctx.datasets[name].columns)
+            if not all(_name(v, prefix) in columns for v in spec.get("when") or ()):
+                continue
+            for variable in spec["then"]:
+                column = _name(variable, prefix)
+                if column not in columns:
+                    present = ", ".join(_name(v, prefix) for v in spec.get("when") or ())
+                    yield rule.finding(f"{name} has {present} but no {column}", dataset=name, variable=column)
+
+    return check
+
+
+@lru_cache(maxsize=1)
+def declared_codes() -> frozenset[str]:
+    """The codes of the rules written as data (for docs and tests)."""
+    folder = resources.files("cdiscgen.validate") / "rules"
+    codes = set()
+    for item in folder.iterdir():
+        if item.name.endswith(".yaml"):
+            codes |= {str(e["code"]) for e in _entries(item)}
+    return frozenset(codes)
