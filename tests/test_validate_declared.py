@@ -175,13 +175,27 @@ def test_name_part_and_max_length():
     assert _codes({"SUPPAE": supp}, "CDG2206") == [("SUPPAE", "B", "QLABEL")]
 
 
+_ENTRY = {
+    "code": "CDG2998",
+    "name": "x",
+    "severity": "error",
+    "text": "t",
+    "bad": "b",
+    "good": "g",
+    "reference": "r",
+}
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"code": "CDG2998", "colour": 1}, "unknown key"),
-        ({"code": "CDG2998", "then": {"X": {"populated": True}}, "has_variables": {"then": ["X"]}}, "either"),
-        ({"code": "CDG2998", "then": {"X": {"bigger": 1}}}, "unknown test"),
-        ({"code": "CDG2998", "then": {"X": "Y"}}, "needs a mapping"),
+        ({**_ENTRY, "colour": 1, "then": {"X": {"populated": True}}}, "unknown key"),
+        ({"code": "CDG2998", "then": {"X": {"populated": True}}}, "missing key.*bad, good, name"),
+        ({**_ENTRY, "then": {"X": {"populated": True}}, "has_variables": {"then": ["X"]}}, "either"),
+        ({**_ENTRY, "then": {"X": {"bigger": 1}}}, "unknown test"),
+        ({**_ENTRY, "then": {"X": "Y"}}, "needs a mapping"),
+        ({**_ENTRY, "severity": "fatal", "then": {"X": {"populated": True}}}, "fatal"),
+        ({**_ENTRY, "published": ["SD0083"], "then": {"X": {"populated": True}}}, "SD0083"),
     ],
 )
 def test_an_entry_that_cannot_be_a_rule_is_named(entry, message):

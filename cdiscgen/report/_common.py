@@ -147,6 +147,14 @@ def status_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def rules_run_sentence(rows: list[Mapping[str, Any]]) -> str:
+    """ "147 rules run: 1 with issues, 144 clean, 2 not applicable" (what the console and HTML say)."""
+    said = ", ".join(
+        f"{n} {'with issues' if status == 'issues' else status}" for status, n in status_counts(rows).items()
+    )
+    return f"{len(rows)} rules run: {said}"
+
+
 def rule_order(findings: Findings) -> list[str]:
     """Codes that fired, most severe first, then by code."""
     worst: dict[str, int] = {}

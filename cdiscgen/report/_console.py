@@ -16,7 +16,7 @@ from cdiscgen.report._common import (
     rule_index,
     rule_order,
     rules_run_rows,
-    status_counts,
+    rules_run_sentence,
 )
 from cdiscgen.validate import RuleInfo, ValidationResult
 
@@ -35,9 +35,7 @@ def render_console(
     table_findings = as_findings(findings)
     index = rule_index(rules)
     if isinstance(findings, ValidationResult):
-        runs = status_counts(rules_run_rows(findings, index))
-        said = ", ".join(f"{n} {'with issues' if s == 'issues' else s}" for s, n in runs.items())
-        console.print(Text(f"{sum(runs.values())} rules run: {said}", style="dim"))
+        console.print(Text(rules_run_sentence(rules_run_rows(findings, index)), style="dim"))
     if not table_findings:
         console.print(Text("No findings.", style="green"))
         return

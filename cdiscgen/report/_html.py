@@ -26,7 +26,7 @@ from cdiscgen.report._common import (
     rule_index,
     rule_order,
     rules_run_rows,
-    status_counts,
+    rules_run_sentence,
     write_atomic,
 )
 from cdiscgen.validate import RuleInfo, ValidationResult
@@ -163,9 +163,7 @@ def _checked_against(validation: ValidationResult, runs: list[dict]) -> list[str
     if validation.standards:
         shown = " &middot; ".join(f"{_e(k)} {_e(v)}" for k, v in validation.standards.items())
         out.append(f'<p class="meta">Checked against {shown}</p>')
-    said = {"issues": "with issues"}
-    counts = ", ".join(f"{n} {_e(said.get(status, status))}" for status, n in status_counts(runs).items())
-    out.append(f'<p class="meta">{len(runs)} rules run: {counts} (<a href="#rules-run">Rules run</a>)</p>')
+    out.append(f'<p class="meta">{_e(rules_run_sentence(runs))} (<a href="#rules-run">Rules run</a>)</p>')
     return out
 
 

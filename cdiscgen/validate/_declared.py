@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -53,11 +52,8 @@ from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Rule, Scope, rule
 
-_CLASSES = frozenset({"EVENTS", "INTERVENTIONS", "FINDINGS"})
-_ENTRY_KEYS = frozenset(
-    {"code", "name", "severity", "published", "scope", "when", "then", "has_variables", "text", "bad", "good"}
-    | {"reference"}
-)
+_REQUIRED_KEYS = frozenset({"code", "name", "severity", "text", "bad", "good", "reference"})
+_ENTRY_KEYS = _REQUIRED_KEYS | {"published", "scope", "when", "then", "has_variables"}
 _TESTS = frozenset(
     {
         "populated",
@@ -81,6 +77,7 @@ _TESTS = frozenset(
 
 
 _NEGATIVE = frozenset({"ne", "not_in", "not_matches"})
+_DECLARED: set[str] = set()  # the codes registered from the rules files
 
 
 class DeclaredRuleError(ValueError):
@@ -112,6 +109,9 @@ def _register(entry: Mapping[str, Any], source: str) -> None:
     unknown = set(entry) - _ENTRY_KEYS
     if unknown:
         raise DeclaredRuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    missing = _REQUIRED_KEYS - set(entry)
+    if missing:
+        raise DeclaredRuleError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
     if ("then" in entry) == ("has_variables" in entry):
         raise DeclaredRuleError(f"{where}: give either `then` or `has_variables`")
     for part in ("when", "then"):
@@ -121,14 +121,18 @@ def _register(entry: Mapping[str, Any], source: str) -> None:
     check = _dataset_level(entry) if "has_variables" in entry else _record_level(entry)
     check.__doc__ = doc
     check.__name__ = f"check_{code.lower()}"
-    rule(
-        code,
-        str(entry["name"]),
-        severity=Severity.parse(str(entry["severity"])),
-        scope=Scope.SDTM,
-        reference=str(entry.get("reference", "")),
-        published=tuple(entry.get("published") or ()),
-    )(check)
+    try:
+        rule(
+            code,
+            str(entry["name"]),
+            severity=Severity.parse(str(entry["severity"])),
+            scope=Scope.SDTM,
+            reference=str(entry["reference"]),
+            published=tuple(entry.get("published") or ()),
+        )(check)
+    except ValueError as exc:  # a code, severity or published ID the catalog refuses
+        raise DeclaredRuleError(f"{where}: {exc}") from exc
+    _DECLARED.add(code)
 
 
 def _check_predicate(predicate: Mapping[str, Any], where: str) -> None:
@@ -151,7 +155,7 @@ def _datasets(ctx: ValidationContext, scope: Mapping[str, Any]) -> list[str]:
     exclude = set(scope.get("exclude") or ())
     names = []
     for name in ctx.sdtm_names():
-        if name in exclude or ctx.is_supp(name) and "datasets" not in scope:
+        if name in exclude or (ctx.is_supp(name) and "datasets" not in scope):
             continue
         if "datasets" in scope:
             wanted = name in scope["datasets"] or ("SUPP--" in scope["datasets"] and ctx.is_supp(name))
@@ -368,12 +372,9 @@ def _dataset_level(entry: Mapping[str, Any]) -> Callable[[ValidationContext, Rul
     return check
 
 
-@lru_cache(maxsize=1)
 def declared_codes() -> frozenset[str]:
     """The codes of the rules written as data (for docs and tests)."""
-    folder = resources.files("cdiscgen.validate") / "rules"
-    codes = set()
-    for item in folder.iterdir():
-        if item.name.endswith(".yaml"):
-            codes |= {str(e["code"]) for e in _entries(item)}
-    return frozenset(codes)
+    from cdiscgen.validate._registry import list_rules
+
+    list_rules()  # the catalog registers them when first read
+    return frozenset(_DECLARED)
