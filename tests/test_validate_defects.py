@@ -903,6 +903,7 @@ DEFECTS = [
         "CDG1106",
         {"ADTTE"},
         {"AVAL"},
+        frozenset({"CDG1118"}),  # AVAL no longer ADT - STARTDT + 1
     ),
     D(
         "variable-name-over-8",
@@ -1115,9 +1116,17 @@ DEFECTS = [
         _set("ADTTE", dict(USUBJID=S1, PARAMCD="OS"), ADT=sas("2023-12-29")),
         "CDG1107",
         {"ADTTE"},
-        {"ADT"},
+        {"ADT", "AVAL"},
+        frozenset({"CDG1118"}),  # AVAL no longer ADT - STARTDT + 1
     ),
-    D("population-flag-null", _set("ADSL", dict(USUBJID=S2), SAFFL=""), "CDG1108", {"ADSL"}, {"SAFFL"}),
+    D(
+        "population-flag-null",
+        _set("ADSL", dict(USUBJID=S2), SAFFL=""),
+        "CDG1108",
+        {"ADSL", "ADRS", "ADTTE"},
+        {"SAFFL"},
+        frozenset({"CDG1126"}),  # ADRS and ADTTE keep the subject's former SAFFL
+    ),
     D(
         "anl01fl-n",
         _set("ADRS", dict(USUBJID=S1, PARAMCD="HEMRESP"), ANL01FL="N"),

@@ -441,6 +441,35 @@ def _adlb_second_baseline(s: Sub) -> int:
     return s.row("ADLB", USUBJID=base.USUBJID, PARAMCD=base.PARAMCD, ABLFL=blank)
 
 
+def _adlb_change(s: Sub) -> int:
+    """A post-baseline numeric ADLB record with a change from a non-zero baseline, after day 1."""
+    return s.row(
+        "ADLB", ABLFL=blank, CHG=lambda c: c.notna(), BASE=lambda c: c.fillna(0) != 0, ADY=lambda c: c > 1
+    )
+
+
+def _base_moved(s: Sub) -> None:
+    """BASE, CHG and PCHG of one record moved together: only BASE's source (the baseline AVAL) disagrees."""
+    i = _adlb_change(s)
+    aval, base = float(s.value("ADLB", i, "AVAL")), float(s.value("ADLB", i, "BASE")) + 1
+    s.set("ADLB", i, BASE=base, CHG=aval - base, PCHG=(aval - base) / base * 100)
+
+
+def _lb_partial_date(s: Sub) -> None:
+    """The LB record an ADLB value was taken from dated to the month only (its LBDY dropped with it)."""
+    i = s.row("ADLB", SRCDOM="LB", ADT=lambda c: c.notna(), SRCSEQ=lambda c: c.notna())
+    subject, seq = s.value("ADLB", i, "USUBJID"), s.value("ADLB", i, "SRCSEQ")
+    j = s.row("LB", USUBJID=subject, LBSEQ=seq)
+    s.set("LB", j, LBDTC=str(s.value("LB", j, "LBDTC"))[:7], LBDY=np.nan)
+
+
+def _adlb_second_analysis_record(s: Sub) -> None:
+    adlb = s.frame("ADLB")
+    extra = adlb.iloc[[s.row("ADLB", ANL01FL="Y", ABLFL=blank, ADY=lambda c: c > 1)]].copy()
+    extra["ASEQ"] = float(adlb["ASEQ"].max()) + 1
+    s.put("ADLB", pd.concat([adlb, extra], ignore_index=True))
+
+
 def _screen_failure(s: Sub) -> str:
     dm = s.real.parts["sdtm"].frames["DM"]
     return str(dm[dm.ARMNRS == "SCREEN FAILURE"].USUBJID.iloc[0])
@@ -641,8 +670,9 @@ DEFECTS: list[Defect] = [
         "duplicate-seq",
         lb_set("LBSEQ", lambda s, i: float(s.value("LB", i - 1, "LBSEQ"))),
         "CDG0401",
-        {"LB"},
-        {"LBSEQ"},
+        {"LB", "ADLB"},
+        {"LBSEQ", "SRCSEQ"},
+        frozenset({"CDG1121"}),  # the ADLB records taken from the renumbered record lose their source
     ),
     D(
         "duplicate-keys",
@@ -876,6 +906,7 @@ DEFECTS: list[Defect] = [
         "CDG1106",
         {"ADTTE"},
         {"AVAL"},
+        frozenset({"CDG1118"}),  # AVAL no longer ADT - STARTDT + 1
     ),
     D(
         "adt-before-startdt",
@@ -884,14 +915,16 @@ DEFECTS: list[Defect] = [
         ),
         "CDG1107",
         {"ADTTE"},
-        {"ADT"},
+        {"ADT", "AVAL"},
+        frozenset({"CDG1118"}),  # AVAL no longer ADT - STARTDT + 1
     ),
     D(
         "population-flag-null",
         set_row("ADSL", first("ADSL", SAFFL="Y"), SAFFL=""),
         "CDG1108",
-        {"ADSL"},
+        {"ADSL", "ADLB", "ADRS", "ADTTE"},
         {"SAFFL"},
+        frozenset({"CDG1126"}),  # the other datasets keep the subject's former SAFFL
     ),
     D(
         "record-flag-n",
@@ -919,6 +952,100 @@ DEFECTS: list[Defect] = [
         {"ADTTE"},
         {"ADT"},
         frozenset({"CDG0106", "CDG1307", "CDG1304"}),
+    ),
+    D(
+        "chg-not-aval-minus-base",
+        set_row("ADLB", _adlb_change, CHG=lambda s, i: float(s.value("ADLB", i, "CHG")) + 1),
+        "CDG1113",
+        {"ADLB"},
+        {"CHG"},
+    ),
+    D(
+        "pchg-holds-chg",
+        set_row("ADLB", _adlb_change, PCHG=lambda s, i: float(s.value("ADLB", i, "CHG")) + 0.5),
+        "CDG1114",
+        {"ADLB"},
+        {"PCHG"},
+    ),
+    D("base-not-the-baseline-aval", _base_moved, "CDG1115", {"ADLB"}, {"BASE"}),
+    D(
+        "basec-not-the-baseline-avalc",
+        set_row("ADLB", first("ADLB", BASEC="POSITIVE", ABLFL=blank), BASEC="NEGATIVE"),
+        "CDG1116",
+        {"ADLB"},
+        {"BASEC"},
+    ),
+    D(
+        "ady-off-by-one",
+        set_row("ADLB", _adlb_change, ADY=lambda s, i: float(s.value("ADLB", i, "ADY")) - 1),
+        "CDG1117",
+        {"ADLB"},
+        {"ADY"},
+    ),
+    D(
+        "time-to-event-without-the-plus-one",
+        set_row(
+            "ADTTE",
+            first("ADTTE", AVAL=lambda c: c > 2),
+            AVAL=lambda s, i: float(s.value("ADTTE", i, "AVAL")) - 1,
+        ),
+        "CDG1118",
+        {"ADTTE"},
+        {"AVAL"},
+    ),
+    D(
+        "srcdom-not-submitted",
+        set_row("ADLB", first("ADLB", SRCDOM="LB"), SRCDOM="LX"),
+        "CDG1119",
+        {"ADLB"},
+        {"SRCDOM"},
+        frozenset({"CDG0801", "CDG0802", "CDG1306"}),
+    ),
+    D(
+        "srcvar-not-in-srcdom",
+        set_row("ADLB", first("ADLB", SRCVAR="LBSTRESN"), SRCVAR="LBSTRESX"),
+        "CDG1120",
+        {"ADLB"},
+        {"SRCVAR"},
+        frozenset({"CDG0801", "CDG0802", "CDG1306"}),
+    ),
+    D(
+        "srcseq-points-at-no-record",
+        set_row("ADLB", first("ADLB", SRCDOM="LB"), SRCSEQ=99999.0),
+        "CDG1121",
+        {"ADLB"},
+        {"SRCSEQ"},
+    ),
+    D(
+        "date-flag-without-date",
+        set_row("ADSL", first("ADSL", DTHDT=lambda c: c.isna()), DTHDTF="D"),
+        "CDG1122",
+        {"ADSL"},
+        {"DTHDTF"},
+    ),
+    D(
+        "date-flag-not-datefl",
+        set_row("ADSL", first("ADSL", DTHDTF="M"), DTHDTF="X"),
+        "CDG1123",
+        {"ADSL"},
+        {"DTHDTF"},
+        frozenset({"CDG0801", "CDG0802", "CDG1306"}),
+    ),
+    D("imputed-date-without-flag", _lb_partial_date, "CDG1124", {"ADLB"}, {"ADT"}),
+    D(
+        "two-analysis-records-in-a-window",
+        _adlb_second_analysis_record,
+        "CDG1125",
+        {"ADLB"},
+        {"ANL01FL", None},
+        frozenset({"CDG0402"}),  # the copy repeats the dataset keys
+    ),
+    D(
+        "adsl-value-changed-in-adlb",
+        set_row("ADLB", first("ADLB", SAFFL="Y"), SAFFL="N"),
+        "CDG1126",
+        {"ADLB"},
+        {"SAFFL"},
     ),
     # --- define.xml
     D("define-not-schema-valid", _define_schema, "CDG1301", {None}, {None}),

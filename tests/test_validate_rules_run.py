@@ -161,7 +161,7 @@ def test_a_published_id_must_look_like_core_cg_or_fb():
     from cdiscgen._findings import Severity
     from cdiscgen.validate import Scope, rule
 
-    with pytest.raises(ValueError, match="SD0083 is not a CORE, CG or FB rule ID"):
+    with pytest.raises(ValueError, match="SD0083 is not a CORE, CG, FB or AD rule ID"):
         rule("CDG9998", "x", severity=Severity.NOTICE, scope=Scope.ANY, reference="x", published=("SD0083",))
 
 

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 CODE_RE = re.compile(r"^CDG\d{4}$")
 #: A published rule a check implements: a CDISC CORE rule (CORE-nnnnnn), an SDTM/SDTMIG conformance rule
-#: (CGnnnn) or an FDA business rule (FBnnnn), as the CDISC Open Rules catalogue cross-references them.
-PUBLISHED_RE = re.compile(r"^(CORE-\d{6}|CG\d{4}|FB\d{4})$")
+#: (CGnnnn), an FDA business rule (FBnnnn), as the CDISC Open Rules catalogue cross-references them, or an
+#: ADaM conformance check as that catalogue numbers its ADaMIG rules (ADnnnn).
+PUBLISHED_RE = re.compile(r"^(CORE-\d{6}|CG\d{4}|FB\d{4}|AD\d{4})$")
 
 
 class Scope(enum.StrEnum):
@@ -149,12 +150,12 @@ def rule(
     published: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under a stable code; the docstring supplies the rule text and examples.
-    `published` names the published rules it implements (CORE-nnnnnn, CGnnnn, FBnnnn)."""
+    `published` names the published rules it implements (CORE-nnnnnn, CGnnnn, FBnnnn, ADnnnn)."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must be CDG followed by 4 digits")
     wrong = [p for p in published if not PUBLISHED_RE.match(p)]
     if wrong:
-        raise ValueError(f"rule {code}: {', '.join(wrong)} is not a CORE, CG or FB rule ID")
+        raise ValueError(f"rule {code}: {', '.join(wrong)} is not a CORE, CG, FB or AD rule ID")
 
     def decorate(func: CheckFunction) -> CheckFunction:
         if code in _REGISTRY:
@@ -198,6 +199,7 @@ def _load_catalog() -> None:
     # as data (rules/*.yaml) are registered once, after them.
     from cdiscgen.validate import (  # noqa: F401
         _rules_adam,
+        _rules_adam_derived,
         _rules_define,
         _rules_metadata,
         _rules_sdtm,
