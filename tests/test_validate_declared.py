@@ -127,6 +127,32 @@ def test_the_subjects_value_elsewhere_and_dates_at_common_precision():
     assert _codes({"DM": dm}, "CDG0303") == [("DM", "B", "RFENDTC")]
 
 
+def test_a_date_not_after_the_subjects_date_elsewhere():
+    # CDG2018: CMSTDTC not after DM.DTHDTC. A died 2025-04-22: a start on 04-23 is after, 04-22 is not;
+    # B died in "2025-04": "2025-05-01" is after the month, "2025-04-30" is not (common precision: month);
+    # C did not die: nothing to compare with
+    dm = pd.DataFrame(
+        {
+            "STUDYID": ["S"] * 3,
+            "DOMAIN": ["DM"] * 3,
+            "USUBJID": ["A", "B", "C"],
+            "DTHDTC": ["2025-04-22", "2025-04", ""],
+        }
+    )
+    cm = pd.DataFrame(
+        {
+            "STUDYID": ["S"] * 6,
+            "DOMAIN": ["CM"] * 6,
+            "USUBJID": ["A", "A", "B", "B", "C", "C"],
+            "CMSEQ": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0],
+            "CMTRT": ["X"] * 6,
+            "CMSTDTC": ["2025-04-23T10:00", "2025-04-22", "2025-05-01", "2025-04-30", "2030-01-01", ""],
+        }
+    )
+    found = validate_datasets({"DM": dm, "CM": cm}, codes=["CDG2018"]).findings
+    assert [(f.usubjid, f.seq) for f in found] == [("A", 1), ("B", 1)]
+
+
 def test_a_value_of_another_dataset():
     dm = pd.DataFrame(
         {"STUDYID": ["S"] * 2, "DOMAIN": ["DM"] * 2, "USUBJID": ["A", "B"], "ARMCD": ["ARM1", "ARMX"]}
@@ -257,6 +283,21 @@ def _days(s: Sub, name: str, row: int, col: str, days: int) -> str:
     return shift_day(str(s.value(name, row, col)), days)
 
 
+def _after_death(name: str, column: str, days: int, **conds) -> Callable[[Sub], None]:
+    """`column` of the first `name` record of a subject who died moved to `days` after the death date."""
+
+    def mutate(s: Sub) -> None:
+        dm = s.real.parts["sdtm"].frames["DM"]
+        dead = dm[(dm.DTHFL == "Y") & (dm.DTHDTC.str.len() >= 10)]
+        subjects = set(dead.USUBJID) & set(s.real.parts["sdtm"].frames[name].USUBJID)
+        subject = sorted(subjects)[0]
+        death = str(dead.loc[dead.USUBJID == subject, "DTHDTC"].iloc[0])[:10]
+        i = s.row(name, USUBJID=subject, **conds)
+        s.set(name, i, **{column: shift_day(death, days)})
+
+    return mutate
+
+
 NOT_DONE = {"LBSTAT": "NOT DONE"}
 RESULT = {"LBORRES": filled, "LBSTNRLO": lambda c: c.notna(), "LBORRESU": filled}
 
@@ -286,6 +327,20 @@ DEFECTS = [
         "DS",
         "CDG0304",
     ),
+    # moving a date moves its study day (CDG0304) and may put it after its end (CDG0303) or outside the
+    # subject's elements (EPOCH null: CDG0701, study day not derivable: CDG2305)
+    D(
+        "therapy-after-death",
+        _after_death("CM", "CMSTDTC", 10),
+        "CDG2018",
+        "CM",
+        *("CDG0303", "CDG0701", "CDG2305"),
+    ),
+    D("exposure-ends-after-death", _after_death("EX", "EXENDTC", 3), "CDG2019", "EX", "CDG0304", "CDG0504"),
+    D("ae-starts-after-death", _after_death("AE", "AESTDTC", 2), "CDG2020", "AE", "CDG0303", "CDG0304"),
+    D("lab-after-death", _after_death("LB", "LBDTC", 4), "CDG2022", "LB", "CDG0304"),
+    D("visit-after-death", _after_death("SV", "SVSTDTC", 4), "CDG2023", "SV", "CDG0303", "CDG0304"),
+    D("last-exposure-after-death", _after_death("DM", "RFXENDTC", 5), "CDG2024", "DM", "CDG0504"),
     D("age-without-unit", set_row("DM", _dm_row(_alive), AGEU=""), "CDG2007", "DM", "CDG0110"),
     D("unit-without-age", set_row("DM", _dm_row(_alive), AGE=np.nan), "CDG2008", "DM"),
     D("negative-age", set_row("DM", _dm_row(_alive), AGE=-3.0), "CDG2009", "DM"),
@@ -319,6 +374,8 @@ DEFECTS = [
         "CDG2017",
         "DM",
         "CDG2006",
+        # every record of the subject after consent is now after death
+        *("CDG2018", "CDG2019", "CDG2020", "CDG2022", "CDG2023", "CDG2024"),
     ),
     # --- findings
     D(

@@ -27,6 +27,8 @@ require a value), in `when` a null does not meet it, except a negative test (`ne
   another variable's (at the precision both have); ``le_var``: a number not above another variable's;
 - ``in_dataset: {dataset, variable}``: one of that dataset's values of that variable;
 - ``eq_subject: {dataset, variable}``: the subject's value in a one-record-per-subject dataset (DM);
+- ``not_after_subject: {dataset, variable}``: an ISO 8601 date/time not after the subject's value there (at
+  the precision both have; a subject without one passes): "no record dated after DM.DTHDTC";
 - ``eq_name_part: [start, end]``: the characters start..end (from 0) of the dataset's name (SUPPAE -> AE).
 
 A `when` may also hold ``subject_in: {dataset, where}``: the subject has a record of that dataset where
@@ -71,6 +73,7 @@ _TESTS = frozenset(
         "le_var",
         "in_dataset",
         "eq_subject",
+        "not_after_subject",
         "eq_name_part",
     }
 )
@@ -313,6 +316,12 @@ def _value_test(
             return None
         expected = ctx.text(name, "USUBJID").map(lookup)
         return (expected.notna() & (text == expected.fillna(""))).to_numpy()
+    if test == "not_after_subject":
+        lookup = _subject_values(ctx, argument)
+        if lookup is None:
+            return None
+        limit = ctx.text(name, "USUBJID").map(lookup).astype("string")
+        return ~(compare_iso8601(values, limit) > 0)  # NaN (no limit, not comparable) passes
     raise AssertionError(test)  # the loader refused anything else
 
 
