@@ -119,6 +119,51 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+# ------------------------------------------------------------------------------------ the defect suite
+#: The tests that inject one defect into a clean output (hand-built, or the real DarPAL run) and expect the
+#: rule meant for it to catch it; their outcomes make the recall printed at the end of the run.
+DEFECT_TESTS = frozenset(
+    {
+        "test_defect_is_caught_by_its_rule_only",  # tests/test_validate_defects.py (hand-built study)
+        "test_defect_in_real_output_is_caught_by_its_rule_only",  # tests/test_validate_pipeline.py
+        "test_declared_rule_catches_its_defect_in_the_real_output",  # tests/test_validate_declared.py
+    }
+)
+_DEFECT_OUTCOMES: dict[str, str] = {}  # test id -> caught | caught, other findings too | missed
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    test, _, defect = report.nodeid.split("::")[-1].partition("[")
+    if test not in DEFECT_TESTS or report.when != "call":
+        return
+    if report.passed:
+        outcome = "caught"
+    elif "did not fire" in str(report.longrepr):
+        outcome = "missed"
+    else:
+        outcome = "caught, other findings too"
+    _DEFECT_OUTCOMES[report.nodeid.split("::")[0] + "::" + defect.rstrip("]")] = outcome
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The defect suite's recall: injected defects caught by their rule, and every miss by name."""
+    if not _DEFECT_OUTCOMES:
+        return
+    total = len(_DEFECT_OUTCOMES)
+    missed = sorted(k for k, v in _DEFECT_OUTCOMES.items() if v == "missed")
+    noisy = sorted(k for k, v in _DEFECT_OUTCOMES.items() if v == "caught, other findings too")
+    kinds = len({k.partition("::")[2] for k in _DEFECT_OUTCOMES})
+    terminalreporter.write_sep("-", "defect suite")
+    terminalreporter.write_line(
+        f"{total} injected defects ({kinds} distinct kinds): {total - len(missed)} caught by their rule, "
+        f"recall {100 * (total - len(missed)) / total:.1f}%"
+    )
+    for key in missed:
+        terminalreporter.write_line(f"  missed: {key}")
+    for key in noisy:
+        terminalreporter.write_line(f"  caught, with findings the defect does not imply: {key}")
+
+
 # CI runs hypothesis derandomized so that a green run is reproducible; locally it explores freely.
 try:
     import os

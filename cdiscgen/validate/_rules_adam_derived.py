@@ -356,10 +356,12 @@ def check_srcdom(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         source = _with_source(ctx, name)
         if source is None:
             continue
-        checkable = source.map(lambda s: _source_dataset_known(ctx, s), na_action="ignore")
-        wrong = source.notna() & checkable.fillna(False).astype(bool) & ~source.isin(present)
+        checkable = np.array(
+            [isinstance(s, str) and _source_dataset_known(ctx, s) for s in source], dtype=bool
+        )
+        wrong = checkable & ~source.isin(present).to_numpy(dtype=bool)
         yield from ctx.findings_where(
-            rule, name, wrong.to_numpy(dtype=bool), "SRCDOM is not a submitted dataset", variable="SRCDOM"
+            rule, name, wrong, "SRCDOM is not a submitted dataset", variable="SRCDOM"
         )
 
 
