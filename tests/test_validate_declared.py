@@ -153,6 +153,49 @@ def test_a_date_not_after_the_subjects_date_elsewhere():
     assert [(f.usubjid, f.seq) for f in found] == [("A", 1), ("B", 1)]
 
 
+def test_one_to_one_across_the_dataset():
+    # CDG2613 RACE/RACEN: WHITE is 1 and 2 (rows 0, 1); ASIAN 3 and BLACK 3 (rows 2, 3); row 4 fine;
+    # row 5 has no RACEN (CDG2611's business, not a one-to-one break)
+    adsl = pd.DataFrame(
+        {
+            "STUDYID": ["S"] * 6,
+            "USUBJID": [f"S-{i}" for i in range(6)],
+            "RACE": ["WHITE", "WHITE", "ASIAN", "BLACK", "OTHER", "WHITE"],
+            "RACEN": [1.0, 2.0, 3.0, 3.0, 5.0, np.nan],
+        }
+    )
+    assert [u for _, u, _ in _codes({"ADSL": adsl}, "CDG2613")] == ["S-0", "S-1", "S-2", "S-3"]
+    assert [u for _, u, _ in _codes({"ADSL": adsl}, "CDG2611")] == ["S-5"]  # RACE without RACEN
+    assert _codes({"ADSL": adsl}, "CDG2612") == []
+
+
+def test_adam_rules_look_at_adam_datasets_only():
+    # CDG2608 (no analysis day 0) on ADLB; an SDTM dataset with a column named ADY is not ADaM's business,
+    # and an SDTM rule (CDG2304, --DY on a complete date) does not look at ADLB
+    adlb = pd.DataFrame({"STUDYID": ["S"] * 2, "USUBJID": ["A", "B"], "ASEQ": [1.0, 1.0], "ADY": [0.0, 1.0]})
+    lb = _lb(LBDTC=["2024-01-01"], ADY=[0.0])
+    assert _codes({"ADLB": adlb, "LB": lb}, "CDG2608") == [("ADLB", "A", "ADY")]
+    assert _codes({"ADLB": adlb}, "CDG2304") == []
+
+
+def test_companions_present_and_populated_together():
+    # COUNTRY/COUNTRYL: row 0 fine, row 1 COUNTRYL null, row 2 COUNTRY null; FRA is "France" and "Frankreich"
+    adsl = pd.DataFrame(
+        {
+            "STUDYID": ["S"] * 4,
+            "USUBJID": ["A", "B", "C", "D"],
+            "COUNTRY": ["FRA", "DEU", "", "FRA"],
+            "COUNTRYL": ["France", "", "Italy", "Frankreich"],
+        }
+    )
+    assert [u for _, u, _ in _codes({"ADSL": adsl}, "CDG2623")] == ["B"]  # COUNTRY without COUNTRYL
+    assert [u for _, u, _ in _codes({"ADSL": adsl}, "CDG2624")] == ["C"]  # COUNTRYL without COUNTRY
+    assert [u for _, u, _ in _codes({"ADSL": adsl}, "CDG2625")] == ["A", "D"]  # not one-to-one
+    # a companion alone in its dataset (COUNTRYL without COUNTRY): the dataset is reported once
+    alone = adsl.drop(columns=["COUNTRY"])
+    assert _codes({"ADSL": alone}, "CDG2626") == [("ADSL", None, "COUNTRY")]
+
+
 def test_a_value_of_another_dataset():
     dm = pd.DataFrame(
         {"STUDYID": ["S"] * 2, "DOMAIN": ["DM"] * 2, "USUBJID": ["A", "B"], "ARMCD": ["ARM1", "ARMX"]}
@@ -704,6 +747,25 @@ DEFECTS = [
         "TS",
     ),
     D("ta-element-not-in-te", set_row("TA", first("TA", ETCD="FU"), ETCD="FUP"), "CDG2505", "TA", "CDG1306"),
+    # --- ADaM (dropping a variable the spec requires is CDG0101/CDG0102 and CDG1303 for define.xml too)
+    *(
+        D(f"adsl-without-{v.lower()}", drop_column("ADSL", v), code, "ADSL", "CDG0101", "CDG0102", "CDG1303")
+        for v, code in (
+            ("SUBJID", "CDG2601"),
+            ("SITEID", "CDG2602"),
+            ("AGE", "CDG2603"),
+            ("AGEU", "CDG2604"),
+            ("SEX", "CDG2605"),
+            ("RACE", "CDG2606"),
+        )
+    ),
+    D(
+        "analysis-day-zero",
+        set_row("ADLB", first("ADLB", ADY=1.0), ADY=0.0),
+        "CDG2608",
+        "ADLB",
+        "CDG1117",  # 0 is not the study day of ADT
+    ),
     D("tv-arm-not-in-ta", set_row("TV", first("TV"), ARMCD="DARA"), "CDG2506", "TV", "CDG1306"),
 ]
 
@@ -712,7 +774,11 @@ def test_every_declared_rule_has_a_defect_or_a_reason():
     # rules not exercised on DarPAL: its datasets lack the variables (--BLFL, SVPRESP) or the records
     # (no EXCLUSION criterion failed); the vocabulary tests above cover their operators
     not_here = {"CDG2117", "CDG2123", "CDG2312", "CDG2406"}
-    assert declared_codes() - {d.code for d in DEFECTS} == not_here
+    # the ADaM companion rules (adam_companions.yaml): DarPAL's ADaM has no RACEN, SEXN, COUNTRYL, ...;
+    # test_one_to_one_across_the_dataset and test_companions_present_and_populated_together work them by hand
+    companions = {c for c in declared_codes() if "CDG2611" <= c <= "CDG2647"}
+    assert len(companions) == 37
+    assert declared_codes() - {d.code for d in DEFECTS} == not_here | companions
     assert len({d.id for d in DEFECTS}) == len(DEFECTS)
 
 

@@ -190,5 +190,5 @@ def test_list_rules_and_the_report_show_the_published_ids(reports):
     out, _ = reports
     doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
     rows = {r["code"]: r for r in doc["rules_run"]}
-    assert rows["CDG0501"]["published"] == ["CORE-000201", "CG0029"]
+    assert rows["CDG0501"]["published"] == ["CORE-000201", "CG0029", "AD0053"]
     assert rows["CDG0904"]["published"] == []

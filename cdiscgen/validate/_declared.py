@@ -29,7 +29,12 @@ require a value), in `when` a null does not meet it, except a negative test (`ne
 - ``eq_subject: {dataset, variable}``: the subject's value in a one-record-per-subject dataset (DM);
 - ``not_after_subject: {dataset, variable}``: an ISO 8601 date/time not after the subject's value there (at
   the precision both have; a subject without one passes): "no record dated after DM.DTHDTC";
-- ``eq_name_part: [start, end]``: the characters start..end (from 0) of the dataset's name (SUPPAE -> AE).
+- ``eq_name_part: [start, end]``: the characters start..end (from 0) of the dataset's name (SUPPAE -> AE);
+- ``one_to_one: OTHER``: across the dataset, each value goes with one value of OTHER and each value of OTHER
+  with one value of it (records where both are populated; every record of a pair that breaks it is reported).
+
+`scope: {standard: adam, ...}` takes the ADaM datasets instead of the SDTM ones (ADaM has no `--` prefix
+and no classes: name them, or `all: true`); the rule is registered with the ADaM scope.
 
 A `when` may also hold ``subject_in: {dataset, where}``: the subject has a record of that dataset where
 its `where` (a predicate of that dataset) holds. A rule about the dataset's structure says
@@ -75,6 +80,7 @@ _TESTS = frozenset(
         "eq_subject",
         "not_after_subject",
         "eq_name_part",
+        "one_to_one",
     }
 )
 
@@ -129,7 +135,7 @@ def _register(entry: Mapping[str, Any], source: str) -> None:
             code,
             str(entry["name"]),
             severity=Severity.parse(str(entry["severity"])),
-            scope=Scope.SDTM,
+            scope=Scope.ADAM if _is_adam(entry.get("scope") or {}) else Scope.SDTM,
             reference=str(entry["reference"]),
             published=tuple(entry.get("published") or ()),
         )(check)
@@ -153,11 +159,15 @@ def _check_predicate(predicate: Mapping[str, Any], where: str) -> None:
 # ------------------------------------------------------------------------------------------ datasets
 
 
+def _is_adam(scope: Mapping[str, Any]) -> bool:
+    return str(scope.get("standard", "sdtm")).lower() == "adam"
+
+
 def _datasets(ctx: ValidationContext, scope: Mapping[str, Any]) -> list[str]:
-    """The SDTM datasets an entry's scope names, in name order."""
+    """The SDTM (or, with `standard: adam`, ADaM) datasets an entry's scope names, in name order."""
     exclude = set(scope.get("exclude") or ())
     names = []
-    for name in ctx.sdtm_names():
+    for name in ctx.adam_names() if _is_adam(scope) else ctx.sdtm_names():
         if name in exclude or (ctx.is_supp(name) and "datasets" not in scope):
             continue
         if "datasets" in scope:
@@ -184,7 +194,7 @@ def _variables(predicate: Mapping[str, Any]) -> set[str]:
             continue
         if not variable.endswith("?"):
             out.add(variable)
-        for key in ("eq_var", "not_after", "le_var"):
+        for key in ("eq_var", "not_after", "le_var", "one_to_one"):
             if key in tests:
                 out.add(str(tests[key]))
     return out
@@ -304,6 +314,8 @@ def _value_test(
             return (a.isna() | b.isna() | (a <= b)).to_numpy()
         order = compare_iso8601(values, other)
         return ~(order > 0)  # NaN (not comparable) passes
+    if test == "one_to_one":
+        return ~_not_one_to_one(values, ctx.text(name, _name(str(argument), prefix)))
     if test == "eq_name_part":
         start, end = (int(a) for a in argument)
         return (text == name[start:end]).to_numpy()
@@ -323,6 +335,17 @@ def _value_test(
         limit = ctx.text(name, "USUBJID").map(lookup).astype("string")
         return ~(compare_iso8601(values, limit) > 0)  # NaN (no limit, not comparable) passes
     raise AssertionError(test)  # the loader refused anything else
+
+
+def _not_one_to_one(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Records (both populated) whose left value goes with several right values, or right with several left."""
+    pairs = pd.DataFrame({"l": left.to_numpy(), "r": right.to_numpy()})
+    both = pairs["l"].notna() & pairs["r"].notna()
+    distinct = pairs[both].drop_duplicates()
+    many_r = distinct["l"].value_counts()
+    many_l = distinct["r"].value_counts()
+    bad = pairs["l"].map(many_r).gt(1) | pairs["r"].map(many_l).gt(1)
+    return (both & bad.fillna(False)).to_numpy(dtype=bool)
 
 
 def _other_values(ctx: ValidationContext, argument: Mapping[str, str]) -> frozenset[str] | None:

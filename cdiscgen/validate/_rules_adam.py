@@ -230,6 +230,7 @@ def _population_flags(ctx: ValidationContext, columns: list[str]) -> list[str]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1.4 (population flags: Y or N, no null)",
+    published=("AD0019", "AD0020", "AD0021", "AD0022", "AD0023", "AD0024", "AD0025"),
 )
 def check_population_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """ADSL population flags (the study's analysis sets and ITTFL, SAFFL, EFFFL, FASFL, PPROTFL,

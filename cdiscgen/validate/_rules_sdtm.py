@@ -238,7 +238,7 @@ def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 5.2 (DM: one record per subject); Pinnacle 21 SD0085-like",
-    published=("CORE-000201", "CG0029"),
+    published=("CORE-000201", "CG0029", "AD0053"),
 )
 def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every USUBJID of every dataset (SDTM and ADaM) has a record in DM.
