@@ -387,8 +387,23 @@ DEFECTS = [
     D("age-without-unit", set_row("DM", _dm_row(_alive), AGEU=""), "CDG2007", "DM", "CDG0110"),
     D("unit-without-age", set_row("DM", _dm_row(_alive), AGE=np.nan), "CDG2008", "DM"),
     D("negative-age", set_row("DM", _dm_row(_alive), AGE=-3.0), "CDG2009", "DM"),
-    D("armcd-not-in-ta", set_row("DM", _dm_row(_alive), ARMCD="DARA"), "CDG2010", "DM", "CDG1306", "CDG0508"),
-    D("arm-not-in-ta", set_row("DM", _dm_row(_alive), ARM="Daratumumab alone"), "CDG2011", "DM", "CDG1306"),
+    D(
+        "armcd-not-in-ta",
+        set_row("DM", _dm_row(_alive), ARMCD="DARA"),
+        "CDG2010",
+        "DM",
+        "CDG1306",
+        "CDG0508",
+        "CDG2514",
+    ),
+    D(
+        "arm-not-in-ta",
+        set_row("DM", _dm_row(_alive), ARM="Daratumumab alone"),
+        "CDG2011",
+        "DM",
+        "CDG1306",
+        "CDG2514",
+    ),
     D(
         "actarmcd-not-in-ta",
         set_row("DM", _dm_row(_alive), ACTARMCD="DARA"),
@@ -396,6 +411,7 @@ DEFECTS = [
         "DM",
         "CDG1306",
         "CDG0508",
+        "CDG2515",
     ),
     D(
         "actarm-not-in-ta",
@@ -403,6 +419,7 @@ DEFECTS = [
         "CDG2013",
         "DM",
         "CDG1306",
+        "CDG2515",
     ),
     D(
         "consent-after-first-dose",
@@ -599,6 +616,7 @@ DEFECTS = [
         "SUPPAE",
         "CDG0108",
         "CDG0203",
+        "CDG2513",
     ),
     D("qval-null", set_row("SUPPCM", first("SUPPCM"), QVAL=""), "CDG2208", "SUPPCM", "CDG0110"),
     D(
@@ -703,7 +721,14 @@ DEFECTS = [
         "CDG0303",
         "CDG0304",
     ),
-    D("element-not-in-te", set_row("SE", first("SE", ETCD="FU"), ETCD="FUP"), "CDG2314", "SE", "CDG1306"),
+    D(
+        "element-not-in-te",
+        set_row("SE", first("SE", ETCD="FU"), ETCD="FUP"),
+        "CDG2314",
+        "SE",
+        "CDG1306",
+        "CDG2507",
+    ),
     # --- structure
     D("dsdy-dropped", drop_column("DS", "DSDY"), "CDG2401", "DS", "CDG0102", "CDG1303"),
     D("cmstdy-dropped", drop_column("CM", "CMSTDY"), "CDG2402", "CM", "CDG0102", "CDG1303"),
@@ -766,7 +791,38 @@ DEFECTS = [
         "ADLB",
         "CDG1117",  # 0 is not the study day of ADT
     ),
-    D("tv-arm-not-in-ta", set_row("TV", first("TV"), ARMCD="DARA"), "CDG2506", "TV", "CDG1306"),
+    # --- codes and texts one-to-one (each change leaves the value of one record without its partner)
+    D("element-named-twice", set_row("SE", first("SE", ETCD="FU"), ELEMENT="Follow up"), "CDG2507", "SE"),
+    D("coded-ts-value-twice", set_row("TS", first("TS", TSPARMCD="ADDON"), TSVAL="Y"), "CDG2509", "TS"),
+    D(
+        "ts-parameter-named-twice",
+        set_row("TS", first("TS", TSPARMCD="DOSU"), TSPARM="Unit of Dose"),
+        "CDG2510",
+        "TS",
+        "CDG0802",
+        "CDG1306",
+    ),
+    D(
+        "supp-qnam-labelled-twice",
+        set_row("SUPPAE", first("SUPPAE", QNAM="RELDARA"), QLABEL="Related to dara"),
+        "CDG2513",
+        "SUPPAE",
+    ),
+    D("arm-named-twice", set_row("DM", _dm_row(_alive), ARM="Dara + Pom"), "CDG2514", "DM", "CDG2011"),
+    D(
+        "actual-arm-named-twice",
+        set_row("DM", _dm_row(_alive), ACTARM="Dara + Pom"),
+        "CDG2515",
+        "DM",
+        "CDG2013",
+    ),
+    D(
+        "subjid-of-two-subjects",
+        set_row("DM", _dm_row(_alive), SUBJID=lambda s, i: str(s.value("DM", i + 1, "SUBJID"))),
+        "CDG2517",
+        "DM",
+    ),
+    D("tv-arm-not-in-ta", set_row("TV", first("TV"), ARMCD="DARA"), "CDG2506", "TV", "CDG1306", "CDG2514"),
 ]
 
 
@@ -774,6 +830,8 @@ def test_every_declared_rule_has_a_defect_or_a_reason():
     # rules not exercised on DarPAL: its datasets lack the variables (--BLFL, SVPRESP) or the records
     # (no EXCLUSION criterion failed); the vocabulary tests above cover their operators
     not_here = {"CDG2117", "CDG2123", "CDG2312", "CDG2406"}
+    # DarPAL has no --TPT, MedDRA codes or TX; the pilot's VS and AE hold them (clean there)
+    not_here |= {"CDG2508", "CDG2511", "CDG2512", "CDG2516"}
     # the ADaM companion rules (adam_companions.yaml): DarPAL's ADaM has no RACEN, SEXN, COUNTRYL, ...;
     # test_one_to_one_across_the_dataset and test_companions_present_and_populated_together work them by hand
     companions = {c for c in declared_codes() if "CDG2611" <= c <= "CDG2647"}

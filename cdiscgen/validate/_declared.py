@@ -31,7 +31,8 @@ require a value), in `when` a null does not meet it, except a negative test (`ne
   the precision both have; a subject without one passes): "no record dated after DM.DTHDTC";
 - ``eq_name_part: [start, end]``: the characters start..end (from 0) of the dataset's name (SUPPAE -> AE);
 - ``one_to_one: OTHER``: across the dataset, each value goes with one value of OTHER and each value of OTHER
-  with one value of it (records where both are populated; every record of a pair that breaks it is reported).
+  with one value of it (records where both are populated); where a value has several partners, the records
+  of the less frequent pairings are reported (all of them on a tie).
 
 `scope: {standard: adam, ...}` takes the ADaM datasets instead of the SDTM ones (ADaM has no `--` prefix
 and no classes: name them, or `all: true`); the rule is registered with the ADaM scope.
@@ -338,14 +339,20 @@ def _value_test(
 
 
 def _not_one_to_one(left: pd.Series, right: pd.Series) -> np.ndarray:
-    """Records (both populated) whose left value goes with several right values, or right with several left."""
+    """Records (both populated) that break the one-to-one pairing: where a value goes with several partners,
+    the records holding a less frequent pairing (all of them on a tie), so one odd record is what shows."""
     pairs = pd.DataFrame({"l": left.to_numpy(), "r": right.to_numpy()})
-    both = pairs["l"].notna() & pairs["r"].notna()
-    distinct = pairs[both].drop_duplicates()
-    many_r = distinct["l"].value_counts()
-    many_l = distinct["r"].value_counts()
-    bad = pairs["l"].map(many_r).gt(1) | pairs["r"].map(many_l).gt(1)
-    return (both & bad.fillna(False)).to_numpy(dtype=bool)
+    both = (pairs["l"].notna() & pairs["r"].notna()).to_numpy(dtype=bool)
+    counts = pairs[both].value_counts().rename("n").reset_index()
+    odd = np.zeros(len(counts), dtype=bool)
+    for key in ("l", "r"):
+        top = counts.groupby(key)["n"].transform("max")
+        partners = counts.groupby(key)["n"].transform("size")
+        modal = counts["n"] == top
+        ties = modal.groupby(counts[key]).transform("sum")
+        odd |= ((partners > 1) & (~modal | (ties > 1))).to_numpy(dtype=bool)
+    wrong = pd.MultiIndex.from_frame(counts.loc[odd, ["l", "r"]])
+    return both & pd.MultiIndex.from_frame(pairs[["l", "r"]]).isin(wrong)
 
 
 def _other_values(ctx: ValidationContext, argument: Mapping[str, str]) -> frozenset[str] | None:
