@@ -138,11 +138,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if report.passed:
         outcome = "caught"
-    elif "did not fire" in str(report.longrepr):
+    elif "did not fire" in _failure_message(report):
         outcome = "missed"
     else:
         outcome = "caught, other findings too"
     _DEFECT_OUTCOMES[report.nodeid.split("::")[0] + "::" + defect.rstrip("]")] = outcome
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    """The assertion's own message (the whole report also quotes the test's source, "did not fire" included)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return str(getattr(crash, "message", report.longrepr))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

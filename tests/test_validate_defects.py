@@ -1024,7 +1024,7 @@ DEFECTS = [
         "CDG0607",
         {"SUPPDM"},
         {"QNAM"},
-        frozenset({"CDG0802"}),
+        frozenset({"CDG0802", "CDG2513"}),  # the QLABEL now has two QNAMs
     ),
     D("ts-without-sstdtc", _drop_row("TS", dict(TSPARMCD="SSTDTC")), "CDG0901", {"TS"}, {"TSPARMCD"}),
     # CORE CG0287: STOPRULE (like ADAPT and SENDTC) is present, with a null flavor when unknown

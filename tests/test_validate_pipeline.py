@@ -790,7 +790,7 @@ DEFECTS: list[Defect] = [
         "CDG0607",
         {"SUPPDM"},
         {"QNAM"},
-        frozenset({"CDG0801", "CDG0802", "CDG1306"}),
+        frozenset({"CDG0801", "CDG0802", "CDG1306", "CDG2513"}),  # the QLABEL now has two QNAMs
     ),
     D("epoch-missing", lb_set("EPOCH", lambda s, i: ""), "CDG0701", {"LB"}, {"EPOCH"}),
     # --- controlled terminology
