@@ -28,6 +28,20 @@ def _tte(ctx: ValidationContext) -> list[str]:
     return [n for n in ctx.adam_names() if "CNSR" in ctx.datasets[n].columns]
 
 
+def baseline_keys(frame: pd.DataFrame) -> list[str]:
+    """What one baseline belongs to: the subject, the parameter and (when present) BASETYPE."""
+    return [k for k in ("USUBJID", "PARAMCD", "BASETYPE") if k in frame.columns]
+
+
+def flagged_twice(ctx: ValidationContext, name: str, flag: str, keys: list[str]) -> np.ndarray:
+    """Records with `flag` = "Y" that share their `keys` values with another such record."""
+    yes = (ctx.text(name, flag) == "Y").fillna(False).to_numpy(dtype=bool)
+    table = pd.DataFrame({k: ctx.text(name, k).fillna("") for k in keys})
+    repeated = np.zeros(len(yes), dtype=bool)
+    repeated[yes] = table[yes].duplicated(keep=False).to_numpy()
+    return repeated
+
+
 @rule(
     "CDG1101",
     "ADSL has more than one record per subject",
@@ -297,11 +311,7 @@ def check_baseline_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
         frame = ctx.datasets[name]
         if "ABLFL" not in frame.columns or "USUBJID" not in frame.columns:
             continue
-        keys = [k for k in ("USUBJID", "PARAMCD", "BASETYPE") if k in frame.columns]
-        yes = (ctx.text(name, "ABLFL") == "Y").fillna(False).to_numpy(dtype=bool)
-        table = pd.DataFrame({k: ctx.text(name, k) for k in keys})
-        dup = np.zeros(len(frame), dtype=bool)
-        dup[yes] = table[yes].duplicated(keep=False).to_numpy()
+        dup = flagged_twice(ctx, name, "ABLFL", baseline_keys(frame))
         yield from ctx.findings_where(
             rule, name, dup, "another record of this subject and parameter has ABLFL = Y", variable="ABLFL"
         )

@@ -17,10 +17,10 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._context import ValidationContext, compute_text
 from cdiscgen.validate._dates import check_iso8601
 from cdiscgen.validate._registry import Rule, Scope, rule
-from cdiscgen.validate._rules_adam import _bds, _tte
+from cdiscgen.validate._rules_adam import _bds, _tte, baseline_keys, flagged_twice
 
 #: (study day, date) pairs of the ADaMIG: ADY from ADT, ASTDY from ASTDT, AENDY from AENDT
 STUDY_DAYS = (("ADY", "ADT"), ("ASTDY", "ASTDT"), ("AENDY", "AENDT"))
@@ -32,8 +32,7 @@ DAYS_PER_UNIT = {"DAYS": 1.0, "WEEKS": 7.0, "MONTHS": 365.25 / 12, "YEARS": 365.
 ROUNDING_OTHER_UNITS = 0.005
 #: the analysis window of a record: records sharing these (those present) are one analysis timepoint
 WINDOW_KEYS = ("USUBJID", "PARAMCD", "BASETYPE", "AVISITN", "AVISIT", "ATPTN", "ATPT", "DTYPE")
-#: ADSL variables another dataset may carry with values of its own (keys and the ADaMIG's record-level
-#: variables that share a name with a subject-level one)
+#: the keys another dataset shares with ADSL without copying a subject-level value
 NOT_COPIED = frozenset({"STUDYID", "USUBJID"})
 _DATE_FLAGS = {"DTF": frozenset({"D", "M", "Y"}), "TMF": frozenset({"H", "M", "S"})}
 
@@ -53,8 +52,39 @@ def _differs(stored: np.ndarray, expected: np.ndarray) -> np.ndarray:
         return both & (np.abs(stored - expected) > 1e-9 * scale)
 
 
-def _text_number(x: np.ndarray) -> pd.Series:
-    return pd.Series([None if not np.isfinite(v) else f"{v:.10g}" for v in x], dtype="object")
+def _stored_not_derived(stored: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Where a stored value differs from its derivation, or is populated where nothing can be derived."""
+    return _differs(stored, expected) | (np.isfinite(stored) & ~np.isfinite(expected))
+
+
+def _number_findings(
+    ctx: ValidationContext,
+    rule: Rule,
+    name: str,
+    variable: str,
+    wrong: np.ndarray,
+    stored: np.ndarray,
+    expected: np.ndarray,
+    message: str,
+) -> Iterator[Finding]:
+    """Findings on the `wrong` records with the stored and the derived number as text (formatted for those
+    records only: a million-record dataset with three bad records formats six numbers)."""
+    yield from ctx.findings_where(
+        rule,
+        name,
+        wrong,
+        message,
+        variable=variable,
+        value=_texts_where(stored, wrong),
+        expected=_texts_where(expected, wrong),
+    )
+
+
+def _texts_where(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = np.full(len(x), None, dtype=object)
+    if rows.any():
+        out[rows] = compute_text(pd.Series(x[rows])).to_numpy(dtype=object)
+    return out
 
 
 @rule(
@@ -76,16 +106,8 @@ def check_chg(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         if chg is None or aval is None or base is None:
             continue
         expected = aval - base
-        wrong = _differs(chg, expected) | (np.isfinite(chg) & ~np.isfinite(expected))
-        yield from ctx.findings_where(
-            rule,
-            name,
-            wrong,
-            "CHG is not AVAL - BASE",
-            variable="CHG",
-            value=_text_number(chg),
-            expected=_text_number(expected),
-        )
+        wrong = _stored_not_derived(chg, expected)
+        yield from _number_findings(ctx, rule, name, "CHG", wrong, chg, expected, "CHG is not AVAL - BASE")
 
 
 @rule(
@@ -108,20 +130,9 @@ def check_pchg(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
             expected = np.where(base != 0, (aval - base) / base * 100.0, np.nan)
-        wrong = _differs(pchg, expected) | (np.isfinite(pchg) & ~np.isfinite(expected))
-        yield from ctx.findings_where(
-            rule,
-            name,
-            wrong,
-            "PCHG is not (AVAL - BASE) / BASE x 100",
-            variable="PCHG",
-            value=_text_number(pchg),
-            expected=_text_number(expected),
-        )
-
-
-def _baseline_keys(frame: pd.DataFrame) -> list[str]:
-    return [k for k in ("USUBJID", "PARAMCD", "BASETYPE") if k in frame.columns]
+        wrong = _stored_not_derived(pchg, expected)
+        message = "PCHG is not (AVAL - BASE) / BASE x 100"
+        yield from _number_findings(ctx, rule, name, "PCHG", wrong, pchg, expected, message)
 
 
 def _baseline_values(ctx: ValidationContext, name: str, column: str) -> pd.Series | None:
@@ -129,7 +140,7 @@ def _baseline_values(ctx: ValidationContext, name: str, column: str) -> pd.Serie
     frame = ctx.datasets[name]
     if "ABLFL" not in frame.columns or not {"USUBJID", "PARAMCD", column} <= set(frame.columns):
         return None
-    keys = _baseline_keys(frame)
+    keys = baseline_keys(frame)
     table = pd.DataFrame({k: ctx.text(name, k).fillna("") for k in keys})
     table["_value"] = frame[column].to_numpy() if is_numeric_dtype(frame[column]) else ctx.text(name, column)
     flagged = (ctx.text(name, "ABLFL") == "Y").fillna(False).to_numpy(dtype=bool)
@@ -161,14 +172,9 @@ def check_base(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         if expected is None:
             continue
         expected = expected.to_numpy(dtype="float64", na_value=np.nan)
-        yield from ctx.findings_where(
-            rule,
-            name,
-            _differs(base, expected),
-            "BASE is not the AVAL of the baseline (ABLFL = Y) record",
-            variable="BASE",
-            value=_text_number(base),
-            expected=_text_number(expected),
+        message = "BASE is not the AVAL of the baseline (ABLFL = Y) record"
+        yield from _number_findings(
+            ctx, rule, name, "BASE", _differs(base, expected), base, expected, message
         )
 
 
@@ -231,7 +237,6 @@ def study_day(date: np.ndarray, start: np.ndarray) -> np.ndarray:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.3 (ADY = ADT - TRTSDT + 1 on or after TRTSDT, ADT - TRTSDT before)",
-    published=(),
 )
 def check_analysis_days(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """ADY, ASTDY and AENDY are the study day of ADT, ASTDT and AENDT counted from TRTSDT (the record's,
@@ -258,15 +263,8 @@ def check_analysis_days(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
             wrong = (np.isfinite(day) & np.isfinite(expected) & (day != expected)) | (
                 np.isfinite(day) & ~np.isfinite(date)
             )
-            yield from ctx.findings_where(
-                rule,
-                name,
-                wrong,
-                f"{dy_name} is not the study day of {dt_name} from TRTSDT",
-                variable=dy_name,
-                value=_text_number(day),
-                expected=_text_number(expected),
-            )
+            message = f"{dy_name} is not the study day of {dt_name} from TRTSDT"
+            yield from _number_findings(ctx, rule, name, dy_name, wrong, day, expected, message)
 
 
 def _tte_unit(ctx: ValidationContext, name: str) -> pd.Series:
@@ -292,7 +290,8 @@ def _tte_unit(ctx: ValidationContext, name: str) -> pd.Series:
 def check_tte_duration(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """In a time-to-event dataset AVAL is the days from STARTDT to ADT counting both (ADT - STARTDT + 1),
     converted to the unit of AVALU (or of PARAM's parentheses: days, weeks, months of 365.25/12 days,
-    years of 365.25 days). Days match exactly; another unit within 0.005 (a value rounded to 2 decimals).
+    years of 365.25 days; another unit is not examined). Days match exactly; another unit within 0.005 (a
+    value rounded to 2 decimals).
 
     Bad: STARTDT 2024-01-08, ADT 2024-03-07, AVAL 59 (the +1 forgotten).
     Good: AVAL 60; in months 60 / 30.4375 = 1.97.
@@ -310,15 +309,8 @@ def check_tte_duration(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         both = np.isfinite(aval) & np.isfinite(expected)
         with np.errstate(invalid="ignore"):
             wrong = both & (np.abs(aval - expected) > tolerance)
-        yield from ctx.findings_where(
-            rule,
-            name,
-            wrong,
-            "AVAL is not ADT - STARTDT + 1 (in the unit of the parameter)",
-            variable="AVAL",
-            value=_text_number(aval),
-            expected=_text_number(expected),
-        )
+        message = "AVAL is not ADT - STARTDT + 1 (in the unit of the parameter)"
+        yield from _number_findings(ctx, rule, name, "AVAL", wrong, aval, expected, message)
 
 
 # ------------------------------------------------------------------------------------- traceability
@@ -356,9 +348,8 @@ def check_srcdom(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         source = _with_source(ctx, name)
         if source is None:
             continue
-        checkable = np.array(
-            [isinstance(s, str) and _source_dataset_known(ctx, s) for s in source], dtype=bool
-        )
+        known = {s: _source_dataset_known(ctx, s) for s in source.dropna().unique()}
+        checkable = source.map(known).eq(True).to_numpy(dtype=bool)
         wrong = checkable & ~source.isin(present).to_numpy(dtype=bool)
         yield from ctx.findings_where(
             rule, name, wrong, "SRCDOM is not a submitted dataset", variable="SRCDOM"
@@ -383,14 +374,13 @@ def check_srcvar(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         if source is None or "SRCVAR" not in ctx.datasets[name].columns:
             continue
         variable = ctx.text(name, "SRCVAR").str.upper().reset_index(drop=True)
-        columns = {
-            s: set(map(str, ctx.datasets[s].columns)) for s in source.dropna().unique() if s in ctx.datasets
-        }
-        known = source.isin(list(columns)).fillna(False).astype(bool)
-        has = pd.Series(
-            [bool(k) and v in columns[s] for s, v, k in zip(source, variable, known, strict=True)],
-            dtype=bool,
+        submitted = [s for s in source.dropna().unique() if s in ctx.datasets]
+        owners = [s for s in submitted for _ in ctx.datasets[s].columns]
+        pairs = pd.MultiIndex.from_arrays(
+            [owners, [str(c) for s in submitted for c in ctx.datasets[s].columns]]
         )
+        known = source.isin(submitted)
+        has = pd.Series(pd.MultiIndex.from_arrays([source, variable]).isin(pairs))
         wrong = (known & variable.notna() & ~has) | (source.isna() & variable.notna())
         yield from ctx.findings_where(
             rule,
@@ -401,17 +391,21 @@ def check_srcvar(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         )
 
 
-def _records_of(ctx: ValidationContext, source: str) -> set[tuple[str, float]] | None:
-    """(USUBJID, sequence number) of every record of `source`: empty when it has no --SEQ/ASEQ (ADSL),
-    None when its sequence numbers cannot be read (not numeric: CDG0106 reports that)."""
-    seq = ctx.seq_column(source)
+def _points_at_no_record(
+    ctx: ValidationContext, source: str, subjects: pd.Series, numbers: np.ndarray
+) -> np.ndarray | None:
+    """Per (subject, sequence number) pointing into `source`: no record of the subject there has it. A
+    dataset without --SEQ/ASEQ (ADSL) has no record to point at; None when its sequence numbers are not
+    numbers (CDG0106 reports that)."""
     frame = ctx.datasets[source]
+    seq = ctx.seq_column(source)
     if seq is None or "USUBJID" not in frame.columns:
-        return set()
-    if not is_numeric_dtype(frame[seq]):
+        return np.ones(len(numbers), dtype=bool)
+    own = _numbers(frame, seq)
+    if own is None:
         return None
-    numbers = frame[seq].to_numpy(dtype="float64", na_value=np.nan)
-    return set(zip(ctx.text(source, "USUBJID").fillna("").tolist(), numbers.tolist(), strict=True))
+    records = pd.MultiIndex.from_arrays([ctx.text(source, "USUBJID").fillna("").to_numpy(), own])
+    return ~pd.MultiIndex.from_arrays([subjects.to_numpy(), numbers]).isin(records)
 
 
 @rule(
@@ -434,23 +428,23 @@ def check_srcseq(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         seq = _numbers(frame, "SRCSEQ")
         if source is None or seq is None or "USUBJID" not in frame.columns:
             continue
-        subjects = ctx.text(name, "USUBJID").fillna("").tolist()
-        records = {s: _records_of(ctx, s) for s in source.dropna().unique() if s in ctx.datasets}
-        wrong = np.zeros(len(frame), dtype=bool)
-        for i, (src, subject, number) in enumerate(zip(source, subjects, seq, strict=True)):
-            if not np.isfinite(number):
+        subjects = ctx.text(name, "USUBJID").fillna("").reset_index(drop=True)
+        pointing = np.isfinite(seq)
+        wrong = pointing & source.isna().to_numpy(dtype=bool)
+        for src in source.dropna().unique():
+            rows = pointing & (source == src).to_numpy(dtype=bool)
+            if src not in ctx.datasets or not rows.any():
                 continue
-            if pd.isna(src):
-                wrong[i] = True
-            elif records.get(src) is not None:
-                wrong[i] = (subject, float(number)) not in records[src]
+            missing = _points_at_no_record(ctx, src, subjects[rows], seq[rows])
+            if missing is not None:
+                wrong[np.flatnonzero(rows)[missing]] = True
         yield from ctx.findings_where(
             rule,
             name,
             wrong,
             "SRCSEQ is not the sequence number of a record of this subject in SRCDOM",
             variable="SRCSEQ",
-            value=_text_number(seq),
+            value=_texts_where(seq, wrong),
         )
 
 
@@ -543,17 +537,12 @@ def _source_dates(ctx: ValidationContext, name: str, sdtm_suffix: str) -> pd.Ser
             continue
         seq_col = ctx.seq_column(src)
         column = f"{ctx.prefix(src)}{sdtm_suffix}"
-        if seq_col is None or column not in ctx.datasets[src].columns:
+        numbers = None if seq_col is None else _numbers(ctx.datasets[src], seq_col)
+        if numbers is None or column not in ctx.datasets[src].columns:
             continue
-        other = ctx.datasets[src]
         table = pd.Series(
             ctx.text(src, column).to_numpy(),
-            index=pd.MultiIndex.from_arrays(
-                [
-                    ctx.text(src, "USUBJID").to_numpy(),
-                    other[seq_col].to_numpy(dtype="float64", na_value=np.nan),
-                ]
-            ),
+            index=pd.MultiIndex.from_arrays([ctx.text(src, "USUBJID").to_numpy(), numbers]),
         )
         table = table[~table.index.duplicated()]
         rows = (source == src).to_numpy(dtype=bool)
@@ -627,15 +616,11 @@ def check_one_analysis_record(ctx: ValidationContext, rule: Rule) -> Iterator[Fi
         keys = [k for k in WINDOW_KEYS if k in frame.columns]
         if "USUBJID" not in keys or not ({"AVISITN", "AVISIT"} & set(keys)):
             continue
-        table = pd.DataFrame({k: ctx.text(name, k).fillna("") for k in keys})
         for flag in (c for c in map(str, frame.columns) if re.fullmatch(r"ANL\d\dFL", c)):
-            yes = (ctx.text(name, flag) == "Y").fillna(False).to_numpy(dtype=bool)
-            repeated = np.zeros(len(frame), dtype=bool)
-            repeated[yes] = table[yes].duplicated(keep=False).to_numpy()
             yield from ctx.findings_where(
                 rule,
                 name,
-                repeated,
+                flagged_twice(ctx, name, flag, keys),
                 f"another record of this analysis timepoint has {flag} = Y",
                 variable=flag,
             )
