@@ -30,12 +30,26 @@ require a value), in `when` a null does not meet it, except a negative test (`ne
 - ``not_after_subject: {dataset, variable}``: an ISO 8601 date/time not after the subject's value there (at
   the precision both have; a subject without one passes): "no record dated after DM.DTHDTC";
 - ``eq_name_part: [start, end]``: the characters start..end (from 0) of the dataset's name (SUPPAE -> AE);
+- ``not_in_dataset: {dataset, variable}``: not one of them ("a VISITNUM that is not a planned visit");
+- ``ne_var``: differs from another variable of the record, ignoring case (``--CAT`` is not ``--DECOD``);
 - ``one_to_one: OTHER``: across the dataset, each value goes with one value of OTHER and each value of OTHER
   with one value of it (records where both are populated); where a value has several partners, the records
-  of the less frequent pairings are reported (all of them on a tie).
+  of the less frequent pairings are reported (all of them on a tie);
+- ``unique_within: [VARIABLES]``: no two records share the value and the values of VARIABLES (a null
+  VARIABLE is a value of its own; `?` ones may be absent): "TAETORD unique within ARMCD"; every record of a
+  repeated combination is reported;
+- ``consistent_within: [VARIABLES]``: the records sharing the values of VARIABLES share this value too; the
+  records of the less frequent values of a group are reported (all of them on a tie).
+
+The tests that compare records (one_to_one, unique_within, consistent_within) compare the records meeting the
+entry's `when` only: `when: {SVPRESP: {eq: "Y"}}, then: {VISITNUM: {unique_within: [USUBJID]}}` asks for one
+record per planned visit, whatever the unplanned ones hold.
 
 `scope: {standard: adam, ...}` takes the ADaM datasets instead of the SDTM ones (ADaM has no `--` prefix
 and no classes: name them, or `all: true`); the rule is registered with the ADaM scope.
+
+A finding names the first variable of `then`, or the entry's `variable:` when that says more (AESER for
+"a seriousness criterion Y on an AE that is not serious").
 
 A `when` may also hold ``subject_in: {dataset, where}``: the subject has a record of that dataset where
 its `where` (a predicate of that dataset) holds. A rule about the dataset's structure says
@@ -61,7 +75,7 @@ from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Rule, Scope, rule
 
 _REQUIRED_KEYS = frozenset({"code", "name", "severity", "text", "bad", "good", "reference"})
-_ENTRY_KEYS = _REQUIRED_KEYS | {"published", "scope", "when", "then", "has_variables"}
+_ENTRY_KEYS = _REQUIRED_KEYS | {"published", "scope", "when", "then", "has_variables", "variable"}
 _TESTS = frozenset(
     {
         "populated",
@@ -82,8 +96,13 @@ _TESTS = frozenset(
         "not_after_subject",
         "eq_name_part",
         "one_to_one",
+        "not_in_dataset",
+        "ne_var",
+        "unique_within",
+        "consistent_within",
     }
 )
+_AMONG_WHEN = frozenset({"one_to_one", "unique_within", "consistent_within"})
 
 
 _NEGATIVE = frozenset({"ne", "not_in", "not_matches"})
@@ -195,9 +214,11 @@ def _variables(predicate: Mapping[str, Any]) -> set[str]:
             continue
         if not variable.endswith("?"):
             out.add(variable)
-        for key in ("eq_var", "not_after", "le_var", "one_to_one"):
+        for key in ("eq_var", "ne_var", "not_after", "le_var", "one_to_one"):
             if key in tests:
                 out.add(str(tests[key]))
+        for key in ("unique_within", "consistent_within"):
+            out.update(str(v) for v in tests.get(key) or () if not str(v).endswith("?"))
     return out
 
 
@@ -207,7 +228,7 @@ def _variables(predicate: Mapping[str, Any]) -> set[str]:
 def _record_level(entry: Mapping[str, Any]) -> Callable[[ValidationContext, Rule], Iterator[Finding]]:
     when, then = entry.get("when") or {}, entry["then"]
     scope = entry.get("scope") or {"all": True}
-    shown = next(iter(then))
+    shown = str(entry.get("variable") or next(iter(then)))
 
     def check(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         for name in _datasets(ctx, scope):
@@ -218,7 +239,7 @@ def _record_level(entry: Mapping[str, Any]) -> Callable[[ValidationContext, Rule
             condition = _holds(ctx, name, prefix, when, as_condition=True)
             if condition is None:
                 continue
-            required = _holds(ctx, name, prefix, then, as_condition=False)
+            required = _holds(ctx, name, prefix, then, as_condition=False, among=condition)
             if required is None:
                 continue
             variable = _name(shown, prefix)
@@ -234,10 +255,16 @@ def _message(entry: Mapping[str, Any], prefix: str) -> str:
 
 
 def _holds(
-    ctx: ValidationContext, name: str, prefix: str, predicate: Mapping[str, Any], *, as_condition: bool
+    ctx: ValidationContext,
+    name: str,
+    prefix: str,
+    predicate: Mapping[str, Any],
+    *,
+    as_condition: bool,
+    among: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Where every entry of `predicate` holds on the records of `name`; None when a dataset it refers
-    to is absent (the rule does not apply)."""
+    to is absent (the rule does not apply). `among`: the records the tests comparing records compare."""
     result = np.ones(len(ctx.datasets.get_quietly(name)), dtype=bool)
     for variable, tests in predicate.items():
         if variable == "subject_in":
@@ -248,7 +275,7 @@ def _holds(
             continue
         column = _name(variable, prefix)
         for test, argument in tests.items():
-            mask = _test(ctx, name, prefix, column, test, argument, as_condition=as_condition)
+            mask = _test(ctx, name, prefix, column, test, argument, as_condition=as_condition, among=among)
             if mask is None:
                 return None
             result &= mask
@@ -264,11 +291,11 @@ def _test(
     argument: Any,
     *,
     as_condition: bool,
+    among: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    if column in ctx.datasets.get_quietly(name).columns:
-        values = ctx.text(name, column)
-    else:  # an optional variable the dataset does not have: null on every record
-        values = pd.Series(pd.NA, index=ctx.datasets.get_quietly(name).index, dtype="string")
+    values = _column(ctx, name, column)
+    if among is not None and test in _AMONG_WHEN:
+        values = values.where(among)
     populated = values.notna().to_numpy()
     if test == "populated":
         return populated if argument else ~populated
@@ -280,6 +307,13 @@ def _test(
     if test in _NEGATIVE or not as_condition:
         return ~populated | held
     return populated & held
+
+
+def _column(ctx: ValidationContext, name: str, column: str) -> pd.Series:
+    """The column as text; an optional variable the dataset does not have is null on every record."""
+    if column in ctx.datasets.get_quietly(name).columns:
+        return ctx.text(name, column)
+    return pd.Series(pd.NA, index=ctx.datasets.get_quietly(name).index, dtype="string")
 
 
 def _value_test(
@@ -306,23 +340,33 @@ def _value_test(
     if test == "complete_date":
         complete = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
         return complete if argument else ~complete
-    if test in ("eq_var", "not_after", "le_var"):
+    if test in ("eq_var", "ne_var", "not_after", "le_var"):
         other = ctx.text(name, _name(str(argument), prefix))
         if test == "eq_var":
             return (other.isna() | (text == other.fillna(""))).to_numpy()
+        if test == "ne_var":
+            return (other.isna() | (text.str.upper() != other.fillna("").str.upper())).to_numpy()
         if test == "le_var":
             a, b = pd.to_numeric(values, errors="coerce"), pd.to_numeric(other, errors="coerce")
             return (a.isna() | b.isna() | (a <= b)).to_numpy()
         order = compare_iso8601(values, other)
         return ~(order > 0)  # NaN (not comparable) passes
     if test == "one_to_one":
-        return ~_not_one_to_one(values, ctx.text(name, _name(str(argument), prefix)))
+        return ~_not_one_to_one(values, ctx.text(name, _name(str(argument), prefix)).where(values.notna()))
+    if test in ("unique_within", "consistent_within"):
+        groups = [_column(ctx, name, _name(str(v), prefix)) for v in argument]
+        if test == "unique_within":
+            return ~_repeated(values, groups)
+        return ~_not_consistent(values, groups)
     if test == "eq_name_part":
         start, end = (int(a) for a in argument)
         return (text == name[start:end]).to_numpy()
-    if test == "in_dataset":
+    if test in ("in_dataset", "not_in_dataset"):
         allowed = _other_values(ctx, argument)
-        return None if allowed is None else text.isin(allowed).to_numpy()
+        if allowed is None:
+            return None
+        inside = text.isin(allowed).to_numpy()
+        return inside if test == "in_dataset" else ~inside
     if test == "eq_subject":
         lookup = _subject_values(ctx, argument)
         if lookup is None:
@@ -353,6 +397,33 @@ def _not_one_to_one(left: pd.Series, right: pd.Series) -> np.ndarray:
         odd |= ((partners > 1) & (~modal | (ties > 1))).to_numpy(dtype=bool)
     wrong = pd.MultiIndex.from_frame(counts.loc[odd, ["l", "r"]])
     return both & pd.MultiIndex.from_frame(pairs[["l", "r"]]).isin(wrong)
+
+
+def _group_frame(values: pd.Series, groups: list[pd.Series]) -> pd.DataFrame:
+    """Columns g0.. (a null group value is a value of its own) and v, one row per record."""
+    frame = {f"g{i}": g.astype("string").fillna("\x00").to_numpy() for i, g in enumerate(groups)}
+    return pd.DataFrame(frame | {"v": values.to_numpy()})
+
+
+def _repeated(values: pd.Series, groups: list[pd.Series]) -> np.ndarray:
+    """Records (value populated) whose value and group values another record repeats."""
+    frame = _group_frame(values, groups)
+    populated = frame["v"].notna().to_numpy(dtype=bool)
+    return populated & frame.duplicated(keep=False).to_numpy(dtype=bool)
+
+
+def _not_consistent(values: pd.Series, groups: list[pd.Series]) -> np.ndarray:
+    """Records (value populated) holding a less frequent value of their group (all of them on a tie)."""
+    frame = _group_frame(values, groups)
+    keys = [c for c in frame.columns if c != "v"]
+    populated = frame["v"].notna().to_numpy(dtype=bool)
+    counts = frame[populated].value_counts().rename("n").reset_index()
+    by_group = counts.groupby(keys)["n"]
+    modal = counts["n"] == by_group.transform("max")
+    ties = modal.groupby([counts[k] for k in keys]).transform("sum")
+    odd = ((by_group.transform("size") > 1) & (~modal | (ties > 1))).to_numpy(dtype=bool)
+    wrong = pd.MultiIndex.from_frame(counts.loc[odd, keys + ["v"]])
+    return populated & pd.MultiIndex.from_frame(frame[keys + ["v"]]).isin(wrong)
 
 
 def _other_values(ctx: ValidationContext, argument: Mapping[str, str]) -> frozenset[str] | None:

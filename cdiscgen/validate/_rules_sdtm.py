@@ -479,6 +479,10 @@ def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         "CG0513",
         "CORE-000224",
         "CG0515",
+        "CORE-000119",
+        "CG0521",
+        "CORE-000120",
+        "CG0522",
     ),
 )
 def check_arm_null_reason(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
