@@ -46,6 +46,7 @@ class Finding:
     expected: str | None = None
     file: str | None = None
     line: int | None = None
+    explanation: str | None = None  # the sponsor's reason (specs/explanations.yaml): then it counts apart
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -69,7 +70,8 @@ class Finding:
 
     def __str__(self) -> str:
         where = self.location()
-        return f"{self.severity}: {self.code}: {where + ': ' if where else ''}{self.message}"
+        text = f"{self.severity}: {self.code}: {where + ': ' if where else ''}{self.message}"
+        return f"{text} [explained: {self.explanation}]" if self.explanation else text
 
 
 FINDING_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Finding))
@@ -97,11 +99,16 @@ class Findings:
         return bool(self.items)
 
     def at_least(self, severity: Severity) -> list[Finding]:
-        return [f for f in self.items if f.severity >= severity]
+        """The unexplained findings at or above `severity` (what fails a run)."""
+        return [f for f in self.items if f.severity >= severity and not f.explanation]
 
     def by_severity(self) -> dict[str, int]:
-        counts = Counter(str(f.severity) for f in self.items)
+        """Unexplained findings per severity; the explained ones are counted by `explained`."""
+        counts = Counter(str(f.severity) for f in self.items if not f.explanation)
         return {str(s): counts.get(str(s), 0) for s in sorted(Severity, reverse=True)}
+
+    def explained(self) -> list[Finding]:
+        return [f for f in self.items if f.explanation]
 
     def by_code(self) -> dict[str, int]:
         return dict(sorted(Counter(f.code for f in self.items).items()))

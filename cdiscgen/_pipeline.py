@@ -390,7 +390,11 @@ def _write_run_json(work: Path, options: RunOptions, study: Study, result: RunRe
         "versions": _versions(),
         "stages": [{"name": s.name, "seconds": s.seconds, "rows": s.rows} for s in result.stages],
         "validation_rule_seconds": result.rule_seconds,
-        "findings": {"by_severity": counts, "errors": counts.get(str(Severity.ERROR), 0)},
+        "findings": {
+            "by_severity": counts,
+            "errors": counts.get(str(Severity.ERROR), 0),
+            "explained": len(result.findings.explained()),
+        },
         "files": result.files,
         "finished": datetime.now().isoformat(timespec="seconds"),
     }

@@ -176,6 +176,24 @@ DEFINE_FILE_SCHEMA: dict = {
     "methods": {"type": "list", "schema": {"type": "dict", "schema": METHOD_SCHEMA}},
 }
 
+#: specs/explanations.yaml: findings the sponsor explains (the reviewer's guide "conformance" section)
+EXPLANATIONS_FILE_SCHEMA: dict = {
+    "explanations": {
+        "type": "list",
+        "required": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "code": {"type": "string", "required": True, "regex": r"^CDG\d{4}$"},
+                "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
+                "variable": {"type": "string", "regex": r"^[A-Z][A-Z0-9_]{0,7}$"},
+                "usubjid": {"type": "list", "schema": {"type": "string", "empty": False}},
+                "reason": {"type": "string", "required": True, "empty": False},
+            },
+        },
+    },
+}
+
 _OPS = ["<", "<=", ">", ">="]
 _THRESHOLD = {
     "type": "dict",

@@ -26,6 +26,7 @@ from cdiscgen._schemas import (
     CODELISTS_FILE_SCHEMA,
     DATASET_SCHEMA,
     DEFINE_FILE_SCHEMA,
+    EXPLANATIONS_FILE_SCHEMA,
     STUDY_FILE_SCHEMA,
 )
 from cdiscgen._yaml import LineDict, LineList, YamlSyntaxError, load_yaml
@@ -69,6 +70,7 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC041": "Mapping targets an undeclared dataset",
     "SPEC042": "Date that does not exist",
     "SPEC043": "No mapping specs",
+    "SPEC044": "Explanation names an unknown rule",
 }
 """Short name of every study-spec finding code, for reports."""
 
@@ -245,6 +247,7 @@ class Study:
     methods: dict[str, MethodSpec]
     comments: dict[str, str] = field(default_factory=dict)
     documents: list[dict[str, str]] = field(default_factory=list)
+    explanations: tuple[Explanation, ...] = ()
 
     @property
     def studyid(self) -> str:
@@ -418,6 +421,7 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
         if (specs / "define.yaml").is_file()
         else {}
     )
+    explanations = _load_explanations(specs / "explanations.yaml", findings, root)
     dataset_docs: list[tuple[Path, LineDict]] = []
     broken_docs: list[tuple[Path, LineDict]] = []
     for sub in ("sdtm", "adam"):
@@ -479,6 +483,7 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
         methods=methods,
         comments={c["id"]: c["text"] for c in (define_doc or {}).get("comments", []) or []},
         documents=[_plain(d) for d in (define_doc or {}).get("documents", []) or []],
+        explanations=explanations,
     )
     findings.extend(_check_study_settings(study, settings, root))
     findings.extend(_check_mapping_targets(study))
@@ -551,6 +556,59 @@ def _spec_finding(code: str, path: Path, root: Path, line: int | None, key: str,
     return Finding(
         code=code, severity=Severity.ERROR, message=message, variable=key, file=_rel(path, root), line=line
     )
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A finding the sponsor explains (specs/explanations.yaml): the findings of rule `code`, narrowed by
+    dataset, variable and subjects when given, carry `reason` in every report and no longer count at
+    their severity. `line` is where the entry starts in the file."""
+
+    code: str
+    reason: str
+    dataset: str | None = None
+    variable: str | None = None
+    usubjid: tuple[str, ...] = ()
+    line: int | None = None
+
+    def matches(self, finding: Finding) -> bool:
+        return (
+            finding.code == self.code
+            and (self.dataset is None or finding.dataset == self.dataset)
+            and (self.variable is None or finding.variable == self.variable)
+            and (not self.usubjid or finding.usubjid in self.usubjid)
+        )
+
+
+def _load_explanations(path: Path, findings: Findings, root: Path) -> tuple[Explanation, ...]:
+    """specs/explanations.yaml (optional); an entry naming a rule the catalogue lacks is an error."""
+    if not path.is_file():
+        return ()
+    doc = _load_validated(path, EXPLANATIONS_FILE_SCHEMA, findings, root)
+    if doc is None:
+        return ()
+    from cdiscgen.validate import list_rules  # the catalogue imports the specs module
+
+    known = {r.code for r in list_rules()}
+    out = []
+    entries = doc["explanations"]
+    for i, entry in enumerate(entries):
+        line = entries.line_of(i) if isinstance(entries, LineList) else None
+        if entry["code"] not in known:
+            message = f"explanation {i + 1} names {entry['code']}, which is not a rule of the catalogue"
+            findings.add(_spec_finding("SPEC044", path, root, line, "code", message))
+            continue
+        out.append(
+            Explanation(
+                code=str(entry["code"]),
+                reason=" ".join(str(entry["reason"]).split()),
+                dataset=entry.get("dataset"),
+                variable=entry.get("variable"),
+                usubjid=tuple(str(u) for u in entry.get("usubjid") or ()),
+                line=line,
+            )
+        )
+    return tuple(out)
 
 
 def _load_validated(path: Path, schema: dict, findings: Findings, root: Path) -> LineDict | None:

@@ -146,6 +146,7 @@ def test_report_xlsx_sheets_and_rows(tmp_path):
         "Message",
         "File",
         "Line",
+        "Explanation",
     )
     assert len(details) == 1 + len(findings)
     assert details[1][:7] == ("CDG0204", "error", "TS", None, None, "TSVAL", "=Alzheimer\u2019s")

@@ -24,6 +24,7 @@ REPORT_FIELDS: tuple[str, ...] = (
     "message",
     "file",
     "line",
+    "explanation",
 )
 
 FindingsLike = Findings | ValidationResult | Iterable[Finding]
@@ -87,6 +88,7 @@ def summary(
     return {
         "total": len(findings),
         "by_severity": findings.by_severity(),
+        "explained": len(findings.explained()),
         "by_code": by_code,
         "rules": {
             code: {

@@ -69,4 +69,7 @@ def render_console(
         if i:
             line.append(", ")
         line.append(f"{n} {sev}", style=SEVERITY_STYLE[Severity.parse(sev)] if n else "dim")
+    explained = len(table_findings.explained())
+    if explained:
+        line.append(f" (and {explained} explained in the study's specs/explanations.yaml)", style="dim")
     console.print(line)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from pathlib import Path
 
-from cdiscgen._findings import Finding, Severity
+from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen.report._common import (
     FindingsLike,
     as_findings,
@@ -71,6 +71,7 @@ _DETAIL_COLUMNS = (
     ("Expected", lambda f: _e(f.expected), "v"),
     ("Message", lambda f: _e(f.message), ""),
     ("File", lambda f: _place(f), "nw"),
+    ("Explanation", lambda f: _e(f.explanation), ""),
 )
 #: Always shown, even when empty for every finding of a code (what a reviewer looks for first).
 _ALWAYS = frozenset({"Dataset", "USUBJID", "Variable", "Message"})
@@ -108,7 +109,7 @@ def _datasets(rows: list[Finding], limit: int = 6) -> str:
 
 def _details(code: str, rows: list[Finding], info: RuleInfo | None, name: str, max_rows: int) -> list[str]:
     worst = max(f.severity for f in rows)
-    is_open = " open" if worst >= Severity.ERROR else ""
+    is_open = " open" if any(f.severity >= Severity.ERROR and not f.explanation for f in rows) else ""
     out = [
         f'<details class="rule" id="rule-{_e(code)}"{is_open}>',
         f'<summary id="{_e(code)}">{_sev(worst)} <code>{_e(code)}</code> {_e(name if name != code else "")} '
@@ -237,6 +238,9 @@ def compute_html(
     out.append(f'<div class="card">Findings<b>{len(table)}</b></div>')
     for sev, n in table.by_severity().items():
         out.append(f'<div class="card">{_sev(sev)}<b>{n}</b></div>')
+    explained = len(table.explained())
+    if explained:
+        out.append(f'<div class="card"><a href="#explained">explained</a><b>{explained}</b></div>')
     out.append(f'<div class="card">Codes<b>{len(order)}</b></div>')
     out.append("</div>")
     runs = rules_run_rows(validation, index)
@@ -260,11 +264,12 @@ def compute_html(
         out.append(
             f'<tr><td class="nw"><a href="#rule-{_e(code)}"><code>{_e(code)}</code></a></td>'
             f'<td>{_e(code_name(code, index, names))}</td><td class="nw">{_e(code_source(code))}</td>'
-            f'<td>{_sev(worst)}</td><td class="n">{len(rows)}</td><td>{_datasets(rows)}</td>'
+            f'<td>{_sev(worst)}</td><td class="n">{len(rows)}{_explained_count(rows)}</td><td>{_datasets(rows)}</td>'
             f"<td>{_e(info.reference if info else '')}</td></tr>"
         )
     out.append("</tbody></table>")
 
+    out.extend(_explained(table))
     out.append('<h2 id="details">Findings by rule</h2>')
     out.append(
         f'<p class="meta">Error sections are open; click a heading to open or close it. At most {max_rows} '
@@ -275,6 +280,36 @@ def compute_html(
     out.extend(_rules_run(runs, validation))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _explained_count(rows: list[Finding]) -> str:
+    n = sum(1 for f in rows if f.explanation)
+    return f' <a class="cnt" href="#explained">({n} explained)</a>' if n else ""
+
+
+def _explained(table: Findings) -> list[str]:
+    """The findings the study explains (specs/explanations.yaml), one row per rule and reason: what a
+    reviewer's guide says about the conformance findings left in the data."""
+    groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in table.explained():
+        groups[(f.code, str(f.explanation))].append(f)
+    if not groups:
+        return []
+    out = [
+        '<h2 id="explained">Explained findings</h2>',
+        '<p class="meta">Findings the study explains in specs/explanations.yaml; they stay listed under their '
+        "rule and are not counted at their severity above.</p>",
+        "<table><thead><tr><th>Code</th><th>Severity</th><th>Count</th><th>Datasets</th><th>Explanation</th>"
+        "</tr></thead><tbody>",
+    ]
+    for (code, reason), rows in sorted(groups.items()):
+        worst = max(f.severity for f in rows)
+        out.append(
+            f'<tr><td class="nw"><a href="#rule-{_e(code)}"><code>{_e(code)}</code></a></td><td>{_sev(worst)}</td>'
+            f'<td class="n">{len(rows)}</td><td>{_datasets(rows)}</td><td>{_e(reason)}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return out
 
 
 def write_report_html(

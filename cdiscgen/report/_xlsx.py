@@ -52,6 +52,7 @@ DETAIL_HEADER = (
     "Message",
     "File",
     "Line",
+    "Explanation",
 )
 _BOLD = Font(bold=True)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE4EE")
@@ -116,13 +117,14 @@ def write_report_xlsx(
     _row(summary, ("Total", "", "", len(table)))
     for name, n in table.by_severity().items():
         _row(summary, (name, "", "", n))
+    _row(summary, ("explained", "", "", len(table.explained())))
     if created:
         _row(summary, ("Created", created))
     for standard, version in (validation.standards if validation is not None else {}).items():
         _row(summary, (standard, version))
 
     details = wb.create_sheet("Details")
-    for col, width in zip("ABCDEFGHIJK", (10, 9, 9, 16, 7, 11, 30, 24, 70, 14, 6), strict=True):
+    for col, width in zip("ABCDEFGHIJKL", (10, 9, 9, 16, 7, 11, 30, 24, 70, 14, 6, 60), strict=True):
         details.column_dimensions[col].width = width
     details.freeze_panes = "A2"
     _row(details, DETAIL_HEADER, header=True)
@@ -141,6 +143,7 @@ def write_report_xlsx(
                 f.message,
                 f.file,
                 f.line,
+                f.explanation,
             ),
         )
     if validation is not None:

@@ -88,6 +88,29 @@ def check_rule_failed(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
     return ()
 
 
+#: Where a study's explanations of findings live (relative to the study folder).
+EXPLANATIONS_FILE = "specs/explanations.yaml"
+
+
+@rule(
+    "CDG0005",
+    "Explanation matches no finding",
+    severity=Severity.NOTICE,
+    scope=Scope.ANY,
+    reference="the study's specs/explanations.yaml; FDA Study Data Technical Conformance Guide section 2.2 "
+    "(the reviewer's guide explains the conformance findings left in the data)",
+)
+def check_explanation_unused(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]:
+    """Every explanation in specs/explanations.yaml matches a finding of the run (the runner checks it
+    after the rules): one that matches nothing explains a finding the data no longer has, or names the
+    wrong dataset, variable or subject.
+
+    Bad: an explanation of CDG2701 on AE after the AE data were corrected.
+    Good: the explanation removed with the finding.
+    """
+    return ()
+
+
 @rule(
     "CDG0002",
     "Dataset file cannot be read",
@@ -246,8 +269,23 @@ def validate_datasets(
 
     `meta` (by dataset name) carries what the transport files say: labels, types, lengths
     (`cdiscgen.export.XptMeta` or anything shaped like it); without it the label/length rules that need
-    it are skipped. `define_path` enables the define.xml rules.
+    it are skipped. `define_path` enables the define.xml rules. The study's explanations
+    (specs/explanations.yaml) are given to the findings they match.
     """
+    result = _run_rules(datasets, study, meta, define_path, codes, limit, files)
+    explain(result, study)
+    return result
+
+
+def _run_rules(
+    datasets: Mapping[str, pd.DataFrame],
+    study: Study | None,
+    meta: Mapping[str, DatasetMetaLike] | None,
+    define_path: Path | None,
+    codes: Iterable[str] | None,
+    limit: int,
+    files: Mapping[str, str] | None,
+) -> ValidationResult:
     ctx = ValidationContext(
         datasets=as_frames(datasets),
         study=study,
@@ -412,21 +450,13 @@ def validate_parts(
     wanted = set(codes) if codes is not None else {r.code for r in list_rules()}
     define_codes = {r.code for r in list_rules() if r.scope == Scope.DEFINE} & wanted
     other_codes = wanted - define_codes
-    result = validate_datasets(frames, study=study, meta=metas, codes=other_codes, limit=limit, files=files)
+    result = _run_rules(frames, study, metas, None, other_codes, limit, files)
     result.findings.extend(notes)
     _count_notes(result, notes)
     for part in parts:
         if part.define_path is None or not define_codes:
             continue
-        found = validate_datasets(
-            part.frames,
-            study=study,
-            meta=part.meta,
-            define_path=part.define_path,
-            codes=define_codes,
-            limit=limit,
-            files=part.files,
-        )
+        found = _run_rules(part.frames, study, part.meta, part.define_path, define_codes, limit, part.files)
         result.findings.extend(found.findings)
         for code, seconds in found.timings.items():
             result.timings[code] = result.timings.get(code, 0.0) + seconds
@@ -435,7 +465,45 @@ def validate_parts(
     for code in sorted(define_codes - set(result.runs)):  # no folder has a define.xml
         result.runs[code] = RuleRun(code, NOT_APPLICABLE, 0, ())
     result.runs = dict(sorted(result.runs.items()))
+    explain(result, study)
     return result
+
+
+def explain(result: ValidationResult, study: Study | None) -> None:
+    """Give each finding the reason of the first explanation of the study that matches it (it then counts
+    apart from its severity); an explanation of a rule that ran and matched nothing is a CDG0005 notice,
+    so an explanation outliving its finding does not linger in the reviewer's guide."""
+    explanations = study.explanations if study is not None else ()
+    if not explanations:
+        return
+    by_code: dict[str, list[int]] = {}
+    for i, e in enumerate(explanations):
+        by_code.setdefault(e.code, []).append(i)
+    used: set[int] = set()
+    items = []
+    for f in result.findings:
+        hit = next((i for i in by_code.get(f.code, ()) if explanations[i].matches(f)), None)
+        if hit is not None:
+            used.add(hit)
+            f = replace(f, explanation=explanations[hit].reason)
+        items.append(f)
+    result.findings.items = items
+    if "CDG0005" not in result.runs:
+        return
+    stale = [e for i, e in enumerate(explanations) if i not in used and e.code in result.runs]
+    for e in stale:
+        where = " ".join(x for x in (e.dataset, e.variable) if x)
+        result.findings.add(
+            get_rule("CDG0005").finding(
+                f"the explanation of {e.code}{' on ' + where if where else ''} matches no finding of this run",
+                dataset=e.dataset,
+                variable=e.variable,
+                value=e.code,
+                file=EXPLANATIONS_FILE,
+                line=e.line,
+            )
+        )
+    result.runs["CDG0005"] = RuleRun("CDG0005", ISSUES if stale else CLEAN, len(stale), ())
 
 
 def validate_submission(
