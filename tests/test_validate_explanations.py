@@ -108,3 +108,17 @@ def test_the_pilot_explains_every_finding_above_notice_and_each_explanation_is_u
     assert not unexplained, "\n".join(map(str, unexplained[:10]))
     assert result.runs["CDG0005"].status == "clean"
     assert {f.code for f in result.findings.explained()} == {e.code for e in study.explanations}
+
+
+def test_the_bundled_run_has_nothing_above_notice_unexplained(darpal_run):
+    report = json.loads((darpal_run / "validation" / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["by_severity"]["error"] == 0
+    assert report["summary"]["by_severity"]["warning"] == 0
+    explained = [f for f in report["findings"] if f["explanation"]]
+    # the TS codes study.yaml does not hold (INDIC: SNOMED CT; PCLAS of each drug: MED-RT)
+    assert sorted((f["code"], f["expected"]) for f in explained) == [
+        ("CDG0904", "MED-RT"),
+        ("CDG0904", "MED-RT"),
+        ("CDG0904", "SNOMED CT"),
+    ]
+    assert not [f for f in report["findings"] if f["code"] == "CDG0005"]
