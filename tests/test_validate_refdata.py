@@ -109,8 +109,12 @@ def test_msg_datasets_described_but_absent_are_warnings(msg_sdtm):
     assert not [f for f in msg_sdtm if f.code == "CDG1303"]  # the 8 present ones match their ItemRefs
 
 
-def test_msg_ts_lacks_curtrt_and_therarea(msg_sdtm):
-    assert {f.expected for f in _find(msg_sdtm, "CDG0901")} == {"CURTRT", "THERAREA"}
+def test_msg_ts_lacks_therarea_and_its_coded_parameters_pass(msg_sdtm):
+    # ADDON is N, so CURTRT (required for an add-on trial only) is not missing; THERAREA is
+    assert {f.expected for f in _find(msg_sdtm, "CDG0901")} == {"THERAREA"}
+    # INDIC 26929004 with TSVCDREF "SNOMED" (the CT Dictionary Name term), PCLAS N0000175771 "MED-RT",
+    # TRT with a UNII: all coded
+    assert not _find(msg_sdtm, "CDG0904")
 
 
 def test_msg_adam_define_lengths_and_labels(msg_adam):

@@ -250,3 +250,36 @@ def test_unreadable_define_is_one_finding(tmp_path):
     path.write_text("<ODM><unclosed></ODM>", encoding="utf-8")
     found = list(validate_datasets({}, define_path=path).findings)
     assert [f.code for f in found] == ["CDG1301"] and "cannot be read" in found[0].message
+
+
+def _ts(*rows: tuple[str, str, str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            dict(STUDYID="S", DOMAIN="TS", TSSEQ=1.0, TSPARMCD=p, TSVAL=v, TSVALCD=c, TSVCDREF=r)
+            for p, v, c, r in rows
+        ]
+    )
+
+
+def test_ts_reference_terminology_names_of_ct_and_of_the_guidance_are_both_accepted():
+    # DICTNAM (C66788) names SNOMED and ISO 3166; "SNOMED CT" and "ISO 3166-1 alpha-3" are the guidance's words
+    ts = _ts(
+        ("INDIC", "Alzheimer's Disease", "26929004", "SNOMED"),
+        ("INDIC", "AL amyloidosis", "23132008", "SNOMED CT"),
+        ("FCNTRY", "ITA", "ITA", "ISO 3166"),
+        ("FCNTRY", "FRA", "FRA", "ISO 3166-1 alpha-3"),
+        ("PCLAS", "Thalidomide Analog", "N0000175568", "NDF-RT"),  # not a name of MED-RT's
+        ("TRT", "DARATUMUMAB", "", "UNII"),  # no code
+    )
+    found = validate_datasets({"TS": ts}, codes=["CDG0904"]).findings
+    assert sorted((f.value, f.expected) for f in found) == [("", "UNII"), ("N0000175568", "MED-RT")]
+
+
+def test_ts_curtrt_is_required_for_an_add_on_trial_only():
+    def missing(addon: str) -> set:
+        ts = _ts(("ADDON", addon, "", ""))
+        return {f.expected for f in validate_datasets({"TS": ts}, codes=["CDG0901"]).findings}
+
+    assert "CURTRT" in missing("Y")
+    assert "CURTRT" not in missing("N")
+    assert "ADAPT" in missing("N")  # the others stay required

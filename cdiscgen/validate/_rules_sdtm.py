@@ -996,8 +996,18 @@ TS_REQUIRED = (
     "TTYPE",
 )
 TS_DATES = ("SSTDTC", "SENDTC", "DCUTDTC")
-TS_CODED = {"TRT": "UNII", "INDIC": "SNOMED CT", "PCLAS": "MED-RT", "FCNTRY": "ISO 3166-1 alpha-3"}
-"""TS parameters whose value FDA expects coded, and the reference terminology (TSVCDREF) of the code."""
+TS_CODED = {
+    "TRT": ("UNII",),
+    "INDIC": ("SNOMED", "SNOMED CT"),
+    "PCLAS": ("MED-RT",),
+    "FCNTRY": ("ISO 3166", "ISO 3166-1 alpha-3"),
+}
+"""TS parameters whose value FDA expects coded, and the names of the code's reference terminology
+(TSVCDREF) accepted for it: the Dictionary Name term of CDISC CT (codelist DICTNAM, C66788) first, then the
+spelling the guidance documents use (the SDTM-MSG 2.0 package writes "SNOMED")."""
+TS_CONDITIONAL = {"CURTRT": ("ADDON", "Y")}
+"""TS parameters FDA requires only when another parameter has a value: CURTRT when the treatment is an
+add-on (ADDON Y)."""
 
 
 @rule(
@@ -1009,7 +1019,8 @@ TS_CODED = {"TRT": "UNII", "INDIC": "SNOMED CT", "PCLAS": "MED-RT", "FCNTRY": "I
 )
 def check_ts_parameters(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """TS holds every parameter of `TS_REQUIRED` (SSTDTC, SDTIGVER, TITLE, TPHASE, STYPE, SPONSOR,
-    INDIC, TRT, PLANSUB, ...). A parameter without a value is still present, with TSVALNF.
+    INDIC, TRT, PLANSUB, ...). A parameter without a value is still present, with TSVALNF. CURTRT is
+    required only for an add-on trial (ADDON Y).
 
     Bad: TS without SSTDTC (FDA's eCTD checks read the study start date from it).
     Good: TSPARMCD SSTDTC, TSVAL 2024-01-01.
@@ -1017,9 +1028,21 @@ def check_ts_parameters(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     if "TS" not in ctx.datasets or "TSPARMCD" not in ctx.datasets["TS"].columns:
         return
     present = set(ctx.text("TS", "TSPARMCD").dropna())
+    values = _ts_values(ctx)
     for code in TS_REQUIRED:
+        condition = TS_CONDITIONAL.get(code)
+        if condition is not None and condition[1] not in values.get(condition[0], set()):
+            continue
         if code not in present:
             yield rule.finding(f"TS has no {code} record", dataset="TS", variable="TSPARMCD", expected=code)
+
+
+def _ts_values(ctx: ValidationContext) -> dict[str, set[str]]:
+    """TSVAL by TSPARMCD (upper case)."""
+    if "TSVAL" not in ctx.datasets["TS"].columns:
+        return {}
+    pairs = pd.DataFrame({"p": ctx.text("TS", "TSPARMCD"), "v": ctx.text("TS", "TSVAL").str.upper()}).dropna()
+    return pairs.groupby("p")["v"].agg(set).to_dict()
 
 
 @rule(
@@ -1087,7 +1110,8 @@ def check_ts_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
 )
 def check_ts_codes(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """TRT carries its UNII, INDIC its SNOMED CT concept, PCLAS its MED-RT class and FCNTRY its ISO 3166-1
-    alpha-3 code in TSVALCD, with that terminology named in TSVCDREF. A record with a null flavor instead
+    alpha-3 code in TSVALCD, with that terminology named in TSVCDREF (the CT Dictionary Name term: UNII,
+    SNOMED, MED-RT, ISO 3166; "SNOMED CT" and "ISO 3166-1 alpha-3" are accepted too). A record with a null flavor instead
     of a value is not checked. The code is never made up: study.yaml states it from the registry, or the
     gap stays visible here.
 
@@ -1108,9 +1132,14 @@ def check_ts_codes(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         if "TSVCDREF" in frame.columns
         else pd.Series("", index=frame.index)
     )
-    expected = parmcd.map(TS_CODED).fillna("")
+    accepted = parmcd.map(TS_CODED)
+    expected = accepted.map(lambda names: names[0] if isinstance(names, tuple) else "")
+    known_ref = pd.Series(
+        [r in names if isinstance(names, tuple) else False for r, names in zip(ref, accepted, strict=True)],
+        index=ref.index,
+    )
     valued = ctx.text("TS", "TSVAL").notna()
-    bad = (expected != "") & valued & ((code == "") | (ref != expected))
+    bad = (expected != "") & valued & ((code == "") | ~known_ref)
     yield from ctx.findings_where(
         rule,
         "TS",
