@@ -138,3 +138,31 @@ def test_official_define_examples_are_schema_valid():
     ):
         result = validate_datasets({}, define_path=path, codes=["CDG1301"])
         assert [str(f) for f in result.findings] == []
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "validation-on-reference-packages.md"
+
+
+def _documented() -> dict[str, dict[str, tuple[str, int]]]:
+    """Per package folder, the rules docs/validation-on-reference-packages.md lists: code -> (severity, count)."""
+    out: dict[str, dict[str, tuple[str, int]]] = {}
+    folder = None
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## ") and ":" in line:
+            folder = line[3:].split(":")[0].strip()
+            out[folder] = {}
+        elif folder and line.startswith("| CDG"):
+            code, severity, count = (c.strip() for c in line.strip("|").split("|")[:3])
+            out[folder][code] = (severity, int(count))
+    return out
+
+
+@pytest.mark.parametrize("folder", ["cdiscpilot01/sdtm", "cdiscpilot01/adam", "sdtm-msg-2.0", "adam-msg-1.0"])
+def test_the_findings_on_the_reference_packages_are_the_documented_ones(folder):
+    # every rule that fires on a package has its sentence in the doc, with its count, and nothing else fires
+    findings = validate_folder(REFDATA / folder).findings
+    got: dict[str, tuple[str, int]] = {}
+    for f in findings:
+        severity, n = got.get(f.code, (str(f.severity), 0))
+        got[f.code] = (severity, n + 1)
+    assert got == _documented()[folder]
