@@ -4,6 +4,11 @@ time to validate that study's LB (with its DM, which the cross-dataset rules nee
 
     .venv/bin/python benchmarks/validate.py [--rows 3000000] [--seed 20260115] [--top 25] [--sdtm DIR]
     .venv/bin/python benchmarks/validate.py --rows 0 --sdtm out10k/m5/datasets/darpal/tabulations/sdtm
+    .venv/bin/python benchmarks/validate.py --rows 0 --package out10k    # a whole `cdiscgen run` output
+
+`--package DIR` validates what `cdiscgen run` validates: every SDTM and ADaM folder under DIR/m5 with its
+define.xml, every rule, as one study (the figure the 60 s target of issue 15 is about); reading the
+transport files is timed apart.
 
 Prints figures only; it asserts nothing about time.
 """
@@ -124,6 +129,36 @@ def bench_folder_lb(folder: Path, study: Study, top: int) -> None:
     print(f"findings: {len(result.findings):,} {result.findings.by_code()}")
 
 
+def bench_package(out: Path, study: Study, top: int) -> None:
+    """Read every dataset folder of a run output and validate them together (what `cdiscgen run` does)."""
+    from cdiscgen.validate import read_dataset_folder, validate_parts
+
+    folders = sorted(out.glob("m5/datasets/*/tabulations/sdtm")) + sorted(
+        out.glob("m5/datasets/*/analysis/adam/datasets")
+    )
+    if not folders:
+        raise SystemExit(
+            f"{out} holds no m5/datasets/*/tabulations/sdtm: --package needs a `cdiscgen run` output"
+        )
+    started = time.perf_counter()
+    parts = [read_dataset_folder(f) for f in folders]
+    read = time.perf_counter() - started
+    rows = sum(len(frame) for part in parts for frame in part.frames.values())
+    datasets = sum(len(part.frames) for part in parts)
+    started = time.perf_counter()
+    result = validate_parts(parts, study=study)
+    total = time.perf_counter() - started
+    print()
+    print(
+        f"package {out}: {datasets} datasets, {rows:,} rows in {len(folders)} folder(s) (read in {read:.1f} s)"
+    )
+    _print_timings(result, top)
+    print(f"{'total':<9} {total:8.3f}  ({rows / total:,.0f} rows/s, {len(result.runs)} rules)")
+    print(
+        f"findings: {len(result.findings):,} {result.findings.by_severity()}, explained {len(result.findings.explained())}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,6 +169,9 @@ def main() -> None:
     parser.add_argument(
         "--sdtm", type=Path, default=None, help="folder of XPT files (dm.xpt, lb.xpt): also time its LB"
     )
+    parser.add_argument(
+        "--package", type=Path, default=None, help="a `cdiscgen run` output: validate all of it"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     study = load_study()
@@ -141,6 +179,8 @@ def main() -> None:
         bench_synthetic(args.rows, args.seed, study, args.top)
     if args.sdtm is not None:
         bench_folder_lb(args.sdtm, study, args.top)
+    if args.package is not None:
+        bench_package(args.package, study, args.top)
 
 
 def bench_synthetic(rows: int, seed: int, study: Study, top: int) -> None:

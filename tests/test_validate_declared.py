@@ -551,6 +551,7 @@ DEFECTS = [
         "CDG0802",
         "CDG0603",
         "CDG1306",
+        "CDG1311",  # no value-level metadata for a test of that name
     ),
     D(
         "testcd-multiple",
@@ -561,6 +562,7 @@ DEFECTS = [
         "CDG0802",
         "CDG0603",
         "CDG1306",
+        "CDG1311",  # no value-level metadata for a test of that name
     ),
     D(
         "ie-standard-not-original",
@@ -609,8 +611,16 @@ DEFECTS = [
         "CDG2204",
         "SUPPDM",
         "CDG1001",
+        "CDG1308",  # define.xml marks SUPPDM's IDVARVAL HasNoData
     ),
-    D("reltype-on-a-record", set_row("RELREC", first("RELREC"), RELTYPE="ONE"), "CDG2205", "RELREC"),
+    # define.xml marks RELTYPE HasNoData (record-level relationships only): CDG1308
+    D(
+        "reltype-on-a-record",
+        set_row("RELREC", first("RELREC"), RELTYPE="ONE"),
+        "CDG2205",
+        "RELREC",
+        "CDG1308",
+    ),
     D(
         "qlabel-too-long",
         set_row("SUPPAE", first("SUPPAE"), QLABEL="Q" * 41),
@@ -763,6 +773,7 @@ DEFECTS = [
         "CDG0901",
         "CDG0108",
         "CDG1306",
+        "CDG1311",  # no value-level metadata for the renamed parameter
         "CDG0802",
     ),
     D("plansub-not-a-number", set_row("TS", first("TS", TSPARMCD="PLANSUB"), TSVAL="forty"), "CDG2502", "TS"),

@@ -43,6 +43,7 @@ from cdiscgen.validate import (
 from tests.conftest import remembering_what_rules_derive
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1"}
+DEF = NS["def"]
 ALL_CODES = frozenset(r.code for r in list_rules())
 DEFINE_CODES = frozenset(r.code for r in list_rules() if r.scope == Scope.DEFINE)
 SCHEMA = "CDG1301"
@@ -435,6 +436,38 @@ def _define_type(s: Sub) -> None:
     item.set("Length", "3")
 
 
+def _itemref(s: Sub, group: str, oid: str) -> etree._Element:
+    [ref] = s.define("sdtm").xpath(
+        f"//odm:ItemGroupDef[@Name='{group}']/odm:ItemRef[@ItemOID='{oid}']", namespaces=NS
+    )
+    return ref
+
+
+def _define_has_no_data_on_data(s: Sub) -> None:
+    _itemref(s, "LB", "IT.LB.LBREFID").set(f"{{{DEF}}}HasNoData", "Yes")
+
+
+def _define_empty_not_marked(s: Sub) -> None:
+    del _itemref(s, "SV", "IT.SV.SVUPDES").attrib[f"{{{DEF}}}HasNoData"]
+
+
+def _define_derived_without_method(s: Sub) -> None:
+    del _itemref(s, "LB", "IT.LB.LBSEQ").attrib["MethodOID"]
+
+
+def _define_leaf_misspelled(s: Sub) -> None:
+    [leaf] = s.define("sdtm").xpath("//def:leaf[@ID='LF.LB']", namespaces=NS)
+    leaf.set("{http://www.w3.org/1999/xlink}href", "LB.xpt")
+
+
+def _define_value_list_lacks_a_test(s: Sub) -> None:
+    [ref] = s.define("sdtm").xpath(
+        "//def:ValueListDef[@OID='VL.LB.LBORRES']/odm:ItemRef[@ItemOID='IT.LB.LBORRES.KLCFR.SERUM']",
+        namespaces=NS,
+    )
+    ref.getparent().remove(ref)
+
+
 def _adlb_second_baseline(s: Sub) -> int:
     adlb = s.real.parts["adam"].frames["ADLB"]
     base = adlb[adlb.ABLFL == "Y"].iloc[0]
@@ -789,8 +822,9 @@ DEFECTS: list[Defect] = [
         set_row("SUPPDM", first("SUPPDM", QNAM="INVISO"), QNAM="1INVISO"),
         "CDG0607",
         {"SUPPDM"},
-        {"QNAM"},
-        frozenset({"CDG0801", "CDG0802", "CDG1306", "CDG2513"}),  # the QLABEL now has two QNAMs
+        {"QNAM", "QVAL"},
+        # the QLABEL now has two QNAMs; no value-level metadata describes the QVAL of a QNAM 1INVISO
+        frozenset({"CDG0801", "CDG0802", "CDG1306", "CDG2513", "CDG1311"}),
     ),
     D("epoch-missing", lb_set("EPOCH", lambda s, i: ""), "CDG0701", {"LB"}, {"EPOCH"}),
     # --- controlled terminology
@@ -807,8 +841,8 @@ DEFECTS: list[Defect] = [
         set_row("LB", first("LB", LBSPEC="SERUM"), LBSPEC="SALIVA"),
         "CDG0802",
         {"LB"},
-        {"LBSPEC"},
-        frozenset({"CDG1306"}),
+        None,  # LBSPEC, and the results value-level metadata describe per test and specimen
+        frozenset({"CDG1306", "CDG1311"}),
     ),
     D(
         "sponsor-term-in-closed-codelist",
@@ -1055,6 +1089,11 @@ DEFECTS: list[Defect] = [
     D("define-label-differs", _define_label, "CDG1305", {"LB"}, {"LBTEST"}),
     D("define-codelist-lacks-value", _define_codelist, "CDG1306", {"LB"}, {"LBNRIND"}),
     D("define-type-differs", _define_type, "CDG1307", {"ADSL"}, {"AGE"}, frozenset({"CDG1304"})),
+    D("define-has-no-data-on-data", _define_has_no_data_on_data, "CDG1308", {"LB"}, {"LBREFID"}),
+    D("define-empty-variable-not-marked", _define_empty_not_marked, "CDG1308", {"SV"}, {"SVUPDES"}),
+    D("define-derived-without-method", _define_derived_without_method, "CDG1309", {"LB"}, {"LBSEQ"}),
+    D("define-leaf-misspelled", _define_leaf_misspelled, "CDG1310", {None}, {None}),
+    D("define-value-list-lacks-a-test", _define_value_list_lacks_a_test, "CDG1311", {"LB"}, {"LBORRES"}),
 ]
 
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from lxml import etree
 from pandas.api.types import is_numeric_dtype
 
@@ -430,3 +431,262 @@ def _with_file(f: Finding, file: str, line: int | None) -> Finding:
     from dataclasses import replace
 
     return replace(f, file=file, line=line)
+
+
+# ------------------------------------------------------------------------- define.xml beyond the ItemDefs
+
+XLINK = "http://www.w3.org/1999/xlink"
+_HAS_NO_DATA = f"{{{DEF21}}}HasNoData"
+_SUPPORTED_COMPARATORS = frozenset({"EQ", "NE", "IN", "NOTIN"})
+
+
+def _metadata(d: _Define) -> etree._Element | None:
+    return d.tree.getroot().find("odm:Study/odm:MetaDataVersion", NS) if d.tree is not None else None
+
+
+def _item_defs(mdv: etree._Element) -> dict[str, etree._Element]:
+    return {it.get("OID", ""): it for it in mdv.iterfind("odm:ItemDef", NS)}
+
+
+@rule(
+    "CDG1308",
+    "HasNoData disagrees with the data",
+    severity=Severity.ERROR,
+    scope=Scope.DEFINE,
+    reference="Define-XML 2.1 sections 5.3.4 and 5.3.4.1 (def:HasNoData on ItemGroupDef and ItemRef); "
+    "FDA Technical Conformance Guide section 4.1.4.5",
+)
+def check_define_has_no_data(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """def:HasNoData="Yes" marks a variable without a value on any record (ItemRef) or a dataset without
+    records (ItemGroupDef), so a reviewer can tell "nothing was collected" from "something was lost". A
+    marked variable or dataset that holds data is an error; a variable empty on every record of a dataset
+    that has records and is not marked is a warning.
+
+    Bad: ItemRef of CMENDY with def:HasNoData="Yes" while CMENDY holds study days; or AEENRTPT null on every
+    record and not marked.
+    Good: the mark exactly where the data are empty.
+    """
+    d = _load_define(ctx)
+    mdv = _metadata(d) if d is not None and not d.problem else None
+    if mdv is None:
+        return
+    items = _item_defs(mdv)
+    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
+        name = ig.get("Name", "").upper()
+        if name not in ctx.datasets:
+            continue
+        frame = ctx.datasets[name]
+        if ig.get(_HAS_NO_DATA) == "Yes" and len(frame):
+            message = f"define.xml marks {name} HasNoData but it has {len(frame)} record(s)"
+            yield rule.finding(message, dataset=name, file=d.file, line=ig.sourceline)
+        for ref in ig.iterfind("odm:ItemRef", NS):
+            item = items.get(ref.get("ItemOID", ""))
+            variable = item.get("Name", "") if item is not None else ""
+            if variable not in frame.columns or not len(frame):
+                continue
+            empty = bool(ctx.blank(name, variable).all())
+            marked = ref.get(_HAS_NO_DATA) == "Yes"
+            if marked and not empty:
+                yield rule.finding(
+                    f"define.xml marks {variable} HasNoData but {name} holds values of it",
+                    dataset=name,
+                    variable=variable,
+                    file=d.file,
+                    line=ref.sourceline,
+                )
+            elif empty and not marked:
+                yield rule.finding(
+                    f"{variable} is empty on every record of {name} and define.xml does not mark it HasNoData",
+                    dataset=name,
+                    variable=variable,
+                    file=d.file,
+                    line=ref.sourceline,
+                    severity=Severity.WARNING,
+                )
+
+
+@rule(
+    "CDG1309",
+    "Origin without what it requires",
+    severity=Severity.ERROR,
+    scope=Scope.DEFINE,
+    reference="Define-XML 2.1 sections 5.3.4.1 (ItemRef MethodOID, required for a Derived origin) and 5.3.6.2 "
+    "(def:Origin; a Predecessor origin names its predecessor in Description)",
+)
+def check_define_origins(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A variable (or value-level item) whose origin is Derived refers to the method that derives it
+    (ItemRef MethodOID); one whose origin is Predecessor names the variable it is copied from in the
+    origin's Description; every ItemDef of a dataset states an origin, unless its value-level metadata does.
+
+    Bad: ADSL.AGE with Origin Type="Predecessor" and no Description; LBSTRESN Derived without MethodOID.
+    Good: Origin Type="Predecessor" with Description "DM.AGE"; MethodOID="MT.LBSTRESN".
+    """
+    d = _load_define(ctx)
+    mdv = _metadata(d) if d is not None and not d.problem else None
+    if mdv is None:
+        return
+    items = _item_defs(mdv)
+    owners = [(ig.get("Name", "").upper(), ig) for ig in mdv.iterfind("odm:ItemGroupDef", NS)]
+    owners += [(_value_list_dataset(vl, items), vl) for vl in mdv.iterfind("def:ValueListDef", NS)]
+    for dataset, owner in owners:
+        if dataset not in ctx.datasets:
+            continue
+        for ref in owner.iterfind("odm:ItemRef", NS):
+            item = items.get(ref.get("ItemOID", ""))
+            if item is None:
+                continue
+            variable = item.get("Name", "")
+            origin = item.find("def:Origin", NS)
+            kind = origin.get("Type", "") if origin is not None else ""
+            problem = None
+            if origin is None and item.find("def:ValueListRef", NS) is None:  # else the value level says
+                problem = f"{variable} ({item.get('OID')}) states no origin"
+            elif kind == "Derived" and not ref.get("MethodOID"):
+                problem = f"{variable} ({item.get('OID')}) is Derived but its ItemRef names no method"
+            elif kind == "Predecessor" and not _text_of(origin):
+                problem = (
+                    f"{variable} ({item.get('OID')}) is a Predecessor but its origin names no predecessor"
+                )
+            if problem:
+                yield rule.finding(
+                    problem, dataset=dataset, variable=variable, file=d.file, line=ref.sourceline
+                )
+
+
+def _value_list_dataset(vl: etree._Element, items: dict[str, etree._Element]) -> str:
+    """The dataset a ValueListDef belongs to: the one of the ItemDef referring to it (by the OID's
+    convention VL.<dataset>.<variable> when no ItemDef says)."""
+    oid = vl.get("OID", "")
+    parts = oid.split(".")
+    return parts[1].upper() if len(parts) >= 3 else ""
+
+
+@rule(
+    "CDG1310",
+    "define.xml points at a file that is not there",
+    severity=Severity.ERROR,
+    scope=Scope.DEFINE,
+    reference="Define-XML 2.1 section 5.3.10 (def:leaf xlink:href, relative to define.xml); FDA Technical "
+    "Conformance Guide section 4.1.4.5 (the define's links open the files of the package)",
+)
+def check_define_leaves(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Every def:leaf of define.xml (a dataset's transport file, the annotated CRF, the reviewer's guide) names
+    a file that exists beside define.xml, spelled as on disk: the reviewer opens them from the define. (A
+    dataset the define describes and the folder lacks is CDG1302's.)
+
+    Bad: def:leaf xlink:href="LB.xpt" when the package holds lb.xpt; a link to acrf.pdf that was not copied.
+    Good: xlink:href="lb.xpt".
+    """
+    d = _load_define(ctx)
+    if d is None or d.problem or d.tree is None:
+        return
+    folder = d.path.parent
+    present = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    for leaf in d.tree.getroot().iter(f"{{{DEF21}}}leaf"):
+        group = leaf.getparent()
+        is_dataset = etree.QName(group).localname == "ItemGroupDef"
+        dataset = group.get("Name", "").upper() if is_dataset else ""
+        if is_dataset and dataset not in ctx.datasets:
+            continue  # a dataset described but absent: CDG1302 says so
+        href = leaf.get(f"{{{XLINK}}}href", "")
+        if href.startswith(("http://", "https://")):
+            continue
+        if is_dataset and ctx.files.get(dataset):
+            here = href == ctx.files[dataset]  # the file the dataset was read from
+        else:
+            target = folder / href
+            here = target.name in present if target.parent == folder else target.is_file()
+        if not href or not here:
+            yield rule.finding(
+                f"def:leaf {leaf.get('ID')} points at {href!r}, which is not in {folder.name or '.'}",
+                value=href,
+                file=d.file,
+                line=leaf.sourceline,
+            )
+
+
+@rule(
+    "CDG1311",
+    "Record without value-level metadata",
+    severity=Severity.WARNING,
+    scope=Scope.DEFINE,
+    reference="Define-XML 2.1 section 5.3.8 (def:ValueListDef and def:WhereClauseDef); FDA Technical "
+    "Conformance Guide section 4.1.4.5 (value-level metadata for each test of a findings domain)",
+)
+def check_define_value_lists(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Where a variable has value-level metadata (def:ValueListRef), each record that holds a value of it is
+    described by one of its where clauses: a test the define does not describe has no type, unit or
+    origin for the reviewer. Where clauses with comparators other than EQ, NE, IN and NOTIN are taken to
+    match.
+
+    Bad: LB has LBTESTCD "CYSC" records and VL.LB.LBORRES has where clauses for ALB and CREAT only.
+    Good: one where clause per LBTESTCD in the data.
+    """
+    d = _load_define(ctx)
+    mdv = _metadata(d) if d is not None and not d.problem else None
+    if mdv is None:
+        return
+    items = _item_defs(mdv)
+    names = {oid: it.get("Name", "") for oid, it in items.items()}
+    wheres = {wc.get("OID", ""): wc for wc in mdv.iterfind("def:WhereClauseDef", NS)}
+    lists = {vl.get("OID", ""): vl for vl in mdv.iterfind("def:ValueListDef", NS)}
+    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
+        name = ig.get("Name", "").upper()
+        if name not in ctx.datasets:
+            continue
+        for ref in ig.iterfind("odm:ItemRef", NS):
+            item = items.get(ref.get("ItemOID", ""))
+            vlref = item.find("def:ValueListRef", NS) if item is not None else None
+            vl = lists.get(vlref.get("ValueListOID", "")) if vlref is not None else None
+            variable = item.get("Name", "") if item is not None else ""
+            if vl is None or variable not in ctx.datasets[name].columns:
+                continue
+            clauses = [
+                [rc for rc in wheres[w.get("WhereClauseOID", "")].iterfind("odm:RangeCheck", NS)]
+                for r in vl.iterfind("odm:ItemRef", NS)
+                for w in r.iterfind("def:WhereClauseRef", NS)
+                if w.get("WhereClauseOID", "") in wheres
+            ]
+            covered = _covered(ctx, name, clauses, names)
+            if covered is None:
+                continue
+            keys = sorted(
+                {names.get(rc.get(f"{{{DEF21}}}ItemOID", ""), "") for c in clauses for rc in c} - {""}
+            )
+            shown = ctx.text(name, keys[0]) if keys and keys[0] in ctx.datasets[name].columns else None
+            bad = ~ctx.blank(name, variable) & ~covered
+            yield from (
+                _with_file(f, d.file, vl.sourceline)
+                for f in ctx.findings_where(
+                    rule,
+                    name,
+                    bad,
+                    f"{variable} on a record no where clause of {vl.get('OID')} describes",
+                    variable=variable,
+                    value=shown,
+                    expected=f"a where clause of {vl.get('OID')}",
+                )
+            )
+
+
+def _covered(
+    ctx: ValidationContext, name: str, clauses: list[list[etree._Element]], names: dict[str, str]
+) -> np.ndarray | None:
+    """Records of `name` meeting at least one where clause (every RangeCheck of it); None when a clause
+    names a variable the dataset lacks (the value list is not about this data)."""
+    frame = ctx.datasets[name]
+    out = np.zeros(len(frame), dtype=bool)
+    for checks in clauses:
+        met = np.ones(len(frame), dtype=bool)
+        for rc in checks:
+            variable = names.get(rc.get(f"{{{DEF21}}}ItemOID", ""), "")
+            if variable not in frame.columns:
+                return None
+            comparator = rc.get("Comparator", "")
+            if comparator not in _SUPPORTED_COMPARATORS:
+                continue
+            values = [(cv.text or "").strip() for cv in rc.iterfind("odm:CheckValue", NS)]
+            inside = ctx.text(name, variable).fillna("").isin(values).to_numpy(dtype=bool)
+            met &= inside if comparator in ("EQ", "IN") else ~inside
+        out |= met
+    return out
