@@ -280,6 +280,12 @@ STUDY_FILE_SCHEMA: dict = {
             "planned_length": {"type": "string", "regex": r"^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"},
         },
     },
+    # raw forms (file name -> reason) deliberately read by no mapping; any other unread form is MAP024
+    "not_tabulated_forms": {
+        "type": "dict",
+        "keysrules": {"type": "string", "regex": r"^[A-Za-z0-9_.-]+\.csv$"},
+        "valuesrules": {"type": "string", "empty": False},
+    },
     "cutoff": {
         "type": "dict",
         "required": True,

@@ -27,6 +27,8 @@ FINDING_NAMES: dict[str, str] = {
     "MAP021": "Exposure of a treatment the study design does not name",
     "MAP022": "Record id repeated in a raw form",
     "MAP023": "Link to a record no other dataset holds (nothing to relate)",
+    "MAP024": "Raw form no mapping reads",
+    "MAP025": "Raw column no mapping reads",
     "SPEC101": "Mapping rule without exactly one algorithm",
     "SPEC102": "Mapping spec entry of the wrong shape",
     "SPEC103": "Condition of the wrong shape",

@@ -91,6 +91,46 @@ def check_raw_forms(raw_dir: Path, specs: list[MappingSpec]) -> list[str]:
     return problems
 
 
+def compute_untabulated(raw_dir: Path, specs: list[MappingSpec], study: Study) -> list[Finding]:
+    """What was collected and reaches no dataset: a raw form (*.csv) no mapping reads (MAP024) unless
+    study.yaml's `not_tabulated_forms` says why, and a column of a read form that no source declares among
+    its `columns` or its `not_tabulated` ones (MAP025). Only headers are read."""
+    needed = _required_columns(specs)
+    excused = {form: set(cols) for form, cols in needed.items()}
+    for spec in specs:
+        for src in spec.sources:
+            excused.setdefault(src.form, set()).update(src.not_tabulated)
+    forms_excused = study.settings.get("not_tabulated_forms") or {}
+    findings: list[Finding] = []
+    for path in sorted(Path(raw_dir).glob("*.csv")):
+        if path.name not in needed:
+            if path.name not in forms_excused:
+                findings.append(
+                    Finding(
+                        code="MAP024",
+                        severity=Severity.WARNING,
+                        message=f"raw form {path.name} is read by no mapping (mappings/*.yaml) and study.yaml "
+                        "does not say why (not_tabulated_forms)",
+                        file=path.name,
+                    )
+                )
+            continue
+        for column in read_form_header(path):
+            if column not in excused[path.name]:
+                findings.append(
+                    Finding(
+                        code="MAP025",
+                        severity=Severity.WARNING,
+                        message=f"column {column} of {path.name} is read by no source; declare it under the "
+                        "source's not_tabulated with the reason, or map it",
+                        variable=column,
+                        file=path.name,
+                        line=1,
+                    )
+                )
+    return findings
+
+
 def declared_column_values(specs: list[MappingSpec]) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
     """Per form, the distinct (column, declared values) of the sources that read it: a form several
     sources read (EX and EC both read the dosing form) is checked once per declaration, not per source."""
@@ -387,6 +427,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     if problems:
         raise RawDataError(problems)
     started = time.perf_counter()
+    untabulated = compute_untabulated(Path(raw_dir), specs, study)
     needed = _required_columns(specs)
     row_ids = record_id_columns(specs)
     declared = declared_column_values(specs)
@@ -394,6 +435,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     forms: dict[str, pd.DataFrame] = {}
     read_seconds = 0.0
     result = SdtmResult()
+    result.findings.extend(untabulated)
     units = read_units(study.specs_dir / "units.yaml") if any(s.standardise_units for s in specs) else None
     frames: dict[str, pd.DataFrame] = {}
     read_findings: list[Finding] = []

@@ -52,6 +52,13 @@ SOURCE_SCHEMA: dict = {
         "required": True,
         "keysrules": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
     },
+    # columns of the form deliberately left out of the submission, each with the reason (EDC folder and
+    # form identifiers, a site name SDTM has no variable for): any other column no source reads is MAP025
+    "not_tabulated": {
+        "type": "dict",
+        "keysrules": _COL,
+        "valuesrules": {"type": "string", "empty": False},
+    },
     # the records of this source are related (RELREC) to the records of other sources that carry the same
     # value of a link of the same name for the same subject (e.g. a dose change and the AE it cites);
     # `cites: true` on the citing side: a value there that no other dataset's record carries is MAP023
@@ -166,6 +173,7 @@ class SourceSpec:
     line: int
     column_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     link: tuple[str, str, bool] | None = None  # (link name, raw column, cites): see SOURCE_SCHEMA "link"
+    not_tabulated: Mapping[str, str] = field(default_factory=dict)  # column -> why it is not submitted
 
     def required_columns(self) -> dict[str, tuple[str, ...]]:
         """Every raw form this source reads, with the columns it needs (merged forms included)."""
@@ -529,6 +537,7 @@ class _Checker:
                     variables=variables,
                     line=doc["sources"].line_of(si),
                     column_values={c: tuple(v) for c, v in declared_values.items()},
+                    not_tabulated=dict(src.get("not_tabulated") or {}),
                     link=(
                         (src["link"]["name"], src["link"]["column"], bool(src["link"].get("cites", False)))
                         if src.get("link")

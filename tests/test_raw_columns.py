@@ -87,3 +87,51 @@ def test_nothing_listed_as_not_submitted_is_in_fact_mapped():
     ]
     assert stale == []
     assert all((form == "*" or form in FORM_COLUMNS) for form, _ in not_submitted())
+
+
+# ------------------------------------------------------------- the engine's own check (MAP024, MAP025)
+
+
+def _untabulated(raw, study) -> list[tuple[str, str, str | None]]:
+    from sdtm._engine import compute_untabulated
+    from sdtm._mapspec import read_mapping_specs
+
+    return [(f.code, f.file, f.variable) for f in compute_untabulated(raw, read_mapping_specs(study), study)]
+
+
+def test_a_form_or_column_no_mapping_reads_is_reported_unless_its_reason_is_given(small_run, tmp_path):
+    import dataclasses
+    import shutil
+
+    import pandas as pd
+
+    from cdiscgen import load_study
+
+    raw = tmp_path / "raw"
+    shutil.copytree(small_run / "raw", raw)
+    study = load_study()
+    assert _untabulated(raw, study) == []  # the bundled study tabulates every collected form and column
+    vitals = pd.read_csv(raw / "vital_signs.csv", dtype=str, keep_default_na=False)
+    vitals["DEVICE_ID"] = "BP-7"
+    vitals.to_csv(raw / "vital_signs.csv", index=False)
+    (raw / "pregnancy_test.csv").write_text(
+        "RECORD_ID,SUBJECT,RESULT\n1,101-001,NEGATIVE\n", encoding="utf-8"
+    )
+    assert _untabulated(raw, study) == [
+        ("MAP024", "pregnancy_test.csv", None),
+        ("MAP025", "vital_signs.csv", "DEVICE_ID"),
+    ]
+    settings = {**study.settings, "not_tabulated_forms": {"pregnancy_test.csv": "collected in error"}}
+    assert _untabulated(raw, dataclasses.replace(study, settings=settings)) == [
+        ("MAP025", "vital_signs.csv", "DEVICE_ID")
+    ]
+
+
+def test_the_pilot_says_why_each_unread_column_is_left_out():
+    from pathlib import Path
+
+    from cdiscgen import load_study
+    from tests.conftest import REFDATA
+
+    study = load_study(REPO / "examples" / "cdiscpilot01")
+    assert _untabulated(Path(REFDATA / "cdiscpilot01-raw" / "raw"), study) == []
