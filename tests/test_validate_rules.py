@@ -283,3 +283,40 @@ def test_ts_curtrt_is_required_for_an_add_on_trial_only():
     assert "CURTRT" in missing("Y")
     assert "CURTRT" not in missing("N")
     assert "ADAPT" in missing("N")  # the others stay required
+
+
+def test_transport_files_are_named_after_their_dataset_in_lower_case(tmp_path):
+    dm = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["DM"], "USUBJID": ["S-1"]})
+    variables = [XptVariable(c, c.title(), "char", None) for c in dm.columns]
+    when = datetime(2026, 1, 15, 9, 0)
+    write_xpt(dm, tmp_path / "DM.xpt", dataset="DM", label="Demographics", variables=variables, created=when)
+    write_xpt(
+        dm, tmp_path / "demo.xpt", dataset="DM", label="Demographics", variables=variables, created=when
+    )
+    write_xpt(dm, tmp_path / "ok.xpt", dataset="OK", label="Demographics", variables=variables, created=when)
+    found = validate_folder(tmp_path).findings
+    got = sorted((f.dataset, f.value, f.expected) for f in found if f.code == "CDG0206")
+    # DM.xpt is not lower case; demo.xpt holds the member DM; ok.xpt holds OK
+    assert got == [("DEMO", "DM", "DEMO"), ("DM", "DM.xpt", "dm.xpt")]
+
+
+def test_seq_is_unique_across_the_datasets_of_a_split_domain():
+    def qs(name: str, subjects: list[str], seqs: list[float]) -> pd.DataFrame:
+        n = len(subjects)
+        return pd.DataFrame(
+            {
+                "STUDYID": ["S"] * n,
+                "DOMAIN": ["QS"] * n,
+                "USUBJID": subjects,
+                "QSSEQ": seqs,
+                "QSTESTCD": ["X"] * n,
+            }
+        )
+
+    # A's QSSEQ 2 is in both QSPH and QSSL; B's 1 and 2 are apart; within one dataset it is CDG0401's business
+    frames = {
+        "QSPH": qs("QSPH", ["A", "A", "B"], [1.0, 2.0, 1.0]),
+        "QSSL": qs("QSSL", ["A", "B"], [2.0, 2.0]),
+    }
+    found = validate_datasets(frames, codes=["CDG0403"]).findings
+    assert sorted((f.dataset, f.usubjid, f.seq) for f in found) == [("QSPH", "A", 2), ("QSSL", "A", 2)]

@@ -349,6 +349,40 @@ def check_dataset_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
 
 
 @rule(
+    "CDG0206",
+    "Transport file not named after its dataset",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="FDA Study Data Technical Conformance Guide sections 3.3.1 and 4.1.1.2 (one dataset per transport "
+    "file, the file named as the dataset in lower case, extension .xpt)",
+)
+def check_file_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A transport file holds one dataset and is named after it: the dataset name in lower case with the
+    extension .xpt (lb.xpt holds LB). A reviewer's tools, and define.xml's links, find datasets by file name.
+
+    Bad: LB.XPT; lab.xpt holding the member LB.
+    Good: lb.xpt holding LB.
+    """
+    for name, file in sorted(ctx.files.items()):
+        if name not in ctx.datasets:
+            continue
+        wanted = f"{name.lower()}.xpt"
+        if file != wanted:
+            yield rule.finding(
+                f"{file} is not named as its dataset in lower case", dataset=name, value=file, expected=wanted
+            )
+        meta = ctx.meta.get(name)
+        member = str(getattr(meta, "dataset", "") or "").upper()
+        if member and member != name:
+            yield rule.finding(
+                f"{file} holds the dataset {member}; its file name says {name}",
+                dataset=name,
+                value=member,
+                expected=name,
+            )
+
+
+@rule(
     "CDG0201",
     "Name not valid for XPT v5",
     severity=Severity.ERROR,

@@ -205,6 +205,58 @@ def check_seq_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
 
 
 @rule(
+    "CDG0403",
+    "--SEQ repeated across the split datasets of a domain",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="SDTMIG 3.4 section 4.1.7 (split domains: --SEQ unique within USUBJID across all the datasets "
+    "of the domain)",
+)
+def check_seq_across_splits(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """A domain split into several datasets (QSPH and QSSL hold DOMAIN QS) numbers its records as one
+    domain: --SEQ identifies one record of a subject across all of them, so that RELREC and SUPP-- can
+    point at it.
+
+    Bad: QSPH and QSSL both holding QSSEQ 1 for subject 001.
+    Good: QSSEQ 1-20 in QSPH, 21-35 in QSSL.
+    """
+    by_domain: dict[str, list[str]] = {}
+    for name in ctx.sdtm_names():
+        if ctx.is_supp(name) or ctx.seq_column(name) is None or "USUBJID" not in ctx.datasets[name].columns:
+            continue
+        by_domain.setdefault(ctx.prefix(name), []).append(name)
+    for domain, names in sorted(by_domain.items()):
+        if len(names) < 2:
+            continue
+        keys = pd.concat(
+            [
+                pd.DataFrame({"u": ctx.text(n, "USUBJID"), "s": ctx.text(n, ctx.seq_column(n) or ""), "d": n})
+                for n in names
+            ],
+            ignore_index=True,
+        )
+        repeated = keys.dropna().groupby(["u", "s"])["d"].transform("nunique") > 1
+        clash = keys.loc[repeated[repeated].index]
+        for n in names:
+            hits = clash[clash["d"] == n]
+            if hits.empty:
+                continue
+            pairs = set(zip(hits["u"], hits["s"], strict=True))
+            mine = pd.Series(
+                list(zip(ctx.text(n, "USUBJID"), ctx.text(n, ctx.seq_column(n) or ""), strict=True))
+            )
+            mask = mine.isin(pairs).to_numpy()
+            others = ", ".join(x for x in names if x != n)
+            yield from ctx.findings_where(
+                rule,
+                n,
+                mask,
+                f"{ctx.seq_column(n)} of this subject is also used in another dataset of {domain} ({others})",
+                variable=ctx.seq_column(n),
+            )
+
+
+@rule(
     "CDG0402",
     "Duplicate record on the dataset keys",
     severity=Severity.WARNING,
