@@ -320,3 +320,39 @@ def test_seq_is_unique_across_the_datasets_of_a_split_domain():
     }
     found = validate_datasets(frames, codes=["CDG0403"]).findings
     assert sorted((f.dataset, f.usubjid, f.seq) for f in found) == [("QSPH", "A", 2), ("QSSL", "A", 2)]
+
+
+def test_technical_rejection_1734_needs_ts_with_a_complete_study_start_date():
+    dm = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["DM"], "USUBJID": ["S-1"]})
+
+    def fails(ts: pd.DataFrame | None) -> list[str]:
+        frames = {"DM": dm} | ({"TS": ts} if ts is not None else {})
+        return [f.message for f in validate_datasets(frames, codes=["CDG0010"]).findings]
+
+    assert fails(None) == ["the tabulation data hold no TS dataset (ts.xpt)"]
+    assert len(fails(_ts(("SSTDTC", "2024-01", "", "")))) == 1  # partial
+    assert len(fails(_ts(("SSTDTC", "2024-02-30", "", "")))) == 1  # impossible
+    assert len(fails(_ts(("TITLE", "A trial", "", "")))) == 1  # absent
+    assert fails(_ts(("SSTDTC", "2024-01-08", "", ""))) == []
+    # analysis data alone: the criterion is about tabulation data
+    adsl = pd.DataFrame({"STUDYID": ["S"], "USUBJID": ["S-1"], "TRTSDT": [1.0]})
+    assert validate_datasets({"ADSL": adsl}, codes=["CDG0010"]).runs["CDG0010"].status == "not applicable"
+
+
+def test_technical_rejection_1736_needs_dm_adsl_and_a_define_per_folder(tmp_path):
+    adae = pd.DataFrame({"STUDYID": ["S"], "USUBJID": ["S-1"], "ASEQ": [1.0]})
+    found = validate_datasets({"ADAE": adae}, codes=["CDG0011"]).findings
+    assert [f.expected for f in found] == ["ADSL"]
+    dm = pd.DataFrame({"STUDYID": ["S"], "DOMAIN": ["DM"], "USUBJID": ["S-1"]})
+    variables = [XptVariable(c, c.title(), "char", None) for c in dm.columns]
+    write_xpt(
+        dm,
+        tmp_path / "dm.xpt",
+        dataset="DM",
+        label="Demographics",
+        variables=variables,
+        created=datetime(2026, 1, 15),
+    )
+    result = validate_folder(tmp_path, codes=["CDG0011"])
+    assert [f.expected for f in result.findings] == ["define.xml"]  # dm.xpt is there, define.xml is not
+    assert result.runs["CDG0011"].status == "issues"

@@ -161,7 +161,7 @@ def test_a_published_id_must_look_like_core_cg_or_fb():
     from cdiscgen._findings import Severity
     from cdiscgen.validate import Scope, rule
 
-    with pytest.raises(ValueError, match="SD0083 is not a CORE, CG, FB or AD rule ID"):
+    with pytest.raises(ValueError, match="SD0083 is not a CORE, CG, FB, AD or TRC rule ID"):
         rule("CDG9998", "x", severity=Severity.NOTICE, scope=Scope.ANY, reference="x", published=("SD0083",))
 
 
@@ -192,3 +192,20 @@ def test_list_rules_and_the_report_show_the_published_ids(reports):
     rows = {r["code"]: r for r in doc["rules_run"]}
     assert rows["CDG0501"]["published"] == ["CORE-000201", "CG0029", "AD0053"]
     assert rows["CDG0904"]["published"] == []
+
+
+def test_the_technical_rejection_criteria_are_a_section_of_their_own(tmp_path):
+    # DM without TS: TRC1734 fails; DM is there and no folder is involved: TRC1736 passes
+    result = validate_datasets({"DM": _dm()}, codes=["CDG0010", "CDG0011", "CDG0501"])
+    write_reports(
+        result, tmp_path, created="2026-01-15T09:00:00", formats=("json", "html"), validation=result
+    )
+    doc = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert [(r["criterion"], r["code"], r["result"]) for r in doc["technical_rejection"]] == [
+        ("TRC1734", "CDG0010", "fail"),
+        ("TRC1736", "CDG0011", "pass"),
+    ]
+    page = lxml.html.fromstring((tmp_path / "report.html").read_text(encoding="utf-8"))
+    table = page.get_element_by_id("rejection").getnext().getnext()
+    cells = [[td.text_content() for td in tr.findall("td")] for tr in table.iter("tr") if tr.findall("td")]
+    assert [(c[0], c[2]) for c in cells] == [("TRC1734", "fail"), ("TRC1736", "pass")]

@@ -139,6 +139,25 @@ def rules_run_rows(
     return rows
 
 
+def rejection_rows(runs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rules that check FDA's Technical Rejection Criteria for Study Data (published TRCnnnn), one row per
+    criterion: pass (the rule examined the data and found nothing), fail, or not applicable."""
+    verdict = {"clean": "pass", "issues": "fail", "failed": "fail"}
+    rows = []
+    for run in runs:
+        for criterion in (p for p in run["published"] if str(p).startswith("TRC")):
+            rows.append(
+                {
+                    "criterion": criterion,
+                    "code": run["code"],
+                    "name": run["name"],
+                    "result": verdict.get(run["status"], "not applicable"),
+                    "findings": run["findings"],
+                }
+            )
+    return sorted(rows, key=lambda r: (r["criterion"], r["code"]))
+
+
 def status_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """How many rules ended in each status, in the order a reviewer reads them."""
     counts: dict[str, int] = {}

@@ -23,6 +23,7 @@ from cdiscgen.report._common import (
     as_findings,
     code_name,
     code_source,
+    rejection_rows,
     rule_index,
     rule_order,
     rules_run_rows,
@@ -246,6 +247,7 @@ def compute_html(
     runs = rules_run_rows(validation, index)
     if validation is not None:
         out.extend(_checked_against(validation, runs))
+        out.extend(_rejection(runs))
 
     out.append('<h2 id="summary">Summary by rule</h2>')
     if not order:
@@ -280,6 +282,27 @@ def compute_html(
     out.extend(_rules_run(runs, validation))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _rejection(runs: list[dict]) -> list[str]:
+    """FDA's Technical Rejection Criteria for Study Data: the gateway refuses data failing any of them."""
+    rows = rejection_rows(runs)
+    if not rows:
+        return []
+    css = {"pass": "st-clean", "fail": "st-failed", "not applicable": "st-na"}
+    out = [
+        '<h2 id="rejection">FDA technical rejection criteria</h2>',
+        '<p class="meta">Study data failing one of these are rejected by FDA\'s gateway before review.</p>',
+        "<table><thead><tr><th>Criterion</th><th>Rule</th><th>Result</th><th>Findings</th></tr></thead><tbody>",
+    ]
+    for r in rows:
+        out.append(
+            f'<tr><td class="nw">{_e(r["criterion"])}</td><td><code>{_e(r["code"])}</code> {_e(r["name"])}</td>'
+            f'<td><span class="st {css[r["result"]]}">{_e(r["result"])}</span></td>'
+            f'<td class="n">{r["findings"]}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return out
 
 
 def _explained_count(rows: list[Finding]) -> str:

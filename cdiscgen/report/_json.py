@@ -11,6 +11,7 @@ from cdiscgen.report._common import (
     FindingsLike,
     as_findings,
     finding_row,
+    rejection_rows,
     rule_index,
     rules_run_rows,
     status_counts,
@@ -47,6 +48,7 @@ def compute_report(
         runs = rules_run_rows(validation, index)
         doc["summary"]["rules_run"] = status_counts(runs)
         doc["standards"] = dict(validation.standards)
+        doc["technical_rejection"] = rejection_rows(runs)
         doc["rules_run"] = runs
     doc["findings"] = [finding_row(f) for f in table.sorted()]
     if timings is not None:

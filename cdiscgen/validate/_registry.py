@@ -23,7 +23,9 @@ CODE_RE = re.compile(r"^CDG\d{4}$")
 #: A published rule a check implements: a CDISC CORE rule (CORE-nnnnnn), an SDTM/SDTMIG conformance rule
 #: (CGnnnn), an FDA business rule (FBnnnn), as the CDISC Open Rules catalogue cross-references them, or an
 #: ADaM conformance check as that catalogue numbers its ADaMIG rules (ADnnnn).
-PUBLISHED_RE = re.compile(r"^(CORE-\d{6}|CG\d{4}|FB\d{4}|AD\d{4})$")
+#: CDISC CORE and SDTMIG/ADaMIG conformance rule IDs, FDA business rules, FDA Technical Rejection Criteria
+#: (the eCTD validation numbers of the "Technical Rejection Criteria for Study Data", e.g. TRC1734)
+PUBLISHED_RE = re.compile(r"^(CORE-\d{6}|CG\d{4}|FB\d{4}|AD\d{4}|TRC\d{4})$")
 
 
 class Scope(enum.StrEnum):
@@ -155,7 +157,7 @@ def rule(
         raise ValueError(f"rule code {code!r} must be CDG followed by 4 digits")
     wrong = [p for p in published if not PUBLISHED_RE.match(p)]
     if wrong:
-        raise ValueError(f"rule {code}: {', '.join(wrong)} is not a CORE, CG, FB or AD rule ID")
+        raise ValueError(f"rule {code}: {', '.join(wrong)} is not a CORE, CG, FB, AD or TRC rule ID")
 
     def decorate(func: CheckFunction) -> CheckFunction:
         if code in _REGISTRY:

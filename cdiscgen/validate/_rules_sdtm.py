@@ -1124,6 +1124,74 @@ def check_ts_values(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     )
 
 
+# ------------------------------------------------------------------------ technical rejection criteria
+
+
+@rule(
+    "CDG0010",
+    "Study start date missing from TS (technical rejection)",
+    severity=Severity.ERROR,
+    scope=Scope.SDTM,
+    reference="FDA Technical Rejection Criteria for Study Data, eCTD validation 1734 (a TS dataset with the "
+    "study start date); FDA Study Data Technical Conformance Guide section 4.1.1.3",
+    published=("TRC1734",),
+)
+def check_trc_study_start(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """The tabulation data hold ts.xpt with an SSTDTC record whose TSVAL is a complete ISO 8601 date. FDA's
+    gateway rejects study data without it before any reviewer sees them.
+
+    Bad: no ts.xpt; TS without SSTDTC; SSTDTC "2024-01" or "01JAN2024".
+    Good: TSPARMCD SSTDTC, TSVAL "2024-01-08".
+    """
+    if not ctx.sdtm_names():
+        return
+    if "TS" not in ctx.datasets:
+        yield rule.finding("the tabulation data hold no TS dataset (ts.xpt)", dataset="TS", expected="TS")
+        return
+    ts = ctx.datasets["TS"]
+    if not {"TSPARMCD", "TSVAL"} <= set(ts.columns):
+        yield rule.finding("TS has no TSPARMCD/TSVAL to hold SSTDTC", dataset="TS", variable="TSPARMCD")
+        return
+    values = ctx.text("TS", "TSVAL")[ctx.text("TS", "TSPARMCD") == "SSTDTC"].dropna()
+    complete = values[values.str.fullmatch(r"\d{4}-\d{2}-\d{2}")]
+    bad_shape, impossible = check_iso8601(complete.reset_index(drop=True))
+    if complete.empty or (bad_shape | impossible).all():
+        shown = ", ".join(sorted(values)) or "none"
+        yield rule.finding(
+            f"TS has no SSTDTC with a complete ISO 8601 date (TSVAL: {shown})",
+            dataset="TS",
+            variable="TSVAL",
+            value=shown,
+            expected="SSTDTC YYYY-MM-DD",
+        )
+
+
+@rule(
+    "CDG0011",
+    "DM, ADSL or define.xml missing (technical rejection)",
+    severity=Severity.ERROR,
+    scope=Scope.ANY,
+    reference="FDA Technical Rejection Criteria for Study Data, eCTD validation 1736 (SDTM: dm.xpt and define.xml; "
+    "ADaM: adsl.xpt and define.xml)",
+    published=("TRC1736",),
+)
+def check_trc_required_files(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """Tabulation data hold DM, analysis data hold ADSL, and each folder of data has its define.xml (the
+    runner checks the folders). FDA's gateway rejects study data that lack them.
+
+    Bad: an ADaM folder without adsl.xpt; an SDTM folder without define.xml.
+    Good: dm.xpt and define.xml in the SDTM folder, adsl.xpt and define.xml in the ADaM folder.
+    """
+    for name in ("DM", "ADSL"):
+        ctx.datasets.get(name)  # noted as examined when present
+    if ctx.sdtm_names() and "DM" not in ctx.datasets:
+        yield rule.finding("the tabulation data hold no DM dataset (dm.xpt)", dataset="DM", expected="DM")
+    if ctx.adam_names() and "ADSL" not in ctx.datasets:
+        yield rule.finding(
+            "the analysis data hold no ADSL dataset (adsl.xpt)", dataset="ADSL", expected="ADSL"
+        )
+
+
 @rule(
     "CDG0903",
     "TS date parameter is not a complete ISO 8601 date",

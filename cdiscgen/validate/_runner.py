@@ -333,6 +333,19 @@ def _run_rules(
     )
 
 
+def _folders_without_define(parts: list[DatasetFolder], wanted: set[str]) -> list[Finding]:
+    """FDA Technical Rejection Criterion 1736 asks a define.xml beside each folder of data (CDG0011)."""
+    if "CDG0011" not in wanted:
+        return []
+    return [
+        get_rule("CDG0011").finding(
+            f"{part.name} holds {len(part.frames)} dataset(s) and no define.xml", expected="define.xml"
+        )
+        for part in parts
+        if part.frames and part.define_path is None
+    ]
+
+
 def _count_notes(result: ValidationResult, notes: Iterable[Finding]) -> None:
     """The findings made while reading the files (CDG0002-0004) are their rules' issues."""
     counts: dict[str, int] = {}
@@ -377,6 +390,12 @@ def validate_folder(
         limit=limit,
         files=files,
     )
+    wanted = set(codes) if codes is not None else {r.code for r in list_rules()}
+    if define_path is None:
+        part = DatasetFolder(
+            frames=frames, meta=metas, files=files, define_path=None, notes=[], name=str(folder)
+        )
+        notes = notes + _folders_without_define([part], wanted)
     result.findings.extend(notes)
     _count_notes(result, notes)
     return result
@@ -451,6 +470,7 @@ def validate_parts(
     define_codes = {r.code for r in list_rules() if r.scope == Scope.DEFINE} & wanted
     other_codes = wanted - define_codes
     result = _run_rules(frames, study, metas, None, other_codes, limit, files)
+    notes = notes + _folders_without_define(parts, wanted)
     result.findings.extend(notes)
     _count_notes(result, notes)
     for part in parts:
