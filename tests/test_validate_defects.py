@@ -1028,7 +1028,15 @@ DEFECTS = [
         {"QNAM"},
         frozenset({"CDG0802", "CDG2513"}),  # the QLABEL now has two QNAMs
     ),
-    D("ts-without-sstdtc", _drop_row("TS", dict(TSPARMCD="SSTDTC")), "CDG0901", {"TS"}, {"TSPARMCD"}),
+    # without a complete SSTDTC the study data also fail FDA's technical rejection criterion 1734 (CDG0010)
+    D(
+        "ts-without-sstdtc",
+        _drop_row("TS", dict(TSPARMCD="SSTDTC")),
+        "CDG0901",
+        {"TS"},
+        {"TSPARMCD", "TSVAL"},
+        frozenset({"CDG0010"}),
+    ),
     # CORE CG0287: STOPRULE (like ADAPT and SENDTC) is present, with a null flavor when unknown
     D("ts-without-stoprule", _drop_row("TS", dict(TSPARMCD="STOPRULE")), "CDG0901", {"TS"}, {"TSPARMCD"}),
     D(
@@ -1059,6 +1067,7 @@ DEFECTS = [
         "CDG0903",
         {"TS"},
         {"TSVAL"},
+        frozenset({"CDG0010"}),
     ),
     D(
         "supp-parent-missing",

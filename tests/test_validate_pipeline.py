@@ -184,6 +184,9 @@ def validate_sub(sub: Sub) -> list[Finding]:
     ]
     codes = ALL_CODES if edited_define else ALL_CODES - {SCHEMA}
     found = list(validate_parts(parts, study=sub.study, codes=codes).findings)
+    # the folders whose define.xml is left out above have one: not the TRC1736 finding CDG0011 would make
+    unchecked = {sub.parts[k].name for k in sub.parts if k not in touched}
+    found = [f for f in found if not (f.code == "CDG0011" and f.message.split(" holds ")[0] in unchecked)]
     for k in sub.parts:
         if k not in touched:
             found += sub.real.define_findings[k]
@@ -858,7 +861,8 @@ DEFECTS: list[Defect] = [
         drop_rows("TS", lambda f: f.TSPARMCD == "SSTDTC"),
         "CDG0901",
         {"TS"},
-        {"TSPARMCD"},
+        {"TSPARMCD", "TSVAL"},
+        frozenset({"CDG0010"}),  # FDA technical rejection criterion 1734 too
     ),
     D(
         "ts-value-and-null-flavor-missing",
@@ -874,6 +878,7 @@ DEFECTS: list[Defect] = [
         "CDG0903",
         {"TS"},
         {"TSVAL"},
+        frozenset({"CDG0010"}),
     ),
     # --- SUPP--
     D(
