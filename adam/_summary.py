@@ -58,7 +58,8 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
 
     Returns n, events, the step curve (event times and S), censoring times, the median with its
     Brookmeyer-Crowley 95% CI (lower limit: the first time the lower log-log pointwise band falls below
-    0.5; upper limit: the first time the upper band does; None where a band never does), and S(at)
+    0.5; upper limit: the first time the upper band does; None where a band never does, the band being
+    undefined where S reaches 0), and S(at)
     with its log-log CI when ``at`` is given and inside the follow-up.
     """
     t = np.asarray(time, dtype="float64")
@@ -80,8 +81,10 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
     with warnings.catch_warnings():  # log-log is undefined where S = 1 or 0; handled below
         warnings.simplefilter("ignore", RuntimeWarning)
         ci = res.sf.confidence_interval(0.95, method="log-log")
-    low = np.where(np.isnan(ci.low.probabilities), s, ci.low.probabilities)
-    high = np.where(np.isnan(ci.high.probabilities), s, ci.high.probabilities)
+    # the band is undefined where S is 1 (before the first event: it is 1 there) or 0 (the last subject at
+    # risk had the event: not estimable, as in R's survfit and statsmodels; a limit it would set is NE)
+    low = np.where(np.isnan(ci.low.probabilities) & (s >= 1.0), 1.0, ci.low.probabilities)
+    high = np.where(np.isnan(ci.high.probabilities) & (s >= 1.0), 1.0, ci.high.probabilities)
     ev_times = np.isin(q, t[e])
     out["median"] = _crossing(q, s)
     # Brookmeyer-Crowley: the median's CI holds the times where 0.5 lies inside the pointwise band.

@@ -73,8 +73,8 @@ def hand_loglog_bands(times, events):
         if 0 < s < 1:
             se = math.sqrt(v) / abs(math.log(s))
             out.append((t, s, s ** math.exp(z * se), s ** math.exp(-z * se)))
-        else:
-            out.append((t, s, s, s))
+        else:  # S = 0: the band is undefined (R's survfit gives NA)
+            out.append((t, s, math.nan, math.nan))
     return out
 
 
@@ -106,6 +106,22 @@ def test_median_ci_when_the_upper_band_never_reaches_half():
     assert all(hi >= 0.5 for _t, _s, _lo, hi in bands)
     km = compute_km(np.array(times, float), np.array(events, bool))
     assert (km["median"], km["median_ci_low"], km["median_ci_high"]) == (22, 6, None)
+
+
+def test_median_ci_is_not_estimable_when_the_last_subject_at_risk_makes_it():
+    # 20 subjects: an event at day 10 (S = 19/20), 18 censored on days 20-37, the last one dies at day 753
+    # alone at risk (S = 0): median 753. Day 10: V = 1/(20 x 19), se = sqrt(V)/|ln 0.95| = 1.0003, lower band
+    # 0.95^exp(1.96 x 1.0003) = 0.695 > 0.5; at day 753 S = 0 and the log-log band is undefined, so neither
+    # band falls below 0.5 where it exists: both limits NE (None), not 753 copied from the estimate
+    times = [10] + list(range(20, 38)) + [753]
+    events = [True] + [False] * 18 + [True]
+    bands = hand_loglog_bands(times, events)
+    assert math.isclose(
+        bands[0][2], 0.95 ** math.exp(stats.norm.ppf(0.975) * math.sqrt(1 / 380) / -math.log(0.95))
+    )
+    assert bands[0][2] > 0.5 and math.isnan(bands[1][2]) and math.isnan(bands[1][3])
+    km = compute_km(np.array(times, float), np.array(events, bool))
+    assert (km["median"], km["median_ci_low"], km["median_ci_high"]) == (753, None, None)
 
 
 def test_median_not_reached_has_only_a_lower_limit():
