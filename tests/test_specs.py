@@ -254,3 +254,13 @@ def test_every_sdtm_date_has_its_study_day():
             if f"{prefix}{kind}DTC" in names and f"{prefix}{kind}DY" not in names:
                 missing.append(f"{spec.name}.{prefix}{kind}DY")
     assert missing == []
+
+
+def test_a_dataset_of_one_record_per_subject_is_not_repeating_unless_its_spec_says_so():
+    # DarPAL's ADSL spec states its structure and no `repeating`: define.xml says Repeating="No" for it
+    from cdiscgen import load_study
+
+    study = load_study()
+    assert study.dataset("ADSL").structure == "One record per subject"
+    assert study.dataset("ADSL").repeating is False
+    assert study.dataset("LB").repeating is True

@@ -471,6 +471,14 @@ def _define_value_list_lacks_a_test(s: Sub) -> None:
     ref.getparent().remove(ref)
 
 
+def _repeating(part: str, group: str, value: str) -> Mutation:
+    def mutate(s: Sub) -> None:
+        [ig] = s.define(part).xpath(f"//odm:ItemGroupDef[@Name='{group}']", namespaces=NS)
+        ig.set("Repeating", value)
+
+    return mutate
+
+
 def _adlb_second_baseline(s: Sub) -> int:
     adlb = s.real.parts["adam"].frames["ADLB"]
     base = adlb[adlb.ABLFL == "Y"].iloc[0]
@@ -1099,6 +1107,8 @@ DEFECTS: list[Defect] = [
     D("define-derived-without-method", _define_derived_without_method, "CDG1309", {"LB"}, {"LBSEQ"}),
     D("define-leaf-misspelled", _define_leaf_misspelled, "CDG1310", {None}, {None}),
     D("define-value-list-lacks-a-test", _define_value_list_lacks_a_test, "CDG1311", {"LB"}, {"LBORRES"}),
+    D("define-adsl-repeating", _repeating("adam", "ADSL", "Yes"), "CDG1312", {"ADSL"}, {None}),
+    D("define-lb-not-repeating", _repeating("sdtm", "LB", "No"), "CDG1312", {"LB"}, {None}),
 ]
 
 

@@ -690,3 +690,50 @@ def _covered(
             met &= inside if comparator in ("EQ", "IN") else ~inside
         out |= met
     return out
+
+
+@rule(
+    "CDG1312",
+    "Repeating disagrees with the data",
+    severity=Severity.ERROR,
+    scope=Scope.DEFINE,
+    reference="Define-XML 2.1 section 5.3.4 (ItemGroupDef Repeating: No for a dataset with one record per "
+    "subject, e.g. DM and ADSL)",
+)
+def check_define_repeating(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
+    """ItemGroupDef Repeating="No" says a subject has one record at most: a dataset where a subject has more
+    is an error. Repeating="Yes" on a dataset whose def:Structure is "One record per subject" and whose
+    subjects have one record each is a warning (DM and ADSL are not repeating).
+
+    Bad: ADSL with Repeating="Yes"; LB with Repeating="No".
+    Good: ADSL Repeating="No", LB Repeating="Yes".
+    """
+    d = _load_define(ctx)
+    mdv = _metadata(d) if d is not None and not d.problem else None
+    if mdv is None:
+        return
+    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
+        name = ig.get("Name", "").upper()
+        if name not in ctx.datasets or "USUBJID" not in ctx.datasets[name].columns:
+            continue
+        repeated = bool(ctx.text(name, "USUBJID").dropna().duplicated().any())
+        structure = " ".join(str(ig.get(f"{{{DEF21}}}Structure", "")).lower().split())
+        if ig.get("Repeating") == "No" and repeated:
+            yield rule.finding(
+                f"define.xml says {name} is not repeating, but a subject has more than one record",
+                dataset=name,
+                value="No",
+                expected="Yes",
+                file=d.file,
+                line=ig.sourceline,
+            )
+        elif ig.get("Repeating") == "Yes" and not repeated and structure == "one record per subject":
+            yield rule.finding(
+                f"define.xml says {name} is repeating, but its structure is one record per subject",
+                dataset=name,
+                value="Yes",
+                expected="No",
+                file=d.file,
+                line=ig.sourceline,
+                severity=Severity.WARNING,
+            )
