@@ -739,7 +739,7 @@ DEFECTS: list[Defect] = [
         "CDG0502",
         {"DM"},
         {"USUBJID", None},
-        frozenset({"CDG0402"}),
+        frozenset({"CDG0402", "CDG1312"}),  # define.xml says not repeating
     ),
     D(
         "rfxstdtc-not-first-dose",
@@ -911,7 +911,7 @@ DEFECTS: list[Defect] = [
         "CDG1101",
         {"ADSL"},
         {"USUBJID", None},
-        frozenset({"CDG0402"}),
+        frozenset({"CDG0402", "CDG1312"}),  # define.xml says not repeating
     ),
     D(
         "adam-subject-not-in-adsl",
