@@ -264,3 +264,22 @@ def test_a_dataset_of_one_record_per_subject_is_not_repeating_unless_its_spec_sa
     assert study.dataset("ADSL").structure == "One record per subject"
     assert study.dataset("ADSL").repeating is False
     assert study.dataset("LB").repeating is True
+
+
+@pytest.mark.parametrize("folder", ["", "examples/cdiscpilot01"])
+def test_method_and_comment_texts_stand_on_their_own(folder):
+    # define.xml's methods and comments are read by a reviewer who has the package, not this repository:
+    # they state the rule and its values, never a spec file (units.yaml, params/adrs.yaml, study.yaml ...)
+    from cdiscgen import load_study
+    from tests.conftest import REPO
+
+    study = load_study(REPO / folder if folder else None)
+    texts = {m.id: m.description for m in study.methods.values()}
+    for spec in study.datasets.values():
+        texts |= {m.id: m.description for m in spec.methods}
+        if spec.comment:
+            texts[f"{spec.name} comment"] = spec.comment
+    texts |= dict(study.comments)
+    cited = {oid: re.findall(r"[\w./-]+\.ya?ml\b", text) for oid, text in texts.items()}
+    assert {oid: files for oid, files in cited.items() if files} == {}
+    assert len(texts) > 20
