@@ -558,7 +558,7 @@ def _spec_finding(code: str, path: Path, root: Path, line: int | None, key: str,
     )
 
 
-def _one_per_subject(structure: str) -> bool:
+def is_one_record_per_subject(structure: str) -> bool:
     """A dataset whose structure is exactly "one record per subject" (DM, ADSL): not Repeating in define.xml
     unless its spec says `repeating`."""
     return " ".join(str(structure).lower().split()) == "one record per subject"
@@ -806,7 +806,7 @@ def _build_dataset(path: Path, doc: LineDict) -> DatasetSpec:
         keys=tuple(doc["keys"]),
         standard=doc["standard"],
         domain=doc.get("domain"),
-        repeating=bool(doc.get("repeating", not _one_per_subject(doc["structure"]))),
+        repeating=bool(doc.get("repeating", not is_one_record_per_subject(doc["structure"]))),
         reference_data=bool(doc.get("reference_data", False)),
         split_by=doc.get("split_by"),
         seq_order=tuple(doc.get("seq_order") or ()),

@@ -186,7 +186,7 @@ def validate_sub(sub: Sub) -> list[Finding]:
     found = list(validate_parts(parts, study=sub.study, codes=codes).findings)
     # the folders whose define.xml is left out above have one: not the TRC1736 finding CDG0011 would make
     unchecked = {sub.parts[k].name for k in sub.parts if k not in touched}
-    found = [f for f in found if not (f.code == "CDG0011" and f.message.split(" holds ")[0] in unchecked)]
+    found = [f for f in found if not (f.code == "CDG0011" and f.value in unchecked)]
     for k in sub.parts:
         if k not in touched:
             found += sub.real.define_findings[k]
@@ -469,6 +469,18 @@ def _define_value_list_lacks_a_test(s: Sub) -> None:
         namespaces=NS,
     )
     ref.getparent().remove(ref)
+
+
+def _define_value_level_derived_without_method(s: Sub) -> None:
+    # the value list named against the VL.<dataset>.<variable> habit: its owner is read from the ItemDef that
+    # refers to it, not from its OID
+    root = s.define("sdtm")
+    [vl] = root.xpath("//def:ValueListDef[@OID='VL.LB.LBSTRESC']", namespaces=NS)
+    [vlref] = root.xpath("//def:ValueListRef[@ValueListOID='VL.LB.LBSTRESC']", namespaces=NS)
+    vl.set("OID", "VL.STDRES")
+    vlref.set("ValueListOID", "VL.STDRES")
+    [ref] = vl.xpath("odm:ItemRef[@ItemOID='IT.LB.LBSTRESC.KLCFR.SERUM']", namespaces=NS)
+    del ref.attrib["MethodOID"]
 
 
 def _repeating(part: str, group: str, value: str) -> Mutation:
@@ -1107,6 +1119,13 @@ DEFECTS: list[Defect] = [
     D("define-derived-without-method", _define_derived_without_method, "CDG1309", {"LB"}, {"LBSEQ"}),
     D("define-leaf-misspelled", _define_leaf_misspelled, "CDG1310", {None}, {None}),
     D("define-value-list-lacks-a-test", _define_value_list_lacks_a_test, "CDG1311", {"LB"}, {"LBORRES"}),
+    D(
+        "define-value-level-derived-without-method",
+        _define_value_level_derived_without_method,
+        "CDG1309",
+        {"LB"},
+        {"LBSTRESC"},
+    ),
     D("define-adsl-repeating", _repeating("adam", "ADSL", "Yes"), "CDG1312", {"ADSL"}, {None}),
     D("define-lb-not-repeating", _repeating("sdtm", "LB", "No"), "CDG1312", {"LB"}, {None}),
 ]

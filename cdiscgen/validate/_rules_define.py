@@ -14,6 +14,7 @@ from lxml import etree
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
+from cdiscgen._specs import is_one_record_per_subject
 from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._registry import Rule, Scope, rule
 
@@ -448,6 +449,37 @@ def _item_defs(mdv: etree._Element) -> dict[str, etree._Element]:
     return {it.get("OID", ""): it for it in mdv.iterfind("odm:ItemDef", NS)}
 
 
+def _readable(ctx: ValidationContext) -> tuple[_Define, etree._Element] | None:
+    """The define.xml and its MetaDataVersion, when there is a readable Define-XML 2.1 (CDG1301 reports
+    the rest)."""
+    d = _load_define(ctx)
+    mdv = _metadata(d) if d is not None and not d.problem else None
+    return None if mdv is None else (d, mdv)  # type: ignore[return-value]
+
+
+def _present_groups(ctx: ValidationContext, mdv: etree._Element) -> Iterator[tuple[str, etree._Element]]:
+    """(dataset name, ItemGroupDef) for each ItemGroupDef whose dataset is validated."""
+    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
+        name = ig.get("Name", "").upper()
+        if name in ctx.datasets:
+            yield name, ig
+
+
+def _value_list_owners(
+    mdv: etree._Element, items: dict[str, etree._Element]
+) -> dict[str, tuple[str, etree._Element]]:
+    """ValueListDef OID -> (the dataset whose ItemGroupDef refers to the ItemDef holding that value list,
+    that ItemDef)."""
+    out = {}
+    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
+        for ref in ig.iterfind("odm:ItemRef", NS):
+            item = items.get(ref.get("ItemOID", ""))
+            vlref = item.find("def:ValueListRef", NS) if item is not None else None
+            if vlref is not None:
+                out[vlref.get("ValueListOID", "")] = (ig.get("Name", "").upper(), item)
+    return out
+
+
 @rule(
     "CDG1308",
     "HasNoData disagrees with the data",
@@ -466,15 +498,12 @@ def check_define_has_no_data(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
     record and not marked.
     Good: the mark exactly where the data are empty.
     """
-    d = _load_define(ctx)
-    mdv = _metadata(d) if d is not None and not d.problem else None
-    if mdv is None:
+    found = _readable(ctx)
+    if found is None:
         return
+    d, mdv = found
     items = _item_defs(mdv)
-    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
-        name = ig.get("Name", "").upper()
-        if name not in ctx.datasets:
-            continue
+    for name, ig in _present_groups(ctx, mdv):
         frame = ctx.datasets[name]
         if ig.get(_HAS_NO_DATA) == "Yes" and len(frame):
             message = f"define.xml marks {name} HasNoData but it has {len(frame)} record(s)"
@@ -521,16 +550,19 @@ def check_define_origins(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     Bad: ADSL.AGE with Origin Type="Predecessor" and no Description; LBSTRESN Derived without MethodOID.
     Good: Origin Type="Predecessor" with Description "DM.AGE"; MethodOID="MT.LBSTRESN".
     """
-    d = _load_define(ctx)
-    mdv = _metadata(d) if d is not None and not d.problem else None
-    if mdv is None:
+    found = _readable(ctx)
+    if found is None:
         return
+    d, mdv = found
     items = _item_defs(mdv)
-    owners = [(ig.get("Name", "").upper(), ig) for ig in mdv.iterfind("odm:ItemGroupDef", NS)]
-    owners += [(_value_list_dataset(vl, items), vl) for vl in mdv.iterfind("def:ValueListDef", NS)]
-    for dataset, owner in owners:
-        if dataset not in ctx.datasets:
-            continue
+    # (dataset, ItemGroupDef or ValueListDef, the origin a value-level item without its own takes)
+    owners = [(name, ig, None) for name, ig in _present_groups(ctx, mdv)]
+    lists = _value_list_owners(mdv, items)
+    for vl in mdv.iterfind("def:ValueListDef", NS):
+        dataset, parent = lists.get(vl.get("OID", ""), ("", None))
+        if dataset in ctx.datasets:
+            owners.append((dataset, vl, parent.find("def:Origin", NS)))
+    for dataset, owner, inherited in owners:
         for ref in owner.iterfind("odm:ItemRef", NS):
             item = items.get(ref.get("ItemOID", ""))
             if item is None:
@@ -539,7 +571,9 @@ def check_define_origins(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
             origin = item.find("def:Origin", NS)
             kind = origin.get("Type", "") if origin is not None else ""
             problem = None
-            if origin is None and item.find("def:ValueListRef", NS) is None:  # else the value level says
+            # an ItemDef with value-level metadata may leave its origin to its values, and a value-level item
+            # without one takes its variable's (origin and method, checked on the variable)
+            if origin is None and inherited is None and item.find("def:ValueListRef", NS) is None:
                 problem = f"{variable} ({item.get('OID')}) states no origin"
             elif kind == "Derived" and not ref.get("MethodOID"):
                 problem = f"{variable} ({item.get('OID')}) is Derived but its ItemRef names no method"
@@ -551,14 +585,6 @@ def check_define_origins(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
                 yield rule.finding(
                     problem, dataset=dataset, variable=variable, file=d.file, line=ref.sourceline
                 )
-
-
-def _value_list_dataset(vl: etree._Element, items: dict[str, etree._Element]) -> str:
-    """The dataset a ValueListDef belongs to: the one of the ItemDef referring to it (by the OID's
-    convention VL.<dataset>.<variable> when no ItemDef says)."""
-    oid = vl.get("OID", "")
-    parts = oid.split(".")
-    return parts[1].upper() if len(parts) >= 3 else ""
 
 
 @rule(
@@ -622,18 +648,15 @@ def check_define_value_lists(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
     Bad: LB has LBTESTCD "CYSC" records and VL.LB.LBORRES has where clauses for ALB and CREAT only.
     Good: one where clause per LBTESTCD in the data.
     """
-    d = _load_define(ctx)
-    mdv = _metadata(d) if d is not None and not d.problem else None
-    if mdv is None:
+    found = _readable(ctx)
+    if found is None:
         return
+    d, mdv = found
     items = _item_defs(mdv)
     names = {oid: it.get("Name", "") for oid, it in items.items()}
     wheres = {wc.get("OID", ""): wc for wc in mdv.iterfind("def:WhereClauseDef", NS)}
     lists = {vl.get("OID", ""): vl for vl in mdv.iterfind("def:ValueListDef", NS)}
-    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
-        name = ig.get("Name", "").upper()
-        if name not in ctx.datasets:
-            continue
+    for name, ig in _present_groups(ctx, mdv):
         for ref in ig.iterfind("odm:ItemRef", NS):
             item = items.get(ref.get("ItemOID", ""))
             vlref = item.find("def:ValueListRef", NS) if item is not None else None
@@ -708,16 +731,15 @@ def check_define_repeating(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     Bad: ADSL with Repeating="Yes"; LB with Repeating="No".
     Good: ADSL Repeating="No", LB Repeating="Yes".
     """
-    d = _load_define(ctx)
-    mdv = _metadata(d) if d is not None and not d.problem else None
-    if mdv is None:
+    found = _readable(ctx)
+    if found is None:
         return
-    for ig in mdv.iterfind("odm:ItemGroupDef", NS):
-        name = ig.get("Name", "").upper()
-        if name not in ctx.datasets or "USUBJID" not in ctx.datasets[name].columns:
+    d, mdv = found
+    for name, ig in _present_groups(ctx, mdv):
+        if "USUBJID" not in ctx.datasets[name].columns:
             continue
         repeated = bool(ctx.text(name, "USUBJID").dropna().duplicated().any())
-        structure = " ".join(str(ig.get(f"{{{DEF21}}}Structure", "")).lower().split())
+        one_per_subject = is_one_record_per_subject(ig.get(f"{{{DEF21}}}Structure", ""))
         if ig.get("Repeating") == "No" and repeated:
             yield rule.finding(
                 f"define.xml says {name} is not repeating, but a subject has more than one record",
@@ -727,7 +749,7 @@ def check_define_repeating(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
                 file=d.file,
                 line=ig.sourceline,
             )
-        elif ig.get("Repeating") == "Yes" and not repeated and structure == "one record per subject":
+        elif ig.get("Repeating") == "Yes" and not repeated and one_per_subject:
             yield rule.finding(
                 f"define.xml says {name} is repeating, but its structure is one record per subject",
                 dataset=name,

@@ -235,17 +235,19 @@ def check_seq_across_splits(ctx: ValidationContext, rule: Rule) -> Iterator[Find
             ],
             ignore_index=True,
         )
-        repeated = keys.dropna().groupby(["u", "s"])["d"].transform("nunique") > 1
-        clash = keys.loc[repeated[repeated].index]
+        # a (subject, --SEQ) held by more than one of the datasets
+        shared = (
+            keys.dropna()
+            .groupby(["u", "s"])["d"]
+            .transform("nunique")
+            .gt(1)
+            .reindex(keys.index, fill_value=False)
+        )
+        start = 0
         for n in names:
-            hits = clash[clash["d"] == n]
-            if hits.empty:
-                continue
-            pairs = set(zip(hits["u"], hits["s"], strict=True))
-            mine = pd.Series(
-                list(zip(ctx.text(n, "USUBJID"), ctx.text(n, ctx.seq_column(n) or ""), strict=True))
-            )
-            mask = mine.isin(pairs).to_numpy()
+            stop = start + len(ctx.datasets[n])
+            mask = shared.iloc[start:stop].to_numpy(dtype=bool)
+            start = stop
             others = ", ".join(x for x in names if x != n)
             yield from ctx.findings_where(
                 rule,

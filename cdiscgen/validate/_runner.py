@@ -339,7 +339,9 @@ def _folders_without_define(parts: list[DatasetFolder], wanted: set[str]) -> lis
         return []
     return [
         get_rule("CDG0011").finding(
-            f"{part.name} holds {len(part.frames)} dataset(s) and no define.xml", expected="define.xml"
+            f"{part.name} holds {len(part.frames)} dataset(s) and no define.xml",
+            value=part.name,
+            expected="define.xml",
         )
         for part in parts
         if part.frames and part.define_path is None
