@@ -2,7 +2,8 @@
 by the ordered steps of specs/adam/params/<dataset>.yaml (`engine: occds`).
 
 Each record of the source domain for a subject of ADSL becomes one record, with every ADSL variable
-available to the steps (TRTSDT, TRTEDT, DTHDT, ...). Steps: analysis dates with partial-date imputation
+available to the steps (TRTSDT, TRTEDT, DTHDT, ...) and the supplemental qualifiers the spec names
+(`supplemental: [QNAM, ...]`, from SUPP<source>). Steps: analysis dates with partial-date imputation
 and --DTF flags (`impute_date`), study days, durations, treatment-emergence with a declared window,
 flags from conditions (PREFL/ONTRTFL), first-occurrence flags (AOCCFL/AOCCSFL/AOCCPFL/AOCCIFL) and value
 maps (ASEVN, ATOXGRN).
@@ -33,14 +34,16 @@ from ._steps import (
     derive_map,
     derive_steps,
     derive_study_day,
+    merge_supplemental,
 )
 
 
 def derive_treatment_emergent(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
-    """Treatment-emergent flag (admiral's derive_var_trtemfl), first case that applies: untreated
-    (no treatment start) -> ""; ended before first dose -> ""; no start date -> Y (conservative); start on
-    or after the first dose and, when the treatment end is known, on or before its end + `end_window`
-    days -> Y; otherwise ""."""
+    """Treatment-emergent flag (as admiral's derive_var_trtemfl), first case that applies: untreated (no
+    treatment start) -> ""; ended before the first dose -> ""; no start date -> Y (conservative); start on
+    or after the first dose and, when the treatment end is known, on or before its end + `end_window` days
+    -> Y; with `initial_intensity` and `intensity` declared, an event present before the first dose that
+    worsened (intensity above the initial one, or either unknown) -> Y; otherwise ""."""
     start = number(frame, step.get("start", "ASTDT"))
     end = number(frame, step.get("end", "AENDT"))
     trt_start = number(frame, step.get("treatment_start", "TRTSDT"))
@@ -50,9 +53,19 @@ def derive_treatment_emergent(frame: pd.DataFrame, step: Mapping, ctx: Any = Non
     ended_before = end.notna() & (end < trt_start)
     no_start = start.isna()
     during = (start >= trt_start) & (trt_end.isna() | (start <= trt_end + window))
-    flag = treated & ~ended_before & (no_start | during)
+    flag = treated & ~ended_before & (no_start | during | compute_worsened(frame, step, start, trt_start))
     frame[step["variable"]] = np.where(flag, "Y", "")
     return frame
+
+
+def compute_worsened(frame: pd.DataFrame, step: Mapping, start: pd.Series, trt_start: pd.Series) -> pd.Series:
+    """Events that started before the first dose and worsened: the intensity (grade, severity code) is
+    above the initial one, or one of them is unknown (conservative); all False without the two declared."""
+    if "intensity" not in step:
+        return pd.Series(False, index=frame.index)
+    initial = number(frame, step["initial_intensity"])
+    now = number(frame, step["intensity"])
+    return (start < trt_start) & ((initial < now) | initial.isna() | now.isna())
 
 
 OCCDS_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, Any], pd.DataFrame]] = {
@@ -77,6 +90,9 @@ def derive_occds(
     """The occurrence dataset `name` from its source domain and ADSL, by the spec's steps."""
     source = doc["source"]
     frame, findings = compute_subject_records(sdtm, adsl, source, name)
+    if doc.get("supplemental"):
+        frame, supp_findings = merge_supplemental(frame, sdtm, source, doc["supplemental"], name)
+        findings.extend(supp_findings)
     ctx = {"dataset": source, "cutoff_days": cutoff_days}
     frame = derive_steps(frame, doc.get("derivations"), OCCDS_STEPS, ctx)
     order = list(doc.get("order") or ["USUBJID"])

@@ -372,6 +372,8 @@ OCCDS_STEP_SCHEMAS: dict[str, dict] = {
         "treatment_start": _OPT_VAR,
         "treatment_end": _OPT_VAR,
         "end_window": {"type": "integer", "min": 0},
+        "initial_intensity": {**_OPT_VAR, "dependencies": "intensity"},
+        "intensity": {**_OPT_VAR, "dependencies": "initial_intensity"},
     },
 }
 """The steps of an `engine: occds` params file (adam/_occds.py runs them)."""
@@ -380,6 +382,7 @@ OCCDS_SCHEMA: dict = {
     "source": {**_DOMAIN, "required": True},
     "order": {"type": "list", "minlength": 1, "schema": _VAR},
     "sequence": _OPT_VAR,
+    "supplemental": {"type": "list", "minlength": 1, "schema": _VAR},
     "derivations": {"type": "list", "required": True, "schema": {"type": "dict"}},
 }
 

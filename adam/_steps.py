@@ -13,8 +13,8 @@ import pandas as pd
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._findings import Finding, Severity
 
-from ._codes import RECORDS_WITHOUT_SUBJECT
-from ._common import number, text
+from ._codes import INPUT_ABSENT, RECORDS_WITHOUT_SUBJECT
+from ._common import number, require_columns, text
 from ._dates import compute_range_imputation, compute_study_day
 from ._errors import AdamInputError
 
@@ -75,6 +75,72 @@ def compute_subject_records(
         )
     records = records[known.to_numpy()].reset_index(drop=True)
     return merge_subject_variables(records, adsl), findings
+
+
+def merge_supplemental(
+    records: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], source: str, qnams: Sequence[str], name: str
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """`records` of SDTM domain `source` with the supplemental qualifiers `qnams` of SUPP<source> as
+    variables (admiral's combine_supp): each SUPP record joins the record its IDVAR/IDVARVAL name (by
+    USUBJID; no IDVAR: every record of the subject); a record without the qualifier gets "". A SUPP record
+    naming a variable the domain lacks, or a qualifier given twice to one record, is an AdamInputError; a
+    qualifier the SUPP dataset never holds is a warning (the variable stays empty)."""
+    supp_name = f"SUPP{source}"
+    supp = sdtm.get(supp_name)
+    if supp is None:
+        raise AdamInputError(
+            f"required SDTM dataset is missing ({name} takes {', '.join(qnams)} from it)", dataset=supp_name
+        )
+    require_columns(supp, supp_name, ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"])
+    qnam = text(supp, "QNAM")
+    held = set(qnam)
+    findings = [
+        Finding(
+            INPUT_ABSENT,
+            Severity.WARNING,
+            f"{supp_name} has no {q} record: {name}.{q} is empty",
+            dataset=supp_name,
+            variable=q,
+        )
+        for q in qnams
+        if q not in held
+    ]
+    wanted = supp[qnam.isin(list(qnams)).to_numpy()]
+    out = records.copy()
+    subject = text(records, "USUBJID")
+    for q in qnams:
+        out[q] = ""
+    for idvar, part in wanted.groupby(text(wanted, "IDVAR"), sort=True):
+        if idvar and idvar not in records.columns:
+            raise AdamInputError(
+                f"{supp_name} records refer to {idvar}, which {source} does not have",
+                dataset=supp_name,
+                variable=idvar,
+            )
+        key = compute_value_text(records, idvar) if idvar else pd.Series("", index=records.index)
+        keys = pd.DataFrame(
+            {
+                "USUBJID": text(part, "USUBJID"),
+                "KEY": text(part, "IDVARVAL") if idvar else "",
+                "QNAM": text(part, "QNAM"),
+                "QVAL": text(part, "QVAL"),
+            }
+        )
+        twice = keys.duplicated(["USUBJID", "KEY", "QNAM"], keep=False)
+        if twice.any():
+            first = keys[twice].iloc[0]
+            raise AdamInputError(
+                f"{supp_name} gives {first['QNAM']} twice to {idvar or 'the subject'} {first['KEY']}".rstrip(),
+                dataset=supp_name,
+                variable=str(first["QNAM"]),
+                usubjid=str(first["USUBJID"]),
+            )
+        wide = keys.pivot(index=["USUBJID", "KEY"], columns="QNAM", values="QVAL")
+        at = pd.MultiIndex.from_arrays([subject, key])
+        for q in wide.columns:
+            values = wide[q].reindex(at).to_numpy()
+            out[q] = np.where(pd.notna(values), values, out[q].to_numpy()).astype(str)
+    return out, findings
 
 
 def merge_subject_variables(records: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,14 @@ from adam._bds import (
 )
 from adam._occds import OCCDS_STEPS, derive_treatment_emergent
 from adam._paramspec import ADSL_STEP_SCHEMAS, BDS_STEP_SCHEMAS, OCCDS_STEP_SCHEMAS
-from adam._steps import derive_compute, derive_cut, derive_extreme_flag, derive_imputed_date, derive_map
+from adam._steps import (
+    derive_compute,
+    derive_cut,
+    derive_extreme_flag,
+    derive_imputed_date,
+    derive_map,
+    merge_supplemental,
+)
 from cdiscgen import load_study
 from tests.conftest import REPO
 
@@ -97,6 +104,60 @@ def test_treatment_emergence_cases_in_order():
     # during; started before; no start date; no start but ended before first dose; last window day; after
     # the window; untreated subject
     assert out["TRTEMFL"].tolist() == ["Y", "", "Y", "", "Y", "", ""]
+
+
+def test_an_event_present_before_the_first_dose_is_emergent_when_it_worsens():
+    t0, t1 = days("2024-03-01"), days("2024-09-30")
+    frame = pd.DataFrame(
+        {
+            # started 10 days before the first dose, still going on it, grade at onset vs worst grade
+            "ASTDT": [t0 - 10] * 5 + [t0 - 10, t0 + 3, t0 - 20],
+            "AENDT": [t0 + 20, np.nan, t0 + 20, t0 + 20, t0 + 20, t0 - 1, t0 + 9, t0 + 5],
+            "AITOXGRN": [1, 2, 2, np.nan, 1, 1, 3, 3],
+            "ATOXGRN": [3, 3, 2, 2, np.nan, 3, 3, 1],
+            "TRTSDT": [t0] * 8,
+            "TRTEDT": [t1] * 8,
+        }
+    )
+    step = {"variable": "TRTEMFL", "end_window": 30, "initial_intensity": "AITOXGRN", "intensity": "ATOXGRN"}
+    out = derive_treatment_emergent(frame.copy(), step)
+    # 1->3 worsened; 2->3 ongoing worsened; 2->2 unchanged; initial unknown; current unknown; worsened but
+    # ended the day before the first dose; started on treatment (emergent whatever its grades); improved
+    assert out["TRTEMFL"].tolist() == ["Y", "Y", "", "Y", "Y", "", "Y", ""]
+    # without the two grades declared, only the start date counts
+    plain = derive_treatment_emergent(frame.copy(), {"variable": "TRTEMFL", "end_window": 30})
+    assert plain["TRTEMFL"].tolist() == ["", "", "", "", "", "", "Y", ""]
+
+
+def test_supplemental_qualifiers_join_the_record_their_idvar_names():
+    ae = pd.DataFrame({"USUBJID": ["S-1", "S-1", "S-2"], "AESEQ": [1.0, 2.0, 1.0], "AETERM": ["A", "B", "C"]})
+    supp = pd.DataFrame(
+        {
+            "USUBJID": ["S-1", "S-1", "S-2", "S-2", "S-1"],
+            "IDVAR": ["AESEQ", "AESEQ", "AESEQ", "", "AESEQ"],
+            "IDVARVAL": ["2", "1", "1", "", "2"],
+            "QNAM": ["RELDARA", "RELDARA", "RELDARA", "AEXYZ", "ACNPOMA"],
+            "QVAL": ["RELATED", "NOT RELATED", "RELATED", "Q", "DRUG WITHDRAWN"],
+        }
+    )
+    out, findings = merge_supplemental(
+        ae, {"SUPPAE": supp}, "AE", ["RELDARA", "ACNPOMA", "AEXYZ", "AEITOXGR"], "ADAE"
+    )
+    assert out["RELDARA"].tolist() == ["NOT RELATED", "RELATED", "RELATED"]
+    assert out["ACNPOMA"].tolist() == ["", "DRUG WITHDRAWN", ""]
+    assert out["AEXYZ"].tolist() == ["", "", "Q"]  # no IDVAR: every record of the subject
+    assert out["AEITOXGR"].tolist() == ["", "", ""]
+    assert [(f.code, f.variable) for f in findings] == [("ADM006", "AEITOXGR")]
+    assert out["AETERM"].tolist() == ["A", "B", "C"] and len(out) == 3
+    twice = pd.concat([supp, supp.iloc[[0]]], ignore_index=True)
+    with pytest.raises(AdamInputError, match="RELDARA twice") as err:
+        merge_supplemental(ae, {"SUPPAE": twice}, "AE", ["RELDARA"], "ADAE")
+    assert err.value.usubjid == "S-1"
+    other = supp.assign(IDVAR=["AEGRPID"] * 5)
+    with pytest.raises(AdamInputError, match="AEGRPID"):
+        merge_supplemental(ae, {"SUPPAE": other}, "AE", ["RELDARA"], "ADAE")
+    with pytest.raises(AdamInputError, match="SUPPAE"):
+        merge_supplemental(ae, {}, "AE", ["RELDARA"], "ADAE")
 
 
 def test_treatment_dates_stop_at_the_data_cut_off():

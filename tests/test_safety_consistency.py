@@ -11,7 +11,9 @@ internals.
   before it;
 - every death whose cause is an adverse event (death.csv: infection, cardiac, renal failure) has exactly one
   fatal AE, grade 5, serious with AESDTH Y, ending on the date of death; and no other event is fatal;
-- no adverse event starts after the data cut-off or after the subject's death;
+- no adverse event starts after the data cut-off or after the subject's death, nor before the informed
+  consent; an event with a grade at onset (SUPPAE AEITOXGR) started before the first dose and its worst grade
+  AETOXGR is not below it, and every event starting before the first dose has one;
 - every death has one date: DM.DTHDTC, every DS record with DSDECOD DEATH, the fatal AE's end, and no vital
   status ALIVE on or after it; its cause is one DD record; no new therapy starts after it;
 - every vital sign the site wrote is one VS record in its test's unit, and each dosed subject has one
@@ -65,7 +67,7 @@ def events(sdtm) -> pd.DataFrame:
     """AE with the per-treatment actions of SUPPAE as columns, and ongoing events ending 'never'."""
     ae = sdtm["AE"].copy()
     supp = sdtm["SUPPAE"]
-    for qnam in ("ACNDARA", "ACNPOMA"):
+    for qnam in ("ACNDARA", "ACNPOMA", "AEITOXGR"):
         part = supp[supp["QNAM"] == qnam].set_index(["USUBJID", "IDVARVAL"])["QVAL"]
         key = pd.MultiIndex.from_arrays([ae["USUBJID"], ae["AESEQ"].map("{:g}".format)])
         ae[qnam] = part.reindex(key).to_numpy()
@@ -169,6 +171,23 @@ def test_no_event_starts_after_the_cut_off_or_after_death(sdtm, study):
     death = ae["USUBJID"].map(sdtm["DM"].set_index("USUBJID")["DTHDTC"]).fillna("")
     dated = death.str.len() >= 10
     assert (ae.loc[dated, "AESTDTC"].str[:10] <= death[dated].str[:10]).all()
+
+
+def test_events_before_the_first_dose_start_after_consent_with_their_grade_at_onset(sdtm):
+    ae = events(sdtm)
+    dm = sdtm["DM"].set_index("USUBJID")
+    start = ae["AESTDTC"].str[:10]
+    first_dose = ae["USUBJID"].map(dm["RFXSTDTC"]).str[:10]
+    consent = ae["USUBJID"].map(dm["RFICDTC"]).str[:10]
+    before = start < first_dose
+    assert before.sum() >= 10 and (start >= consent).all()
+    onset = ae["AEITOXGR"].fillna("")
+    assert (onset[before] != "").all() and (onset[~before] == "").all()
+    grade, initial = ae.loc[before, "AETOXGR"].astype(int), onset[before].astype(int)
+    assert (grade >= initial).all() and (grade > initial).any() and (grade == initial).any()
+    # an event over before the first dose had no treatment to act on
+    over = before & (ae["END"].str[:10] < first_dose)
+    assert over.any() and (ae.loc[over, "AEACN"] == "NOT APPLICABLE").all()
 
 
 VS_UNITS = {

@@ -811,7 +811,7 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     ended, discontinued, deaths = disposition(c, last)
     forms.update(ended)
     forms["adverse_events"], events = adverse_events(
-        c, SafetyEvents(dose_actions, discontinued, deaths, last)
+        c, SafetyEvents(dose_actions, discontinued, deaths, last, consent_offsets(c.d))
     )
     # a dose action or end of treatment for an adverse event cites the event by its AE log number
     dara["AE_NUMBER"] = cited_ae_numbers(events, "DARA", dara["_s"].to_numpy(), dara["_off"].to_numpy())
@@ -834,6 +834,12 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
         ["_off"],
     )
     return forms
+
+
+def consent_offsets(d: pd.DataFrame) -> np.ndarray:
+    """Per subject row: days from the first dose to the informed consent (negative)."""
+    consent = d["consent"].to_numpy().astype("datetime64[D]")
+    return (consent - d["first_dose"].to_numpy().astype("datetime64[D]")).astype(np.int64)
 
 
 def adverse_events(c: _Ctx, events: SafetyEvents) -> tuple[pd.DataFrame, pd.DataFrame]:

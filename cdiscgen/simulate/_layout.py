@@ -27,7 +27,7 @@ FORM_COLUMNS: dict[str, tuple[str, ...]] = {
     "subsequent_therapy": _ID + ("THERAPY", "START_DATE", "REASON"),
     "followup_contact": _ID + ("VISIT", "CONTACT_DATE", "CONTACT_TYPE", "VITAL_STATUS"),
     "adverse_events": _ID + ("AE_NUMBER", "AE_TERM", "AE_PT", "AE_SOC", "START_DATE", "END_DATE", "ONGOING", "CTCAE_GRADE",
-                             "SERIOUS", "SAE_DEATH", "SAE_HOSP", "SAE_LIFE", "REL_DARA", "REL_POMA", "ACTION_DARA",
+                             "ONSET_GRADE", "SERIOUS", "SAE_DEATH", "SAE_HOSP", "SAE_LIFE", "REL_DARA", "REL_POMA", "ACTION_DARA",
                              "ACTION_POMA", "OUTCOME"),
     "vital_signs": _ID + ("VISIT", "VS_DATE", "POSITION", "SYSBP", "DIABP", "PULSE", "TEMP", "WEIGHT", "HEIGHT"),
     "safety_lab": _ID + ("VISIT", "COLL_DATE", "LAB_TEST", "RESULT", "UNIT", "REF_LOW", "REF_HIGH"),

@@ -15,7 +15,8 @@ import pandas as pd
 from ._config import StudySettings
 
 STREAMS = {"subjects": 1, "disease": 2, "course": 3, "visits": 4, "labs": 5, "organ": 6, "dosing": 7,
-           "qs": 8, "dirt": 9, "forms": 10, "ae": 11, "vs": 12, "ie": 13, "safety_lab": 14, "prior": 15}  # fmt: skip
+           "qs": 8, "dirt": 9, "forms": 10, "ae": 11, "vs": 12, "ie": 13, "safety_lab": 14, "prior": 15,
+           "ae-pre-existing": 16}  # fmt: skip
 
 RESPONDERS = ("CR", "VGPR", "PR", "LOW-DFLC PR")
 RANK = {"CR": 0, "VGPR": 1, "PR": 2, "LOW-DFLC PR": 2, "NR": 3, "PD": 4, "NE": 5}

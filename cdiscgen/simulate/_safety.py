@@ -71,6 +71,9 @@ NOT_CHANGED, INTERRUPTED, REDUCED, WITHDRAWN, NOT_APPLICABLE = (
     "Not applicable",
 )
 REPORTING_DAYS_AFTER_LAST_DOSE = 30
+PRE_EXISTING_TERMS = ("Fatigue", "Oedema peripheral", "Dyspnoea", "Constipation", "Dizziness", "Hypotension")
+"""AL amyloidosis symptoms a subject reports between the informed consent and the first dose."""
+PRE_EXISTING_RATE = 0.3
 
 
 @dataclass
@@ -81,6 +84,7 @@ class SafetyEvents:
     discontinued: pd.DataFrame  # s, off: end of treatment for an adverse event (the first day without dosing)
     deaths: pd.DataFrame  # s, off, cause, text (the death date as the death form writes it)
     last_dose: np.ndarray  # per subject row: offset of the last dose (-BIG: never dosed)
+    consent: np.ndarray  # per subject row: offset of the informed consent (before the first dose: negative)
 
 
 def _action_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
@@ -141,6 +145,27 @@ def _fatal_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
     ))  # fmt: skip
 
 
+def _pre_existing_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
+    """Events reported between the informed consent and the first dose (the AE log opens at consent), each
+    with its grade at onset: most go on past the first dose, and half of those worsen by one grade on
+    treatment (the grade of the form is then the worst one)."""
+    dosed = np.flatnonzero(ev.last_dose > -BIG)
+    s = dosed[rng.random(dosed.size) < PRE_EXISTING_RATE]
+    n = s.size
+    span = np.maximum(-ev.consent[s], 1)
+    start = -1 - np.floor(rng.random(n) * span).astype(np.int64)
+    continues = rng.random(n) < 0.6
+    end = np.where(continues, rng.integers(3, 60, n), np.minimum(start + rng.integers(1, 10, n), -1))
+    initial = 1 + (rng.random(n) < 0.4).astype(np.int64)
+    grade = initial + (continues & (rng.random(n) < 0.5))
+    term = np.array(PRE_EXISTING_TERMS, dtype=object)[rng.integers(0, len(PRE_EXISTING_TERMS), n)]
+    action = np.where(continues, NOT_CHANGED, NOT_APPLICABLE)
+    return pd.DataFrame(dict(
+        s=s, start=start, end=end, term=term, grade=grade, initial_grade=initial, serious=False, fatal=False,
+        action_dara=action, action_poma=action, rel_dara=False, rel_poma=False,
+    ))  # fmt: skip
+
+
 def _background_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFrame:
     """The common events of the treatment period (mostly grade 1-2, no action), a Poisson number per
     subject, starting between the first dose and 30 days after the last."""
@@ -174,6 +199,7 @@ def build_adverse_events(
             _discontinuation_events(ev, rng),
             _fatal_events(ev, rng),
             _background_events(ev, rng),
+            _pre_existing_events(ev, rng_for(rng_seed, "ae-pre-existing")),
         ],
         ignore_index=True,
     )
@@ -205,6 +231,12 @@ def build_adverse_events(
     return ae
 
 
+def _grade_text(grade: np.ndarray) -> np.ndarray:
+    """CTCAE grades as the form writes them; "" where none was collected (NaN)."""
+    values = np.asarray(grade, dtype=float)
+    return np.where(np.isnan(values), "", np.nan_to_num(values).astype(np.int64).astype(str))
+
+
 def adverse_events_form(
     ae: pd.DataFrame,
     ids: dict[str, np.ndarray],
@@ -222,6 +254,7 @@ def adverse_events_form(
         return np.where(serious, yes_no[np.asarray(flag, dtype=bool).astype(int)], "")
 
     related = np.array(["Not related", "Related"], dtype=object)
+    ongoing = ae["ongoing"].to_numpy(dtype=bool)
     return pd.DataFrame(
         {
             **{k: v[s] for k, v in ids.items()},
@@ -229,9 +262,10 @@ def adverse_events_form(
             "AE_TERM": dirty_text(ae["term"].to_numpy(), rng, rate),
             "AE_PT": ae["term"].to_numpy(), "AE_SOC": ae["soc"].to_numpy(),
             "START_DATE": dates(s, ae["start"].to_numpy()),
-            "END_DATE": np.where(ae["ongoing"].to_numpy(), "", dates(s, np.maximum(ae["end"].to_numpy(), 0))),
+            "END_DATE": np.where(ongoing, "", dates(s, np.where(ongoing, 0, ae["end"].to_numpy()))),
             "ONGOING": yes_no[ae["ongoing"].to_numpy(dtype=bool).astype(int)],
             "CTCAE_GRADE": ae["grade"].astype(int).astype(str).to_numpy(),
+            "ONSET_GRADE": _grade_text(ae["initial_grade"].to_numpy()),
             "SERIOUS": yes_no[serious.astype(int)],
             "SAE_DEATH": criterion(ae["fatal"].to_numpy()),
             "SAE_HOSP": criterion(ae["hospitalised"].to_numpy()),
