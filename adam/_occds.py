@@ -91,8 +91,7 @@ def derive_occds(
     source = doc["source"]
     frame, findings = compute_subject_records(sdtm, adsl, source, name)
     if doc.get("supplemental"):
-        frame, supp_findings = merge_supplemental(frame, sdtm, source, doc["supplemental"], name)
-        findings.extend(supp_findings)
+        frame = merge_supplemental(frame, sdtm, source, doc["supplemental"], name)
     ctx = {"dataset": source, "cutoff_days": cutoff_days}
     frame = derive_steps(frame, doc.get("derivations"), OCCDS_STEPS, ctx)
     order = list(doc.get("order") or ["USUBJID"])

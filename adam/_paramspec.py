@@ -795,6 +795,7 @@ def _read_parameter_specs(study_dir: Path | None) -> tuple[list[Finding], dict[s
             findings.extend(check_steps(doc, file, BDS_STEP_SCHEMAS))
         elif engine == "occds":
             findings.extend(check_steps(doc, file, OCCDS_STEP_SCHEMAS))
+            findings.extend(_supplemental_findings(doc, file, study_dir))
     by_engine = {_engine_of(d): (n, d) for n, d in docs.items() if n != "ADSL"}
     if "response" in by_engine or "time_to_event" in by_engine:
         settings = None
@@ -814,6 +815,32 @@ def _read_parameter_specs(study_dir: Path | None) -> tuple[list[Finding], dict[s
                 )
             )
     return findings, docs
+
+
+def _supplemental_findings(doc: Mapping, file: Path, study_dir: Path | None) -> list[Finding]:
+    """Each qualifier an occurrence dataset takes from SUPP<source> is a supplemental variable of the
+    source domain's SDTM spec (a misspelt QNAM would otherwise give an empty variable without a word)."""
+    names = list(doc.get("supplemental") or [])
+    if not names:
+        return []
+    source = str(doc["source"])
+    sdtm_file = Path(study_dir or bundled_study_dir()) / "specs" / "sdtm" / f"{source.lower()}.yaml"
+    declared: set[str] = set()
+    if sdtm_file.is_file():
+        from cdiscgen import read_dataset_spec_file  # the SDTM spec reader (not needed otherwise)
+
+        declared = {v.name for v in read_dataset_spec_file(sdtm_file).supplemental_variables}
+    return [
+        Finding(
+            PARAM_SPEC_CROSS_CHECK,
+            Severity.ERROR,
+            f"supplemental[{i}]: {name} is not a supplemental qualifier of specs/sdtm/{source.lower()}.yaml",
+            file=str(file),
+            line=_line(doc, ("supplemental", i)),
+        )
+        for i, name in enumerate(names)
+        if name not in declared
+    ]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pandas as pd
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._findings import Finding, Severity
 
-from ._codes import INPUT_ABSENT, RECORDS_WITHOUT_SUBJECT
+from ._codes import RECORDS_WITHOUT_SUBJECT
 from ._common import number, require_columns, text
 from ._dates import compute_range_imputation, compute_study_day
 from ._errors import AdamInputError
@@ -79,12 +79,13 @@ def compute_subject_records(
 
 def merge_supplemental(
     records: pd.DataFrame, sdtm: Mapping[str, pd.DataFrame], source: str, qnams: Sequence[str], name: str
-) -> tuple[pd.DataFrame, list[Finding]]:
+) -> pd.DataFrame:
     """`records` of SDTM domain `source` with the supplemental qualifiers `qnams` of SUPP<source> as
     variables (admiral's combine_supp): each SUPP record joins the record its IDVAR/IDVARVAL name (by
     USUBJID; no IDVAR: every record of the subject); a record without the qualifier gets "". A SUPP record
-    naming a variable the domain lacks, or a qualifier given twice to one record, is an AdamInputError; a
-    qualifier the SUPP dataset never holds is a warning (the variable stays empty)."""
+    naming a variable the domain lacks, or a qualifier given twice to one record, is an AdamInputError.
+    That each name is a supplemental qualifier of the domain is checked with the specs
+    (check_parameter_specs), so a qualifier no record holds is simply empty."""
     supp_name = f"SUPP{source}"
     supp = sdtm.get(supp_name)
     if supp is None:
@@ -93,18 +94,6 @@ def merge_supplemental(
         )
     require_columns(supp, supp_name, ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"])
     qnam = text(supp, "QNAM")
-    held = set(qnam)
-    findings = [
-        Finding(
-            INPUT_ABSENT,
-            Severity.WARNING,
-            f"{supp_name} has no {q} record: {name}.{q} is empty",
-            dataset=supp_name,
-            variable=q,
-        )
-        for q in qnams
-        if q not in held
-    ]
     wanted = supp[qnam.isin(list(qnams)).to_numpy()]
     out = records.copy()
     subject = text(records, "USUBJID")
@@ -140,7 +129,7 @@ def merge_supplemental(
         for q in wide.columns:
             values = wide[q].reindex(at).to_numpy()
             out[q] = np.where(pd.notna(values), values, out[q].to_numpy()).astype(str)
-    return out, findings
+    return out
 
 
 def merge_subject_variables(records: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:

@@ -58,6 +58,8 @@ class Sdtm:
         self.supprs: list[dict] = []
         self.cm: list[dict] = []
         self.ds: list[dict] = []
+        self.ae: list[dict] = []
+        self.suppae: list[dict] = []
         self._seq: dict[tuple[str, str], int] = {}
 
     def _next(self, domain: str, usubjid: str) -> int:
@@ -127,6 +129,39 @@ class Sdtm:
                     "EXENDTC": last_dose,
                 }
             )
+            self.event(usubjid, first_dose)
+        return self
+
+    def event(self, usubjid: str, start: str, grade: str = "1", onset_grade: str = "") -> Sdtm:
+        """An adverse event (fatigue, no action, not related) with its SUPPAE qualifiers."""
+        seq = self._next("AE", usubjid)
+        self.ae.append(
+            {
+                "STUDYID": "DARPAL",
+                "USUBJID": usubjid,
+                "AESEQ": float(seq),
+                "AESPID": f"AE-{usubjid}-{seq}",
+                "AETERM": "FATIGUE",
+                "AEDECOD": "Fatigue",
+                "AEBODSYS": "General disorders and administration site conditions",
+                "AESOC": "General disorders and administration site conditions",
+                "AESER": "N",
+                "AESDTH": "",
+                "AEACN": "DOSE NOT CHANGED",
+                "AEREL": "NOT RELATED",
+                "AEOUT": "RECOVERED/RESOLVED",
+                "AETOXGR": grade,
+                "AESTDTC": start,
+                "AEENDTC": start,
+            }
+        )
+        qualifiers = {"ACNDARA": "DOSE NOT CHANGED", "ACNPOMA": "DOSE NOT CHANGED", "RELDARA": "NOT RELATED"}
+        qualifiers |= {"RELPOMA": "NOT RELATED", "AEITOXGR": onset_grade}
+        for qnam, qval in qualifiers.items():
+            if qval:
+                self.suppae.append(
+                    {"USUBJID": usubjid, "IDVAR": "AESEQ", "IDVARVAL": str(seq), "QNAM": qnam, "QVAL": qval}
+                )
         return self
 
     def lab(
@@ -273,7 +308,8 @@ class Sdtm:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         out = {"DM": pd.DataFrame(self.dm), "EX": pd.DataFrame(self.ex), "LB": pd.DataFrame(self.lb)}
-        for name, rows in (("RS", self.rs), ("SUPPRS", self.supprs), ("CM", self.cm), ("DS", self.ds)):
+        named = (("RS", self.rs), ("SUPPRS", self.supprs), ("CM", self.cm), ("DS", self.ds), ("AE", self.ae))
+        for name, rows in (*named, ("SUPPAE", self.suppae)):
             if rows:
                 out[name] = pd.DataFrame(rows)
         return out

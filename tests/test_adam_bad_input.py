@@ -58,8 +58,10 @@ def test_read_sdtm_folder(tmp_path):
     pyreadstat.write_xport(frames["DM"], str(tmp_path / "dm.xpt"), table_name="DM")
     pyreadstat.write_xport(frames["LB"], str(tmp_path / "lb.xpt"), table_name="LB")
     pyreadstat.write_xport(frames["EX"], str(tmp_path / "ex.xpt"), table_name="EX")
+    pyreadstat.write_xport(frames["AE"], str(tmp_path / "ae.xpt"), table_name="AE")
+    pyreadstat.write_xport(frames["SUPPAE"], str(tmp_path / "suppae.xpt"), table_name="SUPPAE")
     read = read_sdtm_folder(tmp_path)
-    assert sorted(read) == ["DM", "EX", "LB"]
+    assert sorted(read) == ["AE", "DM", "EX", "LB", "SUPPAE"]
     assert read["DM"]["DTHDTC"].tolist() == ["", "", ""]
     a = derive_adam(read, settings()).datasets["ADRS"]
     b = derive_adam(frames, settings()).datasets["ADRS"]

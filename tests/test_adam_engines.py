@@ -140,14 +140,11 @@ def test_supplemental_qualifiers_join_the_record_their_idvar_names():
             "QVAL": ["RELATED", "NOT RELATED", "RELATED", "Q", "DRUG WITHDRAWN"],
         }
     )
-    out, findings = merge_supplemental(
-        ae, {"SUPPAE": supp}, "AE", ["RELDARA", "ACNPOMA", "AEXYZ", "AEITOXGR"], "ADAE"
-    )
+    out = merge_supplemental(ae, {"SUPPAE": supp}, "AE", ["RELDARA", "ACNPOMA", "AEXYZ", "AEITOXGR"], "ADAE")
     assert out["RELDARA"].tolist() == ["NOT RELATED", "RELATED", "RELATED"]
     assert out["ACNPOMA"].tolist() == ["", "DRUG WITHDRAWN", ""]
     assert out["AEXYZ"].tolist() == ["", "", "Q"]  # no IDVAR: every record of the subject
-    assert out["AEITOXGR"].tolist() == ["", "", ""]
-    assert [(f.code, f.variable) for f in findings] == [("ADM006", "AEITOXGR")]
+    assert out["AEITOXGR"].tolist() == ["", "", ""]  # no record holds it
     assert out["AETERM"].tolist() == ["A", "B", "C"] and len(out) == 3
     twice = pd.concat([supp, supp.iloc[[0]]], ignore_index=True)
     with pytest.raises(AdamInputError, match="RELDARA twice") as err:
@@ -386,6 +383,20 @@ def test_params_errors_name_file_line_and_step(pilot_copy):
     assert any("varible" in m for m in messages), messages
     assert any("advs.yaml" in m and "missing" in m for m in messages), messages
     assert all(f.line for f in findings if "adsl.yaml" in str(f.file)), messages
+
+
+def test_a_supplemental_qualifier_the_sdtm_spec_does_not_declare_is_named(pilot_copy):
+    params = pilot_copy / "specs" / "adam" / "params" / "adae.yaml"
+    params.write_text(
+        params.read_text(encoding="utf-8").replace(
+            "source: AE\n", "source: AE\nsupplemental: [AETRTEM, AETRTEX]\n"
+        ),
+        encoding="utf-8",
+    )
+    messages = [f"{f.file}:{f.line}: {f.message}" for f in check_parameter_specs(pilot_copy)]
+    # the pilot's SUPPAE declares AETRTEM; AETRTEX is a typo
+    assert len(messages) == 1 and "AETRTEX is not a supplemental qualifier" in messages[0], messages
+    assert "adae.yaml:" in messages[0] and not messages[0].endswith(":None")
 
 
 def test_a_study_declaring_only_adsl_needs_only_dm(pilot_copy):
