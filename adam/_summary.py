@@ -120,9 +120,14 @@ def summary_applies(datasets: Mapping[str, pd.DataFrame], settings: Mapping) -> 
 
 
 def compute_endpoint_summary(
-    adsl: pd.DataFrame, adrs: pd.DataFrame, adtte: pd.DataFrame, settings: Mapping
+    adsl: pd.DataFrame,
+    adrs: pd.DataFrame,
+    adtte: pd.DataFrame,
+    settings: Mapping,
+    adae: pd.DataFrame | None = None,
 ) -> dict:
-    """Every figure of DOMAIN.md "Endpoint summary" on EFFFL (primary) and SAFFL (sensitivity)."""
+    """Every figure of DOMAIN.md "Endpoint summary" on EFFFL (primary) and SAFFL (sensitivity); with
+    ADAE, the treatment-emergent adverse events of the safety population (compute_safety_summary)."""
     year = float(settings.get("response", {}).get("year_days", 365.25))
     rank = list(settings["response"]["hematologic"]["rank"]) + ["DEATH"]
     summary: dict = {
@@ -155,7 +160,79 @@ def compute_endpoint_summary(
             km[paramcd] = one
         res["km"] = km
         summary["populations"][flag] = res
+    if adae is not None:
+        summary["safety"] = compute_safety_summary(adsl, adae)
     return summary
+
+
+SAFETY_OVERVIEW = (
+    ("any", "Any TEAE"),
+    ("grade3", "TEAE of grade 3 or higher"),
+    ("serious", "Serious TEAE"),
+    ("fatal", "TEAE leading to death"),
+    ("related", "TEAE related to study treatment"),
+    ("withdrawn", "TEAE leading to withdrawal of a study drug"),
+)
+"""The rows of the TEAE overview: key -> label."""
+
+
+def _count(ids: pd.Index, subjects: pd.Series) -> dict:
+    """Subjects among `ids` with at least one record (USUBJID values `subjects`): n, N and the rate."""
+    n = int(pd.Index(subjects.unique()).isin(ids).sum())
+    return {"n": n, "N": int(len(ids)), "rate": n / len(ids) if len(ids) else None}
+
+
+def _withdrawn(adae: pd.DataFrame) -> pd.Series:
+    """Records where a study drug was withdrawn: AEACN, or an action per drug (ACN<drug>) with several."""
+    columns = [c for c in adae.columns if c == "AEACN" or c.startswith("ACN")]
+    out = pd.Series(False, index=adae.index)
+    for c in columns:
+        out |= adae[c].astype(str).str.upper() == "DRUG WITHDRAWN"
+    return out
+
+
+def compute_safety_summary(adsl: pd.DataFrame, adae: pd.DataFrame) -> dict:
+    """Treatment-emergent adverse events (TRTEMFL = Y) of the safety population (SAFFL = Y), counted in
+    subjects: the overview (any, grade >= 3 by ATOXGRN, serious AESER = Y, fatal: grade 5 or AESDTH = Y,
+    related AREL = RELATED, a study drug withdrawn), by system organ class and preferred term (any grade
+    and grade >= 3; ordered by descending subject count, then name) and each subject's worst grade."""
+    ids = pd.Index(adsl.loc[adsl["SAFFL"] == "Y", "USUBJID"])
+    te = adae[(adae["TRTEMFL"] == "Y") & adae["USUBJID"].isin(ids)]
+    grade = pd.to_numeric(te["ATOXGRN"], errors="coerce")
+    upper = {c: te[c].astype(str).str.upper() for c in ("AESER", "AESDTH", "AREL") if c in te.columns}
+    no = pd.Series(False, index=te.index)
+    masks = {
+        "any": pd.Series(True, index=te.index),
+        "grade3": grade >= 3,
+        "serious": upper.get("AESER", no) == "Y",
+        "fatal": (grade == 5) | (upper.get("AESDTH", no) == "Y"),
+        "related": upper.get("AREL", no) == "RELATED",
+        "withdrawn": _withdrawn(te),
+    }
+    overview = {key: _count(ids, te.loc[masks[key], "USUBJID"]) for key, _ in SAFETY_OVERVIEW}
+    by_soc = []
+    for soc, rows in te.groupby("AEBODSYS", sort=True):
+        terms = [
+            {
+                "term": str(pt),
+                "any": _count(ids, r["USUBJID"]),
+                "grade3": _count(ids, r.loc[grade[r.index] >= 3, "USUBJID"]),
+            }
+            for pt, r in rows.groupby("AEDECOD", sort=True)
+        ]
+        terms.sort(key=lambda t: (-t["any"]["n"], t["term"]))
+        by_soc.append(
+            {
+                "soc": str(soc),
+                "any": _count(ids, rows["USUBJID"]),
+                "grade3": _count(ids, rows.loc[grade[rows.index] >= 3, "USUBJID"]),
+                "terms": terms,
+            }
+        )
+    by_soc.sort(key=lambda s: (-s["any"]["n"], s["soc"]))
+    worst = grade.groupby(te["USUBJID"]).max()
+    worst_grade = {str(g): _count(ids, pd.Series(worst.index[worst == g])) for g in range(1, 6)}
+    return {"N": int(len(ids)), "overview": overview, "by_soc": by_soc, "worst_grade": worst_grade}
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -246,6 +323,40 @@ def _at_risk(km: Mapping, t: float) -> int:
     return int(np.sum(np.asarray(km.get("observed_times", []), dtype="float64") >= t))
 
 
+def _n_pct(r: Mapping) -> str:
+    return f"{r['n']} ({100 * r['rate']:.1f}%)" if r.get("rate") is not None else f"{r['n']}"
+
+
+def _safety_html(safety: Mapping) -> list[str]:
+    """The TEAE tables: overview, by SOC and preferred term, worst grade per subject."""
+    rows = [
+        f"<h2>Treatment-emergent adverse events: safety population (SAFFL = Y), N = {safety['N']}</h2>",
+        "<p>Subjects with at least one event, n (%). Grades are CTCAE grades (ATOXGRN).</p>",
+        "<table><tr><th>Subjects with</th><th>n (%)</th></tr>",
+    ]
+    for key, label in SAFETY_OVERVIEW:
+        rows.append(f"<tr><td>{label}</td><td>{_n_pct(safety['overview'][key])}</td></tr>")
+    rows.append("</table>")
+    rows.append("<h3>TEAEs by system organ class and preferred term</h3>")
+    rows.append(
+        "<table><tr><th>System organ class / Preferred term</th><th>Any grade</th><th>Grade 3 or higher</th></tr>"
+    )
+    for soc in safety["by_soc"]:
+        rows.append(
+            f"<tr><th>{html.escape(soc['soc'])}</th><th>{_n_pct(soc['any'])}</th><th>{_n_pct(soc['grade3'])}</th></tr>"
+        )
+        for t in soc["terms"]:
+            rows.append(
+                f"<tr><td>&nbsp;&nbsp;{html.escape(t['term'])}</td><td>{_n_pct(t['any'])}</td><td>{_n_pct(t['grade3'])}</td></tr>"
+            )
+    rows.append("</table>")
+    rows.append("<h3>Worst grade per subject</h3><table><tr><th>Worst CTCAE grade</th><th>n (%)</th></tr>")
+    for g, r in safety["worst_grade"].items():
+        rows.append(f"<tr><td>Grade {g}</td><td>{_n_pct(r)}</td></tr>")
+    rows.append("</table>")
+    return rows
+
+
 def _html(summary: Mapping) -> str:
     rows = [
         "<!DOCTYPE html>",
@@ -288,6 +399,8 @@ def _html(summary: Mapping) -> str:
             km = res["km"][p]
             rows.append(f"<h3>Kaplan-Meier: {p} ({flag})</h3>")
             rows.append(_svg_km(p, km))
+    if "safety" in summary:
+        rows.extend(_safety_html(summary["safety"]))
     rows.append("</body></html>")
     return "\n".join(rows) + "\n"
 

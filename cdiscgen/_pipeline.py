@@ -273,6 +273,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
                     held["adam"].datasets["ADRS"],
                     held["adam"].datasets["ADTTE"],
                     study.settings,
+                    held["adam"].datasets.get("ADAE"),
                 ),
                 layout["analysis"],
             ),

@@ -98,7 +98,11 @@ def _write_adam_folder(
     write_define(study, result.datasets, work, standard="ADaM", created=created, lengths=written.lengths)
     if summary_applies(result.datasets, study.settings):
         summary = compute_endpoint_summary(
-            result.datasets["ADSL"], result.datasets["ADRS"], result.datasets["ADTTE"], study.settings
+            result.datasets["ADSL"],
+            result.datasets["ADRS"],
+            result.datasets["ADTTE"],
+            study.settings,
+            result.datasets.get("ADAE"),
         )
         write_summary(summary, work)
     return Findings(list(result.findings))

@@ -227,7 +227,75 @@ def test_new_therapy_dates_match_the_simulation(subjects):
 @pytest.fixture(scope="module")
 def summary(run):
     ds = run.result.datasets
-    return adam.compute_endpoint_summary(ds["ADSL"], ds["ADRS"], ds["ADTTE"], run.study.settings)
+    return adam.compute_endpoint_summary(ds["ADSL"], ds["ADRS"], ds["ADTTE"], run.study.settings, ds["ADAE"])
+
+
+def _emergent_from_sdtm(run) -> pd.DataFrame:
+    """SDTM AE rows that are treatment-emergent by the protocol's rule, worked here from AE, SUPPAE and the
+    ADSL treatment dates: started from the first dose to 30 days after the last, or started before the
+    first dose, still going on it, and worse than its grade at onset."""
+    ae = run.sdtm["AE"].copy()
+    supp = run.sdtm["SUPPAE"]
+    onset = supp[supp["QNAM"] == "AEITOXGR"].set_index(["USUBJID", "IDVARVAL"])["QVAL"]
+    ae["ONSET"] = [onset.get((u, f"{q:g}"), "") for u, q in zip(ae["USUBJID"], ae["AESEQ"], strict=True)]
+    adsl = run.result.datasets["ADSL"].set_index("USUBJID")
+    keep = []
+    for row in ae.itertuples(index=False):
+        if row.USUBJID not in adsl.index or adsl.at[row.USUBJID, "SAFFL"] != "Y":
+            keep.append(False)
+            continue
+        first = date(1960, 1, 1) + timedelta(days=int(adsl.at[row.USUBJID, "TRTSDT"]))
+        last = date(1960, 1, 1) + timedelta(days=int(adsl.at[row.USUBJID, "TRTEDT"]))
+        start = date.fromisoformat(row.AESTDTC[:10])
+        end = date.fromisoformat(row.AEENDTC) if len(row.AEENDTC) == 10 else None
+        if end is not None and end < first:
+            keep.append(False)
+        elif start >= first:
+            keep.append(start <= last + timedelta(days=30))
+        else:
+            keep.append(row.ONSET == "" or int(row.AETOXGR) > int(row.ONSET))
+    return ae[keep]
+
+
+def test_safety_tables_recomputed_from_sdtm(run, summary):
+    te = _emergent_from_sdtm(run)
+    safety = summary["safety"]
+    treated = int((run.result.datasets["ADSL"]["SAFFL"] == "Y").sum())
+    assert safety["N"] == treated and len(te) > 50
+    grade = te["AETOXGR"].astype(int)
+
+    def subjects(mask) -> int:
+        return len(set(te.loc[mask, "USUBJID"]))
+
+    expected = {
+        "any": subjects(grade > 0),
+        "grade3": subjects(grade >= 3),
+        "serious": subjects(te["AESER"] == "Y"),
+        "fatal": subjects(grade == 5),
+        "related": subjects(te["AEREL"] == "RELATED"),
+    }
+    for key, n in expected.items():
+        assert safety["overview"][key]["n"] == n, key
+        assert safety["overview"][key]["rate"] == n / treated
+    assert 0 < expected["grade3"] < expected["any"] and expected["fatal"] > 0
+    # every SOC and PT with its subject counts, any grade and grade >= 3, in descending order
+    table = {
+        (s["soc"], t["term"]): (t["any"]["n"], t["grade3"]["n"]) for s in safety["by_soc"] for t in s["terms"]
+    }
+    hand = {}
+    for (soc, pt), rows in te.groupby(["AEBODSYS", "AEDECOD"]):
+        hand[(soc, pt)] = (
+            rows["USUBJID"].nunique(),
+            rows.loc[rows["AETOXGR"].astype(int) >= 3, "USUBJID"].nunique(),
+        )
+    assert table == hand
+    socs = [s["any"]["n"] for s in safety["by_soc"]]
+    assert socs == sorted(socs, reverse=True)
+    assert [s["soc"] for s in safety["by_soc"]][0] == te.groupby("AEBODSYS")["USUBJID"].nunique().idxmax()
+    worst = te.groupby("USUBJID")["AETOXGR"].apply(lambda g: g.astype(int).max())
+    assert {g: r["n"] for g, r in safety["worst_grade"].items()} == {
+        str(g): int((worst == g).sum()) for g in range(1, 6)
+    }
 
 
 def test_population_counts(run, summary):
