@@ -131,6 +131,7 @@ def compute_endpoint_summary(
     year = float(settings.get("response", {}).get("year_days", 365.25))
     rank = list(settings["response"]["hematologic"]["rank"]) + ["DEATH"]
     summary: dict = {
+        "month_days": year / 12,  # times are in days (AVAL); the report shows months, as the protocol
         "n_treated": int((adsl["SAFFL"] == "Y").sum()),
         "n_efficacy_evaluable": int((adsl["EFFFL"] == "Y").sum()),
         "populations": {},
@@ -262,14 +263,16 @@ def _pct_ci(r: Mapping) -> str:
     )
 
 
-def _svg_km(name: str, km: Mapping) -> str:
-    """A Kaplan-Meier step plot with censor ticks, axes and a number-at-risk row, as inline SVG."""
+def _svg_km(name: str, km: Mapping, month: float) -> str:
+    """A Kaplan-Meier step plot with censor ticks, axes in months (`month` days each) and a number-at-risk
+    row, as inline SVG."""
     w, h, left, top, pw, ph = 640, 330, 60, 20, 540, 220
     times = km.get("curve", {}).get("time", [])
     surv = km.get("curve", {}).get("surv", [])
     cens = km.get("censor_times", [])
     tmax = max([*times, *cens, 1.0])
-    step = 90 if tmax > 360 else 30
+    step_months = 3 if tmax > 12 * month else 1
+    step = step_months * month
     xmax = step * math.ceil(tmax / step)
 
     def x(t: float) -> float:
@@ -291,21 +294,21 @@ def _svg_km(name: str, km: Mapping) -> str:
         parts.append(
             f'<text x="{left - 8}" y="{y(s) + 4:.2f}" font-size="11" text-anchor="end">{s:.2f}</text>'
         )
-    ticks = list(range(0, int(xmax) + 1, step))
+    ticks = [k * step for k in range(round(xmax / step) + 1)]
     n_total = int(km.get("n", 0))
     for tk in ticks:
         parts.append(
             f'<line x1="{x(tk):.2f}" y1="{top + ph}" x2="{x(tk):.2f}" y2="{top + ph + 4}" stroke="#333"/>'
         )
         parts.append(
-            f'<text x="{x(tk):.2f}" y="{top + ph + 16}" font-size="11" text-anchor="middle">{tk}</text>'
+            f'<text x="{x(tk):.2f}" y="{top + ph + 16}" font-size="11" text-anchor="middle">{round(tk / month)}</text>'
         )
         at_risk = n_total if tk == 0 else _at_risk(km, tk)
         parts.append(
             f'<text x="{x(tk):.2f}" y="{top + ph + 58}" font-size="11" text-anchor="middle">{at_risk}</text>'
         )
     parts.append(
-        f'<text x="{left + pw / 2:.2f}" y="{top + ph + 32}" font-size="12" text-anchor="middle">Days from screening</text>'
+        f'<text x="{left + pw / 2:.2f}" y="{top + ph + 32}" font-size="12" text-anchor="middle">Months from the analysis start date</text>'
     )
     parts.append(f'<text x="{left - 14}" y="{top + ph + 58}" font-size="11" text-anchor="end">At risk</text>')
     parts.append(f'<path d="{"".join(path)}" fill="none" stroke="#1f4e9c" stroke-width="2"/>')
@@ -321,6 +324,10 @@ def _svg_km(name: str, km: Mapping) -> str:
 
 def _at_risk(km: Mapping, t: float) -> int:
     return int(np.sum(np.asarray(km.get("observed_times", []), dtype="float64") >= t))
+
+
+def _months(days: float | None, month: float) -> float | None:
+    return None if days is None else days / month
 
 
 def _n_pct(r: Mapping) -> str:
@@ -364,7 +371,10 @@ def _html(summary: Mapping) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>",
         "</head><body><h1>Endpoint summary</h1>",
         f"<p>N treated (SAFFL): {summary['n_treated']}; efficacy-evaluable (EFFFL): {summary['n_efficacy_evaluable']}</p>",
+        f"<p>Times are in months of {summary['month_days']:g} days (a year of {12 * summary['month_days']:g} days / 12); "
+        "NE: not estimable.</p>",
     ]
+    month = float(summary["month_days"])
     for flag, res in summary["populations"].items():
         label = "efficacy-evaluable (primary)" if flag == "EFFFL" else "treated (sensitivity)"
         rows.append(
@@ -385,9 +395,12 @@ def _html(summary: Mapping) -> str:
         )
         rows.append(f"<tr><td>MRD negative</td><td>{_pct_ci(res['mrd_negative'])}</td></tr>")
         for p, km in res["km"].items():
+            low, mid, high = (
+                _months(km.get(k), month) for k in ("median_ci_low", "median", "median_ci_high")
+            )
             rows.append(
-                f"<tr><td>{p}: median days (95% CI), events/N</td><td>{_fmt(km.get('median'))} "
-                f"({_fmt(km.get('median_ci_low'))}-{_fmt(km.get('median_ci_high'))}), {km['events']}/{km['n']}</td></tr>"
+                f"<tr><td>{p}: median months (95% CI), events/N</td><td>{_fmt(mid)} "
+                f"({_fmt(low)}-{_fmt(high)}), {km['events']}/{km['n']}</td></tr>"
             )
             if "surv_at" in km:
                 rows.append(
@@ -398,7 +411,7 @@ def _html(summary: Mapping) -> str:
         for p in PLOT_PARAMS:
             km = res["km"][p]
             rows.append(f"<h3>Kaplan-Meier: {p} ({flag})</h3>")
-            rows.append(_svg_km(p, km))
+            rows.append(_svg_km(p, km, month))
     if "safety" in summary:
         rows.extend(_safety_html(summary["safety"]))
     rows.append("</body></html>")

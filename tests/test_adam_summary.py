@@ -176,6 +176,14 @@ def test_summary_recomputed_from_adrs_and_adtte(tmp_path):
     html = p1[1].read_text()
     assert html.count("<svg") == 4  # PFS and OS on EFFFL and SAFFL
     assert "At risk" in html
+    # durations in months of 365.25 / 12 = 30.4375 days, NE where not estimable
+    assert summary["month_days"] == 30.4375
+    for p, km in eff["km"].items():
+        cells = [
+            ("NE" if km[k] is None else f"{km[k] / 30.4375:.1f}")
+            for k in ("median", "median_ci_low", "median_ci_high")
+        ]
+        assert f"<td>{p}: median months (95% CI), events/N</td><td>{cells[0]} ({cells[1]}-{cells[2]})" in html
 
 
 def test_empty_population_gives_nulls():
