@@ -2,7 +2,8 @@
 
 Per parameter and subject of its population: the earliest event wins (ties: the order of `events`);
 without an event, the first censoring source in listed order (= priority) whose condition holds and
-that yields a date. Candidate dates before STARTDT are ignored. AVAL = ADT - STARTDT + 1 (days).
+that yields a date. Candidate dates before STARTDT are ignored. AVAL = ADT - STARTDT + 1 (days). ADTF and
+STARTDTF carry the imputation flag of the date taken (DTHDTF for DTHDT, ADRS.ADTF for an ADRS date).
 
 A parameter one of whose sources reads an ADRS parameter that was not derived (its input is absent:
 ``adrs.attrs["not_derived"]``, set by derive_adrs), or that reads ADRS when there is none, is not derived:
@@ -38,18 +39,26 @@ def _select(adrs: pd.DataFrame, sel: Mapping) -> pd.DataFrame:
 def _source_dates(
     src: Mapping, adsl: pd.DataFrame, adrs: pd.DataFrame, selections: Mapping, start: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Candidate (ADT, SRCDOM, SRCVAR, SRCSEQ) per USUBJID (index) of one event/censor/start source.
+    """Candidate (ADT, ADTF, SRCDOM, SRCVAR, SRCSEQ) per USUBJID (index) of one event/censor/start source.
 
     ``start`` is the parameter's origin (the result of this function for its `start` source, indexed by
-    USUBJID); a `start: true` source takes its date and its SRCDOM/SRCVAR/SRCSEQ.
+    USUBJID); a `start: true` source takes its date and its ADTF/SRCDOM/SRCVAR/SRCSEQ. ADTF is the
+    imputation flag of the date taken (compute_flag_of).
     """
     ids = adsl["USUBJID"]
     if src.get("start"):
-        out = start.reindex(ids.to_numpy())[["ADT", "SRCDOM", "SRCVAR", "SRCSEQ"]].copy()
+        out = start.reindex(ids.to_numpy())[["ADT", "ADTF", "SRCDOM", "SRCVAR", "SRCSEQ"]].copy()
     elif "variable" in src:
         var = src["variable"]
         out = pd.DataFrame(
-            {"ADT": adsl[var].to_numpy(), "SRCDOM": "ADSL", "SRCVAR": var, "SRCSEQ": np.nan}, index=ids
+            {
+                "ADT": adsl[var].to_numpy(),
+                "ADTF": compute_flag_of(adsl, var).to_numpy(),
+                "SRCDOM": "ADSL",
+                "SRCVAR": var,
+                "SRCSEQ": np.nan,
+            },
+            index=ids,
         )
     else:
         rec = _select(adrs, selections[src["selection"]])
@@ -57,7 +66,13 @@ def _source_dates(
             "USUBJID"
         )
         out = pd.DataFrame(
-            {"ADT": rec["ADT"], "SRCDOM": "ADRS", "SRCVAR": "ADT", "SRCSEQ": rec["ASEQ"]}
+            {
+                "ADT": rec["ADT"],
+                "ADTF": compute_flag_of(rec, "ADT"),
+                "SRCDOM": "ADRS",
+                "SRCVAR": "ADT",
+                "SRCSEQ": rec["ASEQ"],
+            }
         ).reindex(ids)
         out["SRCDOM"] = out["SRCDOM"].fillna("ADRS")
         out["SRCVAR"] = out["SRCVAR"].fillna("ADT")
@@ -76,6 +91,15 @@ def _source_dates(
         origin = start["ADT"].reindex(out.index)
         out.loc[(out["ADT"] < origin).to_numpy(), "ADT"] = np.nan
     return out
+
+
+def compute_flag_of(frame: pd.DataFrame, date: str) -> pd.Series:
+    """The imputation flag of date variable `date` by the ADaM naming rule (*DT -> *DTF: DTHDT's DTHDTF),
+    "" where the frame has none."""
+    flag = f"{date}F"
+    if not date.endswith("DT") or flag not in frame.columns:
+        return pd.Series("", index=frame.index, dtype="str")
+    return frame[flag].astype("string").fillna("").astype("str")
 
 
 def compute_adrs_inputs(spec: Mapping, selections: Mapping) -> list[str]:
@@ -112,7 +136,7 @@ def check_adrs_input(
 
 def _empty_adtte() -> pd.DataFrame:
     """No parameter derived: the record columns, typed, without rows."""
-    text_cols = ("USUBJID", "SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "PARAMCD", "PARAM")
+    text_cols = ("USUBJID", "ADTF", "STARTDTF", "SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "PARAMCD", "PARAM")
     num_cols = ("ADT", "SRCSEQ", "CNSR", "STARTDT", "AVAL", "PARAMN")
     return pd.DataFrame(
         {
@@ -186,6 +210,7 @@ def derive_adtte(
             )
         best = best.drop(columns=["_KEY", "_PRI", "_ORD"])
         best["STARTDT"] = best["USUBJID"].map(stdt).astype("float")  # float even when no subject is left
+        best["STARTDTF"] = best["USUBJID"].map(start["ADTF"])
         best["AVAL"] = best["ADT"].astype("float") - best["STARTDT"] + 1
         best = best.assign(PARAMCD=spec["paramcd"], PARAM=spec["param"], PARAMN=float(spec["paramn"]))
         parts.append(best)
@@ -195,7 +220,7 @@ def derive_adtte(
         adtte[var] = adtte["USUBJID"].map(subj[var])
     adtte = adtte.sort_values(["USUBJID", "PARAMN"]).reset_index(drop=True)
     adtte["ASEQ"] = (adtte.groupby("USUBJID").cumcount() + 1).astype("float64")
-    for col in ("SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "STUDYID", "SAFFL", "EFFFL"):
+    for col in ("ADTF", "STARTDTF", "SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "STUDYID", "SAFFL", "EFFFL"):
         adtte[col] = adtte[col].astype("string").fillna("").astype("str")
     log.info("ADTTE: %d records", len(adtte))
     return adtte, findings

@@ -59,3 +59,45 @@ def test_censoring_at_the_origin_names_the_origin_variable(tmp_path):
     assert (rows.loc["EX-4", "SRCDOM"], rows.loc["EX-4", "SRCVAR"]) == ("ADSL", "TRTSDT")
     # EX-1: first response 2024-02-05 - 2024-01-08 = 28 days, + 1 = 29.
     assert (rows.loc["EX-1", "AVAL"], rows.loc["EX-1", "CNSR"]) == (29, 0)
+
+
+def test_imputed_dates_carry_their_flag_into_adtf_and_startdtf(tmp_path):
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    path = tmp_path / "specs" / "adam" / "params" / "adtte.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["parameters"].append(
+        {
+            "paramcd": "TTDNT",
+            "paramn": 8,
+            "param": "Time from New Therapy to Death (days)",
+            "start": {"variable": "NACTDT"},
+            "events": [{"variable": "DTHDT", "evntdesc": "DEATH"}],
+            "censors": [
+                {"cnsr": 1, "variable": "LSTALVDT", "evntdesc": "ALIVE", "cnsdtdsc": "LAST KNOWN ALIVE"}
+            ],
+        }
+    )
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    s = worked_examples()
+    # EX-5 died in May 2024 (day unknown: DTHDT 2024-05-01, DTHDTF D) after a new therapy started in
+    # April 2024 (NACTDT 2024-04-01, NACTDTF D); last dose 2024-03-20, its last date known alive
+    s.subject("EX-5", dthdtc="2024-05", last_dose="2024-03-20").flc("EX-5", "2024-01-01", "SCREENING", 12, 250)
+    s.flc("EX-5", "2024-02-05", "CYCLE 2 DAY 1", 10, 90)
+    s.therapy("EX-5", "2024-04")
+    t = (
+        derive_adam(s.frames(), settings(), study_dir=tmp_path)
+        .datasets["ADTTE"]
+        .set_index(["USUBJID", "PARAMCD"])
+    )
+    os_ = t.loc[("EX-5", "OS")]
+    assert (os_["ADT"], os_["ADTF"], os_["CNSR"], os_["STARTDTF"]) == (sas("2024-05-01"), "D", 0, "")
+    new = t.loc[("EX-5", "TTDNT")]
+    assert (new["STARTDT"], new["STARTDTF"], new["ADT"], new["ADTF"]) == (
+        sas("2024-04-01"),
+        "D",
+        sas("2024-05-01"),
+        "D",
+    )
+    assert new["AVAL"] == 31  # 2024-04-01 .. 2024-05-01 inclusive
+    # a complete date has no flag: EX-1's OS censoring at its last known alive date
+    assert t.loc[("EX-1", "OS"), "ADTF"] == "" and t.loc[("EX-1", "OS"), "STARTDTF"] == ""
