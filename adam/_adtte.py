@@ -136,7 +136,17 @@ def check_adrs_input(
 
 def _empty_adtte() -> pd.DataFrame:
     """No parameter derived: the record columns, typed, without rows."""
-    text_cols = ("USUBJID", "ADTF", "STARTDTF", "SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "PARAMCD", "PARAM")
+    text_cols = (
+        "USUBJID",
+        "ADTF",
+        "STARTDTF",
+        "SRCDOM",
+        "SRCVAR",
+        "EVNTDESC",
+        "CNSDTDSC",
+        "PARAMCD",
+        "PARAM",
+    )
     num_cols = ("ADT", "SRCSEQ", "CNSR", "STARTDT", "AVAL", "PARAMN")
     return pd.DataFrame(
         {

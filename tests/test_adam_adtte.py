@@ -81,7 +81,9 @@ def test_imputed_dates_carry_their_flag_into_adtf_and_startdtf(tmp_path):
     s = worked_examples()
     # EX-5 died in May 2024 (day unknown: DTHDT 2024-05-01, DTHDTF D) after a new therapy started in
     # April 2024 (NACTDT 2024-04-01, NACTDTF D); last dose 2024-03-20, its last date known alive
-    s.subject("EX-5", dthdtc="2024-05", last_dose="2024-03-20").flc("EX-5", "2024-01-01", "SCREENING", 12, 250)
+    s.subject("EX-5", dthdtc="2024-05", last_dose="2024-03-20").flc(
+        "EX-5", "2024-01-01", "SCREENING", 12, 250
+    )
     s.flc("EX-5", "2024-02-05", "CYCLE 2 DAY 1", 10, 90)
     s.therapy("EX-5", "2024-04")
     t = (
