@@ -295,6 +295,57 @@ def derive_disposition(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> p
     return adsl
 
 
+def _records_by_cutoff(frame: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """The records meeting the step's condition and, when it names a `date` (an --DTC variable), dated on
+    or before the data cut-off (a record without a complete date is kept: its date is not known to be
+    after it)."""
+    chosen = frame[compute_where_mask(frame, step.get("where"))].reset_index(drop=True)
+    if step.get("date"):
+        days = compute_sas_date(chosen, step["date"], dataset=step["dataset"])
+        chosen = chosen[~(days > ctx.cutoff_days).to_numpy()].reset_index(drop=True)
+    return chosen
+
+
+def derive_subject_value(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """A value of each subject's first (or last) record of a domain meeting the condition, by `order`
+    (default: the record order): a baseline stage (RSSTRESC) and its system (RSCAT), a cause of death
+    (DDSTRESC). "" for a subject without such a record."""
+    var = step["variable"]
+    adsl[var] = ""
+    frame = ctx.records(step["dataset"], "subject_value", var)
+    if frame is None or not len(frame):
+        return adsl
+    chosen = _records_by_cutoff(frame, step, ctx)
+    require_columns(chosen, step["dataset"], ["USUBJID", step["value"], *step.get("order", [])])
+    order = ["USUBJID", *step.get("order", [])]
+    chosen = chosen.assign(_ROW=np.arange(len(chosen))).sort_values([*order, "_ROW"], kind="mergesort")
+    picked = chosen.drop_duplicates("USUBJID", keep="first" if step.get("pick", "first") == "first" else "last")
+    values = pd.Series(text(picked, step["value"]).to_numpy(), index=text(picked, "USUBJID").to_numpy())
+    adsl[var] = values.reindex(adsl["USUBJID"].to_numpy()).fillna("").to_numpy()
+    return adsl
+
+
+def derive_subject_count(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
+    """The number of each subject's records of a domain meeting the condition (of distinct values of
+    `distinct` when given): organs involved, prior lines of therapy; 0 without any, missing when the
+    domain is absent."""
+    var = step["variable"]
+    frame = ctx.records(step["dataset"], "subject_count", var)
+    adsl[var] = np.nan if frame is None else 0.0  # no domain: not known, not none
+    if frame is None or not len(frame):
+        return adsl
+    chosen = _records_by_cutoff(frame, step, ctx)
+    subjects = text(chosen, "USUBJID")
+    if step.get("distinct"):
+        require_columns(chosen, step["dataset"], [step["distinct"]])
+        counts = pd.DataFrame({"U": subjects, "V": text(chosen, step["distinct"])}).drop_duplicates()
+        counts = counts[counts["V"] != ""]["U"].value_counts()
+    else:
+        counts = subjects.value_counts()
+    adsl[var] = counts.reindex(adsl["USUBJID"].to_numpy()).fillna(0).astype("float64").to_numpy()
+    return adsl
+
+
 def derive_baseline_covariate(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd.DataFrame:
     """A baseline covariate: AVAL (or `value`) of the subject's ABLFL = Y record of a BDS parameter."""
     var = step["variable"]
@@ -358,6 +409,8 @@ ADSL_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, AdslContext], pd.DataFram
     "impute_date": derive_imputed_date,
     "study_day": derive_study_day,
     "extreme_flag": derive_extreme_flag,
+    "subject_value": derive_subject_value,
+    "subject_count": derive_subject_count,
     "baseline": derive_baseline_covariate,
     "response_baseline": derive_response_baseline,
 }

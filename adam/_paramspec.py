@@ -348,6 +348,22 @@ ADSL_STEP_SCHEMAS: dict[str, dict] = {
         "none": {"type": "string"},
         "reason": _OPT_VAR,
     },
+    "subject_value": {
+        "variable": _VAR,
+        "dataset": {**_DOMAIN, "required": True},
+        "value": _VAR,
+        "where": _WHERE,
+        "date": _OPT_VAR,
+        "order": {"type": "list", "schema": _VAR},
+        "pick": _PICK,
+    },
+    "subject_count": {
+        "variable": _VAR,
+        "dataset": {**_DOMAIN, "required": True},
+        "where": _WHERE,
+        "date": _OPT_VAR,
+        "distinct": _OPT_VAR,
+    },
     "baseline": {
         "variable": _VAR,
         "dataset": {**_DOMAIN, "required": True},

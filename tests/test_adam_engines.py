@@ -157,6 +157,57 @@ def test_supplemental_qualifiers_join_the_record_their_idvar_names():
         merge_supplemental(ae, {}, "AE", ["RELDARA"], "ADAE")
 
 
+def test_subject_value_and_count_from_a_domain():
+    adsl = pd.DataFrame({"USUBJID": ["S-1", "S-2", "S-3"]})
+    rs = pd.DataFrame(
+        {
+            "USUBJID": ["S-1", "S-1", "S-2", "S-2"],
+            "RSTESTCD": ["ALSTAGE", "ALSTAGE", "ALSTAGE", "HEMRESP"],
+            "RSCAT": ["MAYO 2012", "MAYO 2004", "MAYO 2004", "PALLADINI 2012"],
+            "RSSTRESC": ["III", "II", "IIIB", "CR"],
+            "RSDTC": ["2024-01-20", "2024-01-05", "2024-02-01", "2024-03-01"],
+        }
+    )
+    mh = pd.DataFrame(
+        {
+            "USUBJID": ["S-1", "S-1", "S-1", "S-2", "S-2"],
+            "MHTERM": ["CARDIAC", "RENAL", "CARDIAC", "RENAL", "HEPATIC"],
+            "MHOCCUR": ["Y", "Y", "Y", "N", "Y"],
+            "MHDTC": ["2024-01-05", "2024-01-05", "2024-01-06", "2024-01-05", "2031-01-01"],
+        }
+    )
+    ctx = AdslContext({"RS": rs, "MH": mh}, {}, days("2026-06-30"))
+    last = {
+        "dataset": "RS",
+        "where": {"variable": "RSTESTCD", "op": "eq", "value": "ALSTAGE"},
+        "order": ["RSDTC"],
+    }
+    out = ADSL_STEPS["subject_value"](
+        adsl.copy(), {**last, "variable": "BSTAGE", "value": "RSSTRESC", "pick": "last"}, ctx
+    )
+    # S-1: the later of its two stages (2024-01-20, MAYO 2012 III); S-2: its one stage; S-3: none
+    assert out["BSTAGE"].tolist() == ["III", "IIIB", ""]
+    out = ADSL_STEPS["subject_value"](
+        adsl.copy(), {**last, "variable": "X", "value": "RSCAT", "pick": "first"}, ctx
+    )
+    assert out["X"].tolist() == ["MAYO 2004", "MAYO 2004", ""]
+    occurred = {"variable": "MHOCCUR", "op": "eq", "value": "Y"}
+    count = ADSL_STEPS["subject_count"](
+        adsl.copy(), {"variable": "N", "dataset": "MH", "where": occurred, "distinct": "MHTERM"}, ctx
+    )
+    # S-1: CARDIAC twice and RENAL -> 2 distinct; S-2: RENAL not occurred, HEPATIC -> 1; S-3: 0
+    assert count["N"].tolist() == [2.0, 1.0, 0.0]
+    records = ADSL_STEPS["subject_count"](
+        adsl.copy(), {"variable": "N", "dataset": "MH", "where": occurred, "date": "MHDTC"}, ctx
+    )
+    # every record, but S-2's HEPATIC record is dated after the cut-off
+    assert records["N"].tolist() == [3.0, 0.0, 0.0]
+    # an absent domain leaves the count missing (not known to be 0) and says so
+    missing = ADSL_STEPS["subject_count"](adsl.copy(), {"variable": "PRLINES", "dataset": "CM"}, ctx)
+    assert missing["PRLINES"].isna().all()
+    assert [(f.code, f.variable) for f in ctx.findings] == [("ADM006", "PRLINES")]
+
+
 def test_treatment_dates_stop_at_the_data_cut_off():
     # issue 28, item 9: a last dose dated 9999-12-31 (an "ongoing" placeholder) kept TRTEDT 9999-12-31
     # past the cut-off. A: a period ending on the placeholder ends on the cut-off; B: only a period after

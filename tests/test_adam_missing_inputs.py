@@ -203,8 +203,16 @@ def test_no_rs_dataset(package, full, study, drop):
         f"no RS dataset (so no record with RSTESTCD {adrs_testcd('investigator')})"
     )
     assert message(r, "MRDNEG").startswith(f"no RS dataset (so no record with RSTESTCD {adrs_testcd('mrd')})")
-    assert_adsl_complete(full, r)
+    # the baseline stage is an RS record too: without RS it is not derived, and ADSL says so
+    assert_adsl_complete(full, r, may_differ=("LSTALVDT", "BSTAGE", "BSTAGSYS"))
     adsl, adsl_full = r.datasets["ADSL"], full.datasets["ADSL"]
+    assert (adsl["BSTAGE"] == "").all() and (adsl_full["BSTAGE"] != "").any()
+    stage = [
+        (f.code, f.variable)
+        for f in r.findings
+        if f.dataset == "ADSL" and f.variable in ("BSTAGE", "BSTAGSYS")
+    ]
+    assert stage == [("ADM006", "BSTAGE"), ("ADM006", "BSTAGSYS")]
     pd.testing.assert_frame_equal(adsl[list(ADRS_SUBJECT_INPUTS)], adsl_full[list(ADRS_SUBJECT_INPUTS)])
     pd.testing.assert_frame_equal(r.datasets["ADLB"], full.datasets["ADLB"])
     adrs = r.datasets["ADRS"]

@@ -435,3 +435,30 @@ def test_investigator_mostly_agrees_with_the_rules(run):
     assert len(both) >= 0.9 * len(rule)  # nearly every scored assessment has an investigator call
     agreement = (both["AVALC_rule"] == both["AVALC_inv"]).mean()
     assert 0.85 <= agreement < 1.0
+
+
+def test_adsl_history_covariates_recomputed_from_sdtm(run):
+    adsl = run.result.datasets["ADSL"].set_index("USUBJID")
+    sd = run.sdtm
+    for usubjid, row in adsl.iterrows():
+        mh = sd["MH"][
+            (sd["MH"]["USUBJID"] == usubjid) & (sd["MH"]["MHCAT"] == "AL AMYLOIDOSIS ORGAN INVOLVEMENT")
+        ]
+        assert row["NORGANS"] == len(set(mh.loc[mh["MHOCCUR"] == "Y", "MHTERM"])), usubjid
+        cm = sd["CM"][
+            (sd["CM"]["USUBJID"] == usubjid) & (sd["CM"]["CMCAT"] == "PRIOR ANTI-PLASMA CELL THERAPY")
+        ]
+        assert row["PRLINES"] == len(cm), usubjid
+        pr = sd["PR"][(sd["PR"]["USUBJID"] == usubjid) & (sd["PR"]["PROCCUR"] == "Y")]
+        asct = (pr["PRTRT"] == "AUTOLOGOUS STEM CELL TRANSPLANTATION").any()
+        assert row["PRASCTFL"] == ("Y" if asct else "N"), usubjid
+        stage = sd["RS"][(sd["RS"]["USUBJID"] == usubjid) & (sd["RS"]["RSTESTCD"] == "ALSTAGE")]
+        assert len(stage) == 1, usubjid  # one stage, at screening
+        assert (row["BSTAGE"], row["BSTAGSYS"]) == (stage["RSSTRESC"].iloc[0], stage["RSCAT"].iloc[0])
+        dd = sd["DD"][sd["DD"]["USUBJID"] == usubjid]
+        cause = dd["DDSTRESC"].iloc[0] if len(dd) and row["DTHFL"] == "Y" else ""
+        assert row["DTHCAUS"] == cause, usubjid
+        eot = sd["DS"][(sd["DS"]["USUBJID"] == usubjid) & (sd["DS"]["DSSCAT"] == "END OF TREATMENT")]
+        reason = eot["DSDECOD"].iloc[-1] if len(eot) and eot["DSDECOD"].iloc[-1] != "COMPLETED" else ""
+        assert row["DCTREAS"] == reason, usubjid
+    assert adsl["PRASCTFL"].eq("Y").any() and adsl["DTHCAUS"].ne("").any() and adsl["DCTREAS"].ne("").any()
