@@ -59,6 +59,7 @@ class Sdtm:
         self.cm: list[dict] = []
         self.ds: list[dict] = []
         self.ae: list[dict] = []
+        self.ec: list[dict] = []
         self.suppae: list[dict] = []
         self._seq: dict[tuple[str, str], int] = {}
 
@@ -129,6 +130,24 @@ class Sdtm:
                     "EXENDTC": last_dose,
                 }
             )
+            for given in self.ex[-2:]:  # every planned administration is an EC record (here all given)
+                self.ec.append(
+                    {
+                        "STUDYID": "DARPAL",
+                        "USUBJID": usubjid,
+                        "ECSEQ": float(self._next("EC", usubjid)),
+                        "ECTRT": given["EXTRT"],
+                        "ECOCCUR": "Y",
+                        "ECDOSE": given["EXDOSE"],
+                        "ECDOSU": "mg",
+                        "ECADJ": "",
+                        "ECREASOC": "",
+                        "VISIT": "CYCLE 1 DAY 1",
+                        "VISITNUM": 101.0,
+                        "ECSTDTC": given["EXSTDTC"],
+                        "ECENDTC": given["EXENDTC"],
+                    }
+                )
             self.event(usubjid, first_dose)
         return self
 
@@ -308,7 +327,14 @@ class Sdtm:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         out = {"DM": pd.DataFrame(self.dm), "EX": pd.DataFrame(self.ex), "LB": pd.DataFrame(self.lb)}
-        named = (("RS", self.rs), ("SUPPRS", self.supprs), ("CM", self.cm), ("DS", self.ds), ("AE", self.ae))
+        named = (
+            ("RS", self.rs),
+            ("SUPPRS", self.supprs),
+            ("CM", self.cm),
+            ("DS", self.ds),
+            ("AE", self.ae),
+            ("EC", self.ec),
+        )
         for name, rows in (*named, ("SUPPAE", self.suppae)):
             if rows:
                 out[name] = pd.DataFrame(rows)

@@ -60,8 +60,9 @@ def test_read_sdtm_folder(tmp_path):
     pyreadstat.write_xport(frames["EX"], str(tmp_path / "ex.xpt"), table_name="EX")
     pyreadstat.write_xport(frames["AE"], str(tmp_path / "ae.xpt"), table_name="AE")
     pyreadstat.write_xport(frames["SUPPAE"], str(tmp_path / "suppae.xpt"), table_name="SUPPAE")
+    pyreadstat.write_xport(frames["EC"], str(tmp_path / "ec.xpt"), table_name="EC")
     read = read_sdtm_folder(tmp_path)
-    assert sorted(read) == ["AE", "DM", "EX", "LB", "SUPPAE"]
+    assert sorted(read) == ["AE", "DM", "EC", "EX", "LB", "SUPPAE"]
     assert read["DM"]["DTHDTC"].tolist() == ["", "", ""]
     a = derive_adam(read, settings()).datasets["ADRS"]
     b = derive_adam(frames, settings()).datasets["ADRS"]

@@ -462,3 +462,29 @@ def test_adsl_history_covariates_recomputed_from_sdtm(run):
         reason = eot["DSDECOD"].iloc[-1] if len(eot) and eot["DSDECOD"].iloc[-1] != "COMPLETED" else ""
         assert row["DCTREAS"] == reason, usubjid
     assert adsl["PRASCTFL"].eq("Y").any() and adsl["DTHCAUS"].ne("").any() and adsl["DCTREAS"].ne("").any()
+
+
+def test_adex_total_dose_equals_what_ex_says_was_given(run):
+    """TDOSE (from EC, every planned administration) per subject and drug equals the dose EX records as
+    given (dose x days of each EX record); RDI is that over the planned dose."""
+    adex = run.result.datasets["ADEX"]
+    total = adex[(adex["PARCAT2"] == "OVERALL") & (adex["PARAMCD"] == "TDOSE")].set_index(
+        ["USUBJID", "PARCAT1"]
+    )
+    planned = adex[(adex["PARCAT2"] == "OVERALL") & (adex["PARAMCD"] == "TPDOSE")].set_index(
+        ["USUBJID", "PARCAT1"]
+    )
+    rdi = adex[(adex["PARCAT2"] == "OVERALL") & (adex["PARAMCD"] == "RDI")].set_index(["USUBJID", "PARCAT1"])
+    ex = run.sdtm["EX"]
+    given: dict = {}
+    for row in ex.itertuples(index=False):
+        start, end = date.fromisoformat(row.EXSTDTC[:10]), date.fromisoformat(row.EXENDTC[:10])
+        if start > run.study.cutoff:
+            continue
+        key = (row.USUBJID, row.EXTRT)
+        given[key] = given.get(key, 0.0) + row.EXDOSE * ((end - start).days + 1)
+    assert len(given) == len(total) > 0
+    for key, dose in given.items():
+        assert total.loc[key, "AVAL"] == pytest.approx(dose), key
+        assert rdi.loc[key, "AVAL"] == pytest.approx(100 * dose / planned.loc[key, "AVAL"]), key
+    assert (rdi["AVAL"] < 100).any() and (rdi["AVAL"] <= 100).all()

@@ -569,7 +569,7 @@ KEYSET_SDTM = {
     "SUPPRS",
     "SUPPSS",
 }
-KEYSET_ADAM = {"ADSL", "ADAE", "ADLB", "ADRS", "ADTTE"}
+KEYSET_ADAM = {"ADSL", "ADAE", "ADEX", "ADLB", "ADRS", "ADTTE"}
 
 DEFECTS: list[Defect] = [
     # --- structure and metadata
@@ -981,7 +981,7 @@ DEFECTS: list[Defect] = [
         "population-flag-null",
         set_row("ADSL", first("ADSL", SAFFL="Y"), SAFFL=""),
         "CDG1108",
-        {"ADSL", "ADAE", "ADLB", "ADRS", "ADTTE"},
+        {"ADSL", "ADAE", "ADEX", "ADLB", "ADRS", "ADTTE"},
         {"SAFFL"},
         frozenset({"CDG1126"}),  # the other datasets keep the subject's former SAFFL
     ),
@@ -1001,9 +1001,9 @@ DEFECTS: list[Defect] = [
             TRTEDT=lambda s, i: float(s.value("ADSL", i, "TRTSDT")) - 7,
         ),
         "CDG1111",
-        {"ADSL", "ADAE"},
+        {"ADSL", "ADAE", "ADEX"},
         {"TRTEDT"},
-        frozenset({"CDG1126"}),  # ADAE keeps the subject's former TRTEDT
+        frozenset({"CDG1126"}),  # ADAE and ADEX keep the subject's former TRTEDT
     ),
     D(
         "adam-date-as-text",
