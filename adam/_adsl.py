@@ -319,7 +319,9 @@ def derive_subject_value(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) ->
     require_columns(chosen, step["dataset"], ["USUBJID", step["value"], *step.get("order", [])])
     order = ["USUBJID", *step.get("order", [])]
     chosen = chosen.assign(_ROW=np.arange(len(chosen))).sort_values([*order, "_ROW"], kind="mergesort")
-    picked = chosen.drop_duplicates("USUBJID", keep="first" if step.get("pick", "first") == "first" else "last")
+    picked = chosen.drop_duplicates(
+        "USUBJID", keep="first" if step.get("pick", "first") == "first" else "last"
+    )
     values = pd.Series(text(picked, step["value"]).to_numpy(), index=text(picked, "USUBJID").to_numpy())
     adsl[var] = values.reindex(adsl["USUBJID"].to_numpy()).fillna("").to_numpy()
     return adsl
