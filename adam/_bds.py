@@ -11,7 +11,7 @@ ANL01FL, ONTRTFL, extreme records (DTYPE LOV), TRTP/TRTA and ASEQ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -165,7 +165,19 @@ def derive_parameter(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.Dat
     else:
         inputs, formula = tuple(step["inputs"]), ARITHMETIC[step["formula"]]
     by = list(step["by"])
-    constant = set(step.get("constant") or [])
+    wide = _complete_inputs(frame, inputs, by, set(step.get("constant") or []))
+    new = wide[by].copy()
+    new["PARAMCD"] = step["paramcd"]
+    new["AVAL"] = formula(*(wide[c].astype("float64") for c in inputs)).to_numpy()
+    new["DTYPE"] = ""
+    return pd.concat([frame, merge_subject_variables(new, ctx["adsl"])], ignore_index=True)
+
+
+def _complete_inputs(
+    frame: pd.DataFrame, inputs: Sequence[str], by: list[str], constant: set[str]
+) -> pd.DataFrame:
+    """One row per `by` group with the AVAL of every input parameter as a column, only the groups where
+    every input is present (an input named in `constant` is the subject's single value)."""
     usable = frame[(frame["DTYPE"] == "") & frame["AVAL"].notna()]
     keyed = usable[~usable["PARAMCD"].isin(constant)]
     keyed = keyed[keyed["PARAMCD"].isin(inputs)]
@@ -178,10 +190,39 @@ def derive_parameter(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.Dat
     for code in inputs:
         if code not in wide.columns:
             wide[code] = np.nan
-    wide = wide[wide[list(inputs)].notna().all(axis=1)]
+    return wide[wide[list(inputs)].notna().all(axis=1)]
+
+
+def derive_score(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
+    """A questionnaire score per `by` group (one time point) from several item parameters, only where
+    every item is answered: their sum (`sum`: the EQ-5D-5L level sum score), or a value set (`value_set`:
+    `start` plus the decrement of each item's level, the EQ-5D-5L index; a level the table does not list
+    decrements 0, as level 1 does). A level that is not one of the items' `levels` is an AdamInputError."""
+    inputs = list(step["inputs"])
+    by = list(step["by"])
+    wide = _complete_inputs(frame, inputs, by, set())
+    levels = {float(v) for v in step.get("levels") or []}
+    for code in inputs:
+        off = ~wide[code].astype("float64").isin(levels) if levels else pd.Series(False, index=wide.index)
+        if off.any():
+            row = wide[off].iloc[0]
+            raise AdamInputError(
+                f"{code} = {row[code]:g} is not a level of the score {step['paramcd']} ({sorted(levels)})",
+                dataset="ADaM",
+                variable="AVAL",
+                usubjid=str(row["USUBJID"]),
+            )
+    if "value_set" in step:
+        table = step["value_set"]
+        value = pd.Series(float(table["start"]), index=wide.index)
+        for code in inputs:
+            decrements = {float(k): float(v) for k, v in (table["decrements"].get(code) or {}).items()}
+            value = value + wide[code].astype("float64").map(lambda x, d=decrements: d.get(x, 0.0))
+    else:
+        value = wide[inputs].astype("float64").sum(axis=1)
     new = wide[by].copy()
     new["PARAMCD"] = step["paramcd"]
-    new["AVAL"] = formula(*(wide[c].astype("float64") for c in inputs)).to_numpy()
+    new["AVAL"] = value.round(int(step.get("digits", 12))).to_numpy()
     new["DTYPE"] = ""
     return pd.concat([frame, merge_subject_variables(new, ctx["adsl"])], ignore_index=True)
 
@@ -307,6 +348,7 @@ def derive_extreme_records(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> 
 
 BDS_STEPS: dict[str, Callable[[pd.DataFrame, Mapping, Any], pd.DataFrame]] = {
     "parameter": derive_parameter,
+    "score": derive_score,
     "aggregate": derive_aggregate,
     "compute": derive_compute,
     "impute_date": derive_imputed_date,

@@ -438,6 +438,30 @@ BDS_STEP_SCHEMAS: dict[str, dict] = {
         },
     },
     "summary_records": {"dtype": {"type": "string", "required": True}, "by": _BY, "where": _WHERE},
+    "score": {
+        "paramcd": _VAR,
+        "inputs": {"type": "list", "required": True, "minlength": 2, "schema": _VAR},
+        "by": _BY,
+        "levels": {"type": "list", "schema": {"type": "number"}},
+        "digits": {"type": "integer", "min": 0},
+        "value_set": {
+            "type": "dict",
+            "schema": {
+                "reference": {"type": "string", "required": True, "empty": False},
+                "start": {"type": "number", "required": True},
+                "decrements": {
+                    "type": "dict",
+                    "required": True,
+                    "keysrules": _VAR,
+                    "valuesrules": {
+                        "type": "dict",
+                        "keysrules": {"type": "integer"},
+                        "valuesrules": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
     "lookup": {
         "by": _VAR,
         "values": {

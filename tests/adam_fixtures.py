@@ -60,6 +60,7 @@ class Sdtm:
         self.ds: list[dict] = []
         self.ae: list[dict] = []
         self.ec: list[dict] = []
+        self.qs: list[dict] = []
         self.suppae: list[dict] = []
         self._seq: dict[tuple[str, str], int] = {}
 
@@ -149,6 +150,22 @@ class Sdtm:
                     }
                 )
             self.event(usubjid, first_dose)
+            for code in ("EQ5D0201", "EQ5D0202", "EQ5D0203", "EQ5D0204", "EQ5D0205", "EQ5D0206"):
+                value = 80.0 if code == "EQ5D0206" else 1.0  # full health at screening, VAS 80
+                self.qs.append(
+                    {
+                        "STUDYID": "DARPAL",
+                        "USUBJID": usubjid,
+                        "QSSEQ": float(self._next("QS", usubjid)),
+                        "QSCAT": "EQ-5D-5L",
+                        "QSTESTCD": code,
+                        "QSSTRESC": f"{value:g}",
+                        "QSSTRESN": value,
+                        "VISIT": "SCREENING",
+                        "VISITNUM": 1.0,
+                        "QSDTC": consent,
+                    }
+                )
         return self
 
     def event(self, usubjid: str, start: str, grade: str = "1", onset_grade: str = "") -> Sdtm:
@@ -334,6 +351,7 @@ class Sdtm:
             ("DS", self.ds),
             ("AE", self.ae),
             ("EC", self.ec),
+            ("QS", self.qs),
         )
         for name, rows in (*named, ("SUPPAE", self.suppae)):
             if rows:

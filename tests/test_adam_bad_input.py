@@ -61,8 +61,9 @@ def test_read_sdtm_folder(tmp_path):
     pyreadstat.write_xport(frames["AE"], str(tmp_path / "ae.xpt"), table_name="AE")
     pyreadstat.write_xport(frames["SUPPAE"], str(tmp_path / "suppae.xpt"), table_name="SUPPAE")
     pyreadstat.write_xport(frames["EC"], str(tmp_path / "ec.xpt"), table_name="EC")
+    pyreadstat.write_xport(frames["QS"], str(tmp_path / "qs.xpt"), table_name="QS")
     read = read_sdtm_folder(tmp_path)
-    assert sorted(read) == ["AE", "DM", "EC", "EX", "LB", "SUPPAE"]
+    assert sorted(read) == ["AE", "DM", "EC", "EX", "LB", "QS", "SUPPAE"]
     assert read["DM"]["DTHDTC"].tolist() == ["", "", ""]
     a = derive_adam(read, settings()).datasets["ADRS"]
     b = derive_adam(frames, settings()).datasets["ADRS"]

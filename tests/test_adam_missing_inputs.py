@@ -323,9 +323,13 @@ def test_no_egfr_inputs_only_drops_egfr(package, full, study):
 # ---------------------------------------------------------------------------------------- no QS, no CM
 
 
-def test_no_qs_and_no_cm(package, full, study):
-    r = derive({k: v for k, v in package.items() if k not in ("QS", "CM")}, study)
-    assert absent_findings(r) == []  # no ADRS/ADTTE parameter reads QS or CM directly
+def test_no_cm_and_no_qs(package, full, study):
+    # QS is the source of the declared ADQS: without it nothing is derived, and the error names it
+    with pytest.raises(adam.AdamInputError) as err:
+        derive({k: v for k, v in package.items() if k != "QS"}, study)
+    assert err.value.dataset == "QS" and "ADQS" in str(err.value)
+    r = derive({k: v for k, v in package.items() if k != "CM"}, study)
+    assert absent_findings(r) == []  # no ADRS/ADTTE parameter reads CM directly
     adsl = r.datasets["ADSL"]
     assert list(adsl["USUBJID"]) == list(full.datasets["ADSL"]["USUBJID"])
     assert adsl["NACTDT"].isna().all()

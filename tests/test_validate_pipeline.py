@@ -569,7 +569,7 @@ KEYSET_SDTM = {
     "SUPPRS",
     "SUPPSS",
 }
-KEYSET_ADAM = {"ADSL", "ADAE", "ADEX", "ADLB", "ADRS", "ADTTE"}
+KEYSET_ADAM = {"ADSL", "ADAE", "ADEX", "ADLB", "ADQS", "ADRS", "ADTTE"}
 
 DEFECTS: list[Defect] = [
     # --- structure and metadata
@@ -981,7 +981,7 @@ DEFECTS: list[Defect] = [
         "population-flag-null",
         set_row("ADSL", first("ADSL", SAFFL="Y"), SAFFL=""),
         "CDG1108",
-        {"ADSL", "ADAE", "ADEX", "ADLB", "ADRS", "ADTTE"},
+        {"ADSL", "ADAE", "ADEX", "ADLB", "ADQS", "ADRS", "ADTTE"},
         {"SAFFL"},
         frozenset({"CDG1126"}),  # the other datasets keep the subject's former SAFFL
     ),
