@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,17 @@ from cdiscgen._atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 POPULATIONS = ("EFFFL", "SAFFL")
-KM_PARAMS = ("PFS", "OS", "DOR", "TTHR")
+KM_PARAMS = ("PFS", "OS", "DOR", "TTHR", "TTCARDR", "TTRENR")
+KM_NAMES = {
+    "PFS": "Progression-free survival",
+    "OS": "Overall survival",
+    "DOR": "Duration of hematologic response",
+    "TTHR": "Time to hematologic response",
+    "TTCARDR": "Time to cardiac response (evaluable)",
+    "TTRENR": "Time to renal response (evaluable)",
+}
+EQ5D_PARAMS = ("EQ5DIDX", "EQ5D0206", "EQ5DLSS")
+"""The EQ-5D-5L parameters summarised by visit: index value, VAS, level sum score."""
 PLOT_PARAMS = ("PFS", "OS")
 
 
@@ -114,6 +124,78 @@ def _flag_rate(adrs: pd.DataFrame, ids: pd.Index, paramcd: str) -> dict:
     return compute_rate(k, len(ids))
 
 
+def compute_concordance(
+    adrs: pd.DataFrame, ids: pd.Index, derived: str, investigator: str, order: Sequence[str] = ()
+) -> dict:
+    """Agreement of the investigator's response with the derived one, per assessment (the same subject and
+    analysis visit): pairs, the agreement rate with its exact CI, Cohen's kappa, the cross-table
+    (investigator -> derived -> n), its categories (those of `order` first, in that order) and the
+    assessments of either kind without the other."""
+    cols = ["USUBJID", "AVISITN", "AVALC"]
+    adrs = adrs.reindex(columns=[*cols, "PARAMCD"])  # an ADRS without visits has no pairs
+    mine = adrs[(adrs["PARAMCD"] == derived) & adrs["USUBJID"].isin(ids)][cols]
+    theirs = adrs[(adrs["PARAMCD"] == investigator) & adrs["USUBJID"].isin(ids)][cols]
+    pairs = mine.merge(theirs, on=["USUBJID", "AVISITN"], suffixes=("_D", "_I"))
+    n = len(pairs)
+    agree = int((pairs["AVALC_D"] == pairs["AVALC_I"]).sum())
+    table: dict = {}
+    for (inv, der), count in pairs.groupby(["AVALC_I", "AVALC_D"]).size().items():
+        table.setdefault(str(inv), {})[str(der)] = int(count)
+    kappa = None
+    if n:
+        observed = agree / n
+        p_inv = pairs["AVALC_I"].value_counts() / n
+        p_der = pairs["AVALC_D"].value_counts() / n
+        expected = float(
+            sum(p_inv.get(c, 0.0) * p_der.get(c, 0.0) for c in set(p_inv.index) | set(p_der.index))
+        )
+        kappa = (observed - expected) / (1 - expected) if expected < 1 else None
+    seen = set(pairs["AVALC_D"]) | set(pairs["AVALC_I"])
+    categories = [c for c in dict.fromkeys(order) if c in seen] + sorted(seen - set(order))
+    return {
+        "pairs": n,
+        "categories": categories,
+        "agreement": compute_rate(agree, n),
+        "kappa": kappa,
+        "table": table,
+        "investigator_only": len(theirs) - n,
+        "derived_only": len(mine) - n,
+    }
+
+
+def compute_questionnaire_by_visit(adqs: pd.DataFrame, ids: pd.Index, params: tuple[str, ...]) -> list[dict]:
+    """Per parameter and analysis visit (AVISITN order): n, mean and SD of AVAL, and of the change from
+    baseline (CHG) where there is one."""
+    out = []
+    rows = adqs[adqs["PARAMCD"].isin(params) & adqs["USUBJID"].isin(ids) & (adqs["AVISIT"] != "")]
+    for paramcd in params:
+        one = rows[rows["PARAMCD"] == paramcd]
+        if not len(one):
+            continue
+        visits = []
+        for (avisitn, avisit), v in one.groupby(["AVISITN", "AVISIT"], sort=True):
+            aval = pd.to_numeric(v["AVAL"], errors="coerce").dropna()
+            chg = (
+                pd.to_numeric(v["CHG"], errors="coerce").dropna()
+                if "CHG" in v.columns
+                else pd.Series(dtype=float)
+            )
+            visits.append(
+                {
+                    "avisit": str(avisit),
+                    "avisitn": float(avisitn),
+                    "n": int(len(aval)),
+                    "mean": float(aval.mean()) if len(aval) else None,
+                    "sd": float(aval.std()) if len(aval) > 1 else None,
+                    "chg_n": int(len(chg)),
+                    "chg_mean": float(chg.mean()) if len(chg) else None,
+                    "chg_sd": float(chg.std()) if len(chg) > 1 else None,
+                }
+            )
+        out.append({"paramcd": paramcd, "param": str(one["PARAM"].iloc[0]), "visits": visits})
+    return out
+
+
 def summary_applies(datasets: Mapping[str, pd.DataFrame], settings: Mapping) -> bool:
     """The endpoint summary is the response study's (DOMAIN.md): it needs ADRS, ADTTE and `response`."""
     return {"ADSL", "ADRS", "ADTTE"} <= set(datasets) and "response" in settings
@@ -125,9 +207,11 @@ def compute_endpoint_summary(
     adtte: pd.DataFrame,
     settings: Mapping,
     adae: pd.DataFrame | None = None,
+    adqs: pd.DataFrame | None = None,
 ) -> dict:
     """Every figure of DOMAIN.md "Endpoint summary" on EFFFL (primary) and SAFFL (sensitivity); with
-    ADAE, the treatment-emergent adverse events of the safety population (compute_safety_summary)."""
+    ADAE, the treatment-emergent adverse events of the safety population (compute_safety_summary); with
+    ADQS, the EQ-5D-5L by visit of the safety population."""
     year = float(settings.get("response", {}).get("year_days", 365.25))
     rank = list(settings["response"]["hematologic"]["rank"]) + ["DEATH"]
     summary: dict = {
@@ -141,6 +225,8 @@ def compute_endpoint_summary(
         ids = pd.Index(pop["USUBJID"])
         res: dict = {"N": int(len(ids))}
         res["crvgpr_c6"] = _flag_rate(adrs, ids, "CRVGPRC6")
+        res["crvgpr_196"] = _flag_rate(adrs, ids, "CRVG196")
+        res["concordance"] = compute_concordance(adrs, ids, "HEMRESP", "INVRESP", rank)
         res["orr"] = {f"C{c}": _flag_rate(adrs, ids, f"ORRC{c}") for c in (1, 3, 6)}
         bor = adrs[(adrs["PARAMCD"] == "BOR") & adrs["USUBJID"].isin(ids)]["AVALC"]
         res["bor"] = {v: compute_rate(int((bor == v).sum()), len(ids)) for v in rank if v != "DEATH"}
@@ -163,6 +249,9 @@ def compute_endpoint_summary(
         summary["populations"][flag] = res
     if adae is not None:
         summary["safety"] = compute_safety_summary(adsl, adae)
+    if adqs is not None:
+        treated = pd.Index(adsl.loc[adsl["SAFFL"] == "Y", "USUBJID"])
+        summary["eq5d"] = compute_questionnaire_by_visit(adqs, treated, EQ5D_PARAMS)
     return summary
 
 
@@ -334,6 +423,42 @@ def _n_pct(r: Mapping) -> str:
     return f"{r['n']} ({100 * r['rate']:.1f}%)" if r.get("rate") is not None else f"{r['n']}"
 
 
+def _concordance_html(c: Mapping) -> list[str]:
+    """Investigator vs derived hematologic response per assessment: agreement, kappa, cross-table."""
+    kappa = "NE" if c.get("kappa") is None else f"{c['kappa']:.3f}"
+    rows = [
+        "<h3>Concordance of the investigator's response with the derived one (per assessment)</h3>",
+        f"<p>{c['pairs']} assessments with both; agreement {_pct_ci(c['agreement'])}; Cohen's kappa {kappa}. "
+        f"Investigator only: {c['investigator_only']}; derived only: {c['derived_only']}.</p>",
+    ]
+    categories = c["categories"]
+    if categories:
+        head = "".join(f"<th>{html.escape(d)}</th>" for d in categories)
+        rows.append(f"<table><tr><th>Investigator (rows) / derived (columns)</th>{head}</tr>")
+        for inv in categories:
+            cells = "".join(f"<td>{c['table'].get(inv, {}).get(d, 0)}</td>" for d in categories)
+            rows.append(f"<tr><th>{html.escape(inv)}</th>{cells}</tr>")
+        rows.append("</table>")
+    return rows
+
+
+def _questionnaire_html(params: list, n_treated: int) -> list[str]:
+    """The EQ-5D-5L by analysis visit: n, mean (SD) and the change from baseline."""
+    rows = [f"<h2>EQ-5D-5L by visit: treated population (SAFFL = Y), N = {n_treated}</h2>"]
+    for p in params:
+        rows.append(f"<h3>{html.escape(p['param'])}</h3>")
+        rows.append(
+            "<table><tr><th>Visit</th><th>n</th><th>Mean (SD)</th><th>n (change)</th><th>Mean change (SD)</th></tr>"
+        )
+        for v in p["visits"]:
+            rows.append(
+                f"<tr><td>{html.escape(v['avisit'])}</td><td>{v['n']}</td><td>{_fmt(v['mean'], 3)} ({_fmt(v['sd'], 3)})</td>"
+                f"<td>{v['chg_n']}</td><td>{_fmt(v['chg_mean'], 3)} ({_fmt(v['chg_sd'], 3)})</td></tr>"
+            )
+        rows.append("</table>")
+    return rows
+
+
 def _safety_html(safety: Mapping) -> list[str]:
     """The TEAE tables: overview, by SOC and preferred term, worst grade per subject."""
     rows = [
@@ -381,6 +506,9 @@ def _html(summary: Mapping) -> str:
             f"<h2>{flag} = Y: {label}, N = {res['N']}</h2><table><tr><th>Endpoint</th><th>Result</th></tr>"
         )
         rows.append(f"<tr><td>CR+VGPR after cycle 6 (primary)</td><td>{_pct_ci(res['crvgpr_c6'])}</td></tr>")
+        rows.append(
+            f"<tr><td>CR+VGPR at any assessment by day 196 (sensitivity)</td><td>{_pct_ci(res['crvgpr_196'])}</td></tr>"
+        )
         for c, r in res["orr"].items():
             rows.append(
                 f"<tr><td>Overall hematologic response after cycle {c[1:]}</td><td>{_pct_ci(r)}</td></tr>"
@@ -399,7 +527,7 @@ def _html(summary: Mapping) -> str:
                 _months(km.get(k), month) for k in ("median_ci_low", "median", "median_ci_high")
             )
             rows.append(
-                f"<tr><td>{p}: median months (95% CI), events/N</td><td>{_fmt(mid)} "
+                f"<tr><td>{KM_NAMES.get(p, p)} ({p}): median months (95% CI), events/N</td><td>{_fmt(mid)} "
                 f"({_fmt(low)}-{_fmt(high)}), {km['events']}/{km['n']}</td></tr>"
             )
             if "surv_at" in km:
@@ -408,10 +536,13 @@ def _html(summary: Mapping) -> str:
                     f"({_fmt(km['surv_at_ci_low'], 3)}-{_fmt(km['surv_at_ci_high'], 3)})</td></tr>"
                 )
         rows.append("</table>")
+        rows.extend(_concordance_html(res["concordance"]))
         for p in PLOT_PARAMS:
             km = res["km"][p]
             rows.append(f"<h3>Kaplan-Meier: {p} ({flag})</h3>")
             rows.append(_svg_km(p, km, month))
+    if "eq5d" in summary:
+        rows.extend(_questionnaire_html(summary["eq5d"], summary["n_treated"]))
     if "safety" in summary:
         rows.extend(_safety_html(summary["safety"]))
     rows.append("</body></html>")

@@ -274,6 +274,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
                     held["adam"].datasets["ADTTE"],
                     study.settings,
                     held["adam"].datasets.get("ADAE"),
+                    held["adam"].datasets.get("ADQS"),
                 ),
                 layout["analysis"],
             ),

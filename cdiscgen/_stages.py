@@ -103,6 +103,7 @@ def _write_adam_folder(
             result.datasets["ADTTE"],
             study.settings,
             result.datasets.get("ADAE"),
+            result.datasets.get("ADQS"),
         )
         write_summary(summary, work)
     return Findings(list(result.findings))

@@ -227,7 +227,9 @@ def test_new_therapy_dates_match_the_simulation(subjects):
 @pytest.fixture(scope="module")
 def summary(run):
     ds = run.result.datasets
-    return adam.compute_endpoint_summary(ds["ADSL"], ds["ADRS"], ds["ADTTE"], run.study.settings, ds["ADAE"])
+    return adam.compute_endpoint_summary(
+        ds["ADSL"], ds["ADRS"], ds["ADTTE"], run.study.settings, ds["ADAE"], ds["ADQS"]
+    )
 
 
 def _emergent_from_sdtm(run) -> pd.DataFrame:
@@ -488,3 +490,20 @@ def test_adex_total_dose_equals_what_ex_says_was_given(run):
         assert total.loc[key, "AVAL"] == pytest.approx(dose), key
         assert rdi.loc[key, "AVAL"] == pytest.approx(100 * dose / planned.loc[key, "AVAL"]), key
     assert (rdi["AVAL"] < 100).any() and (rdi["AVAL"] <= 100).all()
+
+
+def test_sensitivity_of_the_primary_endpoint_recomputed_from_hemresp(run, summary):
+    """CR or VGPR at any assessment up to day 196 from the first dose, counted from the HEMRESP records."""
+    ds = run.result.datasets
+    adsl, adrs = ds["ADSL"], ds["ADRS"]
+    hem = adrs[adrs["PARAMCD"] == "HEMRESP"].merge(
+        adsl[["USUBJID", "TRTSDT"]], on="USUBJID", suffixes=("", "_S")
+    )
+    day = hem["ADT"] - hem["TRTSDT_S"] + 1
+    reached = set(hem.loc[hem["AVALC"].isin(["CR", "VGPR"]) & (day <= 196), "USUBJID"])
+    for flag in ("EFFFL", "SAFFL"):
+        ids = set(adsl.loc[adsl[flag] == "Y", "USUBJID"])
+        got = summary["populations"][flag]["crvgpr_196"]
+        assert (got["n"], got["N"]) == (len(reached & ids), len(ids)), flag
+        # reaching CR/VGPR by day 196 includes every CR/VGPR at the cycle-6 landmark
+        assert got["n"] >= summary["populations"][flag]["crvgpr_c6"]["n"]

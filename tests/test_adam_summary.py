@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from adam import compute_endpoint_summary, compute_km, derive_adam, write_summary
@@ -183,7 +184,7 @@ def test_summary_recomputed_from_adrs_and_adtte(tmp_path):
             ("NE" if km[k] is None else f"{km[k] / 30.4375:.1f}")
             for k in ("median", "median_ci_low", "median_ci_high")
         ]
-        assert f"<td>{p}: median months (95% CI), events/N</td><td>{cells[0]} ({cells[1]}-{cells[2]})" in html
+        assert f"({p}): median months (95% CI), events/N</td><td>{cells[0]} ({cells[1]}-{cells[2]})" in html
 
 
 def test_empty_population_gives_nulls():
@@ -195,3 +196,51 @@ def test_empty_population_gives_nulls():
     s = compute_endpoint_summary(adsl, empty_rs, empty_tte, settings())
     assert s["populations"]["EFFFL"]["crvgpr_c6"]["rate"] is None
     assert s["populations"]["EFFFL"]["km"]["PFS"]["median"] is None
+
+
+def test_concordance_worked_by_hand():
+    from adam._summary import compute_concordance
+
+    # (visit, derived, investigator): 3 of 5 paired assessments agree
+    pairs = [(1, "CR", "CR"), (2, "VGPR", "CR"), (3, "PR", "PR"), (4, "PR", "PR"), (5, "PR", "NR")]
+    rows = [("S-1", "HEMRESP", v, d) for v, d, _ in pairs] + [("S-1", "INVRESP", v, i) for v, _, i in pairs]
+    rows += [("S-1", "INVRESP", 6, "CR"), ("S-1", "HEMRESP", 7, "CR"), ("S-2", "HEMRESP", 1, "NR")]
+    adrs = pd.DataFrame(rows, columns=["USUBJID", "PARAMCD", "AVISITN", "AVALC"])
+    # S-2 is not in the population
+    c = compute_concordance(adrs, pd.Index(["S-1"]), "HEMRESP", "INVRESP", ["CR", "VGPR", "PR", "NR", "PD"])
+    assert c["categories"] == ["CR", "VGPR", "PR", "NR"]
+    assert c["pairs"] == 5 and c["agreement"]["n"] == 3 and c["agreement"]["rate"] == 0.6
+    # chance agreement: CR 2/5 x 1/5 + PR 2/5 x 3/5 = 0.32; kappa = (0.6 - 0.32) / (1 - 0.32)
+    assert c["kappa"] == pytest.approx(0.28 / 0.68)
+    assert c["table"] == {"CR": {"CR": 1, "VGPR": 1}, "PR": {"PR": 2}, "NR": {"PR": 1}}
+    assert (c["investigator_only"], c["derived_only"]) == (1, 1)
+    ci = stats.binomtest(3, 5).proportion_ci(method="exact")
+    assert (c["agreement"]["ci_low"], c["agreement"]["ci_high"]) == (ci.low, ci.high)
+
+
+def test_questionnaire_by_visit_worked_by_hand():
+    from adam._summary import compute_questionnaire_by_visit
+
+    adqs = pd.DataFrame(
+        {
+            "USUBJID": ["A", "B", "C", "A", "B", "C"],
+            "PARAMCD": ["EQ5DIDX"] * 6,
+            "PARAM": ["Index"] * 6,
+            "AVISIT": ["Baseline"] * 3 + ["End of Treatment"] * 3,
+            "AVISITN": [0.0] * 3 + [7.0] * 3,
+            "AVAL": [0.8, 0.6, 0.5, 0.9, 0.7, float("nan")],
+            "CHG": [float("nan")] * 3 + [0.1, 0.1, float("nan")],
+        }
+    )
+    (p,) = compute_questionnaire_by_visit(adqs, pd.Index(["A", "B", "C"]), ("EQ5DIDX", "EQ5D0206"))
+    base, eot = p["visits"]
+    assert (base["avisit"], base["n"], base["chg_n"]) == ("Baseline", 3, 0)
+    assert base["mean"] == pytest.approx(1.9 / 3) and base["sd"] == pytest.approx(
+        np.std([0.8, 0.6, 0.5], ddof=1)
+    )
+    assert (eot["n"], eot["mean"], eot["chg_n"], eot["chg_mean"]) == (
+        2,
+        pytest.approx(0.8),
+        2,
+        pytest.approx(0.1),
+    )
