@@ -206,7 +206,7 @@ def test_metadataversion_children_follow_the_official_example_order(sdtm_define)
     }
     for tag, prefix in prefixes.items():
         oids = [e.get("OID") for e in doc.mdv if isinstance(e.tag, str) and etree.QName(e).localname == tag]
-        assert oids or tag == "CommentDef", tag  # the SDTM specs reference no comment
+        assert oids, tag
         assert all(o.startswith(prefix) for o in oids), tag
         assert len(oids) == len(set(oids)), f"duplicate {tag} OIDs"
 
@@ -614,3 +614,15 @@ def test_adam_ct_codelist_codes_are_adam_ct_codelists():
     ct = pd.read_csv(refdata_path("ct", "ADaM_CT_2025-03-28.csv"), dtype=str)
     codelists = set(ct.loc[ct["Codelist Code"].isna(), "Code"])
     assert ADAM_CT_CODELISTS <= codelists
+
+
+def test_datasets_whose_conventions_a_reviewer_needs_carry_a_comment(sdtm_define):
+    """The AE, EX and EC conventions (dictionary, grading, what EX and EC hold) are stated on their
+    ItemGroupDefs as CommentDefs (read back from define.xml)."""
+    _, doc = sdtm_define
+    expected = {"AE": ["MedDRA", "CTCAE v5.0", "SUPPAE"], "EX": ["EXDOSE 0"], "EC": ["ECOCCUR = N"]}
+    for dataset, words in expected.items():
+        oid = doc.item_group(dataset).get(f"{DEF}CommentOID")
+        assert oid, dataset
+        text = DefineDoc.text(doc.by_oid("def:CommentDef", oid))
+        assert all(w in text for w in words), (dataset, text)
