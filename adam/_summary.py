@@ -147,7 +147,7 @@ def compute_concordance(
         p_inv = pairs["AVALC_I"].value_counts() / n
         p_der = pairs["AVALC_D"].value_counts() / n
         expected = float(
-            sum(p_inv.get(c, 0.0) * p_der.get(c, 0.0) for c in set(p_inv.index) | set(p_der.index))
+            sum(p_inv.get(c, 0.0) * p_der.get(c, 0.0) for c in sorted(set(p_inv.index) | set(p_der.index)))
         )
         kappa = (observed - expected) / (1 - expected) if expected < 1 else None
     seen = set(pairs["AVALC_D"]) | set(pairs["AVALC_I"])

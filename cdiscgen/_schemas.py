@@ -136,9 +136,21 @@ CODELIST_SCHEMA: dict = {
     "data_type": {"type": "string", "required": True, "allowed": ["text", "integer", "float"]},
     "sponsor": {"type": "boolean"},
     "source": _OPT_TEXT,
+    # an external dictionary (MedDRA, WHODrug, ISO 3166): define.xml's ExternalCodeList, no terms listed
+    "dictionary": {
+        "type": "dict",
+        "required": True,  # one of terms and dictionary
+        "excludes": "terms",
+        "schema": {
+            "name": {"type": "string", "required": True, "empty": False},
+            "version": {"type": "string", "empty": False},
+            "href": {"type": "string", "empty": False},
+        },
+    },
     "terms": {
         "type": "list",
         "required": True,
+        "excludes": "dictionary",
         "minlength": 1,
         "schema": {"type": "dict", "schema": TERM_SCHEMA},
     },

@@ -12,7 +12,7 @@ import logging
 import pickle
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -145,6 +145,12 @@ class Codelist:
     code: str | None = None
     sponsor: bool = False
     source: str | None = None
+    dictionary: Mapping[str, str] | None = None  # an external dictionary: name, version, href
+
+    @property
+    def is_external(self) -> bool:
+        """An external dictionary (MedDRA, WHODrug): its values are not listed, so not checked here."""
+        return self.dictionary is not None
 
     @property
     def values(self) -> frozenset[str]:
@@ -834,7 +840,7 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
             )
             continue
         seen: set[str] = set()
-        for j, t in enumerate(c["terms"]):
+        for j, t in enumerate(c.get("terms") or []):
             value = str(t["value"])
             if value in seen:
                 findings.add(
@@ -867,6 +873,7 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
             data_type=c["data_type"],
             sponsor=bool(c.get("sponsor", False)),
             source=c.get("source"),
+            dictionary=dict(c["dictionary"]) if c.get("dictionary") else None,
             terms=tuple(
                 Term(
                     value=str(t["value"]),
@@ -876,7 +883,7 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
                     synonyms=tuple(str(s) for s in t.get("synonyms", []) or []),
                     convention=t.get("convention"),
                 )
-                for t in c["terms"]
+                for t in c.get("terms") or []
             ),
         )
     return out

@@ -601,6 +601,9 @@ class _Builder:
             codelist = self.study.codelists.get(cid)
             if codelist is None:
                 continue
+            if codelist.is_external:
+                out.append((cid, self._external_codelist(codelist)))
+                continue
             used = self.codelist_values[cid]
             unknown = sorted(used - codelist.values)
             if unknown:
@@ -618,6 +621,19 @@ class _Builder:
                 terms = list(codelist.terms)
             out.append((cid, self._codelist(codelist, terms)))
         return out
+
+    def _external_codelist(self, codelist: Codelist) -> etree._Element:
+        """A CodeList of an external dictionary: its ExternalCodeList (name, version, href), no items."""
+        el = etree.Element(
+            odm("CodeList"), OID=f"CL.{codelist.id}", Name=codelist.name, DataType=codelist.data_type
+        )
+        dictionary = codelist.dictionary or {}
+        attrs = {"Dictionary": dictionary["name"]}
+        for key, attr in (("version", "Version"), ("href", "href")):
+            if dictionary.get(key):
+                attrs[attr] = dictionary[key]
+        etree.SubElement(el, odm("ExternalCodeList"), attrs)
+        return el
 
     def _codelist(self, codelist: Codelist, terms: list[Term]) -> etree._Element:
         el = etree.Element(

@@ -52,7 +52,8 @@ def _empty(raw: pd.DataFrame) -> pd.Series:
 def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext) -> Result:
     """A raw column, stripped; optionally through a `values:` map and/or a codelist (with its synonyms).
 
-    The codelist is the rule's `codelist:` or else the target variable's; `codelist: null` switches it off.
+    The codelist is the rule's `codelist:` or else the target variable's; `codelist: null` switches it off;
+    an external dictionary's (MedDRA) is none.
     `case: upper` upper-cases a value that goes through no codelist.
     """
     values = _clean(raw, rule["assign"])
@@ -64,6 +65,8 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
     )
     local = {str(k).strip().upper(): str(v) for k, v in (rule.get("values") or {}).items()}
     codelist = ctx.codelists.get(codelist_id) if codelist_id else None
+    if codelist is not None and codelist.is_external:
+        codelist = None  # an external dictionary (MedDRA) lists no terms: the coder's value is kept
     if codelist is None and not local:
         if rule.get("case") == "upper":
             values = values.str.upper()

@@ -406,7 +406,7 @@ class _Checker:
         if value in (None, "") or codelist is None or codelist not in self.study.codelists:
             return
         cl = self.study.codelists[codelist]
-        if str(value) not in cl.values:
+        if not cl.is_external and str(value) not in cl.values:
             self.error(
                 "SPEC105",
                 line,

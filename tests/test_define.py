@@ -19,6 +19,7 @@ from define import ADAM_CT_CODELISTS, DefineError, compute_define_xml, validate_
 from tests.conftest import REPO, refdata_path
 from tests.test_define_support import (
     DEF,
+    NS,
     XLINK,
     DefineDoc,
     adam_frames,
@@ -453,6 +454,8 @@ def test_codelists_list_only_the_terms_used_with_their_c_codes(sdtm_define, sdtm
         assert doc.xp("odm:Alias[@Context='nci:ExtCodeID']/@Name", cl) == (
             [spec["code"]] if spec.get("code") else []
         )
+        if spec.get("dictionary"):  # checked by test_an_external_dictionary_is_an_external_codelist
+            continue
         terms = {str(t["value"]): t for t in spec["terms"]}
         items = doc.xp("odm:CodeListItem|odm:EnumeratedItem", cl)
         kinds = {etree.QName(i).localname for i in items}
@@ -626,3 +629,14 @@ def test_datasets_whose_conventions_a_reviewer_needs_carry_a_comment(sdtm_define
         assert oid, dataset
         text = DefineDoc.text(doc.by_oid("def:CommentDef", oid))
         assert all(w in text for w in words), (dataset, text)
+
+
+def test_an_external_dictionary_is_an_external_codelist(sdtm_define):
+    """AEDECOD and AEBODSYS refer to the MedDRA CodeList, which lists no values (ExternalCodeList)."""
+    _, doc = sdtm_define
+    for variable in ("AEDECOD", "AEBODSYS"):
+        oid = doc.item_def_of("AE", variable).find("odm:CodeListRef", NS).get("CodeListOID")
+        codelist = doc.by_oid("odm:CodeList", oid)
+        (external,) = codelist.findall("odm:ExternalCodeList", NS)
+        assert external.get("Dictionary") == "MEDDRA" and external.get("Version") is None  # not in the export
+        assert not codelist.findall("odm:CodeListItem", NS) and not codelist.findall("odm:EnumeratedItem", NS)

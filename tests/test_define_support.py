@@ -45,7 +45,7 @@ def synth_frame(study: Study, spec: DatasetSpec, n: int = 3, **fixed: list) -> p
             cols[name] = [spec.domain or spec.name[4:]] * n
         elif name == "USUBJID":
             cols[name] = [SUBJECTS[i % len(SUBJECTS)] for i in range(n)]
-        elif var.codelist:
+        elif var.codelist and not study.codelists[var.codelist].is_external:
             terms = [t.value for t in study.codelists[var.codelist].terms]
             values = [terms[(i + i_var) % len(terms)] for i in range(n)]
             cols[name] = [float(v) for v in values] if var.is_numeric else values

@@ -283,3 +283,24 @@ def test_method_and_comment_texts_stand_on_their_own(folder):
     cited = {oid: re.findall(r"[\w./-]+\.ya?ml\b", text) for oid, text in texts.items()}
     assert {oid: files for oid, files in cited.items() if files} == {}
     assert len(texts) > 20
+
+
+def test_a_codelist_lists_terms_or_names_an_external_dictionary(study_copy):
+    path = study_copy / "specs/codelists.yaml"
+    # both: the MedDRA codelist given a term too; neither: the CTCAE grade codelist's terms taken away
+    replace_in(
+        path,
+        "  dictionary: {name: MEDDRA}\n",
+        "  dictionary: {name: MEDDRA}\n  terms: [{value: X, sponsor: true}]\n",
+    )
+    text = path.read_text(encoding="utf-8")
+    start = text.index("- id: TOXGR")
+    end = text.index("- id: ", start + 5)
+    block = text[start:end]
+    path.write_text(text.replace(block, block[: block.index("  terms:")]), encoding="utf-8")
+    _, findings = check_study(study_copy)
+    messages = [f"{f.file}:{f.line} {f.message}" for f in findings]
+    assert any("excludes 'terms'" in m for m in messages), messages
+    assert any("required key 'terms' is missing" in m for m in messages), messages
+    own = [m for m in messages if "codelists.yaml:" in m]
+    assert own and all(not m.split("codelists.yaml:")[1].startswith("None") for m in own), own

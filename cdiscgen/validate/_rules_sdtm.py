@@ -921,8 +921,8 @@ def _ct_check(ctx: ValidationContext, rule: Rule, *, extensible: bool) -> Iterat
     for name in ctx.names():
         for col, cl_id, mask, where in _codelist_targets(ctx, name):
             cl = ctx.codelist(cl_id)
-            if cl is None or cl.extensible != extensible:
-                continue
+            if cl is None or cl.is_external or cl.extensible != extensible:
+                continue  # an external dictionary lists no values to compare with
             if ctx.distinct(name, col) <= cl.values:
                 continue  # every value a term: no row to look at
             v = ctx.text(name, col)
