@@ -58,6 +58,11 @@ def test_adex_doses_interruptions_reductions_and_rdi_worked_by_hand():
     assert overall.loc[(poma, "NINTERR"), "AVAL"] == 1 and overall.loc[(poma, "ANYRED"), "AVALC"] == "Y"
     assert overall.loc[(poma, "RDI"), "AVAL"] == pytest.approx(61 / 84 * 100)
     assert overall.loc[(poma, "TDOSE"), "AENDT"] == days("2025-03-21")
+    # dose intensity: total dose over the days from the first dose to the end of the last record
+    # (daratumumab: 2025-03-15 is day 15; pomalidomide: 2025-03-21 is day 21)
+    assert overall.loc[(dara, "EXPDUR"), "AVAL"] == 15 and overall.loc[(dara, "DI"), "AVAL"] == 240
+    assert overall.loc[(poma, "EXPDUR"), "AVAL"] == 21
+    assert overall.loc[(poma, "DI"), "AVAL"] == pytest.approx(61 / 21)
     single = adex[(adex["PARCAT2"] == "INDIVIDUAL") & (adex["PARAMCD"] == "REDUCED")]
     assert single.set_index("ECSEQ")["AVALC"].to_dict() == {
         1.0: "",
