@@ -54,7 +54,9 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
 
     The codelist is the rule's `codelist:` or else the target variable's; `codelist: null` switches it off;
     an external dictionary's (MedDRA) is none.
-    `case: upper` upper-cases a value that goes through no codelist.
+    `case: upper` upper-cases a value that goes through no codelist. A value neither translates is kept
+    upper-cased with a MAP001 finding, unless `otherwise:` says what to do: `keep` (as collected; a finding
+    only when it is outside the codelist) or a value to give it.
     """
     values = _clean(raw, rule["assign"])
     findings: list[Finding] = []
@@ -81,6 +83,15 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
         return mapped.where(~unmapped, key).fillna("").astype("str"), unmapped
 
     out, unmapped = on_unique(values, through_lookup)
+    otherwise = rule.get("otherwise")
+    kept = "kept upper-cased"
+    if otherwise is not None and unmapped.any():
+        # an open map: what it does not translate is kept as collected, or given the stated value
+        keep = str(otherwise) == "keep"
+        out = out.where(~unmapped, values if keep else str(otherwise))
+        kept = "kept as collected"
+        if not keep or codelist is None:
+            unmapped = pd.Series(False, index=unmapped.index)  # nothing left outside a codelist
     if unmapped.any():
         strict = codelist is not None and not codelist.extensible
         where = f"codelist {codelist.id}" if codelist is not None else "the rule's values map"
@@ -89,7 +100,7 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
             unmapped,
             code="MAP001",
             severity=Severity.ERROR if strict else Severity.WARNING,
-            message=f"value {{value!r}} of {rule['assign']} is not in {where} (kept upper-cased)",
+            message=f"value {{value!r}} of {rule['assign']} is not in {where} ({kept})",
             ctx=ctx,
             values=values,
             expected=", ".join(sorted(set(lookup.values())))[:200],

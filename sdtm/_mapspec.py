@@ -141,6 +141,8 @@ RULE_SCHEMAS: dict[str, dict] = {
         },
         "case": {"type": "string", "allowed": ["upper"]},
         "extract": {"type": "string", "empty": False},
+        # what a value the map (and codelist) does not translate becomes: `keep` (as collected) or a value
+        "otherwise": {"type": ["string", "integer", "float"], "dependencies": "values"},
     },
     "hardcode": {"hardcode": {"type": ["string", "integer", "float"], "required": True, "nullable": True}},
     "condition": {
@@ -305,7 +307,17 @@ class _Checker:
                 k
                 for k in rule
                 if k not in ALGORITHMS
-                and k not in ("codelist", "values", "case", "formats", "extract", "unknown", "pivot_year")
+                and k
+                not in (
+                    "codelist",
+                    "values",
+                    "otherwise",
+                    "case",
+                    "formats",
+                    "extract",
+                    "unknown",
+                    "pivot_year",
+                )
             ]
             what = (
                 f"unknown algorithm {unknown[0]!r}"
@@ -330,6 +342,8 @@ class _Checker:
                 cl = None
             for collected, value in (rule.get("values") or {}).items():
                 self.check_value(value, rule["values"].line_of(collected), f"{key}.values.{collected}", cl)
+            if "otherwise" in rule and str(rule["otherwise"]) != "keep":
+                self.check_value(rule["otherwise"], rule.line_of("otherwise"), f"{key}.otherwise", cl)
             if "extract" in rule:
                 self.check_pattern(rule["extract"], rule.line_of("extract"), f"{key}.extract")
         elif algorithm == "hardcode":

@@ -77,6 +77,29 @@ def test_assign_values_map_and_extensible_codelist_warns():
     assert [(f.code, f.severity, f.line) for f in findings] == [("MAP001", Severity.WARNING, 4)]
 
 
+def test_an_open_values_map_keeps_or_replaces_what_it_does_not_translate():
+    df = raw(U=["mg/dl", "g/L", "", "Mmol/L"])
+    partial = {"assign": "U", "values": {"mg/dl": "mg/dL"}}
+    # closed (today's default): the others upper-cased, each with a warning
+    values, findings = compute_assign(df, partial, ctx())
+    assert values.tolist() == ["mg/dL", "G/L", "", "MMOL/L"]
+    assert [(f.code, f.line) for f in findings] == [("MAP001", 3), ("MAP001", 5)]
+    # otherwise: keep -> as collected, no finding (no codelist to be outside of)
+    values, findings = compute_assign(df, {**partial, "otherwise": "keep"}, ctx())
+    assert values.tolist() == ["mg/dL", "g/L", "", "Mmol/L"] and findings == []
+    # otherwise: a value -> that value for every other non-blank value
+    values, findings = compute_assign(df, {**partial, "otherwise": "OTHER"}, ctx())
+    assert values.tolist() == ["mg/dL", "OTHER", "", "OTHER"] and findings == []
+    # with a codelist, a kept value outside it is still reported, as kept as collected
+    df = raw(R=["sCR", "vgpr", "stringent"])
+    values, findings = compute_assign(
+        df, {"assign": "R", "codelist": "HEMRESP", "values": {"sCR": "CR"}, "otherwise": "keep"}, ctx()
+    )
+    assert values.tolist() == ["CR", "VGPR", "stringent"]
+    assert [(f.code, f.line, f.value) for f in findings] == [("MAP001", 4, "stringent")]
+    assert "kept as collected" in findings[0].message
+
+
 def test_assign_without_codelist_strips_and_optionally_uppercases():
     df = raw(T=["  IgG lambda ", "Free kappa"])
     assert compute_assign(df, {"assign": "T"}, ctx())[0].tolist() == ["IgG lambda", "Free kappa"]
@@ -258,3 +281,15 @@ def test_condition_ops_parametrised(op, value, expected):
     df = raw(A=["y", " X"])
     rule = {"condition": [{"if": {"column": "A", "op": op, "value": value}, "then": "T"}]}
     assert (compute_condition(df, rule, ctx())[0] == "T").tolist() == expected
+
+
+def test_otherwise_needs_a_values_map():
+    from cdiscgen import schema_problems
+    from sdtm._mapspec import RULE_SCHEMAS
+
+    problems = schema_problems({"assign": "U", "otherwise": "keep"}, RULE_SCHEMAS["assign"])
+    assert [p.key for p in problems] == ["otherwise"], problems
+    assert (
+        schema_problems({"assign": "U", "values": {"a": "b"}, "otherwise": "keep"}, RULE_SCHEMAS["assign"])
+        == []
+    )
