@@ -217,7 +217,7 @@ def derive_score(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFra
         value = pd.Series(float(table["start"]), index=wide.index)
         for code in inputs:
             decrements = {float(k): float(v) for k, v in (table["decrements"].get(code) or {}).items()}
-            value = value + wide[code].astype("float64").map(lambda x, d=decrements: d.get(x, 0.0))
+            value = value + wide[code].astype("float64").map(decrements).fillna(0.0)
     else:
         value = wide[inputs].astype("float64").sum(axis=1)
     new = wide[by].copy()

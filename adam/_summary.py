@@ -273,18 +273,17 @@ def _count(ids: pd.Index, subjects: pd.Series) -> dict:
 
 
 def _withdrawn(adae: pd.DataFrame) -> pd.Series:
-    """Records where a study drug was withdrawn: AEACN, or an action per drug (ACN<drug>) with several."""
-    columns = [c for c in adae.columns if c == "AEACN" or c.startswith("ACN")]
-    out = pd.Series(False, index=adae.index)
-    for c in columns:
-        out |= adae[c].astype(str).str.upper() == "DRUG WITHDRAWN"
-    return out
+    """Records where a study drug was withdrawn: the study's ADAE flag WDRWFL where it derives one (a study
+    of several drugs, whose AEACN is MULTIPLE when the actions differ), else AEACN = DRUG WITHDRAWN."""
+    if "WDRWFL" in adae.columns:
+        return adae["WDRWFL"].astype(str) == "Y"
+    return adae.get("AEACN", pd.Series("", index=adae.index)).astype(str).str.upper() == "DRUG WITHDRAWN"
 
 
 def compute_safety_summary(adsl: pd.DataFrame, adae: pd.DataFrame) -> dict:
     """Treatment-emergent adverse events (TRTEMFL = Y) of the safety population (SAFFL = Y), counted in
     subjects: the overview (any, grade >= 3 by ATOXGRN, serious AESER = Y, fatal: grade 5 or AESDTH = Y,
-    related AREL = RELATED, a study drug withdrawn), by system organ class and preferred term (any grade
+    related AREL = RELATED, a study drug withdrawn: _withdrawn), by system organ class and preferred term (any grade
     and grade >= 3; ordered by descending subject count, then name) and each subject's worst grade."""
     ids = pd.Index(adsl.loc[adsl["SAFFL"] == "Y", "USUBJID"])
     te = adae[(adae["TRTEMFL"] == "Y") & adae["USUBJID"].isin(ids)]

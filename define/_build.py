@@ -622,11 +622,15 @@ class _Builder:
             out.append((cid, self._codelist(codelist, terms)))
         return out
 
-    def _external_codelist(self, codelist: Codelist) -> etree._Element:
-        """A CodeList of an external dictionary: its ExternalCodeList (name, version, href), no items."""
-        el = etree.Element(
+    @staticmethod
+    def _codelist_element(codelist: Codelist) -> etree._Element:
+        return etree.Element(
             odm("CodeList"), OID=f"CL.{codelist.id}", Name=codelist.name, DataType=codelist.data_type
         )
+
+    def _external_codelist(self, codelist: Codelist) -> etree._Element:
+        """A CodeList of an external dictionary: its ExternalCodeList (name, version, href), no items."""
+        el = self._codelist_element(codelist)
         dictionary = codelist.dictionary or {}
         attrs = {"Dictionary": dictionary["name"]}
         for key, attr in (("version", "Version"), ("href", "href")):
@@ -636,9 +640,7 @@ class _Builder:
         return el
 
     def _codelist(self, codelist: Codelist, terms: list[Term]) -> etree._Element:
-        el = etree.Element(
-            odm("CodeList"), OID=f"CL.{codelist.id}", Name=codelist.name, DataType=codelist.data_type
-        )
+        el = self._codelist_element(codelist)
         is_ct = codelist.code is not None and not codelist.sponsor
         if is_ct:
             el.set(defn("StandardOID"), self._ct_standard(codelist))

@@ -54,7 +54,8 @@ def _frames() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
             if qval:
                 supp.append((subject, "AESEQ", f"{seq:g}", qnam, qval))
         supp.append((subject, "AESEQ", f"{seq:g}", "ACNDARA", "DOSE NOT CHANGED"))
-        supp.append((subject, "AESEQ", f"{seq:g}", "ACNPOMA", "DOSE NOT CHANGED"))
+        poma = "DRUG WITHDRAWN" if (subject, seq) == ("S-1", 4.0) else "DOSE NOT CHANGED"
+        supp.append((subject, "AESEQ", f"{seq:g}", "ACNPOMA", poma))
     suppae = pd.DataFrame(supp, columns=["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"])
     adsl = pd.DataFrame(
         {
@@ -114,6 +115,8 @@ def test_first_occurrence_flags_among_emergent_events(adae):
 def test_relationship_and_action_per_drug_come_from_suppae(adae):
     assert set(column(adae, "RELPOMA")) == {"RELATED"} and set(column(adae, "RELDARA")) == {"NOT RELATED"}
     assert set(column(adae, "ACNPOMA", "S-2")) == {"DOSE NOT CHANGED"}
+    # pomalidomide withdrawn for S-1's event 4 (AEACN, absent here, cannot say so alone)
+    assert column(adae, "WDRWFL") == ["", "", "", "Y", "", "", ""] and column(adae, "WDRWFL", "S-2") == [""]
     assert column(adae, "ATOXGRN", "S-2") == [5.0] and column(adae, "ATOXGR", "S-2") == ["5"]
 
 
@@ -121,60 +124,39 @@ def test_safety_summary_counts_subjects_worked_by_hand():
     from adam._summary import compute_safety_summary
 
     adsl = pd.DataFrame({"USUBJID": ["A", "B", "C", "D"], "SAFFL": ["Y", "Y", "Y", "N"]})
-    rows = [
-        # USUBJID, TRTEMFL, SOC, PT, grade, AESER, AESDTH, AREL, AEACN, ACNPOMA
-        ("A", "Y", "BLOOD", "Neutropenia", 3, "N", "", "RELATED", "MULTIPLE", "DRUG WITHDRAWN"),
-        ("A", "Y", "BLOOD", "Neutropenia", 2, "N", "", "RELATED", "DOSE NOT CHANGED", "DOSE NOT CHANGED"),
-        ("A", "Y", "GEN", "Fatigue", 1, "N", "", "NOT RELATED", "DOSE NOT CHANGED", "DOSE NOT CHANGED"),
-        ("B", "Y", "GEN", "Fatigue", 2, "N", "", "NOT RELATED", "DOSE NOT CHANGED", "DOSE NOT CHANGED"),
-        ("B", "Y", "CARD", "Cardiac failure", 5, "Y", "Y", "NOT RELATED", "DRUG WITHDRAWN", "DRUG WITHDRAWN"),
-        (
-            "B",
-            "",
-            "BLOOD",
-            "Anaemia",
-            4,
-            "Y",
-            "",
-            "RELATED",
-            "DOSE NOT CHANGED",
-            "DOSE NOT CHANGED",
-        ),  # not TE
-        (
-            "D",
-            "Y",
-            "BLOOD",
-            "Anaemia",
-            3,
-            "Y",
-            "",
-            "RELATED",
-            "DOSE NOT CHANGED",
-            "DOSE NOT CHANGED",
-        ),  # not SAFFL
+    columns = [
+        "USUBJID",
+        "TRTEMFL",
+        "AEBODSYS",
+        "AEDECOD",
+        "ATOXGRN",
+        "AESER",
+        "AESDTH",
+        "AREL",
+        "AEACN",
+        "WDRWFL",
     ]
-    adae = pd.DataFrame(
-        rows,
-        columns=[
-            "USUBJID",
-            "TRTEMFL",
-            "AEBODSYS",
-            "AEDECOD",
-            "ATOXGRN",
-            "AESER",
-            "AESDTH",
-            "AREL",
-            "AEACN",
-            "ACNPOMA",
-        ],
-    )
+    related, unrelated, changed = "RELATED", "NOT RELATED", "DOSE NOT CHANGED"
+    rows = [
+        ("A", "Y", "BLOOD", "Neutropenia", 3, "N", "", related, "MULTIPLE", "Y"),  # one drug withdrawn
+        ("A", "Y", "BLOOD", "Neutropenia", 2, "N", "", related, changed, ""),
+        ("A", "Y", "GEN", "Fatigue", 1, "N", "", unrelated, changed, ""),
+        ("B", "Y", "GEN", "Fatigue", 2, "N", "", unrelated, changed, ""),
+        ("B", "Y", "CARD", "Cardiac failure", 5, "Y", "Y", unrelated, "DRUG WITHDRAWN", "Y"),
+        ("B", "", "BLOOD", "Anaemia", 4, "Y", "", related, changed, ""),  # not emergent
+        ("D", "Y", "BLOOD", "Anaemia", 3, "Y", "", related, changed, ""),  # not in the safety population
+    ]
+    adae = pd.DataFrame(rows, columns=columns)
     s = compute_safety_summary(adsl, adae)
     assert s["N"] == 3
     overview = {k: v["n"] for k, v in s["overview"].items()}
-    # A: grade 3 neutropenia (related, pomalidomide withdrawn); B: fatal cardiac failure (serious,
-    # both withdrawn); C: no event
+    # A: grade 3 neutropenia (related, a drug withdrawn); B: fatal cardiac failure (serious, withdrawn);
+    # C: no event
     assert overview == {"any": 2, "grade3": 2, "serious": 1, "fatal": 1, "related": 1, "withdrawn": 2}
     assert s["overview"]["any"]["rate"] == 2 / 3
+    # a study without the flag: AEACN alone (A's MULTIPLE is not a withdrawal it can see)
+    plain = compute_safety_summary(adsl, adae.drop(columns="WDRWFL"))
+    assert plain["overview"]["withdrawn"]["n"] == 1
     # GEN 2 subjects first; BLOOD and CARD 1 each, by name
     assert [(x["soc"], x["any"]["n"], x["grade3"]["n"]) for x in s["by_soc"]] == [
         ("GEN", 2, 0),

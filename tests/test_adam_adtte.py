@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import yaml
 
 from adam import derive_adam
 from tests.adam_fixtures import ROOT, sas, settings, worked_examples
+
+
+def with_parameter(study: Path, parameter: dict) -> None:
+    """A copy of the bundled specs in `study` whose ADTTE params add `parameter`."""
+    shutil.copytree(ROOT / "specs", study / "specs")
+    path = study / "specs" / "adam" / "params" / "adtte.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["parameters"].append(parameter)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def test_aval_counts_from_startdt_inclusive():
@@ -24,10 +34,8 @@ def test_aval_counts_from_startdt_inclusive():
 
 
 def test_censoring_at_the_origin_names_the_origin_variable(tmp_path):
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    path = tmp_path / "specs" / "adam" / "params" / "adtte.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["parameters"].append(
+    with_parameter(
+        tmp_path,
         {
             "paramcd": "TTHRT",
             "paramn": 7,
@@ -43,9 +51,8 @@ def test_censoring_at_the_origin_names_the_origin_variable(tmp_path):
                     "cnsdtdsc": "FIRST DOSE",
                 }
             ],
-        }
+        },
     )
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     s = worked_examples()
     s.subject("EX-4").flc("EX-4", "2024-01-01", "SCREENING", 12, 250)  # no post-baseline assessment
     t = derive_adam(s.frames(), settings(), study_dir=tmp_path).datasets["ADTTE"]
@@ -62,10 +69,8 @@ def test_censoring_at_the_origin_names_the_origin_variable(tmp_path):
 
 
 def test_imputed_dates_carry_their_flag_into_adtf_and_startdtf(tmp_path):
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    path = tmp_path / "specs" / "adam" / "params" / "adtte.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["parameters"].append(
+    with_parameter(
+        tmp_path,
         {
             "paramcd": "TTDNT",
             "paramn": 8,
@@ -75,9 +80,8 @@ def test_imputed_dates_carry_their_flag_into_adtf_and_startdtf(tmp_path):
             "censors": [
                 {"cnsr": 1, "variable": "LSTALVDT", "evntdesc": "ALIVE", "cnsdtdsc": "LAST KNOWN ALIVE"}
             ],
-        }
+        },
     )
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     s = worked_examples()
     # EX-5 died in May 2024 (day unknown: DTHDT 2024-05-01, DTHDTF D) after a new therapy started in
     # April 2024 (NACTDT 2024-04-01, NACTDTF D); last dose 2024-03-20, its last date known alive

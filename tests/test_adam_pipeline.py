@@ -240,6 +240,12 @@ def _emergent_from_sdtm(run) -> pd.DataFrame:
     supp = run.sdtm["SUPPAE"]
     onset = supp[supp["QNAM"] == "AEITOXGR"].set_index(["USUBJID", "IDVARVAL"])["QVAL"]
     ae["ONSET"] = [onset.get((u, f"{q:g}"), "") for u, q in zip(ae["USUBJID"], ae["AESEQ"], strict=True)]
+    withdrawn = supp[supp["QNAM"].isin(["ACNDARA", "ACNPOMA"]) & (supp["QVAL"] == "DRUG WITHDRAWN")]
+    by_drug = set(zip(withdrawn["USUBJID"], withdrawn["IDVARVAL"], strict=True))
+    ae["WITHDRAWN"] = [
+        acn == "DRUG WITHDRAWN" or (u, f"{q:g}") in by_drug
+        for u, q, acn in zip(ae["USUBJID"], ae["AESEQ"], ae["AEACN"], strict=True)
+    ]
     adsl = run.result.datasets["ADSL"].set_index("USUBJID")
     keep = []
     for row in ae.itertuples(index=False):
@@ -275,6 +281,7 @@ def test_safety_tables_recomputed_from_sdtm(run, summary):
         "serious": subjects(te["AESER"] == "Y"),
         "fatal": subjects(grade == 5),
         "related": subjects(te["AEREL"] == "RELATED"),
+        "withdrawn": subjects(te["WITHDRAWN"]),
     }
     for key, n in expected.items():
         assert safety["overview"][key]["n"] == n, key
