@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from cdiscgen import bundled_study_dir, load_yaml, schema_problems
+from cdiscgen import bundled_study_dir, load_yaml, read_dataset_spec_file, schema_problems
 from cdiscgen._findings import Finding, Severity
 
 from ._bds import FORMULAS
@@ -867,8 +867,6 @@ def _supplemental_findings(doc: Mapping, file: Path, study_dir: Path | None) -> 
     sdtm_file = Path(study_dir or bundled_study_dir()) / "specs" / "sdtm" / f"{source.lower()}.yaml"
     declared: set[str] = set()
     if sdtm_file.is_file():
-        from cdiscgen import read_dataset_spec_file  # the SDTM spec reader (not needed otherwise)
-
         declared = {v.name for v in read_dataset_spec_file(sdtm_file).supplemental_variables}
     return [
         Finding(

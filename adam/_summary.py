@@ -165,9 +165,15 @@ def compute_concordance(
 
 def compute_questionnaire_by_visit(adqs: pd.DataFrame, ids: pd.Index, params: tuple[str, ...]) -> list[dict]:
     """Per parameter and analysis visit (AVISITN order): n, mean and SD of AVAL, and of the change from
-    baseline (CHG) where there is one."""
+    baseline (CHG) where there is one. An ADQS without analysis visits gives no table."""
     out = []
-    rows = adqs[adqs["PARAMCD"].isin(params) & adqs["USUBJID"].isin(ids) & (adqs["AVISIT"] != "")]
+    adqs = adqs.reindex(columns=["USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "AVAL", "CHG"])
+    rows = adqs[
+        adqs["PARAMCD"].isin(params)
+        & adqs["USUBJID"].isin(ids)
+        & adqs["AVISIT"].notna()
+        & adqs["AVISIT"].ne("")
+    ]
     for paramcd in params:
         one = rows[rows["PARAMCD"] == paramcd]
         if not len(one):
@@ -175,11 +181,7 @@ def compute_questionnaire_by_visit(adqs: pd.DataFrame, ids: pd.Index, params: tu
         visits = []
         for (avisitn, avisit), v in one.groupby(["AVISITN", "AVISIT"], sort=True):
             aval = pd.to_numeric(v["AVAL"], errors="coerce").dropna()
-            chg = (
-                pd.to_numeric(v["CHG"], errors="coerce").dropna()
-                if "CHG" in v.columns
-                else pd.Series(dtype=float)
-            )
+            chg = pd.to_numeric(v["CHG"], errors="coerce").dropna()
             visits.append(
                 {
                     "avisit": str(avisit),
@@ -287,7 +289,9 @@ def compute_safety_summary(adsl: pd.DataFrame, adae: pd.DataFrame) -> dict:
     and grade >= 3; ordered by descending subject count, then name) and each subject's worst grade."""
     ids = pd.Index(adsl.loc[adsl["SAFFL"] == "Y", "USUBJID"])
     te = adae[(adae["TRTEMFL"] == "Y") & adae["USUBJID"].isin(ids)]
-    grade = pd.to_numeric(te["ATOXGRN"], errors="coerce")
+    grade = pd.to_numeric(
+        te.get("ATOXGRN", pd.Series(np.nan, index=te.index)), errors="coerce"
+    )  # none: no grade
     upper = {c: te[c].astype(str).str.upper() for c in ("AESER", "AESDTH", "AREL") if c in te.columns}
     no = pd.Series(False, index=te.index)
     masks = {

@@ -238,6 +238,11 @@ def test_questionnaire_by_visit_worked_by_hand():
     assert base["mean"] == pytest.approx(1.9 / 3) and base["sd"] == pytest.approx(
         np.std([0.8, 0.6, 0.5], ddof=1)
     )
+    # without analysis visits (or CHG) no table, no error
+    assert (
+        compute_questionnaire_by_visit(adqs.drop(columns=["AVISIT", "CHG"]), pd.Index(["A"]), ("EQ5DIDX",))
+        == []
+    )
     assert (eot["n"], eot["mean"], eot["chg_n"], eot["chg_mean"]) == (
         2,
         pytest.approx(0.8),
