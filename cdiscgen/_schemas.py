@@ -292,6 +292,12 @@ STUDY_FILE_SCHEMA: dict = {
             "planned_length": {"type": "string", "regex": r"^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"},
         },
     },
+    # how the raw exports write a missing value besides a blank: R's NA, SAS's "." (a form's sources may
+    # declare their own `missing:`); such a value reads as blank, in every column of every form
+    "raw": {
+        "type": "dict",
+        "schema": {"missing": {"type": "list", "schema": {"type": "string", "empty": False}}},
+    },
     # raw forms (file name -> reason) deliberately read by no mapping; any other unread form is MAP024
     "not_tabulated_forms": {
         "type": "dict",

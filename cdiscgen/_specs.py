@@ -293,6 +293,11 @@ class Study:
         """How USUBJID is built: `{studyid}` and `{subject}` (the raw subject column) in a text."""
         return str((self.settings.get("subjects") or {}).get("usubjid", "{studyid}-{subject}"))
 
+    @property
+    def missing_tokens(self) -> tuple[str, ...]:
+        """Values the raw exports write for a missing value besides a blank (study.yaml raw.missing)."""
+        return tuple(str(t) for t in (self.settings.get("raw") or {}).get("missing") or ())
+
     def compute_usubjid(self, subject: Any) -> Any:
         """USUBJID of stripped raw subject identifiers (a pandas Series of text): the pattern applied;
         empty where the subject is empty."""

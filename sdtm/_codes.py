@@ -29,6 +29,7 @@ FINDING_NAMES: dict[str, str] = {
     "MAP023": "Link to a record no other dataset holds (nothing to relate)",
     "MAP024": "Raw form no mapping reads",
     "MAP025": "Raw column no mapping reads",
+    "MAP026": "Missing-value token read as a value",
     "SPEC101": "Mapping rule without exactly one algorithm",
     "SPEC102": "Mapping spec entry of the wrong shape",
     "SPEC103": "Condition of the wrong shape",
@@ -44,5 +45,6 @@ FINDING_NAMES: dict[str, str] = {
     "SPEC113": "Filter on a raw column whose values are not declared",
     "SPEC114": "Constant not among the declared values of the column",
     "SPEC115": "Regular expression does not compile",
+    "SPEC116": "Sources reading one form declare different missing-value tokens",
     "SPEC150": "Units table invalid",
 }

@@ -22,7 +22,7 @@ from cdiscgen._exposure import compute_undesigned_mask, declared_treatments, exp
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._specs import DatasetSpec, Study
 from sdtm._algorithms import compute_numbers, compute_rule, on_unique
-from sdtm._context import FILE, RECID, ROW, USUBJID, VISITCODE, RuleContext, row_findings
+from sdtm._context import FILE, INTERNAL, RECID, ROW, USUBJID, VISITCODE, RuleContext, row_findings
 from sdtm._derive import (
     compute_date_part,
     compute_seq,
@@ -35,9 +35,9 @@ from sdtm._derive import (
     derive_supp,
 )
 from sdtm._elements import compute_subject_elements, derive_epoch, derive_se
-from sdtm._mapspec import MappingSpec, SourceSpec, read_mapping_specs
+from sdtm._mapspec import MappingSpec, SourceSpec, form_missing_tokens, read_mapping_specs
 from sdtm._plausible import compute_implausible_values
-from sdtm._rawcsv import RawFormError, read_form_header, read_raw_form
+from sdtm._rawcsv import RawFormError, compute_missing_tokens_left, read_form_header, read_raw_form
 from sdtm._reference import derive_dm, derive_reference_dates
 from sdtm._relrec import CITES, LINK, compute_link_values, compute_linked_records, derive_relrec
 from sdtm._steps import STEP_FUNCTIONS
@@ -141,6 +141,14 @@ def declared_column_values(specs: list[MappingSpec]) -> dict[str, list[tuple[str
                 entry = (column, tuple(allowed))
                 if entry not in out.setdefault(src.form, []):
                     out[src.form].append(entry)
+    return out
+
+
+def _declared_sets(declared: list[tuple[str, tuple[str, ...]]]) -> dict[str, set[str]]:
+    """Per column, every value some source declares for it (normalised as comparisons see it)."""
+    out: dict[str, set[str]] = {}
+    for column, allowed in declared:
+        out.setdefault(column, set()).update(normalise_value(v) for v in allowed)
     return out
 
 
@@ -431,6 +439,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
     needed = _required_columns(specs)
     row_ids = record_id_columns(specs)
     declared = declared_column_values(specs)
+    missing = form_missing_tokens(specs, study)
     last_used = _forms_last_used(specs)
     forms: dict[str, pd.DataFrame] = {}
     read_seconds = 0.0
@@ -444,9 +453,18 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         t0 = time.perf_counter()
         for form in sorted({f for s in mspec.sources for f in s.required_columns()} - set(forms)):
             try:
-                forms[form] = read_raw_form(Path(raw_dir) / form, needed[form], read_findings)
+                forms[form] = read_raw_form(
+                    Path(raw_dir) / form, needed[form], read_findings, missing.get(form, ())
+                )
             except RawFormError as exc:
                 raise RawDataError([str(exc)]) from None
+            read_findings.extend(
+                compute_missing_tokens_left(
+                    forms[form],
+                    [c for c in forms[form].columns if c not in INTERNAL],
+                    _declared_sets(declared.get(form, [])),
+                )
+            )
             for column in row_ids.get(form, ()):
                 read_findings.extend(compute_repeated_record_ids(forms[form], form, column))
             read_findings.extend(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,9 @@ SOURCE_SCHEMA: dict = {
     "subject": _COL,
     "visit": _COL,
     "steps": {"type": "list", "schema": {"type": "dict"}},
+    # how this form writes a missing value besides a blank (R's NA, SAS's "."): read as blank; replaces
+    # study.yaml's raw.missing for the form (an empty list: none); every source reading the form agrees
+    "missing": {"type": "list", "schema": {"type": "string", "empty": False}},
     # the values a raw column may hold (e.g. GIVEN: ["Yes", "No"]): any other value is MAP020, so that a
     # filter or condition never drops or misreads an unexpected code silently
     "column_values": {
@@ -176,6 +179,7 @@ class SourceSpec:
     column_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     link: tuple[str, str, bool] | None = None  # (link name, raw column, cites): see SOURCE_SCHEMA "link"
     not_tabulated: Mapping[str, str] = field(default_factory=dict)  # column -> why it is not submitted
+    missing: tuple[str, ...] | None = None  # the form's missing-value tokens; None: the study's
 
     def required_columns(self) -> dict[str, tuple[str, ...]]:
         """Every raw form this source reads, with the columns it needs (merged forms included)."""
@@ -202,10 +206,7 @@ class _Checker:
     def __init__(self, study: Study, path: Path) -> None:
         self.study = study
         self.path = path
-        try:
-            self.rel = str(path.relative_to(study.root))
-        except ValueError:
-            self.rel = str(path)
+        self.rel = _relative(study, path)
         self.findings: list[Finding] = []
         self.declared: dict[str, set[str]] = {}  # column_values of the source being checked, normalised
         self.declared_text: dict[str, list[str]] = {}
@@ -552,6 +553,7 @@ class _Checker:
                     line=doc["sources"].line_of(si),
                     column_values={c: tuple(v) for c, v in declared_values.items()},
                     not_tabulated=dict(src.get("not_tabulated") or {}),
+                    missing=tuple(str(t) for t in src["missing"]) if "missing" in src else None,
                     link=(
                         (src["link"]["name"], src["link"]["column"], bool(src["link"].get("cites", False)))
                         if src.get("link")
@@ -588,6 +590,14 @@ class _Checker:
         )
 
 
+def _relative(study: Study, path: Path) -> str:
+    """A spec file's name as findings give it: relative to the study folder when inside it."""
+    try:
+        return str(path.relative_to(study.root))
+    except ValueError:
+        return str(path)
+
+
 def _check_files(study: Study) -> tuple[list[MappingSpec], list[Finding]]:
     specs: list[MappingSpec] = []
     findings: list[Finding] = []
@@ -612,11 +622,62 @@ def _check_files(study: Study) -> tuple[list[MappingSpec], list[Finding]]:
             continue
         seen[spec.dataset] = path
         specs.append(spec)
+    findings.extend(check_missing_tokens_agree(specs, study))
     if any(s.standardise_units for s in specs):
         findings.extend(
             check_units_table(study.specs_dir / "units.yaml", study.codelists, "specs/units.yaml")
         )
     return specs, findings
+
+
+def form_missing_tokens(specs: list[MappingSpec], study: Study) -> dict[str, tuple[str, ...]]:
+    """Per raw form, the values read as blank: its sources' `missing:`, else study.yaml's raw.missing
+    (check_missing_tokens_agree makes sure the sources reading one form agree)."""
+    return {form: tokens for form, (tokens, _, _) in _missing_declarations(specs, study).items()}
+
+
+def _missing_declarations(
+    specs: list[MappingSpec], study: Study
+) -> dict[str, tuple[tuple[str, ...], MappingSpec, SourceSpec]]:
+    """Per form, the first declaration (tokens, spec, source) of the sources that read it; see below."""
+    out: dict[str, tuple[tuple[str, ...], MappingSpec, SourceSpec]] = {}
+    for spec, src, form, tokens in _missing_readers(specs, study):
+        out.setdefault(form, (tokens, spec, src))
+    return out
+
+
+def _missing_readers(
+    specs: list[MappingSpec], study: Study
+) -> Iterator[tuple[MappingSpec, SourceSpec, str, tuple[str, ...]]]:
+    """(spec, source, form, tokens) for every form a source reads, its own or merged."""
+    for spec in specs:
+        for src in spec.sources:
+            tokens = src.missing if src.missing is not None else study.missing_tokens
+            for form in src.required_columns():
+                yield spec, src, form, tokens
+
+
+def check_missing_tokens_agree(specs: list[MappingSpec], study: Study) -> list[Finding]:
+    """SPEC116 for a source whose missing-value tokens differ from another source reading the same form:
+    a form is read once, so a value is either missing or not for every dataset made from it."""
+    first = _missing_declarations(specs, study)
+    out = []
+    for spec, src, form, tokens in _missing_readers(specs, study):
+        expected, other_spec, other_src = first[form]
+        if set(tokens) != set(expected):
+            out.append(
+                Finding(
+                    "SPEC116",
+                    Severity.ERROR,
+                    f"{form}: this source reads {list(tokens)} as missing, the source at "
+                    f"{other_spec.file.name}:{other_src.line} {list(expected)}; every source reading a "
+                    "form declares the same `missing:` (or none: study.yaml raw.missing)",
+                    variable="missing",
+                    file=_relative(study, spec.file),
+                    line=src.line,
+                )
+            )
+    return out
 
 
 def check_mapping_specs(study: Study) -> list[Finding]:

@@ -99,12 +99,16 @@ def compute_ragged_findings(path: Path, header: list[str], ragged: list) -> list
 
 
 def read_raw_form(
-    path: Path, columns: tuple[str, ...] | list[str] | None = None, findings: list[Finding] | None = None
+    path: Path,
+    columns: tuple[str, ...] | list[str] | None = None,
+    findings: list[Finding] | None = None,
+    missing: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """A raw CSV as text: blanks stay "", nothing is guessed; `_ROW` = 1-based data row, `_FILE` its name.
 
     `columns` (the columns the mapping specs declare) reads only those, in file order; None reads all.
-    Rows with the wrong number of fields are kept and reported into `findings` (MAP015).
+    Rows with the wrong number of fields are kept and reported into `findings` (MAP015). A value that is,
+    once stripped, one of the `missing` tokens (the export's NA or ".") reads as blank.
     """
     path = Path(path)
     text = read_form_text(path)
@@ -121,10 +125,60 @@ def read_raw_form(
         )
     df[ROW] = np.arange(1, len(df) + 1)
     df[FILE] = path.name
-    found = derive_control_characters(df, [c for c in df.columns if c not in (ROW, FILE)])
+    data_columns = [c for c in df.columns if c not in (ROW, FILE)]
+    derive_missing_tokens(df, data_columns, missing)
+    found = derive_control_characters(df, data_columns)
     if findings is not None:
         findings.extend(found)
     return df
+
+
+def derive_missing_tokens(df: pd.DataFrame, columns: list[str], tokens: tuple[str, ...]) -> None:
+    """Blank, in place, every value that is a declared missing-value token once stripped."""
+    if not tokens:
+        return
+    for column in columns:
+        is_token = df[column].str.strip().isin(tokens).to_numpy(dtype=bool)
+        if is_token.any():
+            df[column] = df[column].where(~is_token, "")
+
+
+# how exports commonly write "no value" (R, SAS, spreadsheets, databases): left as a value, it would reach
+# the datasets as text, so a column holding one that the study does not declare missing is reported
+SUSPECT_MISSING_TOKENS = ("NA", "N/A", "n/a", ".", "NULL", "null", "#N/A", "NaN", "nan")
+
+
+def compute_missing_tokens_left(
+    df: pd.DataFrame, columns: list[str], declared: dict[str, set[str]]
+) -> list[Finding]:
+    """MAP026, one per column and token: a value that looks like an export's missing-value token (NA, ".")
+    and is neither declared `missing:` (it would read as blank) nor among the column's declared values."""
+    out: list[Finding] = []
+    for column in columns:
+        stripped = df[column].str.strip()
+        suspect = stripped.isin(SUSPECT_MISSING_TOKENS).to_numpy(dtype=bool)
+        if not suspect.any():
+            continue
+        allowed = declared.get(column, set())
+        for token, rows in df.loc[suspect, ROW].groupby(stripped[suspect], sort=True):
+            if token.upper() in allowed:
+                continue
+            lines = [int(r) + 1 for r in rows]
+            shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+            out.append(
+                Finding(
+                    code="MAP026",
+                    severity=Severity.WARNING,
+                    message=f"{column}: {len(lines)} value(s) {token!r} (lines {shown}) are kept as text; "
+                    f'if the export writes a missing value so, declare it: `missing: ["{token}"]` on the '
+                    "form's sources or raw.missing in study.yaml",
+                    variable=column,
+                    value=token,
+                    file=str(df[FILE].iloc[0]),
+                    line=lines[0],
+                )
+            )
+    return out
 
 
 CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"

@@ -1,0 +1,124 @@
+"""Any study, second pass (issue 31): what mapping a study from outside this repository needed, one test
+per vocabulary feature on small raw exports of those shapes built here (R's NA, SAS's ".", identifiers
+that differ between forms, ...). Expected values are worked out by hand from the rule named beside each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cdiscgen import load_study
+from cdiscgen.cli import main
+from sdtm import check_mapping_specs, run_sdtm
+
+# Two subjects of the `init --minimal` demographics form, written as an R export would: NA for missing.
+DM_NA = """\
+SUBJECT,SITE,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILED
+1001,01,USA,2026-01-05,NA,F,WHITE,.,N
+1002,02,CAN,2026-01-07,1981-01-08,M,ASIAN, NA ,N
+"""
+
+
+def minimal_study(tmp_path: Path) -> Path:
+    target = tmp_path / "study"
+    result = CliRunner().invoke(main, ["init", str(target), "--minimal"])
+    assert result.exit_code == 0, result.output
+    return target
+
+
+def edit_yaml(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def raw_folder(tmp_path: Path, **forms: str) -> Path:
+    folder = tmp_path / "raw"
+    folder.mkdir(exist_ok=True)
+    for name, text in forms.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+def dm_source(study_dir: Path, change) -> None:
+    edit_yaml(study_dir / "mappings" / "dm.yaml", lambda d: change(d["sources"][0]))
+
+
+def codes(findings, *wanted: str) -> list[tuple[str, str | None, str | None]]:
+    return sorted((f.code, f.variable, f.value) for f in findings if f.code in wanted)
+
+
+# ----------------------------------------------------------------------------- 1. missing-value tokens
+
+
+def test_without_a_declaration_na_tokens_are_reported_not_read_silently(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    result = run_sdtm(raw_folder(tmp_path, demographics=DM_NA), load_study(study_dir))
+    # the date column: NA fits no format (MAP003); the text column: "." and "NA" (stripped) are kept as
+    # text, each token reported once per column with its count and lines
+    assert codes(result.findings, "MAP003") == [("MAP003", "BRTHDTC", "NA")]
+    left = sorted((f.variable, f.value, f.line) for f in result.findings if f.code == "MAP026")
+    assert left == [("BIRTH_DATE", "NA", 2), ("ETHNICITY", ".", 2), ("ETHNICITY", "NA", 3)]
+    assert result.datasets["DM"]["ETHNIC"].tolist() == [".", "NA"]
+
+
+def test_missing_tokens_declared_on_the_form_read_as_blank(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, lambda src: src.update(missing=["NA", "."]))
+    result = run_sdtm(raw_folder(tmp_path, demographics=DM_NA), load_study(study_dir))
+    dm = result.datasets["DM"]
+    assert dm["BRTHDTC"].tolist() == ["", "1981-01-08"]
+    assert dm["ETHNIC"].tolist() == ["", ""]
+    assert codes(result.findings, "MAP003", "MAP026") == []
+    # AGE: 1001 has no birth date any more (nothing to derive from); 1002: 1981-01-08 -> 2026-01-07 = 44
+    assert dm["AGE"].isna().tolist() == [True, False] and dm["AGE"].iloc[1] == 44
+
+
+def test_missing_tokens_declared_study_wide_and_a_form_may_override_them(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    edit_yaml(study_dir / "specs" / "study.yaml", lambda d: d.update(raw={"missing": ["NA"]}))
+    result = run_sdtm(raw_folder(tmp_path, demographics=DM_NA), load_study(study_dir))
+    dm = result.datasets["DM"]
+    # NA is blank everywhere; "." is not declared: kept and reported
+    assert dm["ETHNIC"].tolist() == [".", ""] and dm["BRTHDTC"].tolist() == ["", "1981-01-08"]
+    assert codes(result.findings, "MAP026") == [("MAP026", "ETHNICITY", ".")]
+    # the form's own declaration replaces the study's: here "." only
+    dm_source(study_dir, lambda src: src.update(missing=["."]))
+    result = run_sdtm(raw_folder(tmp_path, demographics=DM_NA), load_study(study_dir))
+    assert result.datasets["DM"]["ETHNIC"].tolist() == ["", "NA"]
+
+
+def test_a_token_that_is_a_declared_value_of_its_column_is_not_reported(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    text = DM_NA.replace(",N\n", ",NA\n")  # SCREEN_FAILED: NA = not applicable, declared as such
+    dm_source(study_dir, lambda src: src["column_values"].update(SCREEN_FAILED=["Y", "N", "NA"]))
+    result = run_sdtm(raw_folder(tmp_path, demographics=text), load_study(study_dir))
+    assert [v for _, v, _ in codes(result.findings, "MAP026") if v == "SCREEN_FAILED"] == []
+    assert codes(result.findings, "MAP020") == []
+
+
+def test_sources_reading_one_form_must_agree_on_its_missing_tokens(tmp_path):
+    study_dir = minimal_study(tmp_path)
+
+    def second_source(data):
+        first = data["sources"][0]
+        first["missing"] = ["NA"]
+        other = {k: v for k, v in first.items() if k != "missing"}
+        other["missing"] = ["."]
+        data["sources"].append(other)
+
+    edit_yaml(study_dir / "mappings" / "dm.yaml", second_source)
+    findings = [f for f in check_mapping_specs(load_study(study_dir)) if f.code == "SPEC116"]
+    assert len(findings) == 1 and findings[0].file == "mappings/dm.yaml"
+    assert "['.']" in findings[0].message and "['NA']" in findings[0].message
+
+
+@pytest.mark.parametrize("tokens", [[""], "NA"])
+def test_a_missing_declaration_of_the_wrong_shape_is_named(tmp_path, tokens):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, lambda src: src.update(missing=tokens))
+    findings = check_mapping_specs(load_study(study_dir))
+    assert [f.file for f in findings] == ["mappings/dm.yaml"] and "missing" in findings[0].variable
