@@ -30,6 +30,7 @@ from sdtm._engine import RawDataError, SdtmResult, check_raw_forms, read_raw_for
 from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
 from sdtm._reference import compute_source_dates, derive_dm, derive_reference_dates
 from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
+from sdtm._template import TemplateError, compute_template, parse_template
 from sdtm._trial_design import TrialDesignError, derive_trial_design
 from sdtm._units import UnitTable, check_units_table, derive_standard_units, read_units
 from sdtm._visits import compute_visit_table, derive_sv, derive_visit
@@ -55,6 +56,9 @@ __all__ = [
     "check_units_table",
     "compute_age",
     "compute_assign",
+    "compute_template",
+    "parse_template",
+    "TemplateError",
     "compute_condition",
     "compute_epoch",
     "compute_hardcode",

@@ -1,4 +1,5 @@
-"""The closed vocabulary of mapping algorithms: assign, hardcode, condition, iso8601, not_submitted.
+"""The closed vocabulary of mapping algorithms: assign, hardcode, condition, iso8601, template,
+not_submitted.
 
 Every algorithm has one signature, `compute_<name>(raw, rule, ctx) -> (values, findings)`: `raw` is the
 prepared raw frame (after the source's steps), `rule` the rule mapping from the spec, `ctx` the target.
@@ -28,10 +29,11 @@ from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._findings import Finding, Severity
 from sdtm._context import RuleContext, row_findings
 from sdtm._dates import MONTH_NUMBER, DateFormat, compile_date_format
+from sdtm._template import compute_template
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = ("assign", "hardcode", "condition", "iso8601", "not_submitted")
+ALGORITHMS = ("assign", "hardcode", "condition", "iso8601", "template", "not_submitted")
 
 _TIME_RE = r"^(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?$"
 
@@ -421,6 +423,7 @@ _ALGORITHM_FUNCTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any], RuleC
     "hardcode": compute_hardcode,
     "condition": compute_condition,
     "iso8601": compute_iso8601,
+    "template": compute_template,
     "not_submitted": compute_not_submitted,
 }
 

@@ -30,6 +30,7 @@ FINDING_NAMES: dict[str, str] = {
     "MAP024": "Raw form no mapping reads",
     "MAP025": "Raw column no mapping reads",
     "MAP026": "Missing-value token read as a value",
+    "MAP027": "Template left empty: a blank part or a value its format cannot write",
     "SPEC101": "Mapping rule without exactly one algorithm",
     "SPEC102": "Mapping spec entry of the wrong shape",
     "SPEC103": "Condition of the wrong shape",
@@ -46,5 +47,6 @@ FINDING_NAMES: dict[str, str] = {
     "SPEC114": "Constant not among the declared values of the column",
     "SPEC115": "Regular expression does not compile",
     "SPEC116": "Sources reading one form declare different missing-value tokens",
+    "SPEC117": "Template that cannot be read",
     "SPEC150": "Units table invalid",
 }

@@ -287,11 +287,11 @@ def _map_source(
     # columns are only added: copy-on-write keeps a form that stays in `forms` intact
     raw = forms.pop(src.form) if own else forms[src.form].copy(deep=False)
     raw[RECID] = raw[src.record_id].astype("str").str.strip()
-    raw[USUBJID] = study.compute_usubjid(raw[src.subject].astype("str").str.strip())
+    ctx = RuleContext(spec.name, "", study.codelists, src.form)
+    subject, findings = compute_subject_key(raw, src, RuleContext(spec.name, "USUBJID", {}, src.form))
+    raw[USUBJID] = study.compute_usubjid(subject)
     if src.visit:
         raw[VISITCODE] = raw[src.visit].astype("str")
-    ctx = RuleContext(spec.name, "", study.codelists, src.form)
-    findings: list[Finding] = []
     for step in src.steps:
         (kind,) = step
         raw, found = STEP_FUNCTIONS[kind](raw, step, ctx, forms)
@@ -329,6 +329,18 @@ def _map_source(
         out[LINK] = _array(compute_link_values(raw, name, column))
         out[CITES] = cites
     return out, findings
+
+
+def compute_subject_key(
+    raw: pd.DataFrame, src: SourceSpec, ctx: RuleContext
+) -> tuple[pd.Series, list[Finding]]:
+    """The raw subject key of each row: the `subject` column stripped, or what its rule gives (MAP012 for
+    an id the `extract` pattern does not match, MAP027 for a template with a blank part)."""
+    if isinstance(src.subject, str):
+        return raw[src.subject].astype("str").str.strip(), []
+    return compute_rule(
+        raw, {**src.subject, "codelist": None} if "assign" in src.subject else src.subject, ctx
+    )
 
 
 def _array(column: pd.Series) -> object:

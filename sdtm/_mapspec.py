@@ -22,6 +22,7 @@ from cdiscgen._yaml import YamlSyntaxError, load_yaml
 from sdtm._algorithms import ALGORITHMS
 from sdtm._dates import DateFormatError, ambiguous_pairs, compile_date_format
 from sdtm._steps import STEPS
+from sdtm._template import TemplateError, template_columns
 from sdtm._units import check_units_table
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ SOURCE_SCHEMA: dict = {
     "description": {"type": "string"},
     "columns": {**_COLS, "required": True},
     "record_id": _COL,
-    "subject": _COL,
+    # the subject's raw key: a column, or a rule on the form's columns that gives it (an `assign` with
+    # `extract:` takes `375` out of `study-375`; a `template` joins site and subject number)
+    "subject": {"type": ["string", "dict"], "regex": COLUMN_RE},
     "visit": _COL,
     "steps": {"type": "list", "schema": {"type": "dict"}},
     # how this form writes a missing value besides a blank (R's NA, SAS's "."): read as blank; replaces
@@ -162,6 +165,7 @@ RULE_SCHEMAS: dict[str, dict] = {
         "unknown": {"type": "list", "minlength": 1, "schema": {"type": "string", "empty": False}},
         "pivot_year": {"type": "integer", "min": 1000, "max": 9899},
     },
+    "template": {"template": {"type": "string", "required": True, "empty": False}},
     "not_submitted": {"not_submitted": {"type": ["boolean", "string"], "required": True}},
 }
 
@@ -171,7 +175,7 @@ class SourceSpec:
     form: str
     columns: tuple[str, ...]
     record_id: str
-    subject: str
+    subject: str | Mapping[str, Any]  # a raw column, or an assign/template rule giving the raw subject key
     visit: str | None
     steps: tuple[Mapping[str, Any], ...]
     variables: Mapping[str, Any]
@@ -184,12 +188,22 @@ class SourceSpec:
     def required_columns(self) -> dict[str, tuple[str, ...]]:
         """Every raw form this source reads, with the columns it needs (merged forms included)."""
         link = [self.link[1]] if self.link else []
-        out = {self.form: tuple(dict.fromkeys([*self.columns, self.record_id, self.subject, *link]))}
+        own = [*self.columns, self.record_id, *self.subject_columns, *link]
+        out = {self.form: tuple(dict.fromkeys(own))}
         for step in self.steps:
             if "merge" in step:
                 m = step["merge"]
                 out[m["form"]] = tuple(dict.fromkeys([*m["by"], *m["columns"], *out.get(m["form"], ())]))
         return out
+
+    @property
+    def subject_columns(self) -> tuple[str, ...]:
+        """The raw columns the subject key is read from."""
+        if isinstance(self.subject, str):
+            return (self.subject,)
+        if "template" in self.subject:
+            return template_columns(str(self.subject["template"]))
+        return (str(self.subject["assign"]),)
 
 
 @dataclass(frozen=True)
@@ -357,6 +371,8 @@ class _Checker:
             if isinstance(spec, str):
                 self.check_column(spec, rule.line_of("iso8601"), f"{key}.iso8601", columns)
             self.check_formats(rule, key)
+        elif algorithm == "template":
+            self.check_template(rule["template"], rule.line_of("template"), f"{key}.template", columns)
         elif algorithm == "condition":
             branches = rule["condition"]
             for i, branch in enumerate(branches):
@@ -380,6 +396,27 @@ class _Checker:
                         bkey,
                         f"a branch is {{if, then}} or {{else}}, got keys {sorted(branch)}",
                     )
+
+    def check_subject_rule(self, rule: Any, line: int, key: str, columns: set[str]) -> None:
+        """A subject key given by a rule: `assign` (with `extract`) or `template`, on declared columns."""
+        if set(rule) - {"assign", "extract", "template"} or len({"assign", "template"} & set(rule)) != 1:
+            self.error(
+                "SPEC101",
+                line,
+                key,
+                f"a subject key is a column, {{assign: COL, extract: REGEX}} or {{template: TEXT}}; got keys "
+                f"{sorted(rule)}",
+            )
+            return
+        self.check_rule(rule, line, key, columns, None)
+
+    def check_template(self, text: str, line: int, key: str, columns: set[str]) -> None:
+        """A template reads, its format specifications are valid, and its fields name declared columns."""
+        try:
+            for column in template_columns(text):
+                self.check_column(column, line, key, columns)
+        except TemplateError as exc:
+            self.error("SPEC117", line, key, str(exc))
 
     def check_pattern(self, pattern: Any, line: int, key: str) -> None:
         """A regular expression (`extract`) compiles, as the engine compiles it (ignoring case)."""
@@ -459,8 +496,10 @@ class _Checker:
             for c in declared_values:
                 self.check_column(c, declared_values.line_of(c), f"{skey}.column_values.{c}", columns)
             for k in ("record_id", "subject", "visit"):
-                if k in src:
+                if k in src and isinstance(src[k], str):
                     self.check_column(src[k], src.line_of(k), f"{skey}.{k}", columns)
+            if isinstance(src.get("subject"), dict):
+                self.check_subject_rule(src["subject"], src.line_of("subject"), f"{skey}.subject", columns)
             steps = src.get("steps") or []
             for ti, step in enumerate(steps):
                 tline = steps.line_of(ti)

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from cdiscgen import load_study
 from cdiscgen.cli import main
-from sdtm import check_mapping_specs, run_sdtm
+from sdtm import RuleContext, check_mapping_specs, compute_template, run_sdtm
+from tests.test_sdtm_algorithms import raw as _raw
 
 # Two subjects of the `init --minimal` demographics form, written as an R export would: NA for missing.
 DM_NA = """\
@@ -122,3 +123,81 @@ def test_a_missing_declaration_of_the_wrong_shape_is_named(tmp_path, tokens):
     dm_source(study_dir, lambda src: src.update(missing=tokens))
     findings = check_mapping_specs(load_study(study_dir))
     assert [f.file for f in findings] == ["mappings/dm.yaml"] and "missing" in findings[0].variable
+
+
+# ------------------------------------------------------------------------------------ 5. template rule
+
+
+def test_template_joins_columns_with_format_specifications():
+    df = _raw(FORM=["MD1", "MD1", "MD1"], DCM=["56379253", "7", "9"], REC=["1", "12", "3"])
+    rule = {"template": "/F:{FORM}-D:{DCM:0>9}-R:{REC:03d}"}
+    values, findings = compute_template(df, rule, RuleContext("CM", "CMSPID", {}, "form.csv"))
+    # 0>9 pads the text with zeros to 9 characters; 03d writes the number with 3 digits
+    assert values.tolist() == [
+        "/F:MD1-D:056379253-R:001",
+        "/F:MD1-D:000000007-R:012",
+        "/F:MD1-D:000000009-R:003",
+    ]
+    assert findings == []
+
+
+def test_template_with_a_blank_part_or_an_unreadable_number_is_empty_and_reported():
+    df = _raw(A=["x", "", "", "y"], N=["1.5", "2", "", "ten"])
+    values, findings = compute_template(df, {"template": "{{{A}}}#{N:.2f}"}, RuleContext("CM", "CMSPID", {}))
+    # row 1: "{x}#1.50" ({{ and }} are braces); row 2: A blank -> empty, MAP027 naming A; row 3: all blank ->
+    # empty, no finding; row 4: "ten" is no number -> empty, MAP027 naming the value
+    assert values.tolist() == ["{x}#1.50", "", "", ""]
+    assert [(f.code, f.line, f.value) for f in findings] == [("MAP027", 5, "ten"), ("MAP027", 3, "A")]
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("{SUBJECT", "expected '}' before end of string"),
+        ("{}", "a field names no column"),
+        ("{SUBJECT:zz}", "{SUBJECT:zz}"),
+        ("{SUBJECT!r}", "'!r' is not a format specification"),
+        ("{NOPE}", "raw column 'NOPE' is not in the source's declared columns"),
+    ],
+)
+def test_a_template_that_cannot_be_read_is_named_by_file_and_line(tmp_path, template, words):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, lambda src: src["variables"].update(SUBJID={"template": template}))
+    findings = check_mapping_specs(load_study(study_dir))
+    assert [(f.file, f.code in ("SPEC117", "SPEC104")) for f in findings] == [("mappings/dm.yaml", True)]
+    assert words in findings[0].message
+
+
+# --------------------------------------------------------------- 3. subject keys that differ between forms
+
+# DM carries "study-1001"; the vital-signs form carries the bare number and the site in its own column.
+DM_PREFIXED = DM_NA.replace("\n1001,", "\nstudy-1001,").replace("\n1002,", "\nstudy-1002,").replace("NA", "")
+DM_PREFIXED = DM_PREFIXED.replace(",.,", ",,")
+
+
+def test_a_subject_key_extracted_by_a_regular_expression(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, lambda src: src.update(subject={"assign": "SUBJECT", "extract": r"^study-(\d+)$"}))
+    text = DM_PREFIXED + "s1003,03,USA,2026-01-09,,F,WHITE,,N\n"
+    result = run_sdtm(raw_folder(tmp_path, demographics=text), load_study(study_dir))
+    dm = result.datasets["DM"]
+    # the pattern MYSTUDY-{subject} applied to the extracted number; "s1003" does not match: no key (MAP012)
+    assert sorted(dm["USUBJID"]) == ["", "MYSTUDY-1001", "MYSTUDY-1002"]
+    assert codes(result.findings, "MAP012") == [("MAP012", "USUBJID", "s1003")]
+
+
+def test_a_subject_key_from_a_template_of_two_columns(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, lambda src: src.update(subject={"template": "{SITE}-{SUBJECT:0>5}"}))
+    result = run_sdtm(
+        raw_folder(tmp_path, demographics=DM_PREFIXED.replace("study-", "")), load_study(study_dir)
+    )
+    assert result.datasets["DM"]["USUBJID"].tolist() == ["MYSTUDY-01-01001", "MYSTUDY-02-01002"]
+
+
+def test_a_subject_rule_of_the_wrong_kind_is_named(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, lambda src: src.update(subject={"hardcode": "1"}))
+    findings = check_mapping_specs(load_study(study_dir))
+    assert [(f.code, f.file) for f in findings] == [("SPEC101", "mappings/dm.yaml")]
+    assert "a subject key is a column" in findings[0].message
