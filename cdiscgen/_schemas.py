@@ -224,6 +224,8 @@ def _thresholds(*names: str) -> dict:
 _VISIT = {
     "visit": {"type": "string", "required": True, "empty": False, "maxlength": 200},
     "code": {"type": "string", "required": True, "empty": False},
+    # other spellings of the code in the forms (one form writes "Visit 1", another "V1")
+    "codes": {"type": "list", "schema": {"type": "string", "empty": False}},
     "visitnum": {"type": "number", "required": True},
     # planned study day (VISITDY) and window; a visit without a planned day (e.g. an AE follow-up) has none
     "day": {"type": "integer", "nullable": True},

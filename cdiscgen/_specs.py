@@ -163,13 +163,19 @@ class Codelist:
         return None
 
     def synonym_map(self) -> dict[str, str]:
-        """Upper-cased, stripped collected value or synonym -> submission value."""
+        """Collected value or synonym (as term_key writes it) -> submission value."""
         out: dict[str, str] = {}
         for t in self.terms:
-            out[t.value.strip().upper()] = t.value
+            out[term_key(t.value)] = t.value
             for s in t.synonyms:
-                out[str(s).strip().upper()] = t.value
+                out[term_key(str(s))] = t.value
         return out
+
+
+def term_key(value: str) -> str:
+    """A collected value as codelists and values maps match it: stripped, upper case, runs of inner
+    spaces made one ("Not  Hispanic" is "NOT HISPANIC")."""
+    return " ".join(value.split()).upper()
 
 
 @dataclass(frozen=True)
@@ -231,15 +237,23 @@ class Visit:
     start_rule: str | None = None
     end_rule: str | None = None
 
+    other_codes: tuple[str, ...] = ()  # further spellings of the code in the forms (`codes:`)
+
     @property
     def key(self) -> str:
         """The visit code as raw data are matched to it: case- and space-insensitive."""
         return visit_key(self.code)
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every spelling of the visit's code (`code` and `codes`), as raw data are matched to them."""
+        return tuple(dict.fromkeys(visit_key(c) for c in (self.code, *self.other_codes)))
+
 
 def visit_key(code: str) -> str:
-    """A collected visit code normalised for matching: stripped, inner spaces collapsed, upper case."""
-    return " ".join(str(code).split()).upper()
+    """A collected visit code normalised for matching: upper case, without any space ("Visit 1" and
+    "VISIT1" are one code)."""
+    return "".join(str(code).split()).upper()
 
 
 @dataclass
@@ -284,6 +298,7 @@ class Study:
                 dosing=bool(v.get("dosing", False)),
                 start_rule=v.get("start_rule"),
                 end_rule=v.get("end_rule"),
+                other_codes=tuple(str(c) for c in v.get("codes") or ()),
             )
             for v in self.settings["visits"]
         ]
@@ -1082,15 +1097,17 @@ def _check_study_settings(study: Study, settings: LineDict, root: Path) -> list[
         if v["visitnum"] in seen_num:
             err("SPEC030", line, f"visits[{i}].visitnum", f"VISITNUM {v['visitnum']} is used twice")
         seen_num[v["visitnum"]] = line
-        key = visit_key(v["code"])
-        if key in seen_code:
-            err(
-                "SPEC030",
-                line,
-                f"visits[{i}].code",
-                f"visit code {v['code']} is used twice (codes match ignoring case, first at line {seen_code[key]})",
-            )
-        seen_code[key] = line
+        for code in (v["code"], *(v.get("codes") or ())):
+            key = visit_key(code)
+            if key in seen_code:
+                err(
+                    "SPEC030",
+                    line,
+                    f"visits[{i}].code",
+                    f"visit code {code} is used twice (codes match ignoring case and spaces, first at line "
+                    f"{seen_code[key]})",
+                )
+            seen_code[key] = line
         if v.get("epoch") is not None and v["epoch"] not in epochs:
             err("SPEC031", line, f"visits[{i}].epoch", f"epoch {v['epoch']} is not in design.epochs")
         if v.get("window") and v["window"][0] > v["window"][1]:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._findings import Finding, Severity
+from cdiscgen._specs import term_key
 from sdtm._context import RuleContext, row_findings
 from sdtm._dates import MONTH_NUMBER, DateFormat, compile_date_format
 from sdtm._template import compute_template
@@ -67,7 +68,7 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
     codelist_id = (
         rule["codelist"] if "codelist" in rule else (ctx.var_spec.codelist if ctx.var_spec else None)
     )
-    local = {str(k).strip().upper(): str(v) for k, v in (rule.get("values") or {}).items()}
+    local = {term_key(str(k)): str(v) for k, v in (rule.get("values") or {}).items()}
     codelist = ctx.codelists.get(codelist_id) if codelist_id else None
     if codelist is not None and codelist.is_external:
         codelist = None  # an external dictionary (MedDRA) lists no terms: the coder's value is kept
@@ -79,7 +80,7 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
     lookup.update(local)
 
     def through_lookup(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
-        key = distinct.str.upper()
+        key = distinct.str.split().str.join(" ").str.upper()
         mapped = key.map(lookup)
         unmapped = (distinct != "") & mapped.isna()
         return mapped.where(~unmapped, key).fillna("").astype("str"), unmapped

@@ -44,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from cdiscgen._specs import Codelist, DatasetSpec, Study
+from cdiscgen._specs import Codelist, DatasetSpec, Study, term_key
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ def _ct_row(
 ) -> _TsRow:
     """A TS row whose value is a CDISC CT term: the submission value, its C-code, "CDISC CT", version."""
     codelist = _codelist(study, codelist_id, f"TS.{parmcd}")
-    submission = codelist.synonym_map().get(value.strip().upper())
+    submission = codelist.synonym_map().get(term_key(value))
     if submission is None:
         if not codelist.extensible:
             raise TrialDesignError(

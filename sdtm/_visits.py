@@ -25,12 +25,19 @@ TABLE_COLUMNS = ["USUBJID", "CODE", "DATE", "VISITNUM", "VISIT"]
 
 
 def _normalise(codes: pd.Series) -> pd.Series:
+    """Collected codes as unscheduled patterns read them: inner spaces collapsed, upper case."""
     return codes.fillna("").astype("str").str.split().str.join(" ").str.upper()
 
 
+def _key(normalised: pd.Series) -> pd.Series:
+    """Normalised codes as the schedule matches them (visit_key): without any space."""
+    return normalised.str.replace(" ", "", regex=False)
+
+
 def _schedule(study: Study) -> pd.DataFrame:
+    """KEY (every spelling of every scheduled code) -> VISITNUM, VISIT."""
     return pd.DataFrame(
-        [(v.key, v.visitnum, v.visit) for v in study.visits], columns=["CODE", "VISITNUM", "VISIT"]
+        [(k, v.visitnum, v.visit) for v in study.visits for k in v.keys], columns=["KEY", "VISITNUM", "VISIT"]
     )
 
 
@@ -65,9 +72,10 @@ def compute_visit_table(frames: list[pd.DataFrame], study: Study) -> pd.DataFram
     allv = pd.concat(parts, ignore_index=True).rename(columns={VISITCODE: "CODE", "_VDATE": "DATE"})
     allv["CODE"] = _normalise(allv["CODE"])
     allv = allv.drop_duplicates()
-    scheduled = allv.merge(sched, on="CODE", how="inner")
+    allv["KEY"] = _key(allv["CODE"])
+    scheduled = allv.merge(sched, on="KEY", how="inner")
     numbered = allv.merge(compute_numbered_unscheduled(allv["CODE"], study), on="CODE", how="inner")
-    is_uns = allv["CODE"].isin(by_date)
+    is_uns = allv["KEY"].isin(by_date)
     unsv = allv.loc[is_uns & (allv["DATE"] != "")].drop_duplicates(["USUBJID", "DATE"])
     # each scheduled visit's actual date: the earliest date recorded for it
     sched_dates = (
@@ -103,14 +111,14 @@ def derive_visit(
         return out, []
     code = _normalise(out[VISITCODE])
     by_date = list(study.unscheduled_codes)
-    is_uns_row = table["CODE"].isin(by_date)
+    is_uns_row = _key(table["CODE"]).isin(by_date)
     sched = table.loc[~is_uns_row].drop_duplicates(["CODE"])[["CODE", "VISITNUM", "VISIT"]]
     uns = table.loc[is_uns_row].drop_duplicates(["USUBJID", "DATE"])
     # scheduled and numbered codes: looked up once per distinct code; unscheduled by date: by subject and
     # date, for those rows only (both tables hold one row per key: one match or none per row)
     codes, distinct = pd.factorize(code, use_na_sentinel=False)
     a = pd.DataFrame({"CODE": pd.Series(distinct, dtype=code.dtype)}).merge(sched, on="CODE", how="left")
-    is_uns = code.isin(by_date).to_numpy()
+    is_uns = _key(code).isin(by_date).to_numpy()
     at = np.flatnonzero(is_uns)
     keys = pd.DataFrame({"USUBJID": out["USUBJID"].take(at), "DATE": out["_VDATE"].take(at)})
     b = keys.merge(uns[["USUBJID", "DATE", "VISITNUM", "VISIT"]], on=["USUBJID", "DATE"], how="left")
@@ -122,11 +130,11 @@ def derive_visit(
     out["VISIT"] = pd.Series(visit.array.take(pick), index=out.index, dtype="str")
     if "VISITDY" in out.columns:
         planned = {v.visitnum: float(v.day) for v in study.visits if v.day is not None}
-        scheduled_visitnum = pd.Series(out["VISITNUM"]).where(~code.isin(by_date).to_numpy())
+        scheduled_visitnum = pd.Series(out["VISITNUM"]).where(~is_uns)
         out["VISITDY"] = scheduled_visitnum.map(planned).astype("float").to_numpy()
     numbered = set(compute_numbered_unscheduled(pd.Series(distinct, dtype="str"), study)["CODE"])
-    known = {v.key for v in study.visits} | set(by_date) | numbered | {""}
-    bad = ~code.isin(known)
+    known = {k for v in study.visits for k in v.keys} | set(by_date) | {""}
+    bad = ~(_key(code).isin(known) | code.isin(numbered))
     findings = row_findings(
         out,
         bad,

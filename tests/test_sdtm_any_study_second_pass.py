@@ -6,13 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from cdiscgen import load_study
+from cdiscgen._specs import Codelist, Term, check_study
 from cdiscgen.cli import main
-from sdtm import RuleContext, check_mapping_specs, compute_template, run_sdtm
+from sdtm import (
+    RuleContext,
+    check_mapping_specs,
+    compute_assign,
+    compute_template,
+    compute_visit_table,
+    derive_visit,
+    run_sdtm,
+)
 from tests.test_sdtm_algorithms import raw as _raw
 
 # Two subjects of the `init --minimal` demographics form, written as an R export would: NA for missing.
@@ -201,3 +211,70 @@ def test_a_subject_rule_of_the_wrong_kind_is_named(tmp_path):
     findings = check_mapping_specs(load_study(study_dir))
     assert [(f.code, f.file) for f in findings] == [("SPEC101", "mappings/dm.yaml")]
     assert "a subject key is a column" in findings[0].message
+
+
+# ---------------------------------------------------------- 7. visit and codelist matching as documented
+
+
+def visit_frame(codes: list[str], dates: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "USUBJID": ["S-1"] * len(codes),
+            "_VISITCODE": codes,
+            "_VDATE": dates,
+            "_ROW": range(1, len(codes) + 1),
+            "_FILE": "vs.csv",
+        }
+    )
+
+
+def test_visit_codes_match_ignoring_inner_spaces_and_a_visit_takes_several_codes(tmp_path):
+    study_dir = minimal_study(tmp_path)
+
+    def schedule(d):
+        d["visits"][0]["code"] = "Visit 1"
+        d["visits"][1]["codes"] = ["V2", "Day One"]
+        d["unscheduled"]["patterns"] = [r"UNSCHEDULED (?P<visitnum>\d+(\.\d+)?)"]
+
+    edit_yaml(study_dir / "specs" / "study.yaml", schedule)
+    study = load_study(study_dir)
+    # VISIT1 = "Visit 1" without spaces; D1, v2 and "DAY  ONE" are the three spellings of DAY 1; "Unscheduled
+    # 1.1" matches the pattern (spaces collapsed); "UN S" is the by-date code UNS; "VISIT 3" is unknown
+    frame = visit_frame(
+        ["VISIT1", "D1", "v2", "DAY  ONE", "Unscheduled  1.1", "UN S", "VISIT 3"],
+        ["2026-01-01", "2026-01-15", "2026-01-15", "2026-01-15", "2026-01-20", "2026-01-22", "2026-01-23"],
+    )
+    table = compute_visit_table([frame], study)
+    out, findings = derive_visit(frame, table, study, RuleContext("VS", "VISIT", {}))
+    assert out["VISIT"].tolist() == [
+        "SCREENING",
+        "DAY 1",
+        "DAY 1",
+        "DAY 1",
+        "UNSCHEDULED 1.1",
+        "UNSCHEDULED 2.01",
+        "",
+    ]
+    assert [(f.code, f.line, f.value) for f in findings] == [("MAP008", 8, "VISIT 3")]
+
+
+def test_two_spellings_of_one_code_in_the_schedule_are_a_spec_error(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    edit_yaml(study_dir / "specs" / "study.yaml", lambda d: d["visits"][1].update(codes=["S C R"]))
+    _, findings = check_study(study_dir)
+    assert [(f.code, "S C R" in f.message) for f in findings] == [("SPEC030", True)]
+
+
+def test_codelist_matching_ignores_repeated_inner_spaces():
+    df = _raw(ETHNIC=["Not  Hispanic or   Latino", "hispanic or latino"])
+    codelist = Codelist(
+        id="ETHNIC",
+        name="Ethnicity",
+        extensible=False,
+        data_type="text",
+        terms=(Term("HISPANIC OR LATINO", "C17459"), Term("NOT HISPANIC OR LATINO", "C41222")),
+    )
+    values, findings = compute_assign(
+        df, {"assign": "ETHNIC", "codelist": "ETHNIC"}, RuleContext("DM", "ETHNIC", {"ETHNIC": codelist})
+    )
+    assert values.tolist() == ["NOT HISPANIC OR LATINO", "HISPANIC OR LATINO"] and findings == []
