@@ -48,5 +48,6 @@ FINDING_NAMES: dict[str, str] = {
     "SPEC115": "Regular expression does not compile",
     "SPEC116": "Sources reading one form declare different missing-value tokens",
     "SPEC117": "Template that cannot be read",
+    "SPEC118": "Variable both passed through and given a rule",
     "SPEC150": "Units table invalid",
 }

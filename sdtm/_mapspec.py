@@ -18,7 +18,7 @@ from typing import Any
 from cdiscgen import Study, schema_problems
 from cdiscgen._conditions import check_condition, normalise_value, text_comparisons
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._yaml import YamlSyntaxError, load_yaml
+from cdiscgen._yaml import LineDict, YamlSyntaxError, load_yaml
 from sdtm._algorithms import ALGORITHMS
 from sdtm._dates import DateFormatError, ambiguous_pairs, compile_date_format
 from sdtm._steps import STEPS
@@ -55,8 +55,14 @@ SOURCE_SCHEMA: dict = {
     },
     "variables": {
         "type": "dict",
-        "required": True,
         "keysrules": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
+    },
+    # variables taken as they are from raw columns of the same name (an export already in SDTM shape):
+    # each is `{assign: NAME}` (through its codelist), the column needs no listing in `columns`
+    "pass_through": {
+        "type": "list",
+        "minlength": 1,
+        "schema": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
     },
     # columns of the form deliberately left out of the submission, each with the reason (EDC folder and
     # form identifiers, a site name SDTM has no variable for): any other column no source reads is MAP025
@@ -397,6 +403,39 @@ class _Checker:
                         f"a branch is {{if, then}} or {{else}}, got keys {sorted(branch)}",
                     )
 
+    def source_variables(self, src: Any, skey: str) -> LineDict:
+        """The source's rules: one `{assign: NAME}` per `pass_through` name, then its `variables`."""
+        variables = src.get("variables") or LineDict()
+        names = src.get("pass_through") or []
+        if not names and not variables:
+            self.error(
+                "SPEC102",
+                src.line,
+                f"{skey}.variables",
+                "the source maps no variable (variables, pass_through)",
+            )
+        out = LineDict()
+        out.line = getattr(variables, "line", src.line)
+        out.key_lines = {}
+        for i, name in enumerate(names):
+            line = src["pass_through"].line_of(i)
+            if name in variables:
+                self.error(
+                    "SPEC118",
+                    line,
+                    f"{skey}.pass_through[{i}]",
+                    f"{name} is passed through and has a rule in `variables` (line {variables.line_of(name)})",
+                )
+                continue
+            rule = LineDict(assign=name)
+            rule.line, rule.key_lines = line, {"assign": line}
+            out[name] = rule
+            out.key_lines[name] = line
+        for name, rule in variables.items():
+            out[name] = rule
+            out.key_lines[name] = variables.line_of(name)
+        return out
+
     def check_subject_rule(self, rule: Any, line: int, key: str, columns: set[str]) -> None:
         """A subject key given by a rule: `assign` (with `extract`) or `template`, on declared columns."""
         if set(rule) - {"assign", "extract", "template"} or len({"assign", "template"} & set(rule)) != 1:
@@ -489,7 +528,8 @@ class _Checker:
         sources: list[SourceSpec] = []
         for si, src in enumerate(doc["sources"]):
             skey = f"sources[{si}]({src['form']})"
-            columns = set(src["columns"])
+            src_columns = _source_columns(src)
+            columns = set(src_columns)
             declared_values = src.get("column_values") or {}
             self.declared = {c: {normalise_value(v) for v in vals} for c, vals in declared_values.items()}
             self.declared_text = {c: list(vals) for c, vals in declared_values.items()}
@@ -564,7 +604,7 @@ class _Checker:
                         self.check_column(c, body["columns"].line_of(i), f"{tkey}.columns[{i}]", columns)
                     columns -= set(body["columns"])
                     columns |= {body["name"], body["value"]}
-            variables = src["variables"]
+            variables = self.source_variables(src, skey)
             assigned: list[str] = []
             for name, rule in variables.items():
                 line = variables.line_of(name)
@@ -583,7 +623,7 @@ class _Checker:
             sources.append(
                 SourceSpec(
                     form=src["form"],
-                    columns=tuple(src["columns"]),
+                    columns=src_columns,
                     record_id=src.get("record_id", "RECORD_ID"),
                     subject=src.get("subject", "SUBJECT"),
                     visit=src.get("visit"),
@@ -612,10 +652,10 @@ class _Checker:
                     src["link"]["column"],
                     src["link"].line_of("column"),
                     f"{skey}.link.column",
-                    set(src["columns"]),
+                    set(src_columns),
                 )
             for k, default in (("record_id", "RECORD_ID"), ("subject", "SUBJECT")):
-                if k not in src and default not in set(src["columns"]):
+                if k not in src and default not in set(src_columns):
                     self.error(
                         "SPEC104",
                         src.line,
@@ -627,6 +667,11 @@ class _Checker:
         return MappingSpec(
             doc["dataset"], self.path, tuple(sources), bool(doc.get("standardise_units", False))
         )
+
+
+def _source_columns(src: Any) -> tuple[str, ...]:
+    """The raw columns a source reads: `columns`, then the `pass_through` ones it does not list."""
+    return tuple(dict.fromkeys([*src["columns"], *(src.get("pass_through") or ())]))
 
 
 def _relative(study: Study, path: Path) -> str:

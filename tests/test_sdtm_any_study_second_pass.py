@@ -278,3 +278,51 @@ def test_codelist_matching_ignores_repeated_inner_spaces():
         df, {"assign": "ETHNIC", "codelist": "ETHNIC"}, RuleContext("DM", "ETHNIC", {"ETHNIC": codelist})
     )
     assert values.tolist() == ["NOT HISPANIC OR LATINO", "HISPANIC OR LATINO"] and findings == []
+
+
+# ------------------------------------------------------------- 12. an input already in SDTM shape
+
+DM_SDTM_SHAPE = """\
+SUBJECT,SUBJID,SITEID,COUNTRY,RFICDTC,SEX,RACE,ETHNIC
+1001,1001,01,USA,2026-01-05,F,WHITE,NOT HISPANIC OR LATINO
+1002,1002,02,CAN,2026-01-07,Male,ASIAN,HISPANIC OR LATINO
+"""
+
+
+def sdtm_shaped_source(src: dict) -> None:
+    src["columns"] = ["SUBJECT", "RFICDTC"]
+    src["column_values"] = {}
+    src["pass_through"] = ["SUBJID", "SITEID", "COUNTRY", "SEX", "RACE", "ETHNIC"]
+    src["variables"] = {
+        "RFICDTC": {"iso8601": "RFICDTC", "formats": ["YYYY-MM-DD"]},
+        "AGEU": {"hardcode": "YEARS"},
+        "ACTARMUD": {"not_submitted": "no unplanned arm"},
+        "DTHDTC": {"not_submitted": "not collected"},
+    }
+
+
+def test_pass_through_takes_same_named_columns_through_their_codelists(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    dm_source(study_dir, sdtm_shaped_source)
+    assert check_mapping_specs(load_study(study_dir)) == []
+    result = run_sdtm(raw_folder(tmp_path, demographics=DM_SDTM_SHAPE), load_study(study_dir))
+    dm = result.datasets["DM"]
+    assert dm["SITEID"].tolist() == ["01", "02"] and dm["COUNTRY"].tolist() == ["USA", "CAN"]
+    # SEX goes through its codelist: "Male" is the synonym of M
+    assert dm["SEX"].tolist() == ["F", "M"]
+    assert dm["ETHNIC"].tolist() == ["NOT HISPANIC OR LATINO", "HISPANIC OR LATINO"]
+
+
+def test_a_variable_both_passed_through_and_ruled_is_named(tmp_path):
+    study_dir = minimal_study(tmp_path)
+
+    def both(src):
+        sdtm_shaped_source(src)
+        src["variables"]["SEX"] = {"hardcode": "F"}
+
+    dm_source(study_dir, both)
+    findings = check_mapping_specs(load_study(study_dir))
+    assert [(f.code, f.file) for f in findings] == [("SPEC118", "mappings/dm.yaml")]
+    assert (
+        findings[0].line == (study_dir / "mappings" / "dm.yaml").read_text().splitlines().index("  - SEX") + 1
+    )
