@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cdiscgen._iso8601 import KNOWN_DATE_PREFIX, PLACEHOLDER
+
 from ._errors import AdamInputError
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
@@ -25,8 +27,9 @@ def compute_date_parts(
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Split an --DTC column into (complete date as SAS days, year, month) after validating it.
 
-    Complete dates give a SAS day number; partial dates (YYYY or YYYY-MM) give NaN days but keep their
-    year/month so that imputation rules can use them. Malformed text raises AdamInputError naming the
+    Complete dates give a SAS day number; partial dates (YYYY or YYYY-MM, or a placeholder form whose known
+    start is one: 2024-03--T10:20, 2024---05) give NaN days but keep their year/month so that imputation
+    rules can use them. Malformed text raises AdamInputError naming the
     dataset, variable and USUBJID.
     """
     if variable not in frame.columns:
@@ -34,11 +37,12 @@ def compute_date_parts(
         return empty, empty.copy(), empty.copy()
     text = _text(frame[variable])
     present = text != ""
-    ok = text.str.match(_ISO) | ~present
-    date_part = text.str.slice(0, 10)
+    ok = text.str.match(_ISO) | text.str.fullmatch(PLACEHOLDER) | ~present
+    # the date known from the start (a placeholder form such as 2024-03--T10:20 is the partial 2024-03)
+    date_part = text.str.extract(KNOWN_DATE_PREFIX, expand=False).fillna("").astype("str")
     complete = present & (date_part.str.len() == 10)
     parsed = pd.to_datetime(date_part.where(complete, None), format="%Y-%m-%d", errors="coerce")
-    month = pd.to_numeric(text.str.slice(5, 7).where(text.str.len() >= 7, None), errors="coerce")
+    month = pd.to_numeric(date_part.str.slice(5, 7).where(date_part.str.len() >= 7, None), errors="coerce")
     bad = ~ok | (complete & parsed.isna()) | (month.notna() & ~month.between(1, 12))
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
@@ -47,7 +51,9 @@ def compute_date_parts(
             f"malformed ISO 8601 date {text.iloc[pos]!r}", dataset=dataset, variable=variable, usubjid=usubjid
         )
     days = ((parsed - SAS_EPOCH).dt.days).astype("float64")
-    year = pd.to_numeric(text.str.slice(0, 4).where(present, None), errors="coerce").astype("float64")
+    year = pd.to_numeric(date_part.str.slice(0, 4).where(date_part != "", None), errors="coerce").astype(
+        "float64"
+    )
     return days, year, month.astype("float64")
 
 

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._iso8601 import KNOWN_DATE_PREFIX
+
 TEXT_OPS = ("eq", "ne", "in", "not_in")
 NUMERIC_OPS = ("lt", "le", "gt", "ge")
 PRESENCE_OPS = ("empty", "not_empty")
@@ -39,7 +41,6 @@ CONDITION_OPS = TEXT_OPS + NUMERIC_OPS + PRESENCE_OPS + PATTERN_OPS
 OPERAND_KEYS = ("column", "variable", "dm")
 OTHER_KEYS = ("other_column", "other_variable", "other_dm")
 COMPLETE_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_DATE_PREFIX_RE = r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:$|[-T])"
 
 Operand = Callable[[str, str], pd.Series]
 """(kind, name) -> the operand's values aligned with the frame; kind is one of OPERAND_KEYS."""
@@ -312,7 +313,7 @@ def _dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The leading date part of ISO 8601 text (YYYY, YYYY-MM or YYYY-MM-DD) and its length (4, 7, 10;
     0 where the value is no date)."""
     text = _text(values)
-    part = text.str.extract(_DATE_PREFIX_RE, expand=False).fillna("").astype("str")
+    part = text.str.extract(KNOWN_DATE_PREFIX, expand=False).fillna("").astype("str")
     return part.to_numpy(dtype=object), part.str.len().to_numpy()
 
 

@@ -370,7 +370,10 @@ def _parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 def compute_iso8601(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext) -> Result:
     """`iso8601: {date: COL, time: COL}` with `formats: [...]` -> ISO 8601 date or datetime text.
 
-    A time is appended only to a complete date; an invalid time is MAP003 and the date is kept.
+    A time is appended to the date; to a partial one in the placeholder form of SDTMIG 4.4.4, a hyphen for
+    each missing date component (2024-03 at 10:20 -> 2024-03--T10:20, 2024 -> 2024----T10:20, 2024---05 ->
+    2024---05T10:20); a time without a date is kept alone (-----T10:20). An invalid time is MAP003 and the
+    date is kept.
     """
     spec = rule["iso8601"]
     date_col = spec["date"] if isinstance(spec, Mapping) else spec
@@ -412,9 +415,18 @@ def compute_iso8601(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext
             ctx=ctx,
             values=raw_times,
         )
-        complete = iso.str.len() == 10
-        iso = iso.where(~(complete & (times != "")), iso + "T" + times)
+        dateless = np.asarray(unparseable, dtype=bool) | np.asarray(impossible, dtype=bool)
+        iso = iso.where((times == "").to_numpy() | dateless, compute_placeholder_date(iso) + "T" + times)
     return iso, findings
+
+
+_PLACEHOLDER_PAD = {0: "-----", 4: "----", 7: "--", 9: "", 10: ""}  # by date length: yyyy, yyyy-mm, yyyy---dd
+
+
+def compute_placeholder_date(iso: pd.Series) -> pd.Series:
+    """ISO dates (complete, right-truncated or year---day) written out to the day, a hyphen standing for
+    each missing component, so that a time can follow (SDTMIG 4.4.4)."""
+    return iso + iso.str.len().map(_PLACEHOLDER_PAD).fillna("").astype("str")
 
 
 # ------------------------------------------------------------------------------------------- dispatcher

@@ -223,8 +223,9 @@ def test_iso8601_rule_with_time_and_findings_name_row_and_line():
     values, findings = compute_iso8601(
         df, {"iso8601": {"date": "D", "time": "T"}, "formats": FORMATS}, ctx("LBDTC")
     )
-    # time only on complete dates; 25:00 is not a time -> date kept; 2023 is not a leap year
-    assert values.tolist() == ["2024-01-08T09:30", "2024-01-08", "2024-01", "", "2024-01-12"]
+    # 25:00 is not a time -> date kept; a time on a partial date follows a hyphen for the missing day
+    # (SDTMIG 4.4.4); 2023 is not a leap year
+    assert values.tolist() == ["2024-01-08T09:30", "2024-01-08", "2024-01--T10:00", "", "2024-01-12"]
     assert sorted((f.code, f.line, f.value) for f in findings) == [
         ("MAP003", 3, "25:00"),
         ("MAP004", 5, "2023-02-29"),

@@ -11,13 +11,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from adam._dates import compute_date_parts
 from cdiscgen import load_study
 from cdiscgen._specs import Codelist, Term, check_study
 from cdiscgen.cli import main
+from cdiscgen.validate._dates import check_iso8601
 from sdtm import (
     RuleContext,
     check_mapping_specs,
     compute_assign,
+    compute_iso8601,
     compute_template,
     compute_visit_table,
     derive_visit,
@@ -326,3 +329,40 @@ def test_a_variable_both_passed_through_and_ruled_is_named(tmp_path):
     assert (
         findings[0].line == (study_dir / "mappings" / "dm.yaml").read_text().splitlines().index("  - SEX") + 1
     )
+
+
+# ----------------------------------------------------------------------- 10. a time on a partial date
+
+
+def test_a_time_on_a_partial_date_is_kept_in_the_placeholder_form():
+    df = _raw(
+        D=["20-UNK-2019", "UN-MAR-2019", "UN-UNK-2019", "", "31-FEB-2019", "05-MAR-2019"],
+        T=["10:00", "08:15", "23:59", "07:30", "10:00", ""],
+    )
+    rule = {"iso8601": {"date": "D", "time": "T"}, "formats": ["DD-MON-YYYY"], "unknown": ["UN", "UNK"]}
+    values, findings = compute_iso8601(df, rule, RuleContext("AE", "AESTDTC", {}))
+    # SDTMIG 4.4.4: a hyphen for each missing component between the known ones; an impossible date keeps
+    # no time (MAP004); a date without a time stays a date
+    assert values.tolist() == [
+        "2019---20T10:00",
+        "2019-03--T08:15",
+        "2019----T23:59",
+        "-----T07:30",
+        "",
+        "2019-03-05",
+    ]
+    assert [(f.code, f.line) for f in findings] == [("MAP004", 6)]
+    # the validator's reading of SDTMIG 4.4.4 accepts every one of them
+    bad_shape, impossible = check_iso8601(values)
+    assert not bad_shape.any() and not impossible.any()
+
+
+def test_adam_reads_the_known_start_of_a_placeholder_date():
+    frame = pd.DataFrame(
+        {"USUBJID": ["S"] * 4, "ASTDTC": ["2019---20T10:00", "2019-03--T08:15", "--03-05", "2019-03-05T-:20"]}
+    )
+    days, year, month = compute_date_parts(frame, "ASTDTC", dataset="ADAE")
+    # only the last one has a complete date (2019-03-05 = SAS day 21613); the others are partial
+    assert days.isna().tolist() == [True, True, True, False] and days.iloc[3] == 21613
+    assert year.tolist()[:2] == [2019, 2019] and pd.isna(year.iloc[2])
+    assert pd.isna(month.iloc[0]) and month.iloc[1] == 3

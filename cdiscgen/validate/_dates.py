@@ -14,12 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_TZ = r"(Z|[+-]\d{2}(:\d{2})?)?"
-STRICT = rf"\d{{4}}(-\d{{2}}(-\d{{2}}(T\d{{2}}(:\d{{2}}(:\d{{2}}(\.\d+)?)?)?{_TZ})?)?)?"
-PLACEHOLDER = (
-    r"(?P<year>\d{4}|-)(-(?P<month>\d{2}|-)(-(?P<day>\d{2}|-)"
-    r"(T(?P<hour>\d{2}|-)(:(?P<minute>\d{2}|-)(:(?P<second>\d{2})(\.\d+)?)?)?)?)?)?"
-)
+from cdiscgen._iso8601 import PLACEHOLDER, STRICT
+
 #: Precision levels of the strict form: year, month, day, hour, minute, second.
 LEVELS = (4, 7, 10, 13, 16, 19)
 _COMPONENTS = (
