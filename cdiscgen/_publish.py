@@ -52,7 +52,7 @@ def agency_profile(study: Study) -> AgencyProfile:
     base = PROFILES.get(name)
     return AgencyProfile(
         name=name,
-        encoding=declared.get("encoding", base.encoding if base else "ascii"),
+        encoding=study.export_encoding,
         max_file_bytes=int(declared.get("max_file_bytes", base.max_file_bytes if base else 5 * 1024**3)),
     )
 

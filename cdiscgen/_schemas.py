@@ -52,6 +52,16 @@ VARIABLE_SCHEMA: dict = {
     "supplemental": {"type": "boolean"},
     "qorig": _OPT_TEXT,
     "qeval": _OPT_TEXT,
+    # text over 200 bytes goes on in SUPP-- records QNAM stem1, stem2, ... (SDTMIG 3.4 4.5.3.2), split
+    # after the last `break` character that fits; defaults: the name (its first 7 characters when it has
+    # 8) and a space
+    "split": {
+        "type": "dict",
+        "schema": {
+            "stem": {"type": "string", "regex": r"^[A-Z][A-Z0-9_]{0,6}$"},
+            "break": {"type": "string", "minlength": 1, "maxlength": 1},
+        },
+    },
     # plausible values of a numeric variable; a value outside is a finding (the value is kept)
     "range": {
         "type": "dict",

@@ -13,7 +13,7 @@ import pickle
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -105,6 +105,26 @@ class VariableSpec:
     qeval: str | None = None
     value_range: tuple[float | None, float | None] | None = None  # plausible (min, max) of a number
     line: int = 0
+    split_stem: str | None = None  # QNAM stem of the SUPP-- records text over 200 bytes goes on in
+    split_break: str = " "  # the character a long text is split after
+
+    @property
+    def continuation_stem(self) -> str:
+        """QNAM stem of this text's continuation records (SDTMIG 3.4 4.5.3.2): AETERM -> AETERM1, AETERM2;
+        an 8-character name loses its last character (CMMODIFY -> CMMODIF1)."""
+        return self.split_stem or self.name[:7]
+
+    def continuation(self, part: int) -> VariableSpec:
+        """The supplemental qualifier holding part `part` (1, 2, ...) of this variable's text."""
+        return replace(
+            self,
+            name=f"{self.continuation_stem}{part}",
+            label=continuation_label(self.label, part),
+            core="Perm",  # only a text that long has it
+            supplemental=True,
+            qorig=self.qorig or self.origin,
+            split_stem=None,
+        )
 
     @property
     def is_numeric(self) -> bool:
@@ -146,6 +166,17 @@ class Codelist:
     sponsor: bool = False
     source: str | None = None
     dictionary: Mapping[str, str] | None = None  # an external dictionary: name, version, href
+    # a SUPP-- QNAM codelist: (stem, label) of the parent's text variables, whose parts beyond 200 bytes
+    # are QNAMs stem1, stem2, ... (SDTMIG 3.4 4.5.3.2) without being listed
+    continued: tuple[tuple[str, str], ...] = ()
+
+    def continuation_term(self, value: str) -> Term | None:
+        """The term of a continuation QNAM (AETERM2: part 2 of AETERM) this codelist admits, if it is one."""
+        for stem, label in self.continued:
+            part = value[len(stem) :]
+            if value.startswith(stem) and re.fullmatch(r"[1-9][0-9]*", part):
+                return Term(value, decode=continuation_label(label, int(part)), sponsor=True)
+        return None
 
     @property
     def is_external(self) -> bool:
@@ -170,6 +201,12 @@ class Codelist:
             for s in t.synonyms:
                 out[term_key(str(s))] = t.value
         return out
+
+
+def continuation_label(label: str, part: int) -> str:
+    """QLABEL of part `part` of a text variable labelled `label`: the label and the number, in 40."""
+    suffix = f" {part}"
+    return label[: 40 - len(suffix)].rstrip() + suffix
 
 
 def term_key(value: str) -> str:
@@ -214,6 +251,15 @@ class DatasetSpec:
     @property
     def supplemental_variables(self) -> list[VariableSpec]:
         return [v for v in self.variables if v.supplemental]
+
+    def continuation_of(self, qnam: str) -> VariableSpec | None:
+        """The continuation record spec (see VariableSpec.continuation) a QNAM names, if any."""
+        for v in self.variables:
+            stem = v.continuation_stem
+            part = qnam[len(stem) :]
+            if not v.is_numeric and qnam.startswith(stem) and re.fullmatch(r"[1-9][0-9]*", part):
+                return v.continuation(int(part))
+        return None
 
     def variable(self, name: str) -> VariableSpec:
         for v in self.variables:
@@ -307,6 +353,12 @@ class Study:
     def usubjid_pattern(self) -> str:
         """How USUBJID is built: `{studyid}` and `{subject}` (the raw subject column) in a text."""
         return str((self.settings.get("subjects") or {}).get("usubjid", "{studyid}-{subject}"))
+
+    @property
+    def export_encoding(self) -> str:
+        """The encoding of the agency profile the transport files are written in (study.yaml export)."""
+        export = self.settings["export"]
+        return str(export["profiles"][export["agency"]]["encoding"])
 
     @property
     def missing_tokens(self) -> tuple[str, ...]:
@@ -501,6 +553,7 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
 
     if settings is None or codelist_doc is None:
         return None, findings
+    codelists = _with_continuations(codelists, datasets)
     study = Study(
         root=root,
         settings=_plain(settings),
@@ -515,6 +568,27 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
     findings.extend(_check_mapping_targets(study))
     findings.extend(_check_labels(dataset_docs, settings, root))
     return study, findings
+
+
+def _with_continuations(
+    codelists: dict[str, Codelist], datasets: dict[str, DatasetSpec]
+) -> dict[str, Codelist]:
+    """Each SUPP-- dataset's QNAM codelist admits the continuation QNAMs of its parent's text variables."""
+    out = dict(codelists)
+    for spec in datasets.values():
+        parent = next(
+            (d for d in datasets.values() if not d.is_adam and f"SUPP{d.domain or d.name}" == spec.name), None
+        )
+        if parent is None or not spec.has_variable("QNAM"):
+            continue
+        cid = spec.variable("QNAM").codelist
+        if cid is None or cid not in out or out[cid].is_external:
+            continue
+        stems = tuple(
+            dict.fromkeys((v.continuation_stem, v.label) for v in parent.variables if not v.is_numeric)
+        )
+        out[cid] = replace(out[cid], continued=tuple(dict.fromkeys([*out[cid].continued, *stems])))
+    return out
 
 
 XPT_MAX_LABEL_BYTES = 40
@@ -820,6 +894,8 @@ def _build_dataset(path: Path, doc: LineDict) -> DatasetSpec:
             qeval=v.get("qeval"),
             value_range=(v["range"].get("min"), v["range"].get("max")) if v.get("range") else None,
             line=v.line,
+            split_stem=(v.get("split") or {}).get("stem"),
+            split_break=(v.get("split") or {}).get("break", " "),
         )
         for v in doc["variables"]
     )

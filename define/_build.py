@@ -478,6 +478,8 @@ class _Builder:
     ) -> tuple[_Meta, bool]:
         parent_spec = self.study.datasets[parent]
         supp = next((v for v in parent_spec.supplemental_variables if v.name == qnam), None)
+        if supp is None and qnam:
+            supp = parent_spec.continuation_of(qnam)  # a part of a text over 200 bytes (AETERM1)
         if supp is None:
             self.problems.append(
                 f"dataset {spec.name}: QNAM {qnam} is not a supplemental variable of {parent} in its spec"
@@ -605,7 +607,8 @@ class _Builder:
                 out.append((cid, self._external_codelist(codelist)))
                 continue
             used = self.codelist_values[cid]
-            unknown = sorted(used - codelist.values)
+            continued = [t for t in map(codelist.continuation_term, sorted(used - codelist.values)) if t]
+            unknown = sorted(used - codelist.values - {t.value for t in continued})
             if unknown:
                 self.findings.add(
                     Finding(
@@ -615,7 +618,7 @@ class _Builder:
                         value=unknown[0],
                     )
                 )
-            terms = [t for t in codelist.terms if t.value in used]
+            terms = [t for t in codelist.terms if t.value in used] + continued
             if not terms:
                 # No term of it occurs in the data (e.g. a variable without data): list what is permitted.
                 terms = list(codelist.terms)

@@ -31,6 +31,8 @@ FINDING_NAMES: dict[str, str] = {
     "MAP025": "Raw column no mapping reads",
     "MAP026": "Missing-value token read as a value",
     "MAP027": "Template left empty: a blank part or a value its format cannot write",
+    "MAP028": "Text over 200 bytes split into SUPP-- records",
+    "MAP029": "Text over 200 bytes and no SUPP-- dataset to hold the rest",
     "SPEC101": "Mapping rule without exactly one algorithm",
     "SPEC102": "Mapping spec entry of the wrong shape",
     "SPEC103": "Condition of the wrong shape",

@@ -9,13 +9,14 @@ Each function takes DataFrames (plus metadata) and returns a new DataFrame; noth
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._specs import DatasetSpec, Study, visit_key
+from cdiscgen._specs import DatasetSpec, Study, VariableSpec, visit_key
 from sdtm._algorithms import on_unique
 from sdtm._context import RuleContext, row_findings
 
@@ -218,14 +219,17 @@ def derive_nrind(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------ SUPP--
 
 
-def derive_supp(df: pd.DataFrame, spec: DatasetSpec, studyid: str) -> pd.DataFrame:
-    """SUPP-- rows from the variables marked `supplemental: true`: one per non-empty value, pointing at the
-    parent by --SEQ (DM: by USUBJID only, IDVAR/IDVARVAL empty)."""
+def derive_supp(
+    df: pd.DataFrame, spec: DatasetSpec, studyid: str, continued: Sequence[VariableSpec] = ()
+) -> pd.DataFrame:
+    """SUPP-- rows from the variables marked `supplemental: true` and the `continued` parts of long texts
+    (sdtm._longtext): one per non-empty value, pointing at the parent by --SEQ (DM: by USUBJID only,
+    IDVAR/IDVARVAL empty)."""
     p = spec.domain or spec.name
     seq = f"{p}SEQ"
     cols = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QORIG", "QEVAL"]
     parts = []
-    for v in spec.supplemental_variables:
+    for v in [*spec.supplemental_variables, *continued]:
         if v.name not in df.columns:
             continue
         val = df[v.name]

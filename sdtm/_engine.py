@@ -35,6 +35,7 @@ from sdtm._derive import (
     derive_supp,
 )
 from sdtm._elements import compute_subject_elements, derive_epoch, derive_se
+from sdtm._longtext import derive_long_text
 from sdtm._mapspec import MappingSpec, SourceSpec, form_missing_tokens, read_mapping_specs
 from sdtm._plausible import compute_implausible_values
 from sdtm._rawcsv import RawFormError, compute_missing_tokens_left, read_form_header, read_raw_form
@@ -570,11 +571,19 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         f = derive_nrind(f, dspec)
         result.findings.extend(compute_implausible_values(f, dspec, study))
         supp_name = f"SUPP{dspec.domain or name}"
-        if dspec.supplemental_variables and supp_name in study.datasets:
-            cols = ["USUBJID", seq, *(v.name for v in dspec.supplemental_variables)]
+        f, continued, found = derive_long_text(
+            f,
+            dspec,
+            study.export_encoding,
+            supp=supp_name in study.datasets,
+            ctx=RuleContext(name, "", study.codelists),
+        )
+        result.findings.extend(found)
+        if (dspec.supplemental_variables or continued) and supp_name in study.datasets:
+            cols = ["USUBJID", seq, *(v.name for v in [*dspec.supplemental_variables, *continued])]
             sub = f[[c for c in dict.fromkeys(cols) if c in f.columns]]
             sub = sub if order is None else sub.take(order).reset_index(drop=True)
-            supp = derive_supp(sub, dspec, study.studyid)
+            supp = derive_supp(sub, dspec, study.studyid, continued)
             result.datasets[supp_name] = _final(supp, study.dataset(supp_name))[0]
             del sub, supp
         if name == "DM":

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from adam._dates import compute_date_parts
 from cdiscgen import load_study
+from cdiscgen._findings import Severity
 from cdiscgen._specs import Codelist, Term, check_study
 from cdiscgen.cli import main
 from cdiscgen.validate._dates import check_iso8601
@@ -26,6 +27,7 @@ from sdtm import (
     derive_visit,
     run_sdtm,
 )
+from sdtm._longtext import compute_text_parts, derive_long_text
 from tests.test_sdtm_algorithms import raw as _raw
 
 # Two subjects of the `init --minimal` demographics form, written as an R export would: NA for missing.
@@ -366,3 +368,69 @@ def test_adam_reads_the_known_start_of_a_placeholder_date():
     assert days.isna().tolist() == [True, True, True, False] and days.iloc[3] == 21613
     assert year.tolist()[:2] == [2019, 2019] and pd.isna(year.iloc[2])
     assert pd.isna(month.iloc[0]) and month.iloc[1] == 3
+
+
+# -------------------------------------------------------------- 2. text over 200 characters into SUPP--
+
+LONG_TERM = " ".join(["PAIN AND SWELLING AT THE APPLICATION SITE SPREADING TO THE UPPER ARM"] * 6)
+
+
+def test_text_parts_end_before_the_last_break_that_fits():
+    # 10-byte parts: "AAAA BBBB CCCCCC DD" -> "AAAA BBBB" (9; the space after it is where they join),
+    # "CCCCCC DD"; a word longer than a part is cut inside it
+    assert compute_text_parts("AAAA BBBB CCCCCC DD", 10, " ", "ascii") == (["AAAA BBBB", "CCCCCC DD"], False)
+    assert compute_text_parts("AAAAAAAAAAAAAA BB", 10, " ", "ascii") == (["AAAAAAAAAA", "AAAA BB"], True)
+    assert compute_text_parts("A/B/C", 3, "/", "ascii") == (["A/B", "C"], False)
+    # bytes, not characters: "é" is 2 bytes in UTF-8, so 5 of them do not fit in 9
+    assert compute_text_parts("ééééé", 9, " ", "utf-8") == (["éééé", "é"], True)
+
+
+def test_a_long_verbatim_term_is_split_into_supp_records_per_sdtmig(tmp_path):
+    from tests.test_sdtm_any_study import PILOT, RAW
+
+    assert len(LONG_TERM) == 413
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, text in RAW.items():
+        if name == "ae_raw.csv":
+            text = text.replace("AE,Adverse Events,Headache", f"AE,Adverse Events,{LONG_TERM}", 1)
+        (raw / name).write_text(text, encoding="utf-8")
+    study = load_study(PILOT)
+    result = run_sdtm(raw, study)
+    ae = result.datasets["AE"].set_index("USUBJID")
+    supp = result.datasets["SUPPAE"]
+    parts = supp[supp["QNAM"].str.startswith("AETERM")].sort_values("QNAM")
+    # worked by hand: the 68-character sentence repeats with single spaces; 200 bytes hold 2 sentences and
+    # 63 characters of the third, so the first part ends before the last space in them (after "UPPER")
+    first = ae.loc["01-701-0001", "AETERM"]
+    assert first == LONG_TERM[: LONG_TERM.rfind(" ", 0, 201)] and len(first) == 196
+    assert parts["QNAM"].tolist() == ["AETERM1", "AETERM2"]
+    assert parts["QLABEL"].tolist() == [
+        "Reported Term for the Adverse Event 1",
+        "Reported Term for the Adverse Event 2",
+    ]
+    assert set(parts["IDVAR"]) == {"AESEQ"} and set(parts["QORIG"]) == {"Collected"}
+    assert all(len(v) <= 200 for v in parts["QVAL"])
+    assert " ".join([first, *parts["QVAL"]]) == LONG_TERM  # nothing lost: the parts join at the spaces
+    notices = [f for f in result.findings if f.code == "MAP028"]
+    assert [(f.severity, f.variable, f.line, f.value) for f in notices] == [
+        (Severity.NOTICE, "AETERM", 2, "3 parts: AETERM, AETERM1, AETERM2")
+    ]
+    # the QNAM codelist admits the parts without listing them; define.xml decodes them with their labels
+    codelist = study.codelists[study.dataset("SUPPAE").variable("QNAM").codelist]
+    assert "AETERM1" not in codelist.values
+    assert codelist.continuation_term("AETERM2").decode == "Reported Term for the Adverse Event 2"
+    assert codelist.continuation_term("AETERM0") is None and codelist.continuation_term("AETRTEM") is None
+
+
+def test_without_a_supp_spec_a_long_text_is_an_error_naming_the_record(tmp_path):
+    study = load_study(minimal_study(tmp_path))
+    frame = pd.DataFrame({"USUBJID": ["S-1"], "COUNTRY": ["X" * 201], "_ROW": [4], "_FILE": ["dm.csv"]})
+    out, continued, findings = derive_long_text(
+        frame, study.dataset("DM"), "ascii", supp=False, ctx=RuleContext("DM", "", {})
+    )
+    assert out["COUNTRY"].tolist() == ["X" * 201] and continued == []  # kept whole, nothing split
+    assert [(f.code, f.severity, f.variable, f.line) for f in findings] == [
+        ("MAP029", Severity.ERROR, "COUNTRY", 5)
+    ]
+    assert "no SUPPDM spec" in findings[0].message

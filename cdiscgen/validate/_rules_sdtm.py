@@ -923,10 +923,13 @@ def _ct_check(ctx: ValidationContext, rule: Rule, *, extensible: bool) -> Iterat
             cl = ctx.codelist(cl_id)
             if cl is None or cl.is_external or cl.extensible != extensible:
                 continue  # an external dictionary lists no values to compare with
-            if ctx.distinct(name, col) <= cl.values:
+            distinct = ctx.distinct(name, col)
+            # a SUPP-- QNAM codelist admits the parts of a long text (AETERM1) without listing them
+            allowed = cl.values | {d for d in distinct - cl.values if cl.continuation_term(d)}
+            if distinct <= allowed:
                 continue  # every value a term: no row to look at
             v = ctx.text(name, col)
-            bad = (v.notna() & ~v.isin(cl.values)).to_numpy(dtype=bool)
+            bad = (v.notna() & ~v.isin(allowed)).to_numpy(dtype=bool)
             if mask is not None:
                 bad = bad & mask
             kind = "extensible" if extensible else "non-extensible"
