@@ -16,6 +16,7 @@ from cdiscgen import load_study
 from cdiscgen._findings import Severity
 from cdiscgen._specs import Codelist, Term, check_study
 from cdiscgen.cli import main
+from cdiscgen.validate import validate_datasets
 from cdiscgen.validate._dates import check_iso8601
 from sdtm import (
     RuleContext,
@@ -434,3 +435,35 @@ def test_without_a_supp_spec_a_long_text_is_an_error_naming_the_record(tmp_path)
         ("MAP029", Severity.ERROR, "COUNTRY", 5)
     ]
     assert "no SUPPDM spec" in findings[0].message
+
+
+# --------------------------------------------------------------------------- 9. RACE MULTIPLE agrees
+
+
+def test_race_multiple_of_the_template_is_the_sdtmig_convention_not_a_sponsor_extension(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    text = MINIMAL_DM_MULTIPLE
+    result = run_sdtm(raw_folder(tmp_path, demographics=text), load_study(study_dir))
+    assert result.datasets["DM"]["RACE"].tolist() == ["MULTIPLE", "ASIAN"]
+    study = load_study(study_dir)
+    assert study.codelists["RACE"].term("MULTIPLE").convention  # SDTMIG 3.4 DM prescribes it
+    found = validate_datasets(result.datasets, study=study, codes=["CDG0801", "CDG0802", "CDG0803"]).findings
+    assert [(f.code, f.value) for f in found] == []
+    # a sponsor term of the closed codelist that no guide prescribes still is one
+    edit_yaml(study_dir / "specs" / "codelists.yaml", lambda d: _add_race_term(d, "MIXED"))
+    study = load_study(study_dir)
+    result = run_sdtm(raw_folder(tmp_path, demographics=text.replace("MULTIPLE", "MIXED")), study)
+    found = validate_datasets(result.datasets, study=study, codes=["CDG0803"]).findings
+    assert [(f.code, f.value) for f in found] == [("CDG0803", "MIXED")]
+
+
+def _add_race_term(doc: dict, value: str) -> None:
+    race = next(c for c in doc["codelists"] if c["id"] == "RACE")
+    race["terms"].append({"value": value, "sponsor": True})
+
+
+MINIMAL_DM_MULTIPLE = """\
+SUBJECT,SITE,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILED
+1001,01,USA,2026-01-05,1970-03-01,F,MULTIPLE,NOT HISPANIC OR LATINO,N
+1002,02,CAN,2026-01-07,1981-01-08,M,ASIAN,HISPANIC OR LATINO,N
+"""
