@@ -334,6 +334,9 @@ STUDY_FILE_SCHEMA: dict = {
             "intent": _TEXT,
             "intervention_model": _TEXT,
             "randomized": {"type": "boolean"},
+            # ARMNRS of a subject whose arm is not collected and who was never exposed (e.g. NOT ASSIGNED);
+            # without it a single-arm design puts every subject without an ARMNRS in its arm
+            "armnrs_default": _TEXT,
             "add_on": {"type": "boolean"},
             "adaptive": {"type": "boolean"},
             "healthy_subjects": {"type": "boolean"},

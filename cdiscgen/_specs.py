@@ -71,6 +71,9 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC042": "Date that does not exist",
     "SPEC043": "No mapping specs",
     "SPEC044": "Explanation names an unknown rule",
+    "SPEC045": "Trial design cannot be derived from study.yaml",
+    "SPEC046": "Protocol fact for TS not stated or outside its codelist",
+    "SPEC047": "ARMNRS default not a term of its codelist",
 }
 """Short name of every study-spec finding code, for reports."""
 
@@ -1154,6 +1157,17 @@ def _check_study_settings(study: Study, settings: LineDict, root: Path) -> list[
                 date.fromisoformat(value)
             except ValueError:
                 err("SPEC042", block.line_of(key), f"{section}.{key}", f"{value!r} is not a calendar date")
+    default = settings["design"].get("armnrs_default")
+    dm = study.datasets.get("DM")
+    if default and dm is not None and dm.has_variable("ARMNRS"):
+        codelist = study.codelists.get(dm.variable("ARMNRS").codelist or "")
+        if codelist is not None and default not in codelist.values:
+            err(
+                "SPEC047",
+                settings["design"].line_of("armnrs_default"),
+                "design.armnrs_default",
+                f"{default!r} is not a term of codelist {codelist.id} ({', '.join(sorted(codelist.values))})",
+            )
     if not study.mappings_dir.is_dir() or not any(study.mappings_dir.glob("*.yaml")):
         out.append(
             Finding(

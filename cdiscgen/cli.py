@@ -181,7 +181,11 @@ def check_specs_command(study_dir: Path | None) -> None:
 def _stage_spec_checks(study: Any) -> list[Finding]:
     """The checks each stage owns for its own spec files (mapping specs, ADaM parameter definitions)."""
     out: list[Finding] = []
-    for module_name, function_name in (("sdtm", "check_mapping_specs"), ("adam", "check_parameter_specs")):
+    for module_name, function_name in (
+        ("sdtm", "check_mapping_specs"),
+        ("sdtm", "check_trial_design"),
+        ("adam", "check_parameter_specs"),
+    ):
         module = __import__(module_name)
         check = getattr(module, function_name, None)
         if check is not None:

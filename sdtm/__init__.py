@@ -31,7 +31,7 @@ from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_map
 from sdtm._reference import compute_source_dates, derive_dm, derive_reference_dates
 from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
 from sdtm._template import TemplateError, compute_template, parse_template
-from sdtm._trial_design import TrialDesignError, derive_trial_design
+from sdtm._trial_design import TrialDesignError, check_trial_design, derive_trial_design
 from sdtm._units import UnitTable, check_units_table, derive_standard_units, read_units
 from sdtm._visits import compute_visit_table, derive_sv, derive_visit
 
@@ -85,6 +85,7 @@ __all__ = [
     "derive_sv",
     "derive_transpose",
     "derive_trial_design",
+    "check_trial_design",
     "derive_visit",
     "read_mapping_specs",
     "read_raw_form",

@@ -633,4 +633,8 @@ def _trial_design(study: Study, dm: pd.DataFrame | None) -> dict[str, pd.DataFra
     except ImportError:
         log.info("sdtm._trial_design is not available; trial design domains not built")
         return {}
-    return dict(module.derive_trial_design(study, dm))
+    notes: list[str] = []
+    frames = dict(module.derive_trial_design(study, dm, notes))
+    for note in notes:
+        log.warning("%s", note)
+    return frames

@@ -280,7 +280,8 @@ def _derive_arms(out: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[Fi
     """ARMCD/ARM/ACTARMCD/ACTARM/ARMNRS (SDTMIG 3.4 section 5.2 DM assumptions).
 
     Planned arm: the collected ARMCD (randomisation), or in a single-arm design the one arm for every
-    subject without an ARMNRS. ARM and ACTARM decode their codes from design.arms. Actual arm: the
+    subject without an ARMNRS. design.armnrs_default, when given, is the ARMNRS of a subject without a
+    collected arm who was never exposed (so a single-arm design assigns only the exposed ones). ARM and ACTARM decode their codes from design.arms. Actual arm: the
     collected ACTARMCD, else the planned arm of a subject who was exposed; an assigned subject never
     exposed has a null actual arm and ARMNRS "ASSIGNED, NOT TREATED". A subject with ARMNRS (screen
     failure) has no arm. Unknown codes and contradictions are MAP014 findings; nothing is dropped.
@@ -298,10 +299,14 @@ def _derive_arms(out: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[Fi
 
     nrs = text("ARMNRS")
     armcd = text("ARMCD")
+    treated = text("RFXSTDTC") != ""
+    default = str(study.settings["design"].get("armnrs_default") or "")
+    if default:
+        # the study's reason for a subject with no collected arm and no exposure (NOT ASSIGNED)
+        nrs = nrs.where((armcd != "") | (nrs != "") | treated, default)
     if len(arms) == 1:
         (only,) = arms
         armcd = armcd.where((armcd != "") | (nrs != ""), only)
-    treated = text("RFXSTDTC") != ""
     actarmcd = text("ACTARMCD")
     actarmcd = actarmcd.where(actarmcd != "", armcd.where(treated & (nrs == ""), ""))
     for name, codes in (("ARMCD", armcd), ("ACTARMCD", actarmcd)):

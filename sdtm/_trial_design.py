@@ -44,11 +44,12 @@ from typing import Any
 
 import pandas as pd
 
+from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import Codelist, DatasetSpec, Study, term_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrialDesignError", "derive_trial_design"]
+__all__ = ["TrialDesignError", "check_trial_design", "derive_trial_design"]
 
 MAX_TEXT = 200
 CDISC_CT = "CDISC CT"
@@ -95,22 +96,20 @@ class _TsRow:
 # --------------------------------------------------------------------------------------------- public
 
 
-def derive_trial_design(study: Study, dm: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+def derive_trial_design(
+    study: Study, dm: pd.DataFrame | None = None, notes: list[str] | None = None
+) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `study`, each with exactly its spec's variables in spec order.
 
     `dm` is the mapped DM (USUBJID, ARMNRS, COUNTRY): with it TS also holds ACTSUB and FCNTRY; without
-    it those two parameters are left out (they describe the data, not the protocol).
+    it those two parameters are left out (they describe the data, not the protocol). `notes` receives
+    what the study should still state: an FDA-required protocol fact study.yaml does not give (its TS row
+    carries TSVALNF UNK) and a value outside its extensible codelist (submitted without a C-code).
 
     Raises TrialDesignError when a value would exceed 200 characters, a CDISC CT value is not a term
     of its non-extensible codelist, a TS parameter has no TSPARMCD/TSPARM term, or keys repeat.
     """
-    frames = {
-        "TS": _finish(study, "TS", _ts_records(study, dm), sort=True),
-        "TA": _finish(study, "TA", _ta_records(study)),
-        "TE": _finish(study, "TE", _te_records(study)),
-        "TV": _finish(study, "TV", _tv_records(study)),
-        "TI": _finish(study, "TI", _ti_records(study)),
-    }
+    frames = _derive_frames(study, dm, notes if notes is not None else [])
     log.info(
         "trial design for %s: %s",
         study.studyid,
@@ -119,10 +118,42 @@ def derive_trial_design(study: Study, dm: pd.DataFrame | None = None) -> dict[st
     return frames
 
 
+def _derive_frames(study: Study, dm: pd.DataFrame | None, notes: list[str]) -> dict[str, pd.DataFrame]:
+    return {
+        "TS": _finish(study, "TS", _ts_records(study, dm, notes), sort=True),
+        "TA": _finish(study, "TA", _ta_records(study)),
+        "TE": _finish(study, "TE", _te_records(study)),
+        "TV": _finish(study, "TV", _tv_records(study)),
+        "TI": _finish(study, "TI", _ti_records(study)),
+    }
+
+
 # --------------------------------------------------------------------------------------------- TS
 
 
-def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+# protocol facts FDA requires in TS (Technical Conformance Guide 4.1.1.3) that only the protocol knows:
+# TSPARMCD -> study.yaml key under `study:`; unstated, the row carries TSVALNF UNK and a note says so
+REQUIRED_PROTOCOL_FACTS = {
+    "OBJPRIM": "objective_primary",
+    "THERAREA": "therapeutic_area",
+    "LENGTH": "planned_length",
+    "TTYPE": "trial_type",
+}
+
+
+def check_trial_design(study: Study) -> list[Finding]:
+    """What `run` requires of study.yaml for the trial design datasets, checked without data: the error
+    that would stop it (SPEC045) and each note (SPEC046, warning)."""
+    where = "specs/study.yaml"
+    notes: list[str] = []
+    try:
+        _derive_frames(study, None, notes)
+    except TrialDesignError as exc:
+        return [Finding("SPEC045", Severity.ERROR, str(exc), file=where, variable="study")]
+    return [Finding("SPEC046", Severity.WARNING, note, file=where, variable="study") for note in notes]
+
+
+def _ts_records(study: Study, dm: pd.DataFrame | None, notes: list[str]) -> list[dict[str, Any]]:
     settings = study.settings
     info = settings["study"]
     design = settings["design"]
@@ -131,7 +162,7 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
     arms = design["arms"]
 
     def ct(parmcd: str, codelist_id: str, value: Any, source: str, group: str = "") -> _TsRow:
-        return _ct_row(study, parmcd, codelist_id, str(value), source, ct_version, group)
+        return _ct_row(study, parmcd, codelist_id, str(value), source, ct_version, group, notes)
 
     rows: list[_TsRow] = [
         _TsRow("TITLE", str(info["title"]), source="study.title"),
@@ -174,6 +205,13 @@ def _ts_records(study: Study, dm: pd.DataFrame | None = None) -> list[dict[str, 
         rows.append(
             _TsRow("LENGTH", str(info["planned_length"]), ref=ISO_8601, source="study.planned_length")
         )
+    for parmcd, key in REQUIRED_PROTOCOL_FACTS.items():
+        if not info.get(key):
+            rows.append(_TsRow(parmcd, "", null_flavor="UNK", source=f"study.{key}"))
+            notes.append(
+                f"study.{key} is not stated: TS {parmcd} is submitted as unknown (TSVALNF UNK); FDA "
+                "expects the protocol's value (Technical Conformance Guide 4.1.1.3)"
+            )
     if info.get("start_date"):
         rows.append(_TsRow("SSTDTC", str(info["start_date"]), ref=ISO_8601, source="study.start_date"))
     elif dm is not None and "RFICDTC" in dm.columns:
@@ -287,7 +325,14 @@ def _ts_from_dm(dm: pd.DataFrame) -> list[_TsRow]:
 
 
 def _ct_row(
-    study: Study, parmcd: str, codelist_id: str, value: str, source: str, ct_version: str, group: str
+    study: Study,
+    parmcd: str,
+    codelist_id: str,
+    value: str,
+    source: str,
+    ct_version: str,
+    group: str,
+    notes: list[str],
 ) -> _TsRow:
     """A TS row whose value is a CDISC CT term: the submission value, its C-code, "CDISC CT", version."""
     codelist = _codelist(study, codelist_id, f"TS.{parmcd}")
@@ -298,13 +343,10 @@ def _ct_row(
                 f"TS.{parmcd}: {value!r} (study.yaml {source}) is not a term of the non-extensible "
                 f"codelist {codelist.id} ({', '.join(sorted(codelist.values))})"
             )
-        log.warning(
-            "TS.%s: %r (study.yaml %s) is not a term of codelist %s; it is submitted as an extended "
-            "value without a C-code",
-            parmcd,
-            value,
-            source,
-            codelist.id,
+        notes.append(
+            f"TS.{parmcd}: {value!r} (study.yaml {source}) is not a term of codelist {codelist.id}; it is "
+            "submitted as an extended value without a C-code (declare it a sponsor term in codelists.yaml, "
+            f"or use one of {', '.join(sorted(codelist.values))})"
         )
         return _TsRow(parmcd, value, group=group, source=source)
     term = codelist.term(submission)

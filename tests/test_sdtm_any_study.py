@@ -601,7 +601,9 @@ def test_init_minimal_has_no_darpal_content_checks_clean_and_maps_a_demographics
     assert dm["USUBJID"].tolist() == ["MYSTUDY-1001", "MYSTUDY-1002"]
     # 1970-03-01 -> 2026-01-05: 55 full years; 1981-01-08 -> 2026-01-07: 44 (the birthday is a day later)
     assert dm["AGE"].tolist() == [55, 44]
-    assert dm["ARMCD"].tolist() == ["ARM1", "ARM1"]  # a single-arm design needs no collected arm
+    # a single-arm design needs no collected arm, but the skeleton maps no exposure and declares
+    # design.armnrs_default: a subject never exposed is not put in the arm (issue 31, item 8)
+    assert dm["ARMCD"].tolist() == ["", ""] and dm["ARMNRS"].tolist() == ["NOT ASSIGNED", "NOT ASSIGNED"]
     assert not [f for f in result.findings if f.severity >= Severity.ERROR]
 
 

@@ -25,6 +25,7 @@ from sdtm import (
     compute_iso8601,
     compute_template,
     compute_visit_table,
+    derive_trial_design,
     derive_visit,
     run_sdtm,
 )
@@ -467,3 +468,77 @@ SUBJECT,SITE,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILED
 1001,01,USA,2026-01-05,1970-03-01,F,MULTIPLE,NOT HISPANIC OR LATINO,N
 1002,02,CAN,2026-01-07,1981-01-08,M,ASIAN,HISPANIC OR LATINO,N
 """
+
+
+# ------------------------------------------------ 8. trial-design facts, what run requires, ARMNRS default
+
+
+def check_specs(study_dir: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check-specs", "--study", str(study_dir)])
+    return result.exit_code, result.output
+
+
+def test_unstated_protocol_facts_are_unknown_in_ts_and_check_specs_says_so(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    code, output = check_specs(study_dir)
+    assert code == 0
+    for key, parmcd in (
+        ("objective_primary", "OBJPRIM"),
+        ("therapeutic_area", "THERAREA"),
+        ("planned_length", "LENGTH"),
+        ("trial_type", "TTYPE"),
+    ):
+        assert f"study.{key} is not stated: TS {parmcd} is submitted as unknown (TSVALNF UNK)" in output
+    assert "SPEC046" in output and "4 warning(s)" in output
+    ts = derive_trial_design(load_study(study_dir))["TS"].set_index("TSPARMCD")
+    assert ts.loc[["OBJPRIM", "THERAREA", "LENGTH", "TTYPE"], "TSVALNF"].tolist() == ["UNK"] * 4
+    assert (ts.loc[["OBJPRIM", "THERAREA", "LENGTH", "TTYPE"], "TSVAL"] == "").all()
+
+
+def test_check_specs_reports_what_would_stop_the_trial_design_and_an_unknown_trial_type(tmp_path):
+    study_dir = minimal_study(tmp_path)
+
+    def facts(d):
+        d["study"].update(
+            objective_primary="Response", trial_type=["EFFICACY", "CURATIVE"], therapeutic_area="X",
+            planned_length="P1Y",
+        )  # fmt: skip
+
+    edit_yaml(study_dir / "specs" / "study.yaml", facts)
+    code, output = check_specs(study_dir)
+    # CURATIVE is no TTYPE term: submitted without a C-code, so check-specs says it before run
+    assert (
+        code == 0
+        and "TS.TTYPE: 'CURATIVE' (study.yaml study.trial_type[1]) is not a term of codelist TTYPE" in output
+    )
+
+    def two_arms(d):
+        d["design"]["arms"].append({"armcd": "ARM2", "arm": "Other", "elements": ["SCRN", "TRT"]})
+
+    edit_yaml(study_dir / "specs" / "study.yaml", two_arms)
+    code, output = check_specs(study_dir)
+    # a two-arm design must state its intervention model: run would stop on it, check-specs says so first
+    assert code == 2 and "SPEC045" in output and "design.intervention_model" in output
+
+
+def test_armnrs_default_keeps_a_single_arm_study_from_assigning_subjects_never_exposed(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    result = run_sdtm(raw_folder(tmp_path, demographics=MINIMAL_DM_MULTIPLE), load_study(study_dir))
+    dm = result.datasets["DM"]
+    # the template declares armnrs_default NOT ASSIGNED; the skeleton maps no exposure: nobody was treated,
+    # nobody has a collected arm -> no arm, ARMNRS NOT ASSIGNED, and no MAP014 (the reason is given)
+    assert dm["ARMCD"].tolist() == ["", ""] and dm["ARMNRS"].tolist() == ["NOT ASSIGNED", "NOT ASSIGNED"]
+    assert codes(result.findings, "MAP014") == []
+    # without the default the single arm takes every subject without a reason, as before
+    edit_yaml(study_dir / "specs" / "study.yaml", lambda d: d["design"].pop("armnrs_default"))
+    result = run_sdtm(raw_folder(tmp_path, demographics=MINIMAL_DM_MULTIPLE), load_study(study_dir))
+    assert result.datasets["DM"]["ARMCD"].tolist() == ["ARM1", "ARM1"]
+
+
+def test_an_armnrs_default_outside_its_codelist_is_a_spec_error(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    edit_yaml(
+        study_dir / "specs" / "study.yaml", lambda d: d["design"].update(armnrs_default="NEVER RANDOMISED")
+    )
+    _, findings = check_study(study_dir)
+    assert [(f.code, f.variable) for f in findings] == [("SPEC047", "design.armnrs_default")]
