@@ -447,6 +447,11 @@ STUDY_FILE_SCHEMA: dict = {
             "usubjid": {"type": "string", "regex": r"^.*\{subject\}.*$"},
             # the reference date of a derived AGE (completed years from BRTHDTC)
             "age_at": {"type": "string", "regex": NAME_RE},
+            # the reference date --DY counts from where the protocol says so [RFSTDTC, SDTMIG's default]
+            "study_day_from": {
+                "type": "string",
+                "allowed": ["RFSTDTC", "RFENDTC", "RFXSTDTC", "RFXENDTC", "RFPENDTC"],
+            },
         },
     },
     "reference_dates": {

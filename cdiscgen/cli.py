@@ -479,5 +479,29 @@ def run_command(
     raise SystemExit(_findings_exit(result.findings, fail_on))
 
 
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["quiet"] = True
+        _configure_logging(0, True)
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        _configure_logging(value, bool(ctx.ensure_object(dict).get("quiet")))
+
+
+def _accept_verbosity_everywhere(group: click.Group) -> None:
+    """-q/-v after the subcommand too (`cdiscgen sdtm -q`), as README promises for every subcommand."""
+    for command in group.commands.values():
+        command.params += [
+            click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbose,
+                         help="More log output (-vv for debug)."),
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_quiet,
+                         help="Only warnings and errors."),
+        ]  # fmt: skip
+
+
+_accept_verbosity_everywhere(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -43,9 +43,11 @@ def row_findings(
     message: str,
     ctx: RuleContext,
     values: pd.Series | None = None,
-    expected: str | None = None,
+    expected: str | pd.Series | None = None,
 ) -> list[Finding]:
-    """One finding per flagged raw row (only the flagged rows are visited), naming file, line and value."""
+    """One finding per flagged raw row (only the flagged rows are visited), naming file, line and value.
+    `expected` is one text for every row or a Series (row by row, e.g. the derived value a collected one
+    was compared with); `message` may use {value} and {expected}."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return []
@@ -54,18 +56,19 @@ def row_findings(
     subjects = sub[USUBJID].to_numpy() if USUBJID in sub else [None] * len(sub)
     files = sub[FILE].to_numpy() if FILE in sub else [ctx.file] * len(sub)
     vals = values.loc[mask].to_numpy() if values is not None else [None] * len(sub)
+    wanted = expected.loc[mask].to_numpy() if isinstance(expected, pd.Series) else [expected] * len(sub)
     return [
         Finding(
             code=code,
             severity=severity,
-            message=message.format(value=v),
+            message=message.format(value=v, expected=e),
             dataset=ctx.dataset,
             variable=ctx.variable,
             usubjid=s or None,
             value=None if v is None else str(v),
-            expected=expected,
+            expected=None if e is None else str(e),
             file=str(f) if f else None,
             line=int(r) + 1 if r else None,
         )
-        for r, s, f, v in zip(rows, subjects, files, vals, strict=True)
+        for r, s, f, v, e in zip(rows, subjects, files, vals, wanted, strict=True)
     ]

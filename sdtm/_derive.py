@@ -85,10 +85,13 @@ def compute_study_day(dates: pd.Series, reference: pd.Series) -> pd.Series:
     return diff + (diff >= 0).astype("float")
 
 
-def derive_dy(df: pd.DataFrame, spec: DatasetSpec, refs: pd.DataFrame) -> pd.DataFrame:
-    """Every --DY/--STDY/--ENDY whose --DTC/--STDTC/--ENDTC exists, from DM.RFSTDTC."""
+def derive_dy(
+    df: pd.DataFrame, spec: DatasetSpec, refs: pd.DataFrame, reference: str = "RFSTDTC"
+) -> pd.DataFrame:
+    """Every --DY/--STDY/--ENDY whose --DTC/--STDTC/--ENDTC exists, counted from the subject's `reference`
+    date (DM.RFSTDTC unless study.yaml's subjects.study_day_from names another reference date)."""
     out = df.copy()
-    rfst = _ref(out, refs, "RFSTDTC")
+    rfst = _ref(out, refs, reference)
     for v in spec.variable_names:
         if v.endswith("DY") and v not in ("VISITDY",):
             dtc = v[:-2] + "DTC"

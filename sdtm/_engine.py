@@ -298,6 +298,12 @@ def _map_source(
         raw, found = STEP_FUNCTIONS[kind](raw, step, ctx, forms)
         findings.extend(found)
     raw = raw.reset_index(drop=True)
+    if "USUBJID" in src.variables:
+        # a USUBJID the spec maps explicitly is the one findings name (its own findings come below)
+        mapped, _ = compute_rule(
+            raw, src.variables["USUBJID"], RuleContext(spec.name, "USUBJID", study.codelists)
+        )
+        raw[USUBJID] = mapped.where(mapped != "", raw[USUBJID])
     out = pd.DataFrame(index=raw.index)
     for name, rule in src.variables.items():
         var = spec.variable(name)
@@ -551,7 +557,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         result.findings.extend(found)
         if refs is not None and elements is not None:
             f = derive_epoch(f, dspec, elements, refs)
-            f = derive_dy(f, dspec, refs)
+            f = derive_dy(f, dspec, refs, study.study_day_reference)
         order = None
         seq = f"{dspec.domain or name}SEQ"
         if dspec.has_variable(seq):
@@ -600,12 +606,17 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         if "SE" in study.datasets:
             se_spec = study.dataset("SE")
             se = derive_se(elements)
-            se = derive_seq(derive_dy(_finish_frame(se, se_spec, study), se_spec, refs), se_spec)
+            se = derive_seq(
+                derive_dy(_finish_frame(se, se_spec, study), se_spec, refs, study.study_day_reference),
+                se_spec,
+            )
             result.datasets["SE"], result.trace["SE"] = _final(se, se_spec)
         if "SV" in study.datasets:
             sv_spec = study.dataset("SV")
             sv = _finish_frame(derive_sv(visit_records, study), sv_spec, study)
-            sv = derive_dy(derive_epoch(sv, sv_spec, elements, refs), sv_spec, refs)
+            sv = derive_dy(
+                derive_epoch(sv, sv_spec, elements, refs), sv_spec, refs, study.study_day_reference
+            )
             result.datasets["SV"], result.trace["SV"] = _final(derive_seq(sv, sv_spec), sv_spec)
     if any(src.link for m in specs for src in m.sources):  # check-specs made sure RELREC has its spec
         relrec, found = derive_relrec(linked_records, study)

@@ -244,12 +244,18 @@ def check_collected_references(dm: pd.DataFrame, refs_derived: pd.DataFrame, stu
             differ,
             code="MAP013",
             severity=Severity.WARNING,
-            message=f"collected {column} {{value!r}} differs from the one derived from the data; the collected one is kept",
+            message=f"collected {column} {{value!r}} differs from the one derived from the data, {{expected!r}}; "
+            "the collected one is kept",
             ctx=RuleContext("DM", column, study.codelists),
             values=collected,
-            expected=None,
+            expected=derived,
         )
     return findings
+
+
+def _number_text(value: float) -> str:
+    """A whole number without its .0 (AGE 40.0 -> "40")."""
+    return "" if pd.isna(value) else (str(int(value)) if float(value).is_integer() else str(value))
 
 
 def _derive_age(out: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[Finding]]:
@@ -268,9 +274,11 @@ def _derive_age(out: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[Fin
         differ,
         code="MAP013",
         severity=Severity.WARNING,
-        message=f"collected AGE {{value}} differs from the age at {at} derived from BRTHDTC; the collected one is kept",
+        message=f"collected AGE {{value}} differs from the age at {at} derived from BRTHDTC, {{expected}}; the "
+        "collected one is kept",
         ctx=RuleContext("DM", "AGE", study.codelists),
-        values=collected,
+        values=collected.map(_number_text),
+        expected=derived.map(_number_text),
     )
     out["AGE"] = collected.where(collected.notna(), derived).astype("float")
     return out, findings

@@ -4,6 +4,7 @@ that differ between forms, ...). Expected values are worked out by hand from the
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -542,3 +543,86 @@ def test_an_armnrs_default_outside_its_codelist_is_a_spec_error(tmp_path):
     )
     _, findings = check_study(study_dir)
     assert [(f.code, f.variable) for f in findings] == [("SPEC047", "design.armnrs_default")]
+
+
+# ------------------------------------------------------------------------------- 14. messages and docs
+
+
+def test_every_subcommand_takes_quiet_and_verbose_after_its_name(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    for flag in ("-q", "-v", "--quiet"):
+        result = CliRunner().invoke(main, ["check-specs", flag, "--study", str(study_dir)])
+        assert result.exit_code == 0, (flag, result.output)
+    for command in ("init", "check-specs", "simulate", "sdtm", "adam", "validate", "run"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert "-q, --quiet" in result.output and "-v, --verbose" in result.output, command
+
+
+def test_a_yaml_syntax_error_in_a_mapping_is_reported_once(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    path = study_dir / "mappings" / "dm.yaml"
+    path.write_text(path.read_text().replace("dataset: DM", "dataset: [DM"), encoding="utf-8")
+    code, output = check_specs(study_dir)
+    assert code == 2 and output.count("YAML syntax error") == 1
+
+
+def test_map013_names_the_derived_value_it_compared_with(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    dm_source(
+        study_dir, lambda src: src["columns"].append("AGE") or src["variables"].update(AGE={"assign": "AGE"})
+    )
+    text = MINIMAL_DM_MULTIPLE.replace("SCREEN_FAILED\n", "SCREEN_FAILED,AGE\n").replace(",N\n", ",N,50\n")
+    result = run_sdtm(raw_folder(tmp_path, demographics=text), load_study(study_dir))
+    # 1970-03-01 -> 2026-01-05: 55 full years; 1981-01-08 -> 2026-01-07: 44 (worked in test_sdtm_any_study)
+    found = sorted((f.value, f.expected) for f in result.findings if f.code == "MAP013")
+    assert found == [("50", "44"), ("50", "55")]
+    assert all(
+        "BRTHDTC, 55;" in f.message or "BRTHDTC, 44;" in f.message
+        for f in result.findings
+        if f.code == "MAP013"
+    )
+
+
+def test_findings_name_the_usubjid_the_spec_maps_explicitly(tmp_path):
+    study_dir = minimal_study(tmp_path)
+
+    def explicit(src):
+        src["columns"].append("PATIENT")
+        src["variables"]["USUBJID"] = {"assign": "PATIENT"}
+
+    dm_source(study_dir, explicit)
+    text = DM_NA.replace("SCREEN_FAILED\n", "SCREEN_FAILED,PATIENT\n").replace(",N\n", ",N,P-{}\n")
+    text = text.replace("P-{}", "P-1", 1).replace("P-{}", "P-2", 1)
+    result = run_sdtm(raw_folder(tmp_path, demographics=text), load_study(study_dir))
+    assert result.datasets["DM"]["USUBJID"].tolist() == ["P-1", "P-2"]
+    # the NA birth date of the first subject: named by the USUBJID the dataset holds, not MYSTUDY-1001
+    assert [f.usubjid for f in result.findings if f.code == "MAP003"] == ["P-1"]
+
+
+# ----------------------------------------------------------------------- 13. the study-day reference
+
+
+def test_study_day_counts_from_the_reference_date_the_study_declares(tmp_path):
+    from tests.test_sdtm_any_study import PILOT, RAW
+
+    study_dir = tmp_path / "pilot"
+    shutil.copytree(PILOT, study_dir)
+    raw = raw_folder(tmp_path, **{name.removesuffix(".csv"): text for name, text in RAW.items()})
+
+    def vsdy(study):
+        vs = run_sdtm(raw, study).datasets["VS"]
+        temp = vs[(vs["USUBJID"] == "01-701-0001") & (vs["VSTESTCD"] == "TEMP")]
+        return dict(zip(temp["VSDTC"], temp["VSDY"], strict=True))
+
+    # SDTMIG's default: RFSTDTC = first exposure 2014-01-02 -> 2014-01-16 is day 15, 2013-12-20 day -13
+    assert vsdy(load_study(study_dir)) == {"2013-12-20": -13, "2014-01-02": 1, "2014-01-16": 15}
+    # counted from RFENDTC instead (the pilot's: the completion record, 2014-01-30): no day 0, so
+    # 2014-01-16 is 14 days before it, day -14; 2014-01-30 itself would be day 1
+    edit_yaml(study_dir / "specs" / "study.yaml", lambda d: d["subjects"].update(study_day_from="RFENDTC"))
+    study = load_study(study_dir)
+    assert vsdy(study) == {"2013-12-20": -41, "2014-01-02": -28, "2014-01-16": -14}
+    result = run_sdtm(raw, study)
+    found = validate_datasets(result.datasets, study=study, codes=["CDG0304"]).findings
+    assert found.items == []  # the validator counts from the same reference
+    default = validate_datasets(result.datasets, study=load_study(PILOT), codes=["CDG0304"]).findings
+    assert default.items and all("DM.RFSTDTC" in f.message for f in default.items)

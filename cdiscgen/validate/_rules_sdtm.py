@@ -123,10 +123,10 @@ def check_end_after_start(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
             )
 
 
-def _rfstdtc_days(ctx: ValidationContext) -> pd.Series | None:
-    if "DM" not in ctx.datasets or "RFSTDTC" not in ctx.datasets["DM"].columns or ctx.dm_subjects is None:
+def _rfstdtc_days(ctx: ValidationContext, reference: str = "RFSTDTC") -> pd.Series | None:
+    if "DM" not in ctx.datasets or reference not in ctx.datasets["DM"].columns or ctx.dm_subjects is None:
         return None
-    days = pd.Series(compute_days(ctx.datasets["DM"]["RFSTDTC"]), index=ctx.dm_subjects.to_numpy())
+    days = pd.Series(compute_days(ctx.datasets["DM"][reference]), index=ctx.dm_subjects.to_numpy())
     days = days[days.index.notna()]
     return days[~days.index.duplicated()]
 
@@ -140,14 +140,15 @@ def _rfstdtc_days(ctx: ValidationContext) -> pd.Series | None:
     published=("CORE-000529", "CG0006", "FB1603", "CORE-000552", "CG0220", "CORE-000553", "CG0222"),
 )
 def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """--DY, --STDY and --ENDY equal the day of --DTC/--STDTC/--ENDTC counted from DM.RFSTDTC:
-    date - RFSTDTC + 1 on or after RFSTDTC, date - RFSTDTC before it; there is no day 0. Checked
-    where both dates are complete.
+    """--DY, --STDY and --ENDY equal the day of --DTC/--STDTC/--ENDTC counted from DM.RFSTDTC (or the
+    reference date study.yaml's subjects.study_day_from names): date - RFSTDTC + 1 on or after RFSTDTC,
+    date - RFSTDTC before it; there is no day 0. Checked where both dates are complete.
 
     Bad: RFSTDTC 2024-01-08, LBDTC 2024-01-07, LBDY 0; or LBDTC 2024-01-10, LBDY 2.
     Good: LBDTC 2024-01-07 -> LBDY -1; LBDTC 2024-01-10 -> LBDY 3.
     """
-    rf = _rfstdtc_days(ctx)
+    reference = ctx.study.study_day_reference if ctx.study is not None else "RFSTDTC"
+    rf = _rfstdtc_days(ctx, reference)
     if rf is None:
         return
     for name in ctx.sdtm_names():
@@ -169,7 +170,7 @@ def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                 rule,
                 name,
                 bad,
-                f"{dy} does not match {dtc} and DM.RFSTDTC",
+                f"{dy} does not match {dtc} and DM.{reference}",
                 variable=dy,
                 value=actual,
                 expected=expected,
