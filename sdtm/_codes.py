@@ -50,6 +50,7 @@ FINDING_NAMES: dict[str, str] = {
     "SPEC115": "Regular expression does not compile",
     "SPEC116": "Sources reading one form declare different missing-value tokens",
     "SPEC117": "Template that cannot be read",
-    "SPEC118": "Variable both passed through and given a rule",
+    "SPEC118": "Variable given two rules in one source (pass_through, shared group, variables)",
+    "SPEC119": "Source uses a shared group the file does not declare",
     "SPEC150": "Units table invalid",
 }

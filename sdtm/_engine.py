@@ -350,6 +350,23 @@ def compute_subject_key(
     )
 
 
+def _concat_sources(parts: list[pd.DataFrame], spec: DatasetSpec) -> pd.DataFrame:
+    """The records of a dataset's sources, one after the other; a variable one source maps and another
+    does not is blank ("" or NaN by its type) on the other's records, never a missing-value float."""
+    if len(parts) == 1:
+        return parts[0]
+    columns = list(dict.fromkeys(c for part in parts for c in part.columns))
+    numeric = {v.name for v in spec.variables if v.is_numeric}
+    aligned = []
+    for part in parts:
+        for c in columns:
+            if c not in part.columns:
+                blank = pd.Series(np.nan if c in numeric else "", index=part.index)
+                part = part.assign(**{c: blank.astype("float" if c in numeric else "str")})
+        aligned.append(part[columns])
+    return pd.concat(aligned, ignore_index=True)
+
+
 def _array(column: pd.Series) -> object:
     """A column's values for a new frame of the same length, without a round trip through Python objects
     (an empty column still goes through NumPy, which gives the same dtype as before: object)."""
@@ -501,7 +518,7 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
             parts.append(part)
             for form in [f for f, last in last_used.items() if last == (i, j)]:
                 forms.pop(form, None)
-        frame = _finish_frame(pd.concat(parts, ignore_index=True), dspec, study)
+        frame = _finish_frame(_concat_sources(parts, dspec), dspec, study)
         del parts
         if mspec.standardise_units and units is not None:
             frame, found = derive_standard_units(

@@ -57,6 +57,8 @@ SOURCE_SCHEMA: dict = {
         "type": "dict",
         "keysrules": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
     },
+    # groups of the file's `shared:` rules this source uses (before its own `variables`)
+    "use": {"type": "list", "minlength": 1, "schema": {"type": "string"}},
     # variables taken as they are from raw columns of the same name (an export already in SDTM shape):
     # each is `{assign: NAME}` (through its codelist), the column needs no listing in `columns`
     "pass_through": {
@@ -87,6 +89,13 @@ SOURCE_SCHEMA: dict = {
 MAPPING_FILE_SCHEMA: dict = {
     "dataset": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{0,7}$"},
     "description": {"type": "string"},
+    # named groups of variable rules several sources use (`use: [timing]`), e.g. the --DTC/--TPT rules of
+    # a wide form's result rows and of its NOT DONE rows
+    "shared": {
+        "type": "dict",
+        "keysrules": {"type": "string", "regex": r"^[A-Za-z][A-Za-z0-9_]*$"},
+        "valuesrules": {"type": "dict", "keysrules": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{0,7}$"}},
+    },
     "standardise_units": {"type": "boolean"},
     "sources": {
         "type": "list",
@@ -403,37 +412,44 @@ class _Checker:
                         f"a branch is {{if, then}} or {{else}}, got keys {sorted(branch)}",
                     )
 
-    def source_variables(self, src: Any, skey: str) -> LineDict:
-        """The source's rules: one `{assign: NAME}` per `pass_through` name, then its `variables`."""
+    def source_variables(self, src: Any, skey: str, shared: LineDict) -> LineDict:
+        """The source's rules: one `{assign: NAME}` per `pass_through` name, the rules of the `shared`
+        groups it uses, then its own `variables`; a variable given twice is SPEC118."""
         variables = src.get("variables") or LineDict()
-        names = src.get("pass_through") or []
-        if not names and not variables:
-            self.error(
-                "SPEC102",
-                src.line,
-                f"{skey}.variables",
-                "the source maps no variable (variables, pass_through)",
-            )
         out = LineDict()
         out.line = getattr(variables, "line", src.line)
         out.key_lines = {}
-        for i, name in enumerate(names):
-            line = src["pass_through"].line_of(i)
-            if name in variables:
-                self.error(
-                    "SPEC118",
-                    line,
-                    f"{skey}.pass_through[{i}]",
-                    f"{name} is passed through and has a rule in `variables` (line {variables.line_of(name)})",
-                )
-                continue
-            rule = LineDict(assign=name)
-            rule.line, rule.key_lines = line, {"assign": line}
+        given: dict[str, str] = {}
+
+        def add(name: str, rule: Any, line: int, key: str, what: str) -> None:
+            if name in out:
+                self.error("SPEC118", line, key, f"{name} is {what} and also {given[name]}")
+                return
             out[name] = rule
             out.key_lines[name] = line
+            given[name] = f"{what} (line {line})"
+
+        for i, name in enumerate(src.get("pass_through") or []):
+            line = src["pass_through"].line_of(i)
+            rule = LineDict(assign=name)
+            rule.line, rule.key_lines = line, {"assign": line}
+            add(name, rule, line, f"{skey}.pass_through[{i}]", "passed through")
+        for i, group in enumerate(src.get("use") or []):
+            if group not in shared:
+                known = ", ".join(shared) or "none"
+                line = src["use"].line_of(i)
+                self.error("SPEC119", line, f"{skey}.use[{i}]", f"no shared group {group!r} ({known})")
+                continue
+            rules = shared[group]
+            for name, rule in rules.items():
+                add(name, rule, rules.line_of(name), f"shared.{group}.{name}", f"in shared group {group}")
         for name, rule in variables.items():
-            out[name] = rule
-            out.key_lines[name] = variables.line_of(name)
+            add(
+                name, rule, variables.line_of(name), f"{skey}.variables.{name}", "given a rule in `variables`"
+            )
+        if not out:
+            message = "the source maps no variable (variables, use, pass_through)"
+            self.error("SPEC102", src.line, f"{skey}.variables", message)
         return out
 
     def check_subject_rule(self, rule: Any, line: int, key: str, columns: set[str]) -> None:
@@ -604,7 +620,7 @@ class _Checker:
                         self.check_column(c, body["columns"].line_of(i), f"{tkey}.columns[{i}]", columns)
                     columns -= set(body["columns"])
                     columns |= {body["name"], body["value"]}
-            variables = self.source_variables(src, skey)
+            variables = self.source_variables(src, skey, doc.get("shared") or LineDict())
             assigned: list[str] = []
             for name, rule in variables.items():
                 line = variables.line_of(name)

@@ -174,7 +174,23 @@ def test_pilot_adam_agrees_with_the_admiral_reference_record_by_record(derived, 
     table, failures = [], []
     for name, names in COMPARED.items():
         pairs, only_ref, only_ours = match(derived, name)
-        assert not len(only_ours), f"{name}: {len(only_ours)} records the reference does not have"
+        if len(only_ours):
+            rows = [(i, e) for i, e in entries if e["dataset"] == name and e["kind"] == "our_rows"]
+            covered = np.zeros(len(only_ours), dtype=bool)
+            for i, entry in rows:
+                hit = np.ones(len(only_ours), dtype=bool)
+                for var, pattern in entry["our_where"].items():
+                    values = comparable(
+                        only_ours[f"{var}_ours"] if f"{var}_ours" in only_ours else only_ours[var]
+                    )
+                    hit &= values.map(lambda v, p=re.compile(pattern): bool(p.match(str(v)))).to_numpy()
+                if hit.any():
+                    used.add(i)
+                covered |= hit
+            assert covered.all(), (
+                f"{name}: {int((~covered).sum())} records the reference does not have, unexplained: "
+                f"{only_ours.loc[~covered].iloc[:3].to_dict('records')}"
+            )
         if len(only_ref):
             rows = [(i, e) for i, e in entries if e["dataset"] == name and e["kind"] == "reference_rows"]
             covered = np.zeros(len(only_ref), dtype=bool)

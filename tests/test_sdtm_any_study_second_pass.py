@@ -331,9 +331,10 @@ def test_a_variable_both_passed_through_and_ruled_is_named(tmp_path):
     dm_source(study_dir, both)
     findings = check_mapping_specs(load_study(study_dir))
     assert [(f.code, f.file) for f in findings] == [("SPEC118", "mappings/dm.yaml")]
-    assert (
-        findings[0].line == (study_dir / "mappings" / "dm.yaml").read_text().splitlines().index("  - SEX") + 1
-    )
+    lines = (study_dir / "mappings" / "dm.yaml").read_text().splitlines()
+    # named at the rule in `variables`, with the line where SEX is passed through
+    assert lines[findings[0].line - 1].strip().startswith("SEX:")
+    assert f"passed through (line {lines.index('  - SEX') + 1})" in findings[0].message
 
 
 # ----------------------------------------------------------------------- 10. a time on a partial date
@@ -626,3 +627,72 @@ def test_study_day_counts_from_the_reference_date_the_study_declares(tmp_path):
     assert found.items == []  # the validator counts from the same reference
     default = validate_datasets(result.datasets, study=load_study(PILOT), codes=["CDG0304"]).findings
     assert default.items and all("DM.RFSTDTC" in f.message for f in default.items)
+
+
+# ------------------------------------------------------- 11. rules shared between the sources of a form
+
+
+def test_a_wide_row_with_no_measurement_becomes_not_done_records_sharing_the_timing_rules(tmp_path):
+    from tests.test_sdtm_any_study import PILOT, RAW
+
+    # the pilot layout: a supine blood-pressure row with all three measurements empty (examples/cdiscpilot01
+    # maps it with a second source that uses the first's `tests` and `timing` groups)
+    empty_row = "CDISCPILOT01,701-0001,week 2,VS,Vital Signs,16-Jan-2014,,,,,after Standing for 1 Minute,,,,STANDING\n"
+    raw = raw_folder(
+        tmp_path,
+        **{n.removesuffix(".csv"): t + (empty_row if n == "vs_raw.csv" else "") for n, t in RAW.items()},
+    )
+    vs = run_sdtm(raw, load_study(PILOT)).datasets["VS"]
+    nd = vs[vs["VSSTAT"] == "NOT DONE"].sort_values("VSTESTCD")
+    assert nd["VSTESTCD"].tolist() == ["DIABP", "PULSE", "SYSBP"]
+    # the shared timing rules: date, time point and its number, elapsed time, reference; no result, no unit
+    assert set(nd["VSDTC"]) == {"2014-01-16"} and set(nd["VSTPT"]) == {"AFTER STANDING FOR 1 MINUTE"}
+    assert (
+        set(nd["VSTPTNUM"]) == {816}
+        and set(nd["VSELTM"]) == {"PT1M"}
+        and set(nd["VSTPTREF"]) == {"PATIENT STANDING"}
+    )
+    assert set(nd["VSORRES"]) == {""} and set(nd["VSORRESU"]) == {""} and set(nd["VSPOS"]) == {"STANDING"}
+    assert set(nd["VISIT"]) == {"WEEK 2"}
+
+
+def shared_spec(study_dir: Path, change) -> None:
+    def edit(d):
+        d["shared"] = {"timing": {"DMDTC": {"iso8601": "CONSENT_DATE", "formats": ["YYYY-MM-DD"]}}}
+        d["sources"][0]["variables"].pop("DMDTC")
+        d["sources"][0]["use"] = ["timing"]
+        change(d)
+
+    edit_yaml(study_dir / "mappings" / "dm.yaml", edit)
+
+
+def test_shared_rules_map_like_the_source_s_own(tmp_path):
+    study_dir = minimal_study(tmp_path)
+    shared_spec(study_dir, lambda d: None)
+    assert check_mapping_specs(load_study(study_dir)) == []
+    result = run_sdtm(raw_folder(tmp_path, demographics=MINIMAL_DM_MULTIPLE), load_study(study_dir))
+    assert result.datasets["DM"]["DMDTC"].tolist() == ["2026-01-05", "2026-01-07"]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        (lambda d: d["sources"][0].update(use=["timng"]), "SPEC119", "no shared group 'timng' (timing)"),
+        (
+            lambda d: d["sources"][0]["variables"].update(DMDTC={"hardcode": "2026"}),
+            "SPEC118",
+            "DMDTC is given a rule in `variables` and also in shared group timing",
+        ),
+        (
+            lambda d: d["shared"]["timing"].update(DMDTC={"iso8601": "NOPE", "formats": ["YYYY"]}),
+            "SPEC104",
+            "raw column 'NOPE' is not in the source's declared columns",
+        ),
+    ],
+)
+def test_a_shared_group_problem_is_named(tmp_path, change, code, words):
+    study_dir = minimal_study(tmp_path)
+    shared_spec(study_dir, change)
+    findings = check_mapping_specs(load_study(study_dir))
+    assert [(f.code, f.file) for f in findings] == [(code, "mappings/dm.yaml")]
+    assert words in findings[0].message

@@ -867,14 +867,7 @@ DEFECTS: list[Defect] = [
         None,  # LBSPEC, and the results value-level metadata describe per test and specimen
         frozenset({"CDG1306", "CDG1311"}),
     ),
-    D(
-        "sponsor-term-in-closed-codelist",
-        set_row("DM", first("DM", RACE="WHITE"), RACE="MULTIPLE"),
-        "CDG0803",
-        {"DM"},
-        {"RACE"},
-        frozenset({"CDG1306"}),
-    ),
+    # no CDG0803 defect: see test_validate_defects (DarPAL's closed codelists hold conventions only)
     # --- TS
     D(
         "ts-parameter-missing",
