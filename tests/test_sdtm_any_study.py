@@ -476,10 +476,11 @@ def test_a_condition_on_a_target_variable_assigned_earlier():
 def test_a_condition_on_a_target_variable_not_yet_assigned_is_a_spec_error(tmp_path):
     study_dir = _copy_pilot(tmp_path)
     path = study_dir / "mappings" / "vs.yaml"
-    # VSLOC is assigned after VSPOS: a condition of VSPOS on VSLOC comes too early
+    # VSLOC is assigned after VSPOS (a rule of the shared group `tests`, which comes before the source's
+    # own variables): a condition of VSPOS on VSLOC comes too early
     text = path.read_text().replace(
-        "      VSPOS: {assign: SUBPOS}\n",
-        "      VSPOS:\n        condition:\n          - if: {variable: VSLOC, op: empty}\n            then: {assign: SUBPOS}\n",
+        "    VSPOS: {assign: SUBPOS}\n",
+        "    VSPOS:\n      condition:\n        - if: {variable: VSLOC, op: empty}\n          then: {assign: SUBPOS}\n",
     )
     assert "VSLOC, op: empty" in text
     path.write_text(text)
