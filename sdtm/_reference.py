@@ -188,12 +188,15 @@ def _exposure_span(ex: pd.DataFrame | None, p: str, settings: dict) -> tuple[pd.
 def _latest_date(
     dm: pd.DataFrame, frames: Mapping[str, pd.DataFrame], subjects: pd.Index, cutoff: str
 ) -> pd.Series:
-    """The latest complete date of each subject in DM and every dataset, not after the cut-off
-    (the latest per column, then the latest of those: no table of every date at once)."""
+    """The latest complete date of each subject in DM and every dataset, not after the cut-off, with the
+    latest time recorded on it (SDTMIG: RFPENDTC is a date/time); the latest per column, then the latest
+    of those: no table of every date at once."""
 
     def latest(usubjid: pd.Series, dtc: pd.Series) -> pd.Series:
-        d = pd.DataFrame({"USUBJID": usubjid, "D": compute_date_part(dtc)})
-        return d.loc[(d["D"] != "") & (d["D"] <= cutoff)].groupby("USUBJID")["D"].max()
+        text = dtc.astype("str").str.strip()
+        d = pd.DataFrame({"USUBJID": usubjid, "D": compute_date_part(text), "V": text})
+        d = d.loc[(d["D"] != "") & (d["D"] <= cutoff)]
+        return _last_per_subject(d)
 
     usubjid = dm["USUBJID"].astype("str")
     dates = [latest(usubjid, dm[c]) for c in ("RFICDTC", "DTHDTC") if c in dm]
@@ -205,8 +208,17 @@ def _latest_date(
                 dates.append(latest(frame["USUBJID"].astype("str"), frame[c]))
     if not dates:
         return pd.Series("", index=subjects, dtype="str")
-    alld = pd.concat(dates).rename_axis("USUBJID").rename("D").reset_index()
-    return alld.groupby("USUBJID")["D"].max().reindex(subjects).fillna("").astype("str")
+    alld = pd.concat(dates).rename_axis("USUBJID").rename("V").reset_index()
+    alld["D"] = compute_date_part(alld["V"])
+    return _last_per_subject(alld).reindex(subjects).fillna("").astype("str")
+
+
+def _last_per_subject(d: pd.DataFrame) -> pd.Series:
+    """Per USUBJID the value (V) of the latest date (D); on that date the one with the latest time, a value
+    without a time only when none has one."""
+    d = d.assign(_T=d["V"].str.len() > 10)
+    d = d.sort_values(["USUBJID", "D", "_T", "V"], kind="stable")
+    return d.drop_duplicates("USUBJID", keep="last").set_index("USUBJID")["V"]
 
 
 # ------------------------------------------------------------------------------------------------- DM

@@ -471,14 +471,15 @@ def test_reference_dates_arms_and_screen_failures(study):
     frames = {"DM": dm, "EX": ex, "DS": ds, "LB": lb}
     refs = derive_reference_dates(dm, frames, study)
     # A: first dose date 2024-01-08, the record with a time wins; last dose = latest end of a dose > 0
-    # (the 0 mg interruption to 03-20 does not count) -> 2024-02-21; end of participation = LB 04-02
+    # (the 0 mg interruption to 03-20 does not count) -> 2024-02-21; end of participation = LB 04-02, with
+    # the time recorded (RFPENDTC is a date/time: the last contact as precisely as the data have it)
     assert refs.loc["A", ["RFICDTC", "RFXSTDTC", "RFXENDTC", "RFSTDTC", "RFENDTC", "RFPENDTC"]].tolist() == [
         "2024-01-01",
         "2024-01-08T09:30",
         "2024-02-21",
         "2024-01-08T09:30",
         "2024-02-21",
-        "2024-04-02",
+        "2024-04-02T08:00",
     ]
     # C: never dosed; latest complete date = LB 2024-01-04 (the partial death date is not complete)
     assert refs.loc["C", ["RFXSTDTC", "RFPENDTC"]].tolist() == ["", "2024-01-04"]
@@ -491,7 +492,7 @@ def test_reference_dates_arms_and_screen_failures(study):
     assert se.loc[se["USUBJID"] == "A", ["ETCD", "SESTDTC", "SEENDTC"]].values.tolist() == [
         ["SCRN", "2024-01-01", "2024-01-08T09:30"],
         ["DARAPOM", "2024-01-08T09:30", "2024-03-10"],
-        ["FU", "2024-03-10", "2024-04-02"],
+        ["FU", "2024-03-10", "2024-04-02T08:00"],
     ]
     assert se.loc[se["USUBJID"] == "C", ["ETCD", "SESTDTC", "SEENDTC"]].values.tolist() == [
         ["SCRN", "2024-01-03", "2024-01-04"]
