@@ -149,8 +149,7 @@ CODELIST_SCHEMA: dict = {
     # an external dictionary (MedDRA, WHODrug, ISO 3166): define.xml's ExternalCodeList, no terms listed
     "dictionary": {
         "type": "dict",
-        "required": True,  # one of terms and dictionary
-        "excludes": "terms",
+        "excludes": "terms",  # terms, a dictionary, or terms from a spreadsheet (checked after loading)
         "schema": {
             "name": {"type": "string", "required": True, "empty": False},
             "version": {"type": "string", "empty": False},
@@ -159,7 +158,6 @@ CODELIST_SCHEMA: dict = {
     },
     "terms": {
         "type": "list",
-        "required": True,
         "excludes": "dictionary",
         "minlength": 1,
         "schema": {"type": "dict", "schema": TERM_SCHEMA},
@@ -168,6 +166,26 @@ CODELIST_SCHEMA: dict = {
 
 CODELISTS_FILE_SCHEMA: dict = {
     "codelists": {"type": "list", "required": True, "schema": {"type": "dict", "schema": CODELIST_SCHEMA}},
+    # the sponsor's CT spreadsheets: terms and collected-value synonyms (see cdiscgen/_ctsheet.py)
+    "spreadsheets": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "file": {"type": "string", "required": True, "regex": r"^[^/\\].*\.(csv|xlsx|CSV|XLSX)$"},
+                "sheet": {"type": "string", "empty": False},
+                "columns": {
+                    "type": "dict",
+                    "required": True,
+                    "keysrules": {
+                        "type": "string",
+                        "allowed": ["codelist", "code", "value", "collected", "synonyms", "edc_codelist"],
+                    },
+                    "valuesrules": {"type": "string", "empty": False},
+                },
+            },
+        },
+    },
 }
 
 DEFINE_FILE_SCHEMA: dict = {

@@ -21,6 +21,7 @@ from typing import Any
 
 import cerberus
 
+from cdiscgen._ctsheet import CtRow, CtSheetError, read_ct_sheet
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._schemas import (
     CODELISTS_FILE_SCHEMA,
@@ -74,6 +75,9 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC045": "Trial design cannot be derived from study.yaml",
     "SPEC046": "Protocol fact for TS not stated or outside its codelist",
     "SPEC047": "ARMNRS default not a term of its codelist",
+    "SPEC048": "CT spreadsheet cannot be read",
+    "SPEC049": "CT spreadsheet row that does not fit the codelists",
+    "SPEC050": "Codelist without terms",
 }
 """Short name of every study-spec finding code, for reports."""
 
@@ -156,6 +160,7 @@ class Term:
     sponsor: bool = False
     synonyms: tuple[str, ...] = ()
     convention: str | None = None  # the implementation-guide rule that prescribes this sponsor term
+    scoped: tuple[tuple[str, str], ...] = ()  # (EDC codelist, collected value): a synonym within one EDC list
 
 
 @dataclass(frozen=True)
@@ -196,14 +201,25 @@ class Codelist:
                 return t
         return None
 
-    def synonym_map(self) -> dict[str, str]:
-        """Collected value or synonym (as term_key writes it) -> submission value."""
+    def synonym_map(self, edc_codelist: str | None = None) -> dict[str, str]:
+        """Collected value or synonym (as term_key writes it) -> submission value; with `edc_codelist`,
+        the synonyms scoped to that EDC codelist too (they win over an unscoped reading)."""
         out: dict[str, str] = {}
         for t in self.terms:
             out[term_key(t.value)] = t.value
             for s in t.synonyms:
                 out[term_key(str(s))] = t.value
+        if edc_codelist is not None:
+            for t in self.terms:
+                for scope, s in t.scoped:
+                    if scope == edc_codelist:
+                        out[term_key(s)] = t.value
         return out
+
+    @property
+    def edc_codelists(self) -> frozenset[str]:
+        """The EDC codelists this codelist has scoped synonyms for."""
+        return frozenset(scope for t in self.terms for scope, _ in t.scoped)
 
 
 def continuation_label(label: str, part: int) -> str:
@@ -523,6 +539,8 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
     codelists = (
         _build_codelists(codelist_doc, specs / "codelists.yaml", findings, root) if codelist_doc else {}
     )
+    if codelist_doc:
+        codelists = _with_spreadsheet_terms(codelists, codelist_doc, specs, findings, root)
     datasets: dict[str, DatasetSpec] = {}
     methods: dict[str, MethodSpec] = {}
     for m in (define_doc or {}).get("methods", []) or []:
@@ -990,6 +1008,94 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
                 for t in c.get("terms") or []
             ),
         )
+    return out
+
+
+def _with_spreadsheet_terms(
+    codelists: dict[str, Codelist], doc: LineDict, specs: Path, findings: Findings, root: Path
+) -> dict[str, Codelist]:
+    """The codelists with the terms and synonyms of codelists.yaml's `spreadsheets` (cdiscgen._ctsheet):
+    a sheet that cannot be read is SPEC048 (at its entry), a row naming an unknown codelist, a C-code
+    that contradicts the declared one or a collected value read as two terms is SPEC049 (file and row);
+    a codelist left without terms or dictionary is SPEC050."""
+    path = specs / "codelists.yaml"
+    by_code = {c.code: c.id for c in codelists.values() if c.code}
+    terms: dict[str, dict[str, dict[str, Any]]] = {
+        cid: {
+            t.value: {"term": t, "code": t.code, "synonyms": list(t.synonyms), "scoped": list(t.scoped)}
+            for t in c.terms
+        }
+        for cid, c in codelists.items()
+    }
+    readings: dict[
+        tuple[str, str, str], tuple[str, str, int]
+    ] = {}  # (codelist, scope, key) -> value, file, line
+    sheets = doc.get("spreadsheets") or []
+    for i, entry in enumerate(sheets):
+        sheet_path = specs / entry["file"]
+        try:
+            rows = read_ct_sheet(sheet_path, dict(entry["columns"]), entry.get("sheet"))
+        except (CtSheetError, UnicodeDecodeError, OSError) as exc:
+            line = getattr(exc, "line", None)
+            where, at = (sheet_path, line) if line else (path, sheets.line_of(i))
+            findings.add(_spec_finding("SPEC048", where, root, at, f"spreadsheets[{i}]", str(exc)))
+            continue
+        for row in rows:
+
+            def bad(message: str, row: CtRow = row, where: Path = sheet_path) -> None:
+                findings.add(_spec_finding("SPEC049", where, root, row.line, "", message))
+
+            cid = row.codelist if row.codelist in codelists else by_code.get(row.codelist)
+            if cid is None:
+                bad(f"codelist {row.codelist!r} is not declared in codelists.yaml (by id or C-code)")
+                continue
+            if not row.value:
+                bad(f"no term value for codelist {cid}")
+                continue
+            slot = terms[cid].setdefault(
+                row.value, {"term": None, "code": None, "synonyms": [], "scoped": []}
+            )
+            if row.code and slot["code"] and row.code != slot["code"]:
+                bad(f"{cid} {row.value!r}: C-code {row.code} here, {slot['code']} declared")
+            slot["code"] = slot["code"] or (row.code or None)
+            for collected in row.collected:
+                key = (cid, row.edc_codelist, term_key(collected))
+                earlier = readings.get(key)
+                if earlier is not None and earlier[0] != row.value:
+                    scope = f" in EDC codelist {row.edc_codelist}" if row.edc_codelist else ""
+                    bad(
+                        f"{collected!r}{scope} reads as {earlier[0]!r} at {earlier[1]}:{earlier[2]} and as {row.value!r} here"
+                    )
+                    continue
+                readings[key] = (row.value, entry["file"], row.line)
+                if row.edc_codelist:
+                    slot["scoped"].append((row.edc_codelist, collected))
+                elif collected != row.value:
+                    slot["synonyms"].append(collected)
+    out = {}
+    for cid, codelist in codelists.items():
+        built = tuple(
+            replace(
+                slot["term"] or Term(value, sponsor=not slot["code"]),
+                code=slot["code"],
+                synonyms=tuple(dict.fromkeys(slot["synonyms"])),
+                scoped=tuple(dict.fromkeys(slot["scoped"])),
+            )
+            for value, slot in terms[cid].items()
+        )
+        out[cid] = replace(codelist, terms=built) if sheets else codelist
+        if not out[cid].terms and not out[cid].is_external:
+            i = next(j for j, c in enumerate(doc["codelists"]) if c["id"] == cid)
+            findings.add(
+                _spec_finding(
+                    "SPEC050",
+                    path,
+                    root,
+                    doc["codelists"].line_of(i),
+                    f"codelists[{i}]",
+                    f"codelist {cid} has no terms (terms, a spreadsheet row or a dictionary)",
+                )
+            )
     return out
 
 

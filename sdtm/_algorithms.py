@@ -76,7 +76,7 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
         if rule.get("case") == "upper":
             values = values.str.upper()
         return values, findings
-    lookup = dict(codelist.synonym_map()) if codelist is not None else {}
+    lookup = dict(codelist.synonym_map(rule.get("edc_codelist"))) if codelist is not None else {}
     lookup.update(local)
 
     def through_lookup(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -52,5 +52,6 @@ FINDING_NAMES: dict[str, str] = {
     "SPEC117": "Template that cannot be read",
     "SPEC118": "Variable given two rules in one source (pass_through, shared group, variables)",
     "SPEC119": "Source uses a shared group the file does not declare",
+    "SPEC120": "EDC codelist the codelist has no synonyms for",
     "SPEC150": "Units table invalid",
 }

@@ -164,6 +164,8 @@ RULE_SCHEMAS: dict[str, dict] = {
         "extract": {"type": "string", "empty": False},
         # what a value the map (and codelist) does not translate becomes: `keep` (as collected) or a value
         "otherwise": {"type": ["string", "integer", "float"], "dependencies": "values"},
+        # the EDC codelist of the raw column: the codelist's synonyms scoped to it apply (CT spreadsheet)
+        "edc_codelist": {"type": "string", "empty": False},
     },
     "hardcode": {"hardcode": {"type": ["string", "integer", "float"], "required": True, "nullable": True}},
     "condition": {
@@ -342,6 +344,7 @@ class _Checker:
                     "codelist",
                     "values",
                     "otherwise",
+                    "edc_codelist",
                     "case",
                     "formats",
                     "extract",
@@ -372,6 +375,16 @@ class _Checker:
                 cl = None
             for collected, value in (rule.get("values") or {}).items():
                 self.check_value(value, rule["values"].line_of(collected), f"{key}.values.{collected}", cl)
+            if "edc_codelist" in rule:
+                scopes = self.study.codelists[cl].edc_codelists if cl is not None else frozenset()
+                if rule["edc_codelist"] not in scopes:
+                    self.error(
+                        "SPEC120",
+                        rule.line_of("edc_codelist"),
+                        f"{key}.edc_codelist",
+                        f"codelist {cl} has no synonyms for EDC codelist {rule['edc_codelist']!r} "
+                        f"({', '.join(sorted(scopes)) or 'none'})",
+                    )
             if "otherwise" in rule and str(rule["otherwise"]) != "keep":
                 self.check_value(rule["otherwise"], rule.line_of("otherwise"), f"{key}.otherwise", cl)
             if "extract" in rule:

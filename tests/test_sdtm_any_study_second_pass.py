@@ -696,3 +696,129 @@ def test_a_shared_group_problem_is_named(tmp_path, change, code, words):
     findings = check_mapping_specs(load_study(study_dir))
     assert [(f.code, f.file) for f in findings] == [(code, "mappings/dm.yaml")]
     assert words in findings[0].message
+
+
+# -------------------------------------------------------------- 6. the sponsor's CT spreadsheet
+
+
+CT_SHEET = """\
+Codelist Code,Term Code,Term Value,Collected Value,Synonyms,EDC Codelist
+C66731,C16576,F,Woman,Lady;Frau,
+C66731,C16576,F,2,,SEX_CV5
+C66731,C20197,M,1,,SEX_CV5
+C66731,C20197,M,2,,SEX_CV1
+C66731,C16576,F,1,,SEX_CV1
+SITEGRP,,NORTH,N,,
+SITEGRP,,SOUTH,S,,
+"""
+SHEET_COLUMNS = {
+    "codelist": "Codelist Code",
+    "code": "Term Code",
+    "value": "Term Value",
+    "collected": "Collected Value",
+    "synonyms": "Synonyms",
+    "edc_codelist": "EDC Codelist",
+}
+
+
+def study_with_ct_sheet(tmp_path: Path, sheet_text: str = CT_SHEET, name: str = "sponsor-ct.csv") -> Path:
+    study_dir = minimal_study(tmp_path)
+    if name.endswith(".csv"):
+        (study_dir / "specs" / name).write_text(sheet_text, encoding="utf-8")
+    else:
+        from openpyxl import Workbook
+
+        book = Workbook()
+        book.active.title = "Terminology"
+        for row in csv_rows(sheet_text):
+            book.active.append(row)
+        book.save(study_dir / "specs" / name)
+
+    def add(d):
+        d["spreadsheets"] = [
+            {
+                "file": name,
+                "columns": SHEET_COLUMNS,
+                **({} if name.endswith(".csv") else {"sheet": "Terminology"}),
+            }
+        ]
+        d["codelists"].append(
+            {"id": "SITEGRP", "name": "Site Group", "extensible": False, "data_type": "text", "sponsor": True}
+        )
+
+    edit_yaml(study_dir / "specs" / "codelists.yaml", add)
+    return study_dir
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("name", ["sponsor-ct.csv", "sponsor-ct.xlsx"])
+def test_codelists_take_terms_and_scoped_synonyms_from_the_sponsor_ct_sheet(tmp_path, name):
+    study = load_study(study_with_ct_sheet(tmp_path, name=name))
+    sex = study.codelists["SEX"]
+    # unscoped synonyms join the declared ones; "1" and "2" hold only within their EDC codelist
+    assert (
+        sex.synonym_map()["WOMAN"] == "F"
+        and sex.synonym_map()["FRAU"] == "F"
+        and "1" not in sex.synonym_map()
+    )
+    assert (sex.synonym_map("SEX_CV5")["1"], sex.synonym_map("SEX_CV5")["2"]) == ("M", "F")
+    assert (sex.synonym_map("SEX_CV1")["1"], sex.synonym_map("SEX_CV1")["2"]) == ("F", "M")
+    assert sex.edc_codelists == {"SEX_CV1", "SEX_CV5"}
+    # a codelist declared without terms gets them from the sheet: sponsor terms (no C-code)
+    site = study.codelists["SITEGRP"]
+    assert [(t.value, t.code, t.sponsor, t.synonyms) for t in site.terms] == [
+        ("NORTH", None, True, ("N",)),
+        ("SOUTH", None, True, ("S",)),
+    ]
+
+
+def test_a_rule_reads_a_raw_column_through_its_edc_codelist(tmp_path):
+    study_dir = study_with_ct_sheet(tmp_path)
+    raw = raw_folder(
+        tmp_path,
+        demographics=MINIMAL_DM_MULTIPLE.replace(",F,MULTIPLE,", ",2,MULTIPLE,").replace(
+            ",M,ASIAN,", ",1,ASIAN,"
+        ),
+    )
+    dm_source(
+        study_dir, lambda src: src["variables"].update(SEX={"assign": "SEX", "edc_codelist": "SEX_CV5"})
+    )
+    assert run_sdtm(raw, load_study(study_dir)).datasets["DM"]["SEX"].tolist() == ["F", "M"]
+    dm_source(
+        study_dir, lambda src: src["variables"].update(SEX={"assign": "SEX", "edc_codelist": "SEX_CV1"})
+    )
+    assert run_sdtm(raw, load_study(study_dir)).datasets["DM"]["SEX"].tolist() == ["M", "F"]
+    dm_source(
+        study_dir, lambda src: src["variables"].update(SEX={"assign": "SEX", "edc_codelist": "SEX_CV9"})
+    )
+    findings = check_mapping_specs(load_study(study_dir))
+    assert [(f.code, f.file) for f in findings] == [("SPEC120", "mappings/dm.yaml")]
+    assert "SEX_CV1, SEX_CV5" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("sheet", "code", "line", "words"),
+    [
+        (CT_SHEET + "C99999,,X,X,,\n", "SPEC049", 9, "codelist 'C99999' is not declared in codelists.yaml"),
+        (CT_SHEET + "C66731,C20197,M,1,,SEX_CV1\n", "SPEC049", 9, "'1' in EDC codelist SEX_CV1 reads as 'F'"),
+        (CT_SHEET + "C66731,C99,F,,,\n", "SPEC049", 9, "C-code C99 here, C16576 declared"),
+        (
+            CT_SHEET.replace("Term Value", "Submission Value"),
+            "SPEC048",
+            1,
+            "column 'Term Value' (value) is not in the header",
+        ),
+    ],
+)
+def test_a_ct_sheet_problem_names_file_and_row(tmp_path, sheet, code, line, words):
+    study_dir = study_with_ct_sheet(tmp_path, sheet)
+    _, findings = check_study(study_dir)
+    errors = [f for f in findings if f.code == code]
+    assert [(f.file, f.line) for f in errors] == [("specs/sponsor-ct.csv", line)]
+    assert words in errors[0].message
