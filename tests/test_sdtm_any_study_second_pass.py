@@ -822,3 +822,27 @@ def test_a_ct_sheet_problem_names_file_and_row(tmp_path, sheet, code, line, word
     errors = [f for f in findings if f.code == code]
     assert [(f.file, f.line) for f in errors] == [("specs/sponsor-ct.csv", line)]
     assert words in errors[0].message
+
+
+def test_ids_that_differ_between_forms_meet_in_one_usubjid(tmp_path):
+    from tests.test_sdtm_any_study import PILOT, RAW
+
+    # DM carries the bare site-subject number, the AE export prefixes it ("study-701-0001")
+    study_dir = tmp_path / "pilot"
+    shutil.copytree(PILOT, study_dir)
+    forms = {n.removesuffix(".csv"): t for n, t in RAW.items()}
+    forms["ae_raw"] = forms["ae_raw"].replace("CDISCPILOT01,701-", "CDISCPILOT01,study-701-")
+    raw = raw_folder(tmp_path, **forms)
+    ae_mapping = study_dir / "mappings" / "ae.yaml"
+    before = run_sdtm(raw, load_study(study_dir))
+    # as the pilot maps it: "01-study-701-0001" is no DM subject (MAP010)
+    assert {f.value for f in before.findings if f.code == "MAP010"} == {
+        "01-study-701-0001",
+        "01-study-701-0002",
+    }
+    edit_yaml(
+        ae_mapping, lambda d: d["sources"][0].update(subject={"assign": "PATNUM", "extract": "^study-(.+)$"})
+    )
+    after = run_sdtm(raw, load_study(study_dir))
+    assert [f for f in after.findings if f.code in ("MAP010", "MAP012")] == []
+    assert sorted(set(after.datasets["AE"]["USUBJID"])) == ["01-701-0001", "01-701-0002"]
