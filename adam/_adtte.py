@@ -27,17 +27,36 @@ from ._codes import INPUT_ABSENT, NO_EVENT_OR_CENSOR_DATE
 log = logging.getLogger(__name__)
 
 
-def _select(adrs: pd.DataFrame, sel: Mapping) -> pd.DataFrame:
-    mask = pd.Series(True, index=adrs.index)
+def _select(records: Mapping[str, pd.DataFrame], sel: Mapping) -> pd.DataFrame:
+    """The records of a selection, dated, in its order: from its `dataset` (ADRS by default), with the
+    selection's `date` as ADT and `seq` as the SRCSEQ column (_SEQ)."""
+    frame = records.get(selection_dataset(sel), pd.DataFrame())
+    date, seq = sel.get("date", "ADT"), sel.get("seq", "ASEQ")
+    if frame.empty or date not in frame.columns:
+        return pd.DataFrame(columns=["USUBJID", "ADT", "ADTF", "_SEQ"])
+    mask = pd.Series(True, index=frame.index)
     for var, values in sel["where"].items():
-        mask &= adrs[var].isin(values)
+        mask &= frame[var].isin(values)
     for var, values in (sel.get("exclude") or {}).items():
-        mask &= ~adrs[var].isin(values)
-    return adrs[mask & adrs["ADT"].notna()].sort_values(["USUBJID", *sel["order"]])
+        mask &= ~frame[var].isin(values)
+    picked = frame[mask & frame[date].notna()].sort_values(["USUBJID", *sel["order"]])
+    return picked.assign(
+        ADT=picked[date],
+        ADTF=compute_flag_of(picked, date),
+        _SEQ=picked[seq] if seq in picked.columns else np.nan,
+    )
+
+
+def selection_dataset(sel: Mapping) -> str:
+    return str(sel.get("dataset", "ADRS"))
 
 
 def _source_dates(
-    src: Mapping, adsl: pd.DataFrame, adrs: pd.DataFrame, selections: Mapping, start: pd.DataFrame | None
+    src: Mapping,
+    adsl: pd.DataFrame,
+    records: Mapping[str, pd.DataFrame],
+    selections: Mapping,
+    start: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """Candidate (ADT, ADTF, SRCDOM, SRCVAR, SRCSEQ) per USUBJID (index) of one event/censor/start source.
 
@@ -61,21 +80,23 @@ def _source_dates(
             index=ids,
         )
     else:
-        rec = _select(adrs, selections[src["selection"]])
+        sel = selections[src["selection"]]
+        rec = _select(records, sel)
         rec = rec.drop_duplicates("USUBJID", keep="first" if src["pick"] == "first" else "last").set_index(
             "USUBJID"
         )
+        dataset, date = selection_dataset(sel), str(sel.get("date", "ADT"))
         out = pd.DataFrame(
             {
-                "ADT": rec["ADT"],
-                "ADTF": compute_flag_of(rec, "ADT"),
-                "SRCDOM": "ADRS",
-                "SRCVAR": "ADT",
-                "SRCSEQ": rec["ASEQ"],
+                "ADT": rec["ADT"].astype("float64"),
+                "ADTF": rec["ADTF"],
+                "SRCDOM": dataset,
+                "SRCVAR": date,
+                "SRCSEQ": rec["_SEQ"].astype("float64"),
             }
         ).reindex(ids)
-        out["SRCDOM"] = out["SRCDOM"].fillna("ADRS")
-        out["SRCVAR"] = out["SRCVAR"].fillna("ADT")
+        out["SRCDOM"] = out["SRCDOM"].fillna(dataset)
+        out["SRCVAR"] = out["SRCVAR"].fillna(date)
     out.index = pd.Index(ids.to_numpy(), name="USUBJID")
     before = src.get("before")
     if before:
@@ -85,7 +106,7 @@ def _source_dates(
     if src.get("if_present"):
         cond &= pd.Series(adsl[src["if_present"]].notna().to_numpy(), index=out.index)
     if src.get("if_none"):
-        cond &= ~out.index.isin(_select(adrs, selections[src["if_none"]])["USUBJID"])
+        cond &= ~out.index.isin(_select(records, selections[src["if_none"]])["USUBJID"])
     out.loc[~cond.to_numpy(), "ADT"] = np.nan
     if start is not None:
         origin = start["ADT"].reindex(out.index)
@@ -107,7 +128,7 @@ def compute_adrs_inputs(spec: Mapping, selections: Mapping) -> list[str]:
     out: list[str] = []
     for src in [spec["start"], *spec["events"], *spec["censors"]]:
         for key in ("selection", "if_none"):
-            if key in src:
+            if key in src and selection_dataset(selections[src[key]]) == "ADRS":
                 for paramcd in selections[src[key]]["where"].get("PARAMCD", []):
                     if paramcd not in out:
                         out.append(paramcd)
@@ -162,16 +183,19 @@ def derive_adtte(
     param_spec: Mapping,
     *,
     not_derived: Mapping[str, Any] | None = None,
+    frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, list[Finding]]:
     """Run the ADTTE definitions in order; returns records (spec variables + working columns) and findings.
 
     ``not_derived`` (PARAMCD -> the absent input, adam._adrs.AbsentInput) names the ADRS parameters that
-    were not derived; by default ``adrs.attrs["not_derived"]`` as derive_adrs leaves it.
+    were not derived; by default ``adrs.attrs["not_derived"]`` as derive_adrs leaves it. ``frames``: the
+    ADaM datasets derived so far, which selections naming another `dataset` (ADAE) read.
     """
     findings: list[Finding] = []
     selections = param_spec["selections"]
     if not_derived is None:
         not_derived = adrs.attrs.get("not_derived", {})
+    records = {**(frames or {}), "ADRS": adrs}
     parts = []
     for spec in param_spec["parameters"]:
         absent = check_adrs_input(spec, selections, adrs, not_derived)
@@ -183,18 +207,18 @@ def derive_adtte(
         for var, values in (spec.get("population") or {}).items():
             pop = pop[pop[var].isin(values)]
         pop = pop.reset_index(drop=True)
-        start = _source_dates(spec["start"], pop, adrs, selections, None)
+        start = _source_dates(spec["start"], pop, records, selections, None)
         pop = pop[start["ADT"].notna().to_numpy()].reset_index(drop=True)
         start = start[start["ADT"].notna()]
         stdt = start["ADT"]
         cands = []
         for order, src in enumerate(spec["events"]):
-            c = _source_dates(src, pop, adrs, selections, start).assign(
+            c = _source_dates(src, pop, records, selections, start).assign(
                 CNSR=0.0, EVNTDESC=src["evntdesc"], CNSDTDSC="", _PRI=0, _ORD=order
             )
             cands.append(c)
         for order, src in enumerate(spec["censors"]):
-            c = _source_dates(src, pop, adrs, selections, start).assign(
+            c = _source_dates(src, pop, records, selections, start).assign(
                 CNSR=float(src["cnsr"]),
                 EVNTDESC=src.get("evntdesc", ""),
                 CNSDTDSC=src["cnsdtdsc"],
@@ -227,10 +251,12 @@ def derive_adtte(
     adtte = pd.concat(parts, ignore_index=True) if parts else _empty_adtte()
     subj = adsl.set_index("USUBJID")
     for var in ("STUDYID", "SAFFL", "EFFFL", "TRTSDT"):
-        adtte[var] = adtte["USUBJID"].map(subj[var])
+        if var in subj.columns:
+            adtte[var] = adtte["USUBJID"].map(subj[var])
     adtte = adtte.sort_values(["USUBJID", "PARAMN"]).reset_index(drop=True)
     adtte["ASEQ"] = (adtte.groupby("USUBJID").cumcount() + 1).astype("float64")
     for col in ("ADTF", "STARTDTF", "SRCDOM", "SRCVAR", "EVNTDESC", "CNSDTDSC", "STUDYID", "SAFFL", "EFFFL"):
-        adtte[col] = adtte[col].astype("string").fillna("").astype("str")
+        if col in adtte.columns:
+            adtte[col] = adtte[col].astype("string").fillna("").astype("str")
     log.info("ADTTE: %d records", len(adtte))
     return adtte, findings

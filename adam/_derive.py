@@ -211,12 +211,14 @@ def derive_adam(
         )
         frames[name] = adrs = derive_adrs(actx, doc)
         findings.extend(actx.findings)
-    for name, doc in params.of_engine("time_to_event"):
-        frames[name], tte_findings = derive_adtte(adsl, adrs, doc)
-        findings.extend(tte_findings)
     for name, doc in params.of_engine("occds"):
         frames[name], occ_findings = derive_occds(sdtm, adsl, doc, name=name, cutoff_days=cutoff_days)
         findings.extend(occ_findings)
+        frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
+    for name, doc in params.of_engine("time_to_event"):
+        # after the occurrence datasets: a time to event may be the time to a first adverse event (ADAE)
+        frames[name], tte_findings = derive_adtte(adsl, adrs, doc, frames=frames)
+        findings.extend(tte_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     frames["ADSL"] = adsl
     result = AdamResult(findings=compute_empty_inputs(sdtm, required) + findings)

@@ -162,6 +162,11 @@ ADTTE_SCHEMA: dict = {
         "valuesrules": {
             "type": "dict",
             "schema": {
+                # the ADaM dataset the records come from [ADRS]; their date and sequence variables
+                # [ADT, ASEQ]: SRCDOM, SRCVAR and SRCSEQ of the record taken
+                "dataset": {"type": "string", "regex": r"^AD[A-Z0-9]{1,6}$"},
+                "date": _NAME,
+                "seq": _NAME,
                 "where": {"type": "dict", "required": True, "valuesrules": _VALUES},
                 "exclude": {"type": "dict", "valuesrules": _VALUES},
                 "order": {"type": "list", "required": True, "minlength": 1, "schema": _NAME},
@@ -844,6 +849,20 @@ def _read_parameter_specs(study_dir: Path | None) -> tuple[list[Finding], dict[s
             settings = _load(study_yaml)
         rs_name, rs_doc = by_engine.get("response", ("ADRS", {}))
         tte_name, tte_doc = by_engine.get("time_to_event", ("ADTTE", {}))
+        tte_file = params_path(study_dir, tte_name.lower())
+        for key, sel in (tte_doc.get("selections") or {}).items():
+            dataset = str(sel.get("dataset", "ADRS")) if isinstance(sel, Mapping) else "ADRS"
+            if dataset not in docs or dataset == tte_name:
+                findings.append(
+                    Finding(
+                        PARAM_SPEC_CROSS_CHECK,
+                        Severity.ERROR,
+                        f"selection {key}: dataset {dataset} is not an ADaM dataset the study derives before "
+                        f"{tte_name} ({', '.join(n for n in docs if n != tte_name)})",
+                        file=str(tte_file),
+                        line=_line(tte_doc, ("selections", key)),
+                    )
+                )
         if not findings:
             findings.extend(
                 _cross_findings(

@@ -107,3 +107,66 @@ def test_imputed_dates_carry_their_flag_into_adtf_and_startdtf(tmp_path):
     assert new["AVAL"] == 31  # 2024-04-01 .. 2024-05-01 inclusive
     # a complete date has no flag: EX-1's OS censoring at its last known alive date
     assert t.loc[("EX-1", "OS"), "ADTF"] == "" and t.loc[("EX-1", "OS"), "STARTDTF"] == ""
+
+
+def test_a_selection_reads_another_adam_dataset_with_its_own_date_and_sequence():
+    import numpy as np
+    import pandas as pd
+
+    from adam._adtte import derive_adtte
+
+    adsl = pd.DataFrame(
+        {"STUDYID": ["S"] * 3, "USUBJID": ["A", "B", "C"], "SAFFL": ["Y"] * 3,
+         "TRTSDT": [sas("2024-01-10")] * 3, "RFENDT": [sas("2024-07-01"), sas("2024-06-01"), np.nan]}
+    )  # fmt: skip
+    adae = pd.DataFrame(
+        {
+            "USUBJID": ["A", "A", "B", "C"],
+            "AESEQ": [4.0, 2.0, 1.0, 1.0],
+            "ASTDT": [sas("2024-02-01"), sas("2024-01-20"), sas("2024-01-05"), np.nan],
+            "ASTDTF": ["", "D", "", ""],
+            "FLAG": ["Y", "Y", "Y", "Y"],
+        }
+    )
+    spec = {
+        "selections": {
+            "first": {"dataset": "ADAE", "date": "ASTDT", "seq": "AESEQ", "where": {"FLAG": ["Y"]}, "order": ["ASTDT", "AESEQ"]}
+        },
+        "parameters": [
+            {
+                "paramcd": "TTAE", "paramn": 1, "param": "Time to AE", "start": {"variable": "TRTSDT"},
+                "events": [{"selection": "first", "pick": "first", "evntdesc": "AE"}],
+                "censors": [{"cnsr": 1, "variable": "RFENDT", "evntdesc": "END", "cnsdtdsc": "END OF STUDY"}],
+            }
+        ],
+    }  # fmt: skip
+    out, findings = derive_adtte(adsl, pd.DataFrame(), spec, frames={"ADAE": adae})
+    got = out.set_index("USUBJID")
+    # A: the earliest ADAE record, 2024-01-20 (AESEQ 2, day imputed): day 11 from 2024-01-10, SRCSEQ 2, ADTF D
+    assert got.loc["A", ["ADT", "AVAL", "CNSR", "SRCDOM", "SRCVAR", "SRCSEQ", "ADTF"]].tolist() == [
+        sas("2024-01-20"), 11, 0, "ADAE", "ASTDT", 2.0, "D"
+    ]  # fmt: skip
+    # B: its AE is before the origin (ignored): censored at RFENDT 2024-06-01 = day 144, no SRCSEQ
+    assert got.loc["B", ["ADT", "AVAL", "CNSR", "SRCDOM", "SRCVAR"]].tolist() == [
+        sas("2024-06-01"),
+        144,
+        1,
+        "ADSL",
+        "RFENDT",
+    ]
+    assert np.isnan(got.loc["B", "SRCSEQ"])
+    # C: an undated AE and no end date: no record, and a finding says so
+    assert "C" not in got.index and [f.usubjid for f in findings] == ["C"]
+
+
+def test_a_selection_of_a_dataset_the_study_does_not_derive_is_named(tmp_path):
+    from adam import check_parameter_specs
+
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    path = tmp_path / "specs" / "adam" / "params" / "adtte.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["selections"]["card_any"]["dataset"] = "ADXX"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    findings = [f for f in check_parameter_specs(tmp_path) if "ADXX" in f.message]
+    assert len(findings) == 1 and findings[0].file.endswith("adtte.yaml") and findings[0].line
+    assert "selection card_any: dataset ADXX is not an ADaM dataset the study derives" in findings[0].message

@@ -155,3 +155,25 @@ def test_adsl_values_carried_into_another_dataset():
     adlb = _bds(USUBJID=["S-1", "S-2", "S-3"], SAFFL=["Y", "Y", "Y"], AVAL=[1.0, 2.0, 3.0])
     # S-3 is not in ADSL (CDG1102's finding), so there is nothing to compare with
     assert _flagged({"ADSL": adsl, "ADLB": adlb}, "CDG1126") == [("ADLB", "S-2", 2)]
+
+
+def test_srcseq_into_an_adam_dataset_without_aseq_is_its_sdtm_seq():
+    # the CDISC pilot's ADTTE: SRCSEQ = ADAE.AESEQ, and its ADAE has no ASEQ
+    adae = pd.DataFrame(
+        {
+            "STUDYID": ["S", "S"],
+            "USUBJID": ["S-1", "S-1"],
+            "AESEQ": [3.0, 7.0],
+            "ASTDT": [sas("2024-03-01")] * 2,
+        }
+    )
+    adtte = _bds(
+        USUBJID=["S-1", "S-1"],
+        PARAMCD=["TTDE", "TTX"],
+        SRCDOM=["ADAE", "ADAE"],
+        SRCVAR=["ASTDT", "ASTDT"],
+        SRCSEQ=[7.0, 4.0],
+        ADT=[sas("2024-03-01")] * 2,
+    )
+    # 7 is an AESEQ of the subject's ADAE records, 4 is none
+    assert _flagged({"ADAE": adae, "ADTTE": adtte}, "CDG1121") == [("ADTTE", "S-1", 2)]

@@ -391,6 +391,17 @@ def check_srcvar(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         )
 
 
+def _predecessor_seq(ctx: ValidationContext, source: str) -> str | None:
+    """An ADaM dataset without ASEQ that carries its SDTM records' --SEQ (ADAE's AESEQ): the number a
+    SRCSEQ pointing into it gives (the CDISC pilot's ADTTE: SRCSEQ = ADAE.AESEQ)."""
+    if not ctx.is_adam(source):
+        return None
+    candidates = [
+        c for c in ctx.datasets[source].columns if len(c) == 5 and c.endswith("SEQ") and c != "ASEQ"
+    ]
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def _points_at_no_record(
     ctx: ValidationContext, source: str, subjects: pd.Series, numbers: np.ndarray
 ) -> np.ndarray | None:
@@ -398,7 +409,7 @@ def _points_at_no_record(
     dataset without --SEQ/ASEQ (ADSL) has no record to point at; None when its sequence numbers are not
     numbers (CDG0106 reports that)."""
     frame = ctx.datasets[source]
-    seq = ctx.seq_column(source)
+    seq = ctx.seq_column(source) or _predecessor_seq(ctx, source)
     if seq is None or "USUBJID" not in frame.columns:
         return np.ones(len(numbers), dtype=bool)
     own = _numbers(frame, seq)
@@ -416,8 +427,9 @@ def _points_at_no_record(
     reference="ADaMIG 1.3 section 3.3.9 (SRCSEQ: the --SEQ of the SRCDOM record the value came from)",
 )
 def check_srcseq(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
-    """SRCSEQ is the --SEQ (ASEQ for an ADaM source) of a record of the same subject in SRCDOM; a dataset
-    without a sequence variable (ADSL) takes no SRCSEQ, and SRCSEQ needs SRCDOM.
+    """SRCSEQ is the --SEQ (ASEQ for an ADaM source, or the --SEQ it carries when it has no ASEQ) of a
+    record of the same subject in SRCDOM; a dataset without a sequence variable (ADSL) takes no SRCSEQ,
+    and SRCSEQ needs SRCDOM.
 
     Bad: SRCDOM "LB", SRCSEQ 999 and the subject has no LBSEQ 999.
     Good: SRCSEQ 14, the LBSEQ of the record the result was taken from.
