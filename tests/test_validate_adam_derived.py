@@ -157,6 +157,14 @@ def test_adsl_values_carried_into_another_dataset():
     assert _flagged({"ADSL": adsl, "ADLB": adlb}, "CDG1126") == [("ADLB", "S-2", 2)]
 
 
+def test_a_blank_copy_of_a_missing_adsl_value_is_the_same_null():
+    # no subject died: ADSL DTHDT is missing (NaN), ADAE carries it as a blank; a transport file cannot tell
+    # them apart, so nothing differs (a 8-subject run without deaths gave 37 false CDG1126 errors)
+    adsl = pd.DataFrame({"STUDYID": ["S", "S"], "USUBJID": ["S-1", "S-2"], "DTHDT": [NA, sas("2024-05-01")]})
+    adae = _bds(USUBJID=["S-1", "S-2"], DTHDT=["", ""], AVAL=[1.0, 2.0])
+    assert _flagged({"ADSL": adsl, "ADAE": adae}, "CDG1126") == [("ADAE", "S-2", 2)]
+
+
 def test_srcseq_into_an_adam_dataset_without_aseq_is_its_sdtm_seq():
     # the CDISC pilot's ADTTE: SRCSEQ = ADAE.AESEQ, and its ADAE has no ASEQ
     adae = pd.DataFrame(
