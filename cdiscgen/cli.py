@@ -479,6 +479,48 @@ def run_command(
     raise SystemExit(_findings_exit(result.findings, fail_on))
 
 
+@main.command("batch")
+@click.argument("plan", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/batch"), show_default=True
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Worker processes of the embedded Dask cluster.",
+)
+@click.option("--scheduler", default=None, help="Run on an existing Dask cluster (tcp://host:port) instead.")
+@click.pass_context
+@_bad_input_errors
+def batch_command(ctx: click.Context, plan: Path, out_dir: Path, workers: int, scheduler: str | None) -> None:
+    """Run every study (or data cut) of PLAN, each as `cdiscgen run` does, as tasks of a Dask cluster; write
+    batch.json and batch.html into --out. Exit 1 when a run failed (the others are complete)."""
+    from cdiscgen._batch import PlanError, read_plan, run_batch
+
+    try:
+        runs = read_plan(plan)
+    except PlanError as exc:
+        raise BadInput(str(exc)) from None
+    quiet = ctx.obj.get("quiet", False)
+
+    def progress(outcome: Any, done: int, total: int) -> None:
+        if not quiet:
+            what = "done" if outcome.status == "done" else f"FAILED: {outcome.error}"
+            click.echo(f"[{done}/{total}] {outcome.name}: {what} ({outcome.seconds:.1f} s)", err=True)
+
+    try:
+        result = run_batch(runs, out_dir, workers=workers, scheduler=scheduler, progress=progress)
+    except OSError as exc:
+        raise BadInput(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+    click.echo(
+        f"batch: {len(result.runs) - len(result.failed)} done, {len(result.failed)} failed in {result.seconds:.1f} s; "
+        f"report {result.out_dir / 'batch.html'}"
+    )
+    raise SystemExit(EXIT_FINDINGS if result.failed else EXIT_OK)
+
+
 def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         ctx.ensure_object(dict)["quiet"] = True

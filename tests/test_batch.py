@@ -1,0 +1,109 @@
+"""`cdiscgen batch` (issue 16): a plan of small studies on an embedded Dask LocalCluster of two worker
+processes; each run is the same as `cdiscgen run` (byte for byte), a broken one is reported with its named
+error and leaves no output, and the plan's own mistakes name file and line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cdiscgen._batch import PlanError, read_plan
+from cdiscgen._pipeline import RunOptions, run_pipeline
+from cdiscgen.cli import main
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+PLAN = """\
+runs:
+  - {name: s1, simulate: {subjects: 5, seed: 11, sites: 2}}
+  - {name: broken, study: broken, simulate: {subjects: 5, seed: 12}}
+  - {name: s2, simulate: {subjects: 5, seed: 13, sites: 2}}
+  - {name: s3, simulate: {subjects: 6, seed: 14, sites: 3}, cutoff: 2026-06-30}
+"""
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every output file but run.json (it records timings and the output folder)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "run.json"
+    }
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    base = tmp_path_factory.mktemp("batch")
+    broken = base / "broken"
+    shutil.copytree(REPO / "specs", broken / "specs")
+    shutil.copytree(REPO / "mappings", broken / "mappings")
+    dm = broken / "mappings" / "dm.yaml"
+    dm.write_text(dm.read_text().replace("dataset: DM\n", "dataset: DMX\n"), encoding="utf-8")
+    (base / "plan.yaml").write_text(PLAN, encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["-q", "batch", str(base / "plan.yaml"), "--out", str(base / "out"), "--workers", "2"]
+    )
+    return base, result
+
+
+def test_a_failed_run_is_named_and_the_others_complete(batch):
+    base, result = batch
+    assert result.exit_code == 1, result.output  # done, with a failed run
+    doc = json.loads((base / "out" / "batch.json").read_text())
+    status = {r["name"]: (r["status"], r["error"]) for r in doc["runs"]}
+    assert [r["name"] for r in doc["runs"]] == ["s1", "broken", "s2", "s3"]  # plan order
+    assert {n: s for n, (s, _) in status.items()} == {
+        "s1": "done",
+        "broken": "failed",
+        "s2": "done",
+        "s3": "done",
+    }
+    assert "SPEC041" in status["broken"][1] and "mappings/dm.yaml:" in status["broken"][1]
+    assert (doc["runs_done"], doc["runs_failed"]) == (3, 1) and len(doc["worker_peak_rss_mb"]) >= 1
+    # nothing of the failed run, and no half-written tree anywhere
+    assert not (base / "out" / "broken").exists()
+    assert not [p for p in (base / "out").rglob("*") if "partial" in p.name]
+    html = (base / "out" / "batch.html").read_text()
+    assert (
+        "3 run(s) done, 1 failed" in html and "SPEC041" in html and 'href="s1/validation/report.html"' in html
+    )
+
+
+def test_each_run_is_byte_identical_to_cdiscgen_run(batch, tmp_path):
+    base, _ = batch
+    for name, subjects, seed, sites in (("s1", 5, 11, 2), ("s3", 6, 14, 3)):
+        alone = tmp_path / name
+        run_pipeline(RunOptions(out_dir=alone, subjects=subjects, seed=seed, sites=sites))
+        mine, theirs = files(base / "out" / name), files(alone)
+        assert mine.keys() == theirs.keys() and mine == theirs, name
+        batch_run = json.loads((base / "out" / name / "run.json").read_text())
+        assert batch_run["files"] == json.loads((alone / "run.json").read_text())["files"]
+
+
+@pytest.mark.parametrize(
+    ("plan", "words"),
+    [
+        ("runs:\n  - {name: a}\n  - {name: a}\n", "plan.yaml:3: run name 'a' is used twice (also line 2)"),
+        (
+            "runs:\n  - {name: a, raw: r, simulate: {subjects: 3}}\n",
+            "plan.yaml:2: runs[0(a)].raw: 'raw': excludes 'simulate'",
+        ),
+        ("runs:\n  - {name: a, raw: nowhere}\n", "plan.yaml:2: runs[0].raw:"),
+        ("runs:\n  - {name: 'a b'}\n", "plan.yaml:2: runs[0(a b)].name"),
+        ("runs: [\n", "plan.yaml:"),
+    ],
+)
+def test_a_plan_mistake_names_file_and_line(tmp_path, plan, words):
+    path = tmp_path / "plan.yaml"
+    path.write_text(textwrap.dedent(plan), encoding="utf-8")
+    with pytest.raises(PlanError) as exc:
+        read_plan(path)
+    assert words in str(exc.value), str(exc.value)
+    result = CliRunner().invoke(main, ["batch", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()
