@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import resource
 import socket
@@ -204,6 +205,9 @@ def run_batch(
     each), or the existing cluster at `scheduler` (tcp://host:port). Outcomes are in plan order."""
     from dask.distributed import Client, LocalCluster, as_completed
 
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # the cluster's own start/stop chatter is not the batch's progress (cdiscgen -vv shows it)
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
