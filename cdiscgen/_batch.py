@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cdiscgen._atomic import write_text_atomic
+from cdiscgen._atomic import remove_stale_work, write_text_atomic
 from cdiscgen._specs import schema_problems
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
 
@@ -232,6 +232,10 @@ def run_batch(
     finally:
         if cluster is not None:
             cluster.close()
+            # an interrupted batch: the trees its killed workers were building go (a run's previous output
+            # was never touched: it is only swapped when the run is complete)
+            for run in runs:
+                remove_stale_work(out_dir / run.name)
     result = BatchResult(
         out_dir, [done[r.name] for r in runs], round(time.perf_counter() - started, 3), address
     )

@@ -514,6 +514,12 @@ def batch_command(ctx: click.Context, plan: Path, out_dir: Path, workers: int, s
         result = run_batch(runs, out_dir, workers=workers, scheduler=scheduler, progress=progress)
     except OSError as exc:
         raise BadInput(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted; the runs completed before are in place in {out_dir}, the others unchanged",
+            err=True,
+        )
+        raise SystemExit(130) from None
     click.echo(
         f"batch: {len(result.runs) - len(result.failed)} done, {len(result.failed)} failed in {result.seconds:.1f} s; "
         f"report {result.out_dir / 'batch.html'}"

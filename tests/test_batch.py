@@ -107,3 +107,99 @@ def test_a_plan_mistake_names_file_and_line(tmp_path, plan, words):
     assert words in str(exc.value), str(exc.value)
     result = CliRunner().invoke(main, ["batch", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def _checksums_hold(run_dir: Path) -> bool:
+    """The run folder is one complete tree: every file run.json lists has its checksum, and no other."""
+    import hashlib
+
+    listed = json.loads((run_dir / "run.json").read_text())["files"]
+    present = {
+        p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file() and p.name != "run.json"
+    }
+    return set(listed) == present and all(
+        hashlib.sha256((run_dir / name).read_bytes()).hexdigest() == digest for name, digest in listed.items()
+    )
+
+
+def test_sigint_during_a_batch_leaves_every_output_complete(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "runs:\n  - {name: r1, simulate: {subjects: 4, seed: 1}}\n  - {name: r2, simulate: {subjects: 4, seed: 2}}\n"
+    )
+    out = tmp_path / "out"
+    first = CliRunner().invoke(main, ["-q", "batch", str(plan), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = {name: files(out / name) for name in ("r1", "r2")}
+    # the same runs, larger: interrupted while they run
+    plan.write_text(
+        "runs:\n  - {name: r1, simulate: {subjects: 30, seed: 3}}\n  - {name: r2, simulate: {subjects: 30, seed: 4}}\n"
+    )
+    cli = Path(sys.executable).parent / "cdiscgen"
+    proc = subprocess.Popen(
+        [str(cli), "-q", "batch", str(plan), "--out", str(out)], stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(8)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    for name in ("r1", "r2"):
+        # the previous output, untouched, or (a run that finished first) the new one, complete
+        assert files(out / name) == before[name] or _checksums_hold(out / name), name
+    assert not [p for p in out.rglob("*") if "partial" in p.name or "previous" in p.name]
+
+
+def test_the_same_plan_on_an_existing_dask_cluster(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from dask.distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).parent / "dask")
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        procs += [
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"], stderr=subprocess.DEVNULL
+            )
+            for _ in range(2)
+        ]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        plan = tmp_path / "plan.yaml"
+        plan.write_text(
+            "runs:\n  - {name: s1, simulate: {subjects: 5, seed: 11, sites: 2}}\n  - {name: s2, simulate: {subjects: 5, seed: 13, sites: 2}}\n"
+        )
+        result = CliRunner().invoke(
+            main, ["-q", "batch", str(plan), "--out", str(tmp_path / "out"), "--scheduler", address]
+        )
+        assert result.exit_code == 0, result.output
+        doc = json.loads((tmp_path / "out" / "batch.json").read_text())
+        assert doc["scheduler"] == address and doc["runs_done"] == 2
+        # run by the cluster's worker processes, byte for byte what cdiscgen run gives
+        assert len({r["worker"] for r in doc["runs"]}) >= 1
+        alone = tmp_path / "alone"
+        run_pipeline(RunOptions(out_dir=alone, subjects=5, seed=11, sites=2))
+        assert files(tmp_path / "out" / "s1") == files(alone)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
