@@ -65,6 +65,10 @@ PLAN_SCHEMA: dict = {
 }
 
 
+class SchedulerUnreachable(RuntimeError):
+    """The Dask scheduler given by address does not answer."""
+
+
 class PlanError(ValueError):
     """A plan that cannot be run: every problem with the plan's file and line."""
 
@@ -181,6 +185,41 @@ def execute_run(run: PlannedRun, out_root: str) -> RunOutcome:
     return outcome
 
 
+FINGERPRINTS = ".batch-inputs"  # folder in --out: per run, the fingerprint of the inputs of its output
+
+
+def compute_inputs_fingerprint(run: PlannedRun) -> str:
+    """A digest of everything a run's output depends on: its options, the cdiscgen version, and the bytes
+    (and names) of every file of its study's specs/ and mappings/ and of its raw folder."""
+    import hashlib
+
+    from cdiscgen import __version__
+    from cdiscgen._specs import resolve_study_dir
+
+    digest = hashlib.sha256()
+    options = {**asdict(run), "study_dir": None, "raw_dir": None, "version": __version__}
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    study = resolve_study_dir(run.study_dir)
+    folders = [("specs", study / "specs"), ("mappings", study / "mappings")]
+    if run.raw_dir:
+        folders.append(("raw", Path(run.raw_dir)))
+    for label, folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(f"{label}/{path.relative_to(folder).as_posix()}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _unchanged(run: PlannedRun, out_dir: Path, fingerprint: str) -> bool:
+    """The run's output exists and was made from exactly these inputs."""
+    stored = out_dir / FINGERPRINTS / f"{run.name}.sha256"
+    return (
+        (out_dir / run.name / "run.json").is_file()
+        and stored.is_file()
+        and stored.read_text().strip() == fingerprint
+    )
+
+
 @dataclass
 class BatchResult:
     out_dir: Path
@@ -190,7 +229,7 @@ class BatchResult:
 
     @property
     def failed(self) -> list[RunOutcome]:
-        return [r for r in self.runs if r.status != "done"]
+        return [r for r in self.runs if r.status == "failed"]
 
 
 def run_batch(
@@ -200,9 +239,12 @@ def run_batch(
     workers: int = 2,
     scheduler: str | None = None,
     progress: Any = None,
+    force: bool = False,
 ) -> BatchResult:
     """Every run as a task of a Dask cluster: an embedded LocalCluster of `workers` processes (one thread
-    each), or the existing cluster at `scheduler` (tcp://host:port). Outcomes are in plan order."""
+    each), or the existing cluster at `scheduler` (tcp://host:port). A run whose inputs have not changed
+    since its last successful output is not run again (status "unchanged") unless `force`. Outcomes are in
+    plan order."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -211,22 +253,48 @@ def run_batch(
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    fingerprints = {run.name: compute_inputs_fingerprint(run) for run in runs}
+    done: dict[str, RunOutcome] = {}
+    for run in runs:
+        if not force and _unchanged(run, out_dir, fingerprints[run.name]):
+            report = out_dir / run.name / "validation" / "report.html"
+            done[run.name] = RunOutcome(
+                name=run.name,
+                status="unchanged",
+                out_dir=str(out_dir / run.name),
+                report=str(report) if report.exists() else None,
+            )
+    todo = [run for run in runs if run.name not in done]
     cluster = None
+    address = ""
+    if not todo:
+        result = BatchResult(
+            out_dir, [done[r.name] for r in runs], round(time.perf_counter() - started, 3), address
+        )
+        write_batch_report(result)
+        return result
     if scheduler is None:
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
     try:
-        with Client(cluster if cluster is not None else scheduler) as client:
+        try:
+            client = Client(cluster if cluster is not None else scheduler)
+        except OSError as exc:
+            raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        with client:
             address = str(client.scheduler.address)
-            futures = {
-                client.submit(execute_run, run, str(out_dir), key=f"run-{i}-{run.name}", pure=False): run.name
-                for i, run in enumerate(runs)
-            }
-            done: dict[str, RunOutcome] = {}
-            for future in as_completed(list(futures)):
+            futures = [
+                client.submit(execute_run, run, str(out_dir), key=f"run-{i}-{run.name}", pure=False)
+                for i, run in enumerate(todo)
+            ]
+            for future in as_completed(futures):
                 outcome = future.result()
                 done[outcome.name] = outcome
+                if outcome.status == "done":
+                    (out_dir / FINGERPRINTS).mkdir(exist_ok=True)
+                    stored = out_dir / FINGERPRINTS / f"{outcome.name}.sha256"
+                    write_text_atomic(stored, fingerprints[outcome.name] + "\n")
                 if progress is not None:
                     progress(outcome, len(done), len(runs))
     finally:
@@ -252,7 +320,8 @@ def write_batch_report(result: BatchResult) -> None:
         "scheduler": result.scheduler,
         "wall_seconds": result.seconds,
         "cpu_seconds": round(sum(r.cpu_seconds for r in result.runs), 3),
-        "runs_done": len(result.runs) - len(result.failed),
+        "runs_done": sum(r.status == "done" for r in result.runs),
+        "runs_unchanged": sum(r.status == "unchanged" for r in result.runs),
         "runs_failed": len(result.failed),
         "worker_peak_rss_mb": dict(sorted(peaks.items())),
         "runs": [asdict(r) for r in result.runs],
@@ -281,7 +350,7 @@ def _html(doc: Mapping[str, Any], out_dir: Path) -> str:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
 tr.failed td{{background:#fde8e8}}th{{background:#f0f0f0}}</style></head><body>
 <h1>cdiscgen batch</h1>
-<p>{doc["runs_done"]} run(s) done, {doc["runs_failed"]} failed; wall time {doc["wall_seconds"]:.1f} s,
+<p>{doc["runs_done"]} run(s) done, {doc["runs_unchanged"]} unchanged (not run again), {doc["runs_failed"]} failed; wall time {doc["wall_seconds"]:.1f} s,
 CPU time of the runs {doc["cpu_seconds"]:.1f} s; scheduler {e(doc["scheduler"])}.</p>
 <p>Peak memory per worker process:</p><ul>{peaks}</ul>
 <table><tr><th>run</th><th>status</th><th>seconds</th><th>findings</th><th>validation</th><th>stages / error</th></tr>

@@ -492,12 +492,15 @@ def run_command(
     help="Worker processes of the embedded Dask cluster.",
 )
 @click.option("--scheduler", default=None, help="Run on an existing Dask cluster (tcp://host:port) instead.")
+@click.option("--force", is_flag=True, help="Run again the runs whose inputs have not changed.")
 @click.pass_context
 @_bad_input_errors
-def batch_command(ctx: click.Context, plan: Path, out_dir: Path, workers: int, scheduler: str | None) -> None:
+def batch_command(
+    ctx: click.Context, plan: Path, out_dir: Path, workers: int, scheduler: str | None, force: bool
+) -> None:
     """Run every study (or data cut) of PLAN, each as `cdiscgen run` does, as tasks of a Dask cluster; write
     batch.json and batch.html into --out. Exit 1 when a run failed (the others are complete)."""
-    from cdiscgen._batch import PlanError, read_plan, run_batch
+    from cdiscgen._batch import PlanError, SchedulerUnreachable, read_plan, run_batch
 
     try:
         runs = read_plan(plan)
@@ -511,18 +514,21 @@ def batch_command(ctx: click.Context, plan: Path, out_dir: Path, workers: int, s
             click.echo(f"[{done}/{total}] {outcome.name}: {what} ({outcome.seconds:.1f} s)", err=True)
 
     try:
-        result = run_batch(runs, out_dir, workers=workers, scheduler=scheduler, progress=progress)
-    except OSError as exc:
-        raise BadInput(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        result = run_batch(
+            runs, out_dir, workers=workers, scheduler=scheduler, progress=progress, force=force
+        )
+    except SchedulerUnreachable as exc:
+        raise BadInput(str(exc)) from None
     except KeyboardInterrupt:
         click.echo(
             f"interrupted; the runs completed before are in place in {out_dir}, the others unchanged",
             err=True,
         )
         raise SystemExit(130) from None
+    unchanged = sum(r.status == "unchanged" for r in result.runs)
     click.echo(
-        f"batch: {len(result.runs) - len(result.failed)} done, {len(result.failed)} failed in {result.seconds:.1f} s; "
-        f"report {result.out_dir / 'batch.html'}"
+        f"batch: {len(result.runs) - len(result.failed) - unchanged} done, {unchanged} unchanged, "
+        f"{len(result.failed)} failed in {result.seconds:.1f} s; report {result.out_dir / 'batch.html'}"
     )
     raise SystemExit(EXIT_FINDINGS if result.failed else EXIT_OK)
 

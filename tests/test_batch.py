@@ -71,7 +71,9 @@ def test_a_failed_run_is_named_and_the_others_complete(batch):
     assert not [p for p in (base / "out").rglob("*") if "partial" in p.name]
     html = (base / "out" / "batch.html").read_text()
     assert (
-        "3 run(s) done, 1 failed" in html and "SPEC041" in html and 'href="s1/validation/report.html"' in html
+        "3 run(s) done, 0 unchanged (not run again), 1 failed" in html
+        and "SPEC041" in html
+        and 'href="s1/validation/report.html"' in html
     )
 
 
@@ -203,3 +205,38 @@ def test_the_same_plan_on_an_existing_dask_cluster(tmp_path):
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+def test_a_rerun_skips_the_runs_whose_inputs_are_unchanged(tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(REPO / "specs", study / "specs")
+    shutil.copytree(REPO / "mappings", study / "mappings")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "runs:\n  - {name: a, simulate: {subjects: 3, seed: 1}}\n"
+        "  - {name: b, study: study, simulate: {subjects: 3, seed: 2}}\n"
+    )
+    out = tmp_path / "out"
+
+    def batch(*extra: str) -> dict[str, str]:
+        result = CliRunner().invoke(main, ["-q", "batch", str(plan), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        return {r["name"]: r["status"] for r in json.loads((out / "batch.json").read_text())["runs"]}
+
+    assert batch() == {"a": "done", "b": "done"}
+    made = (out / "b" / "run.json").stat().st_mtime_ns
+    assert batch() == {"a": "unchanged", "b": "unchanged"}
+    assert (out / "b" / "run.json").stat().st_mtime_ns == made  # not run again
+    # a spec of b's study changes: b's output is no longer what its inputs give, a's still is
+    note = study / "specs" / "define.yaml"
+    note.write_text(note.read_text() + "\n# reviewed\n", encoding="utf-8")
+    from cdiscgen._batch import _unchanged, compute_inputs_fingerprint
+
+    runs = {r.name: r for r in read_plan(plan)}
+    assert {n: _unchanged(r, out, compute_inputs_fingerprint(r)) for n, r in runs.items()} == {
+        "a": True,
+        "b": False,
+    }
+    # --force runs both again; afterwards both are up to date
+    assert batch("--force") == {"a": "done", "b": "done"}
+    assert batch() == {"a": "unchanged", "b": "unchanged"}
