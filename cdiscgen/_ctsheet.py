@@ -92,7 +92,12 @@ def _read_table(path: Path, sheet: str | None) -> tuple[list[str], list[tuple[in
 def _read_xlsx(path: Path, sheet: str | None) -> tuple[list[str], list[tuple[int, list[str]]]]:
     from openpyxl import load_workbook
 
-    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises zip, XML and its own errors for a bad file
+        raise CtSheetError(
+            None, f"{path} is not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
+        ) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise CtSheetError(None, f"no sheet {sheet!r} ({', '.join(book.sheetnames)})")

@@ -1019,6 +1019,10 @@ def _with_spreadsheet_terms(
     that contradicts the declared one or a collected value read as two terms is SPEC049 (file and row);
     a codelist left without terms or dictionary is SPEC050."""
     path = specs / "codelists.yaml"
+    sheets = doc.get("spreadsheets") or []
+    if not sheets:
+        _check_codelists_have_terms(codelists, doc, path, findings, root)
+        return codelists
     by_code = {c.code: c.id for c in codelists.values() if c.code}
     terms: dict[str, dict[str, dict[str, Any]]] = {
         cid: {
@@ -1027,10 +1031,8 @@ def _with_spreadsheet_terms(
         }
         for cid, c in codelists.items()
     }
-    readings: dict[
-        tuple[str, str, str], tuple[str, str, int]
-    ] = {}  # (codelist, scope, key) -> value, file, line
-    sheets = doc.get("spreadsheets") or []
+    # (codelist, EDC codelist, collected value) -> the term it reads as, and the file and row saying so
+    readings: dict[tuple[str, str, str], tuple[str, str, int]] = {}
     for i, entry in enumerate(sheets):
         sheet_path = specs / entry["file"]
         try:
@@ -1072,20 +1074,32 @@ def _with_spreadsheet_terms(
                     slot["scoped"].append((row.edc_codelist, collected))
                 elif collected != row.value:
                     slot["synonyms"].append(collected)
-    out = {}
-    for cid, codelist in codelists.items():
-        built = tuple(
-            replace(
-                slot["term"] or Term(value, sponsor=not slot["code"]),
-                code=slot["code"],
-                synonyms=tuple(dict.fromkeys(slot["synonyms"])),
-                scoped=tuple(dict.fromkeys(slot["scoped"])),
-            )
-            for value, slot in terms[cid].items()
+    out = {
+        cid: replace(
+            codelist,
+            terms=tuple(
+                replace(
+                    slot["term"] or Term(value, sponsor=not slot["code"]),
+                    code=slot["code"],
+                    synonyms=tuple(dict.fromkeys(slot["synonyms"])),
+                    scoped=tuple(dict.fromkeys(slot["scoped"])),
+                )
+                for value, slot in terms[cid].items()
+            ),
         )
-        out[cid] = replace(codelist, terms=built) if sheets else codelist
-        if not out[cid].terms and not out[cid].is_external:
-            i = next(j for j, c in enumerate(doc["codelists"]) if c["id"] == cid)
+        for cid, codelist in codelists.items()
+    }
+    _check_codelists_have_terms(out, doc, path, findings, root)
+    return out
+
+
+def _check_codelists_have_terms(
+    codelists: dict[str, Codelist], doc: LineDict, path: Path, findings: Findings, root: Path
+) -> None:
+    """SPEC050 for a codelist with neither terms (its own or a spreadsheet's) nor an external dictionary."""
+    for i, c in enumerate(doc["codelists"]):
+        codelist = codelists.get(c["id"])
+        if codelist is not None and not codelist.terms and not codelist.is_external:
             findings.add(
                 _spec_finding(
                     "SPEC050",
@@ -1093,10 +1107,9 @@ def _with_spreadsheet_terms(
                     root,
                     doc["codelists"].line_of(i),
                     f"codelists[{i}]",
-                    f"codelist {cid} has no terms (terms, a spreadsheet row or a dictionary)",
+                    f"codelist {c['id']} has no terms (terms, a spreadsheet row or a dictionary)",
                 )
             )
-    return out
 
 
 def _check_dataset_references(

@@ -44,6 +44,21 @@ def _size(text: str, encoding: str) -> int:
     return len(text.encode(encoding, errors="replace"))
 
 
+def compute_long_mask(values: pd.Series, encoding: str, limit: int) -> np.ndarray:
+    """The values longer than `limit` bytes in `encoding`: by their length in characters (a character is at
+    least one byte), and for a multi-byte encoding those that could still be (at most 4 bytes a
+    character) measured once per distinct value."""
+    chars = values.str.len().fillna(0).to_numpy()
+    long = chars > limit
+    if _size("\u00e9\u20ac\u4e2d", encoding) > 3:  # a multi-byte encoding (UTF-8)
+        maybe = ~long & (chars * 4 > limit)
+        if maybe.any():
+            codes, distinct = pd.factorize(values[maybe])
+            sizes = np.array([_size(str(t), encoding) for t in distinct])
+            long[maybe] = sizes[codes] > limit
+    return long
+
+
 def _fitting_chars(text: str, limit: int, encoding: str) -> int:
     """How many leading characters of `text` fit in `limit` bytes (a multi-byte character is never cut)."""
     used = 0
@@ -68,13 +83,7 @@ def derive_long_text(
         if var.is_numeric or var.name not in frame.columns:
             continue
         values = frame[var.name].astype("str")
-        sizes = values.str.len() if encoding.lower().replace("-", "") in ("ascii", "usascii") else None
-        long = (
-            (sizes > MAX_TEXT_BYTES)
-            if sizes is not None
-            else values.map(lambda t: _size(t, encoding) > MAX_TEXT_BYTES)
-        )
-        long = long.to_numpy(dtype=bool)
+        long = compute_long_mask(values, encoding, MAX_TEXT_BYTES)
         if not long.any():
             continue
         vctx = RuleContext(ctx.dataset, var.name, ctx.codelists)

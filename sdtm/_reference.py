@@ -209,16 +209,14 @@ def _latest_date(
     if not dates:
         return pd.Series("", index=subjects, dtype="str")
     alld = pd.concat(dates).rename_axis("USUBJID").rename("V").reset_index()
-    alld["D"] = compute_date_part(alld["V"])
     return _last_per_subject(alld).reindex(subjects).fillna("").astype("str")
 
 
 def _last_per_subject(d: pd.DataFrame) -> pd.Series:
-    """Per USUBJID the value (V) of the latest date (D); on that date the one with the latest time, a value
-    without a time only when none has one."""
-    d = d.assign(_T=d["V"].str.len() > 10)
-    d = d.sort_values(["USUBJID", "D", "_T", "V"], kind="stable")
-    return d.drop_duplicates("USUBJID", keep="last").set_index("USUBJID")["V"]
+    """Per USUBJID the value (V) of the latest complete date; on that date the one with the latest time, a
+    value without a time only when none has one. Every V starts with its complete date (YYYY-MM-DD), so
+    the greatest text is that value: a later day sorts after, and on one day a time sorts after none."""
+    return d.groupby("USUBJID")["V"].max()
 
 
 # ------------------------------------------------------------------------------------------------- DM

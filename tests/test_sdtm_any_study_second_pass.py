@@ -846,3 +846,23 @@ def test_ids_that_differ_between_forms_meet_in_one_usubjid(tmp_path):
     after = run_sdtm(raw, load_study(study_dir))
     assert [f for f in after.findings if f.code in ("MAP010", "MAP012")] == []
     assert sorted(set(after.datasets["AE"]["USUBJID"])) == ["01-701-0001", "01-701-0002"]
+
+
+def test_long_text_is_measured_in_bytes_of_the_agency_encoding():
+    from sdtm._longtext import compute_long_mask
+
+    # 150 x "é": 150 bytes in cp1252/ascii (replaced), 300 in UTF-8; 201 x "a" is long everywhere
+    values = pd.Series(["\u00e9" * 150, "a" * 201, "a" * 200, ""], dtype="str")
+    assert compute_long_mask(values, "utf-8", 200).tolist() == [True, True, False, False]
+    assert compute_long_mask(values, "cp1252", 200).tolist() == [False, True, False, False]
+    assert compute_long_mask(values, "ascii", 200).tolist() == [False, True, False, False]
+
+
+def test_a_ct_sheet_that_is_no_workbook_is_named_not_a_traceback(tmp_path):
+    study_dir = study_with_ct_sheet(tmp_path, name="sponsor-ct.xlsx")
+    (study_dir / "specs" / "sponsor-ct.xlsx").write_bytes(b"not a zip file")
+    _, findings = check_study(study_dir)
+    errors = [f for f in findings if f.code == "SPEC048"]
+    assert [f.file for f in errors] == ["specs/codelists.yaml"] and "not a readable .xlsx workbook" in errors[
+        0
+    ].message
