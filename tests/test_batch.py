@@ -240,3 +240,24 @@ def test_a_rerun_skips_the_runs_whose_inputs_are_unchanged(tmp_path):
     # --force runs both again; afterwards both are up to date
     assert batch("--force") == {"a": "done", "b": "done"}
     assert batch() == {"a": "unchanged", "b": "unchanged"}
+
+
+def _worker_settings() -> tuple[object, object]:
+    import os
+
+    import dask.config
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
+
+
+def test_the_embedded_workers_run_without_dask_memory_trimming_or_profiler(monkeypatch):
+    # dask's default worker settings made each run ~30% slower (a 64 KiB trim threshold, a 10 ms
+    # profiler); glibc's own threshold stays, unless the user's environment sets one
+    from dask.distributed import Client
+
+    from cdiscgen._batch import start_local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with start_local_cluster(1) as cluster, Client(cluster) as client:
+        settings = list(client.run(_worker_settings).values())
+    assert settings == [(None, False)]
