@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cdiscgen._atomic import remove_stale_work, write_text_atomic
 from cdiscgen._specs import schema_problems
@@ -149,15 +149,28 @@ def read_plan(path: Path) -> list[PlannedRun]:
     return runs
 
 
+STARTED_TOPIC = "cdiscgen-batch-started"  # the Dask event a worker sends when it starts a run
+
+
+def _announce_start(name: str, worker: str) -> None:
+    """Tell the batch's client that this worker has started the run (no-op outside a Dask worker)."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(STARTED_TOPIC, {"run": name, "process": worker})
+    except (ImportError, ValueError):  # not running on a Dask worker (a direct call)
+        pass
+
+
 def execute_run(run: PlannedRun, out_root: str) -> RunOutcome:
     """One run, as `cdiscgen run` does it (in a worker process): never raises; a failure is its outcome."""
     from cdiscgen._pipeline import RunOptions, run_pipeline
 
     out_dir = str(Path(out_root) / run.name)
     started, cpu = time.perf_counter(), time.process_time()
-    outcome = RunOutcome(
-        name=run.name, status="done", out_dir=out_dir, worker=f"{socket.gethostname()}:{os.getpid()}"
-    )
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    _announce_start(run.name, worker)
+    outcome = RunOutcome(name=run.name, status="done", out_dir=out_dir, worker=worker)
     try:
         result = run_pipeline(
             RunOptions(
@@ -242,6 +255,17 @@ def start_local_cluster(workers: int) -> Any:
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
 
 
+class BatchProgress(Protocol):
+    """What a batch tells its display: how many runs it has, then each start (as the worker reports it,
+    possibly after the run's end for a very short run) and each outcome."""
+
+    def batch_started(self, total: int, unchanged: int) -> None: ...
+
+    def run_started(self, name: str, worker: str) -> None: ...
+
+    def run_finished(self, outcome: RunOutcome) -> None: ...
+
+
 @dataclass
 class BatchResult:
     out_dir: Path
@@ -260,7 +284,7 @@ def run_batch(
     *,
     workers: int = 2,
     scheduler: str | None = None,
-    progress: Any = None,
+    progress: BatchProgress | None = None,
     force: bool = False,
 ) -> BatchResult:
     """Every run as a task of a Dask cluster: an embedded LocalCluster of `workers` processes (one thread
@@ -287,6 +311,8 @@ def run_batch(
                 report=str(report) if report.exists() else None,
             )
     todo = [run for run in runs if run.name not in done]
+    if progress is not None:
+        progress.batch_started(len(runs), len(done))
     cluster = None
     address = ""
     if not todo:
@@ -304,6 +330,10 @@ def run_batch(
             raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
         with client:
             address = str(client.scheduler.address)
+            if progress is not None:
+                client.subscribe_topic(
+                    STARTED_TOPIC, lambda event: progress.run_started(event[1]["run"], event[1]["process"])
+                )
             futures = [
                 client.submit(execute_run, run, str(out_dir), key=f"run-{i}-{run.name}", pure=False)
                 for i, run in enumerate(todo)
@@ -316,7 +346,7 @@ def run_batch(
                     stored = out_dir / FINGERPRINTS / f"{outcome.name}.sha256"
                     write_text_atomic(stored, fingerprints[outcome.name] + "\n")
                 if progress is not None:
-                    progress(outcome, len(done), len(runs))
+                    progress.run_finished(outcome)
     finally:
         if cluster is not None:
             cluster.close()

@@ -4,12 +4,15 @@ summary, findings tables and the rule catalog."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
+import click
+from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from cdiscgen._pipeline import LogReporter, Reporter, RunResult
@@ -127,3 +130,135 @@ def print_rule_catalog() -> None:
             rule.code, str(rule.severity), str(rule.scope), rule.name, published, str(rule.reference)
         )
     Console().print(table)
+
+
+class BatchBoard:
+    """Where a batch stands: runs done (or unchanged), running (on which worker, since when), failed,
+    waiting. Updated from two threads (starts arrive on the Dask client's thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self.unchanged = 0
+        self.done = 0
+        self.failed = 0
+        self.running: dict[str, tuple[str, float]] = {}
+        self._finished: set[str] = set()
+
+    def batch_started(self, total: int, unchanged: int) -> None:
+        with self._lock:
+            self.total, self.unchanged = total, unchanged
+
+    def run_started(self, name: str, worker: str) -> bool:
+        """False when the start comes after the run's end (a short run; the event is late)."""
+        with self._lock:
+            if name in self._finished:
+                return False
+            self.running[name] = (worker, time.monotonic())
+            return True
+
+    def run_finished(self, name: str, failed: bool) -> None:
+        with self._lock:
+            self._finished.add(name)
+            self.running.pop(name, None)
+            self.failed += failed
+            self.done += not failed
+
+    def summary(self) -> str:
+        with self._lock:
+            waiting = self.total - self.unchanged - self.done - self.failed - len(self.running)
+            unchanged = f", {self.unchanged} unchanged" if self.unchanged else ""
+            return (
+                f"runs: {self.done} done{unchanged}, {len(self.running)} running, "
+                f"{self.failed} failed, {waiting} waiting (of {self.total})"
+            )
+
+    def running_lines(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            return [
+                f"{name} on {worker} ({now - since:.0f} s)"
+                for name, (worker, since) in sorted(self.running.items())
+            ]
+
+
+def _outcome_line(outcome: Any) -> str:
+    if outcome.status == "done":
+        findings = ", ".join(f"{n} {s}" for s, n in outcome.findings.items())
+        return f"{outcome.name}: done in {outcome.seconds:.1f} s ({findings or 'no findings'})"
+    return f"{outcome.name}: FAILED after {outcome.seconds:.1f} s: {outcome.error}"
+
+
+class RichBatchProgress:
+    """On a terminal: a live board (done / running with worker and elapsed time / failed / waiting) under
+    one line per finished run."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
+        self.board = BatchBoard()
+        self.console = console
+        self._live = Live(console=console, get_renderable=self._render, refresh_per_second=4)
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        lines = [Text(self.board.summary(), style="bold")]
+        lines += [Text(f"  ⠿ {line}") for line in self.board.running_lines()]
+        return Group(*lines)
+
+    def batch_started(self, total: int, unchanged: int) -> None:
+        self.board.batch_started(total, unchanged)
+        self._live.start()
+
+    def run_started(self, name: str, worker: str) -> None:
+        self.board.run_started(name, worker)
+
+    def run_finished(self, outcome: Any) -> None:
+        failed = outcome.status != "done"
+        self.board.run_finished(outcome.name, failed)
+        mark = "[red]✗[/]" if failed else "[green]✓[/]"
+        self.console.print(f"{mark} {escape(_outcome_line(outcome))}")
+
+    def close(self) -> None:
+        self._live.stop()
+
+
+class LineBatchProgress:
+    """Elsewhere (CI, a log file): one plain line per start and per end, with the board's counts."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.board = BatchBoard()
+        self.echo = echo
+
+    def batch_started(self, total: int, unchanged: int) -> None:
+        self.board.batch_started(total, unchanged)
+        self.echo(self.board.summary())
+
+    def run_started(self, name: str, worker: str) -> None:
+        if self.board.run_started(name, worker):
+            self.echo(f"{name}: started on {worker}")
+
+    def run_finished(self, outcome: Any) -> None:
+        self.board.run_finished(outcome.name, outcome.status != "done")
+        self.echo(f"{_outcome_line(outcome)}; {self.board.summary()}")
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def make_batch_progress(*, quiet: bool) -> Iterator[Any]:
+    """The batch's display: none with -q, the live board on a terminal, plain lines elsewhere."""
+    if quiet:
+        yield None
+        return
+    progress: RichBatchProgress | LineBatchProgress
+    if sys.stderr.isatty():
+        progress = RichBatchProgress(Console(stderr=True))
+    else:
+        progress = LineBatchProgress(lambda line: click.echo(line, err=True))
+    try:
+        yield progress
+    finally:
+        progress.close()

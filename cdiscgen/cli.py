@@ -506,17 +506,13 @@ def batch_command(
         runs = read_plan(plan)
     except PlanError as exc:
         raise BadInput(str(exc)) from None
-    quiet = ctx.obj.get("quiet", False)
-
-    def progress(outcome: Any, done: int, total: int) -> None:
-        if not quiet:
-            what = "done" if outcome.status == "done" else f"FAILED: {outcome.error}"
-            click.echo(f"[{done}/{total}] {outcome.name}: {what} ({outcome.seconds:.1f} s)", err=True)
+    from cdiscgen._console import make_batch_progress
 
     try:
-        result = run_batch(
-            runs, out_dir, workers=workers, scheduler=scheduler, progress=progress, force=force
-        )
+        with make_batch_progress(quiet=ctx.obj.get("quiet", False)) as progress:
+            result = run_batch(
+                runs, out_dir, workers=workers, scheduler=scheduler, progress=progress, force=force
+            )
     except SchedulerUnreachable as exc:
         raise BadInput(str(exc)) from None
     except KeyboardInterrupt:

@@ -47,9 +47,59 @@ def batch(tmp_path_factory):
     dm.write_text(dm.read_text().replace("dataset: DM\n", "dataset: DMX\n"), encoding="utf-8")
     (base / "plan.yaml").write_text(PLAN, encoding="utf-8")
     result = CliRunner().invoke(
-        main, ["-q", "batch", str(base / "plan.yaml"), "--out", str(base / "out"), "--workers", "2"]
+        main, ["batch", str(base / "plan.yaml"), "--out", str(base / "out"), "--workers", "2"]
     )
     return base, result
+
+
+def test_the_progress_names_each_run_when_its_worker_starts_it_and_when_it_ends(batch):
+    base, result = batch
+    doc = json.loads((base / "out" / "batch.json").read_text())
+    lines = result.stderr.splitlines()
+    assert lines[0] == "runs: 0 done, 0 running, 0 failed, 4 waiting (of 4)", result.stderr
+    for run in doc["runs"]:
+        started = lines.index(f"{run['name']}: started on {run['worker']}")
+        ended = next(i for i, line in enumerate(lines) if line.startswith(f"{run['name']}: "))
+        assert started == ended, f"{run['name']}: its start is not its first line"
+        end = next(i for i, line in enumerate(lines[started + 1 :]) if line.startswith(f"{run['name']}: "))
+        assert ("FAILED" in lines[started + 1 + end]) == (run["status"] == "failed")
+    # the last line counts them all
+    finals = [line for line in lines if line.endswith("(of 4)")]
+    assert finals[-1].endswith("runs: 3 done, 0 running, 1 failed, 0 waiting (of 4)"), finals[-1]
+
+
+def test_the_board_counts_runs_by_state():
+    from cdiscgen._console import BatchBoard
+
+    board = BatchBoard()
+    board.batch_started(6, 1)  # one unchanged, five to run
+    assert board.run_started("a", "w:1") and board.run_started("b", "w:2")
+    board.run_finished("a", failed=False)
+    board.run_finished("c", failed=True)  # its start event never came, or comes late:
+    assert not board.run_started("c", "w:1")
+    assert board.summary() == "runs: 1 done, 1 unchanged, 1 running, 1 failed, 2 waiting (of 6)"
+    assert [line.split(" (")[0] for line in board.running_lines()] == ["b on w:2"]
+
+
+def test_the_terminal_board_shows_finished_runs_above_the_live_counts():
+    from rich.console import Console
+
+    from cdiscgen._batch import RunOutcome
+    from cdiscgen._console import RichBatchProgress
+
+    console = Console(record=True, width=120, force_terminal=True)
+    progress = RichBatchProgress(console)
+    progress.batch_started(2, 0)
+    progress.run_started("a", "host:11")
+    progress.run_finished(
+        RunOutcome(name="a", status="failed", out_dir="x", error="SpecError: bad [x]", seconds=1.25)
+    )
+    progress.run_started("b", "host:12")
+    progress.close()
+    text = console.export_text()
+    assert "✗ a: FAILED after 1.2 s: SpecError: bad [x]" in text
+    assert "runs: 0 done, 1 running, 1 failed, 0 waiting (of 2)" in text
+    assert "b on host:12" in text
 
 
 def test_a_failed_run_is_named_and_the_others_complete(batch):
