@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,10 +281,17 @@ def _required_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:
 
 
 def _map_source(
-    src: SourceSpec, forms: dict[str, pd.DataFrame], spec: DatasetSpec, study: Study, *, last: bool = False
+    src: SourceSpec,
+    forms: dict[str, pd.DataFrame],
+    spec: DatasetSpec,
+    study: Study,
+    *,
+    last: bool = False,
+    subjects: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, list[Finding]]:
     """One source's rows of the dataset. `last`: no later source reads the form, so it leaves `forms` here
-    (a filter or de-duplication then does not hold the whole form beside the rows it keeps)."""
+    (a filter or de-duplication then does not hold the whole form beside the rows it keeps). `subjects`:
+    only the records of these USUBJIDs (a partition of the study)."""
     own = last and src.form not in {step["merge"]["form"] for step in src.steps if "merge" in step}
     # columns are only added: copy-on-write keeps a form that stays in `forms` intact
     raw = forms.pop(src.form) if own else forms[src.form].copy(deep=False)
@@ -304,6 +312,8 @@ def _map_source(
             raw, src.variables["USUBJID"], RuleContext(spec.name, "USUBJID", study.codelists)
         )
         raw[USUBJID] = mapped.where(mapped != "", raw[USUBJID])
+    if subjects is not None:
+        raw = raw.loc[raw[USUBJID].isin(subjects)].reset_index(drop=True)
     out = pd.DataFrame(index=raw.index)
     for name, rule in src.variables.items():
         var = spec.variable(name)
@@ -454,8 +464,10 @@ def _visit_records(df: pd.DataFrame, order: np.ndarray | None) -> pd.DataFrame |
     return part.reset_index(drop=True)
 
 
-def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
-    """Map the raw forms in `raw_dir` to SDTM with the study's `mappings/` and `specs/`.
+def run_sdtm(raw_dir: Path, study: Study, subjects: Collection[str] | None = None) -> SdtmResult:
+    """Map the raw forms in `raw_dir` to SDTM with the study's `mappings/` and `specs/`; with `subjects`
+    (USUBJIDs), the records of those subjects only: a partition of the study, whose subject-level datasets
+    are the whole run's records of those subjects (docs/partitioned-runs.md).
 
     Raises SpecError (mapping specs invalid; no data read) or RawDataError (a form or a declared column is
     missing; nothing mapped). Data problems are findings in the result.
@@ -513,7 +525,9 @@ def run_sdtm(raw_dir: Path, study: Study) -> SdtmResult:
         dspec = study.dataset(mspec.dataset)
         parts = []
         for j, src in enumerate(mspec.sources):
-            part, found = _map_source(src, forms, dspec, study, last=last_used[src.form] == (i, j))
+            part, found = _map_source(
+                src, forms, dspec, study, last=last_used[src.form] == (i, j), subjects=subjects
+            )
             result.findings.extend(found)
             parts.append(part)
             for form in [f for f, last in last_used.items() if last == (i, j)]:
