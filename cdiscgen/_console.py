@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console, Group
@@ -16,6 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from cdiscgen._pipeline import LogReporter, Reporter, RunResult
+
+if TYPE_CHECKING:
+    from cdiscgen._batch import RunOutcome
 
 
 class RichReporter:
@@ -182,7 +185,7 @@ class BatchBoard:
             ]
 
 
-def _outcome_line(outcome: Any) -> str:
+def _outcome_line(outcome: RunOutcome) -> str:
     if outcome.status == "done":
         findings = ", ".join(f"{n} {s}" for s, n in outcome.findings.items())
         return f"{outcome.name}: done in {outcome.seconds:.1f} s ({findings or 'no findings'})"
@@ -214,7 +217,7 @@ class RichBatchProgress:
     def run_started(self, name: str, worker: str) -> None:
         self.board.run_started(name, worker)
 
-    def run_finished(self, outcome: Any) -> None:
+    def run_finished(self, outcome: RunOutcome) -> None:
         failed = outcome.status != "done"
         self.board.run_finished(outcome.name, failed)
         mark = "[red]✗[/]" if failed else "[green]✓[/]"
@@ -239,7 +242,7 @@ class LineBatchProgress:
         if self.board.run_started(name, worker):
             self.echo(f"{name}: started on {worker}")
 
-    def run_finished(self, outcome: Any) -> None:
+    def run_finished(self, outcome: RunOutcome) -> None:
         self.board.run_finished(outcome.name, outcome.status != "done")
         self.echo(f"{_outcome_line(outcome)}; {self.board.summary()}")
 
