@@ -197,7 +197,12 @@ def test_sigint_during_a_batch_leaves_every_output_complete(tmp_path):
     proc = subprocess.Popen(
         [str(cli), "-q", "batch", str(plan), "--out", str(out)], stderr=subprocess.PIPE, text=True
     )
-    time.sleep(8)
+    # interrupted once a worker is building a run's new tree (not while the cluster is still starting)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".r*.partial-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None and list(out.glob(".r*.partial-*")), "no run was under way to interrupt"
+    time.sleep(1)
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
