@@ -25,7 +25,9 @@ import json
 import logging
 import os
 import resource
+import signal
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -321,8 +323,10 @@ def run_batch(
         )
         write_batch_report(result)
         return result
+    interrupted: list[int] = []
     if scheduler is None:
         cluster = start_local_cluster(workers)
+    previous_handler = _note_sigint(interrupted)
     try:
         try:
             client = Client(cluster if cluster is not None else scheduler)
@@ -339,6 +343,8 @@ def run_batch(
                 for i, run in enumerate(todo)
             ]
             for future in as_completed(futures):
+                if interrupted:  # a Ctrl-C that dask's client swallowed still stops the batch
+                    raise KeyboardInterrupt(f"signal {interrupted[0]}")
                 outcome = future.result()
                 done[outcome.name] = outcome
                 if outcome.status == "done":
@@ -348,17 +354,36 @@ def run_batch(
                 if progress is not None:
                     progress.run_finished(outcome)
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
         if cluster is not None:
             cluster.close()
             # an interrupted batch: the trees its killed workers were building go (a run's previous output
             # was never touched: it is only swapped when the run is complete)
             for run in runs:
                 remove_stale_work(out_dir / run.name)
+    if interrupted:
+        raise KeyboardInterrupt(f"signal {interrupted[0]}")
     result = BatchResult(
         out_dir, [done[r.name] for r in runs], round(time.perf_counter() - started, 3), address
     )
     write_batch_report(result)
     return result
+
+
+def _note_sigint(interrupted: list[int]) -> Any:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also recorded: under load a KeyboardInterrupt raised
+    inside dask's client code was seen lost (the batch ran to its end, exit 0), so the batch checks the
+    record between runs and at its end. Only in the main thread (elsewhere signals do not arrive); gives the
+    handler it replaced (None when it replaced none)."""
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def write_batch_report(result: BatchResult) -> None:
