@@ -7,6 +7,7 @@ from cdiscgen.export._dataset_json import (
     write_dataset_ndjson,
 )
 from cdiscgen.export._ibm import compute_float_from_ibm, compute_ibm_words
+from cdiscgen.export._parts import DatasetParts
 from cdiscgen.export._xpt import (
     FDA,
     NMPA,
@@ -30,6 +31,7 @@ __all__ = [
     "PROFILES",
     "AgencyProfile",
     "DatasetJsonError",
+    "DatasetParts",
     "JsonColumn",
     "XptError",
     "XptMeta",

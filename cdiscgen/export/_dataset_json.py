@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdiscgen._atomic import open_atomic
+from cdiscgen.export._parts import DatasetParts, frame_parts
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ def _fragments(series: pd.Series, dataset: str, column: JsonColumn) -> tuple[pa.
 
 def _metadata(
     *,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | DatasetParts,
     dataset: str,
     label: str,
     columns: Sequence[JsonColumn],
@@ -355,18 +356,19 @@ def _join_rows(parts: list[tuple[pa.Array, bool]], n: int, separator: str) -> pa
 
 
 def _row_bytes(
-    frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: str
+    frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: str, first_row: int = 0
 ) -> Iterator[memoryview]:
-    """Yield UTF-8 bytes per chunk of rows: each row a JSON array followed by ``separator``."""
+    """Yield UTF-8 bytes per chunk of rows: each row a JSON array followed by ``separator``. `first_row`:
+    where the frame starts in the whole dataset (errors name the dataset's row)."""
     for start in range(0, len(frame), _CHUNK_ROWS):
         part = frame.iloc[start : start + _CHUNK_ROWS]
         try:
             fragments = [_fragments(part[c.name], dataset, c) for c in columns]
         except DatasetJsonError as exc:
-            if exc.row is None or start == 0:
+            if exc.row is None or first_row + start == 0:
                 raise
-            # rows were counted within the chunk: restate the error with the row of the whole frame
-            raise _fail(dataset, exc.column, exc.reason, start + exc.row - 1, exc.value) from None
+            # rows were counted within the chunk: restate the error with the row of the whole dataset
+            raise _fail(dataset, exc.column, exc.reason, first_row + start + exc.row - 1, exc.value) from None
         rows = _join_rows(fragments, len(part), separator)
         # No nulls: the data buffer is the rows back to back.
         offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
@@ -375,18 +377,24 @@ def _row_bytes(
 
 
 def _write_rows(
-    handle: BinaryIO, frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: bytes
+    handle: BinaryIO,
+    frame: pd.DataFrame | DatasetParts,
+    dataset: str,
+    columns: Sequence[JsonColumn],
+    separator: bytes,
 ) -> None:
-    """Rows separated by ``separator`` (which ends in a newline), none after the last one."""
+    """Rows separated by ``separator`` (which ends in a newline), none after the last one; the parts of a
+    DatasetParts one after the other."""
     pending = b""
-    for chunk in _row_bytes(frame, dataset, columns, separator.decode("ascii")):
-        handle.write(pending)
-        handle.write(chunk[: -len(separator)])
-        pending = separator
+    for first, part in frame_parts(frame):
+        for chunk in _row_bytes(part, dataset, columns, separator.decode("ascii"), first):
+            handle.write(pending)
+            handle.write(chunk[: -len(separator)])
+            pending = separator
 
 
 def write_dataset_json(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | DatasetParts,
     path: str | Path,
     *,
     dataset: str,
@@ -403,7 +411,8 @@ def write_dataset_json(
     db_last_modified: datetime | None = None,
 ) -> Path:
     """Write ``frame`` as a Dataset-JSON 1.1 file (atomically; attribute order as in the spec; one row
-    per line). ``created`` gives datasetJSONCreationDateTime, so reruns are byte-identical."""
+    per line). ``created`` gives datasetJSONCreationDateTime, so reruns are byte-identical. A DatasetParts
+    is streamed part by part (its record count is known beforehand): the same bytes as the whole frame."""
     path = Path(path)
     meta = _metadata(
         frame=frame,
@@ -430,7 +439,7 @@ def write_dataset_json(
 
 
 def write_dataset_ndjson(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | DatasetParts,
     path: str | Path,
     *,
     dataset: str,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from cdiscgen._atomic import open_atomic
 from cdiscgen.export._ibm import compute_ibm_words, ibm_out_of_range
+from cdiscgen.export._parts import DatasetParts, frame_parts
 
 log = logging.getLogger(__name__)
 
@@ -205,12 +206,14 @@ def _clip(value: object) -> str:
 
 
 class _Context:
-    """Builds XptErrors that name dataset, variable, row, USUBJID and value."""
+    """Builds XptErrors that name dataset, variable, row, USUBJID and value. `first_row`: where the frame
+    starts in the whole dataset (a part of it), so rows are numbered in the dataset."""
 
-    def __init__(self, frame: pd.DataFrame, dataset: str, id_column: str) -> None:
+    def __init__(self, frame: pd.DataFrame, dataset: str, id_column: str, first_row: int = 0) -> None:
         self.frame = frame
         self.dataset = dataset
         self.id_column = id_column if id_column in frame.columns else None
+        self.first_row = first_row
 
     def error(
         self, message: str, variable: str | None = None, row: int | None = None, value: object = None
@@ -219,7 +222,7 @@ class _Context:
         usubjid = None
         parts = []
         if row is not None:
-            parts.append(f"row {row + 1}")
+            parts.append(f"row {self.first_row + row + 1}")
             if self.id_column is not None:
                 raw = self.frame[self.id_column].iloc[row]
                 usubjid = None if pd.isna(raw) else str(raw)
@@ -230,7 +233,7 @@ class _Context:
             f"{where}: {message}{suffix}",
             dataset=self.dataset,
             variable=variable,
-            row=None if row is None else row + 1,
+            row=None if row is None else self.first_row + row + 1,
             usubjid=usubjid,
             value=value,
         )
@@ -389,9 +392,12 @@ def _plan(
     variables: Sequence[XptVariable],
     codec: str,
     id_column: str,
+    first_row: int = 0,
+    check_last_row: bool = True,
 ) -> tuple[list[_Column], bytes]:
-    """Validate everything and compute lengths and positions. Returns the columns and the encoded label."""
-    ctx = _Context(frame, dataset, id_column)
+    """Validate everything and compute lengths and positions. Returns the columns and the encoded label.
+    A part of a dataset (`first_row` > 0 or more parts to come) leaves the last-row check to the writer."""
+    ctx = _Context(frame, dataset, id_column, first_row)
     _check_name(ctx, "dataset name", dataset, None)
     label_bytes = _check_text(ctx, "dataset label", label, MAX_LABEL, codec, None)
     if not variables:
@@ -433,7 +439,8 @@ def _plan(
         else:
             planned.append(_Column(var, 8, position, numbers=_num_column(ctx, series, var)))
         position += planned[-1].length
-    _check_trailing_blank_row(ctx, planned, len(frame))
+    if check_last_row:
+        _check_trailing_blank_row(ctx, planned, len(frame))
     return planned, label_bytes
 
 
@@ -533,9 +540,26 @@ def _write_rows(handle: object, planned: Sequence[_Column], n_rows: int) -> None
                 raw = np.frombuffer(padded.buffers()[2], dtype=np.uint8)
                 target[:] = raw[first : first + (stop - start) * col.length].reshape(-1, col.length)
         handle.write(memoryview(block).cast("B"))
-    tail = (n_rows * row_length) % RECORD
+
+
+def _write_padding(handle: object, data_bytes: int) -> None:
+    """Blanks after the last observation, up to the end of its 80-byte record."""
+    tail = data_bytes % RECORD
     if tail:
         handle.write(b" " * (RECORD - tail))
+
+
+def _require_fixed_lengths(dataset: str, variables: Sequence[XptVariable]) -> None:
+    """A dataset written in parts has its header written before the longest value is seen: every character
+    variable needs its length (the longest over all parts, compute_xpt_lengths of each part)."""
+    open_ended = [v.name for v in variables if v.type == "char" and v.length is None]
+    if open_ended:
+        raise XptError(
+            f"{dataset}: written in parts, so character variable(s) {', '.join(open_ended)} need their length "
+            "(the longest value over all parts)",
+            dataset=dataset,
+            variable=open_ended[0],
+        )
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -576,7 +600,7 @@ def compute_xpt_size(
 
 
 def write_xpt(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | DatasetParts,
     path: str | Path,
     *,
     dataset: str,
@@ -591,16 +615,42 @@ def write_xpt(
     ``variables`` lists every column of ``frame`` in file order. ``created`` stamps the headers (no
     wall clock: same inputs give the same bytes). The file size is not checked here; see
     write_xpt_split for the agency limit.
+
+    A DatasetParts is written part by part, in order (the same bytes as the whole frame); its character
+    variables need their lengths (see _require_fixed_lengths).
     """
     path = Path(path)
     codec = _codec(profile.encoding)
-    planned, label_bytes = _plan(
-        frame, dataset=dataset, label=label, variables=variables, codec=codec, id_column=id_column
-    )
-    header = _headers(dataset, label_bytes, planned, created, codec)
+    whole = not isinstance(frame, DatasetParts)
+    if not whole:
+        _require_fixed_lengths(dataset, variables)
+
+    def planned_parts() -> Iterator[tuple[int, pd.DataFrame, list[_Column], bytes]]:
+        for first, part in frame_parts(frame):
+            planned, label_bytes = _plan(
+                part,
+                dataset=dataset,
+                label=label,
+                variables=variables,
+                codec=codec,
+                id_column=id_column,
+                first_row=first,
+                check_last_row=whole,
+            )
+            yield first, part, planned, label_bytes
+
+    parts = planned_parts()
+    last = next(parts, None)  # a whole frame is checked before the file is opened
+    if last is None:
+        raise XptError(f"{dataset}: no parts to write", dataset=dataset)
     with open_atomic(path) as handle:
-        handle.write(header)
-        _write_rows(handle, planned, len(frame))
+        handle.write(_headers(dataset, last[3], last[2], created, codec))
+        _write_rows(handle, last[2], len(last[1]))
+        for last in parts:  # noqa: B007 - the last part is checked after the loop
+            _write_rows(handle, last[2], len(last[1]))
+        first, part, planned, _ = last
+        _check_trailing_blank_row(_Context(part, dataset, id_column, first), planned, len(part))
+        _write_padding(handle, (first + len(part)) * sum(c.length for c in planned))
     log.debug("wrote %s: %d rows, %d variables", path, len(frame), len(planned))
     return path
 
@@ -628,7 +678,7 @@ def _parts_by_group(frame: pd.DataFrame, split_by: str, max_rows: int) -> list[n
 
 
 def write_xpt_split(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | DatasetParts,
     folder: str | Path,
     *,
     dataset: str,
@@ -646,10 +696,22 @@ def write_xpt_split(
     Parts hold whole groups of ``split_by`` (groups sorted by value, packed in that order; row order is
     kept within a group). Without ``split_by``, or when one group alone is over the limit, parts are
     consecutive slices in row order. Stale ``<dataset>N.xpt`` parts from an earlier run are removed.
-    Returns the full file first, then the parts.
+    Returns the full file first, then the parts. A DatasetParts over the limit is refused before anything
+    is written (its split parts would need the whole dataset at once).
     """
     folder = Path(folder)
     stem = dataset.lower()
+    if isinstance(frame, DatasetParts):
+        _require_fixed_lengths(dataset, variables)
+        row_length = sum(v.length or 8 for v in variables)
+        size = _size_from_layout(len(frame), row_length, len(variables))
+        if size > profile.max_file_bytes:
+            raise XptError(
+                f"{dataset}: {size} bytes, over the {profile.name} limit of {profile.max_file_bytes} bytes; a "
+                "dataset written in subject partitions cannot be split into parts yet: run it unpartitioned",
+                dataset=dataset,
+            )
+        return [_write_unsplit(frame, folder, stem, dataset, label, variables, profile, created, id_column)]
     codec = _codec(profile.encoding)
     planned, _ = _plan(
         frame, dataset=dataset, label=label, variables=variables, codec=codec, id_column=id_column
@@ -711,10 +773,39 @@ def write_xpt_split(
             profile.name,
             len(parts),
         )
+    _remove_stale_parts(split_dir, stem, {p.name for p in written})
+    return written
+
+
+def _write_unsplit(
+    frame: DatasetParts,
+    folder: Path,
+    stem: str,
+    dataset: str,
+    label: str,
+    variables: Sequence[XptVariable],
+    profile: AgencyProfile,
+    created: datetime,
+    id_column: str,
+) -> Path:
+    full = write_xpt(
+        frame,
+        folder / f"{stem}.xpt",
+        dataset=dataset,
+        label=label,
+        variables=variables,
+        profile=profile,
+        created=created,
+        id_column=id_column,
+    )
+    _remove_stale_parts(folder / "split", stem, {full.name})
+    return full
+
+
+def _remove_stale_parts(split_dir: Path, stem: str, keep: set[str]) -> None:
+    """Split parts <stem>N.xpt left by an earlier run that this one did not write."""
     if split_dir.is_dir():
-        keep = {p.name for p in written}
         for stale in split_dir.glob(f"{stem}*.xpt"):
             if re.fullmatch(rf"{re.escape(stem)}\d+\.xpt", stale.name) and stale.name not in keep:
                 log.info("removing stale split part %s", stale)
                 stale.unlink()
-    return written
