@@ -20,7 +20,7 @@ import pandas as pd
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import INPUT_ABSENT
-from ._common import number, text
+from ._common import compute_group_means, compute_group_sums, number, text
 from ._dates import compute_sas_date
 from ._errors import AdamInputError
 from ._steps import (
@@ -234,8 +234,14 @@ def _aggregated(rows: pd.DataFrame, by: list[str], function: str) -> pd.Series:
     if function == "any":
         present = (text(rows, "AVALC") != "").groupby(keys, dropna=False, sort=True).any()
         return present.map({True: "Y", False: ""}).rename("AVALC")
-    grouped = number(rows, "AVAL").groupby(keys, dropna=False, sort=True)
-    result = grouped.count() if function == "count" else getattr(grouped, function)()
+    values = number(rows, "AVAL")
+    if function == "sum":
+        result = compute_group_sums(values, keys, sort=True)["sum"]
+    elif function == "mean":
+        result = compute_group_means(values, keys, sort=True)
+    else:
+        grouped = values.groupby(keys, dropna=False, sort=True)
+        result = grouped.count() if function == "count" else getattr(grouped, function)()
     return result.astype("float64").rename("AVAL")
 
 
@@ -278,7 +284,7 @@ def derive_summary_records(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> 
     observed records; only the `by` variables, AVAL, DTYPE and ADSL's are set on them."""
     source = frame[(frame["DTYPE"] == "") & compute_where_mask(frame, step.get("where"))]
     by = list(step["by"])
-    grouped = source.groupby(by, dropna=False, sort=False)["AVAL"].mean().reset_index()
+    grouped = compute_group_means(source["AVAL"], [source[b] for b in by], sort=False).reset_index()
     grouped = grouped[grouped["AVAL"].notna()]
     grouped["DTYPE"] = step["dtype"]
     return pd.concat([frame, merge_subject_variables(grouped, ctx["adsl"])], ignore_index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from cdiscgen._specs import DatasetSpec, Study
 from cdiscgen.export import (
     PROFILES,
     AgencyProfile,
+    DatasetParts,
     JsonColumn,
     XptVariable,
     compute_xpt_lengths,
@@ -86,26 +87,51 @@ def conform_to_spec(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return frame[expected]
 
 
+def conform_parts_to_spec(parts: DatasetParts, spec: DatasetSpec) -> list[str]:
+    """The spec's variables, which a dataset in parts must already hold in spec order with every length
+    measured (the maker of the parts conformed each part); else a clear error."""
+    expected = spec.variable_names
+    if list(parts.columns) != expected:
+        raise ValueError(
+            f"dataset {spec.name} in parts has the columns {list(parts.columns)}, not those of its spec "
+            f"{spec.file} in its order: {expected}"
+        )
+    unmeasured = [name for name in expected if name not in parts.lengths]
+    if unmeasured:
+        raise ValueError(f"dataset {spec.name} in parts: no length measured for {', '.join(unmeasured)}")
+    return expected
+
+
 def write_datasets(
-    datasets: Mapping[str, pd.DataFrame],
+    datasets: Mapping[str, pd.DataFrame | DatasetParts],
     study: Study,
     xpt_dir: Path,
     *,
     created: datetime,
     json_dir: Path | None = None,
 ) -> PublishResult:
-    """Write every dataset (in name order) as XPT into xpt_dir and, when json_dir is given, as Dataset-JSON."""
+    """Write every dataset (in name order) as XPT into xpt_dir and, when json_dir is given, as Dataset-JSON.
+    A dataset in parts (a partitioned run) is streamed part by part: the same files as the whole frame."""
     profile = agency_profile(study)
     result = PublishResult()
     xpt_dir.mkdir(parents=True, exist_ok=True)
     for name in sorted(datasets):
         spec = study.dataset(name)
-        frame = conform_to_spec(datasets[name], spec)
+        frame = datasets[name]
         variables = xpt_variables(spec)
-        id_column = "USUBJID" if "USUBJID" in frame.columns else ""
-        result.lengths[name] = compute_xpt_lengths(
-            frame, variables, profile=profile, dataset=name, id_column=id_column
-        )
+        id_column = "USUBJID" if "USUBJID" in spec.variable_names else ""
+        if isinstance(frame, DatasetParts):
+            conform_parts_to_spec(frame, spec)
+            result.lengths[name] = dict(frame.lengths)
+            # the XPT header is written before the first part: every character length is fixed beforehand
+            variables = [
+                replace(v, length=frame.lengths[v.name]) if v.type == "char" else v for v in variables
+            ]
+        else:
+            frame = conform_to_spec(frame, spec)
+            result.lengths[name] = compute_xpt_lengths(
+                frame, variables, profile=profile, dataset=name, id_column=id_column
+            )
         paths = write_xpt_split(
             frame,
             xpt_dir,
@@ -173,7 +199,7 @@ def json_columns(spec: DatasetSpec, lengths: Mapping[str, int]) -> list[JsonColu
 
 
 def _write_json(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | DatasetParts,
     spec: DatasetSpec,
     study: Study,
     json_dir: Path,

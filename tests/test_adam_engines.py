@@ -326,6 +326,25 @@ def test_base_change_summary_and_extreme_records():
     assert len(lov) == 1 and lov["AVAL"].iloc[0] == 90.0 and lov["AVISITN"].iloc[0] == 99
 
 
+def test_a_summary_record_is_the_mean_of_its_own_records_whatever_else_the_frame_holds():
+    """The pilot's MAP at one visit: 76.66666666666667, 76.66666666666667, 82.0 averaged. Added in row order
+    the sum is (a + a) + b; the mean must not depend on the other subjects around (a subject partition)."""
+    a, b = 76.66666666666667, 82.0
+    expected = ((a + a) + b) / 3
+    adsl = pd.DataFrame({"USUBJID": ["A", "B"], "TRT01A": ["X", "Y"]})
+
+    def average(frame: pd.DataFrame) -> float:
+        out = derive_summary_records(
+            frame, {"dtype": "AVERAGE", "by": ["USUBJID", "PARAMCD"]}, {"adsl": adsl}
+        )
+        return out[(out["DTYPE"] == "AVERAGE") & (out["USUBJID"] == "A")]["AVAL"].iloc[0]
+
+    alone = pd.DataFrame({"USUBJID": ["A"] * 3, "PARAMCD": ["MAP"] * 3, "AVAL": [a, a, b], "DTYPE": [""] * 3})
+    other = pd.DataFrame({"USUBJID": ["B"], "PARAMCD": ["MAP"], "AVAL": [1.0], "DTYPE": [""]})
+    assert average(alone) == expected
+    assert average(pd.concat([other, alone], ignore_index=True)) == expected
+
+
 @pytest.mark.parametrize(
     "schemas, steps",
     [(ADSL_STEP_SCHEMAS, ADSL_STEPS), (BDS_STEP_SCHEMAS, BDS_STEPS), (OCCDS_STEP_SCHEMAS, OCCDS_STEPS)],

@@ -78,3 +78,44 @@ def test_frame_must_match_its_spec():
     frame = tv_frame().drop(columns=["TVENRL"]).assign(EXTRA=np.nan)
     with pytest.raises(ValueError, match="missing TVENRL; not in the spec EXTRA"):
         conform_to_spec(frame, study.dataset("TV"))
+
+
+def test_a_dataset_spilled_in_partitions_is_written_as_the_whole_one(tmp_path):
+    from cdiscgen._partitions import SpilledDatasets
+
+    study = load_study()
+    whole = tv_frame()
+    spilled = SpilledDatasets(tmp_path / "spill", study)
+    spilled.add({"TV": whole.iloc[:1]})
+    spilled.add({"TV": whole.iloc[1:].reset_index(drop=True)})
+    parts = spilled.parts("TV")
+    # ARM "Daratumumab + Pomalidomide" (26) in both partitions; TVSTRL "Informed consent" (16) in the first
+    assert parts.rows == 2 and parts.lengths["ARM"] == 26 and parts.lengths["TVSTRL"] == 16
+    written = write_datasets({"TV": parts}, study, tmp_path / "parts", created=CREATED)
+    expected = write_datasets({"TV": whole}, study, tmp_path / "whole", created=CREATED)
+    assert written.files[0].read_bytes() == expected.files[0].read_bytes()
+
+
+def test_partitions_must_hold_the_same_datasets(tmp_path):
+    from cdiscgen._partitions import SpilledDatasets
+
+    spilled = SpilledDatasets(tmp_path / "spill", load_study())
+    spilled.add({"TV": tv_frame()})
+    with pytest.raises(
+        ValueError, match=r"partition 2 does not hold the datasets of partition 1 \(missing \['TV'\]"
+    ):
+        spilled.add({})
+
+
+def test_a_dataset_in_parts_must_match_its_spec(tmp_path):
+    from cdiscgen.export import DatasetParts
+
+    frame = tv_frame()
+    reordered = frame[[*frame.columns[1:], frame.columns[0]]]
+    parts = DatasetParts("TV", (lambda: reordered,), 2, tuple(reordered.columns), lengths={})
+    with pytest.raises(ValueError, match="TV in parts has the columns"):
+        write_datasets({"TV": parts}, load_study(), tmp_path, created=CREATED)
+    unmeasured = DatasetParts("TV", (lambda: frame,), 2, tuple(frame.columns), lengths={"STUDYID": 6})
+    with pytest.raises(ValueError, match="no length measured for DOMAIN, VISITNUM"):
+        write_datasets({"TV": unmeasured}, load_study(), tmp_path, created=CREATED)
+    assert not list(tmp_path.iterdir())

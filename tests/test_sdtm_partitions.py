@@ -1,16 +1,21 @@
 """Subject partitions (issue 16, docs/partitioned-runs.md): run_sdtm on a subset of subjects gives the
 whole run's records of those subjects, so the datasets of a study mapped (and its ADaM derived) in
-partitions, put one after the other, are the datasets of the whole study. Checked on the bundled study
-and on the CDISC pilot."""
+partitions, put one after the other, are the datasets of the whole study; spilled to Parquet partition by
+partition and streamed to XPT, Dataset-JSON and NDJSON, they are the files of the whole study byte for
+byte. Checked on the bundled study and on the CDISC pilot."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cdiscgen import load_study
+from cdiscgen._partitions import SpilledDatasets
+from cdiscgen._publish import write_datasets
 from sdtm import run_sdtm
 from tests.conftest import REPO, refdata_path
 
@@ -33,11 +38,37 @@ def _assert_concatenated_parts_are_the_whole(
         assert len(got) == len(expected), (
             f"{name}: {len(got)} records in the partitions, {len(expected)} whole"
         )
-        pd.testing.assert_frame_equal(got, expected, check_dtype=True, obj=name)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=True, check_exact=True, obj=name)
 
 
-def _assert_partitions_give_the_whole(whole, raw, study, count: int) -> None:
-    """SDTM: the subject-level datasets; ADaM (derived from each partition's SDTM): every dataset."""
+def _assert_spilled_partitions_write_the_whole_files(
+    parts: list[Mapping[str, pd.DataFrame]],
+    whole: Mapping[str, pd.DataFrame],
+    names: list[str],
+    study,
+    tmp: Path,
+) -> None:
+    created = datetime(2026, 12, 6, 12, 0, 0)
+    spilled = SpilledDatasets(tmp / "spill", study)
+    for partition in parts:
+        spilled.add({name: partition[name] for name in names})
+    assert spilled.names() == sorted(names)
+    expected = write_datasets(
+        {n: whole[n] for n in names}, study, tmp / "whole", created=created, json_dir=tmp / "wj"
+    )
+    got = write_datasets(
+        {n: spilled.parts(n) for n in names}, study, tmp / "parts", created=created, json_dir=tmp / "pj"
+    )
+    assert got.lengths == expected.lengths and got.rows == expected.rows
+    assert [p.name for p in got.files] == [p.name for p in expected.files]
+    assert len(expected.files) >= 3 * len(names)  # XPT, JSON and NDJSON of each
+    for mine, theirs in zip(got.files, expected.files, strict=True):
+        assert mine.read_bytes() == theirs.read_bytes(), f"{mine.name} differs from the whole run's file"
+
+
+def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path) -> None:
+    """SDTM: the subject-level datasets; ADaM (derived from each partition's SDTM): every dataset. Each also
+    spilled and written."""
     from adam import derive_adam
 
     def adam(datasets):
@@ -47,17 +78,24 @@ def _assert_partitions_give_the_whole(whole, raw, study, count: int) -> None:
     by_subject = [name for name, frame in whole.datasets.items() if "USUBJID" in frame.columns]
     assert {"DM", "AE"} <= set(by_subject)
     _assert_concatenated_parts_are_the_whole(parts, whole.datasets, by_subject)
+    _assert_spilled_partitions_write_the_whole_files(parts, whole.datasets, by_subject, study, tmp / "sdtm")
     whole_adam = adam(whole.datasets)
     assert "ADSL" in whole_adam
-    _assert_concatenated_parts_are_the_whole([adam(p) for p in parts], whole_adam, list(whole_adam))
+    parts_adam = [adam(p) for p in parts]
+    _assert_concatenated_parts_are_the_whole(parts_adam, whole_adam, list(whole_adam))
+    _assert_spilled_partitions_write_the_whole_files(
+        parts_adam, whole_adam, list(whole_adam), study, tmp / "adam"
+    )
 
 
-def test_darpal_in_three_subject_partitions_is_the_whole_study(darpal_run):
+def test_darpal_in_three_subject_partitions_is_the_whole_study(darpal_run, tmp_path):
     study = load_study(None)
     raw = darpal_run / "raw"
-    _assert_partitions_give_the_whole(run_sdtm(raw, study), raw, study, 3)
+    _assert_partitions_give_the_whole(run_sdtm(raw, study), raw, study, 3, tmp_path)
 
 
-def test_the_pilot_in_three_subject_partitions_is_the_whole_study(pilot_mapped):
+def test_the_pilot_in_three_subject_partitions_is_the_whole_study(pilot_mapped, tmp_path):
     study = load_study(REPO / "examples" / "cdiscpilot01")
-    _assert_partitions_give_the_whole(pilot_mapped(), refdata_path("cdiscpilot01-raw", "raw"), study, 3)
+    _assert_partitions_give_the_whole(
+        pilot_mapped(), refdata_path("cdiscpilot01-raw", "raw"), study, 3, tmp_path
+    )

@@ -3,8 +3,8 @@ writers stream one at a time, in order, so the whole dataset is never in memory 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -12,12 +12,15 @@ import pandas as pd
 @dataclass(frozen=True)
 class DatasetParts:
     """`readers` give the parts in order; `rows` and `columns` are the whole dataset's (known before any
-    part is read: a Dataset-JSON header holds the record count)."""
+    part is read: a Dataset-JSON header holds the record count); `lengths`, when the maker of the parts
+    measured them, the file length of each variable (the longest value over all parts, in bytes of the
+    export encoding), which an XPT header needs before the first row is written."""
 
     name: str
     readers: tuple[Callable[[], pd.DataFrame], ...]
     rows: int
     columns: tuple[str, ...]
+    lengths: Mapping[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.rows
