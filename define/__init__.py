@@ -4,6 +4,7 @@ from define._build import ADAM_CT_CODELISTS, compute_define_xml
 from define._codes import FINDING_NAMES
 from define._common import DEFINE_VERSION, STYLESHEET_NAME, DefineError
 from define._html import compute_define_html, stylesheet_path
+from define._profile import DatasetProfile, merge_profiles, profile_dataset
 from define._validate import schema_dir, validate_define_xml
 from define._write import DefineResult, write_define
 
@@ -12,10 +13,13 @@ __all__ = [
     "ADAM_CT_CODELISTS",
     "DEFINE_VERSION",
     "STYLESHEET_NAME",
+    "DatasetProfile",
     "DefineError",
     "DefineResult",
     "compute_define_html",
     "compute_define_xml",
+    "merge_profiles",
+    "profile_dataset",
     "schema_dir",
     "stylesheet_path",
     "validate_define_xml",

@@ -1,7 +1,8 @@
 """Define-XML 2.1 document from the study metadata and the datasets as written.
 
 The spec (`specs/`) says what every dataset and variable *is* (labels, types, origins, methods,
-codelists); the frames say what was *submitted* (lengths, terms used, value-level combinations). The
+codelists); the frames say what was *submitted* (lengths, terms used, value-level combinations), read
+through their profiles (`define/_profile.py`), which a partitioned run merges over the partitions. The
 result follows the structure and OID conventions of the official CDISC Define-XML 2.1 examples:
 IG. ItemGroupDef, IT. ItemDef, CL. CodeList, MT. MethodDef, VL. ValueListDef, WC. WhereClauseDef,
 COM. CommentDef, LF. def:leaf, STD. def:Standard.
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from lxml import etree
 
@@ -29,12 +29,10 @@ from define._common import (
     XLINK_NS,
     XML_LANG,
     DefineError,
-    byte_length,
-    decimals,
     defn,
     odm,
-    to_text,
 )
+from define._profile import ComboSummary, DatasetProfile, ValueSummary, profiles_of, supp_parent
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +95,7 @@ class _Meta:
 
 def compute_define_xml(
     study: Study,
-    datasets: Mapping[str, pd.DataFrame],
+    datasets: Mapping[str, pd.DataFrame | DatasetProfile],
     *,
     standard: Standard,
     created: datetime,
@@ -106,7 +104,8 @@ def compute_define_xml(
     """The define.xml bytes (UTF-8, with the stylesheet processing instruction) and the findings.
 
     Raises DefineError when a dataset has no spec, a spec variable is missing from its frame (or the
-    frame has a column the spec does not declare), or a dataset belongs to the other standard.
+    frame has a column the spec does not declare), or a dataset belongs to the other standard. A dataset
+    may be given as its profile (merged over the parts of a partitioned run): the same define.xml.
     """
     builder = _Builder(study, datasets, standard=standard, created=created, lengths=lengths or {})
     root = builder.build()
@@ -122,7 +121,7 @@ class _Builder:
     def __init__(
         self,
         study: Study,
-        frames: Mapping[str, pd.DataFrame],
+        frames: Mapping[str, pd.DataFrame | DatasetProfile],
         *,
         standard: Standard,
         created: datetime,
@@ -147,7 +146,6 @@ class _Builder:
         self.inline_comments: dict[str, str] = {}
         self.ig_standards: dict[str, tuple[str, str]] = {}
         self.oids: dict[str, object] = {}
-        self.texts: dict[tuple[str, str], pd.Series] = {}
 
     # ------------------------------------------------------------------------------------------ top
 
@@ -155,7 +153,8 @@ class _Builder:
         specs = self._check_inputs()
         documents = [d for d in self.study.documents if d.get("standard") in (self.standard, "both")]
         self.document_ids = {d["id"] for d in documents}
-        groups = [self._item_group(spec, self.frames[spec.name]) for spec in specs]
+        profiles = profiles_of({spec.name: self.frames[spec.name] for spec in specs}, self.study)
+        groups = [self._item_group(spec, profiles[spec.name]) for spec in specs]
         codelists = self._codelists()
         if self.problems:
             raise DefineError(self.problems)
@@ -231,7 +230,7 @@ class _Builder:
             extra = [str(c) for c in frame.columns if c not in expected]
             if extra:
                 problems.append(f"dataset {name}: column(s) not declared in its spec: {', '.join(extra)}")
-            parent = _supp_parent(spec)
+            parent = supp_parent(spec)
             if parent is not None and parent not in self.study.datasets:
                 problems.append(f"dataset {name}: its parent domain {parent} has no spec")
             specs.append(spec)
@@ -242,13 +241,13 @@ class _Builder:
 
     # ---------------------------------------------------------------------------------- datasets
 
-    def _item_group(self, spec: DatasetSpec, frame: pd.DataFrame) -> etree._Element:
+    def _item_group(self, spec: DatasetSpec, profile: DatasetProfile) -> etree._Element:
         name = spec.name
         ig = etree.Element(odm("ItemGroupDef"), OID=self._oid(f"IG.{name}", ("IG", name)), Name=name)
         ig.set("Repeating", "Yes" if spec.repeating else "No")
         ig.set("IsReferenceData", "Yes" if spec.reference_data else "No")
         ig.set("SASDatasetName", name)
-        parent = _supp_parent(spec)
+        parent = supp_parent(spec)
         if not self.adam:
             domain = spec.domain or parent
             if domain:
@@ -257,7 +256,7 @@ class _Builder:
         ig.set(defn("Structure"), spec.structure)
         ig.set(defn("ArchiveLocationID"), f"LF.{name}")
         ig.set(defn("StandardOID"), self._ig_standard(spec))
-        if frame.empty:
+        if profile.rows == 0:
             ig.set(defn("HasNoData"), "Yes")
             self.findings.add(Finding("DEF002", Severity.NOTICE, "dataset has no records", dataset=name))
         comment = self._comment(spec.comment, f"COM.{name}")
@@ -267,7 +266,7 @@ class _Builder:
 
         keys = {k: i for i, k in enumerate(spec.keys, start=1)}
         for order, var in enumerate(spec.submitted_variables, start=1):
-            self._variable(ig, spec, frame, var, order, keys.get(var.name))
+            self._variable(ig, spec, profile, var, order, keys.get(var.name))
         if parent is not None and parent in self.study.datasets:
             etree.SubElement(
                 ig, odm("Alias"), Context="DomainDescription", Name=self.study.datasets[parent].label
@@ -283,16 +282,15 @@ class _Builder:
         self,
         ig: etree._Element,
         spec: DatasetSpec,
-        frame: pd.DataFrame,
+        profile: DatasetProfile,
         var: VariableSpec,
         order: int,
         key_sequence: int | None,
     ) -> None:
         ds = spec.name
-        values = self._texts(ds, frame, var.name)
-        present = values.dropna().unique().tolist()  # only used as a set: lengths, decimals, terms
+        present = profile.variables[var.name]
         mandatory = var.core == "Req"
-        if not present and len(frame):
+        if not present.present and profile.rows:
             self.findings.add(
                 Finding(
                     "DEF001",
@@ -319,7 +317,7 @@ class _Builder:
         value_list = None
         vl = spec.value_level
         if vl and var.name in vl.get("variables", []):
-            value_list = self._value_list(spec, frame, var)
+            value_list = self._value_list(spec, profile, var)
         oid = self._oid(f"IT.{ds}.{var.name}", ("IT", ds, var.name))
         self._item_def(
             oid,
@@ -339,10 +337,10 @@ class _Builder:
             ref.set("MethodOID", self._method(var.method, f"{ds}.{var.name}"))
         if var.role and not self.adam:
             ref.set("Role", var.role)
-        if not present and len(frame) and not mandatory:
+        if not present.present and profile.rows and not mandatory:
             ref.set(defn("HasNoData"), "Yes")
 
-    def _length(self, ds: str, var: VariableSpec, present: list[str]) -> int | None:
+    def _length(self, ds: str, var: VariableSpec, present: ValueSummary) -> int | None:
         if var.type in _NO_LENGTH:
             return None
         given = self.lengths.get(ds, {}).get(var.name)
@@ -350,28 +348,27 @@ class _Builder:
             return int(given)
         if var.is_numeric:
             return 8
-        return var.length or byte_length(present)
+        return var.length or present.length
 
     @staticmethod
-    def _significant_digits(data_type: str, declared: int | None, present: list[str]) -> int | None:
+    def _significant_digits(data_type: str, declared: int | None, present: ValueSummary) -> int | None:
         if data_type != "float":
             return None
         if declared is not None:
             return declared
-        return decimals(present)
+        return present.decimals
 
     # ------------------------------------------------------------------------------- value level
 
-    def _value_list(self, spec: DatasetSpec, frame: pd.DataFrame, var: VariableSpec) -> str | None:
+    def _value_list(self, spec: DatasetSpec, profile: DatasetProfile, var: VariableSpec) -> str | None:
         """A ValueListDef for `var` with one ItemDef per by-combination that has data; None if none has."""
         ds = spec.name
         vl = spec.value_level or {}
         by: list[str] = list(vl["by"])
-        text = pd.DataFrame({b: self._texts(ds, frame, b) for b in by})
-        all_combos = _unique_rows(text)
-        values = self._texts(ds, frame, var.name)
-        combos = [c for c in _unique_rows(text[values.notna()]) if c[0] is not None]
-        if values.notna().any() and text[by[0]][values.notna()].isna().any():
+        level = profile.value_levels[var.name]
+        all_combos = list(level.combos)
+        combos = [c for c, summary in level.combos.items() if summary.values.present and c[0] is not None]
+        if level.unassigned:
             self.findings.add(
                 Finding(
                     "DEF004",
@@ -386,26 +383,23 @@ class _Builder:
         combos.sort(key=lambda c: self._combo_key(spec, by, c))
         entries = [e for e in vl.get("entries", []) or [] if e.get("variable") == var.name]
         used_entries: set[int] = set()
-        parent = _supp_parent(spec)
+        parent = supp_parent(spec)
         vl_oid = self._oid(f"VL.{ds}.{var.name}", ("VL", ds, var.name))
         vl_el = etree.Element(defn("ValueListDef"), OID=vl_oid)
-        rows_of = _rows_by_combination(text)
-        value_array = values.to_numpy()
         for order, combo in enumerate(combos, start=1):
-            mask = np.zeros(len(frame), dtype=bool)
-            mask[rows_of[combo]] = True
-            present = list(dict.fromkeys(v for v in value_array[mask] if v is not None))
+            summary = level.combos[combo]
+            present = summary.values
             entry = _match_entry(entries, by, combo)
             if entry is not None:
                 used_entries.add(entry[0])
             conditions = _conditions(by, combo, all_combos)
             wc_oid = self._where_clause(ds, conditions)
-            label = _combo_label(spec, frame, text, mask, by, combo)
+            label = _combo_label(combo, summary)
             mandatory = False
             if parent is not None:
                 meta, mandatory = self._supp_meta(spec, parent, var, combo[0], present)
             else:
-                meta = self._vlm_meta(spec, frame, var, mask, present, entry[1] if entry else None, label)
+                meta = self._vlm_meta(var, summary, entry[1] if entry else None, label)
             it_oid = self._oid(
                 _oid_text(f"IT.{ds}.{var.name}." + ".".join(v for v in combo if v is not None)),
                 ("IT", ds, var.name, combo),
@@ -442,18 +436,12 @@ class _Builder:
         return vl_oid
 
     def _vlm_meta(
-        self,
-        spec: DatasetSpec,
-        frame: pd.DataFrame,
-        var: VariableSpec,
-        mask: np.ndarray,
-        present: list[str],
-        entry: Mapping[str, Any] | None,
-        label: str,
+        self, var: VariableSpec, summary: ComboSummary, entry: Mapping[str, Any] | None, label: str
     ) -> _Meta:
         entry = entry or {}
+        present = summary.values
         data_type = entry.get("type") or var.type
-        unit = entry.get("unit") or _unit(spec, frame, var.name, mask, self._texts)
+        unit = entry.get("unit") or (", ".join(sorted(summary.units)) or None)
         description = entry.get("label") or label
         if unit:
             description = f"{description} in {unit}"
@@ -465,7 +453,7 @@ class _Builder:
             description=description,
             origin=origin,
             source=var.source if origin == var.origin else None,
-            length=None if data_type in _NO_LENGTH else (8 if var.is_numeric else byte_length(present)),
+            length=None if data_type in _NO_LENGTH else (8 if var.is_numeric else present.length),
             significant_digits=self._significant_digits(data_type, None, present),
             display_format=var.format,
             codelist=entry.get("codelist") or var.codelist,
@@ -474,7 +462,7 @@ class _Builder:
         )
 
     def _supp_meta(
-        self, spec: DatasetSpec, parent: str, var: VariableSpec, qnam: str | None, present: list[str]
+        self, spec: DatasetSpec, parent: str, var: VariableSpec, qnam: str | None, present: ValueSummary
     ) -> tuple[_Meta, bool]:
         parent_spec = self.study.datasets[parent]
         supp = next((v for v in parent_spec.supplemental_variables if v.name == qnam), None)
@@ -494,7 +482,7 @@ class _Builder:
             description=supp.label,
             origin=supp.origin,
             source=supp.source,
-            length=None if data_type in _NO_LENGTH else byte_length(present),
+            length=None if data_type in _NO_LENGTH else present.length,
             significant_digits=self._significant_digits(data_type, supp.significant_digits, present),
             display_format=supp.format,
             codelist=supp.codelist,
@@ -539,7 +527,7 @@ class _Builder:
         self,
         oid: str,
         meta: _Meta,
-        present: list[str],
+        present: ValueSummary,
         *,
         where: str,
         default_comment: str,
@@ -590,11 +578,13 @@ class _Builder:
 
     # -------------------------------------------------------------------------------- codelists
 
-    def _use_codelist(self, codelist_id: str, present: list[str], where: str) -> None:
+    def _use_codelist(self, codelist_id: str, present: ValueSummary, where: str) -> None:
         if codelist_id not in self.study.codelists:
             self.problems.append(f"{where}: codelist {codelist_id} is not declared in specs/codelists.yaml")
             return
-        self.codelist_values.setdefault(codelist_id, set()).update(present)
+        if present.terms is None:
+            raise AssertionError(f"{where}: the profile kept no values for codelist {codelist_id}")
+        self.codelist_values.setdefault(codelist_id, set()).update(present.terms)
 
     def _codelists(self) -> list[tuple[str, etree._Element]]:
         out: list[tuple[str, etree._Element]] = []
@@ -760,16 +750,6 @@ class _Builder:
         self.oids[oid] = key
         return oid
 
-    def _texts(self, ds: str, frame: pd.DataFrame, column: str) -> pd.Series:
-        """The column as text (None where missing), computed once per dataset and column."""
-        key = (ds, column)
-        if key not in self.texts:
-            # convert each distinct value once (a column of millions of rows has few distinct values)
-            codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-            texts = np.array([to_text(u) for u in uniques] + [None], dtype=object)
-            self.texts[key] = pd.Series(texts[codes], index=frame.index, dtype=object)
-        return self.texts[key]
-
 
 _NO_LENGTH = frozenset(
     {
@@ -783,13 +763,6 @@ _NO_LENGTH = frozenset(
         "durationDatetime",
     }
 )
-
-
-def _supp_parent(spec: DatasetSpec) -> str | None:
-    """The parent domain of a SUPP-- dataset (SUPPDM -> DM); None for any other dataset."""
-    if spec.name.startswith("SUPP") and len(spec.name) > 4 and not spec.is_adam:
-        return spec.name[4:]
-    return None
 
 
 def _description(parent: etree._Element, text: str) -> None:
@@ -806,21 +779,6 @@ def _leaf(leaf_id: str, href: str, title: str) -> etree._Element:
 
 def _oid_text(text: str) -> str:
     return _OID_UNSAFE.sub("_", text)
-
-
-def _rows_by_combination(text: pd.DataFrame) -> dict[tuple[str | None, ...], list[int]]:
-    """The row positions of each combination of the by-variables' texts (one pass, not one per combination)."""
-    rows: dict[tuple[str | None, ...], list[int]] = {}
-    for i, key in enumerate(zip(*(text[c].tolist() for c in text.columns), strict=True)):
-        rows.setdefault(key, []).append(i)
-    return rows
-
-
-def _unique_rows(frame: pd.DataFrame) -> list[tuple[str | None, ...]]:
-    rows = frame.drop_duplicates()
-    return [
-        tuple(None if pd.isna(v) else str(v) for v in row) for row in rows.itertuples(index=False, name=None)
-    ]
 
 
 def _match_entry(
@@ -863,42 +821,12 @@ def _describe(conditions: Sequence[_Where]) -> str:
     )
 
 
-def _combo_label(
-    spec: DatasetSpec,
-    frame: pd.DataFrame,
-    text: pd.DataFrame,
-    mask: np.ndarray,
-    by: Sequence[str],
-    combo: tuple[str | None, ...],
-) -> str:
-    """`<test name> (<other by-values>)`: --TESTCD -> --TEST, PARAMCD -> PARAM, TSPARMCD -> TSPARM."""
-    first = by[0]
+def _combo_label(combo: tuple[str | None, ...], summary: ComboSummary) -> str:
+    """`<test name> (<other by-values>)`: --TESTCD -> --TEST, PARAMCD -> PARAM, TSPARMCD -> TSPARM (the
+    decode most records of the combination have; ties -> the smallest text)."""
     name = combo[0] or ""
-    if first.endswith("CD") and first[:-2] in frame.columns:
-        counts: dict[str, int] = {}
-        for value, count in frame.loc[mask, first[:-2]].value_counts(dropna=True).items():
-            text = to_text(value)  # per distinct value, not per row
-            if text is not None:
-                counts[text] = counts.get(text, 0) + int(count)
-        if counts:
-            top = max(counts.values())
-            name = min(t for t, c in counts.items() if c == top)  # the mode; ties -> the smallest text
+    if summary.labels:
+        top = max(summary.labels.values())
+        name = min(t for t, c in summary.labels.items() if c == top)
     qualifiers = [v for v in combo[1:] if v is not None]
     return f"{name} ({', '.join(qualifiers)})" if qualifiers else name
-
-
-def _unit(spec: DatasetSpec, frame: pd.DataFrame, variable: str, mask: np.ndarray, texts: Any) -> str | None:
-    """The unit(s) recorded for a result variable within a slice: --ORRESU, --STRESU or AVALU."""
-    candidates: list[str] = []
-    if variable.endswith("ORRES"):
-        candidates.append(variable + "U")
-    elif variable.endswith(("STRESC", "STRESN")):
-        candidates.append(variable[:-1] + "U")
-    elif variable in ("AVAL", "AVALC"):
-        candidates.append("AVALU")
-    for unit_var in candidates:
-        if unit_var in frame.columns:
-            units = sorted(set(texts(spec.name, frame, unit_var)[mask].dropna().tolist()))
-            if units:
-                return ", ".join(units)
-    return None

@@ -86,11 +86,6 @@ def to_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def byte_length(texts: list[str], encoding: str = "utf-8") -> int:
-    """The longest value in bytes, at least 1 (an all-missing column still needs a width)."""
-    return max((len(t.encode(encoding)) for t in texts), default=1) or 1
-
-
 def decimals(texts: list[str]) -> int | None:
     """The largest number of digits after the decimal point among numeric texts (None if none parse)."""
     best: int | None = None

@@ -15,6 +15,7 @@ from cdiscgen._atomic import write_bytes_atomic
 from define._build import Standard, compute_define_xml
 from define._common import STYLESHEET_NAME
 from define._html import compute_define_html, stylesheet_path
+from define._profile import DatasetProfile
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class DefineResult:
 
 def write_define(
     study: Study,
-    datasets: Mapping[str, pd.DataFrame],
+    datasets: Mapping[str, pd.DataFrame | DatasetProfile],
     out_dir: Path,
     *,
     standard: Standard,
@@ -40,7 +41,8 @@ def write_define(
 ) -> DefineResult:
     """Write define.xml, define.html and define2-1.xsl into out_dir (created if needed).
 
-    ``datasets`` are the frames as written (SUPP-- included); ``lengths`` the character lengths the
+    ``datasets`` are the frames as written (SUPP-- included), or their profiles (a partitioned run merges
+    them over the partitions); ``lengths`` the character lengths the
     XPT writer used (dataset -> variable -> bytes), else the declared length or the longest value.
     ``created`` becomes CreationDateTime: the same inputs give the same bytes. Raises DefineError when
     the frames and the specs do not fit together.

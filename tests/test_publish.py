@@ -119,3 +119,22 @@ def test_a_dataset_in_parts_must_match_its_spec(tmp_path):
     with pytest.raises(ValueError, match="no length measured for DOMAIN, VISITNUM"):
         write_datasets({"TV": unmeasured}, load_study(), tmp_path, created=CREATED)
     assert not list(tmp_path.iterdir())
+
+
+def test_define_profiles_of_parts_merge_only_within_one_dataset():
+    from dataclasses import replace
+
+    from define import merge_profiles, profile_dataset
+
+    study = load_study()
+    frame = tv_frame()
+    first = profile_dataset(frame.iloc[:1], study.dataset("TV"), study)
+    second = profile_dataset(frame.iloc[1:], study.dataset("TV"), study)
+    merged = merge_profiles([first, second])
+    # VISIT: "SCREENING" (9 bytes) in the first part, "CYCLE 1 DAY 1" (13) in the second; TVENRL blank in both
+    assert merged.rows == 2 and merged.variables["VISIT"].longest == 13
+    assert not merged.variables["TVENRL"].present and merged.variables["TVENRL"].length == 1
+    with pytest.raises(ValueError, match="does not belong to a dataset"):
+        first.merge(replace(second, columns=second.columns[:-1]))
+    with pytest.raises(ValueError, match="no parts"):
+        merge_profiles([])

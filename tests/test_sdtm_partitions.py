@@ -2,7 +2,7 @@
 whole run's records of those subjects, so the datasets of a study mapped (and its ADaM derived) in
 partitions, put one after the other, are the datasets of the whole study; spilled to Parquet partition by
 partition and streamed to XPT, Dataset-JSON and NDJSON, they are the files of the whole study byte for
-byte. Checked on the bundled study and on the CDISC pilot."""
+byte, and their define.xml, from the partitions' merged profiles, is the whole study's. Checked on the bundled study and on the CDISC pilot."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from cdiscgen import load_study
 from cdiscgen._partitions import SpilledDatasets
 from cdiscgen._publish import write_datasets
+from define import write_define
 from sdtm import run_sdtm
 from tests.conftest import REPO, refdata_path
 
@@ -64,6 +65,25 @@ def _assert_spilled_partitions_write_the_whole_files(
     assert len(expected.files) >= 3 * len(names)  # XPT, JSON and NDJSON of each
     for mine, theirs in zip(got.files, expected.files, strict=True):
         assert mine.read_bytes() == theirs.read_bytes(), f"{mine.name} differs from the whole run's file"
+    standard = "ADaM" if study.dataset(names[0]).is_adam else "SDTM"
+    whole_define = write_define(
+        study,
+        {n: whole[n] for n in names},
+        tmp / "whole",
+        standard=standard,
+        created=created,
+        lengths=expected.lengths,
+    )
+    define = write_define(
+        study,
+        {n: spilled.profile(n) for n in names},
+        tmp / "parts",
+        standard=standard,
+        created=created,
+        lengths=got.lengths,
+    )
+    assert define.define_xml.read_bytes() == whole_define.define_xml.read_bytes()
+    assert [f.as_dict() for f in define.findings] == [f.as_dict() for f in whole_define.findings]
 
 
 def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path) -> None:

@@ -1,0 +1,268 @@
+"""What define.xml needs to know of a dataset's values, read from a frame (or one part of a dataset) and
+merged over the parts: the define.xml of a study run in subject partitions is that of the whole study
+(docs/partitioned-runs.md).
+
+A profile keeps, per variable, whether it has values, its longest value (UTF-8 bytes) and most decimals,
+and its distinct values only where a codelist can apply (they become the codelist's terms); per
+value-level variable, the same for every combination of the by-variables, with the records of each
+decode (the label of the combination) and the units recorded. Its size follows the distinct values, not
+the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cdiscgen import DatasetSpec, Study
+from define._common import decimals, to_text
+
+Combo = tuple[str | None, ...]
+
+
+@dataclass
+class ValueSummary:
+    """A set of values as define.xml uses it; `terms` is None where no codelist can apply (not kept)."""
+
+    present: bool = False
+    longest: int = 0
+    decimals: int | None = None
+    terms: set[str] | None = None
+
+    @classmethod
+    def of(cls, texts: Iterable[str], *, keep_terms: bool) -> ValueSummary:
+        distinct = set(texts)
+        return cls(
+            present=bool(distinct),
+            longest=max((len(t.encode("utf-8")) for t in distinct), default=0),
+            decimals=decimals(sorted(distinct)),
+            terms=distinct if keep_terms else None,
+        )
+
+    @property
+    def length(self) -> int:
+        """The longest value in bytes, at least 1 (an all-missing column still needs a width)."""
+        return max(self.longest, 1)
+
+    def merge(self, other: ValueSummary) -> ValueSummary:
+        places = [d for d in (self.decimals, other.decimals) if d is not None]
+        terms = None if self.terms is None or other.terms is None else self.terms | other.terms
+        return ValueSummary(
+            self.present or other.present, max(self.longest, other.longest), max(places, default=None), terms
+        )
+
+
+@dataclass
+class ComboSummary:
+    """The records of one combination of the by-variables: the variable's values there, the records of
+    each decode of the first by-variable (--TEST of --TESTCD) and the units recorded."""
+
+    values: ValueSummary
+    labels: dict[str, int] = field(default_factory=dict)
+    units: set[str] = field(default_factory=set)
+
+    def merge(self, other: ComboSummary) -> ComboSummary:
+        labels = dict(self.labels)
+        for text, count in other.labels.items():
+            labels[text] = labels.get(text, 0) + count
+        return ComboSummary(self.values.merge(other.values), labels, self.units | other.units)
+
+
+@dataclass
+class ValueLevelProfile:
+    """Every combination of the by-variables in the data (in order of first record) and whether the
+    variable has values on records without the first by-variable (no value-level metadata for those)."""
+
+    combos: dict[Combo, ComboSummary]
+    unassigned: bool = False
+
+    def merge(self, other: ValueLevelProfile) -> ValueLevelProfile:
+        combos = dict(self.combos)
+        for combo, summary in other.combos.items():
+            combos[combo] = combos[combo].merge(summary) if combo in combos else summary
+        return ValueLevelProfile(combos, self.unassigned or other.unassigned)
+
+
+@dataclass
+class DatasetProfile:
+    """A dataset's values as define.xml needs them; `merge` adds the next part (in record order)."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: int
+    variables: dict[str, ValueSummary]
+    value_levels: dict[str, ValueLevelProfile]
+
+    def merge(self, other: DatasetProfile) -> DatasetProfile:
+        if other.columns != self.columns:
+            raise ValueError(
+                f"{self.name}: a part with the columns {list(other.columns)} does not belong to a dataset "
+                f"with {list(self.columns)}"
+            )
+        return DatasetProfile(
+            self.name,
+            self.columns,
+            self.rows + other.rows,
+            {name: summary.merge(other.variables[name]) for name, summary in self.variables.items()},
+            {name: level.merge(other.value_levels[name]) for name, level in self.value_levels.items()},
+        )
+
+
+def merge_profiles(profiles: Iterable[DatasetProfile]) -> DatasetProfile:
+    """The profile of a dataset from the profiles of its parts, in order."""
+    merged: DatasetProfile | None = None
+    for profile in profiles:
+        merged = profile if merged is None else merged.merge(profile)
+    if merged is None:
+        raise ValueError("no parts to profile")
+    return merged
+
+
+def supp_parent(spec: DatasetSpec) -> str | None:
+    """The parent domain of a SUPP-- dataset (SUPPDM -> DM); None for any other dataset."""
+    if spec.name.startswith("SUPP") and len(spec.name) > 4 and not spec.is_adam:
+        return spec.name[4:]
+    return None
+
+
+def unit_variable(variable: str, columns: Iterable[str]) -> str | None:
+    """The variable that records the unit of a result variable: --ORRESU, --STRESU or AVALU."""
+    if variable.endswith("ORRES"):
+        candidate = variable + "U"
+    elif variable.endswith(("STRESC", "STRESN")):
+        candidate = variable[:-1] + "U"
+    elif variable in ("AVAL", "AVALC"):
+        candidate = "AVALU"
+    else:
+        return None
+    return candidate if candidate in set(columns) else None
+
+
+def decode_variable(by: list[str], columns: Iterable[str]) -> str | None:
+    """The decode of the first by-variable that labels a combination: --TESTCD -> --TEST, PARAMCD -> PARAM."""
+    first = by[0]
+    return first[:-2] if first.endswith("CD") and first[:-2] in set(columns) else None
+
+
+class _Texts:
+    """Each column as codes into its distinct texts (to_text of each distinct value, once; -1 missing)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.cache: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def __call__(self, column: str) -> tuple[np.ndarray, list[str]]:
+        if column not in self.cache:
+            codes, uniques = pd.factorize(self.frame[column], use_na_sentinel=True)
+            texts = [to_text(u) for u in uniques]
+            # distinct values may give one text (or none): recode to the distinct texts
+            distinct: dict[str, int] = {}
+            remap = np.array(
+                [distinct.setdefault(t, len(distinct)) if t is not None else -1 for t in texts] + [-1]
+            )
+            self.cache[column] = (remap[codes], list(distinct))
+        return self.cache[column]
+
+
+def profile_dataset(frame: pd.DataFrame, spec: DatasetSpec, study: Study) -> DatasetProfile:
+    """The profile of a frame holding the spec's submitted variables (a whole dataset or one part)."""
+    texts = _Texts(frame)
+    variables = {}
+    for var in spec.submitted_variables:
+        codes, distinct = texts(var.name)
+        present = np.unique(codes[codes >= 0])
+        variables[var.name] = ValueSummary.of(
+            (distinct[i] for i in present.tolist()), keep_terms=var.codelist is not None
+        )
+    value_levels = {}
+    vl = spec.value_level or {}
+    for name in vl.get("variables", []) or []:
+        if name in variables:
+            value_levels[name] = _value_level_profile(frame, spec, study, name, list(vl["by"]), texts)
+    return DatasetProfile(
+        spec.name, tuple(str(c) for c in frame.columns), len(frame), variables, value_levels
+    )
+
+
+def _keeps_terms(spec: DatasetSpec, study: Study, name: str) -> bool:
+    """Whether a codelist can apply to some value-level slice of the variable: its own, a value-level
+    entry's, or (SUPP--) a supplemental variable's."""
+    var = spec.variable(name)
+    entries = (spec.value_level or {}).get("entries", []) or []
+    return (
+        var.codelist is not None
+        or any(e.get("codelist") for e in entries if e.get("variable") == name)
+        or supp_parent(spec) is not None
+    )
+
+
+def _value_level_profile(
+    frame: pd.DataFrame, spec: DatasetSpec, study: Study, name: str, by: list[str], texts: _Texts
+) -> ValueLevelProfile:
+    by_codes = [texts(b) for b in by]
+    value_codes, value_texts = texts(name)
+    combo_ids, combos = _combinations(by_codes)
+    has_value = value_codes >= 0
+    keep = _keeps_terms(spec, study, name)
+
+    def distinct_per_combo(codes: np.ndarray) -> dict[int, dict[int, int]]:
+        """combination id -> {code of a distinct text: its records}."""
+        rows = codes >= 0
+        out: dict[int, dict[int, int]] = {}
+        if not rows.any():
+            return out
+        pairs, counts = np.unique(np.stack([combo_ids[rows], codes[rows]]), axis=1, return_counts=True)
+        for (combo, code), count in zip(pairs.T.tolist(), counts.tolist(), strict=True):
+            out.setdefault(combo, {})[code] = count
+        return out
+
+    values = distinct_per_combo(value_codes)
+    labels: dict[int, dict[str, int]] = {}
+    decode = decode_variable(by, frame.columns)
+    if decode is not None:
+        decode_codes, decode_texts = texts(decode)
+        labels = {
+            combo: {decode_texts[code]: count for code, count in found.items()}
+            for combo, found in distinct_per_combo(decode_codes).items()
+        }
+    units: dict[int, dict[int, int]] = {}
+    unit_name = unit_variable(name, frame.columns)
+    if unit_name is not None:
+        unit_codes, unit_texts = texts(unit_name)
+        units = distinct_per_combo(unit_codes)
+    summaries = {
+        combo: ComboSummary(
+            ValueSummary.of((value_texts[c] for c in values.get(i, [])), keep_terms=keep),
+            labels.get(i, {}),
+            {unit_texts[c] for c in units.get(i, [])} if unit_name is not None else set(),
+        )
+        for i, combo in enumerate(combos)
+    }
+    first_missing = by_codes[0][0] < 0
+    return ValueLevelProfile(summaries, bool((has_value & first_missing).any()))
+
+
+def _combinations(by_codes: list[tuple[np.ndarray, list[str]]]) -> tuple[np.ndarray, list[Combo]]:
+    """Each record's combination of by-texts as an id, and the combinations in order of first record."""
+    n = len(by_codes[0][0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), []
+    keys = pd.DataFrame({i: codes for i, (codes, _) in enumerate(by_codes)})
+    ids, first_rows = pd.factorize(pd.MultiIndex.from_frame(keys))
+    combos = [
+        tuple(None if code < 0 else by_codes[i][1][code] for i, code in enumerate(row)) for row in first_rows
+    ]
+    return np.asarray(ids, dtype=np.int64), combos
+
+
+def profiles_of(
+    datasets: Mapping[str, pd.DataFrame | DatasetProfile], study: Study
+) -> dict[str, DatasetProfile]:
+    """Profiles of the datasets given as frames (those given as profiles are kept)."""
+    return {
+        name: data if isinstance(data, DatasetProfile) else profile_dataset(data, study.dataset(name), study)
+        for name, data in datasets.items()
+    }
