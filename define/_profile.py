@@ -172,11 +172,8 @@ def profile_dataset(frame: pd.DataFrame, spec: DatasetSpec, study: Study) -> Dat
     texts = _Texts(frame)
     variables = {}
     for var in spec.submitted_variables:
-        codes, distinct = texts(var.name)
-        present = np.unique(codes[codes >= 0])
-        variables[var.name] = ValueSummary.of(
-            (distinct[i] for i in present.tolist()), keep_terms=var.codelist is not None
-        )
+        _, distinct = texts(var.name)  # every distinct text has its records (factorize finds no others)
+        variables[var.name] = ValueSummary.of(distinct, keep_terms=var.codelist is not None)
     value_levels = {}
     vl = spec.value_level or {}
     for name in vl.get("variables", []) or []:
@@ -211,11 +208,11 @@ def _value_level_profile(
     def distinct_per_combo(codes: np.ndarray) -> dict[int, dict[int, int]]:
         """combination id -> {code of a distinct text: its records}."""
         rows = codes >= 0
+        width = int(codes.max(initial=-1)) + 1
+        pairs = pd.Series(combo_ids[rows] * width + codes[rows]).value_counts(sort=False)
         out: dict[int, dict[int, int]] = {}
-        if not rows.any():
-            return out
-        pairs, counts = np.unique(np.stack([combo_ids[rows], codes[rows]]), axis=1, return_counts=True)
-        for (combo, code), count in zip(pairs.T.tolist(), counts.tolist(), strict=True):
+        for pair, count in zip(pairs.index.tolist(), pairs.tolist(), strict=True):
+            combo, code = divmod(pair, width)
             out.setdefault(combo, {})[code] = count
         return out
 
@@ -247,13 +244,13 @@ def _value_level_profile(
 
 def _combinations(by_codes: list[tuple[np.ndarray, list[str]]]) -> tuple[np.ndarray, list[Combo]]:
     """Each record's combination of by-texts as an id, and the combinations in order of first record."""
-    n = len(by_codes[0][0])
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), []
-    keys = pd.DataFrame({i: codes for i, (codes, _) in enumerate(by_codes)})
-    ids, first_rows = pd.factorize(pd.MultiIndex.from_frame(keys))
+    ids = np.zeros(len(by_codes[0][0]), dtype=np.int64)
+    for codes, distinct in by_codes:  # refactorized after each variable: the ids stay below the records
+        ids, _ = pd.factorize(ids * (len(distinct) + 1) + (codes + 1), sort=False)
+    _, first = np.unique(ids, return_index=True)  # each id's first record (ids count up from 0)
     combos = [
-        tuple(None if code < 0 else by_codes[i][1][code] for i, code in enumerate(row)) for row in first_rows
+        tuple(None if codes[row] < 0 else distinct[codes[row]] for codes, distinct in by_codes)
+        for row in first.tolist()
     ]
     return np.asarray(ids, dtype=np.int64), combos
 
