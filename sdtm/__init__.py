@@ -28,6 +28,7 @@ from sdtm._derive import (
 from sdtm._elements import compute_epoch, compute_subject_elements, derive_epoch, derive_se
 from sdtm._engine import RawDataError, SdtmResult, check_raw_forms, read_raw_form, run_sdtm
 from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
+from sdtm._partition import SubjectRange, subject_ranges
 from sdtm._reference import compute_source_dates, derive_dm, derive_reference_dates
 from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
 from sdtm._template import TemplateError, compute_template, parse_template
@@ -48,6 +49,7 @@ __all__ = [
     "RawDataError",
     "RuleContext",
     "SdtmResult",
+    "SubjectRange",
     "SourceSpec",
     "TrialDesignError",
     "UnitTable",
@@ -91,4 +93,5 @@ __all__ = [
     "read_raw_form",
     "read_units",
     "run_sdtm",
+    "subject_ranges",
 ]

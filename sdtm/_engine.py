@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from sdtm._derive import (
 from sdtm._elements import compute_subject_elements, derive_epoch, derive_se
 from sdtm._longtext import derive_long_text
 from sdtm._mapspec import MappingSpec, SourceSpec, form_missing_tokens, read_mapping_specs
+from sdtm._partition import SubjectRange
 from sdtm._plausible import compute_implausible_values
 from sdtm._rawcsv import RawFormError, compute_missing_tokens_left, read_form_header, read_raw_form
 from sdtm._reference import derive_dm, derive_reference_dates
@@ -287,11 +287,11 @@ def _map_source(
     study: Study,
     *,
     last: bool = False,
-    subjects: Collection[str] | None = None,
+    partition: SubjectRange | None = None,
 ) -> tuple[pd.DataFrame, list[Finding]]:
     """One source's rows of the dataset. `last`: no later source reads the form, so it leaves `forms` here
-    (a filter or de-duplication then does not hold the whole form beside the rows it keeps). `subjects`:
-    only the records of these USUBJIDs (a partition of the study)."""
+    (a filter or de-duplication then does not hold the whole form beside the rows it keeps). `partition`:
+    only the records of its USUBJIDs (a partition of the study)."""
     own = last and src.form not in {step["merge"]["form"] for step in src.steps if "merge" in step}
     # columns are only added: copy-on-write keeps a form that stays in `forms` intact
     raw = forms.pop(src.form) if own else forms[src.form].copy(deep=False)
@@ -312,8 +312,8 @@ def _map_source(
             raw, src.variables["USUBJID"], RuleContext(spec.name, "USUBJID", study.codelists)
         )
         raw[USUBJID] = mapped.where(mapped != "", raw[USUBJID])
-    if subjects is not None:
-        raw = raw.loc[raw[USUBJID].isin(subjects)].reset_index(drop=True)
+    if partition is not None:
+        raw = raw.loc[partition.mask(raw[USUBJID])].reset_index(drop=True)
     out = pd.DataFrame(index=raw.index)
     for name, rule in src.variables.items():
         var = spec.variable(name)
@@ -464,10 +464,13 @@ def _visit_records(df: pd.DataFrame, order: np.ndarray | None) -> pd.DataFrame |
     return part.reset_index(drop=True)
 
 
-def run_sdtm(raw_dir: Path, study: Study, subjects: Collection[str] | None = None) -> SdtmResult:
-    """Map the raw forms in `raw_dir` to SDTM with the study's `mappings/` and `specs/`; with `subjects`
-    (USUBJIDs), the records of those subjects only: a partition of the study, whose subject-level datasets
-    are the whole run's records of those subjects (docs/partitioned-runs.md).
+def run_sdtm(raw_dir: Path, study: Study, partition: SubjectRange | None = None) -> SdtmResult:
+    """Map the raw forms in `raw_dir` to SDTM with the study's `mappings/` and `specs/`; with a `partition`
+    (a range of USUBJIDs), the records of those subjects only: the subject-level datasets of the partitions
+    (sdtm.subject_ranges), one after the other, are the whole run's, and so are their findings, each kept
+    by the partition that owns it (SubjectRange.owns). The trial design datasets are built from the
+    partition's DM (TS ACTSUB counts its subjects): a partitioned run builds them once from the whole DM
+    (docs/partitioned-runs.md).
 
     Raises SpecError (mapping specs invalid; no data read) or RawDataError (a form or a declared column is
     missing; nothing mapped). Data problems are findings in the result.
@@ -526,7 +529,7 @@ def run_sdtm(raw_dir: Path, study: Study, subjects: Collection[str] | None = Non
         parts = []
         for j, src in enumerate(mspec.sources):
             part, found = _map_source(
-                src, forms, dspec, study, last=last_used[src.form] == (i, j), subjects=subjects
+                src, forms, dspec, study, last=last_used[src.form] == (i, j), partition=partition
             )
             result.findings.extend(found)
             parts.append(part)
@@ -657,6 +660,8 @@ def run_sdtm(raw_dir: Path, study: Study, subjects: Collection[str] | None = Non
     result.datasets.update(_trial_design(study, result.datasets.get("DM")))
     result.datasets = dict(sorted(result.datasets.items()))
     result.trace = dict(sorted(result.trace.items()))
+    if partition is not None:
+        result.findings = Findings([f for f in result.findings if partition.owns(f)])
     return result
 
 

@@ -1,11 +1,13 @@
-"""Subject partitions (issue 16, docs/partitioned-runs.md): run_sdtm on a subset of subjects gives the
-whole run's records of those subjects, so the datasets of a study mapped (and its ADaM derived) in
-partitions, put one after the other, are the datasets of the whole study; spilled to Parquet partition by
+"""Subject partitions (issue 16, docs/partitioned-runs.md): run_sdtm on a range of subjects gives the
+whole run's records of those subjects and the findings the partition owns, so the datasets of a study
+mapped (and its ADaM derived) in partitions, put one after the other, are the datasets of the whole study
+and their findings the whole study's; spilled to Parquet partition by
 partition and streamed to XPT, Dataset-JSON and NDJSON, they are the files of the whole study byte for
 byte, and their define.xml, from the partitions' merged profiles, is the whole study's. Checked on the bundled study and on the CDISC pilot."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -17,17 +19,19 @@ from cdiscgen import load_study
 from cdiscgen._partitions import SpilledDatasets
 from cdiscgen._publish import write_datasets
 from define import write_define
-from sdtm import run_sdtm
+from sdtm import run_sdtm, subject_ranges
 from tests.conftest import REPO, refdata_path
 
 pytestmark = pytest.mark.slow
 
 
-def _partitions(dm: pd.DataFrame, count: int) -> list[list[str]]:
-    """DM's subjects in `count` runs of consecutive USUBJIDs (as a partitioned run would cut them)."""
-    subjects = sorted(dm["USUBJID"])
-    size = -(-len(subjects) // count)
-    return [subjects[i : i + size] for i in range(0, len(subjects), size)]
+def _same_findings(parts: list, whole) -> None:
+    """The partitions' findings, together, are the whole run's: the same multiset (order aside)."""
+
+    def rows(findings) -> list[str]:
+        return sorted(repr(sorted(f.as_dict().items())) for f in findings)
+
+    assert rows(f for p in parts for f in p) == rows(whole)
 
 
 def _assert_concatenated_parts_are_the_whole(
@@ -92,16 +96,24 @@ def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path) 
     from adam import derive_adam
 
     def adam(datasets):
-        return derive_adam(datasets, study.settings, cutoff=study.cutoff, study_dir=study.root).datasets
+        return derive_adam(datasets, study.settings, cutoff=study.cutoff, study_dir=study.root)
 
-    parts = [run_sdtm(raw, study, subjects=set(p)).datasets for p in _partitions(whole.datasets["DM"], count)]
+    mapped = [
+        run_sdtm(raw, study, partition=r) for r in subject_ranges(whole.datasets["DM"]["USUBJID"], count)
+    ]
+    assert len(mapped) == count
+    _same_findings([m.findings for m in mapped], whole.findings)
+    parts = [m.datasets for m in mapped]
     by_subject = [name for name, frame in whole.datasets.items() if "USUBJID" in frame.columns]
     assert {"DM", "AE"} <= set(by_subject)
     _assert_concatenated_parts_are_the_whole(parts, whole.datasets, by_subject)
     _assert_spilled_partitions_write_the_whole_files(parts, whole.datasets, by_subject, study, tmp / "sdtm")
-    whole_adam = adam(whole.datasets)
+    derived = adam(whole.datasets)
+    whole_adam = derived.datasets
     assert "ADSL" in whole_adam
-    parts_adam = [adam(p) for p in parts]
+    derived_parts = [adam(p) for p in parts]
+    _same_findings([d.findings for d in derived_parts], derived.findings)
+    parts_adam = [d.datasets for d in derived_parts]
     _assert_concatenated_parts_are_the_whole(parts_adam, whole_adam, list(whole_adam))
     _assert_spilled_partitions_write_the_whole_files(
         parts_adam, whole_adam, list(whole_adam), study, tmp / "adam"
@@ -119,3 +131,39 @@ def test_the_pilot_in_three_subject_partitions_is_the_whole_study(pilot_mapped, 
     _assert_partitions_give_the_whole(
         pilot_mapped(), refdata_path("cdiscpilot01-raw", "raw"), study, 3, tmp_path
     )
+
+
+def test_records_of_no_dm_subject_and_repeated_rows_are_in_exactly_one_partition(darpal_run, tmp_path):
+    """Raw data with defects a partition could lose or repeat: an adverse event of a subject not in DM
+    (MAP010, sorting after every DM subject), a vital-signs row without a subject, a repeated row."""
+    raw = tmp_path / "raw"
+    shutil.copytree(darpal_run / "raw", raw)
+    ae = pd.read_csv(raw / "adverse_events.csv", dtype=str, keep_default_na=False)
+    stray = ae.iloc[[0]].assign(SUBJECT="999-001", RECORD_ID="AE-9999999")
+    pd.concat([ae, stray, ae.iloc[[3]]], ignore_index=True).to_csv(raw / "adverse_events.csv", index=False)
+    vs = pd.read_csv(raw / "vital_signs.csv", dtype=str, keep_default_na=False)
+    blank = vs.iloc[[5]].assign(SUBJECT="", RECORD_ID="VS-9999999")
+    pd.concat([vs, blank], ignore_index=True).to_csv(raw / "vital_signs.csv", index=False)
+
+    study = load_study(None)
+    whole = run_sdtm(raw, study)
+    codes = {f.code for f in whole.findings}
+    assert {"MAP010", "MAP005"} <= codes, codes
+    mapped = [run_sdtm(raw, study, partition=r) for r in subject_ranges(whole.datasets["DM"]["USUBJID"], 3)]
+    _same_findings([m.findings for m in mapped], whole.findings)
+    by_subject = [name for name, frame in whole.datasets.items() if "USUBJID" in frame.columns]
+    _assert_concatenated_parts_are_the_whole([m.datasets for m in mapped], whole.datasets, by_subject)
+    assert "DARPAL-999-001" in set(mapped[-1].datasets["AE"]["USUBJID"])
+
+
+def test_subject_ranges_cover_every_text_in_consecutive_ranges():
+    from sdtm import SubjectRange
+
+    ranges = subject_ranges(["S-05", "S-01", "S-03", "S-02", "S-04", "S-01"], 2)
+    # 5 distinct subjects in 2 ranges of 3 and 2; unbounded at both ends
+    assert ranges == [SubjectRange(None, "S-04"), SubjectRange("S-04", None)]
+    assert [r.holds("") for r in ranges] == [True, False] and [r.holds("Z") for r in ranges] == [False, True]
+    assert subject_ranges(["A", "B"], 5) == [SubjectRange(None, "B"), SubjectRange("B", None)]
+    assert subject_ranges([], 3) == [SubjectRange(None, None)]
+    with pytest.raises(ValueError, match="at least 1 partition"):
+        subject_ranges(["A"], 0)
