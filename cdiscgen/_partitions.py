@@ -36,18 +36,11 @@ class SpilledDatasets:
 
     def add(self, datasets: Mapping[str, pd.DataFrame]) -> None:
         """The next partition's datasets, each conformed to its spec (order and set of variables). A
-        partition that lacks a dataset an earlier one had, or brings a new one, is an error: every partition
-        of a run holds the same datasets (an empty frame where a partition has no records)."""
+        dataset a partition does not make has no records there (a SUPP-- dataset made only for records
+        that need one): its parts are those of the partitions that made it."""
         from cdiscgen._publish import agency_profile, conform_to_spec, xpt_variables
         from define import profile_dataset
 
-        if self.partitions and set(datasets) != set(self._files):
-            missing = sorted(set(self._files) - set(datasets))
-            extra = sorted(set(datasets) - set(self._files))
-            raise ValueError(
-                f"partition {self.partitions + 1} does not hold the datasets of partition 1 "
-                f"(missing {missing or 'none'}, new {extra or 'none'})"
-            )
         profile = agency_profile(self.study)
         folder = self.folder / f"p{self.partitions + 1:05d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,3 +77,36 @@ class SpilledDatasets:
 
     def profile(self, name: str) -> DatasetProfile:
         return self._profiles[name]
+
+    def partition(self, number: int) -> dict[str, pd.DataFrame]:
+        """The datasets partition `number` (from 1) made, read back."""
+        folder = self.folder / f"p{number:05d}"
+        paths = {name: folder / f"{name.lower()}.parquet" for name in self.names()}
+        return {name: pd.read_parquet(path) for name, path in paths.items() if path.exists()}
+
+    def whole(self, name: str) -> pd.DataFrame:
+        """One dataset whole (for the study-level steps that read a small one: DM, ADSL)."""
+        frames = [read() for read in self.parts(name).readers]
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+class TraceFiles:
+    """The traceability CSV of each SDTM dataset, appended partition by partition (the header once): the
+    file write_trace writes for the whole dataset."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.started: set[str] = set()
+
+    def add(self, trace: Mapping[str, pd.DataFrame]) -> None:
+        for name in sorted(trace):
+            path = self.folder / f"{name.lower()}.trace.csv"
+            with path.open("a", encoding="utf-8", newline="\n") as handle:
+                trace[name].to_csv(handle, index=False, header=name not in self.started, lineterminator="\n")
+            self.started.add(name)
+
+    def move_into(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self.folder.glob("*.trace.csv")):
+            path.replace(folder / path.name)

@@ -84,6 +84,7 @@ class RunOptions:
     seed: int = 20240101
     sites: int = 5
     cutoff: date | None = None
+    partition_subjects: int | None = None  # build SDTM and ADaM in partitions of about this many subjects
 
 
 @dataclass
@@ -194,17 +195,53 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         )
         raw_dir = layout["raw"]
 
+    from adam import declares_adam
+
+    # a study still being set up may declare SDTM only: no ADaM stages then, and run.json lists none
+    with_adam = declares_adam(study.root)
+    if not with_adam:
+        log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
+    if options.partition_subjects:
+        from cdiscgen._partitioned import run_partitioned
+
+        run_partitioned(
+            Path(raw_dir),
+            study,
+            partition_subjects=options.partition_subjects,
+            layout=layout,
+            spill_root=work.parent,
+            created=created,
+            cutoff=cutoff,
+            with_adam=with_adam,
+            stage=stage,
+            findings=result.findings,
+        )
+    else:
+        _run_whole(Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result)
+    _validate_and_report(study, layout, created, with_adam, stage, result)
+    return result
+
+
+def _run_whole(
+    raw_dir: Path,
+    study: Study,
+    layout: dict[str, Path],
+    created: datetime,
+    cutoff: date | None,
+    with_adam: bool,
+    stage: Callable[..., Any],
+    result: RunResult,
+) -> None:
+    """The stages sdtm, adam, export-sdtm, export-adam, define and summary, each on the whole study."""
     from sdtm import run_sdtm
 
     # the stage results live in one dict so they can be released before validation (peak memory)
     held: dict[str, Any] = {}
-    held["sdtm"] = stage("sdtm", lambda: run_sdtm(Path(raw_dir), study), lambda r: _total_rows(r.datasets))
+    held["sdtm"] = stage("sdtm", lambda: run_sdtm(raw_dir, study), lambda r: _total_rows(r.datasets))
     result.findings.extend(held["sdtm"].findings)
 
-    from adam import declares_adam, derive_adam
+    from adam import derive_adam
 
-    # a study still being set up may declare SDTM only: no ADaM stages then, and run.json lists none
-    with_adam = declares_adam(study.root)
     if with_adam:
         held["adam"] = stage(
             "adam",
@@ -212,8 +249,6 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             lambda r: _total_rows(r.datasets),
         )
         result.findings.extend(held["adam"].findings)
-    else:
-        log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
 
     sdtm_written = stage(
         "export-sdtm",
@@ -282,6 +317,15 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     # Validation reads the files as filed; the in-memory datasets are no longer needed (peak memory).
     held.clear()
 
+
+def _validate_and_report(
+    study: Study,
+    layout: dict[str, Path],
+    created: datetime,
+    with_adam: bool,
+    stage: Callable[..., Any],
+    result: RunResult,
+) -> None:
     from cdiscgen.report import write_reports
     from cdiscgen.validate import validate_submission
 
@@ -305,7 +349,6 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             validation=validation,
         ),
     )
-    return result
 
 
 # A full garbage collection costs ~70 ms whatever the data; below this many rows the memory it would
@@ -388,6 +431,7 @@ def _write_run_json(work: Path, options: RunOptions, study: Study, result: RunRe
             "seed": options.seed if options.raw_dir is None else None,
             "sites": options.sites if options.raw_dir is None else None,
             "cutoff": str(options.cutoff or study.cutoff),
+            "partition_subjects": options.partition_subjects,
         },
         "versions": _versions(),
         "stages": [{"name": s.name, "seconds": s.seconds, "rows": s.rows} for s in result.stages],

@@ -426,6 +426,12 @@ def validate_command(
     show_default=True,
     help="Simulated sites (without --raw).",
 )
+@click.option(
+    "--partition-subjects",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Build SDTM and ADaM in partitions of about this many subjects (a large study: the same files).",
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
 @study_option
 @cutoff_option
@@ -438,6 +444,7 @@ def run_command(
     subjects: int,
     seed: int,
     sites: int,
+    partition_subjects: int | None,
     out_dir: Path,
     study_dir: Path | None,
     cutoff: Any,
@@ -462,6 +469,7 @@ def run_command(
         seed=seed,
         sites=sites,
         cutoff=cutoff.date() if cutoff else None,
+        partition_subjects=partition_subjects,
     )
     try:
         with make_reporter(quiet=ctx.obj.get("quiet", False)) as reporter:

@@ -26,7 +26,15 @@ from sdtm._derive import (
     derive_supp,
 )
 from sdtm._elements import compute_epoch, compute_subject_elements, derive_epoch, derive_se
-from sdtm._engine import RawDataError, SdtmResult, check_raw_forms, read_raw_form, run_sdtm
+from sdtm._engine import (
+    RawDataError,
+    SdtmResult,
+    check_raw_forms,
+    list_subjects,
+    read_raw_form,
+    run_sdtm,
+    trial_design_datasets,
+)
 from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
 from sdtm._partition import SubjectRange, subject_ranges
 from sdtm._reference import compute_source_dates, derive_dm, derive_reference_dates
@@ -93,5 +101,7 @@ __all__ = [
     "read_raw_form",
     "read_units",
     "run_sdtm",
+    "list_subjects",
+    "trial_design_datasets",
     "subject_ranges",
 ]

@@ -665,6 +665,34 @@ def run_sdtm(raw_dir: Path, study: Study, partition: SubjectRange | None = None)
     return result
 
 
+def list_subjects(raw_dir: Path, study: Study) -> list[str]:
+    """The USUBJIDs DM's sources give (mapped as run_sdtm maps them, nothing else derived), sorted: what a
+    partitioned run cuts into subject ranges. Empty when the study maps no DM."""
+    specs = read_mapping_specs(study)
+    dm = next((m for m in specs if m.dataset == "DM"), None)
+    if dm is None:
+        return []
+    needed = _required_columns(specs)
+    missing = form_missing_tokens(specs, study)
+    forms: dict[str, pd.DataFrame] = {}
+    for form in sorted({f for src in dm.sources for f in src.required_columns()}):
+        try:
+            forms[form] = read_raw_form(Path(raw_dir) / form, needed[form], [], missing.get(form, ()))
+        except RawFormError as exc:
+            raise RawDataError([str(exc)]) from None
+    subjects: set[str] = set()
+    for src in dm.sources:
+        part, _ = _map_source(src, forms, study.dataset("DM"), study)
+        subjects.update(part[USUBJID].astype("str"))
+    return sorted(subjects)
+
+
+def trial_design_datasets(study: Study, dm: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """TS/TA/TE/TV/TI of the study, TS's ACTSUB and FCNTRY from `dm` (the whole mapped DM): what a
+    partitioned run builds once, after its partitions."""
+    return _trial_design(study, dm)
+
+
 def _scatter(values: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Values given in `order` (positions) put back at those positions."""
     out = np.empty_like(values)

@@ -96,15 +96,16 @@ def test_a_dataset_spilled_in_partitions_is_written_as_the_whole_one(tmp_path):
     assert written.files[0].read_bytes() == expected.files[0].read_bytes()
 
 
-def test_partitions_must_hold_the_same_datasets(tmp_path):
+def test_a_dataset_made_by_some_partitions_only_has_their_parts(tmp_path):
     from cdiscgen._partitions import SpilledDatasets
 
     spilled = SpilledDatasets(tmp_path / "spill", load_study())
+    spilled.add({})
     spilled.add({"TV": tv_frame()})
-    with pytest.raises(
-        ValueError, match=r"partition 2 does not hold the datasets of partition 1 \(missing \['TV'\]"
-    ):
-        spilled.add({})
+    spilled.add({})
+    assert (
+        spilled.names() == ["TV"] and len(spilled.parts("TV").readers) == 1 and spilled.parts("TV").rows == 2
+    )
 
 
 def test_a_dataset_in_parts_must_match_its_spec(tmp_path):

@@ -167,3 +167,48 @@ def test_subject_ranges_cover_every_text_in_consecutive_ranges():
     assert subject_ranges([], 3) == [SubjectRange(None, None)]
     with pytest.raises(ValueError, match="at least 1 partition"):
         subject_ranges(["A"], 0)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _assert_same_output(partitioned: Path, whole: Path) -> None:
+    """Every file of the output tree byte for byte, run.json aside (timings; its checksums must agree)."""
+    import json
+
+    mine, theirs = _files(partitioned), _files(whole)
+    assert sorted(mine) == sorted(theirs)
+    differing = [name for name in theirs if name != "run.json" and mine[name] != theirs[name]]
+    assert not differing, f"differ from the unpartitioned run: {differing}"
+    run = json.loads(mine["run.json"])
+    assert run["files"] == json.loads(theirs["run.json"])["files"]
+    assert run["inputs"]["partition_subjects"] is not None
+
+
+def test_a_run_in_partitions_writes_the_files_of_the_whole_run(darpal_run, tmp_path):
+    """40 subjects in partitions of 15: three partitions, each with its own subjects; TS ACTSUB, define.xml,
+    the summary and the validation report come out as the whole run's."""
+    from cdiscgen._pipeline import RunOptions, run_pipeline
+    from tests.conftest import _QuietReporter
+
+    result = run_pipeline(
+        RunOptions(out_dir=tmp_path / "out", partition_subjects=15), reporter=_QuietReporter()
+    )
+    assert [s.name for s in result.stages][:3] == ["simulate", "sdtm", "adam"]
+    _assert_same_output(tmp_path / "out", darpal_run)
+
+
+def test_the_pilot_in_partitions_writes_the_files_of_the_whole_run(tmp_path):
+    from cdiscgen._pipeline import RunOptions, run_pipeline
+    from tests.conftest import _QuietReporter
+
+    common = {
+        "raw_dir": refdata_path("cdiscpilot01-raw", "raw"),
+        "study_dir": REPO / "examples" / "cdiscpilot01",
+    }
+    run_pipeline(RunOptions(out_dir=tmp_path / "whole", **common), reporter=_QuietReporter())
+    run_pipeline(
+        RunOptions(out_dir=tmp_path / "parts", partition_subjects=100, **common), reporter=_QuietReporter()
+    )
+    _assert_same_output(tmp_path / "parts", tmp_path / "whole")
