@@ -701,22 +701,23 @@ def write_xpt_split(
     """
     folder = Path(folder)
     stem = dataset.lower()
+    planned: list[_Column] = []
     if isinstance(frame, DatasetParts):
         _require_fixed_lengths(dataset, variables)
         row_length = sum(v.length or 8 for v in variables)
-        size = _size_from_layout(len(frame), row_length, len(variables))
-        if size > profile.max_file_bytes:
-            raise XptError(
-                f"{dataset}: {size} bytes, over the {profile.name} limit of {profile.max_file_bytes} bytes; a "
-                "dataset written in subject partitions cannot be split into parts yet: run it unpartitioned",
-                dataset=dataset,
-            )
-        return [_write_unsplit(frame, folder, stem, dataset, label, variables, profile, created, id_column)]
-    codec = _codec(profile.encoding)
-    planned, _ = _plan(
-        frame, dataset=dataset, label=label, variables=variables, codec=codec, id_column=id_column
-    )
-    row_length = sum(c.length for c in planned)
+    else:
+        planned, _ = _plan(
+            frame, dataset=dataset, label=label, variables=variables, codec=_codec(profile.encoding),
+            id_column=id_column,
+        )  # fmt: skip
+        row_length = sum(c.length for c in planned)
+    size = _size_from_layout(len(frame), row_length, len(variables))
+    if size > profile.max_file_bytes and isinstance(frame, DatasetParts):
+        raise XptError(
+            f"{dataset}: {size} bytes, over the {profile.name} limit of {profile.max_file_bytes} bytes; a "
+            "dataset written in subject partitions cannot be split into parts yet: run it unpartitioned",
+            dataset=dataset,
+        )
     full = write_xpt(
         frame,
         folder / f"{stem}.xpt",
@@ -729,7 +730,7 @@ def write_xpt_split(
     )
     written = [full]
     split_dir = folder / "split"
-    if _size_from_layout(len(frame), row_length, len(planned)) > profile.max_file_bytes:
+    if size > profile.max_file_bytes:
         fixed = 9 * RECORD + _padded_size(NAMESTR_LENGTH * len(planned))
         max_rows = ((profile.max_file_bytes - fixed) // RECORD * RECORD) // row_length
         if max_rows < 1:
@@ -775,31 +776,6 @@ def write_xpt_split(
         )
     _remove_stale_parts(split_dir, stem, {p.name for p in written})
     return written
-
-
-def _write_unsplit(
-    frame: DatasetParts,
-    folder: Path,
-    stem: str,
-    dataset: str,
-    label: str,
-    variables: Sequence[XptVariable],
-    profile: AgencyProfile,
-    created: datetime,
-    id_column: str,
-) -> Path:
-    full = write_xpt(
-        frame,
-        folder / f"{stem}.xpt",
-        dataset=dataset,
-        label=label,
-        variables=variables,
-        profile=profile,
-        created=created,
-        id_column=id_column,
-    )
-    _remove_stale_parts(folder / "split", stem, {full.name})
-    return full
 
 
 def _remove_stale_parts(split_dir: Path, stem: str, keep: set[str]) -> None:
