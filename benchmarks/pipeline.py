@@ -1,6 +1,9 @@
 """The whole `cdiscgen run` at scale: per-stage seconds, rows/s, peak RSS and disk use.
 
-    python benchmarks/pipeline.py --subjects 10000 [--out benchmarks/_out/pipeline]
+    python benchmarks/pipeline.py --subjects 10000 [--partition-subjects 2000] [--out benchmarks/_out/pipeline]
+
+Peak RSS per stage is the largest resident set sampled every 0.2 s while the stage ran (VmRSS of
+/proc/self/status), so it shows which stage sets the run's peak.
 
 Targets (issue 8, 2-core machine): 10,000 subjects in under 3 minutes, peak memory under 4 GB,
 output under 3 GB; the default 40-subject run in under 15 seconds including start-up.
@@ -13,6 +16,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,15 +26,50 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from cdiscgen._pipeline import RunOptions, run_pipeline  # noqa: E402
 
 
+def resident_bytes() -> int:
+    """This process's resident set now (VmRSS), 0 where /proc is not available."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class Recorder:
+    """Seconds, rows and the peak resident set of each stage (sampled every 0.2 s by a thread)."""
+
     def __init__(self) -> None:
         self.rows: dict[str, int | None] = {}
         self.seconds: dict[str, float] = {}
+        self.peak: dict[str, int] = {}
+        self._current: str | None = None
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self._note()
+
+    def _note(self) -> None:
+        name = self._current
+        if name is not None:
+            self.peak[name] = max(self.peak.get(name, 0), resident_bytes())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sampler.join()
 
     def stage_started(self, name: str) -> None:
         print(f"  {name} ...", flush=True)
+        self._current = name
+        self._note()
 
     def stage_finished(self, name: str, seconds: float, rows: int | None) -> None:
+        self._note()
+        self._current = None
         self.rows[name] = rows
         self.seconds[name] = seconds
 
@@ -46,6 +85,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=20240101)
     parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--partition-subjects", type=int, default=None, help="as `cdiscgen run`")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/_out/pipeline"))
     parser.add_argument("--keep", action="store_true", help="keep the output tree")
     args = parser.parse_args()
@@ -55,18 +95,30 @@ def main() -> None:
     recorder = Recorder()
     start = time.perf_counter()
     result = run_pipeline(
-        RunOptions(out_dir=args.out, subjects=args.subjects, seed=args.seed, sites=args.sites), recorder
+        RunOptions(
+            out_dir=args.out,
+            subjects=args.subjects,
+            seed=args.seed,
+            sites=args.sites,
+            partition_subjects=args.partition_subjects,
+        ),
+        recorder,
     )
     total = time.perf_counter() - start
+    recorder.stop()
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is KiB on Linux
     disk_gb = tree_bytes(result.out_dir) / 1024**3
 
-    print(f"\ncdiscgen run, {args.subjects:,} subjects, {args.sites} sites")
-    print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}")
+    partitions = f", partitions of {args.partition_subjects:,}" if args.partition_subjects else ""
+    print(f"\ncdiscgen run, {args.subjects:,} subjects, {args.sites} sites{partitions}")
+    print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'peak RSS GB':>14}")
     for name, seconds in recorder.seconds.items():
         rows = recorder.rows.get(name)
         rate = f"{rows / seconds:,.0f}" if rows and seconds > 0 else ""
-        print(f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}")
+        peak = f"{recorder.peak.get(name, 0) / 1024**3:.2f}"
+        print(
+            f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}{peak:>14}"
+        )
     print(f"{'total':<14}{total:>10.2f}")
     print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
 
