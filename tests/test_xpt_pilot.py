@@ -105,3 +105,54 @@ def test_cp1252_byte_is_refused_under_fda(tmp_path):
     # reading it as ASCII is refused too, naming the variable and the row
     with pytest.raises(XptError, match="do not decode as ascii"):
         read_xpt(TS_CP1252)
+
+
+RANGE_FILES = [REFDATA / "sdtm-msg-2.0" / "lb.xpt", REFDATA / "cdiscpilot01" / "sdtm" / "ex.xpt"]
+
+
+@pytest.mark.parametrize("path", [p for p in RANGE_FILES if p.exists()], ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("where", ["start", "middle", "end", "empty"])
+def test_reading_a_range_of_records_gives_those_records(path, where):
+    """A subject partition of a large file is read as a range of its records (issue 16): pyreadstat reads
+    the same records with its own row offset and limit."""
+    total = len(pyreadstat.read_xport(str(path), usecols=["USUBJID"])[0])
+    start, stop = {
+        "start": (0, 7),
+        "middle": (total // 3, total // 3 + 101),
+        "end": (total - 5, total),
+        "empty": (total // 2, total // 2),
+    }[where]
+    frame, meta = read_xpt(path, rows=(start, stop))
+    assert list(frame.index) == list(range(stop - start))
+    assert meta == read_xpt(path)[1]
+    if stop == start:
+        assert list(frame.columns) == [v.name for v in meta.variables]
+        return
+    df, _ = pyreadstat.read_xport(
+        str(path), row_offset=start, row_limit=stop - start, disable_datetime_conversion=True
+    )
+    assert list(df.columns) == list(frame.columns) and len(df) == stop - start
+    for col in df.columns:
+        expected = [("" if v is None else v) for v in df[col].tolist()]
+        assert _same(frame[col].tolist(), expected), col
+
+
+def test_a_range_outside_the_file_is_refused_with_the_records_it_holds():
+    path = RANGE_FILES[0]
+    total = len(read_xpt(path)[0])
+    with pytest.raises(
+        XptError, match=rf"records {total - 1}-{total + 1} asked for; the file holds {total:,}"
+    ):
+        read_xpt(path, rows=(total - 1, total + 1))
+
+
+@pytest.mark.skipif(not TS_CP1252.exists(), reason="cdiscpilot01/sdtm/ts.xpt is absent")
+def test_an_undecodable_value_in_a_range_names_its_row_of_the_file():
+    with pytest.raises(XptError) as whole:
+        read_xpt(TS_CP1252)
+    row = whole.value.row  # 1-based row of the file
+    with pytest.raises(XptError) as part:
+        read_xpt(TS_CP1252, rows=(row - 2, row))
+    assert part.value.row == row and f"row {row}:" in str(part.value)
+    frame, _ = read_xpt(TS_CP1252, rows=(0, row - 1))  # the rows before it decode
+    assert len(frame) == row - 1

@@ -128,8 +128,12 @@ def _check_variables(
         end, previous = pos + var.length, var.name
 
 
-def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataFrame, XptMeta]:
-    """Read the first member of an XPT v5 file.
+def read_xpt(
+    path: str | Path, *, encoding: str | None = None, rows: tuple[int, int] | None = None
+) -> tuple[pd.DataFrame, XptMeta]:
+    """Read the first member of an XPT v5 file, or only its records `rows` = (start, stop), counted from 0
+    (a subject partition of a large file: the file is mapped, not read whole into memory, and the frame's
+    index starts at 0).
 
     Numeric missing values (., .A-.Z, ._) become NaN; character values lose trailing blanks (a blank
     value is ""). Text is decoded with ``encoding`` (default ASCII; a byte that does not decode is an
@@ -138,7 +142,10 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
     path = Path(path)
     require_regular_file(path)
     codec = encoding or "ascii"
-    raw = np.fromfile(path, dtype=np.uint8)  # numpy's reader: far faster than bytes for a large file
+    if rows is not None and path.stat().st_size >= 8 * RECORD:
+        raw = np.memmap(path, dtype=np.uint8, mode="r")
+    else:
+        raw = np.fromfile(path, dtype=np.uint8)  # numpy's reader: far faster than bytes for a large file
     data = raw[:_HEAD_BYTES].tobytes()  # the header records, as bytes (extended below if needed)
     if raw.size < 8 * RECORD or not data.startswith(_LIBRARY):
         raise XptError(f"{path}: not a SAS transport v5 file (no LIBRARY header record)")
@@ -189,31 +196,43 @@ def read_xpt(path: str | Path, *, encoding: str | None = None) -> tuple[pd.DataF
         raise XptError(f"{path}: holds more than one member; only single-dataset files are supported")
     row_length = max((p + v.length for p, v in zip(positions, variables, strict=True)), default=0)
     n_rows = body.size // row_length if row_length else 0
-    rows = body[: n_rows * row_length].reshape(n_rows, row_length)
+    records = body[: n_rows * row_length].reshape(n_rows, row_length)
     # Rows that start inside the final 80-byte record and are all blanks are record padding.
-    while n_rows and (n_rows - 1) * row_length > body.size - RECORD and (rows[n_rows - 1] == 0x20).all():
+    while n_rows and (n_rows - 1) * row_length > body.size - RECORD and (records[n_rows - 1] == 0x20).all():
         n_rows -= 1
-    rows = rows[:n_rows]
     rest = body[n_rows * row_length :] if row_length else body[:0]
     if (rest != 0x20).any():
         raise XptError(
             f"{path}: the last observation is incomplete ({rest.size} of {row_length} bytes at offset "
             f"{obs + RECORD + n_rows * row_length:,}): the file is truncated"
         )
+    start, stop = _row_range(rows, n_rows, path)
+    rows_read = np.ascontiguousarray(records[start:stop]) if rows is not None else records[:n_rows]
+    n_rows = stop - start
     columns: dict[str, pd.Series] = {}
     fast_text = _ascii_compatible(codec)
     for var, pos in zip(variables, positions, strict=True):
         if var.type == "num":
-            columns[var.name] = pd.Series(_read_numbers(rows, pos, var.length), dtype="float64")
+            columns[var.name] = pd.Series(_read_numbers(rows_read, pos, var.length), dtype="float64")
             continue
         # The column's fixed-width fields as one contiguous S<length> array (a strided view, then one copy).
-        fixed = np.ascontiguousarray(_field(rows, pos, f"S{var.length}"))
+        fixed = np.ascontiguousarray(_field(rows_read, pos, f"S{var.length}"))
         text = _arrow_text(fixed, codec, fast_text)
         if text is None:  # not ASCII under a codec other than UTF-8, or undecodable: decode with numpy
-            text = _numpy_text(fixed, codec, path, dataset, var.name)
+            text = _numpy_text(fixed, codec, path, dataset, var.name, start)
         columns[var.name] = pd.Series(text, dtype="str")
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
     return frame, XptMeta(dataset, label, tuple(variables), created, modified)
+
+
+def _row_range(rows: tuple[int, int] | None, n_rows: int, path: Path) -> tuple[int, int]:
+    """The records asked for, checked against the records the file holds."""
+    if rows is None:
+        return 0, n_rows
+    start, stop = rows
+    if not 0 <= start <= stop <= n_rows:
+        raise XptError(f"{path}: records {start}-{stop} asked for; the file holds {n_rows:,}")
+    return start, stop
 
 
 def _holds_member(body: np.ndarray) -> bool:
@@ -273,18 +292,22 @@ def _arrow_text(fixed: np.ndarray, codec: str, ascii_compatible: bool) -> pa.Arr
     return text
 
 
-def _numpy_text(fixed: np.ndarray, codec: str, path: Path, dataset: str, name: str) -> np.ndarray:
+def _numpy_text(
+    fixed: np.ndarray, codec: str, path: Path, dataset: str, name: str, first_row: int = 0
+) -> np.ndarray:
+    """`fixed` decoded; an undecodable value names its row of the file (`first_row` is the first one read)."""
     try:
         decoded = np.char.decode(fixed, codec)
     except UnicodeDecodeError as exc:
         bad = next(i for i, v in enumerate(fixed.tolist()) if not _decodes(v, codec))
         value = bytes(fixed[bad])
+        row = first_row + bad + 1
         raise XptError(
-            f"{path}: {dataset}.{name} row {bad + 1}: bytes {value!r} do not decode as {codec} "
+            f"{path}: {dataset}.{name} row {row}: bytes {value!r} do not decode as {codec} "
             f"({exc.reason}); pass encoding=",
             dataset=dataset,
             variable=name,
-            row=bad + 1,
+            row=row,
             value=value,
         ) from None
     return np.char.rstrip(decoded, " ")
