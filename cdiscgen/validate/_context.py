@@ -21,6 +21,21 @@ from cdiscgen.validate._registry import Rule
 #: Findings listed per rule, dataset and variable before the rest is summarised in one finding.
 DEFAULT_LIMIT = 1000
 
+#: Where findings of records are counted together for the limit: (dataset, variable).
+ListingKey = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A finding about one record, with its place: the record's row in the whole dataset (a subject
+    partition adds its first row) and the number of the `findings_where` call that made it, so that the
+    records listed before the limit are the same whichever partition found them."""
+
+    finding: Finding
+    key: ListingKey
+    place: tuple[int, int]
+
+
 _TRIAL_DESIGN = frozenset({"TA", "TE", "TV", "TI", "TS", "TD", "TM"})
 _SPECIAL = frozenset({"DM", "CO", "SE", "SV", "SM"})
 
@@ -94,6 +109,11 @@ class ValidationContext:
     _derived: dict[tuple[str, str, tuple[str, ...]], Any] = field(default_factory=dict, repr=False)
     #: whether a rule read define.xml since `start_reading`
     define_read: bool = field(default=False, repr=False)
+    #: the row of the whole dataset where each dataset's first record here is (a subject partition's)
+    first_rows: dict[str, int] = field(default_factory=dict)
+    _listed: dict[int, Listed] = field(default_factory=dict, repr=False)
+    _hits: dict[ListingKey, int] = field(default_factory=dict, repr=False)
+    _calls: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.datasets, ReadDatasets):
@@ -103,9 +123,28 @@ class ValidationContext:
     # ------------------------------------------------------------------------------ what a rule examined
 
     def start_reading(self) -> None:
-        """Forget what was read: the runner calls it before each rule."""
+        """Forget what was read and listed: the runner calls it before each rule."""
         self.datasets.read.clear()
         self.define_read = False
+        self._listed.clear()
+        self._hits.clear()
+        self._calls = 0
+
+    def take_listed(self, found: list[Finding]) -> tuple[list[Listed], list[Finding], dict[ListingKey, int]]:
+        """A rule's findings split into those `findings_where` listed (with their places) and the others,
+        and the records found per (dataset, variable): what the runner limits, per rule, after the rule."""
+        listed: list[Listed] = []
+        others: list[Finding] = []
+        for f in found:
+            entry = self._listed.get(id(f))
+            if entry is not None and entry.finding is f:
+                listed.append(entry)
+            else:
+                others.append(f)
+        hits = dict(self._hits)
+        self._listed.clear()
+        self._hits.clear()
+        return listed, others, hits
 
     def examined(self) -> list[str]:
         """The datasets (and "define.xml") read since `start_reading`, sorted."""
@@ -242,14 +281,20 @@ class ValidationContext:
     ) -> Iterator[Finding]:
         """One finding per row of `name` where `mask` holds, with USUBJID and --SEQ of the row.
 
-        `value` defaults to the row's value of `variable`. After `limit` rows the rest is summarised in
-        one finding of the same rule, so a defect repeated in millions of rows stays readable.
+        `value` defaults to the row's value of `variable`. A rule lists `limit` records per dataset and
+        variable (the first rows of the dataset); the runner summarises the rest in one finding of the
+        rule, so a defect repeated in millions of rows stays readable.
         """
         mask = np.asarray(mask, dtype=bool)
         hits = np.flatnonzero(mask)
         if hits.size == 0:
             return
+        key: ListingKey = (name, variable)
+        self._hits[key] = self._hits.get(key, 0) + int(hits.size)
+        self._calls += 1
+        call, first_row = self._calls, self.first_rows.get(name, 0)
         frame = self.datasets[name]
+        # more than `limit` rows of one call can never be among the first `limit` of the rule
         shown = hits[: self.limit]
         usubjid = self._column_at(name, "USUBJID", shown)
         seq_col = self.seq_column(name)
@@ -261,7 +306,7 @@ class ValidationContext:
         messages = _at(message, shown)
         for i in range(len(shown)):
             s = seq[i]
-            yield rule.finding(
+            finding = rule.finding(
                 messages[i],
                 dataset=name,
                 variable=variable,
@@ -270,13 +315,8 @@ class ValidationContext:
                 value=values[i],
                 expected=expecteds[i],
             )
-        if hits.size > self.limit:
-            yield rule.finding(
-                f"{hits.size - self.limit} more record(s) with the same problem are not listed",
-                dataset=name,
-                variable=variable,
-                value=str(hits.size),
-            )
+            self._listed[id(finding)] = Listed(finding, key, (first_row + int(shown[i]), call))
+            yield finding
 
     def _column_at(self, name: str, column: str, rows: np.ndarray) -> list[Any]:
         if column not in self.datasets[name].columns:

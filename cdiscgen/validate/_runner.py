@@ -12,7 +12,14 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._specs import Study
-from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, ValidationContext, as_frames
+from cdiscgen.validate._context import (
+    DEFAULT_LIMIT,
+    DatasetMetaLike,
+    Listed,
+    ListingKey,
+    ValidationContext,
+    as_frames,
+)
 from cdiscgen.validate._registry import Rule, Scope, get_rule, iter_rules, list_rules, rule
 
 log = logging.getLogger(__name__)
@@ -295,42 +302,113 @@ def _run_rules(
         limit=limit,
     )
     wanted = set(codes) if codes is not None else None
+    outcomes = [apply_rule(ctx, r) for r in iter_rules() if wanted is None or r.code in wanted]
+    return collect_outcomes(outcomes, ctx.names(), study, limit)
+
+
+@dataclass
+class RuleOutcome:
+    """What one rule gave over one context (the whole study or a subject partition), before the limit:
+    the records it listed with their places, its other findings and the records it found per dataset and
+    variable."""
+
+    rule: Rule
+    failed: bool
+    listed: list[Listed]
+    others: list[Finding]
+    hits: dict[ListingKey, int]
+    examined: tuple[str, ...]
+    seconds: float
+
+    def merged(self, other: RuleOutcome) -> RuleOutcome:
+        """The outcome over two parts of the study (each finding already kept by one of them)."""
+        hits = dict(self.hits)
+        for key, count in other.hits.items():
+            hits[key] = hits.get(key, 0) + count
+        others = self.others + [f for f in other.others if f not in self.others]  # a crash, said once
+        return RuleOutcome(
+            self.rule,
+            self.failed or other.failed,
+            self.listed + other.listed,
+            others,
+            hits,
+            tuple(sorted(set(self.examined) | set(other.examined))),
+            self.seconds + other.seconds,
+        )
+
+
+def apply_rule(ctx: ValidationContext, r: Rule) -> RuleOutcome:
+    """Run one rule over a context; a crash becomes its CDG0001 finding."""
+    started = time.perf_counter()
+    ctx.start_reading()
+    failed = False
+    try:
+        found = list(r.check(ctx, r))
+    except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
+        log.exception("rule %s failed", r.code)
+        failed = True
+        found = [
+            get_rule("CDG0001").finding(
+                f"rule {r.code} ({r.info.name}) failed: {type(exc).__name__}: {exc}", value=r.code
+            )
+        ]
+    listed, others, hits = ctx.take_listed(found)
+    files = ctx.files
+    listed = [replace(entry, finding=_with_file(entry.finding, files)) for entry in listed]
+    others = [_with_file(f, files) for f in others]
+    examined = tuple(ctx.examined())
+    return RuleOutcome(r, failed, listed, others, hits, examined, time.perf_counter() - started)
+
+
+def collect_outcomes(
+    outcomes: Iterable[RuleOutcome], datasets: list[str], study: Study | None, limit: int
+) -> ValidationResult:
+    """The findings, timings and rule runs of the rules' outcomes: per rule, dataset and variable the
+    records of the first `limit` rows are listed and the rest summarised in one finding."""
     findings = Findings()
     timings: dict[str, float] = {}
     runs: dict[str, RuleRun] = {}
-    for r in iter_rules():
-        if wanted is not None and r.code not in wanted:
-            continue
-        started = time.perf_counter()
-        ctx.start_reading()
-        failed = False
-        try:
-            found = list(r.check(ctx, r))
-        except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
-            log.exception("rule %s failed", r.code)
-            failed = True
-            found = [
-                get_rule("CDG0001").finding(
-                    f"rule {r.code} ({r.info.name}) failed: {type(exc).__name__}: {exc}", value=r.code
-                )
-            ]
-        timings[r.code] = time.perf_counter() - started
-        examined = tuple(ctx.examined())
-        own = 0 if failed else len(found)
-        status = FAILED if failed else ISSUES if own else CLEAN if examined else NOT_APPLICABLE
-        runs[r.code] = RuleRun(r.code, status, own, examined)
-        findings.extend(_with_file(f, ctx.files) for f in found)
-        log.debug("%s: %d finding(s) in %.3fs", r.code, len(found), timings[r.code])
+    for outcome in outcomes:
+        code = outcome.rule.code
+        found = _limited(outcome, limit) if not outcome.failed else outcome.others
+        timings[code] = outcome.seconds
+        own = 0 if outcome.failed else len(found)
+        examined = outcome.examined
+        status = FAILED if outcome.failed else ISSUES if own else CLEAN if examined else NOT_APPLICABLE
+        runs[code] = RuleRun(code, status, own, examined)
+        findings.extend(found)
+        log.debug("%s: %d finding(s) in %.3fs", code, len(found), outcome.seconds)
     if "CDG0001" in runs:  # the runner's own rule: did every other rule run to its end?
         failures = sum(run.status == FAILED for run in runs.values())
         runs["CDG0001"] = RuleRun("CDG0001", ISSUES if failures else CLEAN, failures, ())
     return ValidationResult(
-        findings=findings,
-        timings=timings,
-        datasets=ctx.names(),
-        runs=runs,
-        standards=compute_standards(study),
+        findings=findings, timings=timings, datasets=datasets, runs=runs, standards=compute_standards(study)
     )
+
+
+def _limited(outcome: RuleOutcome, limit: int) -> list[Finding]:
+    """The rule's findings with, per dataset and variable, the records of the first `limit` rows listed
+    (in the order the rule gave them) and one finding saying how many more there are."""
+    shown: set[int] = set()
+    by_key: dict[ListingKey, list[Listed]] = {}
+    for entry in outcome.listed:
+        by_key.setdefault(entry.key, []).append(entry)
+    for entries in by_key.values():
+        shown.update(id(e) for e in sorted(entries, key=lambda e: e.place)[:limit])
+    found = [e.finding for e in outcome.listed if id(e) in shown] + outcome.others
+    for key, count in outcome.hits.items():
+        if count > limit:
+            entries = by_key.get(key, [])
+            found.append(
+                outcome.rule.finding(
+                    f"{count - limit} more record(s) with the same problem are not listed",
+                    dataset=key[0],
+                    variable=key[1],
+                    value=str(count),
+                    file=entries[0].finding.file if entries else None,
+                )
+            )
+    return found
 
 
 def _folders_without_define(parts: list[DatasetFolder], wanted: set[str]) -> list[Finding]:
