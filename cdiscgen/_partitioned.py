@@ -56,8 +56,10 @@ def run_partitioned(
     with_adam: bool,
     stage: Stage,
     findings: Findings,
-) -> None:
-    """The stages sdtm, adam, export-sdtm, export-adam, define and summary of one run, in partitions."""
+) -> list[dict[str, tuple[int, int]]]:
+    """The stages sdtm, adam, export-sdtm, export-adam, define and summary of one run, in partitions;
+    returns the records of each written file each partition holds (what validation reads partition by
+    partition)."""
     from adam import compute_endpoint_summary, summary_applies, write_summary
     from cdiscgen._publish import PublishResult, write_datasets
     from define import write_define
@@ -116,6 +118,10 @@ def run_partitioned(
 
         if adam is not None and summary_applies({n: adam.parts(n) for n in adam.names()}, study.settings):
             stage("summary", summarise)
+        ranges = sdtm.spilled.record_ranges()
+        for number, adam_ranges in enumerate(adam.record_ranges() if adam is not None else ()):
+            ranges[number].update(adam_ranges)
+        return ranges
 
 
 def _map_partitions(

@@ -33,6 +33,7 @@ class SpilledDatasets:
         self._lengths: dict[str, dict[str, int]] = {}
         self._columns: dict[str, tuple[str, ...]] = {}
         self._profiles: dict[str, DatasetProfile] = {}
+        self._partition_rows: list[dict[str, int]] = []
 
     def add(self, datasets: Mapping[str, pd.DataFrame]) -> None:
         """The next partition's datasets, each conformed to its spec (order and set of variables). A
@@ -44,6 +45,7 @@ class SpilledDatasets:
         profile = agency_profile(self.study)
         folder = self.folder / f"p{self.partitions + 1:05d}"
         folder.mkdir(parents=True, exist_ok=True)
+        self._partition_rows.append({name: len(frame) for name, frame in datasets.items()})
         for name in sorted(datasets):
             spec = self.study.dataset(name)
             frame = conform_to_spec(datasets[name], spec)
@@ -74,6 +76,16 @@ class SpilledDatasets:
             self._columns[name],
             lengths=dict(self._lengths[name]),
         )
+
+    def record_ranges(self) -> list[dict[str, tuple[int, int]]]:
+        """Per partition, the records of each dataset it holds, as rows (start, stop) of the dataset's
+        file (written partition after partition); an empty range where it made no records."""
+        ranges: list[dict[str, tuple[int, int]]] = []
+        start = dict.fromkeys(self.names(), 0)
+        for rows in self._partition_rows:
+            ranges.append({name: (start[name], start[name] + rows.get(name, 0)) for name in self.names()})
+            start = {name: stop for name, (_, stop) in ranges[-1].items()}
+        return ranges
 
     def profile(self, name: str) -> DatasetProfile:
         return self._profiles[name]

@@ -201,10 +201,11 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     with_adam = declares_adam(study.root)
     if not with_adam:
         log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
+    partitions = None
     if options.partition_subjects:
         from cdiscgen._partitioned import run_partitioned
 
-        run_partitioned(
+        partitions = run_partitioned(
             Path(raw_dir),
             study,
             partition_subjects=options.partition_subjects,
@@ -218,7 +219,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
         )
     else:
         _run_whole(Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result)
-    _validate_and_report(study, layout, created, with_adam, stage, result)
+    _validate_and_report(study, layout, created, with_adam, stage, result, partitions)
     return result
 
 
@@ -325,16 +326,18 @@ def _validate_and_report(
     with_adam: bool,
     stage: Callable[..., Any],
     result: RunResult,
+    partitions: list[dict[str, tuple[int, int]]] | None = None,
 ) -> None:
+    """Validate the files as written (the subject-level rules partition by partition when the run was
+    partitioned: `partitions` gives the records of each file a partition holds) and write the reports."""
     from cdiscgen.report import write_reports
-    from cdiscgen.validate import validate_submission
+    from cdiscgen.validate import validate_in_partitions, validate_submission
 
-    validation = stage(
-        "validate",
-        lambda: validate_submission(
-            [layout["sdtm"], layout["adam"]] if with_adam else [layout["sdtm"]], study=study
-        ),
-    )
+    folders = [layout["sdtm"], layout["adam"]] if with_adam else [layout["sdtm"]]
+    if partitions is None:
+        validation = stage("validate", lambda: validate_submission(folders, study=study))
+    else:
+        validation = stage("validate", lambda: validate_in_partitions(folders, partitions, study=study))
     result.findings.extend(validation.findings)
     result.rule_seconds = {code: round(seconds, 3) for code, seconds in sorted(validation.timings.items())}
     from cdiscgen._stages import finding_names

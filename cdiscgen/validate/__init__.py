@@ -6,7 +6,8 @@ findings and never raise: a rule that crashes becomes one ``CDG0001`` finding an
 """
 
 from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, ValidationContext, VariableMetaLike
-from cdiscgen.validate._registry import Rule, RuleInfo, Scope, get_rule, list_rules, rule
+from cdiscgen.validate._partitioned import RecordRanges, validate_in_partitions
+from cdiscgen.validate._registry import Partition, Rule, RuleInfo, Scope, get_rule, list_rules, rule
 from cdiscgen.validate._rules_sdtm import TS_REQUIRED
 from cdiscgen.validate._runner import (
     STATUSES,
@@ -28,6 +29,8 @@ __all__ = [
     "DatasetFolder",
     "TS_REQUIRED",
     "DatasetMetaLike",
+    "Partition",
+    "RecordRanges",
     "Rule",
     "RuleInfo",
     "RuleRun",
@@ -43,6 +46,7 @@ __all__ = [
     "validate_datasets",
     "find_dataset_folders",
     "validate_folder",
+    "validate_in_partitions",
     "validate_parts",
     "validate_submission",
 ]

@@ -36,7 +36,8 @@ class Listed:
     place: tuple[int, int]
 
 
-_TRIAL_DESIGN = frozenset({"TA", "TE", "TV", "TI", "TS", "TD", "TM"})
+#: The trial design datasets: about the study, not its subjects (no USUBJID).
+TRIAL_DESIGN = frozenset({"TA", "TE", "TV", "TI", "TS", "TD", "TM"})
 _SPECIAL = frozenset({"DM", "CO", "SE", "SV", "SM"})
 
 
@@ -111,6 +112,10 @@ class ValidationContext:
     define_read: bool = field(default=False, repr=False)
     #: the row of the whole dataset where each dataset's first record here is (a subject partition's)
     first_rows: dict[str, int] = field(default_factory=dict)
+    #: the datasets held for some subjects only (a subject partition); the others are whole
+    ranged: frozenset[str] = frozenset()
+    #: each dataset's prefix as the whole dataset gives it (a partition's first DOMAIN may differ)
+    prefixes: dict[str, str] = field(default_factory=dict)
     _listed: dict[int, Listed] = field(default_factory=dict, repr=False)
     _hits: dict[ListingKey, int] = field(default_factory=dict, repr=False)
     _calls: int = field(default=0, repr=False)
@@ -198,6 +203,9 @@ class ValidationContext:
     def prefix(self, name: str) -> str:
         """The SDTM variable prefix: the DOMAIN value (QSPH -> QS) or the first two letters of the name."""
 
+        if name in self.prefixes:
+            return self.prefixes[name]
+
         def compute(frame: pd.DataFrame) -> str:
             if "DOMAIN" in frame.columns:
                 values = self.text(name, "DOMAIN").dropna()
@@ -210,7 +218,7 @@ class ValidationContext:
 
     def observation_class(self, name: str) -> str | None:
         """EVENTS / INTERVENTIONS / FINDINGS for a general-observation SDTM dataset, else None."""
-        if self.is_adam(name) or self.is_supp(name) or name in _TRIAL_DESIGN or name in _SPECIAL:
+        if self.is_adam(name) or self.is_supp(name) or name in TRIAL_DESIGN or name in _SPECIAL:
             return None
         spec = self.spec(name)
         if spec is not None:

@@ -70,9 +70,9 @@ import pandas as pd
 import yaml
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext
 from cdiscgen.validate._dates import compare_iso8601
-from cdiscgen.validate._registry import Rule, Scope, rule
+from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 _REQUIRED_KEYS = frozenset({"code", "name", "severity", "text", "bad", "good", "reference"})
 _ENTRY_KEYS = _REQUIRED_KEYS | {"published", "scope", "when", "then", "has_variables", "variable"}
@@ -158,10 +158,35 @@ def _register(entry: Mapping[str, Any], source: str) -> None:
             scope=Scope.ADAM if _is_adam(entry.get("scope") or {}) else Scope.SDTM,
             reference=str(entry["reference"]),
             published=tuple(entry.get("published") or ()),
+            partition=compute_partition(entry),
         )(check)
     except ValueError as exc:  # a code, severity or published ID the catalog refuses
         raise DeclaredRuleError(f"{where}: {exc}") from exc
     _DECLARED.add(code)
+
+
+def compute_partition(entry: Mapping[str, Any]) -> Partition:
+    """What an entry must see: its subject's records (and the trial design, held whole in every
+    partition), unless a test compares records of different subjects (one_to_one; unique_within and
+    consistent_within without USUBJID among their variables) or looks up the values of a dataset of
+    subjects (in_dataset/not_in_dataset of a dataset other than the trial design)."""
+    tests = [*_tests_of(entry.get("when") or {}), *_tests_of(entry.get("then") or {})]
+    for test, argument in tests:
+        if test == "one_to_one":
+            return Partition.STUDY
+        if test in ("unique_within", "consistent_within") and "USUBJID" not in argument:
+            return Partition.STUDY
+        if test in ("in_dataset", "not_in_dataset") and str(argument["dataset"]) not in TRIAL_DESIGN:
+            return Partition.STUDY
+    return Partition.SUBJECT
+
+
+def _tests_of(predicate: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for variable, tests in predicate.items():
+        if variable == "subject_in":
+            yield from _tests_of(tests.get("where") or {})
+        else:
+            yield from tests.items()
 
 
 def _check_predicate(predicate: Mapping[str, Any], where: str) -> None:
@@ -371,7 +396,7 @@ def _value_test(
         lookup = _subject_values(ctx, argument)
         if lookup is None:
             return None
-        expected = ctx.text(name, "USUBJID").map(lookup)
+        expected = ctx.text(name, "USUBJID").map(lookup).astype("str")  # all unmatched: float NaN otherwise
         return (expected.notna() & (text == expected.fillna(""))).to_numpy()
     if test == "not_after_subject":
         lookup = _subject_values(ctx, argument)

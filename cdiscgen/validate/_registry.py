@@ -37,6 +37,20 @@ class Scope(enum.StrEnum):
     ANY = "any"
 
 
+class Partition(enum.StrEnum):
+    """What a rule needs to see to give its findings (a large study is validated in subject partitions).
+
+    SUBJECT: each finding is about one record and follows from that subject's records and the study-level
+    datasets (those without USUBJID, held whole: TS, TA, TV...), or it is the same whatever the records
+    (a dataset's variables or metadata): the rule runs on each subject partition.
+    STUDY: a finding compares records of different subjects (one-to-one pairings, a value unique in the
+    study, the longest value of a variable) or is about a dataset as a whole: the rule sees the whole study.
+    """
+
+    SUBJECT = "subject"
+    STUDY = "study"
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """What `--list-rules`, the reports and the docs show about one rule."""
@@ -51,6 +65,7 @@ class RuleInfo:
     good: str = ""
     #: the published rules (CORE, CDISC conformance, FDA business rule IDs) this check implements
     published: tuple[str, ...] = ()
+    partition: Partition = Partition.STUDY
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -150,9 +165,11 @@ def rule(
     scope: Scope,
     reference: str,
     published: tuple[str, ...] = (),
+    partition: Partition = Partition.STUDY,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under a stable code; the docstring supplies the rule text and examples.
-    `published` names the published rules it implements (CORE-nnnnnn, CGnnnn, FBnnnn, ADnnnn)."""
+    `published` names the published rules it implements (CORE-nnnnnn, CGnnnn, FBnnnn, ADnnnn);
+    `partition` what it must see (a rule sees the whole study unless it says SUBJECT)."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must be CDG followed by 4 digits")
     wrong = [p for p in published if not PUBLISHED_RE.match(p)]
@@ -169,7 +186,7 @@ def rule(
                 f"rule {code} ({func.__name__}) needs a docstring with the rule text, Bad: and Good:"
             )
         text, bad, good = _split_doc(func.__doc__)
-        info = RuleInfo(code, name, severity, scope, reference, text, bad, good, tuple(published))
+        info = RuleInfo(code, name, severity, scope, reference, text, bad, good, tuple(published), partition)
         _REGISTRY[code] = Rule(info, func)
         return func
 

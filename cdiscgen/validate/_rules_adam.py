@@ -11,7 +11,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import ValidationContext
-from cdiscgen.validate._registry import Rule, Scope, rule
+from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_sdtm import _one_to_one
 
 #: ADaMIG population flags (Y/N, no null) besides the study's `analysis_sets`.
@@ -48,6 +48,7 @@ def flagged_twice(ctx: ValidationContext, name: str, flag: str, keys: list[str])
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1 (ADSL: one record per subject)",
+    partition=Partition.SUBJECT,
 )
 def check_adsl_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """USUBJID is unique in ADSL.
@@ -73,6 +74,7 @@ def check_adsl_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1 (ADSL holds every subject of the analysis datasets)",
+    partition=Partition.SUBJECT,
 )
 def check_subjects_in_adsl(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every USUBJID of every other ADaM dataset has an ADSL record.
@@ -138,6 +140,7 @@ def check_aval_avalc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.8 (CNSR: 0 = event, positive integers = censoring); ADaM BDS-TTE",
+    partition=Partition.SUBJECT,
 )
 def check_cnsr(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """CNSR is populated with a value of the study's CNSR codelist (without one: an integer >= 0).
@@ -171,6 +174,7 @@ def check_cnsr(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 / ADaM BDS for Time-to-Event Analyses section 2 (AVAL: elapsed time >= 0)",
+    partition=Partition.SUBJECT,
 )
 def check_tte_aval(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """In a time-to-event dataset AVAL (the time to event or censoring) is not negative.
@@ -193,6 +197,7 @@ def check_tte_aval(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaM BDS for Time-to-Event Analyses section 2 (STARTDT <= ADT)",
+    partition=Partition.SUBJECT,
 )
 def check_tte_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """In a time-to-event dataset ADT (event or censoring date) is on or after STARTDT.
@@ -245,6 +250,7 @@ def _population_flags(ctx: ValidationContext, columns: list[str]) -> list[str]:
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1.4 (population flags: Y or N, no null)",
     published=("AD0019", "AD0020", "AD0021", "AD0022", "AD0023", "AD0024", "AD0025"),
+    partition=Partition.SUBJECT,
 )
 def check_population_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """ADSL population flags (the study's analysis sets and ITTFL, SAFFL, EFFFL, FASFL, PPROTFL,
@@ -273,6 +279,7 @@ def check_population_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.8 (ABLFL, ANLzzFL, ONTRTFL, TRTEMFL: Y or null)",
+    partition=Partition.SUBJECT,
 )
 def check_record_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Record-level flags ABLFL, ANLzzFL, ONTRTFL, TRTEMFL and LSTASFL hold "Y" or are null.
@@ -300,6 +307,7 @@ def check_record_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 4.2.1 (one ABLFL = Y per USUBJID, PARAMCD and BASETYPE)",
+    partition=Partition.SUBJECT,
 )
 def check_baseline_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """At most one record per subject, parameter (and BASETYPE) has ABLFL = "Y".
@@ -323,6 +331,7 @@ def check_baseline_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.2 (TRTSDT, TRTEDT)",
+    partition=Partition.SUBJECT,
 )
 def check_treatment_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """In ADSL, TRTSDT is on or before TRTEDT.
@@ -354,6 +363,7 @@ def check_treatment_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1.3 (*DT, *TM, *DTM are numeric SAS dates/times)",
+    partition=Partition.SUBJECT,
 )
 def check_adam_date_types(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Variables named *DT, *TM or *DTM in an ADaM dataset are numeric (SAS date, time, datetime).

@@ -19,7 +19,7 @@ from pandas.api.types import is_numeric_dtype
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import ValidationContext, compute_text
 from cdiscgen.validate._dates import check_iso8601
-from cdiscgen.validate._registry import Rule, Scope, rule
+from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_adam import _bds, _tte, baseline_keys, flagged_twice
 
 #: (study day, date) pairs of the ADaMIG: ADY from ADT, ASTDY from ASTDT, AENDY from AENDT
@@ -93,6 +93,7 @@ def _texts_where(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.4 (CHG = AVAL - BASE)",
+    partition=Partition.SUBJECT,
 )
 def check_chg(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where CHG is populated it equals AVAL - BASE of the record, and both are populated.
@@ -116,6 +117,7 @@ def check_chg(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.4 (PCHG = (AVAL - BASE) / BASE x 100; undefined when BASE is 0)",
+    partition=Partition.SUBJECT,
 )
 def check_pchg(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where PCHG is populated it equals (AVAL - BASE) / BASE x 100; with BASE 0 or null it is null.
@@ -155,6 +157,7 @@ def _baseline_values(ctx: ValidationContext, name: str, column: str) -> pd.Serie
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.4 (BASE: the AVAL of the record with ABLFL = Y, per BASETYPE)",
+    partition=Partition.SUBJECT,
 )
 def check_base(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where a subject's parameter (within BASETYPE) has one ABLFL = "Y" record, BASE on every record of
@@ -184,6 +187,7 @@ def check_base(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.4 (BASEC: the AVALC of the record with ABLFL = Y)",
+    partition=Partition.SUBJECT,
 )
 def check_basec(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where a subject's parameter has one ABLFL = "Y" record with an AVALC, BASEC on every record of it
@@ -237,6 +241,7 @@ def study_day(date: np.ndarray, start: np.ndarray) -> np.ndarray:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.3 (ADY = ADT - TRTSDT + 1 on or after TRTSDT, ADT - TRTSDT before)",
+    partition=Partition.SUBJECT,
 )
 def check_analysis_days(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """ADY, ASTDY and AENDY are the study day of ADT, ASTDT and AENDT counted from TRTSDT (the record's,
@@ -286,6 +291,7 @@ def _tte_unit(ctx: ValidationContext, name: str) -> pd.Series:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaM BDS for Time-to-Event Analyses section 2 (AVAL = ADT - STARTDT + 1, in AVALU)",
+    partition=Partition.SUBJECT,
 )
 def check_tte_duration(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """In a time-to-event dataset AVAL is the days from STARTDT to ADT counting both (ADT - STARTDT + 1),
@@ -335,6 +341,7 @@ def _with_source(ctx: ValidationContext, name: str) -> pd.Series | None:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.9 (SRCDOM: the dataset the value was taken from)",
+    partition=Partition.SUBJECT,
 )
 def check_srcdom(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """SRCDOM names a dataset submitted with the ADaM datasets (an SDTM domain or an ADaM dataset).
@@ -362,6 +369,7 @@ def check_srcdom(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.9 (SRCVAR: the variable of SRCDOM the value was taken from)",
+    partition=Partition.SUBJECT,
 )
 def check_srcvar(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """SRCVAR is a variable of the dataset SRCDOM names, and is null when SRCDOM is.
@@ -425,6 +433,7 @@ def _points_at_no_record(
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.9 (SRCSEQ: the --SEQ of the SRCDOM record the value came from)",
+    partition=Partition.SUBJECT,
 )
 def check_srcseq(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """SRCSEQ is the --SEQ (ASEQ for an ADaM source, or the --SEQ it carries when it has no ASEQ) of a
@@ -482,6 +491,7 @@ def _flag_pairs(frame: pd.DataFrame) -> list[tuple[str, str, frozenset[str]]]:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1.3 (*DTF/*TMF: level of imputation of the date/time it accompanies)",
+    partition=Partition.SUBJECT,
 )
 def check_flag_without_date(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A date imputation flag (*DTF) or time imputation flag (*TMF) is null where its date, datetime or
@@ -510,6 +520,7 @@ def check_flag_without_date(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1.3; CDISC CT DATEFL (C81223: D, M, Y), TIMEFL (C81226: H, M, S)",
     published=("AD0039",),
+    partition=Partition.SUBJECT,
 )
 def check_flag_values(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A *DTF holds D, M or Y (day, month, year imputed); a *TMF holds H, M or S.
@@ -576,6 +587,7 @@ def _partial(dates: pd.Series) -> np.ndarray:
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.1.3 (an imputed *DT has its *DTF populated)",
+    partition=Partition.SUBJECT,
 )
 def check_imputed_without_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """ADT, ASTDT or AENDT taken from a partial SDTM date (--DTC, --STDTC, --ENDTC of the record or of its
@@ -615,6 +627,7 @@ def check_imputed_without_flag(ctx: ValidationContext, rule: Rule) -> Iterator[F
     severity=Severity.WARNING,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.8 (ANLzzFL: the record used for the analysis of a timepoint)",
+    partition=Partition.SUBJECT,
 )
 def check_one_analysis_record(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Within a subject, parameter and analysis timepoint (BASETYPE, AVISITN/AVISIT, ATPTN/ATPT and DTYPE,
@@ -644,6 +657,7 @@ def check_one_analysis_record(ctx: ValidationContext, rule: Rule) -> Iterator[Fi
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.2 (ADSL variables copied into another dataset keep ADSL's values)",
+    partition=Partition.SUBJECT,
 )
 def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable another ADaM dataset shares by name with ADSL holds the subject's ADSL value.
@@ -664,7 +678,7 @@ def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         records = ctx.text(name, "USUBJID")
         for column in shared:
             lookup = pd.Series(ctx.text("ADSL", column).to_numpy()[unique], index=subjects.to_numpy()[unique])
-            expected = records.map(lookup)
+            expected = records.map(lookup).astype("str")  # all unmatched: float NaN otherwise
             mine = ctx.text(name, column)
             known = records.isin(lookup.index).to_numpy(dtype=bool)
             # a blank and a missing value are the same null (a transport file cannot tell them apart)

@@ -13,7 +13,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import VALID_NAME, ValidationContext
-from cdiscgen.validate._registry import Rule, Scope, rule
+from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 MAX_NAME = 8
 MAX_LABEL = 40
@@ -27,6 +27,7 @@ MAX_CHAR_BYTES = 200
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.5 (Core: Req); ADaMIG 1.3 section 3 (Core: Req)",
     published=("CORE-000355", "CG0014"),
+    partition=Partition.SUBJECT,
 )
 def check_required_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable whose core is Req in the dataset spec must be in the dataset.
@@ -43,6 +44,7 @@ def check_required_present(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.5 (Core: Exp)",
+    partition=Partition.SUBJECT,
 )
 def check_expected_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable whose core is Exp in the dataset spec should be in the dataset (it may be all null).
@@ -75,6 +77,7 @@ def _core_missing(ctx: ValidationContext, rule: Rule, core: str) -> Iterator[Fin
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 2.7 (variable order as in the domain model); Define-XML OrderNumber",
+    partition=Partition.SUBJECT,
 )
 def check_variable_order(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Variables appear in the order of the dataset spec (variables absent from the spec are ignored).
@@ -106,6 +109,7 @@ def check_variable_order(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 2.5 (non-standard variables go to SUPP--); Define-XML ItemRef",
+    partition=Partition.SUBJECT,
 )
 def check_variable_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every variable in a dataset is declared in its spec (supplemental qualifiers belong in SUPP--).
@@ -132,6 +136,7 @@ def check_variable_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 domain models (variable labels); Define-XML 2.1 ItemDef Description",
+    partition=Partition.SUBJECT,
 )
 def check_variable_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """The label stored in the transport file equals the label in the spec.
@@ -162,6 +167,7 @@ def check_variable_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 2.4 (Char/Num); Define-XML 2.1 ItemDef DataType",
+    partition=Partition.SUBJECT,
 )
 def check_variable_types(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable specified as integer or float is numeric; every other type is character.
@@ -195,6 +201,7 @@ def check_variable_types(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="Define-XML 2.1 ItemDef Length; FDA Study Data Technical Conformance Guide section 4.1.5",
+    partition=Partition.SUBJECT,
 )
 def check_declared_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where the spec declares a length, the transport file uses exactly that length.
@@ -255,6 +262,7 @@ def check_minimal_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 domain models (dataset labels); Define-XML 2.1 ItemGroupDef Description",
+    partition=Partition.SUBJECT,
 )
 def check_dataset_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """The transport file carries a dataset label, equal to the label in the spec.
@@ -294,6 +302,7 @@ _FALLBACK_REQ_ADAM = ("STUDYID", "USUBJID", "PARAMCD", "PARAM")
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.5 (Req: null values are not allowed); ADaMIG 1.3 section 3",
     published=("CORE-000356", "CG0014"),
+    partition=Partition.SUBJECT,
 )
 def check_required_populated(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """An SDTM Req variable is populated in every record (SDTMIG: Req values are never null). Without a spec
@@ -329,6 +338,7 @@ def check_required_populated(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
     severity=Severity.NOTICE,
     scope=Scope.ANY,
     reference="Define-XML 2.1 ItemGroupDef; the study's specs/ folder",
+    partition=Partition.SUBJECT,
 )
 def check_dataset_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """With a study given, every dataset validated is declared in its specs (else only the
@@ -355,6 +365,7 @@ def check_dataset_declared(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide sections 3.3.1 and 4.1.1.2 (one dataset per transport "
     "file, the file named as the dataset in lower case, extension .xpt)",
+    partition=Partition.SUBJECT,
 )
 def check_file_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A transport file holds one dataset and is named after it: the dataset name in lower case with the
@@ -388,6 +399,7 @@ def check_file_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide section 3.3.1; SAS TS-140 (names <= 8, A-Z 0-9 _)",
+    partition=Partition.SUBJECT,
 )
 def check_xpt_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Dataset and variable names have at most 8 characters, start with a letter and use only
@@ -414,6 +426,7 @@ def check_xpt_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide section 3.3.1; SAS TS-140 (labels <= 40)",
     published=("CORE-000019", "CG0311"),
+    partition=Partition.SUBJECT,
 )
 def check_xpt_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Dataset and variable labels have at most 40 characters (the XPT metadata, else the spec).
@@ -476,6 +489,7 @@ def _non_ascii(ctx: ValidationContext, name: str, col: str) -> np.ndarray | None
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide section 3.3.2; SAS TS-140 (char <= 200 bytes)",
+    partition=Partition.SUBJECT,
 )
 def check_xpt_value_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A character value fits in 200 bytes; longer text is split (e.g. --TESTx, COVAL1) or goes to SUPP--.
@@ -510,6 +524,7 @@ def check_xpt_value_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide section 3.3.2 (ASCII text only); Pinnacle 21 SD1302-like",
+    partition=Partition.SUBJECT,
 )
 def check_ascii(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Values and labels hold ASCII characters only (a curly apostrophe from a word processor is not).
@@ -541,6 +556,7 @@ def check_ascii(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.ANY,
     reference="SAS 9.4 Language Reference: date values run from A.D. 1582 to A.D. 19,900 and beyond to "
     "19999-12-31; XPT v5 (TS-140) stores them as numbers, readers turn them into dates",
+    partition=Partition.SUBJECT,
 )
 def check_sas_date_range(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A numeric variable with a date format (DATE9., E8601DA. ...) holds a day SAS can show, one with a

@@ -12,7 +12,7 @@ from cdiscgen._exposure import compute_exposure_mask
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
-from cdiscgen.validate._registry import Rule, Scope, rule
+from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 # ------------------------------------------------------------------------------------------- dates
 
@@ -33,6 +33,7 @@ def _iso(ctx: ValidationContext, name: str, col: str) -> tuple[np.ndarray, np.nd
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 sections 4.4.1-4.4.4 (ISO 8601, partial dates); Pinnacle 21 SD0003",
+    partition=Partition.SUBJECT,
 )
 def check_iso8601_shape(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every --DTC value is an ISO 8601 date/time: right-truncated for partial dates (2024-03) or
@@ -55,6 +56,7 @@ def check_iso8601_shape(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.4.2; ISO 8601 calendar; Pinnacle 21 SD0003",
+    partition=Partition.SUBJECT,
 )
 def check_iso8601_calendar(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """An ISO 8601 value names a real calendar moment: month 01-12, a day that exists in that month
@@ -100,6 +102,7 @@ def _end_start_pairs(ctx: ValidationContext, name: str) -> list[tuple[str, str]]
         "CORE-000714",
         "FB3408",
     ),
+    partition=Partition.SUBJECT,
 )
 def check_end_after_start(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--ENDTC is not before --STDTC (Findings: --DTC, the start of the collection), compared at the
@@ -138,6 +141,7 @@ def _rfstdtc_days(ctx: ValidationContext, reference: str = "RFSTDTC") -> pd.Seri
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.4.4 (study day, no day 0); Pinnacle 21 SD1089-like",
     published=("CORE-000529", "CG0006", "FB1603", "CORE-000552", "CG0220", "CORE-000553", "CG0222"),
+    partition=Partition.SUBJECT,
 )
 def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--DY, --STDY and --ENDY equal the day of --DTC/--STDTC/--ENDTC counted from DM.RFSTDTC (or the
@@ -186,6 +190,7 @@ def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.9 (--SEQ unique per subject within a domain); ADaMIG 1.3 ASEQ",
+    partition=Partition.SUBJECT,
 )
 def check_seq_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--SEQ (ADaM: ASEQ) identifies one record per USUBJID within a dataset.
@@ -212,6 +217,7 @@ def check_seq_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.1.7 (split domains: --SEQ unique within USUBJID across all the datasets "
     "of the domain)",
+    partition=Partition.SUBJECT,
 )
 def check_seq_across_splits(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A domain split into several datasets (QSPH and QSSL hold DOMAIN QS) numbers its records as one
@@ -265,6 +271,7 @@ def check_seq_across_splits(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 3.2.1.1 (natural keys); Define-XML 2.1 KeySequence",
+    partition=Partition.SUBJECT,
 )
 def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """The key variables of the dataset spec identify each record.
@@ -277,6 +284,11 @@ def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         frame = ctx.datasets[name]
         if spec is None or not spec.keys or not all(k in frame.columns for k in spec.keys):
             continue
+        if name in ctx.ranged and "USUBJID" not in spec.keys:
+            raise ValueError(
+                f"the keys of {name} ({', '.join(spec.keys)}) lack USUBJID: records of different subjects "
+                "cannot be compared one subject partition at a time"
+            )
         keys = pd.DataFrame({k: ctx.text(name, k) for k in spec.keys})
         dup = keys.duplicated(keep=False).to_numpy()
         value = pd.Series(pd.NA, index=keys.index, dtype="str")
@@ -294,6 +306,7 @@ def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 5.2 (DM: one record per subject); Pinnacle 21 SD0085-like",
     published=("CORE-000201", "CG0029", "AD0053"),
+    partition=Partition.SUBJECT,
 )
 def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every USUBJID of every dataset (SDTM and ADaM) has a record in DM.
@@ -320,6 +333,7 @@ def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (DM structure: one record per subject)",
     published=("CORE-000351", "CG0151"),
+    partition=Partition.SUBJECT,
 )
 def check_dm_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """USUBJID is unique in DM.
@@ -381,6 +395,7 @@ def _exposed(ctx: ValidationContext) -> np.ndarray:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (RFXSTDTC: date/time of first study treatment); Pinnacle 21 SD1259-like",
     published=("CORE-000239", "CG0148"),
+    partition=Partition.SUBJECT,
 )
 def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.RFXSTDTC equals the earliest EXSTDTC of the subject (at the precision both have); a subject
@@ -405,6 +420,7 @@ def check_rfxstdtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (RFXENDTC: date/time of last study treatment); Pinnacle 21 SD1260-like",
     published=("CORE-000238", "CG0147"),
+    partition=Partition.SUBJECT,
 )
 def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.RFXENDTC equals the latest EXENDTC (EXSTDTC where EXENDTC is null) of the subject. A 0 mg record
@@ -431,6 +447,7 @@ def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.2 (STUDYID identical across a study); ADaMIG 1.3 section 3.2",
     published=("CORE-000172", "CG0409"),
+    partition=Partition.SUBJECT,
 )
 def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every record carries the study's STUDYID (the study config's, else the one DM uses most).
@@ -468,6 +485,7 @@ def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 sections 4.1.2 and 4.1.7 (DOMAIN; split datasets keep the 2-letter DOMAIN)",
     published=("CORE-000598", "CG0413"),
+    partition=Partition.SUBJECT,
 )
 def check_domain_value(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DOMAIN holds the 2-letter domain code the dataset name starts with (QSPH -> QS).
@@ -497,6 +515,7 @@ def check_domain_value(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 5.2 (DTHFL: Y when DTHDTC is populated); Pinnacle 21 SD1200-like",
     published=("CORE-000007", "CG0435", "FB0606"),
+    partition=Partition.SUBJECT,
 )
 def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """DM.DTHFL is "Y" when DTHDTC is populated, and DTHDTC is populated when DTHFL is "Y".
@@ -539,6 +558,7 @@ def check_death_flag(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         "CORE-000120",
         "CG0522",
     ),
+    partition=Partition.SUBJECT,
 )
 def check_arm_null_reason(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """SDTMIG's rules for the arm variables: a null ARMCD has a null ARM and a reason in ARMNRS; so has a
@@ -603,6 +623,7 @@ def _group_columns(ctx: ValidationContext, name: str, p: str, parts: tuple[str, 
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.9 (--LOBXFL); FDA business rule FB1301-like",
+    partition=Partition.SUBJECT,
 )
 def check_lobxfl_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """At most one record per subject and test has --LOBXFL = "Y": per --TESTCD and the qualifiers that
@@ -639,6 +660,7 @@ _Y_OR_NULL_SUFFIXES = ("LOBXFL", "BLFL", "DRVFL", "PRESP")
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.9 and the domain models (--LOBXFL, --BLFL, --DRVFL, --PRESP: Y or null)",
     published=("CORE-000170", "CG0541"),
+    partition=Partition.SUBJECT,
 )
 def check_y_or_null_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--LOBXFL, --BLFL, --DRVFL and --PRESP hold "Y" or are null (never "N").
@@ -705,6 +727,7 @@ def check_stresu_consistent(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--STRESN is the numeric form of --STRESC); Pinnacle 21 SD0036-like",
     published=("CORE-000542", "FB3102", "CORE-000732", "FB3103", "CORE-000863", "FB3101"),
+    partition=Partition.SUBJECT,
 )
 def check_stresn(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where --STRESC is a number, --STRESN holds the same number; --STRESN is null otherwise.
@@ -737,6 +760,7 @@ def check_stresn(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--STRESC populated when --ORRES is); Pinnacle 21 SD0036",
     published=("CORE-000021", "CG0397"),
+    partition=Partition.SUBJECT,
 )
 def check_stresc_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A record with --ORRES has --STRESC.
@@ -808,6 +832,7 @@ _CODE_SHAPE = r"[A-Z_][A-Z0-9_]{0,7}"
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--TESTCD: <= 8 characters, not starting with a digit) and 8.4.1 (QNAM)",
     published=("CORE-000220", "CORE-000541", "CG0372", "CORE-000221", "CG0417"),
+    partition=Partition.SUBJECT,
 )
 def check_short_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """--TESTCD, --PARMCD and QNAM values have at most 8 characters: letters, digits and underscores,
@@ -836,6 +861,7 @@ def check_short_names(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.WARNING,
     scope=Scope.SDTM,
     reference="FDA Study Data Technical Conformance Guide section 4.1.4.1 (EPOCH); SDTMIG 3.4 section 4.4.10",
+    partition=Partition.SUBJECT,
 )
 def check_epoch(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Events, interventions and findings carry EPOCH; each dated record has it populated.
@@ -950,6 +976,7 @@ def _ct_check(ctx: ValidationContext, rule: Rule, *, extensible: bool) -> Iterat
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.3 (controlled terminology); FDA business rule CT2001; Pinnacle 21 CT2001",
+    partition=Partition.SUBJECT,
 )
 def check_ct_non_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable bound to a non-extensible codelist (dataset or value level) only holds its terms.
@@ -966,6 +993,7 @@ def check_ct_non_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.3; FDA business rule CT2002; Pinnacle 21 CT2002",
+    partition=Partition.SUBJECT,
 )
 def check_ct_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable bound to an extensible codelist holds a term of the codelist: a CT term the study
@@ -983,6 +1011,7 @@ def check_ct_extensible(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     severity=Severity.ERROR,
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.3 (non-extensible codelists cannot be extended); Define-XML 2.1 ExtendedValue",
+    partition=Partition.SUBJECT,
 )
 def check_ct_sponsor_in_closed(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Data do not use a sponsor-defined term of a non-extensible CDISC codelist. A codelist the sponsor
@@ -1074,6 +1103,7 @@ add-on (ADDON Y)."""
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="FDA Study Data Technical Conformance Guide section 4.1.1.3; FDA business rules FB4xxx (TS); SDTMIG 3.4 Appendix C",
+    partition=Partition.SUBJECT,
 )
 def check_ts_parameters(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """TS holds every parameter of `TS_REQUIRED` (SSTDTC, SDTIGVER, TITLE, TPHASE, STYPE, SPONSOR,
@@ -1109,6 +1139,7 @@ def _ts_values(ctx: ValidationContext) -> dict[str, set[str]]:
     severity=Severity.ERROR,
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 7.6.1 (TSVAL null only with TSVALNF); Pinnacle 21 SD1221-like",
+    partition=Partition.SUBJECT,
 )
 def check_ts_values(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A TS record has TSVAL, or TSVALNF saying why not.
@@ -1141,6 +1172,7 @@ def check_ts_values(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     reference="FDA Technical Rejection Criteria for Study Data, eCTD validation 1734 (a TS dataset with the "
     "study start date); FDA Study Data Technical Conformance Guide section 4.1.1.3",
     published=("TRC1734",),
+    partition=Partition.SUBJECT,
 )
 def check_trc_study_start(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """The tabulation data hold ts.xpt with an SSTDTC record whose TSVAL is a complete ISO 8601 date. FDA's
@@ -1180,6 +1212,7 @@ def check_trc_study_start(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     reference="FDA Technical Rejection Criteria for Study Data, eCTD validation 1736 (SDTM: dm.xpt and define.xml; "
     "ADaM: adsl.xpt and define.xml)",
     published=("TRC1736",),
+    partition=Partition.SUBJECT,
 )
 def check_trc_required_files(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Tabulation data hold DM, analysis data hold ADSL, and each folder of data has its define.xml (the
@@ -1205,6 +1238,7 @@ def check_trc_required_files(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 Appendix C (SSTDTC, SENDTC, DCUTDTC: ISO 8601 date); FDA Technical Rejection Criteria 1734",
     published=("CORE-000505", "CG0285"),
+    partition=Partition.SUBJECT,
 )
 def check_ts_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """TSVAL of SSTDTC, SENDTC and DCUTDTC is a complete, possible ISO 8601 date.
@@ -1233,6 +1267,7 @@ def check_ts_dates(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     severity=Severity.WARNING,
     scope=Scope.SDTM,
     reference="FDA Study Data Technical Conformance Guide section 4.1.1.3 (TRT: UNII, INDIC: SNOMED CT, PCLAS: MED-RT); CDISC CORE CG0456 (FCNTRY: ISO 3166-1 alpha-3)",
+    partition=Partition.SUBJECT,
 )
 def check_ts_codes(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """TRT carries its UNII, INDIC its SNOMED CT concept, PCLAS its MED-RT class and FCNTRY its ISO 3166-1
@@ -1301,6 +1336,7 @@ def _parents(ctx: ValidationContext, rdomain: str) -> list[str]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 8.4 (RDOMAIN, USUBJID, IDVAR, IDVARVAL identify the parent); Pinnacle 21 SD0077-like",
     published=("CORE-000206", "CG0371"),
+    partition=Partition.SUBJECT,
 )
 def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """RDOMAIN names a dataset of the study, USUBJID is a subject of it, IDVAR (when populated) is one of
@@ -1361,6 +1397,7 @@ def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 8.4.1 (one QNAM per parent record); Pinnacle 21 SD0076-like",
     published=("CORE-000203", "CG0411"),
+    partition=Partition.SUBJECT,
 )
 def check_supp_unique(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A QNAM appears once per parent record (STUDYID, RDOMAIN, USUBJID, IDVAR, IDVARVAL).

@@ -167,18 +167,21 @@ def check_file_encoding(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]
     return ctx.note_files()
 
 
-def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
-    """One transport file; the single place that knows the reader (swap it here)."""
+def _read_xpt(
+    path: Path, rows: tuple[int, int] | None = None
+) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
+    """One transport file, or its records `rows` = (start, stop); the single place that knows the reader
+    (swap it here)."""
     from cdiscgen.export import XptError, read_xpt
     from cdiscgen.export._xpt_read import require_regular_file
 
     require_regular_file(path)  # before any open: a FIFO would block the fallbacks below
     try:
-        frame, meta = read_xpt(path)
+        frame, meta = read_xpt(path, rows=rows)
         return frame, meta, []
     except XptError as first:
         if _is_transport_v8(path):
-            frame, meta = _read_xpt_v8(path)
+            frame, meta = _read_xpt_v8(path, rows)
             note = get_rule("CDG0004").finding(
                 f"{path.name} is a SAS transport version 8 file; submissions need version 5",
                 dataset=meta.dataset.upper(),
@@ -189,7 +192,7 @@ def _read_xpt(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]
             return frame, meta, [note]
         for encoding in FALLBACK_ENCODINGS:
             try:
-                frame, meta = read_xpt(path, encoding=encoding)
+                frame, meta = read_xpt(path, encoding=encoding, rows=rows)
             except XptError:
                 continue
             note = get_rule("CDG0003").finding(
@@ -211,7 +214,7 @@ def _is_transport_v8(path: Path) -> bool:
         return handle.read(len(_V8_LIBRARY)) == _V8_LIBRARY
 
 
-def _read_xpt_v8(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike]:
+def _read_xpt_v8(path: Path, rows: tuple[int, int] | None = None) -> tuple[pd.DataFrame, DatasetMetaLike]:
     """A version 8 transport file (long names and labels), read with pyreadstat so that the rules can
     still run on it; text as str with "" for missing, numbers as float."""
     from datetime import datetime
@@ -220,7 +223,13 @@ def _read_xpt_v8(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike]:
 
     from cdiscgen.export import XptMeta, XptVariable
 
-    frame, m = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    start, stop = rows if rows is not None else (0, 0)
+    limit = max(stop - start, 1) if rows is not None else 0  # pyreadstat reads every row for 0
+    frame, m = pyreadstat.read_xport(
+        str(path), disable_datetime_conversion=True, row_offset=start, row_limit=limit
+    )
+    if rows is not None:
+        frame = frame.iloc[: stop - start]
     variables = []
     for name, label in zip(frame.columns, m.column_labels, strict=True):
         numeric = frame[name].dtype.kind in "fiu"
@@ -325,7 +334,8 @@ class RuleOutcome:
         hits = dict(self.hits)
         for key, count in other.hits.items():
             hits[key] = hits.get(key, 0) + count
-        others = self.others + [f for f in other.others if f not in self.others]  # a crash, said once
+        # a crash is said once
+        others = self.others + [f for f in other.others if f.code != "CDG0001" or f not in self.others]
         return RuleOutcome(
             self.rule,
             self.failed or other.failed,
@@ -370,7 +380,9 @@ def collect_outcomes(
     runs: dict[str, RuleRun] = {}
     for outcome in outcomes:
         code = outcome.rule.code
-        found = _limited(outcome, limit) if not outcome.failed else outcome.others
+        found = (
+            [f for f in outcome.others if f.code == "CDG0001"] if outcome.failed else _limited(outcome, limit)
+        )
         timings[code] = outcome.seconds
         own = 0 if outcome.failed else len(found)
         examined = outcome.examined
@@ -533,6 +545,19 @@ def validate_parts(
     folders; the define.xml rules run per folder, against that folder's own define.xml and datasets.
     `codes` limits the run to those rules.
     """
+    result = run_parts(parts, study=study, limit=limit, codes=codes)
+    explain(result, study)
+    return result
+
+
+def run_parts(
+    parts: Iterable[DatasetFolder],
+    *,
+    study: Study | None = None,
+    limit: int = DEFAULT_LIMIT,
+    codes: Iterable[str] | None = None,
+) -> ValidationResult:
+    """`validate_parts` before the study's explanations are given to the findings."""
     parts = list(parts)
     frames: dict[str, pd.DataFrame] = {}
     metas: dict[str, DatasetMetaLike] = {}
@@ -565,7 +590,6 @@ def validate_parts(
     for code in sorted(define_codes - set(result.runs)):  # no folder has a define.xml
         result.runs[code] = RuleRun(code, NOT_APPLICABLE, 0, ())
     result.runs = dict(sorted(result.runs.items()))
-    explain(result, study)
     return result
 
 

@@ -1,0 +1,165 @@
+"""Validation one subject partition at a time (issue 16): the files of a study with defects spread over its
+subjects, validated whole and in partitions of consecutive subjects, give the same findings (listed
+records, the summaries past the limit, file names), the same rule runs and the same datasets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdiscgen._specs import load_study
+from cdiscgen.export import XptVariable, read_xpt, write_xpt
+from cdiscgen.validate import list_rules, validate_in_partitions, validate_submission
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = load_study(REPO)
+
+
+def _folders(run: Path, tmp: Path) -> list[Path]:
+    """A copy of the run's SDTM and ADaM folders (datasets and define.xml)."""
+    copies = []
+    for source in (
+        next(run.glob("m5/datasets/*/tabulations/sdtm")),
+        next(run.glob("m5/datasets/*/analysis/adam")),
+    ):
+        target = tmp / source.name
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.html", "*.xsl"))
+        copies.append(target / "datasets" if (target / "datasets").is_dir() else target)
+    return copies
+
+
+def _rewrite(path: Path, change) -> None:
+    """Read a transport file, change its frame, write it back with its own variables and stamps."""
+    frame, meta = read_xpt(path)
+    frame = change(frame.copy())
+    variables = [XptVariable(v.name, v.label, v.type, None, v.format) for v in meta.variables]
+    path.unlink()
+    write_xpt(frame, path, dataset=meta.dataset, label=meta.label, variables=variables, created=meta.created)
+
+
+def _subjects(path: Path) -> list[str]:
+    return sorted(set(read_xpt(path)[0]["USUBJID"]))
+
+
+def _inject_defects(sdtm: Path, adam: Path) -> None:
+    """Defects a partition could lose, repeat or judge alone: in every partition, in the last only, across
+    subjects (a unit differing between subjects), on the first row (DOMAIN), and in a study-level dataset."""
+    subjects = _subjects(sdtm / "dm.xpt")
+    last = subjects[-1]
+
+    def lb(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame.index % 7 == 0, "LBTESTCD"] = ""  # required value null: hundreds, past the limit
+        unit = frame.index[frame["LBSTRESU"] != ""][-1]
+        frame.loc[unit, "LBSTRESU"] = "furlong"  # a unit differing within a test, in the last subject
+        return frame
+
+    def vs(frame: pd.DataFrame) -> pd.DataFrame:
+        first = frame.index[frame["USUBJID"] >= subjects[len(subjects) // 2]][0]
+        frame.loc[first, "DOMAIN"] = "VX"  # the first row of a partition would decide another prefix
+        return frame
+
+    def ae(frame: pd.DataFrame) -> pd.DataFrame:
+        row = frame.iloc[[-1]].copy()
+        row["USUBJID"] = last[:-1] + "9"  # a subject not in DM, sorting last
+        frame = pd.concat([frame, row, frame.iloc[[0]]], ignore_index=True)  # and a repeated record
+        return frame.sort_values(["USUBJID"], kind="stable").reset_index(drop=True)
+
+    def adsl(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame.index[-1], "AGE"] = frame["AGE"].iloc[-1] + 1  # ADSL no longer copies DM's age...
+        return frame
+
+    def adlb(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame.index % 5 == 1, "CHG"] = 9999.0  # ...and CHG is not AVAL - BASE, past the limit
+        return frame
+
+    def ts(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[0, "TSVAL"] = ""  # a study-level dataset, held whole by every partition
+        frame.loc[0, "TSVALNF"] = ""
+        return frame
+
+    _rewrite(sdtm / "lb.xpt", lb)
+    _rewrite(sdtm / "ae.xpt", ae)
+    _rewrite(sdtm / "vs.xpt", vs)
+    _rewrite(sdtm / "ts.xpt", ts)
+    _rewrite(adam / "adsl.xpt", adsl)
+    _rewrite(adam / "adlb.xpt", adlb)
+
+
+def _subject_ranges(folders: list[Path], cuts: list[str]) -> list[dict[str, tuple[int, int]]]:
+    """Per partition the rows of each file holding subjects below each cut (files sorted by USUBJID):
+    computed here from the files, independently of the run that wrote them."""
+    partitions: list[dict[str, tuple[int, int]]] = [{} for _ in range(len(cuts) + 1)]
+    for folder in folders:
+        for path in sorted(folder.glob("*.xpt")):
+            frame, meta = read_xpt(path)
+            if "USUBJID" not in frame.columns:
+                continue
+            subjects = frame["USUBJID"].to_numpy(dtype=str)
+            assert (subjects[:-1] <= subjects[1:]).all(), f"{path.name} is not sorted by USUBJID"
+            bounds = [0, *np.searchsorted(subjects, cuts).tolist(), len(frame)]
+            for number, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False)):
+                partitions[number][meta.dataset] = (start, stop)
+    return partitions
+
+
+def _key(f) -> tuple:
+    return tuple("" if v is None else str(v) for v in f.as_dict().values())
+
+
+def _assert_same(whole, parts) -> None:
+    assert sorted(map(_key, parts.findings)) == sorted(map(_key, whole.findings))
+    assert parts.runs == whole.runs
+    assert parts.datasets == whole.datasets and parts.standards == whole.standards
+    assert set(parts.timings) == set(whole.timings)
+
+
+@pytest.fixture(scope="module")
+def defective(darpal_run, tmp_path_factory) -> list[Path]:
+    folders = _folders(darpal_run, tmp_path_factory.mktemp("defective"))
+    _inject_defects(*folders)
+    return folders
+
+
+@pytest.mark.parametrize("count", [1, 2, 4])
+def test_partitions_of_a_study_with_defects_give_the_whole_findings(defective, count):
+    subjects = _subjects(defective[0] / "dm.xpt")
+    cuts = [subjects[len(subjects) * k // count] for k in range(1, count)]
+    whole = validate_submission(defective, study=STUDY, limit=3)
+    codes = {f.code for f in whole.findings}
+    # the defects reach rules of both kinds, past the limit, across partitions
+    assert {"CDG0110", "CDG0506", "CDG0501", "CDG0402", "CDG1126", "CDG1113"} <= codes
+    assert {"CDG0603", "CDG0902"} <= codes
+    assert any(f.message.endswith("are not listed") for f in whole.findings if f.code == "CDG0110")
+    parts = validate_in_partitions(defective, _subject_ranges(defective, cuts), study=STUDY, limit=3)
+    _assert_same(whole, parts)
+
+
+def test_the_rules_of_subjects_are_most_of_the_catalogue():
+    """What runs per partition: every rule but those comparing subjects, whole datasets or define.xml."""
+    by_kind = {str(r.partition) for r in list_rules()}
+    assert by_kind == {"subject", "study"}
+    study = {r.code for r in list_rules() if str(r.partition) == "study"}
+    assert {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG2507", "CDG2517", "CDG1308"} <= study
+    assert not {"CDG0110", "CDG0301", "CDG0401", "CDG0501", "CDG0801", "CDG2101"} & study
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p[1].pop("LB"), "partition 2 gives no records of LB"),
+        (lambda p: p[1].update(LB=(p[1]["LB"][0] + 1, p[1]["LB"][1])), "partition 2 gives records"),
+        (lambda p: p[-1].update(LB=(p[-1]["LB"][0], p[-1]["LB"][1] - 1)), "its file holds"),
+        (lambda p: [q.pop("AE") for q in p], "AE holds USUBJID but no partition gives its records"),
+    ],
+    ids=["missing", "gap", "short", "unranged"],
+)
+def test_partition_ranges_that_lose_or_repeat_records_are_refused(defective, change, message):
+    subjects = _subjects(defective[0] / "dm.xpt")
+    partitions = _subject_ranges(defective, [subjects[10], subjects[20]])
+    change(partitions)
+    with pytest.raises(ValueError, match=message):
+        validate_in_partitions(defective, partitions, study=STUDY)
