@@ -112,6 +112,8 @@ class XptMeta:
     variables: tuple[XptVariable, ...]
     created: datetime
     modified: datetime
+    #: the records the file holds (a reader says; None where it could not tell)
+    records: int | None = None
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,8 @@ _TESTS = frozenset(
     }
 )
 _AMONG_WHEN = frozenset({"one_to_one", "unique_within", "consistent_within"})
+#: The tests that look values up in another dataset (its name in the argument's `dataset`).
+_LOOKUPS = frozenset({"in_dataset", "not_in_dataset", "eq_subject", "not_after_subject"})
 
 
 _NEGATIVE = frozenset({"ne", "not_in", "not_matches"})
@@ -159,6 +161,7 @@ def _register(entry: Mapping[str, Any], source: str) -> None:
             reference=str(entry["reference"]),
             published=tuple(entry.get("published") or ()),
             partition=compute_partition(entry),
+            reads=compute_reads(entry),
         )(check)
     except ValueError as exc:  # a code, severity or published ID the catalog refuses
         raise DeclaredRuleError(f"{where}: {exc}") from exc
@@ -179,6 +182,17 @@ def compute_partition(entry: Mapping[str, Any]) -> Partition:
         if test in ("in_dataset", "not_in_dataset") and str(argument["dataset"]) not in TRIAL_DESIGN:
             return Partition.STUDY
     return Partition.SUBJECT
+
+
+def compute_reads(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """The datasets an entry reads besides the one it reports on: those its tests look values up in."""
+    tests = [*_tests_of(entry.get("when") or {}), *_tests_of(entry.get("then") or {})]
+    named = {str(argument["dataset"]) for test, argument in tests if test in _LOOKUPS}
+    for part in ("when", "then"):
+        predicate = entry.get(part) or {}
+        if "subject_in" in predicate:
+            named.add(str(predicate["subject_in"]["dataset"]))
+    return tuple(sorted(named))
 
 
 def _tests_of(predicate: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:

@@ -20,17 +20,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from cdiscgen._findings import Finding
+from cdiscgen._findings import Finding, Findings
 from cdiscgen._specs import Study
 from cdiscgen.validate._context import DEFAULT_LIMIT, ValidationContext, as_frames
-from cdiscgen.validate._registry import Partition, iter_rules
+from cdiscgen.validate._registry import Partition, Rule, iter_rules
 from cdiscgen.validate._runner import (
     CLEAN,
     FAILED,
     ISSUES,
+    NOT_APPLICABLE,
+    DatasetFolder,
     RuleOutcome,
     RuleRun,
     ValidationResult,
+    _count_notes,
     _read_xpt,
     apply_rule,
     collect_outcomes,
@@ -52,28 +55,26 @@ def validate_in_partitions(
     study: Study,
     limit: int = DEFAULT_LIMIT,
 ) -> ValidationResult:
-    """Validate dataset folders as one study, the subject-level rules one partition at a time; the result
+    """Validate dataset folders as one study, never holding more than one dataset of subjects whole: the
+    subject-level rules one partition at a time, the others one dataset of subjects at a time; the result
     is `validate_submission`'s over the same folders."""
-    parts = [read_dataset_folder(f) for f in folders]
-    wanted = list(iter_rules())
-    whole_codes = [r.code for r in wanted if r.info.partition == Partition.STUDY]
-    result = run_parts(parts, study=study, limit=limit, codes=whole_codes)
-    paths = {name: Path(part.name) / file for part in parts for name, file in part.files.items()}
-    rows = {name: len(frame) for part in parts for name, frame in part.frames.items()}
+    index = [read_dataset_folder(f, variables_only=True) for f in folders]
+    paths = {name: Path(part.name) / file for part in index for name, file in part.files.items()}
+    records = {name: _records(paths[name], meta) for part in index for name, meta in part.meta.items()}
     of_subjects = {
-        name for part in parts for name, frame in part.frames.items() if "USUBJID" in frame.columns
+        name for part in index for name, frame in part.frames.items() if "USUBJID" in frame.columns
     }
-    ranged = _check_ranges(partitions, rows, of_subjects if partitions else set())
-    metas = {k: v for part in parts for k, v in part.meta.items()}
-    files = {k: v for part in parts for k, v in part.files.items()}
-    frames = {name: frame for part in parts for name, frame in part.frames.items()}
-    prefixes = _prefixes(frames)
-    # the whole datasets of subjects are read again partition by partition: let them go
-    held = {name: frame for name, frame in frames.items() if name not in ranged}
-    del parts, frames
+    ranged = _check_ranges(partitions, records, of_subjects if partitions else set())
+    held = {name: _read_records(paths[name], (0, records[name])) for name in sorted(set(records) - ranged)}
+    prefixes = {name: _first_prefix(paths[name], records[name]) for name in sorted(ranged)}
+    wanted = list(iter_rules())
+    result = _study_rules([r for r in wanted if r.info.partition == Partition.STUDY], index, held, ranged,
+                          paths, records, prefixes, study, limit)  # fmt: skip
     subject_rules = [r for r in wanted if r.info.partition == Partition.SUBJECT]
+    metas = {k: v for part in index for k, v in part.meta.items()}
+    files = {k: v for part in index for k, v in part.files.items()}
     outcomes: dict[str, RuleOutcome] = {}
-    for number, ranges in enumerate(partitions):
+    for number, ranges in enumerate(partitions or [{}]):
         datasets = dict(held)
         for name in sorted(ranged):
             datasets[name] = _read_records(paths[name], ranges[name])
@@ -94,15 +95,96 @@ def validate_in_partitions(
             outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
         log.info("partition %d of %d validated", number + 1, len(partitions))
         del ctx, datasets
-    if not partitions:  # no subjects: the subject-level rules see the datasets as they are
-        ctx = ValidationContext(
-            datasets=as_frames(held), study=study, meta=metas, files=files, limit=limit, prefixes=prefixes
-        )
-        outcomes = {r.code: apply_rule(ctx, r) for r in subject_rules}
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
     _combine(result, by_subject)
     explain(result, study)
     return result
+
+
+def _study_rules(
+    rules: list[Rule],
+    index: list[DatasetFolder],
+    held: Mapping[str, pd.DataFrame],
+    ranged: set[str],
+    paths: Mapping[str, Path],
+    records: Mapping[str, int],
+    prefixes: Mapping[str, str],
+    study: Study,
+    limit: int,
+) -> ValidationResult:
+    """The rules that compare subjects, run once per dataset of subjects with that dataset whole (and
+    the datasets they read besides); the other datasets of subjects are there without records. A pass
+    keeps the findings about its dataset; a first pass, with no dataset of subjects whole, those about
+    the others (the datasets held whole, define.xml, the folders)."""
+    codes = [r.code for r in rules]
+    extra = sorted({name for r in rules for name in r.info.reads if name in ranged})
+    also = {name: _read_records(paths[name], (0, records[name])) for name in extra}
+    cache: dict = {}
+    passes: list[tuple[ValidationResult, str | None]] = []
+    for focus in [None, *sorted(ranged)]:
+        whole = also | ({focus: _read_records(paths[focus], (0, records[focus]))} if focus else {})
+        parts = [
+            replace(part, frames={n: whole.get(n, held.get(n, frame)) for n, frame in part.frames.items()},
+                    notes=[])
+            for part in index
+        ]  # fmt: skip
+        passes.append(
+            (run_parts(parts, study=study, limit=limit, codes=codes, cache=cache, prefixes=prefixes), focus)
+        )
+        del whole, parts
+    findings = Findings()
+    for found, focus in passes:
+        findings.extend(
+            f for f in found.findings if (f.dataset == focus if focus else f.dataset not in ranged)
+        )
+    result = ValidationResult(
+        findings=findings,
+        timings={code: sum(found.timings.get(code, 0.0) for found, _ in passes) for code in codes},
+        datasets=sorted(name for part in index for name in part.frames),
+        runs=_runs_of(codes, findings, [found for found, _ in passes]),
+        standards=passes[0][0].standards,
+    )
+    notes = [note for part in index for note in part.notes]
+    result.findings.extend(notes)
+    _count_notes(result, notes)
+    return result
+
+
+def _runs_of(codes: list[str], kept: Findings, passes: list[ValidationResult]) -> dict[str, RuleRun]:
+    """Each rule's run over the passes, from the findings kept: failed in any pass, else issues when it
+    kept a finding, clean when it examined something, else not applicable."""
+    counts = kept.by_code()
+    runs: dict[str, RuleRun] = {}
+    for code in codes:
+        seen = [found.runs[code] for found in passes if code in found.runs]
+        examined = tuple(sorted({name for run in seen for name in run.examined}))
+        if any(run.status == FAILED for run in seen):
+            status = FAILED
+        else:
+            status = ISSUES if counts.get(code) else CLEAN if examined else NOT_APPLICABLE
+        runs[code] = RuleRun(code, status, counts.get(code, 0) if status != FAILED else 0, examined)
+    return runs
+
+
+def _records(path: Path, meta: object) -> int:
+    """The records of a file, as its reader counted them."""
+    count = getattr(meta, "records", None)
+    if count is None:
+        raise ValueError(f"{path}: the reader did not count the records")
+    return count
+
+
+def _first_prefix(path: Path, records: int, chunk: int = 1000) -> str:
+    """The prefix the whole dataset gives (its first DOMAIN value, else its name), reading its first
+    records only."""
+    for start in range(0, max(records, 1), chunk):
+        frame = _read_records(path, (start, min(start + chunk, records)))
+        if "DOMAIN" not in frame.columns:
+            break
+        ctx = ValidationContext(datasets=as_frames({"X": frame}))
+        if ctx.text("X", "DOMAIN").notna().any():
+            return ctx.prefix("X")
+    return ValidationContext(datasets=as_frames({path.stem.upper(): frame})).prefix(path.stem.upper())
 
 
 def _check_ranges(
@@ -135,15 +217,9 @@ def _check_ranges(
     return ranged
 
 
-def _read_records(path: Path, rows: tuple[int, int]) -> pd.DataFrame:
+def _read_records(path: Path, rows: tuple[int, int] | None) -> pd.DataFrame:
     frame, _, _ = _read_xpt(path, rows)
     return frame
-
-
-def _prefixes(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
-    """Each dataset's prefix from its whole records (the first DOMAIN value), once."""
-    ctx = ValidationContext(datasets=as_frames(frames))
-    return {name: ctx.prefix(name) for name in ctx.names()}
 
 
 def _owned(outcome: RuleOutcome, ranged: frozenset[str]) -> RuleOutcome:

@@ -66,6 +66,8 @@ class RuleInfo:
     #: the published rules (CORE, CDISC conformance, FDA business rule IDs) this check implements
     published: tuple[str, ...] = ()
     partition: Partition = Partition.STUDY
+    #: the datasets a STUDY rule reads besides those it reports on (it then sees them whole)
+    reads: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -166,10 +168,12 @@ def rule(
     reference: str,
     published: tuple[str, ...] = (),
     partition: Partition = Partition.STUDY,
+    reads: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under a stable code; the docstring supplies the rule text and examples.
     `published` names the published rules it implements (CORE-nnnnnn, CGnnnn, FBnnnn, ADnnnn);
-    `partition` what it must see (a rule sees the whole study unless it says SUBJECT)."""
+    `partition` what it must see (a rule sees the whole study unless it says SUBJECT); `reads` the datasets
+    a STUDY rule reads besides the one each finding is about (SV for "a VISITNUM of the study's visits")."""
     if not CODE_RE.match(code):
         raise ValueError(f"rule code {code!r} must be CDG followed by 4 digits")
     wrong = [p for p in published if not PUBLISHED_RE.match(p)]
@@ -186,7 +190,9 @@ def rule(
                 f"rule {code} ({func.__name__}) needs a docstring with the rule text, Bad: and Good:"
             )
         text, bad, good = _split_doc(func.__doc__)
-        info = RuleInfo(code, name, severity, scope, reference, text, bad, good, tuple(published), partition)
+        info = RuleInfo(
+            code, name, severity, scope, reference, text, bad, good, tuple(published), partition, tuple(reads)
+        )
         _REGISTRY[code] = Rule(info, func)
         return func
 

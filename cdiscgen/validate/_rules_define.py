@@ -91,8 +91,9 @@ def _load_define(ctx: ValidationContext) -> _Define | None:
     if ctx.define_path is None:
         return None
     ctx.define_read = True
-    if "define" in ctx.cache:
-        return ctx.cache["define"]
+    key = ("define", str(ctx.define_path))  # the cache may serve contexts of several folders
+    if key in ctx.cache:
+        return ctx.cache[key]
     path = Path(ctx.define_path)
     out = _Define(path=path, file=path.name)
     try:
@@ -102,12 +103,12 @@ def _load_define(ctx: ValidationContext) -> _Define | None:
     except (OSError, etree.XMLSyntaxError) as exc:
         out.problem = f"define.xml cannot be read: {exc}"
         out.problem_line = getattr(exc, "lineno", None)
-        ctx.cache["define"] = out
+        ctx.cache[key] = out
         return out
     entities = _entity_problem(tree)
     if entities is not None:
         out.problem, out.problem_line = entities
-        ctx.cache["define"] = out
+        ctx.cache[key] = out
         return out
     out.tree = tree
     root = tree.getroot()
@@ -115,7 +116,7 @@ def _load_define(ctx: ValidationContext) -> _Define | None:
     if not out.is_21:
         out.problem = "define.xml is not Define-XML 2.1 (no def/v2.1 namespace on an ODM root)"
         out.problem_line = root.sourceline
-        ctx.cache["define"] = out
+        ctx.cache[key] = out
         return out
     mdv = root.find("odm:Study/odm:MetaDataVersion", NS)
     items: dict[str, _Item] = {}
@@ -144,7 +145,7 @@ def _load_define(ctx: ValidationContext) -> _Define | None:
         }
         out.codelists[cl.get("OID", "")] = values
         out.codelist_names[cl.get("OID", "")] = cl.get("Name", "")
-    ctx.cache["define"] = out
+    ctx.cache[key] = out
     return out
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -240,14 +241,18 @@ def _read_xpt_v8(path: Path, rows: tuple[int, int] | None = None) -> tuple[pd.Da
         width = (m.variable_storage_width or {}).get(name)
         variables.append(XptVariable(name, label or "", "num" if numeric else "char", width or None))
     stamp = m.creation_time or datetime(1960, 1, 1)
-    meta = XptMeta((m.table_name or path.stem).upper(), m.file_label or "", tuple(variables), stamp, stamp)
+    name = (m.table_name or path.stem).upper()
+    records = len(frame) if rows is None else None
+    meta = XptMeta(name, m.file_label or "", tuple(variables), stamp, stamp, records)
     return frame, meta
 
 
 def read_folder(
-    folder: Path,
+    folder: Path, rows: tuple[int, int] | None = None, *, variables_only: bool = False
 ) -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMetaLike], dict[str, str], list[Finding]]:
-    """Every *.xpt of a folder (not its sub-folders): frames and metadata by upper-case file stem."""
+    """Every *.xpt of a folder (not its sub-folders): frames and metadata by upper-case file stem (only
+    the records `rows` of each file when given). `variables_only`: each file is read whole, one at a time,
+    as its findings require (an undecodable value anywhere), and its frame kept without records."""
     frames: dict[str, pd.DataFrame] = {}
     metas: dict[str, DatasetMetaLike] = {}
     files: dict[str, str] = {}
@@ -257,7 +262,7 @@ def read_folder(
     for path in paths:
         name = path.stem.upper()
         try:
-            frame, meta, found = _read_xpt(path)
+            frame, meta, found = _read_xpt(path, rows)
         except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a finding
             log.warning("cannot read %s: %s", path, exc)
             notes.append(
@@ -266,7 +271,7 @@ def read_folder(
                 )
             )
             continue
-        frames[name], metas[name], files[name] = frame, meta, path.name
+        frames[name], metas[name], files[name] = frame.iloc[:0] if variables_only else frame, meta, path.name
         notes.extend(found)
     return frames, metas, files, notes
 
@@ -301,6 +306,8 @@ def _run_rules(
     codes: Iterable[str] | None,
     limit: int,
     files: Mapping[str, str] | None,
+    cache: dict[Any, Any] | None = None,
+    prefixes: Mapping[str, str] | None = None,
 ) -> ValidationResult:
     ctx = ValidationContext(
         datasets=as_frames(datasets),
@@ -309,6 +316,8 @@ def _run_rules(
         define_path=Path(define_path) if define_path is not None else None,
         files={str(k).upper(): v for k, v in (files or {}).items()},
         limit=limit,
+        cache={} if cache is None else cache,
+        prefixes=dict(prefixes or {}),
     )
     wanted = set(codes) if codes is not None else None
     outcomes = [apply_rule(ctx, r) for r in iter_rules() if wanted is None or r.code in wanted]
@@ -517,10 +526,13 @@ class DatasetFolder:
     name: str = ""
 
 
-def read_dataset_folder(folder: Path | str) -> DatasetFolder:
-    """Every *.xpt of `folder` and its define.xml (when there is one) as a `DatasetFolder`."""
+def read_dataset_folder(
+    folder: Path | str, rows: tuple[int, int] | None = None, *, variables_only: bool = False
+) -> DatasetFolder:
+    """Every *.xpt of `folder` and its define.xml (when there is one) as a `DatasetFolder` (`rows` and
+    `variables_only` as `read_folder`)."""
     folder = Path(folder)
-    frames, metas, files, notes = read_folder(folder)
+    frames, metas, files, notes = read_folder(folder, rows, variables_only=variables_only)
     define = folder / "define.xml"
     return DatasetFolder(
         frames=frames,
@@ -556,8 +568,12 @@ def run_parts(
     study: Study | None = None,
     limit: int = DEFAULT_LIMIT,
     codes: Iterable[str] | None = None,
+    cache: dict[Any, Any] | None = None,
+    prefixes: Mapping[str, str] | None = None,
 ) -> ValidationResult:
-    """`validate_parts` before the study's explanations are given to the findings."""
+    """`validate_parts` before the study's explanations are given to the findings; `cache` is shared by
+    the contexts (what rules keep of the files alone, such as a parsed define.xml, for several runs),
+    `prefixes` gives the datasets' prefixes where the records at hand cannot (a dataset read in part)."""
     parts = list(parts)
     frames: dict[str, pd.DataFrame] = {}
     metas: dict[str, DatasetMetaLike] = {}
@@ -574,14 +590,16 @@ def run_parts(
     wanted = set(codes) if codes is not None else {r.code for r in list_rules()}
     define_codes = {r.code for r in list_rules() if r.scope == Scope.DEFINE} & wanted
     other_codes = wanted - define_codes
-    result = _run_rules(frames, study, metas, None, other_codes, limit, files)
+    result = _run_rules(frames, study, metas, None, other_codes, limit, files, cache, prefixes)
     notes = notes + _folders_without_define(parts, wanted)
     result.findings.extend(notes)
     _count_notes(result, notes)
     for part in parts:
         if part.define_path is None or not define_codes:
             continue
-        found = _run_rules(part.frames, study, part.meta, part.define_path, define_codes, limit, part.files)
+        found = _run_rules(
+            part.frames, study, part.meta, part.define_path, define_codes, limit, part.files, cache, prefixes
+        )
         result.findings.extend(found.findings)
         for code, seconds in found.timings.items():
             result.timings[code] = result.timings.get(code, 0.0) + seconds
