@@ -13,6 +13,7 @@ import pytest
 
 from cdiscgen._specs import load_study
 from cdiscgen.export import XptVariable, read_xpt, write_xpt
+from cdiscgen.validate import _partitioned as partitioned
 from cdiscgen.validate import list_rules, validate_in_partitions, validate_submission
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,8 +125,17 @@ def defective(darpal_run, tmp_path_factory) -> list[Path]:
     return folders
 
 
-@pytest.mark.parametrize("count", [1, 2, 4])
-def test_partitions_of_a_study_with_defects_give_the_whole_findings(defective, count):
+@pytest.mark.parametrize(
+    ("count", "pass_records"),
+    [(1, 200_000), (2, 1), (2, 3_000), (4, 200_000)],
+    ids=["1", "2-alone", "2-grouped", "4"],
+)
+def test_partitions_of_a_study_with_defects_give_the_whole_findings(
+    defective, count, pass_records, monkeypatch
+):
+    """In 1, 2 and 4 subject partitions; the rules comparing subjects in one pass, in a pass per dataset
+    of subjects, and with the small ones grouped."""
+    monkeypatch.setattr(partitioned, "PASS_RECORDS", pass_records)
     subjects = _subjects(defective[0] / "dm.xpt")
     cuts = [subjects[len(subjects) * k // count] for k in range(1, count)]
     whole = validate_submission(defective, study=STUDY, limit=3)

@@ -1,14 +1,20 @@
-"""Validation of a large study one subject partition at a time (issue 16): the rules that need the whole
-study (`Partition.STUDY`) see it whole; every other rule runs on each partition's records read from the
-files, with the trial design and the other datasets without USUBJID whole, and the partitions' findings
-together are those of the whole run.
+"""Validation of a large study without holding its datasets of subjects whole together (issue 16).
+
+The rules about one subject's records (`Partition.SUBJECT`, 240 of 286) run on each subject partition's
+records, read from the files, with the datasets without USUBJID (trial design) whole. The rules that compare
+subjects (`Partition.STUDY`) run in passes over the datasets of subjects: a large one read whole alone, small
+ones together (`PASS_RECORDS`), the others present without records (their variables and metadata), plus
+the datasets a rule reads besides (`RuleInfo.reads`); each pass keeps the findings about its datasets, and
+a first pass with no dataset of subjects whole keeps
+those about the rest (trial design, define.xml, the folders).
 
 A partition is given as the records of each file it holds: `{dataset: (start, stop)}`, the rows of the
 file from `start` to `stop` (the files hold the subjects in order, as a partitioned run writes them). Every
-record of a file belongs to exactly one partition: ranges that leave records out, or overlap, are refused.
-A finding of a partition other than the first is kept when it is about one of its records (a dataset it
-holds for its subjects only); findings about a dataset as a whole (its variables, its metadata) and about
-the datasets held whole are the same in every partition and are kept from the first.
+dataset with USUBJID is split, and every record of a file belongs to exactly one partition: ranges that
+leave records out, or overlap, are refused. A finding of a partition other than the first is kept when it
+is about one of its records (a dataset it holds for its subjects only); findings about a dataset as a
+whole (its variables, its metadata) and about the datasets held whole are the same in every partition and
+are kept from the first. The findings, the rule runs and the datasets are those of `validate_submission`.
 """
 
 from __future__ import annotations
@@ -112,17 +118,17 @@ def _study_rules(
     study: Study,
     limit: int,
 ) -> ValidationResult:
-    """The rules that compare subjects, run once per dataset of subjects with that dataset whole (and
-    the datasets they read besides); the other datasets of subjects are there without records. A pass
-    keeps the findings about its dataset; a first pass, with no dataset of subjects whole, those about
-    the others (the datasets held whole, define.xml, the folders)."""
+    """The rules that compare subjects, run in passes that each hold some datasets of subjects whole
+    (`_groups`), with the datasets the rules read besides; the other datasets of subjects are there
+    without records. A pass keeps the findings about its datasets; a first pass, with no dataset of
+    subjects whole, those about the others (the datasets held whole, define.xml, the folders)."""
     codes = [r.code for r in rules]
     extra = sorted({name for r in rules for name in r.info.reads if name in ranged})
     also = {name: _read_records(paths[name], (0, records[name])) for name in extra}
     cache: dict = {}
-    passes: list[tuple[ValidationResult, str | None]] = []
-    for focus in [None, *sorted(ranged)]:
-        whole = also | ({focus: _read_records(paths[focus], (0, records[focus]))} if focus else {})
+    passes: list[tuple[ValidationResult, frozenset[str]]] = []
+    for focus in [frozenset(), *_groups(sorted(ranged), records)]:
+        whole = also | {name: _read_records(paths[name], (0, records[name])) for name in sorted(focus)}
         parts = [
             replace(part, frames={n: whole.get(n, held.get(n, frame)) for n, frame in part.frames.items()},
                     notes=[])
@@ -135,7 +141,7 @@ def _study_rules(
     findings = Findings()
     for found, focus in passes:
         findings.extend(
-            f for f in found.findings if (f.dataset == focus if focus else f.dataset not in ranged)
+            f for f in found.findings if (f.dataset in focus if focus else f.dataset not in ranged)
         )
     result = ValidationResult(
         findings=findings,
@@ -148,6 +154,26 @@ def _study_rules(
     result.findings.extend(notes)
     _count_notes(result, notes)
     return result
+
+
+#: Datasets of subjects smaller than this many records share a pass of the rules that compare subjects.
+PASS_RECORDS = 200_000
+
+
+def _groups(names: list[str], records: Mapping[str, int]) -> list[frozenset[str]]:
+    """The datasets of subjects in passes: a large one alone, small ones together up to PASS_RECORDS."""
+    groups: list[frozenset[str]] = []
+    current: list[str] = []
+    held = 0
+    for name in names:
+        if current and held + records[name] > PASS_RECORDS:
+            groups.append(frozenset(current))
+            current, held = [], 0
+        current.append(name)
+        held += records[name]
+    if current:
+        groups.append(frozenset(current))
+    return groups
 
 
 def _runs_of(codes: list[str], kept: Findings, passes: list[ValidationResult]) -> dict[str, RuleRun]:
