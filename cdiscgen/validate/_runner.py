@@ -271,9 +271,19 @@ def read_folder(
                 )
             )
             continue
-        frames[name], metas[name], files[name] = frame.iloc[:0] if variables_only else frame, meta, path.name
+        frames[name], metas[name], files[name] = (
+            _without_records(frame) if variables_only else frame,
+            meta,
+            path.name,
+        )
         notes.extend(found)
     return frames, metas, files, notes
+
+
+def _without_records(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame's variables and types, no records, sharing no memory with it (a slice would keep the
+    whole columns alive)."""
+    return pd.DataFrame({column: pd.Series([], dtype=frame[column].dtype) for column in frame.columns})
 
 
 def validate_datasets(
