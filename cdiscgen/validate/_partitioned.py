@@ -61,9 +61,9 @@ def validate_in_partitions(
     study: Study,
     limit: int = DEFAULT_LIMIT,
 ) -> ValidationResult:
-    """Validate dataset folders as one study, never holding more than one dataset of subjects whole: the
-    subject-level rules one partition at a time, the others one dataset of subjects at a time; the result
-    is `validate_submission`'s over the same folders."""
+    """Validate dataset folders as one study without holding its datasets of subjects whole together: the
+    subject-level rules one partition at a time, the others in passes holding one large dataset of subjects
+    (or a few small ones) whole; the result is `validate_submission`'s over the same folders."""
     index = [read_dataset_folder(f, variables_only=True) for f in folders]
     paths = {name: Path(part.name) / file for part in index for name, file in part.files.items()}
     records = {name: _records(paths[name], meta) for part in index for name, meta in part.meta.items()}
@@ -99,7 +99,7 @@ def validate_in_partitions(
             if number:
                 outcome = _owned(outcome, ctx.ranged)
             outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
-        log.info("partition %d of %d validated", number + 1, len(partitions))
+        log.info("partition %d of %d validated", number + 1, max(len(partitions), 1))
         del ctx, datasets
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
     _combine(result, by_subject)
