@@ -148,6 +148,29 @@ def test_partitions_of_a_study_with_defects_give_the_whole_findings(
     _assert_same(whole, parts)
 
 
+@pytest.mark.parametrize("code", ["CDG0603", "CDG0402"], ids=["study-rule", "subject-rule"])
+def test_a_rule_crashing_on_some_records_only_is_reported_as_in_the_whole_run(defective, code, monkeypatch):
+    """A rule that fails on LB's records fails in one pass or partition only: its CDG0001 finding and its
+    failed run are those of the whole run, not dropped with the findings that pass does not own."""
+    from cdiscgen.validate import _registry
+
+    original = _registry.get_rule(code)
+
+    def crash(ctx, rule):
+        yield from original.check(ctx, rule)
+        if "LB" in ctx.datasets and len(ctx.datasets.get_quietly("LB")) > 100:
+            raise RuntimeError("cannot read LB")
+
+    monkeypatch.setitem(_registry._REGISTRY, code, _registry.Rule(original.info, crash))
+    subjects = _subjects(defective[0] / "dm.xpt")
+    whole = validate_submission(defective, study=STUDY, limit=3)
+    assert whole.runs[code].status == "failed" and whole.runs["CDG0001"].findings == 1
+    parts = validate_in_partitions(
+        defective, _subject_ranges(defective, [subjects[20]]), study=STUDY, limit=3
+    )
+    _assert_same(whole, parts)
+
+
 def test_the_rules_of_subjects_are_most_of_the_catalogue():
     """What runs per partition: every rule but those comparing subjects, whole datasets or define.xml."""
     by_kind = {str(r.partition) for r in list_rules()}
@@ -163,7 +186,7 @@ def test_the_rules_of_subjects_are_most_of_the_catalogue():
         (lambda p: p[1].pop("LB"), "partition 2 gives no records of LB"),
         (lambda p: p[1].update(LB=(p[1]["LB"][0] + 1, p[1]["LB"][1])), "partition 2 gives records"),
         (lambda p: p[-1].update(LB=(p[-1]["LB"][0], p[-1]["LB"][1] - 1)), "its file holds"),
-        (lambda p: [q.pop("AE") for q in p], "AE holds USUBJID but no partition gives its records"),
+        (lambda p: [q.pop("AE") for q in p], r"AE hold\(s\) USUBJID but no partition gives its records"),
     ],
     ids=["missing", "gap", "short", "unranged"],
 )

@@ -31,10 +31,7 @@ from cdiscgen._specs import Study
 from cdiscgen.validate._context import DEFAULT_LIMIT, ValidationContext, as_frames
 from cdiscgen.validate._registry import Partition, Rule, iter_rules
 from cdiscgen.validate._runner import (
-    CLEAN,
     FAILED,
-    ISSUES,
-    NOT_APPLICABLE,
     DatasetFolder,
     RuleOutcome,
     RuleRun,
@@ -43,8 +40,10 @@ from cdiscgen.validate._runner import (
     _read_xpt,
     apply_rule,
     collect_outcomes,
+    count_failures,
     explain,
     read_dataset_folder,
+    rule_run,
     run_parts,
 )
 
@@ -71,7 +70,7 @@ def validate_in_partitions(
         name for part in index for name, frame in part.frames.items() if "USUBJID" in frame.columns
     }
     ranged = _check_ranges(partitions, records, of_subjects if partitions else set())
-    held = {name: _read_records(paths[name], (0, records[name])) for name in sorted(set(records) - ranged)}
+    held = {name: _read_records(paths[name]) for name in sorted(set(records) - ranged)}
     prefixes = {name: _first_prefix(paths[name], records[name]) for name in sorted(ranged)}
     wanted = list(iter_rules())
     result = _study_rules([r for r in wanted if r.info.partition == Partition.STUDY], index, held, ranged,
@@ -124,11 +123,11 @@ def _study_rules(
     subjects whole, those about the others (the datasets held whole, define.xml, the folders)."""
     codes = [r.code for r in rules]
     extra = sorted({name for r in rules for name in r.info.reads if name in ranged})
-    also = {name: _read_records(paths[name], (0, records[name])) for name in extra}
+    also = {name: _read_records(paths[name]) for name in extra}
     cache: dict = {}
     passes: list[tuple[ValidationResult, frozenset[str]]] = []
     for focus in [frozenset(), *_groups(sorted(ranged), records)]:
-        whole = also | {name: _read_records(paths[name], (0, records[name])) for name in sorted(focus)}
+        whole = also | {name: _read_records(paths[name]) for name in sorted(focus)}
         parts = [
             replace(part, frames={n: whole.get(n, held.get(n, frame)) for n, frame in part.frames.items()},
                     notes=[])
@@ -140,9 +139,12 @@ def _study_rules(
         del whole, parts
     findings = Findings()
     for found, focus in passes:
-        findings.extend(
-            f for f in found.findings if (f.dataset in focus if focus else f.dataset not in ranged)
-        )
+        for f in found.findings:
+            if f.code == "CDG0001":  # a rule crashed in this pass: said once, whichever pass it was
+                if f not in findings.items:
+                    findings.add(f)
+            elif (f.dataset in focus) if focus else (f.dataset not in ranged):
+                findings.add(f)
     result = ValidationResult(
         findings=findings,
         timings={code: sum(found.timings.get(code, 0.0) for found, _ in passes) for code in codes},
@@ -177,18 +179,16 @@ def _groups(names: list[str], records: Mapping[str, int]) -> list[frozenset[str]
 
 
 def _runs_of(codes: list[str], kept: Findings, passes: list[ValidationResult]) -> dict[str, RuleRun]:
-    """Each rule's run over the passes, from the findings kept: failed in any pass, else issues when it
-    kept a finding, clean when it examined something, else not applicable."""
+    """Each rule's run over the passes, from the findings kept: failed in any pass, else what it kept
+    and examined."""
     counts = kept.by_code()
     runs: dict[str, RuleRun] = {}
     for code in codes:
         seen = [found.runs[code] for found in passes if code in found.runs]
         examined = tuple(sorted({name for run in seen for name in run.examined}))
-        if any(run.status == FAILED for run in seen):
-            status = FAILED
-        else:
-            status = ISSUES if counts.get(code) else CLEAN if examined else NOT_APPLICABLE
-        runs[code] = RuleRun(code, status, counts.get(code, 0) if status != FAILED else 0, examined)
+        failed = any(run.status == FAILED for run in seen)
+        runs[code] = rule_run(code, failed, counts.get(code, 0), examined)
+    count_failures(runs)
     return runs
 
 
@@ -223,8 +223,9 @@ def _check_ranges(
     unknown = sorted(ranged - set(rows))
     if unknown:
         raise ValueError(f"partition ranges name dataset(s) not read from the folders: {', '.join(unknown)}")
-    for name in sorted(of_subjects - ranged):
-        raise ValueError(f"{name} holds USUBJID but no partition gives its records")
+    left_out = sorted(of_subjects - ranged)
+    if left_out:
+        raise ValueError(f"{', '.join(left_out)} hold(s) USUBJID but no partition gives its records")
     for name in sorted(ranged):
         expected = 0
         for number, ranges in enumerate(partitions, start=1):
@@ -243,7 +244,8 @@ def _check_ranges(
     return ranged
 
 
-def _read_records(path: Path, rows: tuple[int, int] | None) -> pd.DataFrame:
+def _read_records(path: Path, rows: tuple[int, int] | None = None) -> pd.DataFrame:
+    """A file's records (`rows`, else all); what reading it finds was noted when the files were indexed."""
     frame, _, _ = _read_xpt(path, rows)
     return frame
 
@@ -266,7 +268,5 @@ def _combine(result: ValidationResult, other: ValidationResult) -> None:
     result.findings.extend(other.findings)
     result.timings.update(other.timings)
     result.runs.update(other.runs)
-    if "CDG0001" in result.runs:
-        failures = sum(run.status == FAILED for code, run in result.runs.items() if code != "CDG0001")
-        result.runs["CDG0001"] = RuleRun("CDG0001", ISSUES if failures else CLEAN, failures, ())
+    count_failures(result.runs)
     result.runs = dict(sorted(result.runs.items()))

@@ -248,11 +248,11 @@ def _read_xpt_v8(path: Path, rows: tuple[int, int] | None = None) -> tuple[pd.Da
 
 
 def read_folder(
-    folder: Path, rows: tuple[int, int] | None = None, *, variables_only: bool = False
+    folder: Path, *, variables_only: bool = False
 ) -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMetaLike], dict[str, str], list[Finding]]:
-    """Every *.xpt of a folder (not its sub-folders): frames and metadata by upper-case file stem (only
-    the records `rows` of each file when given). `variables_only`: each file is read whole, one at a time,
-    as its findings require (an undecodable value anywhere), and its frame kept without records."""
+    """Every *.xpt of a folder (not its sub-folders): frames and metadata by upper-case file stem.
+    `variables_only`: each file is read whole, one at a time, as its findings require (an undecodable
+    value anywhere), and its frame kept without records."""
     frames: dict[str, pd.DataFrame] = {}
     metas: dict[str, DatasetMetaLike] = {}
     files: dict[str, str] = {}
@@ -262,7 +262,7 @@ def read_folder(
     for path in paths:
         name = path.stem.upper()
         try:
-            frame, meta, found = _read_xpt(path, rows)
+            frame, meta, found = _read_xpt(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a finding
             log.warning("cannot read %s: %s", path, exc)
             notes.append(
@@ -403,18 +403,27 @@ def collect_outcomes(
             [f for f in outcome.others if f.code == "CDG0001"] if outcome.failed else _limited(outcome, limit)
         )
         timings[code] = outcome.seconds
-        own = 0 if outcome.failed else len(found)
-        examined = outcome.examined
-        status = FAILED if outcome.failed else ISSUES if own else CLEAN if examined else NOT_APPLICABLE
-        runs[code] = RuleRun(code, status, own, examined)
+        runs[code] = rule_run(code, outcome.failed, len(found), outcome.examined)
         findings.extend(found)
         log.debug("%s: %d finding(s) in %.3fs", code, len(found), outcome.seconds)
-    if "CDG0001" in runs:  # the runner's own rule: did every other rule run to its end?
-        failures = sum(run.status == FAILED for run in runs.values())
-        runs["CDG0001"] = RuleRun("CDG0001", ISSUES if failures else CLEAN, failures, ())
+    count_failures(runs)
     return ValidationResult(
         findings=findings, timings=timings, datasets=datasets, runs=runs, standards=compute_standards(study)
     )
+
+
+def rule_run(code: str, failed: bool, findings: int, examined: tuple[str, ...]) -> RuleRun:
+    """A rule's run from what it did: it crashed, found something, examined data, or had none to see."""
+    if failed:
+        return RuleRun(code, FAILED, 0, examined)
+    return RuleRun(code, ISSUES if findings else CLEAN if examined else NOT_APPLICABLE, findings, examined)
+
+
+def count_failures(runs: dict[str, RuleRun]) -> None:
+    """The runner's own rule (CDG0001), when it ran: did every other rule run to its end?"""
+    if "CDG0001" in runs:
+        failures = sum(run.status == FAILED for code, run in runs.items() if code != "CDG0001")
+        runs["CDG0001"] = RuleRun("CDG0001", ISSUES if failures else CLEAN, failures, ())
 
 
 def _limited(outcome: RuleOutcome, limit: int) -> list[Finding]:
@@ -536,13 +545,11 @@ class DatasetFolder:
     name: str = ""
 
 
-def read_dataset_folder(
-    folder: Path | str, rows: tuple[int, int] | None = None, *, variables_only: bool = False
-) -> DatasetFolder:
-    """Every *.xpt of `folder` and its define.xml (when there is one) as a `DatasetFolder` (`rows` and
-    `variables_only` as `read_folder`)."""
+def read_dataset_folder(folder: Path | str, *, variables_only: bool = False) -> DatasetFolder:
+    """Every *.xpt of `folder` and its define.xml (when there is one) as a `DatasetFolder`
+    (`variables_only` as `read_folder`)."""
     folder = Path(folder)
-    frames, metas, files, notes = read_folder(folder, rows, variables_only=variables_only)
+    frames, metas, files, notes = read_folder(folder, variables_only=variables_only)
     define = folder / "define.xml"
     return DatasetFolder(
         frames=frames,
