@@ -105,6 +105,10 @@ def test_dataset_json_in_parts_is_the_whole_file(tmp_path, pilot_lb, writer):
     assert streamed.read_bytes() == whole.read_bytes()
 
 
+#: The small adverse-event dataset's file arguments.
+_AE = {"dataset": "AE", "label": "Adverse", "created": CREATED}
+
+
 def _small() -> tuple[pd.DataFrame, list[XptVariable]]:
     frame = pd.DataFrame(
         {
@@ -120,9 +124,7 @@ def test_an_error_in_a_later_part_names_the_row_of_the_whole_dataset(tmp_path):
     frame.loc[7, "TERM"] = "\u00e9"  # non-ASCII at dataset row 8, part 2 row 3
     parts = _parts("AE", frame, [5])
     with pytest.raises(XptError) as caught:
-        write_xpt(
-            parts, tmp_path / "ae.xpt", dataset="AE", label="Adverse", variables=variables, created=CREATED
-        )
+        write_xpt(parts, tmp_path / "ae.xpt", variables=variables, **_AE)
     assert caught.value.row == 8 and caught.value.usubjid == "S-7" and "row 8" in str(caught.value)
     assert not list(tmp_path.iterdir())  # no file, no temporary file left
 
@@ -150,10 +152,8 @@ def test_parts_need_every_character_length(tmp_path):
         write_xpt(
             _parts("AE", frame, [5]),
             tmp_path / "ae.xpt",
-            dataset="AE",
-            label="Adverse",
             variables=open_ended,
-            created=CREATED,
+            **_AE,
         )
 
 
@@ -161,16 +161,12 @@ def test_only_the_last_row_of_the_dataset_is_checked_for_being_blank(tmp_path):
     frame, variables = _small()
     # part 1 ends on a blank TERM and a blank USUBJID: a blank row inside the dataset is data
     frame.loc[4, ["USUBJID", "TERM"]] = ""
-    whole = write_xpt(
-        frame, tmp_path / "whole.xpt", dataset="AE", label="Adverse", variables=variables, created=CREATED
-    )
+    whole = write_xpt(frame, tmp_path / "whole.xpt", variables=variables, **_AE)
     streamed = write_xpt(
         _parts("AE", frame, [5]),
         tmp_path / "parts.xpt",
-        dataset="AE",
-        label="Adverse",
         variables=variables,
-        created=CREATED,
+        **_AE,
     )
     assert streamed.read_bytes() == whole.read_bytes()
     frame.loc[9, ["USUBJID", "TERM"]] = ""
@@ -178,10 +174,8 @@ def test_only_the_last_row_of_the_dataset_is_checked_for_being_blank(tmp_path):
         write_xpt(
             _parts("AE", frame, [5]),
             tmp_path / "last.xpt",
-            dataset="AE",
-            label="Adverse",
             variables=variables,
-            created=CREATED,
+            **_AE,
         )
     assert caught.value.row == 10
     assert not (tmp_path / "last.xpt").exists()
@@ -191,9 +185,7 @@ def test_parts_that_do_not_add_up_are_refused_and_nothing_is_written(tmp_path):
     frame, variables = _small()
     short = DatasetParts("AE", _parts("AE", frame, [5]).readers[:1], len(frame), tuple(frame.columns))
     with pytest.raises(ValueError, match="hold 5 rows, not the 10 declared"):
-        write_xpt(
-            short, tmp_path / "ae.xpt", dataset="AE", label="Adverse", variables=variables, created=CREATED
-        )
+        write_xpt(short, tmp_path / "ae.xpt", variables=variables, **_AE)
     renamed = DatasetParts("AE", _parts("AE", frame, [5]).readers, len(frame), ("USUBJID", "AETERM"))
     with pytest.raises(ValueError, match="part 1 has columns"):
         write_dataset_ndjson(
@@ -218,20 +210,16 @@ def test_parts_over_the_agency_limit_are_refused_before_writing(tmp_path):
         write_xpt_split(
             _parts("AE", many, [100]),
             tmp_path,
-            dataset="AE",
-            label="Adverse",
             variables=variables,
             profile=tiny,
-            created=CREATED,
+            **_AE,
         )
     assert not list(tmp_path.iterdir())
     written = write_xpt_split(
         _parts("AE", frame, [5]),
         tmp_path,
-        dataset="AE",
-        label="Adverse",
         variables=variables,
         profile=tiny,
-        created=CREATED,
+        **_AE,
     )
     assert [p.name for p in written] == ["ae.xpt"]
