@@ -206,9 +206,9 @@ def read_xpt(
             f"{path}: the last observation is incomplete ({rest.size} of {row_length} bytes at offset "
             f"{obs + RECORD + n_rows * row_length:,}): the file is truncated"
         )
-    held = n_rows
-    start, stop = _row_range(rows, n_rows, path)
-    rows_read = np.ascontiguousarray(records[start:stop]) if rows is not None else records[:n_rows]
+    total = n_rows
+    start, stop = _row_range(rows, total, path)
+    rows_read = records[start:stop]  # a view: each column's fields are copied out below
     n_rows = stop - start
     columns: dict[str, pd.Series] = {}
     fast_text = _ascii_compatible(codec)
@@ -223,7 +223,7 @@ def read_xpt(
             text = _numpy_text(fixed, codec, path, dataset, var.name, start)
         columns[var.name] = pd.Series(text, dtype="str")
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
-    return frame, XptMeta(dataset, label, tuple(variables), created, modified, held)
+    return frame, XptMeta(dataset, label, tuple(variables), created, modified, total)
 
 
 def _row_range(rows: tuple[int, int] | None, n_rows: int, path: Path) -> tuple[int, int]:
