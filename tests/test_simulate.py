@@ -13,10 +13,11 @@ from cdiscgen.simulate import FORM_COLUMNS, simulate_courses, simulate_study
 DOC = Path(__file__).resolve().parents[1] / "docs" / "raw-data.md"
 
 
-@pytest.fixture(scope="module")
-def raw(tmp_path_factory) -> dict[str, pd.DataFrame]:
+@pytest.fixture(scope="module", params=[None, 6], ids=["one-block", "blocks-of-6"])
+def raw(request, tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The default study, drawn whole and in blocks of 6 subjects: every property below holds for both."""
     out = tmp_path_factory.mktemp("sim") / "raw"
-    res = simulate_study(out)
+    res = simulate_study(out, block_subjects=request.param)
     return {name: pd.read_csv(path, dtype=str, keep_default_na=False) for name, path in res.files.items()}
 
 
@@ -60,6 +61,29 @@ def test_record_ids_unique_and_nothing_after_cutoff(raw):
         assert df["RECORD_ID"].is_unique, name
     years = raw["central_lab"]["COLL_DATE"].str.extract(r"(\d{4})")[0].astype(int)
     assert years.max() <= 2026 and years.min() >= 2024
+
+
+def test_blocks_number_records_and_samples_on_across_the_study(raw):
+    for name, df in raw.items():  # RECORD_ID 1..n in file order, rows in SUBJECT order
+        numbers = df["RECORD_ID"].str.rsplit("-", n=1).str[1].astype(int)
+        assert numbers.tolist() == list(range(1, len(df) + 1)), name
+        assert df["SUBJECT"].tolist() == sorted(df["SUBJECT"]), name
+    # an accession number names one sample: one subject, visit and specimen (a 24-hour urine starts the day
+    # before the visit, so the collection date is not part of it)
+    samples = pd.concat([raw["central_lab"], raw["immunofixation"]])
+    samples = samples.loc[samples["ACCESSION"] != "", ["ACCESSION", "SUBJECT", "VISIT", "SPECIMEN"]]
+    assert samples.drop_duplicates().groupby("ACCESSION").size().max() == 1
+
+
+def test_a_study_within_one_block_is_drawn_whole_and_blocks_draw_their_own(tmp_path):
+    whole = simulate_study(tmp_path / "whole", subjects=25, seed=7, block_subjects=10**6)
+    one = simulate_study(tmp_path / "one", subjects=25, seed=7, block_subjects=25)
+    blocks = simulate_study(tmp_path / "blocks", subjects=25, seed=7, block_subjects=10)
+    assert all(one.files[n].read_bytes() == whole.files[n].read_bytes() for n in FORM_COLUMNS)
+    assert (
+        blocks.rows["enrollment"] == 25 and blocks.rows["baseline_disease"] == whole.rows["baseline_disease"]
+    )
+    assert blocks.files["central_lab"].read_bytes() != whole.files["central_lab"].read_bytes()
 
 
 def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
@@ -152,7 +176,8 @@ def test_population_mix_within_stated_bands():
 
 
 @pytest.mark.parametrize("kwargs", [{"subjects": 0}, {"subjects": -3}, {"subjects": 2.5}, {"subjects": "40"},
-                                    {"subjects": True}, {"sites": 0}, {"seed": -1}])  # fmt: skip
+                                    {"subjects": True}, {"sites": 0}, {"seed": -1}, {"block_subjects": 0},
+                                    {"block_subjects": 2.0}])  # fmt: skip
 def test_bad_input_raises_before_writing(tmp_path, kwargs):
     out = tmp_path / "raw"
     with pytest.raises(ValueError):

@@ -26,9 +26,9 @@ def _mg_per_l(result: str, unit: str) -> float:
     return value * 10 if unit == "mg/dL" else value
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    res = simulate_study(tmp_path_factory.mktemp("rules") / "raw")
+@pytest.fixture(scope="module", params=[None, 6], ids=["one-block", "blocks-of-6"])
+def sim(request, tmp_path_factory):
+    res = simulate_study(tmp_path_factory.mktemp("rules") / "raw", block_subjects=request.param)
     lab = pd.read_csv(res.files["central_lab"], dtype=str, keep_default_na=False)
     ife = pd.read_csv(res.files["immunofixation"], dtype=str, keep_default_na=False)
     dara = pd.read_csv(res.files["dara_admin"], dtype=str, keep_default_na=False)

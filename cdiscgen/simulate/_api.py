@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
-from cdiscgen._atomic import staged_files, write_csv_atomic
+from cdiscgen._atomic import open_atomic, staged_files
 
 from ._config import default_study_dir, read_simulation_config, read_study_settings
-from ._forms import build_forms
+from ._forms import build_forms, next_accession, record_ids
 from ._layout import FORM_COLUMNS
-from ._plan import Plan, build_plan
+from ._plan import Plan, build_plan, subject_blocks
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +63,50 @@ def simulate_courses(
 
 
 def simulate_study(
-    out_dir: Path, *, subjects: int = 40, seed: int = 20240101, sites: int = 5, study_dir: Path | None = None
+    out_dir: Path,
+    *,
+    subjects: int = 40,
+    seed: int = 20240101,
+    sites: int = 5,
+    study_dir: Path | None = None,
+    block_subjects: int | None = None,
 ) -> SimulationResult:
     """Simulate the raw EDC/lab export of the study: one CSV per form of docs/raw-data.md in `out_dir`.
 
-    Same seed and options give byte-identical files. Bad input raises ValueError before anything
-    is written.
+    The forms are drawn and written in blocks of `block_subjects` screened subjects (default: the
+    simulator's `block_subjects` setting), so memory does not grow with the study; the block size is part
+    of the seed (each block after the first draws from streams of its own). Same seed and options give
+    byte-identical files. Bad input raises ValueError before anything is written.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} exists and is not a directory")
     plan = _plan(subjects, seed, sites, study_dir)
-    forms = build_forms(plan)
-    files: dict[str, Path] = {}
-    rows: dict[str, int] = {}
-    with staged_files(out) as work:  # all forms or none: never a mix of two runs
-        for name in FORM_COLUMNS:
-            write_csv_atomic(forms[name], work / f"{name}.csv")
-            files[name], rows[name] = out / f"{name}.csv", len(forms[name])
+    size = _check_int(
+        "block_subjects", plan.cfg["block_subjects"] if block_subjects is None else block_subjects, 1
+    )
+    files = {name: out / f"{name}.csv" for name in FORM_COLUMNS}
+    rows = dict.fromkeys(FORM_COLUMNS, 0)
+    with staged_files(out) as work, contextlib.ExitStack() as opened:  # all forms or none
+        handles = {
+            name: opened.enter_context(open_atomic(work / f"{name}.csv", "w")) for name in FORM_COLUMNS
+        }
+        accession = 1  # sample accession numbers run on across blocks, like RECORD_ID
+        for block in subject_blocks(plan, size):
+            forms = build_forms(block, accession)
+            accession = next_accession(forms, accession)
+            for name in FORM_COLUMNS:
+                _append_block(forms[name], name, handles[name], first=rows[name] + 1, header=block.block == 0)
+                rows[name] += len(forms[name])
+            del forms
     log.info("simulated %d subjects (seed %d, %d sites) into %s: %d rows", plan.screened.shape[0], plan.seed,
              plan.sites, out, sum(rows.values()))  # fmt: skip
     return SimulationResult(out_dir=out, files=files, rows=rows, subjects=int(subjects), seed=int(seed),
                             sites=int(sites))  # fmt: skip
+
+
+def _append_block(form: pd.DataFrame, name: str, handle: IO[str], *, first: int, header: bool) -> None:
+    """A block's records of one form after those of the blocks before it, numbered on from them."""
+    if first > 1:
+        form["RECORD_ID"] = record_ids(name, first, len(form))
+    form.to_csv(handle, index=False, header=header, lineterminator="\n")

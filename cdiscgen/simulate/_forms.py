@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._layout import FORM_COLUMNS, RECORD_PREFIX
-from ._plan import BIG, Plan, organ_state, rng_for
+from ._plan import BIG, Plan, organ_state
 from ._render import dirty_text, format_dates, format_fixed, format_partial, format_times
 from ._safety import (
     SafetyEvents,
@@ -26,19 +26,24 @@ YES_NO = np.array(["No", "Yes"], dtype=object)
 def _finish(df: pd.DataFrame, form: str, sort: list[str]) -> pd.DataFrame:
     """Sort by SUBJECT then the given hidden keys, number RECORD_ID, keep the documented columns."""
     df = df.sort_values(["SUBJECT", *sort], kind="stable").reset_index(drop=True)
-    df["RECORD_ID"] = (
-        RECORD_PREFIX[form] + "-" + pd.Series(np.arange(1, len(df) + 1)).astype(str).str.zfill(7)
-    )
+    df["RECORD_ID"] = record_ids(form, 1, len(df))
     cols = FORM_COLUMNS[form]
     out = df.reindex(columns=list(cols)).fillna("")
     return out.astype(str).astype(object)
 
 
+def record_ids(form: str, first: int, count: int) -> np.ndarray:
+    """RECORD_ID of `count` records of a form numbered from `first` (e.g. LAB-0000001)."""
+    numbers = pd.Series(np.arange(first, first + count)).astype(str).str.zfill(7)
+    return (RECORD_PREFIX[form] + "-" + numbers).to_numpy(dtype=object)
+
+
 class _Ctx:
     """Shared per-plan arrays for the form builders."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, first_accession: int) -> None:
         self.plan = plan
+        self.first_accession = first_accession
         self.d = plan.subj
         self.v = plan.visits
         self.cfg = plan.cfg
@@ -62,7 +67,7 @@ class _Ctx:
 # --------------------------------------------------------------------------------------------------
 def enrollment(plan: Plan) -> pd.DataFrame:
     scr = plan.screened
-    rng = rng_for(plan.seed, "forms")
+    rng = plan.rng("forms")
     rate = plan.cfg["dirt"]["coded_text"]
     fmt = scr["date_fmt"].to_numpy()
     df = pd.DataFrame(
@@ -84,7 +89,7 @@ def enrollment(plan: Plan) -> pd.DataFrame:
 def _failed_criteria(reasons: np.ndarray, plan: Plan) -> np.ndarray:
     """The eligibility criterion each screen failure failed (empty for a withdrawal of consent), from the
     criteria its reason allows (defaults.yaml), drawn from the plan's own "ie" stream."""
-    rng = rng_for(plan.seed, "ie")
+    rng = plan.rng("ie")
     allowed = plan.cfg["population"]["screen_failure_criteria"]
     out = np.full(len(reasons), "", dtype=object)
     for reason, criteria in allowed.items():
@@ -95,7 +100,7 @@ def _failed_criteria(reasons: np.ndarray, plan: Plan) -> np.ndarray:
 
 
 def baseline_disease(c: _Ctx) -> pd.DataFrame:
-    d, rng = c.d, rng_for(c.plan.seed, "forms")
+    d, rng = c.d, c.plan.rng("forms")
     rng = np.random.default_rng(rng.integers(0, 2**63))
     n = len(d)
     s = np.arange(n)
@@ -136,7 +141,7 @@ def prior_therapy(c: _Ctx) -> pd.DataFrame:
     """prior_therapy.csv: one row per prior line (PRIOR_LINES of the baseline form), in order between the
     diagnosis and the consent, dated to the month as a history is. Own random stream: no other form moves."""
     d = c.d
-    rng = rng_for(c.plan.seed, "prior")
+    rng = c.plan.rng("prior")
     lines = d["prior_lines"].to_numpy().astype(np.int64)
     s = np.repeat(np.arange(len(d)), lines)
     line = np.concatenate([np.arange(1, k + 1) for k in lines]) if len(s) else np.zeros(0, dtype=np.int64)
@@ -165,7 +170,7 @@ def dosing(c: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFram
     """dara_admin and poma_cycle (not yet finished: they cite the AE log number of the event behind a dose
     action, known once the AE form is built), the last-dose offset per subject and the dose actions taken for
     an adverse event (s, off, end_off, drug, reason, action: what the AE form must account for)."""
-    rng = rng_for(c.plan.seed, "dosing")
+    rng = c.plan.rng("dosing")
     co = c.cfg["course"]
     v = c.v.loc[c.v["dosing"].to_numpy()]
     s, off, code = v["s"].to_numpy(), v["off"].to_numpy(), v["code"].to_numpy()
@@ -268,7 +273,7 @@ def _first_value(s: np.ndarray, mask: np.ndarray, x: np.ndarray, n: int) -> np.n
 
 def hem_values(c: _Ctx) -> pd.DataFrame:
     """Kappa, lambda, M-spike and IFE per hematologic visit row, following the effective state."""
-    rng = rng_for(c.plan.seed, "labs")
+    rng = c.plan.rng("labs")
     d = c.d
     n_s = len(d)
     h = c.v.loc[c.v["is_hem"].to_numpy()].reset_index(drop=True)
@@ -334,7 +339,7 @@ def hem_values(c: _Ctx) -> pd.DataFrame:
 
 def organ_values(c: _Ctx, h: pd.DataFrame) -> pd.DataFrame:
     """NT-proBNP, troponin T, 24-h protein, eGFR/creatinine and urine M-protein per organ visit row."""
-    rng = rng_for(c.plan.seed, "organ")
+    rng = c.plan.rng("organ")
     d = c.d
     n_s = len(d)
     o = c.v.loc[c.v["is_organ"].to_numpy()].reset_index(drop=True)
@@ -435,14 +440,15 @@ def _samples(c: _Ctx, h: pd.DataFrame, o: pd.DataFrame, rng: np.random.Generator
     keys = keys.drop_duplicates(["s", "code", "off"]).sort_values(["s", "off", "vnum"], kind="stable")
     sm = pd.concat([keys.assign(spec="Serum"), keys.assign(spec="Urine")], ignore_index=True)
     sm = sm.sort_values(["s", "off", "vnum", "spec"], kind="stable").reset_index(drop=True)
-    sm["ACCESSION"] = "A" + pd.Series(np.arange(1, len(sm) + 1)).astype(str).str.zfill(8)
+    numbers = np.arange(c.first_accession, c.first_accession + len(sm))
+    sm["ACCESSION"] = "A" + pd.Series(numbers).astype(str).str.zfill(8)
     sm["time"] = 420 + 5 * rng.integers(0, 31, len(sm))
     sm["reason"] = np.where(sm["missing"], NOT_DONE[rng.integers(0, NOT_DONE.size, len(sm))], "")
     return sm
 
 
 def central_lab(c: _Ctx, h: pd.DataFrame, o: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = rng_for(c.plan.seed, "dirt")
+    rng = c.plan.rng("dirt")
     dirt = c.cfg["dirt"]
     sm = _samples(c, h, o, rng).set_index(["s", "code", "off", "spec"])
     site_ord = c.d["site_ord"].to_numpy()
@@ -568,7 +574,7 @@ _DISCORDANT = {
 
 def response_assessment(c: _Ctx, h: pd.DataFrame, o: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Investigator assessments and the MRD form."""
-    rng = rng_for(c.plan.seed, "forms")
+    rng = c.plan.rng("forms")
     rng = np.random.default_rng(rng.integers(0, 2**63, 2)[1])
     dirt = c.cfg["dirt"]
     d = c.d
@@ -623,7 +629,7 @@ def response_assessment(c: _Ctx, h: pd.DataFrame, o: pd.DataFrame) -> tuple[pd.D
 
 
 def eq5d(c: _Ctx) -> pd.DataFrame:
-    rng = rng_for(c.plan.seed, "qs")
+    rng = c.plan.rng("qs")
     d = c.d
     q = c.v.loc[c.v["is_eq5d"].to_numpy()].reset_index(drop=True)
     s, n = q["s"].to_numpy(), len(q)
@@ -660,7 +666,7 @@ def eq5d(c: _Ctx) -> pd.DataFrame:
 def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
     """end_of_treatment, end_of_study, death, subsequent_therapy, followup_contact; and what the AE form
     must account for: the ends of treatment for an adverse event (s, off) and the deaths (s, off, cause)."""
-    rng = rng_for(c.plan.seed, "forms")
+    rng = c.plan.rng("forms")
     rng = np.random.default_rng(rng.integers(0, 2**63, 3)[2])
     d, dirt = c.d, c.cfg["dirt"]
     n = len(d)
@@ -788,9 +794,10 @@ def disposition(c: _Ctx, last_dose: np.ndarray) -> tuple[dict[str, pd.DataFrame]
     return forms, discontinued, deaths
 
 
-def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
-    """Every raw form of docs/raw-data.md as a DataFrame of text."""
-    c = _Ctx(plan)
+def build_forms(plan: Plan, first_accession: int = 1) -> dict[str, pd.DataFrame]:
+    """Every raw form of docs/raw-data.md as a DataFrame of text; the lab's sample accession numbers run
+    on from `first_accession` (those of the blocks before, `next_accession`)."""
+    c = _Ctx(plan, first_accession)
     h = hem_values(c)
     o = organ_values(c, h)
     dara, poma, last, dose_actions = dosing(c)
@@ -824,12 +831,12 @@ def build_forms(plan: Plan) -> dict[str, pd.DataFrame]:
     cited = cited_ae_numbers(events, "EOT", stopped)
     eot["AE_NUMBER"] = np.where(eot["REASON"].to_numpy() == "Adverse event", cited, "")
     forms["safety_lab"] = _finish(
-        safety_lab_form(c.v, c.d, events, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
+        safety_lab_form(c.v, c.d, events, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.rng),
         "safety_lab",
         ["_off", "_test"],
     )
     forms["vital_signs"] = _finish(
-        vital_signs_form(c.v, c.d, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.seed),
+        vital_signs_form(c.v, c.d, c.ids(np.arange(len(c.d))), c.offset_dates, c.plan.rng),
         "vital_signs",
         ["_off"],
     )
@@ -845,11 +852,18 @@ def consent_offsets(d: pd.DataFrame) -> np.ndarray:
 def adverse_events(c: _Ctx, events: SafetyEvents) -> tuple[pd.DataFrame, pd.DataFrame]:
     """adverse_events.csv, and the events behind it (what the safety lab's blood counts must agree with)."""
     d = c.d
-    ae = build_adverse_events(events, d["death_off"].to_numpy(), d["cut_off"].to_numpy(), c.plan.seed)
+    ae = build_adverse_events(events, d["death_off"].to_numpy(), d["cut_off"].to_numpy(), c.plan.rng)
 
     form = adverse_events_form(
-        ae, c.ids(np.arange(len(d))), c.offset_dates, c.cfg["dirt"]["coded_text"], c.plan.seed
+        ae, c.ids(np.arange(len(d))), c.offset_dates, c.cfg["dirt"]["coded_text"], c.plan.rng
     )
     fatal = ae["fatal"].to_numpy(dtype=bool)  # ends on the death date as the death form writes it
     form.loc[fatal, "END_DATE"] = ae.loc[fatal, "s"].map(events.deaths.set_index("s")["text"]).to_numpy()
     return _finish(form, "adverse_events", ["_off"]), ae
+
+
+def next_accession(forms: dict[str, pd.DataFrame], first_accession: int) -> int:
+    """The first accession number after those the forms of a block use (`build_forms`)."""
+    used = pd.concat([forms["central_lab"]["ACCESSION"], forms["immunofixation"]["ACCESSION"]])
+    used = used[used != ""]
+    return max(first_accession, int(used.str[1:].astype(int).max()) + 1 if len(used) else first_accession)

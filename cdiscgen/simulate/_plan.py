@@ -6,7 +6,8 @@ classes or cycles. Each concern draws from its own numpy Generator seeded from (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,10 @@ RANK = {"CR": 0, "VGPR": 1, "PR": 2, "LOW-DFLC PR": 2, "NR": 3, "PD": 4, "NE": 5
 BIG = 10**6  # "never" in study days
 
 
-def rng_for(seed: int, stream: str) -> np.random.Generator:
-    """One Generator per stream, seeded once from (seed, stream id)."""
-    return np.random.default_rng([int(seed), STREAMS[stream]])
+def rng_for(seed: int, stream: str, block: int = 0) -> np.random.Generator:
+    """One Generator per stream, seeded once from (seed, stream id), and the block number for the forms of
+    a block after the first (`subject_blocks`)."""
+    return np.random.default_rng([int(seed), STREAMS[stream], *([int(block)] if block else [])])
 
 
 def quota(rng: np.random.Generator, n: int, probs: dict[Any, float]) -> np.ndarray:
@@ -68,6 +70,11 @@ class Plan:
     subj: pd.DataFrame  # one row per enrolled (treated) subject, index = s
     visits: pd.DataFrame  # one row per attended visit (incl. UNS), columns s, code, t, off, date, ...
     courses: pd.DataFrame  # the public latent-course table
+    block: int = 0  # which block of subjects this plan holds (`subject_blocks`); 0 also for the whole plan
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """The Generator of a form-level stream for the subjects of this plan."""
+        return rng_for(self.seed, stream, self.block)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -595,4 +602,45 @@ def build_plan(study: StudySettings, cfg: dict[str, Any], subjects: int, seed: i
     courses = courses.sort_values("SUBJECT", kind="stable").reset_index(drop=True)
     return Plan(
         study=study, cfg=cfg, seed=seed, sites=sites, screened=scr, subj=d, visits=vis, courses=courses
+    )
+
+
+def subject_blocks(plan: Plan, size: int) -> Iterator[Plan]:
+    """The plan in blocks of about `size` screened subjects, in SUBJECT order (the order of every form),
+    so that the forms can be drawn and written one block at a time. A block closes once it holds `size`
+    subjects and at least one enrolled subject (the form builders draw for enrolled subjects); screen
+    failures left over at the end join the last block. A plan of at most `size` subjects is one block, the
+    plan itself."""
+    subjects = sorted(plan.screened["SUBJECT"])
+    if len(subjects) <= size:
+        yield plan
+        return
+    enrolled = set(plan.subj["SUBJECT"])
+    blocks: list[list[str]] = [[]]
+    for subject in subjects:
+        if len(blocks[-1]) >= size and enrolled.intersection(blocks[-1]):
+            blocks.append([])
+        blocks[-1].append(subject)
+    if len(blocks) > 1 and not enrolled.intersection(blocks[-1]):
+        blocks[-2].extend(blocks.pop())
+    for number, block in enumerate(blocks):
+        yield _restricted(plan, set(block), number)
+
+
+def _restricted(plan: Plan, subjects: set[str], number: int) -> Plan:
+    """The plan of the given subjects only, as block `number`: enrolled subjects renumbered 0.. in their
+    order, their visits pointing at the new numbers."""
+    keep = plan.subj["SUBJECT"].isin(subjects).to_numpy()
+    renumbered = np.full(keep.size, -1, dtype=np.int64)
+    renumbered[keep] = np.arange(int(keep.sum()))
+    visit_kept = keep[plan.visits["s"].to_numpy()]
+    visits = plan.visits.loc[visit_kept].reset_index(drop=True)
+    visits["s"] = renumbered[visits["s"].to_numpy()].astype(plan.visits["s"].dtype)
+    return replace(
+        plan,
+        screened=plan.screened.loc[plan.screened["SUBJECT"].isin(subjects)].reset_index(drop=True),
+        subj=plan.subj.loc[keep].reset_index(drop=True),
+        visits=visits,
+        courses=plan.courses.loc[plan.courses["SUBJECT"].isin(subjects)].reset_index(drop=True),
+        block=number,
     )

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._plan import BIG, rng_for
+from ._plan import BIG
 from ._render import dirty_text
+
+Streams = Callable[[str], np.random.Generator]  # a form-level stream by name (Plan.rng)
 
 SOC = {
     "Neutropenia": "Blood and lymphatic system disorders",
@@ -187,19 +189,19 @@ def _background_events(ev: SafetyEvents, rng: np.random.Generator) -> pd.DataFra
 
 
 def build_adverse_events(
-    ev: SafetyEvents, death_off: np.ndarray, cut_off: np.ndarray, rng_seed: int
+    ev: SafetyEvents, death_off: np.ndarray, cut_off: np.ndarray, streams: Streams
 ) -> pd.DataFrame:
     """Every adverse event as one row (s, start, end, term, soc, grade, serious, fatal, actions, relations,
     outcome, ongoing), none starting after the data cut-off or after death; an event not over by the cut-off
     (or by a death it did not cause) is ongoing, without an end date."""
-    rng = rng_for(rng_seed, "ae")
+    rng = streams("ae")
     ae = pd.concat(
         [
             _action_events(ev, rng),
             _discontinuation_events(ev, rng),
             _fatal_events(ev, rng),
             _background_events(ev, rng),
-            _pre_existing_events(ev, rng_for(rng_seed, "ae-pre-existing")),
+            _pre_existing_events(ev, streams("ae-pre-existing")),
         ],
         ignore_index=True,
     )
@@ -242,10 +244,10 @@ def adverse_events_form(
     ids: dict[str, np.ndarray],
     dates: Callable[[np.ndarray, np.ndarray], np.ndarray],
     rate: float,
-    seed: int,
+    streams: Streams,
 ) -> pd.DataFrame:
     """adverse_events.csv as the site enters it (text; verbatim terms with the usual stray case/spaces)."""
-    rng = np.random.default_rng(rng_for(seed, "ae").integers(0, 2**63))
+    rng = np.random.default_rng(streams("ae").integers(0, 2**63))
     s = ae["s"].to_numpy()
     yes_no = np.array(["No", "Yes"], dtype=object)
     serious = ae["serious"].to_numpy(dtype=bool)
@@ -289,12 +291,12 @@ def vital_signs_form(
     subjects: pd.DataFrame,
     ids: dict[str, np.ndarray],
     dates: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    seed: int,
+    streams: Streams,
 ) -> pd.DataFrame:
     """vital_signs.csv: one row per attended vital-signs visit (sitting blood pressure and pulse,
     temperature, weight; height at screening). A subject's values scatter around their own level: AL
     amyloidosis runs low blood pressures and a slowly falling weight."""
-    rng = rng_for(seed, "vs")
+    rng = streams("vs")
     n = len(subjects)
     male = subjects["sex"].to_numpy() == "Male"
     level = {
@@ -365,11 +367,11 @@ def safety_lab_form(
     ae: pd.DataFrame,
     ids: dict[str, np.ndarray],
     dates: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    seed: int,
+    streams: Streams,
 ) -> pd.DataFrame:
     """safety_lab.csv: haematology and chemistry at the safety-lab visits, one row per sample and test; the
     blood counts agree with the cytopenias of the AE form (CYTOPENIA_GRADES)."""
-    rng = rng_for(seed, "safety_lab")
+    rng = streams("safety_lab")
     n = len(subjects)
     level = {
         "Haemoglobin": rng.normal(12.4, 1.0, n),
