@@ -132,15 +132,17 @@ def _map_partitions(
     findings: Findings,
     layout: dict[str, Path],
 ) -> _Mapped:
-    from sdtm import list_subjects, run_sdtm, subject_ranges, trial_design_datasets
+    from sdtm import list_subjects, run_sdtm, split_raw_forms, subject_ranges, trial_design_datasets
 
     subjects = list_subjects(raw_dir, study)
     ranges = subject_ranges(subjects, max(1, math.ceil(len(subjects) / partition_subjects)))
+    pieces = split_raw_forms(raw_dir, study, ranges, spill / "raw")
+    findings.extend(pieces.findings)
     spilled = SpilledDatasets(spill / "sdtm", study)
     trace = TraceFiles(spill / "trace")
     others: dict[str, pd.DataFrame] = {}
     for number, subject_range in enumerate(ranges, start=1):
-        result = run_sdtm(raw_dir, study, partition=subject_range)
+        result = run_sdtm(raw_dir, study, partition=subject_range, pieces=pieces)
         findings.extend(result.findings)
         by_subject = {n: f for n, f in result.datasets.items() if "USUBJID" in f.columns}
         spilled.add(by_subject)
@@ -150,6 +152,7 @@ def _map_partitions(
                 others.setdefault(name, frame)
         log.info("partition %d of %d mapped: %s", number, len(ranges), subject_range)
         del result, by_subject
+    pieces.remove()
     trace.move_into(layout["trace"])
     dm = spilled.whole("DM") if "DM" in spilled.names() else None
     design = trial_design_datasets(study, dm)

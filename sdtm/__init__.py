@@ -38,6 +38,7 @@ from sdtm._engine import (
 from sdtm._mapspec import MappingSpec, SourceSpec, check_mapping_specs, read_mapping_specs
 from sdtm._partition import SubjectRange, subject_ranges
 from sdtm._reference import compute_source_dates, derive_dm, derive_reference_dates
+from sdtm._split import RawPieces, compute_split_columns, split_raw_forms
 from sdtm._steps import derive_deduplicate, derive_filter, derive_merge, derive_transpose
 from sdtm._template import TemplateError, compute_template, parse_template
 from sdtm._trial_design import TrialDesignError, check_trial_design, derive_trial_design
@@ -58,6 +59,9 @@ __all__ = [
     "RuleContext",
     "SdtmResult",
     "SubjectRange",
+    "RawPieces",
+    "compute_split_columns",
+    "split_raw_forms",
     "SourceSpec",
     "TrialDesignError",
     "UnitTable",

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ from sdtm._relrec import CITES, LINK, compute_link_values, compute_linked_record
 from sdtm._steps import STEP_FUNCTIONS
 from sdtm._units import derive_standard_units, read_units
 from sdtm._visits import compute_visit_table, derive_sv, derive_visit
+
+if TYPE_CHECKING:
+    from sdtm._split import RawPieces
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +272,41 @@ def compute_repeated_subjects(dm: pd.DataFrame) -> list[Finding]:
     )
 
 
+@dataclass(frozen=True)
+class FormReader:
+    """Reads a raw form as the mapping specs need it: their columns, the form's missing-value tokens, and
+    the findings of reading it (values left as missing tokens, repeated record ids, undeclared values)."""
+
+    needed: dict[str, tuple[str, ...]]
+    missing: dict[str, tuple[str, ...]]
+    declared: dict[str, list[tuple[str, tuple[str, ...]]]]
+    row_ids: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, specs: list[MappingSpec], study: Study) -> FormReader:
+        return cls(
+            _required_columns(specs),
+            form_missing_tokens(specs, study),
+            declared_column_values(specs),
+            record_id_columns(specs),
+        )
+
+    def read(self, raw_dir: Path, form: str) -> tuple[pd.DataFrame, list[Finding]]:
+        """The form and the findings of reading it; RawDataError if it cannot be read at all."""
+        findings: list[Finding] = []
+        try:
+            df = read_raw_form(raw_dir / form, self.needed[form], findings, self.missing.get(form, ()))
+        except RawFormError as exc:
+            raise RawDataError([str(exc)]) from None
+        declared = self.declared.get(form, [])
+        columns = [c for c in df.columns if c not in INTERNAL]
+        findings.extend(compute_missing_tokens_left(df, columns, _declared_sets(declared)))
+        for column in self.row_ids.get(form, ()):
+            findings.extend(compute_repeated_record_ids(df, form, column))
+        findings.extend(compute_undeclared_values(df, declared, RuleContext("", "", {}, form)))
+        return df, findings
+
+
 def _required_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:
     needed: dict[str, tuple[str, ...]] = {}
     for spec in specs:
@@ -464,13 +503,16 @@ def _visit_records(df: pd.DataFrame, order: np.ndarray | None) -> pd.DataFrame |
     return part.reset_index(drop=True)
 
 
-def run_sdtm(raw_dir: Path, study: Study, partition: SubjectRange | None = None) -> SdtmResult:
+def run_sdtm(
+    raw_dir: Path, study: Study, partition: SubjectRange | None = None, pieces: RawPieces | None = None
+) -> SdtmResult:
     """Map the raw forms in `raw_dir` to SDTM with the study's `mappings/` and `specs/`; with a `partition`
     (a range of USUBJIDs), the records of those subjects only: the subject-level datasets of the partitions
     (sdtm.subject_ranges), one after the other, are the whole run's, and so are their findings, each kept
     by the partition that owns it (SubjectRange.owns). The trial design datasets are built from the
     partition's DM (TS ACTSUB counts its subjects): a partitioned run builds them once from the whole DM
-    (docs/partitioned-runs.md).
+    (docs/partitioned-runs.md). `pieces`: the forms a partitioned run split by subject once
+    (sdtm.split_raw_forms): the partition reads its piece of them instead of the whole form.
 
     Raises SpecError (mapping specs invalid; no data read) or RawDataError (a form or a declared column is
     missing; nothing mapped). Data problems are findings in the result.
@@ -487,10 +529,7 @@ def run_sdtm(raw_dir: Path, study: Study, partition: SubjectRange | None = None)
         raise RawDataError(problems)
     started = time.perf_counter()
     untabulated = compute_untabulated(Path(raw_dir), specs, study)
-    needed = _required_columns(specs)
-    row_ids = record_id_columns(specs)
-    declared = declared_column_values(specs)
-    missing = form_missing_tokens(specs, study)
+    reader = FormReader.of(specs, study)
     last_used = _forms_last_used(specs)
     forms: dict[str, pd.DataFrame] = {}
     read_seconds = 0.0
@@ -498,31 +537,16 @@ def run_sdtm(raw_dir: Path, study: Study, partition: SubjectRange | None = None)
     result.findings.extend(untabulated)
     units = read_units(study.specs_dir / "units.yaml") if any(s.standardise_units for s in specs) else None
     frames: dict[str, pd.DataFrame] = {}
-    read_findings: list[Finding] = []
     read_seconds += time.perf_counter() - started
     for i, mspec in enumerate(specs):
         t0 = time.perf_counter()
         for form in sorted({f for s in mspec.sources for f in s.required_columns()} - set(forms)):
-            try:
-                forms[form] = read_raw_form(
-                    Path(raw_dir) / form, needed[form], read_findings, missing.get(form, ())
-                )
-            except RawFormError as exc:
-                raise RawDataError([str(exc)]) from None
-            read_findings.extend(
-                compute_missing_tokens_left(
-                    forms[form],
-                    [c for c in forms[form].columns if c not in INTERNAL],
-                    _declared_sets(declared.get(form, [])),
-                )
-            )
-            for column in row_ids.get(form, ()):
-                read_findings.extend(compute_repeated_record_ids(forms[form], form, column))
-            read_findings.extend(
-                compute_undeclared_values(forms[form], declared.get(form, []), RuleContext("", "", {}, form))
-            )
-            result.findings.extend(read_findings)
-            read_findings.clear()
+            if pieces is not None and form in pieces.forms:
+                # split once by subject; its read findings were reported then, from the whole form
+                forms[form] = pieces.read(form, partition)
+                continue
+            forms[form], found = reader.read(Path(raw_dir), form)
+            result.findings.extend(found)
         t_read = time.perf_counter() - t0
         read_seconds += t_read
         dspec = study.dataset(mspec.dataset)
@@ -661,7 +685,8 @@ def run_sdtm(raw_dir: Path, study: Study, partition: SubjectRange | None = None)
     result.datasets = dict(sorted(result.datasets.items()))
     result.trace = dict(sorted(result.trace.items()))
     if partition is not None:
-        result.findings = Findings([f for f in result.findings if partition.owns(f)])
+        split = pieces.forms if pieces is not None else frozenset()
+        result.findings = Findings([f for f in result.findings if partition.owns(f, split)])
     return result
 
 

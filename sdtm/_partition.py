@@ -33,12 +33,14 @@ class SubjectRange:
     def holds(self, usubjid: str) -> bool:
         return (self.first is None or usubjid >= self.first) and (self.stop is None or usubjid < self.stop)
 
-    def owns(self, finding: Finding) -> bool:
+    def owns(self, finding: Finding, split: frozenset[str] = frozenset()) -> bool:
         """A finding about a subject belongs to the partition holding the subject; one about no subject (a
         whole form, a record without USUBJID, a spec) to the first partition, which holds those records:
-        every partition computes it alike from the whole forms it reads."""
+        every partition computes it alike from the whole forms it reads. A finding about a record of a form
+        in `split` (each partition reads only its subjects' records of it) belongs to the partition that
+        found it."""
         if finding.usubjid is None:
-            return self.first is None
+            return self.first is None or finding.file in split
         return self.holds(finding.usubjid)
 
 

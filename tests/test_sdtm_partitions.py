@@ -19,7 +19,7 @@ from cdiscgen import load_study
 from cdiscgen._partitions import SpilledDatasets
 from cdiscgen._publish import write_datasets
 from define import write_define
-from sdtm import run_sdtm, subject_ranges
+from sdtm import compute_split_columns, read_mapping_specs, run_sdtm, split_raw_forms, subject_ranges
 from tests.conftest import REPO, refdata_path
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,18 @@ def _assert_spilled_partitions_write_the_whole_files(
     assert [f.as_dict() for f in define.findings] == [f.as_dict() for f in whole_define.findings]
 
 
-def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path) -> None:
+def _map_in_partitions(raw: Path, study, ranges: list, split: bool, tmp: Path) -> tuple[list, list]:
+    """run_sdtm per range: each reading every raw form whole, or (`split`) the forms split by subject once
+    (sdtm.split_raw_forms) in pieces; the mapped partitions and every finding list (the split's own first)."""
+    pieces = split_raw_forms(raw, study, ranges, tmp / "pieces") if split else None
+    mapped = [run_sdtm(raw, study, partition=r, pieces=pieces) for r in ranges]
+    if pieces is None:
+        return mapped, [m.findings for m in mapped]
+    assert pieces.forms == set(compute_split_columns(read_mapping_specs(study))) and pieces.forms
+    return mapped, [pieces.findings, *(m.findings for m in mapped)]
+
+
+def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path, split: bool) -> None:
     """SDTM: the subject-level datasets; ADaM (derived from each partition's SDTM): every dataset. Each also
     spilled and written."""
     from adam import derive_adam
@@ -98,11 +109,10 @@ def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path) 
     def adam(datasets):
         return derive_adam(datasets, study.settings, cutoff=study.cutoff, study_dir=study.root)
 
-    mapped = [
-        run_sdtm(raw, study, partition=r) for r in subject_ranges(whole.datasets["DM"]["USUBJID"], count)
-    ]
+    ranges = subject_ranges(whole.datasets["DM"]["USUBJID"], count)
+    mapped, findings = _map_in_partitions(raw, study, ranges, split, tmp)
     assert len(mapped) == count
-    _same_findings([m.findings for m in mapped], whole.findings)
+    _same_findings(findings, whole.findings)
     parts = [m.datasets for m in mapped]
     by_subject = [name for name, frame in whole.datasets.items() if "USUBJID" in frame.columns]
     assert {"DM", "AE"} <= set(by_subject)
@@ -120,37 +130,66 @@ def _assert_partitions_give_the_whole(whole, raw, study, count: int, tmp: Path) 
     )
 
 
-def test_darpal_in_three_subject_partitions_is_the_whole_study(darpal_run, tmp_path):
+SPLIT = pytest.mark.parametrize("split", [False, True], ids=["forms-read-whole", "forms-split-by-subject"])
+
+
+@SPLIT
+def test_darpal_in_three_subject_partitions_is_the_whole_study(darpal_run, tmp_path, split):
     study = load_study(None)
     raw = darpal_run / "raw"
-    _assert_partitions_give_the_whole(run_sdtm(raw, study), raw, study, 3, tmp_path)
+    _assert_partitions_give_the_whole(run_sdtm(raw, study), raw, study, 3, tmp_path, split)
 
 
-def test_the_pilot_in_three_subject_partitions_is_the_whole_study(pilot_mapped, tmp_path):
+@SPLIT
+def test_the_pilot_in_three_subject_partitions_is_the_whole_study(pilot_mapped, tmp_path, split):
     study = load_study(REPO / "examples" / "cdiscpilot01")
     _assert_partitions_give_the_whole(
-        pilot_mapped(), refdata_path("cdiscpilot01-raw", "raw"), study, 3, tmp_path
+        pilot_mapped(), refdata_path("cdiscpilot01-raw", "raw"), study, 3, tmp_path, split
     )
 
 
-def test_records_of_no_dm_subject_and_repeated_rows_are_in_exactly_one_partition(darpal_run, tmp_path):
+def _append_line(path: Path, line: str) -> None:
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        handle.write(line + "\n")
+
+
+@SPLIT
+def test_records_of_no_dm_subject_and_repeated_rows_are_in_exactly_one_partition(darpal_run, tmp_path, split):
     """Raw data with defects a partition could lose or repeat: an adverse event of a subject not in DM
-    (MAP010, sorting after every DM subject), a vital-signs row without a subject, a repeated row."""
+    (MAP010, sorting after every DM subject), a vital-signs row without a subject, a repeated row; and,
+    for subjects past the first partition, what is found reading a whole form: a record id another subject's
+    record has (MAP022), a value outside the declared ones (MAP020), a row with a field too many (MAP015),
+    and a merged form's key repeated (a second death record, MAP007)."""
     raw = tmp_path / "raw"
     shutil.copytree(darpal_run / "raw", raw)
     ae = pd.read_csv(raw / "adverse_events.csv", dtype=str, keep_default_na=False)
     stray = ae.iloc[[0]].assign(SUBJECT="999-001", RECORD_ID="AE-9999999")
-    pd.concat([ae, stray, ae.iloc[[3]]], ignore_index=True).to_csv(raw / "adverse_events.csv", index=False)
+    late = ae.iloc[[-1]].assign(RECORD_ID=ae["RECORD_ID"].iloc[0], ONGOING="Unknown")
+    pd.concat([ae, stray, ae.iloc[[3]], late], ignore_index=True).to_csv(
+        raw / "adverse_events.csv", index=False
+    )
     vs = pd.read_csv(raw / "vital_signs.csv", dtype=str, keep_default_na=False)
     blank = vs.iloc[[5]].assign(SUBJECT="", RECORD_ID="VS-9999999")
     pd.concat([vs, blank], ignore_index=True).to_csv(raw / "vital_signs.csv", index=False)
+    _append_line(
+        raw / "vital_signs.csv",
+        ",".join([*vs.iloc[-1].to_dict().values(), "extra"]).replace(vs["RECORD_ID"].iloc[-1], "VS-9999998"),
+    )
+    death = pd.read_csv(raw / "death.csv", dtype=str, keep_default_na=False)
+    again = death.iloc[[-1]].assign(RECORD_ID="DTH-9999999", CAUSE="Other")
+    pd.concat([death, again], ignore_index=True).to_csv(raw / "death.csv", index=False)
 
     study = load_study(None)
     whole = run_sdtm(raw, study)
     codes = {f.code for f in whole.findings}
-    assert {"MAP010", "MAP005"} <= codes, codes
-    mapped = [run_sdtm(raw, study, partition=r) for r in subject_ranges(whole.datasets["DM"]["USUBJID"], 3)]
-    _same_findings([m.findings for m in mapped], whole.findings)
+    assert {"MAP010", "MAP005", "MAP007", "MAP015", "MAP020", "MAP022"} <= codes, codes
+    ranges = subject_ranges(whole.datasets["DM"]["USUBJID"], 3)
+    late = {
+        f"DARPAL-{s}" for s in (ae["SUBJECT"].iloc[-1], vs["SUBJECT"].iloc[-1], death["SUBJECT"].iloc[-1])
+    }
+    assert not any(ranges[0].holds(u) for u in late)
+    mapped, findings = _map_in_partitions(raw, study, ranges, split, tmp_path)
+    _same_findings(findings, whole.findings)
     by_subject = [name for name, frame in whole.datasets.items() if "USUBJID" in frame.columns]
     _assert_concatenated_parts_are_the_whole([m.datasets for m in mapped], whole.datasets, by_subject)
     assert "DARPAL-999-001" in set(mapped[-1].datasets["AE"]["USUBJID"])
@@ -212,3 +251,47 @@ def test_the_pilot_in_partitions_writes_the_files_of_the_whole_run(tmp_path):
         RunOptions(out_dir=tmp_path / "parts", partition_subjects=100, **common), reporter=_QuietReporter()
     )
     _assert_same_output(tmp_path / "parts", tmp_path / "whole")
+
+
+def _source(form: str, subject="SUBJECT", steps=(), variables=None):
+    from sdtm import SourceSpec
+
+    return SourceSpec(form, ("RECORD_ID",), "RECORD_ID", subject, None, tuple(steps), variables or {}, 1)
+
+
+def _merge(form: str, by: list[str]) -> dict:
+    return {"merge": {"form": form, "by": by, "columns": ["X"]}}
+
+
+def test_only_forms_whose_every_use_keeps_subjects_apart_are_split():
+    """compute_split_columns against the rule of docs/partitioned-runs.md, case by case."""
+    from sdtm import MappingSpec
+
+    sources = [
+        _source("plain.csv"),
+        _source("plain.csv"),  # read twice with the same subject column: still split
+        _source("dedup_by_subject.csv", steps=[{"deduplicate": {"keys": ["SUBJECT", "TEST"]}}]),
+        _source("dedup_across.csv", steps=[{"deduplicate": {"keys": ["ACCESSION", "TEST"]}}]),
+        _source(
+            "merging.csv",
+            steps=[_merge("merged_by_subject.csv", ["SUBJECT"]), _merge("lookup.csv", ["SITE"])],
+        ),
+        _source(
+            "whole.csv", subject={"template": "{SITE}-{PATIENT}"}, steps=[_merge("follows.csv", ["SUBJECT"])]
+        ),
+        _source("renamed.csv", variables={"USUBJID": {"assign": "ID"}}),
+        _source("two_columns.csv", subject="SUBJECT"),
+        _source("two_columns.csv", subject="PATIENT"),
+        _source("pid.csv", subject="PID"),
+        # one use keeps subjects apart and merges a form by subject, another does not: both read whole
+        _source("mixed.csv", steps=[_merge("mixed_child.csv", ["SUBJECT"])]),
+        _source("mixed.csv", steps=[{"deduplicate": {"keys": ["ACCESSION"]}}]),
+    ]
+    specs = [MappingSpec("XX", Path("xx.yaml"), tuple(sources))]
+    assert compute_split_columns(specs) == {
+        "plain.csv": "SUBJECT",
+        "dedup_by_subject.csv": "SUBJECT",
+        "merging.csv": "SUBJECT",
+        "merged_by_subject.csv": "SUBJECT",
+        "pid.csv": "PID",
+    }
