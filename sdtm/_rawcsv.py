@@ -42,8 +42,22 @@ def read_form_text(path: Path) -> str:
 
 
 def read_form_header(path: Path) -> list[str]:
-    """The header line's column names."""
-    text = read_form_text(path)
+    """The header line's column names, reading the file up to the end of its header only (a large form
+    is not read whole to learn its columns; what the rest holds is checked when the form is read)."""
+    head = b""
+    with Path(path).open("rb") as handle:
+        for line in handle:
+            head += line
+            if head.count(b'"') % 2 == 0:  # a quoted header name may hold a line break
+                break
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RawFormError(
+            f"{path}:1: not UTF-8 (byte 0x{head[exc.start]:02x} at offset {exc.start}); export the form as UTF-8"
+        ) from None
+    if not text.strip():
+        text = read_form_text(path)  # an empty file, or blank lines first: as the whole form reads
     try:
         return next(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:

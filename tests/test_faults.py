@@ -120,16 +120,16 @@ def test_simulate_on_a_full_disk_leaves_the_previous_raw_folder_as_it_was(tmp_pa
     raw = tmp_path / "raw"
     assert invoke("simulate", "--out", str(raw), "--seed", "1").exit_code == 0
     before = {p.name: p.read_bytes() for p in raw.iterdir()}
-    real = simulate_api.write_csv_atomic
+    real = simulate_api._append_block
     written = []
 
-    def fill_up(frame, path):
+    def fill_up(form, name, handle, **kwargs):
         if len(written) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        written.append(path)
-        return real(frame, path)
+        written.append(name)
+        return real(form, name, handle, **kwargs)
 
-    monkeypatch.setattr(simulate_api, "write_csv_atomic", fill_up)
+    monkeypatch.setattr(simulate_api, "_append_block", fill_up)
     result = invoke("simulate", "--out", str(raw), "--seed", "2")
     assert_named_error(result, "no space left", str(raw))
     assert {p.name: p.read_bytes() for p in raw.iterdir()} == before  # not a mix of two runs
@@ -335,17 +335,19 @@ def test_ragged_rows_are_kept_and_named(raw_forms, tmp_path):
     assert "Traceback" not in result.output and (out / "ex.xpt").is_file()
 
 
+ENROLLMENT_HEADER = (
+    b"RECORD_ID,SITE,SUBJECT,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILURE,SF_REASON,"
+    b"SF_CRITERION\n"
+)
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
         (b"", "the file is empty"),
-        (b"RECORD_ID,SUBJECT\nR1,\xe9\n", "enrollment.csv:2: not UTF-8 (byte 0xe9"),
-        (
-            b"RECORD_ID,SITE,SUBJECT,COUNTRY,CONSENT_DATE,BIRTH_DATE,SEX,RACE,ETHNICITY,SCREEN_FAILURE,SF_REASON,"
-            b"SF_CRITERION\n"
-            b'R1,101,"101-001,ITA\n',
-            "not valid CSV",
-        ),
+        (b"RECORD_ID,SITE,SUBJECT\xe9\n", "enrollment.csv:1: not UTF-8 (byte 0xe9"),
+        (ENROLLMENT_HEADER + b"R1,101,\xe9\n", "enrollment.csv:2: not UTF-8 (byte 0xe9"),
+        (ENROLLMENT_HEADER + b'R1,101,"101-001,ITA\n', "not valid CSV"),
     ],
 )
 def test_unreadable_raw_forms_are_named_errors(raw_forms, tmp_path, content, message):
