@@ -33,11 +33,13 @@ def _folders(run: Path, tmp: Path) -> list[Path]:
     return copies
 
 
-def _rewrite(path: Path, change) -> None:
-    """Read a transport file, change its frame, write it back with its own variables and stamps."""
+def _rewrite(path: Path, change, lengths: dict[str, int] | None = None) -> None:
+    """Read a transport file, change its frame, write it back with its own variables and stamps (character
+    lengths those of the values, or `lengths`)."""
     frame, meta = read_xpt(path)
     frame = change(frame.copy())
-    variables = [XptVariable(v.name, v.label, v.type, None, v.format) for v in meta.variables]
+    lengths = lengths or {}
+    variables = [XptVariable(v.name, v.label, v.type, lengths.get(v.name), v.format) for v in meta.variables]
     path.unlink()
     write_xpt(frame, path, dataset=meta.dataset, label=meta.label, variables=variables, created=meta.created)
 
@@ -48,7 +50,9 @@ def _subjects(path: Path) -> list[str]:
 
 def _inject_defects(sdtm: Path, adam: Path) -> None:
     """Defects a partition could lose, repeat or judge alone: in every partition, in the last only, across
-    subjects (a unit differing between subjects), on the first row (DOMAIN), and in a study-level dataset."""
+    subjects (a unit differing between subjects, a second test name of a test code, a second AVAL of an
+    AVALC, the longest value of a variable stored longer), on the first row (DOMAIN), and in a study-level
+    dataset."""
     subjects = _subjects(sdtm / "dm.xpt")
     last = subjects[-1]
 
@@ -56,6 +60,8 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
         frame.loc[frame.index % 7 == 0, "LBTESTCD"] = ""  # required value null: hundreds, past the limit
         unit = frame.index[frame["LBSTRESU"] != ""][-1]
         frame.loc[unit, "LBSTRESU"] = "furlong"  # a unit differing within a test, in the last subject
+        frame.loc[unit, "LBTEST"] = "Another name"  # a second LBTEST of that LBTESTCD
+        frame.loc[frame.index[-1], "LBORRES"] = "x" * 30  # the longest LBORRES (stored in 60 bytes)
         return frame
 
     def vs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -73,6 +79,11 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
         frame.loc[frame.index[-1], "AGE"] = frame["AGE"].iloc[-1] + 1  # ADSL no longer copies DM's age...
         return frame
 
+    def adrs(frame: pd.DataFrame) -> pd.DataFrame:
+        last_record = frame.index[frame["AVALC"] != ""][-1]
+        frame.loc[last_record, "AVAL"] = 99.0  # a second AVAL of an AVALC within its PARAMCD
+        return frame
+
     def adlb(frame: pd.DataFrame) -> pd.DataFrame:
         frame.loc[frame.index % 5 == 1, "CHG"] = 9999.0  # ...and CHG is not AVAL - BASE, past the limit
         return frame
@@ -82,12 +93,13 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
         frame.loc[0, "TSVALNF"] = ""
         return frame
 
-    _rewrite(sdtm / "lb.xpt", lb)
+    _rewrite(sdtm / "lb.xpt", lb, lengths={"LBORRES": 60})
     _rewrite(sdtm / "ae.xpt", ae)
     _rewrite(sdtm / "vs.xpt", vs)
     _rewrite(sdtm / "ts.xpt", ts)
     _rewrite(adam / "adsl.xpt", adsl)
     _rewrite(adam / "adlb.xpt", adlb)
+    _rewrite(adam / "adrs.xpt", adrs)
 
 
 def _subject_ranges(folders: list[Path], cuts: list[str]) -> list[dict[str, tuple[int, int]]]:
@@ -142,7 +154,7 @@ def test_partitions_of_a_study_with_defects_give_the_whole_findings(
     codes = {f.code for f in whole.findings}
     # the defects reach rules of both kinds, past the limit, across partitions
     assert {"CDG0110", "CDG0506", "CDG0501", "CDG0402", "CDG1126", "CDG1113"} <= codes
-    assert {"CDG0603", "CDG0902"} <= codes
+    assert {"CDG0603", "CDG0902", "CDG0606", "CDG0108", "CDG1104"} <= codes
     assert any(f.message.endswith("are not listed") for f in whole.findings if f.code == "CDG0110")
     parts = validate_in_partitions(defective, _subject_ranges(defective, cuts), study=STUDY, limit=3)
     _assert_same(whole, parts)
@@ -174,10 +186,13 @@ def test_a_rule_crashing_on_some_records_only_is_reported_as_in_the_whole_run(de
 def test_the_rules_of_subjects_are_most_of_the_catalogue():
     """What runs per partition: every rule but those comparing subjects, whole datasets or define.xml."""
     by_kind = {str(r.partition) for r in list_rules()}
-    assert by_kind == {"subject", "study"}
-    study = {r.code for r in list_rules() if str(r.partition) == "study"}
-    assert {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG2507", "CDG2517", "CDG1308"} <= study
-    assert not {"CDG0110", "CDG0301", "CDG0401", "CDG0501", "CDG0801", "CDG2101"} & study
+    assert by_kind == {"subject", "summarised", "study"}
+    of = {kind: {r.code for r in list_rules() if str(r.partition) == kind} for kind in by_kind}
+    assert {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG1104"} <= of["summarised"]
+    assert {"CDG2507", "CDG2517", "CDG1308"} <= of["study"]
+    assert not {"CDG0110", "CDG0301", "CDG0401", "CDG0501", "CDG0801", "CDG2101"} & (
+        of["study"] | of["summarised"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,35 @@ class ReadDatasets(dict):
         return super().values()
 
 
+class Across:
+    """Summaries of the whole study gathered from its subject partitions (`ValidationContext.across`): while
+    `gathering`, each partition's own summary is kept under its key; then every partition is given the
+    summaries combined over all of them."""
+
+    def __init__(self) -> None:
+        self.gathering = True
+        self.partition = 0
+        self._parts: dict[tuple, dict[int, Any]] = {}
+        self._combined: dict[tuple, Any] = {}
+
+    def give(self, key: tuple, compute: Callable[[], Any], combine: Callable[[list[Any]], Any]) -> Any:
+        if self.gathering:
+            value = compute()
+            self._parts.setdefault(key, {})[self.partition] = value
+            return value
+        if key not in self._combined:
+            if key not in self._parts:
+                raise LookupError(f"no partition gathered the summary {key!r}")
+            parts = self._parts[key]
+            self._combined[key] = combine([parts[number] for number in sorted(parts)])
+        return self._combined[key]
+
+
+def union_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Distinct rows of several frames, in the order they first appear (partitions in file order)."""
+    return pd.concat(frames, ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+
 @dataclass
 class ValidationContext:
     """The whole study as the rules see it. Dataset names are upper case."""
@@ -116,6 +145,8 @@ class ValidationContext:
     ranged: frozenset[str] = frozenset()
     #: each dataset's prefix as the whole dataset gives it (a partition's first DOMAIN may differ)
     prefixes: dict[str, str] = field(default_factory=dict)
+    #: summaries of the whole study, when a subject partition is validated (`across`)
+    summaries: Across | None = None
     _listed: dict[int, Listed] = field(default_factory=dict, repr=False)
     _hits: dict[ListingKey, int] = field(default_factory=dict, repr=False)
     _calls: int = field(default=0, repr=False)
@@ -255,6 +286,34 @@ class ValidationContext:
     def text(self, name: str, column: str) -> pd.Series:
         """A column as stripped text with blanks as NA (numbers formatted without a trailing .0)."""
         return self.of_dataset("text", name, lambda frame: compute_text(frame[column]), column)
+
+    def across(
+        self,
+        rule: Rule,
+        name: str,
+        what: tuple,
+        compute: Callable[[], Any],
+        combine: Callable[[list[Any]], Any],
+    ) -> Any:
+        """A summary of dataset `name` over the whole study (Partition.SUMMARISED): `compute()` over the
+        records here when they are the whole study; in a subject partition, the partitions' summaries
+        gathered first, then `combine`d (`what` names the summary among the rule's). Reading it is
+        examining the dataset."""
+        self.datasets.note(name)
+        if self.summaries is None:
+            return compute()
+        return self.summaries.give((rule.code, name, *what), compute, combine)
+
+    def distinct_rows(self, rule: Rule, name: str, columns: Sequence[str]) -> pd.DataFrame:
+        """The distinct combinations of the columns' texts over the whole study (Partition.SUMMARISED), in
+        the order they first appear."""
+        columns = list(columns)
+
+        def compute() -> pd.DataFrame:
+            table = pd.DataFrame({c: self.text(name, c) for c in columns})
+            return table.drop_duplicates().reset_index(drop=True)
+
+        return self.across(rule, name, ("distinct", *columns), compute, union_rows)
 
     def distinct(self, name: str, column: str) -> frozenset[str]:
         """The distinct non-missing texts of a column."""

@@ -28,7 +28,7 @@ import pandas as pd
 
 from cdiscgen._findings import Finding, Findings
 from cdiscgen._specs import Study
-from cdiscgen.validate._context import DEFAULT_LIMIT, ValidationContext, as_frames
+from cdiscgen.validate._context import DEFAULT_LIMIT, Across, ValidationContext, as_frames
 from cdiscgen.validate._registry import Partition, Rule, iter_rules
 from cdiscgen.validate._runner import (
     FAILED,
@@ -76,14 +76,15 @@ def validate_in_partitions(
     result = _study_rules([r for r in wanted if r.info.partition == Partition.STUDY], index, held, ranged,
                           paths, records, prefixes, study, limit)  # fmt: skip
     subject_rules = [r for r in wanted if r.info.partition == Partition.SUBJECT]
+    summarised = [r for r in wanted if r.info.partition == Partition.SUMMARISED]
     metas = {k: v for part in index for k, v in part.meta.items()}
     files = {k: v for part in index for k, v in part.files.items()}
-    outcomes: dict[str, RuleOutcome] = {}
-    for number, ranges in enumerate(partitions or [{}]):
+
+    def context(ranges: RecordRanges) -> ValidationContext:
         datasets = dict(held)
         for name in sorted(ranged):
             datasets[name] = _read_records(paths[name], ranges[name])
-        ctx = ValidationContext(
+        return ValidationContext(
             datasets=as_frames(datasets),
             study=study,
             meta=dict(metas),
@@ -92,14 +93,27 @@ def validate_in_partitions(
             first_rows={name: ranges[name][0] for name in ranged},
             ranged=frozenset(ranged),
             prefixes=prefixes,
+            summaries=across,
         )
-        for r in subject_rules:
+
+    across = Across()
+    for number, ranges in enumerate(partitions or [{}] if summarised else []):
+        across.partition = number  # the summaries of the study, gathered from each partition's records
+        ctx = context(ranges)
+        for r in summarised:
+            apply_rule(ctx, r)  # what it finds here is judged by the partition's summaries alone: dropped
+        del ctx
+    across.gathering = False
+    outcomes: dict[str, RuleOutcome] = {}
+    for number, ranges in enumerate(partitions or [{}]):
+        ctx = context(ranges)
+        for r in [*subject_rules, *summarised]:
             outcome = apply_rule(ctx, r)
             if number:
                 outcome = _owned(outcome, ctx.ranged)
             outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
         log.info("partition %d of %d validated", number + 1, max(len(partitions), 1))
-        del ctx, datasets
+        del ctx
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
     _combine(result, by_subject)
     explain(result, study)

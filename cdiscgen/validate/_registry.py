@@ -43,11 +43,16 @@ class Partition(enum.StrEnum):
     SUBJECT: each finding is about one record and follows from that subject's records and the study-level
     datasets (those without USUBJID, held whole: TS, TA, TV...), or it is the same whatever the records
     (a dataset's variables or metadata): the rule runs on each subject partition.
+    SUMMARISED: a finding compares records of different subjects only through summaries of the whole
+    study that each partition's records add to (`ValidationContext.across`: the distinct pairings of two
+    variables, the longest value of a variable): the rule runs on each subject partition twice, first to
+    gather the summaries, then to judge its records by them.
     STUDY: a finding compares records of different subjects (one-to-one pairings, a value unique in the
     study, the longest value of a variable) or is about a dataset as a whole: the rule sees the whole study.
     """
 
     SUBJECT = "subject"
+    SUMMARISED = "summarised"
     STUDY = "study"
 
 

@@ -104,6 +104,7 @@ def check_subjects_in_adsl(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.4 (PARAMCD/PARAM one-to-one within a dataset)",
+    partition=Partition.SUMMARISED,
 )
 def check_paramcd_param(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Each PARAMCD has exactly one PARAM and each PARAM one PARAMCD within a BDS dataset.
@@ -122,6 +123,7 @@ def check_paramcd_param(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     severity=Severity.ERROR,
     scope=Scope.ADAM,
     reference="ADaMIG 1.3 section 3.3.4 (AVALC and AVAL map one-to-one within PARAMCD)",
+    partition=Partition.SUMMARISED,
 )
 def check_aval_avalc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Within a PARAMCD, where both are populated each AVALC has one AVAL and each AVAL one AVALC.

@@ -4,6 +4,7 @@ and within the SAS transport v5 limits."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -226,12 +227,17 @@ def check_declared_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
                 )
 
 
+def _longest_bytes(ctx: ValidationContext, name: str, column: str) -> int:
+    return int(_byte_lengths(ctx, name, column).max(initial=0))
+
+
 @rule(
     "CDG0108",
     "Character length longer than the longest value",
     severity=Severity.WARNING,
     scope=Scope.ANY,
     reference="FDA Study Data Technical Conformance Guide section 4.1.5 (variable length); Pinnacle 21 SD1082",
+    partition=Partition.SUMMARISED,
 )
 def check_minimal_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A character variable's stored length equals the byte length of its longest value (at least 1).
@@ -245,7 +251,8 @@ def check_minimal_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
         for col, m in meta.items():
             if m.type != "char" or m.length is None or col not in frame.columns:
                 continue
-            longest = max(int(_byte_lengths(ctx, name, col).max(initial=0)), 1)
+            longest = ctx.across(rule, name, ("longest", col), partial(_longest_bytes, ctx, name, col), max)
+            longest = max(longest, 1)
             if m.length > longest:
                 yield rule.finding(
                     f"{col} is stored with length {m.length}; its longest value has {longest} byte(s)",

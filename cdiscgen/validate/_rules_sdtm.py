@@ -691,6 +691,7 @@ def check_y_or_null_flags(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (standard units); Pinnacle 21 SD1320-like",
     published=("CORE-000612", "FB7001", "CORE-000699", "FB3001"),
+    partition=Partition.SUMMARISED,
 )
 def check_stresu_consistent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """All records of a test (--TESTCD, with --SPEC and --METHOD where present) use one --STRESU.
@@ -705,8 +706,8 @@ def check_stresu_consistent(ctx: ValidationContext, rule: Rule) -> Iterator[Find
         if unit not in frame.columns or f"{p}TESTCD" not in frame.columns:
             continue
         keys = _group_columns(ctx, name, p, ("TESTCD", "SPEC", "METHOD"))
-        table = pd.DataFrame({k: ctx.text(name, k) for k in [*keys, unit]})
-        table = table[table[unit].notna()].drop_duplicates()
+        table = ctx.distinct_rows(rule, name, [*keys, unit])
+        table = table[table[unit].notna()]
         counts = table.groupby(keys, dropna=False)[unit].agg(lambda s: ", ".join(sorted(s)))
         for key, units in counts.items():
             if "," in units:
@@ -785,6 +786,7 @@ def check_stresc_present(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     scope=Scope.SDTM,
     reference="SDTMIG 3.4 section 4.5.1 (--TESTCD/--TEST); Pinnacle 21 SD1117/SD1118-like",
     published=("CORE-000303", "FB0901"),
+    partition=Partition.SUMMARISED,
 )
 def check_testcd_test(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Each --TESTCD has exactly one --TEST within a dataset, and each --TEST exactly one --TESTCD.
@@ -803,7 +805,7 @@ def _one_to_one(
     ctx: ValidationContext, rule: Rule, name: str, a: str, b: str, within: str | None = None
 ) -> Iterator[Finding]:
     cols = [within, a, b] if within else [a, b]
-    pairs = pd.DataFrame({c: ctx.text(name, c) for c in cols}).dropna(subset=[a, b]).drop_duplicates()
+    pairs = ctx.distinct_rows(rule, name, cols).dropna(subset=[a, b])
     scope = [within] if within else []
     for left, right in ((a, b), (b, a)):
         if not pairs.duplicated(subset=[*scope, left]).any():
