@@ -51,8 +51,8 @@ def _subjects(path: Path) -> list[str]:
 def _inject_defects(sdtm: Path, adam: Path) -> None:
     """Defects a partition could lose, repeat or judge alone: in every partition, in the last only, across
     subjects (a unit differing between subjects, a second test name of a test code, a second AVAL of an
-    AVALC, the longest value of a variable stored longer), on the first row (DOMAIN), and in a study-level
-    dataset."""
+    AVALC, the longest value of a variable stored longer, a SUBJID another subject has, a second ARM of an
+    ARMCD), on the first row (DOMAIN), and in a study-level dataset."""
     subjects = _subjects(sdtm / "dm.xpt")
     last = subjects[-1]
 
@@ -79,6 +79,11 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
         frame.loc[frame.index[-1], "AGE"] = frame["AGE"].iloc[-1] + 1  # ADSL no longer copies DM's age...
         return frame
 
+    def dm(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame.index[-1], "SUBJID"] = frame["SUBJID"].iloc[0]  # SUBJID not unique in the study
+        frame.loc[frame.index[-1], "ARM"] = "Another arm"  # ARMCD with a second ARM (one_to_one)
+        return frame
+
     def adrs(frame: pd.DataFrame) -> pd.DataFrame:
         last_record = frame.index[frame["AVALC"] != ""][-1]
         frame.loc[last_record, "AVAL"] = 99.0  # a second AVAL of an AVALC within its PARAMCD
@@ -97,6 +102,7 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
     _rewrite(sdtm / "ae.xpt", ae)
     _rewrite(sdtm / "vs.xpt", vs)
     _rewrite(sdtm / "ts.xpt", ts)
+    _rewrite(sdtm / "dm.xpt", dm)
     _rewrite(adam / "adsl.xpt", adsl)
     _rewrite(adam / "adlb.xpt", adlb)
     _rewrite(adam / "adrs.xpt", adrs)
@@ -154,7 +160,7 @@ def test_partitions_of_a_study_with_defects_give_the_whole_findings(
     codes = {f.code for f in whole.findings}
     # the defects reach rules of both kinds, past the limit, across partitions
     assert {"CDG0110", "CDG0506", "CDG0501", "CDG0402", "CDG1126", "CDG1113"} <= codes
-    assert {"CDG0603", "CDG0902", "CDG0606", "CDG0108", "CDG1104"} <= codes
+    assert {"CDG0603", "CDG0902", "CDG0606", "CDG0108", "CDG1104", "CDG2514", "CDG2517"} <= codes
     assert any(f.message.endswith("are not listed") for f in whole.findings if f.code == "CDG0110")
     parts = validate_in_partitions(defective, _subject_ranges(defective, cuts), study=STUDY, limit=3)
     _assert_same(whole, parts)
@@ -188,8 +194,8 @@ def test_the_rules_of_subjects_are_most_of_the_catalogue():
     by_kind = {str(r.partition) for r in list_rules()}
     assert by_kind == {"subject", "summarised", "study"}
     of = {kind: {r.code for r in list_rules() if str(r.partition) == kind} for kind in by_kind}
-    assert {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG1104"} <= of["summarised"]
-    assert {"CDG2507", "CDG2517", "CDG1308"} <= of["study"]
+    assert {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG1104", "CDG2507", "CDG2517"} <= of["summarised"]
+    assert {"CDG1308"} <= of["study"]
     assert not {"CDG0110", "CDG0301", "CDG0401", "CDG0501", "CDG0801", "CDG2101"} & (
         of["study"] | of["summarised"]
     )

@@ -16,7 +16,7 @@ from pandas.api.types import is_numeric_dtype
 from cdiscgen._findings import Finding
 from cdiscgen._specs import Codelist, DatasetSpec, Study
 from cdiscgen.validate._dates import compute_stripped
-from cdiscgen.validate._registry import Rule
+from cdiscgen.validate._registry import Partition, Rule
 
 #: Findings listed per rule, dataset and variable before the rest is summarised in one finding.
 DEFAULT_LIMIT = 1000
@@ -300,8 +300,8 @@ class ValidationContext:
         gathered first, then `combine`d (`what` names the summary among the rule's). Reading it is
         examining the dataset."""
         self.datasets.note(name)
-        if self.summaries is None:
-            return compute()
+        if self.summaries is None or name not in self.ranged or rule.info.partition != Partition.SUMMARISED:
+            return compute()  # the whole dataset is here, or the rule's summaries are its subjects' own
         return self.summaries.give((rule.code, name, *what), compute, combine)
 
     def distinct_rows(self, rule: Rule, name: str, columns: Sequence[str]) -> pd.DataFrame:

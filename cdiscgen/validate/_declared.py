@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -172,15 +173,16 @@ def compute_partition(entry: Mapping[str, Any]) -> Partition:
     """What an entry must see: its subject's records (and the trial design, held whole in every
     partition), unless a test compares records of different subjects (one_to_one; unique_within and
     consistent_within without USUBJID among their variables) or looks up the values of a dataset of
-    subjects (in_dataset/not_in_dataset of a dataset other than the trial design)."""
+    subjects (in_dataset/not_in_dataset of a dataset other than the trial design): those count or collect
+    over the whole study (`ValidationContext.across`), SUMMARISED."""
     tests = [*_tests_of(entry.get("when") or {}), *_tests_of(entry.get("then") or {})]
     for test, argument in tests:
         if test == "one_to_one":
-            return Partition.STUDY
+            return Partition.SUMMARISED
         if test in ("unique_within", "consistent_within") and "USUBJID" not in argument:
-            return Partition.STUDY
+            return Partition.SUMMARISED
         if test in ("in_dataset", "not_in_dataset") and str(argument["dataset"]) not in TRIAL_DESIGN:
-            return Partition.STUDY
+            return Partition.SUMMARISED
     return Partition.SUBJECT
 
 
@@ -275,10 +277,10 @@ def _record_level(entry: Mapping[str, Any]) -> Callable[[ValidationContext, Rule
             columns = set(ctx.datasets.get_quietly(name).columns)
             if not all(_name(v, prefix) in columns for v in _variables(when) | _variables(then)):
                 continue
-            condition = _holds(ctx, name, prefix, when, as_condition=True)
+            condition = _holds(ctx, rule, name, prefix, when, as_condition=True)
             if condition is None:
                 continue
-            required = _holds(ctx, name, prefix, then, as_condition=False, among=condition)
+            required = _holds(ctx, rule, name, prefix, then, as_condition=False, among=condition)
             if required is None:
                 continue
             variable = _name(shown, prefix)
@@ -295,6 +297,7 @@ def _message(entry: Mapping[str, Any], prefix: str) -> str:
 
 def _holds(
     ctx: ValidationContext,
+    rule: Rule,
     name: str,
     prefix: str,
     predicate: Mapping[str, Any],
@@ -307,14 +310,16 @@ def _holds(
     result = np.ones(len(ctx.datasets.get_quietly(name)), dtype=bool)
     for variable, tests in predicate.items():
         if variable == "subject_in":
-            found = _subject_in(ctx, name, tests)
+            found = _subject_in(ctx, rule, name, tests)
             if found is None:
                 return None
             result &= found
             continue
         column = _name(variable, prefix)
         for test, argument in tests.items():
-            mask = _test(ctx, name, prefix, column, test, argument, as_condition=as_condition, among=among)
+            mask = _test(
+                ctx, rule, name, prefix, column, test, argument, as_condition=as_condition, among=among
+            )
             if mask is None:
                 return None
             result &= mask
@@ -323,6 +328,7 @@ def _holds(
 
 def _test(
     ctx: ValidationContext,
+    rule: Rule,
     name: str,
     prefix: str,
     column: str,
@@ -338,7 +344,7 @@ def _test(
     populated = values.notna().to_numpy()
     if test == "populated":
         return populated if argument else ~populated
-    held = _value_test(ctx, name, prefix, values, test, argument)
+    held = _value_test(ctx, rule, name, prefix, column, values, test, argument, among is not None)
     if held is None:
         return None
     # a value test looks at populated values: a null does not meet a condition, nor break a requirement;
@@ -356,7 +362,15 @@ def _column(ctx: ValidationContext, name: str, column: str) -> pd.Series:
 
 
 def _value_test(
-    ctx: ValidationContext, name: str, prefix: str, values: pd.Series, test: str, argument: Any
+    ctx: ValidationContext,
+    rule: Rule,
+    name: str,
+    prefix: str,
+    column: str,
+    values: pd.Series,
+    test: str,
+    argument: Any,
+    among: bool = False,
 ) -> np.ndarray | None:
     text = values.fillna("")
     if test == "eq":
@@ -390,18 +404,25 @@ def _value_test(
             return (a.isna() | b.isna() | (a <= b)).to_numpy()
         order = compare_iso8601(values, other)
         return ~(order > 0)  # NaN (not comparable) passes
+    # the tests comparing records compare those of the whole study: counted over it (ctx.across)
+    what = (test, column, repr(argument), among)
     if test == "one_to_one":
-        return ~_not_one_to_one(values, ctx.text(name, _name(str(argument), prefix)).where(values.notna()))
+        other = ctx.text(name, _name(str(argument), prefix)).where(values.notna())
+        pairs = pd.DataFrame({"g0": other.to_numpy(), "v": values.to_numpy()}).dropna()
+        counts = ctx.across(rule, name, what, partial(_row_counts, pairs), summed_counts)
+        return ~_not_one_to_one(pairs, counts, len(values))
     if test in ("unique_within", "consistent_within"):
         groups = [_column(ctx, name, _name(str(v), prefix)) for v in argument]
+        frame = _group_frame(values, groups)
+        counts = ctx.across(rule, name, what, partial(_row_counts, frame.dropna(subset=["v"])), summed_counts)
         if test == "unique_within":
-            return ~_repeated(values, groups)
-        return ~_not_consistent(values, groups)
+            return ~_repeated(frame, counts)
+        return ~_not_consistent(frame, counts)
     if test == "eq_name_part":
         start, end = (int(a) for a in argument)
         return (text == name[start:end]).to_numpy()
     if test in ("in_dataset", "not_in_dataset"):
-        allowed = _other_values(ctx, argument)
+        allowed = _other_values(ctx, rule, argument)
         if allowed is None:
             return None
         inside = text.isin(allowed).to_numpy()
@@ -421,21 +442,40 @@ def _value_test(
     raise AssertionError(test)  # the loader refused anything else
 
 
-def _not_one_to_one(left: pd.Series, right: pd.Series) -> np.ndarray:
-    """Records (both populated) that break the one-to-one pairing: where a value goes with several partners,
-    the records holding a less frequent pairing (all of them on a tie), so one odd record is what shows."""
-    pairs = pd.DataFrame({"l": left.to_numpy(), "r": right.to_numpy()})
-    both = (pairs["l"].notna() & pairs["r"].notna()).to_numpy(dtype=bool)
-    counts = pairs[both].value_counts().rename("n").reset_index()
+def _row_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """How many records hold each distinct row of `frame` (no nulls): its columns and `n`."""
+    return frame.value_counts(sort=False).rename("n").reset_index()
+
+
+def summed_counts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The counts of several parts of a study (`_row_counts`) as one."""
+    both = pd.concat(parts, ignore_index=True)
+    keys = [c for c in both.columns if c != "n"]
+    return both.groupby(keys, sort=False)["n"].sum().reset_index()
+
+
+def _holding(frame: pd.DataFrame, rows: pd.DataFrame, size: int) -> np.ndarray:
+    """Per record (of `size`; `frame`'s index are record positions): its row is one of `rows`."""
+    out = np.zeros(size, dtype=bool)
+    if len(frame) and len(rows):
+        columns = list(rows.columns)
+        inside = pd.MultiIndex.from_frame(frame[columns]).isin(pd.MultiIndex.from_frame(rows))
+        out[frame.index.to_numpy()[inside]] = True
+    return out
+
+
+def _not_one_to_one(pairs: pd.DataFrame, counts: pd.DataFrame, size: int) -> np.ndarray:
+    """Records that break the one-to-one pairing of g0 and v (`pairs`: records where both are populated;
+    `counts`: the pairings of the whole study): where a value goes with several partners, the records
+    holding a less frequent pairing (all of them on a tie), so one odd record is what shows."""
     odd = np.zeros(len(counts), dtype=bool)
-    for key in ("l", "r"):
+    for key in ("g0", "v"):
         top = counts.groupby(key)["n"].transform("max")
         partners = counts.groupby(key)["n"].transform("size")
         modal = counts["n"] == top
         ties = modal.groupby(counts[key]).transform("sum")
         odd |= ((partners > 1) & (~modal | (ties > 1))).to_numpy(dtype=bool)
-    wrong = pd.MultiIndex.from_frame(counts.loc[odd, ["l", "r"]])
-    return both & pd.MultiIndex.from_frame(pairs[["l", "r"]]).isin(wrong)
+    return _holding(pairs, counts.loc[odd, ["g0", "v"]], size)
 
 
 def _group_frame(values: pd.Series, groups: list[pd.Series]) -> pd.DataFrame:
@@ -444,32 +484,35 @@ def _group_frame(values: pd.Series, groups: list[pd.Series]) -> pd.DataFrame:
     return pd.DataFrame(frame | {"v": values.to_numpy()})
 
 
-def _repeated(values: pd.Series, groups: list[pd.Series]) -> np.ndarray:
-    """Records (value populated) whose value and group values another record repeats."""
-    frame = _group_frame(values, groups)
-    populated = frame["v"].notna().to_numpy(dtype=bool)
-    return populated & frame.duplicated(keep=False).to_numpy(dtype=bool)
+def _repeated(frame: pd.DataFrame, counts: pd.DataFrame) -> np.ndarray:
+    """Records (value populated) whose value and group values another record of the study repeats."""
+    populated = frame.dropna(subset=["v"])
+    return _holding(populated, counts.loc[counts["n"] > 1, list(frame.columns)], len(frame))
 
 
-def _not_consistent(values: pd.Series, groups: list[pd.Series]) -> np.ndarray:
-    """Records (value populated) holding a less frequent value of their group (all of them on a tie)."""
-    frame = _group_frame(values, groups)
+def _not_consistent(frame: pd.DataFrame, counts: pd.DataFrame) -> np.ndarray:
+    """Records (value populated) holding a less frequent value of their group in the study (all of them
+    on a tie)."""
     keys = [c for c in frame.columns if c != "v"]
-    populated = frame["v"].notna().to_numpy(dtype=bool)
-    counts = frame[populated].value_counts().rename("n").reset_index()
     by_group = counts.groupby(keys)["n"]
     modal = counts["n"] == by_group.transform("max")
     ties = modal.groupby([counts[k] for k in keys]).transform("sum")
     odd = ((by_group.transform("size") > 1) & (~modal | (ties > 1))).to_numpy(dtype=bool)
-    wrong = pd.MultiIndex.from_frame(counts.loc[odd, keys + ["v"]])
-    return populated & pd.MultiIndex.from_frame(frame[keys + ["v"]]).isin(wrong)
+    return _holding(frame.dropna(subset=["v"]), counts.loc[odd, keys + ["v"]], len(frame))
 
 
-def _other_values(ctx: ValidationContext, argument: Mapping[str, str]) -> frozenset[str] | None:
+def _other_values(ctx: ValidationContext, rule: Rule, argument: Mapping[str, str]) -> frozenset[str] | None:
+    """The values of argument.variable in argument.dataset, over the whole study."""
     dataset, variable = str(argument["dataset"]), str(argument["variable"])
     if dataset not in ctx.datasets or variable not in ctx.datasets.get_quietly(dataset).columns:
         return None
-    return ctx.distinct(dataset, variable)
+    return ctx.across(
+        rule, dataset, ("values", variable), partial(ctx.distinct, dataset, variable), _union_of_sets
+    )
+
+
+def _union_of_sets(parts: list[frozenset[str]]) -> frozenset[str]:
+    return frozenset().union(*parts)
 
 
 def _subject_values(ctx: ValidationContext, argument: Mapping[str, str]) -> Mapping[str, str] | None:
@@ -482,7 +525,9 @@ def _subject_values(ctx: ValidationContext, argument: Mapping[str, str]) -> Mapp
     return pairs.drop_duplicates("s").set_index("s")["v"].to_dict()
 
 
-def _subject_in(ctx: ValidationContext, name: str, argument: Mapping[str, Any]) -> np.ndarray | None:
+def _subject_in(
+    ctx: ValidationContext, rule: Rule, name: str, argument: Mapping[str, Any]
+) -> np.ndarray | None:
     """Per record of `name`: its subject has a record of argument.dataset where argument.where holds."""
     dataset = str(argument["dataset"])
     if dataset not in ctx.datasets or "USUBJID" not in ctx.datasets.get_quietly(dataset).columns:
@@ -492,7 +537,7 @@ def _subject_in(ctx: ValidationContext, name: str, argument: Mapping[str, Any]) 
     columns = set(ctx.datasets.get_quietly(dataset).columns)
     if not all(_name(v, prefix) in columns for v in _variables(where)):
         return None
-    matched = _holds(ctx, dataset, prefix, where, as_condition=True)
+    matched = _holds(ctx, rule, dataset, prefix, where, as_condition=True)
     if matched is None:
         return None
     subjects = set(ctx.text(dataset, "USUBJID")[matched].dropna())
