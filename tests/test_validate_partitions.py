@@ -52,7 +52,8 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
     """Defects a partition could lose, repeat or judge alone: in every partition, in the last only, across
     subjects (a unit differing between subjects, a second test name of a test code, a second AVAL of an
     AVALC, the longest value of a variable stored longer, a SUBJID another subject has, a second ARM of an
-    ARMCD), on the first row (DOMAIN), and in a study-level dataset."""
+    ARMCD, a value of a variable define.xml says has none, a second DM record of a subject), on the first
+    row (DOMAIN), and in a study-level dataset."""
     subjects = _subjects(sdtm / "dm.xpt")
     last = subjects[-1]
 
@@ -82,7 +83,8 @@ def _inject_defects(sdtm: Path, adam: Path) -> None:
     def dm(frame: pd.DataFrame) -> pd.DataFrame:
         frame.loc[frame.index[-1], "SUBJID"] = frame["SUBJID"].iloc[0]  # SUBJID not unique in the study
         frame.loc[frame.index[-1], "ARM"] = "Another arm"  # ARMCD with a second ARM (one_to_one)
-        return frame
+        frame.loc[frame.index[-1], "ACTARMUD"] = "Dose reduced"  # define.xml: HasNoData
+        return pd.concat([frame, frame.iloc[[-1]]], ignore_index=True)  # a subject twice: not Repeating
 
     def adrs(frame: pd.DataFrame) -> pd.DataFrame:
         last_record = frame.index[frame["AVALC"] != ""][-1]
@@ -160,7 +162,8 @@ def test_partitions_of_a_study_with_defects_give_the_whole_findings(
     codes = {f.code for f in whole.findings}
     # the defects reach rules of both kinds, past the limit, across partitions
     assert {"CDG0110", "CDG0506", "CDG0501", "CDG0402", "CDG1126", "CDG1113"} <= codes
-    assert {"CDG0603", "CDG0902", "CDG0606", "CDG0108", "CDG1104", "CDG2514", "CDG2517"} <= codes
+    assert {"CDG0603", "CDG0902", "CDG0606", "CDG0108", "CDG1104", "CDG2514", "CDG2517", "CDG1308"} <= codes
+    assert {"CDG1312", "CDG1306", "CDG1311"} <= codes
     assert any(f.message.endswith("are not listed") for f in whole.findings if f.code == "CDG0110")
     parts = validate_in_partitions(defective, _subject_ranges(defective, cuts), study=STUDY, limit=3)
     _assert_same(whole, parts)
@@ -194,8 +197,9 @@ def test_the_rules_of_subjects_are_most_of_the_catalogue():
     by_kind = {str(r.partition) for r in list_rules()}
     assert by_kind == {"subject", "summarised", "study"}
     of = {kind: {r.code for r in list_rules() if str(r.partition) == kind} for kind in by_kind}
-    assert {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG1104", "CDG2507", "CDG2517"} <= of["summarised"]
-    assert {"CDG1308"} <= of["study"]
+    summarised = {"CDG0108", "CDG0603", "CDG0606", "CDG1103", "CDG1104", "CDG2507", "CDG2517", "CDG1308"}
+    assert summarised | {"CDG1312"} <= of["summarised"]
+    assert of["study"] == partitioned.RUNNER_RULES  # no rule needs a dataset of subjects whole
     assert not {"CDG0110", "CDG0301", "CDG0401", "CDG0501", "CDG0801", "CDG2101"} & (
         of["study"] | of["summarised"]
     )

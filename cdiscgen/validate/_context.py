@@ -345,10 +345,13 @@ class ValidationContext:
         variable: str | None = None,
         value: str | pd.Series | np.ndarray | None = None,
         expected: str | pd.Series | np.ndarray | None = None,
+        file: str | None = None,
+        line: int | None = None,
     ) -> Iterator[Finding]:
         """One finding per row of `name` where `mask` holds, with USUBJID and --SEQ of the row.
 
-        `value` defaults to the row's value of `variable`. A rule lists `limit` records per dataset and
+        `value` defaults to the row's value of `variable`; `file` and `line` name another place than the
+        dataset's file (define.xml for a rule of define.xml). A rule lists `limit` records per dataset and
         variable (the first rows of the dataset); the runner summarises the rest in one finding of the
         rule, so a defect repeated in millions of rows stays readable.
         """
@@ -381,6 +384,8 @@ class ValidationContext:
                 seq=None if s is None else _number(s),
                 value=values[i],
                 expected=expecteds[i],
+                file=file,
+                line=line,
             )
             self._listed[id(finding)] = Listed(finding, key, (first_row + int(shown[i]), call))
             yield finding

@@ -29,9 +29,10 @@ import pandas as pd
 from cdiscgen._findings import Finding, Findings
 from cdiscgen._specs import Study
 from cdiscgen.validate._context import DEFAULT_LIMIT, Across, ValidationContext, as_frames
-from cdiscgen.validate._registry import Partition, Rule, iter_rules
+from cdiscgen.validate._registry import Partition, Rule, Scope, iter_rules
 from cdiscgen.validate._runner import (
     FAILED,
+    NOT_APPLICABLE,
     DatasetFolder,
     RuleOutcome,
     RuleRun,
@@ -75,49 +76,88 @@ def validate_in_partitions(
     wanted = list(iter_rules())
     result = _study_rules([r for r in wanted if r.info.partition == Partition.STUDY], index, held, ranged,
                           paths, records, prefixes, study, limit)  # fmt: skip
-    subject_rules = [r for r in wanted if r.info.partition == Partition.SUBJECT]
-    summarised = [r for r in wanted if r.info.partition == Partition.SUMMARISED]
-    metas = {k: v for part in index for k, v in part.meta.items()}
-    files = {k: v for part in index for k, v in part.files.items()}
+    per_partition = [r for r in wanted if r.info.partition in (Partition.SUBJECT, Partition.SUMMARISED)]
+    across = Across()
+    cache: dict = {}
 
-    def context(ranges: RecordRanges) -> ValidationContext:
+    def contexts(ranges: RecordRanges) -> list[tuple[ValidationContext, list[Rule]]]:
         datasets = dict(held)
         for name in sorted(ranged):
             datasets[name] = _read_records(paths[name], ranges[name])
-        return ValidationContext(
-            datasets=as_frames(datasets),
-            study=study,
-            meta=dict(metas),
-            files=dict(files),
-            limit=limit,
-            first_rows={name: ranges[name][0] for name in ranged},
-            ranged=frozenset(ranged),
-            prefixes=prefixes,
-            summaries=across,
+        return _contexts(
+            index, datasets, ranges, ranged, per_partition, study, limit, prefixes, across, cache
         )
 
-    across = Across()
+    summarised = any(r.info.partition == Partition.SUMMARISED for r in per_partition)
     for number, ranges in enumerate(partitions or [{}] if summarised else []):
         across.partition = number  # the summaries of the study, gathered from each partition's records
-        ctx = context(ranges)
-        for r in summarised:
-            apply_rule(ctx, r)  # what it finds here is judged by the partition's summaries alone: dropped
-        del ctx
+        for ctx, rules in contexts(ranges):
+            for r in rules:
+                if r.info.partition == Partition.SUMMARISED:
+                    apply_rule(ctx, r)  # judged by the partition's summaries alone: what it finds is dropped
     across.gathering = False
     outcomes: dict[str, RuleOutcome] = {}
     for number, ranges in enumerate(partitions or [{}]):
-        ctx = context(ranges)
-        for r in [*subject_rules, *summarised]:
-            outcome = apply_rule(ctx, r)
-            if number:
-                outcome = _owned(outcome, ctx.ranged)
-            outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
+        for ctx, rules in contexts(ranges):
+            for r in rules:
+                outcome = apply_rule(ctx, r)
+                if number:
+                    outcome = _owned(outcome, ctx.ranged)
+                outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
         log.info("partition %d of %d validated", number + 1, max(len(partitions), 1))
-        del ctx
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
+    for r in per_partition:  # a define.xml rule with no define.xml beside any folder
+        if r.code not in by_subject.runs:
+            by_subject.runs[r.code] = RuleRun(r.code, NOT_APPLICABLE, 0, ())
     _combine(result, by_subject)
     explain(result, study)
     return result
+
+
+def _contexts(
+    index: list[DatasetFolder],
+    datasets: Mapping[str, pd.DataFrame],
+    ranges: RecordRanges,
+    ranged: set[str],
+    rules: list[Rule],
+    study: Study,
+    limit: int,
+    prefixes: Mapping[str, str],
+    across: Across,
+    cache: dict,
+) -> list[tuple[ValidationContext, list[Rule]]]:
+    """What a partition's rules see, as `run_parts` gives it: every folder's datasets together for the
+    rules of the data, and each folder with its define.xml for the rules of define.xml."""
+
+    def context(names: list[str], meta: Mapping, files: Mapping, define: Path | None) -> ValidationContext:
+        return ValidationContext(
+            datasets=as_frames({name: datasets[name] for name in names}),
+            study=study,
+            meta=dict(meta),
+            define_path=define,
+            files=dict(files),
+            limit=limit,
+            cache=cache,
+            first_rows={name: ranges[name][0] for name in names if name in ranged},
+            ranged=frozenset(set(names) & ranged),
+            prefixes=dict(prefixes),
+            summaries=across,
+        )
+
+    of_data = [r for r in rules if r.info.scope != Scope.DEFINE]
+    of_define = [r for r in rules if r.info.scope == Scope.DEFINE]
+    metas = {k: v for part in index for k, v in part.meta.items()}
+    files = {k: v for part in index for k, v in part.files.items()}
+    out = [(context(sorted(datasets), metas, files, None), of_data)]
+    for part in index:
+        if part.define_path is not None and of_define:
+            out.append((context(sorted(part.frames), part.meta, part.files, part.define_path), of_define))
+    return out
+
+
+#: What the runner finds itself (a rule that crashed, files it cannot read, explanations matching nothing):
+#: rules that read no records.
+RUNNER_RULES = frozenset({"CDG0001", "CDG0002", "CDG0003", "CDG0004", "CDG0005"})
 
 
 def _study_rules(
@@ -140,7 +180,10 @@ def _study_rules(
     also = {name: _read_records(paths[name]) for name in extra}
     cache: dict = {}
     passes: list[tuple[ValidationResult, frozenset[str]]] = []
-    for focus in [frozenset(), *_groups(sorted(ranged), records)]:
+    reading = [
+        r for r in rules if r.code not in RUNNER_RULES
+    ]  # a pass per group only for rules reading records
+    for focus in [frozenset(), *(_groups(sorted(ranged), records) if reading else [])]:
         whole = also | {name: _read_records(paths[name]) for name in sorted(focus)}
         parts = [
             replace(part, frames={n: whole.get(n, held.get(n, frame)) for n, frame in part.frames.items()},

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
@@ -16,9 +15,7 @@ from pandas.api.types import is_numeric_dtype
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import is_one_record_per_subject
 from cdiscgen.validate._context import ValidationContext
-from cdiscgen.validate._registry import Rule, Scope, rule
-
-log = logging.getLogger(__name__)
+from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
 DEF21 = "http://www.cdisc.org/ns/def/v2.1"
@@ -166,6 +163,7 @@ def _schema(entry: str) -> etree.XMLSchema:
     severity=Severity.ERROR,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 specification section 2 (define2-1-0.xsd; arm1-0-0.xsd with Analysis Results Metadata)",
+    partition=Partition.SUBJECT,
 )
 def check_define_schema(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """define.xml parses and validates against the Define-XML 2.1 schema (the ARM 1.0 entry schema
@@ -196,6 +194,7 @@ def check_define_schema(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     severity=Severity.ERROR,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.4 (ItemGroupDef per dataset); FDA Technical Conformance Guide section 4.1.4.5",
+    partition=Partition.SUBJECT,
 )
 def check_define_datasets(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every dataset validated has an ItemGroupDef in define.xml (error); every ItemGroupDef has a
@@ -227,6 +226,7 @@ def check_define_datasets(ctx: ValidationContext, rule: Rule) -> Iterator[Findin
     severity=Severity.ERROR,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.4.1 (ItemRef per variable); Pinnacle 21 DD0001-like",
+    partition=Partition.SUBJECT,
 )
 def check_define_variables(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every variable of a dataset has an ItemRef in its ItemGroupDef, and every ItemRef names a
@@ -270,6 +270,7 @@ def check_define_variables(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     severity=Severity.ERROR,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.6 (ItemDef Length = the SAS length); FDA Technical Conformance Guide 4.1.4.5",
+    partition=Partition.SUBJECT,
 )
 def check_define_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A character variable's Length in define.xml equals its length in the transport file.
@@ -306,6 +307,7 @@ def check_define_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     severity=Severity.WARNING,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 sections 5.3.4 and 5.3.6 (Description = dataset/variable label)",
+    partition=Partition.SUBJECT,
 )
 def check_define_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Dataset and variable labels in the transport file equal the Descriptions in define.xml.
@@ -349,6 +351,7 @@ def check_define_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     severity=Severity.ERROR,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.7 (CodeList; extended terms marked def:ExtendedValue); Pinnacle 21 CT2002/DD0024-like",
+    partition=Partition.SUBJECT,
 )
 def check_define_codelists(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A value of a variable whose ItemDef refers to a CodeList is one of that CodeList's coded values.
@@ -372,17 +375,16 @@ def check_define_codelists(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
                 continue
             v = ctx.text(name, item.name)
             bad = (v.notna() & ~v.isin(d.codelists[item.codelist])).to_numpy(dtype=bool)
-            yield from (
-                _with_file(f, d.file, item.line)
-                for f in ctx.findings_where(
-                    rule,
-                    name,
-                    bad,
-                    f"{item.name} value is not in define.xml codelist "
-                    f"{item.codelist} ({d.codelist_names[item.codelist]})",
-                    variable=item.name,
-                    expected=f"codelist {item.codelist}",
-                )
+            yield from ctx.findings_where(
+                rule,
+                name,
+                bad,
+                f"{item.name} value is not in define.xml codelist {item.codelist} "
+                f"({d.codelist_names[item.codelist]})",
+                variable=item.name,
+                expected=f"codelist {item.codelist}",
+                file=d.file,
+                line=item.line,
             )
 
 
@@ -392,6 +394,7 @@ def check_define_codelists(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     severity=Severity.ERROR,
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.6 (ItemDef DataType)",
+    partition=Partition.SUBJECT,
 )
 def check_define_types(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable declared integer or float in define.xml is numeric in the dataset; every other
@@ -427,12 +430,6 @@ def check_define_types(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                     file=d.file,
                     line=item.line,
                 )
-
-
-def _with_file(f: Finding, file: str, line: int | None) -> Finding:
-    from dataclasses import replace
-
-    return replace(f, file=file, line=line)
 
 
 # ------------------------------------------------------------------------- define.xml beyond the ItemDefs
@@ -481,6 +478,14 @@ def _value_list_owners(
     return out
 
 
+def _all_blank(ctx: ValidationContext, name: str, variable: str) -> bool:
+    return bool(ctx.blank(name, variable).all())
+
+
+def _repeats_a_subject(ctx: ValidationContext, name: str) -> bool:
+    return bool(ctx.text(name, "USUBJID").dropna().duplicated().any())
+
+
 @rule(
     "CDG1308",
     "HasNoData disagrees with the data",
@@ -488,6 +493,7 @@ def _value_list_owners(
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 sections 5.3.4 and 5.3.4.1 (def:HasNoData on ItemGroupDef and ItemRef); "
     "FDA Technical Conformance Guide section 4.1.4.5",
+    partition=Partition.SUMMARISED,
 )
 def check_define_has_no_data(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """def:HasNoData="Yes" marks a variable without a value on any record (ItemRef) or a dataset without
@@ -506,15 +512,16 @@ def check_define_has_no_data(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
     items = _item_defs(mdv)
     for name, ig in _present_groups(ctx, mdv):
         frame = ctx.datasets[name]
-        if ig.get(_HAS_NO_DATA) == "Yes" and len(frame):
-            message = f"define.xml marks {name} HasNoData but it has {len(frame)} record(s)"
+        records = ctx.across(rule, name, ("records",), partial(len, frame), sum)
+        if ig.get(_HAS_NO_DATA) == "Yes" and records:
+            message = f"define.xml marks {name} HasNoData but it has {records} record(s)"
             yield rule.finding(message, dataset=name, file=d.file, line=ig.sourceline)
         for ref in ig.iterfind("odm:ItemRef", NS):
             item = items.get(ref.get("ItemOID", ""))
             variable = item.get("Name", "") if item is not None else ""
-            if variable not in frame.columns or not len(frame):
+            if variable not in frame.columns or not records:
                 continue
-            empty = bool(ctx.blank(name, variable).all())
+            empty = ctx.across(rule, name, ("empty", variable), partial(_all_blank, ctx, name, variable), all)
             marked = ref.get(_HAS_NO_DATA) == "Yes"
             if marked and not empty:
                 yield rule.finding(
@@ -542,6 +549,7 @@ def check_define_has_no_data(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 sections 5.3.4.1 (ItemRef MethodOID, required for a Derived origin) and 5.3.6.2 "
     "(def:Origin; a Predecessor origin names its predecessor in Description)",
+    partition=Partition.SUBJECT,
 )
 def check_define_origins(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """A variable (or value-level item) whose origin is Derived refers to the method that derives it
@@ -595,6 +603,7 @@ def check_define_origins(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.10 (def:leaf xlink:href, relative to define.xml); FDA Technical "
     "Conformance Guide section 4.1.4.5 (the define's links open the files of the package)",
+    partition=Partition.SUBJECT,
 )
 def check_define_leaves(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every def:leaf of define.xml (a dataset's transport file, the annotated CRF, the reviewer's guide) names
@@ -639,6 +648,7 @@ def check_define_leaves(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.8 (def:ValueListDef and def:WhereClauseDef); FDA Technical "
     "Conformance Guide section 4.1.4.5 (value-level metadata for each test of a findings domain)",
+    partition=Partition.SUBJECT,
 )
 def check_define_value_lists(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Where a variable has value-level metadata (def:ValueListRef), each record that holds a value of it is
@@ -679,17 +689,16 @@ def check_define_value_lists(ctx: ValidationContext, rule: Rule) -> Iterator[Fin
             )
             shown = ctx.text(name, keys[0]) if keys and keys[0] in ctx.datasets[name].columns else None
             bad = ~ctx.blank(name, variable) & ~covered
-            yield from (
-                _with_file(f, d.file, vl.sourceline)
-                for f in ctx.findings_where(
-                    rule,
-                    name,
-                    bad,
-                    f"{variable} on a record no where clause of {vl.get('OID')} describes",
-                    variable=variable,
-                    value=shown,
-                    expected=f"a where clause of {vl.get('OID')}",
-                )
+            yield from ctx.findings_where(
+                rule,
+                name,
+                bad,
+                f"{variable} on a record no where clause of {vl.get('OID')} describes",
+                variable=variable,
+                value=shown,
+                expected=f"a where clause of {vl.get('OID')}",
+                file=d.file,
+                line=vl.sourceline,
             )
 
 
@@ -723,6 +732,7 @@ def _covered(
     scope=Scope.DEFINE,
     reference="Define-XML 2.1 section 5.3.4 (ItemGroupDef Repeating: No for a dataset with one record per "
     "subject, e.g. DM and ADSL)",
+    partition=Partition.SUMMARISED,
 )
 def check_define_repeating(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """ItemGroupDef Repeating="No" says a subject has one record at most: a dataset where a subject has more
@@ -739,7 +749,7 @@ def check_define_repeating(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     for name, ig in _present_groups(ctx, mdv):
         if "USUBJID" not in ctx.datasets[name].columns:
             continue
-        repeated = bool(ctx.text(name, "USUBJID").dropna().duplicated().any())
+        repeated = ctx.across(rule, name, ("repeated",), partial(_repeats_a_subject, ctx, name), any)
         one_per_subject = is_one_record_per_subject(ig.get(f"{{{DEF21}}}Structure", ""))
         if ig.get("Repeating") == "No" and repeated:
             yield rule.finding(
