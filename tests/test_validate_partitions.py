@@ -221,3 +221,34 @@ def test_partition_ranges_that_lose_or_repeat_records_are_refused(defective, cha
     change(partitions)
     with pytest.raises(ValueError, match=message):
         validate_in_partitions(defective, partitions, study=STUDY)
+
+
+def test_the_index_reads_each_file_in_blocks_and_finds_what_a_whole_read_finds(
+    defective, tmp_path, monkeypatch
+):
+    """read_folder(variables_only=True), the index of a partitioned validation, reads a file a block of
+    records at a time (a large file is never whole in memory): its variables, metadata and notes are those
+    of reading it whole, for a cp1252 byte in the last block, a version 8 file and a truncated file."""
+    import pyreadstat
+
+    from cdiscgen.validate import _runner
+
+    folder = tmp_path / "sdtm"
+    shutil.copytree(defective[0], folder)
+    data = (folder / "lb.xpt").read_bytes()
+    at = data.rfind(b"DARPAL-")
+    (folder / "lb.xpt").write_bytes(data[: at + 6] + b"\x92" + data[at + 7 :])  # in the last record
+    (folder / "ts.xpt").write_bytes((folder / "ts.xpt").read_bytes()[:400])
+    frame = pd.DataFrame({"STUDYID": ["S1"], "USUBJID": ["S1-001"], "AGE": [61.0]})
+    pyreadstat.write_xport(frame, str(folder / "xx.xpt"), table_name="XX", file_format_version=8)
+    monkeypatch.setattr(_runner, "INDEX_RECORDS", 1000)  # LB's 7,000-odd records in blocks
+
+    frames, metas, files, notes = _runner.read_folder(folder)
+    index, index_metas, index_files, index_notes = _runner.read_folder(folder, variables_only=True)
+    assert [f.as_dict() for f in index_notes] == [f.as_dict() for f in notes]
+    assert {f.code for f in notes} == {"CDG0002", "CDG0003", "CDG0004"}
+    assert index_files == files and sorted(index) == sorted(frames)
+    assert metas["LB"].records > 5 * _runner.INDEX_RECORDS
+    for name, whole in frames.items():
+        assert len(index[name]) == 0 and index[name].dtypes.to_dict() == whole.dtypes.to_dict(), name
+        assert index_metas[name] == metas[name], name

@@ -251,8 +251,8 @@ def read_folder(
     folder: Path, *, variables_only: bool = False
 ) -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMetaLike], dict[str, str], list[Finding]]:
     """Every *.xpt of a folder (not its sub-folders): frames and metadata by upper-case file stem.
-    `variables_only`: each file is read whole, one at a time, as its findings require (an undecodable
-    value anywhere), and its frame kept without records."""
+    `variables_only`: each file is read through, a block of records at a time, as its findings require (an
+    undecodable value anywhere), and its frame kept without records."""
     frames: dict[str, pd.DataFrame] = {}
     metas: dict[str, DatasetMetaLike] = {}
     files: dict[str, str] = {}
@@ -262,7 +262,7 @@ def read_folder(
     for path in paths:
         name = path.stem.upper()
         try:
-            frame, meta, found = _read_xpt(path)
+            frame, meta, found = _read_variables(path) if variables_only else _read_xpt(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a finding
             log.warning("cannot read %s: %s", path, exc)
             notes.append(
@@ -271,13 +271,28 @@ def read_folder(
                 )
             )
             continue
-        frames[name], metas[name], files[name] = (
-            _without_records(frame) if variables_only else frame,
-            meta,
-            path.name,
-        )
+        frames[name], metas[name], files[name] = frame, meta, path.name
         notes.extend(found)
     return frames, metas, files, notes
+
+
+#: Records read at a time when a file is read through for its variables only.
+INDEX_RECORDS = 100_000
+
+
+def _read_variables(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
+    """A file's variables (a frame without records), metadata and what reading it finds, read through a
+    block of INDEX_RECORDS records at a time: what reading it whole finds (the first undecodable value),
+    never the whole file in memory."""
+    frame, meta, notes = _read_xpt(path, (0, 0))
+    records = getattr(meta, "records", None)
+    if records is None:  # a reader that cannot count without reading (version 8): read whole
+        frame, meta, notes = _read_xpt(path)
+        records = 0
+    for start in range(0, records, INDEX_RECORDS):
+        _, meta, found = _read_xpt(path, (start, min(start + INDEX_RECORDS, records)))
+        notes = notes or found  # the first block that needs a fallback says so (as the whole read would)
+    return _without_records(frame), meta, notes
 
 
 def _without_records(frame: pd.DataFrame) -> pd.DataFrame:
