@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +65,20 @@ def read_form_header(path: Path) -> list[str]:
         raise RawFormError(f"{path}:1: the header is not valid CSV: {exc}") from None
 
 
-def scan_field_counts(path: Path, text: str) -> tuple[list[str], list[tuple[int, int, int, list[str]]]]:
-    """The header and the rows whose field count differs from it: (data row, file line, fields, row)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def scan_field_counts(
+    path: Path, text: str | None = None
+) -> tuple[list[str], list[tuple[int, int, int, list[str]]]]:
+    """The header and the rows whose field count differs from it: (data row, file line, fields, row); the
+    form's `text`, or the file read as a stream (never whole in memory: an undecodable byte raises
+    UnicodeDecodeError, which `read_form_text` turns into a RawFormError naming line and byte)."""
+    if text is None:
+        with Path(path).open(encoding="utf-8-sig", newline="") as handle:
+            return _scan(path, handle)
+    return _scan(path, io.StringIO(text, newline=""))
+
+
+def _scan(path: Path, source: Iterable[str]) -> tuple[list[str], list[tuple[int, int, int, list[str]]]]:
+    reader = csv.reader(source, strict=True)
     try:
         header = next(reader)
         ragged = []
@@ -125,17 +137,22 @@ def read_raw_form(
     once stripped, one of the `missing` tokens (the export's NA or ".") reads as blank.
     """
     path = Path(path)
-    text = read_form_text(path)
-    header, ragged = scan_field_counts(path, text)
+    try:
+        header, ragged = scan_field_counts(path)  # streamed: the form is not held as text beside its frame
+    except (UnicodeDecodeError, StopIteration):
+        read_form_text(path)  # names the undecodable byte's line, or the empty file
+        raise
+    if not "".join(header).strip():
+        read_form_text(path)  # a file of blanks is empty
     wanted = set(columns) if columns is not None else None
     if ragged:
         if findings is not None:
             findings.extend(compute_ragged_findings(path, header, ragged))
-        df = _frame_from_rows(text, header, wanted)
+        df = _frame_from_rows(read_form_text(path), header, wanted)
     else:
         usecols = (lambda c: c in wanted) if wanted is not None else None
         df = pd.read_csv(
-            io.StringIO(text), dtype="str", keep_default_na=False, na_filter=False, usecols=usecols
+            path, encoding="utf-8-sig", dtype="str", keep_default_na=False, na_filter=False, usecols=usecols
         )
     df[ROW] = np.arange(1, len(df) + 1)
     df[FILE] = path.name
