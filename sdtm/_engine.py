@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,14 @@ from sdtm._longtext import derive_long_text
 from sdtm._mapspec import MappingSpec, SourceSpec, form_missing_tokens, read_mapping_specs
 from sdtm._partition import SubjectRange
 from sdtm._plausible import compute_implausible_values
-from sdtm._rawcsv import RawFormError, compute_missing_tokens_left, read_form_header, read_raw_form
+from sdtm._rawcsv import (
+    RawFormError,
+    compute_missing_tokens_left,
+    compute_suspect_rows,
+    read_form_header,
+    read_raw_form,
+    read_raw_form_blocks,
+)
 from sdtm._reference import derive_dm, derive_reference_dates
 from sdtm._relrec import CITES, LINK, compute_link_values, compute_linked_records, derive_relrec
 from sdtm._steps import STEP_FUNCTIONS
@@ -305,6 +313,39 @@ class FormReader:
             findings.extend(compute_repeated_record_ids(df, form, column))
         findings.extend(compute_undeclared_values(df, declared, RuleContext("", "", {}, form)))
         return df, findings
+
+    def read_in_blocks(
+        self, raw_dir: Path, form: str, rows: int, take: Callable[[pd.DataFrame], None]
+    ) -> list[Finding]:
+        """The form `rows` records at a time, each block given to `take`, and the findings of reading it
+        as `read` finds them; the form is never whole in memory (what is found across rows, record ids
+        repeated and missing-value tokens left, is found from those columns of the suspect rows)."""
+        declared = self.declared.get(form, [])
+        ids = self.row_ids.get(form, ())
+        findings: list[Finding] = []
+        undeclared: list[Finding] = []
+        suspects: list[pd.DataFrame] = []
+        id_parts: list[pd.DataFrame] = []
+        columns: list[str] = []
+        try:
+            blocks = read_raw_form_blocks(raw_dir / form, self.needed[form], rows, self.missing.get(form, ()))
+            for block, found in blocks:
+                columns = [c for c in block.columns if c not in INTERNAL]
+                findings.extend(found)
+                suspects.append(block.loc[compute_suspect_rows(block)])
+                if ids:
+                    id_parts.append(block[[*ids, ROW, FILE]])
+                undeclared.extend(compute_undeclared_values(block, declared, RuleContext("", "", {}, form)))
+                take(block)
+        except RawFormError as exc:
+            raise RawDataError([str(exc)]) from None
+        suspect = pd.concat(suspects, ignore_index=True)
+        findings.extend(compute_missing_tokens_left(suspect, columns, _declared_sets(declared)))
+        if ids:
+            every_id = pd.concat(id_parts, ignore_index=True)
+            for column in ids:
+                findings.extend(compute_repeated_record_ids(every_id, form, column))
+        return findings + undeclared
 
 
 def _required_columns(specs: list[MappingSpec]) -> dict[str, tuple[str, ...]]:

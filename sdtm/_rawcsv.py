@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -137,31 +137,82 @@ def read_raw_form(
     once stripped, one of the `missing` tokens (the export's NA or ".") reads as blank.
     """
     path = Path(path)
-    try:
-        header, ragged = scan_field_counts(path)  # streamed: the form is not held as text beside its frame
-    except (UnicodeDecodeError, StopIteration):
-        read_form_text(path)  # names the undecodable byte's line, or the empty file
-        raise
-    if not "".join(header).strip():
-        read_form_text(path)  # a file of blanks is empty
+    header, ragged = _scanned(path)
     wanted = set(columns) if columns is not None else None
     if ragged:
         if findings is not None:
             findings.extend(compute_ragged_findings(path, header, ragged))
         df = _frame_from_rows(read_form_text(path), header, wanted)
     else:
-        usecols = (lambda c: c in wanted) if wanted is not None else None
-        df = pd.read_csv(
-            path, encoding="utf-8-sig", dtype="str", keep_default_na=False, na_filter=False, usecols=usecols
-        )
-    df[ROW] = np.arange(1, len(df) + 1)
-    df[FILE] = path.name
-    data_columns = [c for c in df.columns if c not in (ROW, FILE)]
-    derive_missing_tokens(df, data_columns, missing)
-    found = derive_control_characters(df, data_columns)
+        df = pd.read_csv(path, **_csv_options(wanted))
+    df, found = _finish_block(df, 0, path, missing)
     if findings is not None:
         findings.extend(found)
     return df
+
+
+def read_raw_form_blocks(
+    path: Path,
+    columns: tuple[str, ...] | list[str] | None = None,
+    rows: int = 200_000,
+    missing: tuple[str, ...] = (),
+) -> Iterator[tuple[pd.DataFrame, list[Finding]]]:
+    """The form as `read_raw_form` reads it, `rows` records at a time (`_ROW` numbers the form's rows), each
+    block with the findings of its rows; a form with ragged rows comes as one block, read whole."""
+    path = Path(path)
+    _, ragged = _scanned(path)
+    if ragged:
+        findings: list[Finding] = []
+        yield read_raw_form(path, columns, findings, missing), findings
+        return
+    wanted = set(columns) if columns is not None else None
+    done = 0
+    with pd.read_csv(path, **_csv_options(wanted), chunksize=rows) as reader:
+        for block in reader:
+            yield _finish_block(block, done, path, missing)
+            done += len(block)
+    if not done:  # a header without rows
+        yield _finish_block(pd.read_csv(path, **_csv_options(wanted), nrows=0), 0, path, missing)
+
+
+def _scanned(path: Path) -> tuple[list[str], list[tuple[int, int, int, list[str]]]]:
+    """The form's header and ragged rows (`scan_field_counts`, streamed: the form is never held as text
+    beside its frame); RawFormError for a file that is not UTF-8, empty or blank."""
+    try:
+        header, ragged = scan_field_counts(path)
+    except (UnicodeDecodeError, StopIteration):
+        read_form_text(path)  # names the undecodable byte's line, or the empty file
+        raise
+    if not "".join(header).strip():
+        read_form_text(path)  # a file of blanks is empty
+    return header, ragged
+
+
+def _csv_options(wanted: set[str] | None) -> dict:
+    usecols = (lambda c: c in wanted) if wanted is not None else None
+    return {"encoding": "utf-8-sig", "dtype": "str", "keep_default_na": False, "na_filter": False,
+            "usecols": usecols}  # fmt: skip
+
+
+def _finish_block(
+    df: pd.DataFrame, done: int, path: Path, missing: tuple[str, ...]
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Rows numbered after the `done` rows before them, the file named, missing tokens blanked, control
+    characters replaced (MAP017 findings)."""
+    df[ROW] = np.arange(done + 1, done + len(df) + 1)
+    df[FILE] = path.name
+    data_columns = [c for c in df.columns if c not in (ROW, FILE)]
+    derive_missing_tokens(df, data_columns, missing)
+    return df, derive_control_characters(df, data_columns)
+
+
+def compute_suspect_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows holding, in some column, a value `compute_missing_tokens_left` looks at (NA, "." ...)."""
+    out = np.zeros(len(df), dtype=bool)
+    for column in df.columns:
+        if column not in (ROW, FILE):
+            out |= _stripped_in(df[column], SUSPECT_MISSING_TOKENS)
+    return out
 
 
 def derive_missing_tokens(df: pd.DataFrame, columns: list[str], tokens: tuple[str, ...]) -> None:

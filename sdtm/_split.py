@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cdiscgen._findings import Finding
 from cdiscgen._specs import Study
@@ -64,18 +66,43 @@ def split_raw_forms(raw_dir: Path, study: Study, ranges: list[SubjectRange], fol
     specs = read_mapping_specs(study)
     pieces = RawPieces(Path(folder), list(ranges), compute_split_columns(specs))
     reader = FormReader.of(specs, study)
-    bounds = np.array([r.first for r in ranges[1:]], dtype=object)
     for form, column in sorted(pieces.columns.items()):
-        df, found = reader.read(Path(raw_dir), form)
-        pieces.findings.extend(found)
-        usubjid = study.compute_usubjid(df[column].astype("str").str.strip()).to_numpy(dtype=object)
-        where = np.searchsorted(bounds, usubjid, side="right") if bounds.size else np.zeros(len(df), int)
         (pieces.folder / form).mkdir(parents=True, exist_ok=True)
-        for number in range(len(ranges)):
-            df.loc[where == number].reset_index(drop=True).to_parquet(pieces.path(form, number), index=False)
-        log.info("%s: %d records split by %s into %d pieces", form, len(df), column, len(ranges))
-        del df
+        writer = _PieceWriter(pieces, form, column, study)
+        try:
+            pieces.findings.extend(reader.read_in_blocks(Path(raw_dir), form, SPLIT_RECORDS, writer.take))
+        finally:
+            writer.close()
+        log.info("%s: split by %s into %d pieces", form, column, len(ranges))
     return pieces
+
+
+#: Raw records read at a time while a form is split.
+SPLIT_RECORDS = 200_000
+
+
+class _PieceWriter:
+    """Appends each block of a form's records to the pieces of the partitions holding their subjects."""
+
+    def __init__(self, pieces: RawPieces, form: str, column: str, study: Study) -> None:
+        self.pieces, self.form, self.column, self.study = pieces, form, column, study
+        self.bounds = np.array([r.first for r in pieces.ranges[1:]], dtype=object)
+        self.writers: list[pq.ParquetWriter] = []
+
+    def take(self, block: pd.DataFrame) -> None:
+        subject = block[self.column].astype("str").str.strip()
+        usubjid = self.study.compute_usubjid(subject).to_numpy(dtype=object)
+        where = np.searchsorted(self.bounds, usubjid, side="right")
+        table = pa.Table.from_pandas(block, preserve_index=False)
+        if not self.writers:
+            paths = [self.pieces.path(self.form, n) for n in range(len(self.pieces.ranges))]
+            self.writers = [pq.ParquetWriter(path, table.schema) for path in paths]
+        for number, writer in enumerate(self.writers):
+            writer.write_table(table.filter(pa.array(where == number)))
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
 
 
 def compute_split_columns(specs: list[MappingSpec]) -> dict[str, str]:

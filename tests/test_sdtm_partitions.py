@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from cdiscgen import load_study
 from cdiscgen._partitions import SpilledDatasets
 from cdiscgen._publish import write_datasets
 from define import write_define
+from sdtm import _split as split_module
 from sdtm import compute_split_columns, read_mapping_specs, run_sdtm, split_raw_forms, subject_ranges
 from tests.conftest import REPO, refdata_path
 
@@ -93,7 +95,8 @@ def _assert_spilled_partitions_write_the_whole_files(
 def _map_in_partitions(raw: Path, study, ranges: list, split: bool, tmp: Path) -> tuple[list, list]:
     """run_sdtm per range: each reading every raw form whole, or (`split`) the forms split by subject once
     (sdtm.split_raw_forms) in pieces; the mapped partitions and every finding list (the split's own first)."""
-    pieces = split_raw_forms(raw, study, ranges, tmp / "pieces") if split else None
+    with patch.object(split_module, "SPLIT_RECORDS", 97):  # the forms read in many blocks
+        pieces = split_raw_forms(raw, study, ranges, tmp / "pieces") if split else None
     mapped = [run_sdtm(raw, study, partition=r, pieces=pieces) for r in ranges]
     if pieces is None:
         return mapped, [m.findings for m in mapped]
@@ -159,12 +162,15 @@ def test_records_of_no_dm_subject_and_repeated_rows_are_in_exactly_one_partition
     (MAP010, sorting after every DM subject), a vital-signs row without a subject, a repeated row; and,
     for subjects past the first partition, what is found reading a whole form: a record id another subject's
     record has (MAP022), a value outside the declared ones (MAP020), a row with a field too many (MAP015),
-    and a merged form's key repeated (a second death record, MAP007)."""
+    a control character (MAP017), an export's missing-value token (MAP026), and a merged form's key
+    repeated (a second death record, MAP007). Split forms are read 97 records at a time."""
     raw = tmp_path / "raw"
     shutil.copytree(darpal_run / "raw", raw)
     ae = pd.read_csv(raw / "adverse_events.csv", dtype=str, keep_default_na=False)
     stray = ae.iloc[[0]].assign(SUBJECT="999-001", RECORD_ID="AE-9999999")
-    late = ae.iloc[[-1]].assign(RECORD_ID=ae["RECORD_ID"].iloc[0], ONGOING="Unknown")
+    late = ae.iloc[[-1]].assign(
+        RECORD_ID=ae["RECORD_ID"].iloc[0], ONGOING="Unknown", AE_PT="N/A", AE_TERM="Bell\x07 rang"
+    )
     pd.concat([ae, stray, ae.iloc[[3]], late], ignore_index=True).to_csv(
         raw / "adverse_events.csv", index=False
     )
@@ -182,7 +188,7 @@ def test_records_of_no_dm_subject_and_repeated_rows_are_in_exactly_one_partition
     study = load_study(None)
     whole = run_sdtm(raw, study)
     codes = {f.code for f in whole.findings}
-    assert {"MAP010", "MAP005", "MAP007", "MAP015", "MAP020", "MAP022"} <= codes, codes
+    assert {"MAP010", "MAP005", "MAP007", "MAP015", "MAP017", "MAP020", "MAP022", "MAP026"} <= codes, codes
     ranges = subject_ranges(whole.datasets["DM"]["USUBJID"], 3)
     late = {
         f"DARPAL-{s}" for s in (ae["SUBJECT"].iloc[-1], vs["SUBJECT"].iloc[-1], death["SUBJECT"].iloc[-1])
