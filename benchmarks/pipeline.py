@@ -1,9 +1,13 @@
 """The whole `cdiscgen run` at scale: per-stage seconds, rows/s, peak RSS and disk use.
 
-    python benchmarks/pipeline.py --subjects 10000 [--partition-subjects 2000] [--out benchmarks/_out/pipeline]
+    python benchmarks/pipeline.py --subjects 10000 [--partition-subjects 2000 [--check-whole]]
+                                  [--out benchmarks/_out/pipeline]
 
 Peak RSS per stage is the largest resident set sampled every 0.2 s while the stage ran (VmRSS of
 /proc/self/status), so it shows which stage sets the run's peak.
+
+`--check-whole` then runs the same study unpartitioned and says whether every output file is the same,
+byte for byte (run.json aside: its timings differ).
 
 Targets (issue 8, 2-core machine): 10,000 subjects in under 3 minutes, peak memory under 4 GB,
 output under 3 GB; the default 40-subject run in under 15 seconds including start-up.
@@ -78,6 +82,27 @@ def tree_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+def compare_with_whole(args: argparse.Namespace, files: dict[str, str]) -> None:
+    """The same study run unpartitioned: every output file's checksum compared (run.json aside)."""
+    whole_out = args.out.parent / "pipeline-whole"
+    if whole_out.exists():
+        shutil.rmtree(whole_out)
+    t0 = time.perf_counter()
+    recorder = Recorder()
+    whole = run_pipeline(
+        RunOptions(out_dir=whole_out, subjects=args.subjects, seed=args.seed, sites=args.sites), recorder
+    )
+    recorder.stop()
+    seconds = time.perf_counter() - t0
+    mine = {k: v for k, v in files.items() if k != "run.json"}
+    theirs = {k: v for k, v in whole.files.items() if k != "run.json"}
+    differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    verdict = "identical" if not differing else f"DIFFERENT: {', '.join(differing[:10])}"
+    print(f"unpartitioned run ({seconds:.0f} s): {len(theirs)} files, partitioned run's files {verdict}")
+    if not args.keep:
+        shutil.rmtree(whole_out, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,6 +113,9 @@ def main() -> None:
     parser.add_argument("--partition-subjects", type=int, default=None, help="as `cdiscgen run`")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/_out/pipeline"))
     parser.add_argument("--keep", action="store_true", help="keep the output tree")
+    parser.add_argument(
+        "--check-whole", action="store_true", help="compare the files with those of an unpartitioned run"
+    )
     args = parser.parse_args()
 
     if args.out.exists():
@@ -121,6 +149,9 @@ def main() -> None:
         )
     print(f"{'total':<14}{total:>10.2f}")
     print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
+
+    if args.check_whole and args.partition_subjects:
+        compare_with_whole(args, result.files)
 
     # start-up included: the default 40-subject run as a user runs it
     small = args.out.parent / "pipeline-40"
