@@ -110,9 +110,15 @@ def _write_adam_folder(
 
 
 def run_validate_stage(
-    folder: Path, report_dir: Path, study_dir: Path | None, define_path: Path | None, formats: Sequence[str]
+    folder: Path,
+    report_dir: Path,
+    study_dir: Path | None,
+    define_path: Path | None,
+    formats: Sequence[str],
+    partition_subjects: int | None = None,
 ) -> Findings:
-    """Validate every XPT in folder (with the study's metadata) and write the requested reports."""
+    """Validate every XPT in folder (with the study's metadata) and write the requested reports; with
+    `partition_subjects`, in subject partitions cut from the files (the same findings)."""
     from cdiscgen._console import render_findings
     from cdiscgen.report import write_reports
     from cdiscgen.validate import find_dataset_folders, validate_folder, validate_submission
@@ -125,7 +131,16 @@ def run_validate_stage(
         raise ValueError(
             f"--define goes with one folder of datasets; {folder} holds {len(folders)}: name one of them"
         )
-    if len(folders) == 1:
+    if partition_subjects is not None:
+        if define_path is not None:
+            raise ValueError(
+                "--partition-subjects reads the define.xml beside each folder of datasets, not --define"
+            )
+        from cdiscgen.validate import subject_record_ranges, validate_in_partitions
+
+        ranges = subject_record_ranges(folders, partition_subjects)
+        result = validate_in_partitions(folders, ranges, study=study)
+    elif len(folders) == 1:
         result = validate_folder(folders[0], study=study, define_path=define_path)
     else:
         result = validate_submission(folders, study=study)

@@ -371,6 +371,13 @@ def adam_command(
     help="Comma-separated report formats.",
 )
 @click.option("--list-rules", is_flag=True, help="Print the rule catalog and exit.")
+@click.option(
+    "--partition-subjects",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Validate in partitions of about this many subjects (files in USUBJID order): a large package "
+    "without its datasets whole in memory; the same report.",
+)
 @study_option
 @fail_on_option
 @_bad_input_errors
@@ -380,6 +387,7 @@ def validate_command(
     define_path: Path | None,
     formats: str,
     list_rules: bool,
+    partition_subjects: int | None,
     study_dir: Path | None,
     fail_on: str,
 ) -> None:
@@ -393,7 +401,7 @@ def validate_command(
     if folder is None:
         raise BadInput("give the folder of XPT files to validate (or --list-rules)")
     wanted = _report_formats(formats)
-    findings = run_validate_stage(folder, report_dir, study_dir, define_path, wanted)
+    findings = run_validate_stage(folder, report_dir, study_dir, define_path, wanted, partition_subjects)
     raise SystemExit(_findings_exit(findings, fail_on))
 
 

@@ -14,7 +14,8 @@ import pytest
 from cdiscgen._specs import load_study
 from cdiscgen.export import XptVariable, read_xpt, write_xpt
 from cdiscgen.validate import _partitioned as partitioned
-from cdiscgen.validate import list_rules, validate_in_partitions, validate_submission
+from cdiscgen.validate import list_rules, subject_record_ranges, validate_in_partitions, validate_submission
+from tests.conftest import refdata_path
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = load_study(REPO)
@@ -252,3 +253,72 @@ def test_the_index_reads_each_file_in_blocks_and_finds_what_a_whole_read_finds(
     for name, whole in frames.items():
         assert len(index[name]) == 0 and index[name].dtypes.to_dict() == whole.dtypes.to_dict(), name
         assert index_metas[name] == metas[name], name
+
+
+def test_partitions_cut_from_the_files_hold_the_records_of_their_subjects(defective):
+    subjects = _subjects(defective[0] / "dm.xpt")
+    assert subject_record_ranges(defective, 10) == _subject_ranges(defective, subjects[10::10])
+    assert len(subject_record_ranges(defective, 1)) == len(subjects)
+
+
+def test_a_file_out_of_usubjid_order_cannot_be_cut(defective, tmp_path):
+    folders = []
+    for folder in defective:
+        shutil.copytree(folder, tmp_path / folder.name)
+        folders.append(tmp_path / folder.name)
+    _rewrite(folders[0] / "ae.xpt", lambda frame: frame.iloc[::-1].reset_index(drop=True))
+    with pytest.raises(ValueError, match=r"ae\.xpt: record 2 .* not in USUBJID order"):
+        subject_record_ranges(folders, 10)
+
+
+def test_cdiscgen_validate_in_partitions_writes_the_whole_report(defective, tmp_path):
+    """`cdiscgen validate FOLDER --partition-subjects N` on the package (SDTM and ADaM folders with their
+    define.xml): the findings and rule runs of the report are those of validating it whole."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cdiscgen.cli import main
+
+    root = defective[0].parent
+    reports = {}
+    for label, extra in (("whole", []), ("parts", ["--partition-subjects", "12"])):
+        args = ["validate", str(root), "--report", str(tmp_path / label), "--format", "json", *extra]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output  # the defects are errors
+        reports[label] = json.loads((tmp_path / label / "report.json").read_text())
+    assert reports["parts"]["findings"] == reports["whole"]["findings"]
+    assert reports["parts"]["summary"] == reports["whole"]["summary"]
+
+
+def test_another_studys_package_without_its_specs_validates_in_partitions_as_whole():
+    """The CDISC pilot's SDTM and ADaM files (another sponsor's package, no study metadata): the STUDYID
+    the study uses comes from DM across the partitions (CDG0505), and every finding is the whole run's."""
+    folders = [refdata_path("cdiscpilot01", "sdtm"), refdata_path("cdiscpilot01", "adam")]
+    whole = validate_submission(folders, study=None, limit=5)
+    parts = validate_in_partitions(folders, subject_record_ranges(folders, 60), study=None, limit=5)
+    assert len(subject_record_ranges(folders, 60)) > 3 and len(whole.findings.items) > 0
+    _assert_same(whole, parts)
+
+
+def test_without_study_metadata_the_study_s_studyid_is_dms_most_frequent_over_all_partitions(
+    defective, tmp_path
+):
+    """CDG0505 without a study: the STUDYID most of DM's records carry. Seven of the first partition's ten
+    subjects carry another one: judged alone, that partition would take theirs for the study's."""
+    folders = []
+    for folder in defective:
+        shutil.copytree(folder, tmp_path / folder.name)
+        folders.append(tmp_path / folder.name)
+
+    def dm(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[frame.index[:7], "STUDYID"] = "OTHER"
+        return frame
+
+    _rewrite(folders[0] / "dm.xpt", dm)
+    whole = validate_submission(folders, study=None, limit=3)
+    assert {f.value for f in whole.findings if f.code == "CDG0505" and f.dataset == "DM" and f.usubjid} == {
+        "OTHER"
+    }
+    parts = validate_in_partitions(folders, subject_record_ranges(folders, 10), study=None, limit=3)
+    _assert_same(whole, parts)

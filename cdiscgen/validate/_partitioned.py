@@ -20,10 +20,12 @@ are kept from the first. The findings, the rule runs and the datasets are those 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cdiscgen._findings import Finding, Findings
@@ -32,6 +34,7 @@ from cdiscgen.validate._context import DEFAULT_LIMIT, Across, ValidationContext,
 from cdiscgen.validate._registry import Partition, Rule, Scope, iter_rules
 from cdiscgen.validate._runner import (
     FAILED,
+    INDEX_RECORDS,
     NOT_APPLICABLE,
     DatasetFolder,
     RuleOutcome,
@@ -327,3 +330,74 @@ def _combine(result: ValidationResult, other: ValidationResult) -> None:
     result.runs.update(other.runs)
     count_failures(result.runs)
     result.runs = dict(sorted(result.runs.items()))
+
+
+def subject_record_ranges(
+    folders: Iterable[Path | str], partition_subjects: int
+) -> list[dict[str, tuple[int, int]]]:
+    """The records of each file of subjects that partitions of about `partition_subjects` subjects hold,
+    found in the files themselves (a package written by any tool): DM's subjects (ADSL's without DM) in
+    text order, cut every `partition_subjects`; each file's rows found by reading it a block of records at
+    a time. A file whose records are not in USUBJID order cannot be cut so: ValueError naming it and the
+    row."""
+    if partition_subjects < 1:
+        raise ValueError(f"a partition holds at least 1 subject, not {partition_subjects}")
+    paths = {
+        path.stem.upper(): path
+        for folder in folders
+        for path in sorted(Path(folder).iterdir())
+        if path.suffix.lower() == ".xpt" and path.is_file()
+    }
+    source = next((name for name in ("DM", "ADSL") if name in paths), None)
+    if source is None:
+        raise ValueError("partitions are cut from the subjects of DM (or ADSL): neither file is there")
+    subjects = sorted(set().union(*(set(block) for block in _subject_blocks(paths[source]))))
+    cuts = subjects[partition_subjects::partition_subjects]
+    partitions: list[dict[str, tuple[int, int]]] = [{} for _ in range(len(cuts) + 1)]
+    for name, path in sorted(paths.items()):
+        rows = _cut_rows(path, cuts)
+        if rows is None:
+            continue  # no USUBJID: held whole by every partition
+        for number, (start, stop) in enumerate(zip(rows, rows[1:], strict=False)):
+            partitions[number][name] = (start, stop)
+    return partitions
+
+
+def _subject_blocks(path: Path) -> Iterable[list[str]]:
+    """A file's USUBJID values, a block of records at a time (nothing when it has no USUBJID)."""
+    frame, meta, _ = _read_xpt(path, (0, 0))
+    if "USUBJID" not in frame.columns:
+        return
+    records = _records(path, meta)
+    for start in range(0, records, INDEX_RECORDS):
+        block, _, _ = _read_xpt(path, (start, min(start + INDEX_RECORDS, records)))
+        yield block["USUBJID"].astype("str").tolist()
+
+
+def _cut_rows(path: Path, cuts: list[str]) -> list[int] | None:
+    """The first row of each cut's subjects in a file sorted by USUBJID, framed by 0 and its record count;
+    None for a file without USUBJID."""
+    found: list[int | None] = [None] * len(cuts)
+    done, previous, seen = 0, None, False
+    for values in _subject_blocks(path):
+        seen = True
+        order = np.array([previous, *values] if previous is not None else values, dtype=object)
+        later = np.flatnonzero(order[1:] < order[:-1])
+        if later.size:
+            back = int(later[0]) + 1
+            row = done + back - (1 if previous is not None else 0)
+            raise ValueError(
+                f"{path.name}: record {row + 1:,} ({order[back]}) comes after {order[back - 1]}: the records are "
+                "not in USUBJID order, so subject partitions cannot be cut from it; validate without "
+                "--partition-subjects"
+            )
+        for i, cut in enumerate(cuts):
+            if found[i] is None and values and values[-1] >= cut:
+                found[i] = done + bisect_left(values, cut)
+        done += len(values)
+        previous = values[-1] if values else previous
+    if not seen:
+        frame, _, _ = _read_xpt(path, (0, 0))
+        if "USUBJID" not in frame.columns:
+            return None
+    return [0, *(done if row is None else row for row in found), done]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -440,6 +441,14 @@ def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     yield from _ex_reference(ctx, rule, "RFXENDTC", last, "latest EXENDTC")
 
 
+def _value_counts(ctx: ValidationContext, name: str, column: str) -> pd.Series:
+    return ctx.text(name, column).value_counts()
+
+
+def _summed(parts: list[pd.Series]) -> pd.Series:
+    return pd.concat(parts).groupby(level=0).sum()
+
+
 @rule(
     "CDG0505",
     "STUDYID differs from the study",
@@ -447,7 +456,7 @@ def check_rfxendtc(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     scope=Scope.ANY,
     reference="SDTMIG 3.4 section 4.1.2 (STUDYID identical across a study); ADaMIG 1.3 section 3.2",
     published=("CORE-000172", "CG0409"),
-    partition=Partition.SUBJECT,
+    partition=Partition.SUMMARISED,
 )
 def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     """Every record carries the study's STUDYID (the study config's, else the one DM uses most).
@@ -458,7 +467,7 @@ def check_studyid(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     if ctx.study is not None:
         expected = ctx.study.studyid
     elif "DM" in ctx.datasets and "STUDYID" in ctx.datasets["DM"].columns:
-        counts = ctx.text("DM", "STUDYID").value_counts()
+        counts = ctx.across(rule, "DM", ("studyids",), partial(_value_counts, ctx, "DM", "STUDYID"), _summed)
         if counts.empty:
             return
         expected = sorted(counts[counts == counts.max()].index)[0]
