@@ -1,12 +1,15 @@
 """Validation of a large study without holding its datasets of subjects whole together (issue 16).
 
-The rules about one subject's records (`Partition.SUBJECT`, 240 of 286) run on each subject partition's
-records, read from the files, with the datasets without USUBJID (trial design) whole. The rules that compare
-subjects (`Partition.STUDY`) run in passes over the datasets of subjects: a large one read whole alone, small
-ones together (`PASS_RECORDS`), the others present without records (their variables and metadata), plus
-the datasets a rule reads besides (`RuleInfo.reads`); each pass keeps the findings about its datasets, and
-a first pass with no dataset of subjects whole keeps
-those about the rest (trial design, define.xml, the folders).
+The rules about one subject's records (`Partition.SUBJECT`) run on each subject partition's records, read
+from the files, with the datasets without USUBJID (trial design) whole; the define.xml rules see each
+folder with its own define.xml. The rules that compare subjects through summaries of the whole study
+(`Partition.SUMMARISED`: distinct pairings, counts, longest values) run on each partition twice: first to
+gather the partitions' summaries, then to judge each partition's records by the summaries combined. What
+is left (`Partition.STUDY`: today only the runner's own rules, which read no records) runs in passes over
+the datasets of subjects: a large one read whole alone, small ones together (`PASS_RECORDS`), the others
+present without records, plus the datasets a rule reads besides (`RuleInfo.reads`); each pass keeps the
+findings about its datasets, and a first pass with no dataset of subjects whole keeps those about the rest
+(trial design, define.xml, the folders). Without such a rule only that first pass runs.
 
 A partition is given as the records of each file it holds: `{dataset: (start, stop)}`, the rows of the
 file from `start` to `stop` (the files hold the subjects in order, as a partitioned run writes them). Every
