@@ -97,19 +97,23 @@ def validate_in_partitions(
     summarised = any(r.info.partition == Partition.SUMMARISED for r in per_partition)
     for number, ranges in enumerate(partitions or [{}] if summarised else []):
         across.partition = number  # the summaries of the study, gathered from each partition's records
-        for ctx, rules in contexts(ranges):
+        views = contexts(ranges)
+        for ctx, rules in views:
             for r in rules:
                 if r.info.partition == Partition.SUMMARISED:
                     apply_rule(ctx, r)  # judged by the partition's summaries alone: what it finds is dropped
+        del views, ctx  # this partition's records go before the next one's are read
     across.gathering = False
     outcomes: dict[str, RuleOutcome] = {}
     for number, ranges in enumerate(partitions or [{}]):
-        for ctx, rules in contexts(ranges):
+        views = contexts(ranges)
+        for ctx, rules in views:
             for r in rules:
                 outcome = apply_rule(ctx, r)
                 if number:
                     outcome = _owned(outcome, ctx.ranged)
                 outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
+        del views, ctx
         log.info("partition %d of %d validated", number + 1, max(len(partitions), 1))
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
     for r in per_partition:  # a define.xml rule with no define.xml beside any folder
@@ -133,7 +137,9 @@ def _contexts(
     cache: dict,
 ) -> list[tuple[ValidationContext, list[Rule]]]:
     """What a partition's rules see, as `run_parts` gives it: every folder's datasets together for the
-    rules of the data, and each folder with its define.xml for the rules of define.xml."""
+    rules of the data, and each folder with its define.xml for the rules of define.xml (the same frames:
+    what the contexts derive from them, such as stripped text, is derived once)."""
+    derived: dict = {}
 
     def context(names: list[str], meta: Mapping, files: Mapping, define: Path | None) -> ValidationContext:
         return ValidationContext(
@@ -148,6 +154,7 @@ def _contexts(
             ranged=frozenset(set(names) & ranged),
             prefixes=dict(prefixes),
             summaries=across,
+            _derived=derived,
         )
 
     of_data = [r for r in rules if r.info.scope != Scope.DEFINE]
