@@ -192,3 +192,14 @@ def test_output_path_that_is_a_file_is_rejected(tmp_path):
         simulate_study(f)
     assert f.read_text() == "x"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
+def test_each_prior_line_is_a_new_regimen(tmp_path):
+    """A line of therapy is a regimen the subject has not just had: no subject's prior_therapy rows repeat
+    the regimen of the line before (two lines alike in the same month were one record twice in CM)."""
+    res = simulate_study(tmp_path / "raw", subjects=300, seed=3, block_subjects=120)
+    lines = pd.read_csv(res.files["prior_therapy"], dtype=str, keep_default_na=False)
+    assert (lines["LINE"].astype(int) > 1).sum() > 100
+    follows = lines["SUBJECT"] == lines["SUBJECT"].shift()
+    assert (lines["LINE"].astype(int)[follows] == lines["LINE"].astype(int).shift()[follows] + 1).all()
+    assert not (follows & (lines["REGIMEN"] == lines["REGIMEN"].shift())).any()

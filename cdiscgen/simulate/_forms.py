@@ -157,12 +157,24 @@ def prior_therapy(c: _Ctx) -> pd.DataFrame:
     month = np.ones(s.size, dtype=int)
     df = pd.DataFrame(
         {
-            **c.ids(s), "LINE": line.astype(str), "REGIMEN": np.where(line == 1, first, later),
+            **c.ids(s), "LINE": line.astype(str), "REGIMEN": _new_regimens(np.where(line == 1, first, later), line),
             "START_DATE": format_partial(start, month), "STOP_DATE": format_partial(stop, month),
             "_line": line,
         }
     )  # fmt: skip
     return _finish(df, "prior_therapy", ["_line"])
+
+
+def _new_regimens(regimen: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """A line of therapy is a new regimen: where a later line drew its predecessor's regimen (rows are a
+    subject's lines in order), it takes the next later-line regimen instead."""
+    out = regimen.copy()
+    for number in range(2, int(line.max(initial=0)) + 1):
+        rows = np.flatnonzero((line == number) & (out == np.roll(out, 1)))
+        for row in rows:
+            index = LATER_LINE_REGIMENS.index(out[row])
+            out[row] = LATER_LINE_REGIMENS[(index + 1) % len(LATER_LINE_REGIMENS)]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
