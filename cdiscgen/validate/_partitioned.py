@@ -23,7 +23,6 @@ are kept from the first. The findings, the rule runs and the datasets are those 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +36,6 @@ from cdiscgen.validate._context import DEFAULT_LIMIT, Across, ValidationContext,
 from cdiscgen.validate._registry import Partition, Rule, Scope, iter_rules
 from cdiscgen.validate._runner import (
     FAILED,
-    INDEX_RECORDS,
     NOT_APPLICABLE,
     DatasetFolder,
     RuleOutcome,
@@ -49,6 +47,7 @@ from cdiscgen.validate._runner import (
     collect_outcomes,
     count_failures,
     explain,
+    read_blocks,
     read_dataset_folder,
     rule_run,
     run_parts,
@@ -361,7 +360,7 @@ def subject_record_ranges(
     source = next((name for name in ("DM", "ADSL") if name in paths), None)
     if source is None:
         raise ValueError("partitions are cut from the subjects of DM (or ADSL): neither file is there")
-    subjects = sorted(set().union(*(set(block) for block in _subject_blocks(paths[source]))))
+    subjects = sorted({u for block, _, _ in read_blocks(paths[source]) for u in _subjects_of(block)})
     cuts = subjects[partition_subjects::partition_subjects]
     partitions: list[dict[str, tuple[int, int]]] = [{} for _ in range(len(cuts) + 1)]
     for name, path in sorted(paths.items()):
@@ -373,41 +372,34 @@ def subject_record_ranges(
     return partitions
 
 
-def _subject_blocks(path: Path) -> Iterable[list[str]]:
-    """A file's USUBJID values, a block of records at a time (nothing when it has no USUBJID)."""
-    frame, meta, _ = _read_xpt(path, (0, 0))
-    if "USUBJID" not in frame.columns:
-        return
-    records = _records(path, meta)
-    for start in range(0, records, INDEX_RECORDS):
-        block, _, _ = _read_xpt(path, (start, min(start + INDEX_RECORDS, records)))
-        yield block["USUBJID"].astype("str").tolist()
+def _subjects_of(block: pd.DataFrame) -> np.ndarray:
+    if "USUBJID" not in block.columns:
+        return np.array([], dtype=object)
+    return block["USUBJID"].astype("str").to_numpy(dtype=object)
 
 
 def _cut_rows(path: Path, cuts: list[str]) -> list[int] | None:
     """The first row of each cut's subjects in a file sorted by USUBJID, framed by 0 and its record count;
     None for a file without USUBJID."""
     found: list[int | None] = [None] * len(cuts)
-    done, previous, seen = 0, None, False
-    for values in _subject_blocks(path):
-        seen = True
-        order = np.array([previous, *values] if previous is not None else values, dtype=object)
+    done, previous = 0, None
+    for block, _, _ in read_blocks(path):
+        if "USUBJID" not in block.columns:
+            return None
+        values = _subjects_of(block)
+        order = values if previous is None else np.concatenate([np.array([previous], dtype=object), values])
         later = np.flatnonzero(order[1:] < order[:-1])
         if later.size:
             back = int(later[0]) + 1
-            row = done + back - (1 if previous is not None else 0)
+            row = done + back - (0 if previous is None else 1)
             raise ValueError(
                 f"{path.name}: record {row + 1:,} ({order[back]}) comes after {order[back - 1]}: the records are "
                 "not in USUBJID order, so subject partitions cannot be cut from it; validate without "
                 "--partition-subjects"
             )
         for i, cut in enumerate(cuts):
-            if found[i] is None and values and values[-1] >= cut:
-                found[i] = done + bisect_left(values, cut)
-        done += len(values)
-        previous = values[-1] if values else previous
-    if not seen:
-        frame, _, _ = _read_xpt(path, (0, 0))
-        if "USUBJID" not in frame.columns:
-            return None
+            if found[i] is None and values.size and values[-1] >= cut:
+                found[i] = done + int(np.searchsorted(values, cut, side="left"))
+        done += values.size
+        previous = values[-1] if values.size else previous
     return [0, *(done if row is None else row for row in found), done]

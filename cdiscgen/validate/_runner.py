@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -280,19 +280,32 @@ def read_folder(
 INDEX_RECORDS = 100_000
 
 
-def _read_variables(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
-    """A file's variables (a frame without records), metadata and what reading it finds, read through a
-    block of INDEX_RECORDS records at a time: what reading it whole finds (the first undecodable value),
-    never the whole file in memory."""
+def read_blocks(path: Path) -> Iterator[tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]]:
+    """A file a block of INDEX_RECORDS records at a time, each with its metadata and what reading it
+    finds (one empty block for a file without records); whole where the reader cannot count the records
+    without reading them (version 8)."""
     frame, meta, notes = _read_xpt(path, (0, 0))
     records = getattr(meta, "records", None)
-    if records is None:  # a reader that cannot count without reading (version 8): read whole
-        frame, meta, notes = _read_xpt(path)
-        records = 0
+    if records is None:
+        yield _read_xpt(path)
+        return
+    if not records:
+        yield frame, meta, notes
+        return
     for start in range(0, records, INDEX_RECORDS):
-        _, meta, found = _read_xpt(path, (start, min(start + INDEX_RECORDS, records)))
+        yield _read_xpt(path, (start, min(start + INDEX_RECORDS, records)))
+
+
+def _read_variables(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
+    """A file's variables (a frame without records), metadata and what reading it finds, read through a
+    block at a time (`read_blocks`): what reading it whole finds (the first undecodable value), never the
+    whole file in memory."""
+    blocks = read_blocks(path)
+    block, meta, notes = next(blocks)
+    variables = _without_records(block)
+    for _, _, found in blocks:
         notes = notes or found  # the first block that needs a fallback says so (as the whole read would)
-    return _without_records(frame), meta, notes
+    return variables, meta, notes
 
 
 def _without_records(frame: pd.DataFrame) -> pd.DataFrame:
