@@ -556,6 +556,22 @@ def test_reader_refuses_a_second_member(tmp_path):
         read_xpt(path)
 
 
+def test_reader_of_some_records_refuses_a_second_member_found_in_any_slice(tmp_path, monkeypatch):
+    """Records read in part look through the file a slice at a time, once per version of the file: a
+    member appended after a first read is still found, in whichever slice it starts."""
+    import cdiscgen.export._xpt_read as reader
+
+    monkeypatch.setattr(reader, "_SCAN_BYTES", 2 * 80)
+    path = _one_char_column(tmp_path, [f"v{i}" for i in range(200)])
+    data = path.read_bytes()
+    frame, meta = read_xpt(path, rows=(1, 3))
+    assert frame["C"].tolist() == ["v1", "v2"] and meta.records == 200
+    member = data.find(b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!")
+    path.write_bytes(data + data[member:])
+    with pytest.raises(XptError, match="holds more than one member"):
+        read_xpt(path, rows=(1, 3))
+
+
 # ----------------------------------------------------------------- hostile transport files (issue 28, item 6)
 # Each was read with 0 findings: a 1-byte numeric read as missing in every row, two variables at one
 # position read as a cut value, an unknown type code, a NUL member name; a FIFO hung the reader and a link

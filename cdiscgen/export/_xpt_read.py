@@ -4,6 +4,7 @@ it parses the records as laid out in SAS TS-140."""
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import os
 import stat
@@ -192,7 +193,7 @@ def read_xpt(
             f"{path}: {raw.size:,} bytes is not a whole number of 80-byte records: the file is truncated or "
             f"damaged after offset {raw.size - raw.size % RECORD:,}"
         )
-    if _holds_member(body):
+    if _holds_member(body) if rows is None else _file_holds_member(path, obs + RECORD):
         raise XptError(f"{path}: holds more than one member; only single-dataset files are supported")
     row_length = max((p + v.length for p, v in zip(positions, variables, strict=True)), default=0)
     n_rows = body.size // row_length if row_length else 0
@@ -234,6 +235,35 @@ def _row_range(rows: tuple[int, int] | None, n_rows: int, path: Path) -> tuple[i
     if not 0 <= start <= stop <= n_rows:
         raise XptError(f"{path}: records {start}-{stop} asked for; the file holds {n_rows:,}")
     return start, stop
+
+
+#: Bytes of a mapped file looked through at a time for a second member: whole 80-byte records, each slice
+#: unmapped before the next (touching every record of one mapping kept the whole file resident).
+_SCAN_BYTES = RECORD * 256 * 1024
+
+
+def _file_holds_member(path: Path, offset: int) -> bool:
+    """`_holds_member` over a file's records from `offset`, looked through once per version of the file
+    (a large file is read a partition of records at a time, dozens of times)."""
+    status = path.stat()
+    return _scanned_holds_member(
+        str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns, offset
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _scanned_holds_member(path: str, inode: int, size: int, modified_ns: int, offset: int) -> bool:
+    """The file (as identified by inode, size and modification time) a slice at a time."""
+    end = size - (size - offset) % RECORD
+    for start in range(offset, end, _SCAN_BYTES):
+        piece = np.memmap(
+            path, dtype=np.uint8, mode="r", offset=start, shape=(min(_SCAN_BYTES, end - start),)
+        )
+        found = _holds_member(piece)
+        del piece
+        if found:
+            return True
+    return False
 
 
 def _holds_member(body: np.ndarray) -> bool:
