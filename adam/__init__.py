@@ -19,9 +19,10 @@ from ._rules import (
     compute_renal_status,
     compute_threshold,
 )
-from ._summary import compute_endpoint_summary, compute_km, summary_applies, write_summary
+from ._summary import SUMMARY_COLUMNS, compute_endpoint_summary, compute_km, summary_applies, write_summary
 
 __all__ = [
+    "SUMMARY_COLUMNS",
     "FINDING_NAMES",
     "AdamInputError",
     "AdamResult",

@@ -32,6 +32,25 @@ KM_NAMES = {
 }
 EQ5D_PARAMS = ("EQ5DIDX", "EQ5D0206", "EQ5DLSS")
 """The EQ-5D-5L parameters summarised by visit: index value, VAS, level sum score."""
+#: The variables compute_endpoint_summary reads of each dataset (a partitioned run reads no others).
+SUMMARY_COLUMNS = {
+    "ADSL": ("USUBJID", *POPULATIONS, "CARDEVFL", "RENEVFL"),
+    "ADRS": ("USUBJID", "PARAMCD", "AVISITN", "AVALC"),
+    "ADTTE": ("USUBJID", "PARAMCD", "AVAL", "CNSR"),
+    "ADAE": (
+        "USUBJID",
+        "TRTEMFL",
+        "ATOXGRN",
+        "AESER",
+        "AESDTH",
+        "AREL",
+        "WDRWFL",
+        "AEACN",
+        "AEBODSYS",
+        "AEDECOD",
+    ),
+    "ADQS": ("USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "AVAL", "CHG"),
+}
 PLOT_PARAMS = ("PFS", "OS")
 
 

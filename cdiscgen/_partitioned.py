@@ -60,7 +60,7 @@ def run_partitioned(
     """The stages sdtm, adam, export-sdtm, export-adam, define and summary of one run, in partitions;
     returns the records of each written file each partition holds (what validation reads partition by
     partition)."""
-    from adam import compute_endpoint_summary, summary_applies, write_summary
+    from adam import SUMMARY_COLUMNS, compute_endpoint_summary, summary_applies, write_summary
     from cdiscgen._publish import PublishResult, write_datasets
     from define import write_define
 
@@ -104,8 +104,8 @@ def run_partitioned(
             findings.extend(define.findings)
 
         def summarise() -> None:
-            # a few small datasets read whole (one or a few records per subject)
-            small = {n: adam.whole(n) for n in ("ADSL", "ADRS", "ADTTE", "ADAE", "ADQS") if n in adam.names()}
+            # the variables the summary reads, of every record
+            small = {n: adam.whole(n, columns) for n, columns in SUMMARY_COLUMNS.items() if n in adam.names()}
             summary = compute_endpoint_summary(
                 small["ADSL"],
                 small["ADRS"],

@@ -5,7 +5,7 @@ DatasetParts that the writers stream in partition order. Only one partition is i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,9 +96,11 @@ class SpilledDatasets:
         paths = {name: folder / f"{name.lower()}.parquet" for name in self.names()}
         return {name: pd.read_parquet(path) for name, path in paths.items() if path.exists()}
 
-    def whole(self, name: str) -> pd.DataFrame:
-        """One dataset whole (for the study-level steps that read a small one: DM, ADSL)."""
-        frames = [read() for read in self.parts(name).readers]
+    def whole(self, name: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """One dataset whole, or those of `columns` it has (for the study-level steps that read a small one,
+        DM, ADSL, or a few variables of a larger one)."""
+        wanted = None if columns is None else [c for c in columns if c in self._columns[name]]
+        frames = [pd.read_parquet(path, columns=wanted) for path in self._files[name]]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
