@@ -4,7 +4,8 @@
                                   [--out benchmarks/_out/pipeline]
 
 Peak RSS per stage is the largest resident set sampled every 0.2 s while the stage ran (VmRSS of
-/proc/self/status), so it shows which stage sets the run's peak.
+/proc/self/status), so it shows which stage sets the run's peak; start RSS is the resident set when the
+stage began (what earlier stages left: the stage's own memory is the difference).
 
 `--check-whole` then runs the same study unpartitioned and says whether every output file is the same,
 byte for byte (run.json aside: its timings differ).
@@ -48,6 +49,7 @@ class Recorder:
         self.rows: dict[str, int | None] = {}
         self.seconds: dict[str, float] = {}
         self.peak: dict[str, int] = {}
+        self.start: dict[str, int] = {}
         self._current: str | None = None
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -68,6 +70,7 @@ class Recorder:
 
     def stage_started(self, name: str) -> None:
         print(f"  {name} ...", flush=True)
+        self.start.setdefault(name, resident_bytes())
         self._current = name
         self._note()
 
@@ -139,13 +142,15 @@ def main() -> None:
 
     partitions = f", partitions of {args.partition_subjects:,}" if args.partition_subjects else ""
     print(f"\ncdiscgen run, {args.subjects:,} subjects, {args.sites} sites{partitions}")
-    print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'peak RSS GB':>14}")
+    print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'start RSS GB':>14}{'peak RSS GB':>14}")
     for name, seconds in recorder.seconds.items():
         rows = recorder.rows.get(name)
         rate = f"{rows / seconds:,.0f}" if rows and seconds > 0 else ""
+        began = f"{recorder.start.get(name, 0) / 1024**3:.2f}"
         peak = f"{recorder.peak.get(name, 0) / 1024**3:.2f}"
         print(
-            f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}{peak:>14}"
+            f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}{began:>14}"
+            f"{peak:>14}"
         )
     print(f"{'total':<14}{total:>10.2f}")
     print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
