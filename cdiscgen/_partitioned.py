@@ -10,16 +10,23 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cdiscgen._findings import Findings
-from cdiscgen._partitions import SpilledDatasets, TraceFiles
+from cdiscgen._findings import Finding, Findings
+from cdiscgen._partitions import (
+    SpilledDatasets,
+    SpilledPartition,
+    TraceFiles,
+    spill_partition,
+    write_trace_pieces,
+)
 from cdiscgen._specs import Study
 
 log = logging.getLogger(__name__)
@@ -56,26 +63,33 @@ def run_partitioned(
     with_adam: bool,
     stage: Stage,
     findings: Findings,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> list[dict[str, tuple[int, int]]]:
     """The stages sdtm, adam, export-sdtm, export-adam, define and summary of one run, in partitions;
     returns the records of each written file each partition holds (what validation reads partition by
-    partition)."""
+    partition). The partitions are mapped and derived in this process one after the other, or as tasks
+    of a Dask cluster: an embedded one of `workers` processes, or the one at `scheduler` (whose workers
+    must see this machine's output folder)."""
     from adam import SUMMARY_COLUMNS, compute_endpoint_summary, summary_applies, write_summary
     from cdiscgen._publish import PublishResult, write_datasets
     from define import write_define
 
-    with tempfile.TemporaryDirectory(prefix=".partitions-", dir=spill_root) as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix=".partitions-", dir=spill_root) as tmp,
+        partition_client(workers, scheduler) as client,
+    ):
         spill = Path(tmp)
         sdtm = stage(
             "sdtm",
-            lambda: _map_partitions(raw_dir, study, partition_subjects, spill, findings, layout),
+            lambda: _map_partitions(raw_dir, study, partition_subjects, spill, findings, layout, client),
             lambda m: m.rows(),
         )
         adam: SpilledDatasets | None = None
         if with_adam:
             adam = stage(
                 "adam",
-                lambda: _derive_partitions(sdtm, study, cutoff, spill / "adam", findings),
+                lambda: _derive_partitions(sdtm, study, cutoff, spill / "adam", findings, client),
                 lambda a: sum(a.parts(n).rows for n in a.names()),
             )
 
@@ -131,8 +145,9 @@ def _map_partitions(
     spill: Path,
     findings: Findings,
     layout: dict[str, Path],
+    client: Any = None,
 ) -> _Mapped:
-    from sdtm import list_subjects, run_sdtm, split_raw_forms, subject_ranges, trial_design_datasets
+    from sdtm import list_subjects, split_raw_forms, subject_ranges, trial_design_datasets
 
     subjects = list_subjects(raw_dir, study)
     ranges = subject_ranges(subjects, max(1, math.ceil(len(subjects) / partition_subjects)))
@@ -140,23 +155,23 @@ def _map_partitions(
     findings.extend(pieces.findings)
     spilled = SpilledDatasets(spill / "sdtm", study)
     trace = TraceFiles(spill / "trace")
-    others: dict[str, pd.DataFrame] = {}
-    for number, subject_range in enumerate(ranges, start=1):
-        result = run_sdtm(raw_dir, study, partition=subject_range, pieces=pieces)
-        findings.extend(result.findings)
-        by_subject = {n: f for n, f in result.datasets.items() if "USUBJID" in f.columns}
-        spilled.add(by_subject)
-        trace.add(result.trace)
-        for name, frame in result.datasets.items():
-            if name not in by_subject:
-                others.setdefault(name, frame)
-        log.info("partition %d of %d mapped: %s", number, len(ranges), subject_range)
-        del result, by_subject
+    task_pieces = replace(pieces, findings=[])  # the split's findings are the main process's
+    calls = [
+        (raw_dir, study, subject_range, task_pieces, spilled.partition_folder(number), spill / "trace-pieces" / str(number))
+        for number, subject_range in enumerate(ranges, start=1)
+    ]  # fmt: skip
+    others: set[str] = set()
+    for number, mapped in enumerate(run_in_order(map_partition, calls, client), start=1):
+        findings.extend(mapped.findings)
+        spilled.record(mapped.spilled)
+        trace.append(mapped.trace)
+        others.update(mapped.others)
+        log.info("partition %d of %d mapped: %s", number, len(ranges), ranges[number - 1])
     pieces.remove()
     trace.move_into(layout["trace"])
     dm = spilled.whole("DM") if "DM" in spilled.names() else None
     design = trial_design_datasets(study, dm)
-    unpartitioned = sorted(set(others) - set(design))
+    unpartitioned = sorted(others - set(design))
     if unpartitioned:
         raise RuntimeError(
             f"dataset(s) {', '.join(unpartitioned)} have no USUBJID and are not trial design: they cannot be "
@@ -165,16 +180,102 @@ def _map_partitions(
     return _Mapped(spilled, design, len(ranges))
 
 
+@dataclass
+class MappedPartition:
+    """What mapping one partition leaves for the main process: its spilled datasets, its trace files, its
+    findings and the names of the datasets it made without USUBJID (the trial design, built again from
+    the whole DM)."""
+
+    spilled: SpilledPartition
+    trace: dict[str, Path]
+    findings: list[Finding]
+    others: tuple[str, ...]
+
+
+def map_partition(
+    raw_dir: Path, study: Study, subject_range: Any, pieces: Any, folder: Path, trace_folder: Path
+) -> MappedPartition:
+    """One partition's SDTM (in this process or a worker's): the subject-level datasets spilled to
+    `folder`, the trace to `trace_folder`."""
+    from sdtm import run_sdtm
+
+    result = run_sdtm(raw_dir, study, partition=subject_range, pieces=pieces)
+    by_subject = {n: f for n, f in result.datasets.items() if "USUBJID" in f.columns}
+    return MappedPartition(
+        spill_partition(by_subject, folder, study),
+        write_trace_pieces(result.trace, trace_folder),
+        list(result.findings),
+        tuple(sorted(set(result.datasets) - set(by_subject))),
+    )
+
+
 def _derive_partitions(
-    sdtm: _Mapped, study: Study, cutoff: date | None, folder: Path, findings: Findings
+    sdtm: _Mapped, study: Study, cutoff: date | None, folder: Path, findings: Findings, client: Any = None
 ) -> SpilledDatasets:
+    spilled = SpilledDatasets(folder, study)
+    calls = [
+        (sdtm.spilled.partition_files(number), sdtm.study_level, study, cutoff, spilled.partition_folder(number))
+        for number in range(1, sdtm.partitions + 1)
+    ]  # fmt: skip
+    for made, found in run_in_order(derive_partition, calls, client):
+        findings.extend(found)
+        spilled.record(made)
+    return spilled
+
+
+def derive_partition(
+    files: dict[str, Path],
+    study_level: dict[str, pd.DataFrame],
+    study: Study,
+    cutoff: date | None,
+    folder: Path,
+) -> tuple[SpilledPartition, list[Finding]]:
+    """One partition's ADaM (in this process or a worker's) from its spilled SDTM and the trial design,
+    spilled to `folder`."""
     from adam import derive_adam
 
-    spilled = SpilledDatasets(folder, study)
-    for number in range(1, sdtm.partitions + 1):
-        datasets = {**sdtm.spilled.partition(number), **sdtm.study_level}
-        result = derive_adam(datasets, study.settings, cutoff=cutoff, study_dir=study.root)
-        findings.extend(result.findings)
-        spilled.add(result.datasets)
-        del result, datasets
-    return spilled
+    datasets = {**{name: pd.read_parquet(path) for name, path in files.items()}, **study_level}
+    result = derive_adam(datasets, study.settings, cutoff=cutoff, study_dir=study.root)
+    return spill_partition(result.datasets, folder, study), list(result.findings)
+
+
+def run_in_order(function: Callable[..., Any], calls: list[tuple], client: Any = None) -> Iterator[Any]:
+    """Each call's result, in order: in this process one after the other, or (`client`) as tasks of a Dask
+    cluster that runs them side by side. A failing call raises its error here; the calls not yet done
+    are then cancelled."""
+    if client is None:
+        for arguments in calls:
+            yield function(*arguments)
+        return
+    futures = [client.submit(function, *arguments, pure=False) for arguments in calls]
+    try:
+        for future in futures:
+            yield future.result()
+            future.release()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+@contextmanager
+def partition_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """The Dask client the partitions run on: none (this process) for one worker and no scheduler, an
+    embedded LocalCluster of `workers` processes, or the cluster at `scheduler`."""
+    if workers <= 1 and scheduler is None:
+        yield None
+        return
+    from dask.distributed import Client
+
+    from cdiscgen._batch import SchedulerUnreachable, start_local_cluster
+
+    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
+    cluster = start_local_cluster(workers) if scheduler is None else None
+    try:
+        try:
+            client = Client(cluster if cluster is not None else scheduler)
+        except OSError as exc:
+            raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        with client:
+            yield client
+    finally:
+        if cluster is not None:
+            cluster.close()

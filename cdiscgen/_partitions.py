@@ -5,7 +5,9 @@ DatasetParts that the writers stream in partition order. Only one partition is i
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,42 @@ from cdiscgen.export import DatasetParts, compute_xpt_lengths
 
 if TYPE_CHECKING:
     from define import DatasetProfile
+
+
+@dataclass
+class SpilledPartition:
+    """One partition's datasets as `spill_partition` left them: each one's file, records, longest values
+    (bytes of the export encoding), variables and define.xml profile; small, so that a worker process
+    can return it."""
+
+    rows: dict[str, int]
+    files: dict[str, Path]
+    lengths: dict[str, dict[str, int]]
+    columns: dict[str, tuple[str, ...]]
+    profiles: dict[str, DatasetProfile]
+
+
+def spill_partition(datasets: Mapping[str, pd.DataFrame], folder: Path, study: Study) -> SpilledPartition:
+    """A partition's datasets, each conformed to its spec (order and set of variables), written to
+    `folder` as Parquet and measured for the study-level steps."""
+    from cdiscgen._publish import agency_profile, conform_to_spec, xpt_variables
+    from define import profile_dataset
+
+    profile = agency_profile(study)
+    folder.mkdir(parents=True, exist_ok=True)
+    made = SpilledPartition({name: len(frame) for name, frame in datasets.items()}, {}, {}, {}, {})
+    for name in sorted(datasets):
+        spec = study.dataset(name)
+        frame = conform_to_spec(datasets[name], spec)
+        id_column = "USUBJID" if "USUBJID" in frame.columns else ""
+        made.lengths[name] = compute_xpt_lengths(
+            frame, xpt_variables(spec), profile=profile, dataset=name, id_column=id_column
+        )
+        made.files[name] = folder / f"{name.lower()}.parquet"
+        frame.to_parquet(made.files[name], index=False)
+        made.columns[name] = tuple(frame.columns)
+        made.profiles[name] = profile_dataset(frame, spec, study)
+    return made
 
 
 class SpilledDatasets:
@@ -36,32 +74,35 @@ class SpilledDatasets:
         self._partition_rows: list[dict[str, int]] = []
 
     def add(self, datasets: Mapping[str, pd.DataFrame]) -> None:
-        """The next partition's datasets, each conformed to its spec (order and set of variables). A
-        dataset a partition does not make has no records there (a SUPP-- dataset made only for records
-        that need one): its parts are those of the partitions that made it."""
-        from cdiscgen._publish import agency_profile, conform_to_spec, xpt_variables
-        from define import profile_dataset
+        """The next partition's datasets (see `spill_partition`)."""
+        self.record(spill_partition(datasets, self.next_folder(), self.study))
 
-        profile = agency_profile(self.study)
-        folder = self.folder / f"p{self.partitions + 1:05d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        self._partition_rows.append({name: len(frame) for name, frame in datasets.items()})
-        for name in sorted(datasets):
-            spec = self.study.dataset(name)
-            frame = conform_to_spec(datasets[name], spec)
-            id_column = "USUBJID" if "USUBJID" in frame.columns else ""
-            lengths = compute_xpt_lengths(
-                frame, xpt_variables(spec), profile=profile, dataset=name, id_column=id_column
-            )
-            path = folder / f"{name.lower()}.parquet"
-            frame.to_parquet(path, index=False)
-            self._files.setdefault(name, []).append(path)
-            self._rows[name] = self._rows.get(name, 0) + len(frame)
+    def next_folder(self) -> Path:
+        return self.partition_folder(self.partitions + 1)
+
+    def partition_folder(self, number: int) -> Path:
+        """Where partition `number` (from 1) is spilled, by whichever process makes it."""
+        return self.folder / f"p{number:05d}"
+
+    def partition_files(self, number: int) -> dict[str, Path]:
+        """The files of the datasets partition `number` (from 1) made."""
+        folder = self.partition_folder(number)
+        paths = {name: folder / f"{name.lower()}.parquet" for name in self.names()}
+        return {name: path for name, path in paths.items() if path.exists()}
+
+    def record(self, made: SpilledPartition) -> None:
+        """The next partition, spilled into `next_folder()`: its files, rows, lengths and profiles join the
+        study's. A dataset a partition does not make has no records there (a SUPP-- dataset made only for
+        records that need one): its parts are those of the partitions that made it."""
+        self._partition_rows.append(dict(made.rows))
+        for name in sorted(made.files):
+            self._files.setdefault(name, []).append(made.files[name])
+            self._rows[name] = self._rows.get(name, 0) + made.rows[name]
             longest = self._lengths.setdefault(name, {})
-            for variable, length in lengths.items():
+            for variable, length in made.lengths[name].items():
                 longest[variable] = max(longest.get(variable, 0), length)
-            self._columns[name] = tuple(frame.columns)
-            values = profile_dataset(frame, spec, self.study)
+            self._columns[name] = made.columns[name]
+            values = made.profiles[name]
             self._profiles[name] = self._profiles[name].merge(values) if name in self._profiles else values
         self.partitions += 1
 
@@ -90,12 +131,6 @@ class SpilledDatasets:
     def profile(self, name: str) -> DatasetProfile:
         return self._profiles[name]
 
-    def partition(self, number: int) -> dict[str, pd.DataFrame]:
-        """The datasets partition `number` (from 1) made, read back."""
-        folder = self.folder / f"p{number:05d}"
-        paths = {name: folder / f"{name.lower()}.parquet" for name in self.names()}
-        return {name: pd.read_parquet(path) for name, path in paths.items() if path.exists()}
-
     def whole(self, name: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """One dataset whole, or those of `columns` it has (for the study-level steps that read a small one,
         DM, ADSL, or a few variables of a larger one)."""
@@ -106,7 +141,8 @@ class SpilledDatasets:
 
 class TraceFiles:
     """The traceability CSV of each SDTM dataset, appended partition by partition (the header once): the
-    file write_trace writes for the whole dataset."""
+    file write_trace writes for the whole dataset. A partition's trace is written apart first
+    (`write_trace_pieces`, by whichever process mapped it), then appended in partition order."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -120,7 +156,30 @@ class TraceFiles:
                 trace[name].to_csv(handle, index=False, header=name not in self.started, lineterminator="\n")
             self.started.add(name)
 
+    def append(self, pieces: Mapping[str, Path]) -> None:
+        """A partition's trace files (`write_trace_pieces`), each appended without its header after the
+        first partition's; the pieces are removed."""
+        for name in sorted(pieces):
+            path = self.folder / f"{name.lower()}.trace.csv"
+            with pieces[name].open("rb") as piece, path.open("ab") as handle:
+                if name in self.started:
+                    piece.readline()  # the header (variable names: no line break inside)
+                shutil.copyfileobj(piece, handle)
+            pieces[name].unlink()
+            self.started.add(name)
+
     def move_into(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.folder.glob("*.trace.csv")):
             path.replace(folder / path.name)
+
+
+def write_trace_pieces(trace: Mapping[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
+    """A partition's trace, one CSV (with its header) per dataset in `folder`, for `TraceFiles.append`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = {}
+    for name in sorted(trace):
+        pieces[name] = folder / f"{name.lower()}.trace.csv"
+        with pieces[name].open("w", encoding="utf-8", newline="\n") as handle:
+            trace[name].to_csv(handle, index=False, lineterminator="\n")
+    return pieces

@@ -85,6 +85,8 @@ class RunOptions:
     sites: int = 5
     cutoff: date | None = None
     partition_subjects: int | None = None  # build SDTM and ADaM in partitions of about this many subjects
+    workers: int = 1  # the partitions on an embedded Dask cluster of this many processes (1: in this one)
+    scheduler: str | None = None  # or on the existing Dask cluster at this address
 
 
 @dataclass
@@ -216,6 +218,8 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             with_adam=with_adam,
             stage=stage,
             findings=result.findings,
+            workers=options.workers,
+            scheduler=options.scheduler,
         )
     else:
         _run_whole(Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result)
@@ -437,6 +441,10 @@ def _write_run_json(work: Path, options: RunOptions, study: Study, result: RunRe
             "partition_subjects": options.partition_subjects,
         },
         "versions": _versions(),
+        # where the partitions ran (the files do not depend on it)
+        "partitions_on": (options.scheduler or f"{options.workers} local worker processes")
+        if options.partition_subjects and (options.scheduler or options.workers > 1)
+        else None,
         "stages": [{"name": s.name, "seconds": s.seconds, "rows": s.rows} for s in result.stages],
         "validation_rule_seconds": result.rule_seconds,
         "findings": {

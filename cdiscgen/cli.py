@@ -440,6 +440,20 @@ def validate_command(
     default=None,
     help="Build SDTM and ADaM in partitions of about this many subjects (a large study: the same files).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --partition-subjects: map and derive the partitions on an embedded Dask cluster of this many "
+    "worker processes (1: one after the other in this process).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="With --partition-subjects: run the partitions on an existing Dask cluster (tcp://host:port) whose "
+    "workers see the --out folder.",
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
 @study_option
 @cutoff_option
@@ -453,12 +467,15 @@ def run_command(
     seed: int,
     sites: int,
     partition_subjects: int | None,
+    workers: int,
+    scheduler: str | None,
     out_dir: Path,
     study_dir: Path | None,
     cutoff: Any,
     fail_on: str,
 ) -> None:
     """The main job: simulate (without --raw) -> SDTM -> ADaM -> XPT, Dataset-JSON, define -> validate -> summary."""
+    from cdiscgen._batch import SchedulerUnreachable
     from cdiscgen._console import make_reporter, print_run_summary
     from cdiscgen._pipeline import RunOptions, StageError, run_pipeline
 
@@ -469,6 +486,8 @@ def run_command(
         ]
         if given:
             raise BadInput(f"--{', --'.join(given)} only apply to simulated data; drop them or drop --raw")
+    if partition_subjects is None and (workers > 1 or scheduler is not None):
+        raise BadInput("--workers and --scheduler run the partitions of --partition-subjects; give it too")
     options = RunOptions(
         out_dir=out_dir,
         study_dir=study_dir,
@@ -478,11 +497,15 @@ def run_command(
         sites=sites,
         cutoff=cutoff.date() if cutoff else None,
         partition_subjects=partition_subjects,
+        workers=workers,
+        scheduler=scheduler,
     )
     try:
         with make_reporter(quiet=ctx.obj.get("quiet", False)) as reporter:
             result = run_pipeline(options, reporter)
     except StageError as exc:
+        raise BadInput(f"{exc} (the previous output in {out_dir} is unchanged)") from None
+    except SchedulerUnreachable as exc:
         raise BadInput(f"{exc} (the previous output in {out_dir} is unchanged)") from None
     except InterruptedAfterSwap:
         click.echo(f"interrupted after the new output was in place in {out_dir}; it is complete", err=True)

@@ -210,3 +210,41 @@ def remembering_what_rules_derive(frames: Iterable) -> Iterator[None]:
         yield
     finally:
         patch.undo()
+
+
+@contextmanager
+def dask_cluster_processes(workers: int = 2) -> Iterator[str]:
+    """An existing Dask cluster as a user starts one: `dask scheduler` and `dask worker` processes on
+    127.0.0.1 (one thread each); yields the scheduler's address once the workers have joined."""
+    import socket
+    import subprocess
+    import sys
+
+    from dask.distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).parent / "dask")
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        procs += [
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"], stderr=subprocess.DEVNULL
+            )
+            for _ in range(workers)
+        ]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cdiscgen._batch import PlanError, read_plan
 from cdiscgen._pipeline import RunOptions, run_pipeline
 from cdiscgen.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, dask_cluster_processes
 
 pytestmark = pytest.mark.slow
 
@@ -214,32 +214,7 @@ def test_sigint_during_a_batch_leaves_every_output_complete(tmp_path):
 
 
 def test_the_same_plan_on_an_existing_dask_cluster(tmp_path):
-    import socket
-    import subprocess
-    import sys
-
-    from dask.distributed import Client
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(Path(sys.executable).parent / "dask")
-    procs = [
-        subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        procs += [
-            subprocess.Popen(
-                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"], stderr=subprocess.DEVNULL
-            )
-            for _ in range(2)
-        ]
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
+    with dask_cluster_processes(2) as address:
         plan = tmp_path / "plan.yaml"
         plan.write_text(
             "runs:\n  - {name: s1, simulate: {subjects: 5, seed: 11, sites: 2}}\n  - {name: s2, simulate: {subjects: 5, seed: 13, sites: 2}}\n"
@@ -247,19 +222,14 @@ def test_the_same_plan_on_an_existing_dask_cluster(tmp_path):
         result = CliRunner().invoke(
             main, ["-q", "batch", str(plan), "--out", str(tmp_path / "out"), "--scheduler", address]
         )
-        assert result.exit_code == 0, result.output
-        doc = json.loads((tmp_path / "out" / "batch.json").read_text())
-        assert doc["scheduler"] == address and doc["runs_done"] == 2
-        # run by the cluster's worker processes, byte for byte what cdiscgen run gives
-        assert len({r["worker"] for r in doc["runs"]}) >= 1
-        alone = tmp_path / "alone"
-        run_pipeline(RunOptions(out_dir=alone, subjects=5, seed=11, sites=2))
-        assert files(tmp_path / "out" / "s1") == files(alone)
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "out" / "batch.json").read_text())
+    assert doc["scheduler"] == address and doc["runs_done"] == 2
+    # run by the cluster's worker processes, byte for byte what cdiscgen run gives
+    assert len({r["worker"] for r in doc["runs"]}) >= 1
+    alone = tmp_path / "alone"
+    run_pipeline(RunOptions(out_dir=alone, subjects=5, seed=11, sites=2))
+    assert files(tmp_path / "out" / "s1") == files(alone)
 
 
 def test_a_rerun_skips_the_runs_whose_inputs_are_unchanged(tmp_path):

@@ -244,6 +244,94 @@ def test_a_run_in_partitions_writes_the_files_of_the_whole_run(darpal_run, tmp_p
     _assert_same_output(tmp_path / "out", darpal_run)
 
 
+def test_partitions_on_an_embedded_dask_cluster_write_the_files_of_the_whole_run(
+    darpal_run, tmp_path, monkeypatch
+):
+    """`cdiscgen run --partition-subjects 15 --workers 2`: the three partitions are mapped and derived
+    as tasks of a LocalCluster of two worker processes; every file is the whole run's."""
+    import json
+
+    from click.testing import CliRunner
+
+    import cdiscgen._partitioned as partitioned
+    from cdiscgen.cli import main
+
+    seen = []
+    in_order = partitioned.run_in_order
+
+    def noting_the_cluster(function, calls, client=None):
+        seen.append((function.__name__, len(calls), len(client.scheduler_info()["workers"]) if client else 0))
+        return in_order(function, calls, client)
+
+    monkeypatch.setattr(partitioned, "run_in_order", noting_the_cluster)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["-q", "run", "--partition-subjects", "15", "--workers", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [("map_partition", 3, 2), ("derive_partition", 3, 2)]
+    _assert_same_output(out, darpal_run)
+    assert json.loads((out / "run.json").read_text())["partitions_on"] == "2 local worker processes"
+
+
+def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of_the_whole_run(tmp_path):
+    import json
+
+    from dask.distributed import Client
+
+    from cdiscgen._pipeline import RunOptions, run_pipeline
+    from tests.conftest import _QuietReporter, dask_cluster_processes
+
+    common = {
+        "raw_dir": refdata_path("cdiscpilot01-raw", "raw"),
+        "study_dir": REPO / "examples" / "cdiscpilot01",
+    }
+    run_pipeline(RunOptions(out_dir=tmp_path / "whole", **common), reporter=_QuietReporter())
+    with dask_cluster_processes(2) as address:
+        options = RunOptions(out_dir=tmp_path / "parts", partition_subjects=100, scheduler=address, **common)
+        run_pipeline(options, reporter=_QuietReporter())
+        with Client(address) as client:  # what the cluster's scheduler ran
+            ran = client.run_on_scheduler(
+                lambda dask_scheduler: sorted(
+                    {str(t[0]).split("-", 1)[0] for t in dask_scheduler.transition_log}
+                )
+            )
+    assert {"map_partition", "derive_partition"} <= set(ran), ran
+    _assert_same_output(tmp_path / "parts", tmp_path / "whole")
+    assert json.loads((tmp_path / "parts" / "run.json").read_text())["partitions_on"] == address
+
+
+def test_workers_without_partitions_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from cdiscgen.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--workers", "2", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--partition-subjects" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_named_and_nothing_is_written(tmp_path):
+    import socket
+
+    import dask.config
+    from click.testing import CliRunner
+
+    from cdiscgen.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    address = f"tcp://127.0.0.1:{port}"
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # the default waits 30 s
+        result = CliRunner().invoke(
+            main, ["run", "--partition-subjects", "15", "--scheduler", address, "--out", str(out)]
+        )
+    assert result.exit_code == 2 and f"cannot reach the Dask scheduler {address}" in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_the_pilot_in_partitions_writes_the_files_of_the_whole_run(tmp_path):
     from cdiscgen._pipeline import RunOptions, run_pipeline
     from tests.conftest import _QuietReporter
