@@ -1,11 +1,13 @@
 """The whole `cdiscgen run` at scale: per-stage seconds, rows/s, peak RSS and disk use.
 
-    python benchmarks/pipeline.py --subjects 10000 [--partition-subjects 2000 [--check-whole]]
+    python benchmarks/pipeline.py --subjects 10000 [--partition-subjects 2000 [--workers 2] [--check-whole]]
                                   [--out benchmarks/_out/pipeline]
 
 Peak RSS per stage is the largest resident set sampled every 0.2 s while the stage ran (VmRSS of
 /proc/self/status), so it shows which stage sets the run's peak; start RSS is the resident set when the
-stage began (what earlier stages left: the stage's own memory is the difference).
+stage began (what earlier stages left: the stage's own memory is the difference). With `--workers`, the
+partitions run on an embedded Dask cluster: the largest resident set of any one worker process and of
+the main process and its workers together are printed too.
 
 `--check-whole` then runs the same study unpartitioned and says whether every output file is the same,
 byte for byte (run.json aside: its timings differ).
@@ -17,6 +19,7 @@ output under 3 GB; the default 40-subject run in under 15 seconds including star
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -31,15 +34,31 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from cdiscgen._pipeline import RunOptions, run_pipeline  # noqa: E402
 
 
-def resident_bytes() -> int:
-    """This process's resident set now (VmRSS), 0 where /proc is not available."""
+def resident_bytes(pid: int | str = "self") -> int:
+    """A process's resident set now (VmRSS), 0 where /proc is not available."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started by `pid` and by those (Dask's nannies and their workers), from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
 
 
 class Recorder:
@@ -50,6 +69,8 @@ class Recorder:
         self.seconds: dict[str, float] = {}
         self.peak: dict[str, int] = {}
         self.start: dict[str, int] = {}
+        self.worker_peak = 0  # the largest resident set of one process started by this one
+        self.tree_peak = 0  # of this process and those it started, together
         self._current: str | None = None
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -62,7 +83,11 @@ class Recorder:
     def _note(self) -> None:
         name = self._current
         if name is not None:
-            self.peak[name] = max(self.peak.get(name, 0), resident_bytes())
+            mine = resident_bytes()
+            self.peak[name] = max(self.peak.get(name, 0), mine)
+            others = [resident_bytes(pid) for pid in descendants(os.getpid())]
+            self.worker_peak = max([self.worker_peak, *others])
+            self.tree_peak = max(self.tree_peak, mine + sum(others))
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,6 +139,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20240101)
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--partition-subjects", type=int, default=None, help="as `cdiscgen run`")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="as `cdiscgen run` (with --partition-subjects)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/_out/pipeline"))
     parser.add_argument("--keep", action="store_true", help="keep the output tree")
     parser.add_argument(
@@ -132,6 +160,7 @@ def main() -> None:
             seed=args.seed,
             sites=args.sites,
             partition_subjects=args.partition_subjects,
+            workers=args.workers,
         ),
         recorder,
     )
@@ -141,6 +170,7 @@ def main() -> None:
     disk_gb = tree_bytes(result.out_dir) / 1024**3
 
     partitions = f", partitions of {args.partition_subjects:,}" if args.partition_subjects else ""
+    partitions += f" on {args.workers} worker processes" if args.workers > 1 else ""
     print(f"\ncdiscgen run, {args.subjects:,} subjects, {args.sites} sites{partitions}")
     print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'start RSS GB':>14}{'peak RSS GB':>14}")
     for name, seconds in recorder.seconds.items():
@@ -154,6 +184,11 @@ def main() -> None:
         )
     print(f"{'total':<14}{total:>10.2f}")
     print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
+    if args.workers > 1:
+        print(
+            f"peak RSS of one worker process {recorder.worker_peak / 1024**3:.2f} GB; of the main process "
+            f"and its workers together {recorder.tree_peak / 1024**3:.2f} GB"
+        )
 
     if args.check_whole and args.partition_subjects:
         compare_with_whole(args, result.files)
