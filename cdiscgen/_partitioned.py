@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from cdiscgen._partitions import (
     write_trace_pieces,
 )
 from cdiscgen._specs import Study
+from cdiscgen._tasks import run_in_order
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +63,17 @@ def run_partitioned(
     with_adam: bool,
     stage: Stage,
     findings: Findings,
-    workers: int = 1,
-    scheduler: str | None = None,
+    client: Any = None,
 ) -> list[dict[str, tuple[int, int]]]:
     """The stages sdtm, adam, export-sdtm, export-adam, define and summary of one run, in partitions;
     returns the records of each written file each partition holds (what validation reads partition by
     partition). The partitions are mapped and derived in this process one after the other, or as tasks
-    of a Dask cluster: an embedded one of `workers` processes, or the one at `scheduler` (whose workers
-    must see this machine's output folder)."""
+    of the Dask cluster of `client` (`cdiscgen._tasks.partition_client`)."""
     from adam import SUMMARY_COLUMNS, compute_endpoint_summary, summary_applies, write_summary
     from cdiscgen._publish import PublishResult, write_datasets
     from define import write_define
 
-    with (
-        tempfile.TemporaryDirectory(prefix=".partitions-", dir=spill_root) as tmp,
-        partition_client(workers, scheduler) as client,
-    ):
+    with tempfile.TemporaryDirectory(prefix=".partitions-", dir=spill_root) as tmp:
         spill = Path(tmp)
         sdtm = stage(
             "sdtm",
@@ -237,45 +232,3 @@ def derive_partition(
     datasets = {**{name: pd.read_parquet(path) for name, path in files.items()}, **study_level}
     result = derive_adam(datasets, study.settings, cutoff=cutoff, study_dir=study.root)
     return spill_partition(result.datasets, folder, study), list(result.findings)
-
-
-def run_in_order(function: Callable[..., Any], calls: list[tuple], client: Any = None) -> Iterator[Any]:
-    """Each call's result, in order: in this process one after the other, or (`client`) as tasks of a Dask
-    cluster that runs them side by side. A failing call raises its error here; the calls not yet done
-    are then cancelled."""
-    if client is None:
-        for arguments in calls:
-            yield function(*arguments)
-        return
-    futures = [client.submit(function, *arguments, pure=False) for arguments in calls]
-    try:
-        for future in futures:
-            yield future.result()
-            future.release()
-    finally:
-        client.cancel([f for f in futures if not f.done()])
-
-
-@contextmanager
-def partition_client(workers: int, scheduler: str | None) -> Iterator[Any]:
-    """The Dask client the partitions run on: none (this process) for one worker and no scheduler, an
-    embedded LocalCluster of `workers` processes, or the cluster at `scheduler`."""
-    if workers <= 1 and scheduler is None:
-        yield None
-        return
-    from dask.distributed import Client
-
-    from cdiscgen._batch import SchedulerUnreachable, start_local_cluster
-
-    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
-    cluster = start_local_cluster(workers) if scheduler is None else None
-    try:
-        try:
-            client = Client(cluster if cluster is not None else scheduler)
-        except OSError as exc:
-            raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
-        with client:
-            yield client
-    finally:
-        if cluster is not None:
-            cluster.close()

@@ -203,10 +203,14 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     with_adam = declares_adam(study.root)
     if not with_adam:
         log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
-    partitions = None
-    if options.partition_subjects:
-        from cdiscgen._partitioned import run_partitioned
+    if not options.partition_subjects:
+        _run_whole(Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result)
+        _validate_and_report(study, layout, created, with_adam, stage, result)
+        return result
+    from cdiscgen._partitioned import run_partitioned
+    from cdiscgen._tasks import partition_client
 
+    with partition_client(options.workers, options.scheduler) as client:
         partitions = run_partitioned(
             Path(raw_dir),
             study,
@@ -218,12 +222,9 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             with_adam=with_adam,
             stage=stage,
             findings=result.findings,
-            workers=options.workers,
-            scheduler=options.scheduler,
+            client=client,
         )
-    else:
-        _run_whole(Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result)
-    _validate_and_report(study, layout, created, with_adam, stage, result, partitions)
+        _validate_and_report(study, layout, created, with_adam, stage, result, partitions, client)
     return result
 
 
@@ -331,6 +332,7 @@ def _validate_and_report(
     stage: Callable[..., Any],
     result: RunResult,
     partitions: list[dict[str, tuple[int, int]]] | None = None,
+    client: Any = None,
 ) -> None:
     """Validate the files as written (the subject-level rules partition by partition when the run was
     partitioned: `partitions` gives the records of each file a partition holds) and write the reports."""
@@ -341,7 +343,9 @@ def _validate_and_report(
     if partitions is None:
         validation = stage("validate", lambda: validate_submission(folders, study=study))
     else:
-        validation = stage("validate", lambda: validate_in_partitions(folders, partitions, study=study))
+        validation = stage(
+            "validate", lambda: validate_in_partitions(folders, partitions, study=study, client=client)
+        )
     result.findings.extend(validation.findings)
     result.rule_seconds = {code: round(seconds, 3) for code, seconds in sorted(validation.timings.items())}
     from cdiscgen._stages import finding_names

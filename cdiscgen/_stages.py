@@ -116,9 +116,12 @@ def run_validate_stage(
     define_path: Path | None,
     formats: Sequence[str],
     partition_subjects: int | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> Findings:
     """Validate every XPT in folder (with the study's metadata) and write the requested reports; with
-    `partition_subjects`, in subject partitions cut from the files (the same findings)."""
+    `partition_subjects`, in subject partitions cut from the files (the same findings), on a Dask
+    cluster of `workers` processes or at `scheduler` if given."""
     from cdiscgen._console import render_findings
     from cdiscgen.report import write_reports
     from cdiscgen.validate import find_dataset_folders, validate_folder, validate_submission
@@ -136,10 +139,12 @@ def run_validate_stage(
             raise ValueError(
                 "--partition-subjects reads the define.xml beside each folder of datasets, not --define"
             )
+        from cdiscgen._tasks import partition_client
         from cdiscgen.validate import subject_record_ranges, validate_in_partitions
 
         ranges = subject_record_ranges(folders, partition_subjects)
-        result = validate_in_partitions(folders, ranges, study=study)
+        with partition_client(workers, scheduler) as client:
+            result = validate_in_partitions(folders, ranges, study=study, client=client)
     elif len(folders) == 1:
         result = validate_folder(folders[0], study=study, define_path=define_path)
     else:

@@ -223,6 +223,27 @@ def stage_report_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --partition-subjects: the partitions on an embedded Dask cluster of this many worker "
+    "processes (1: one after the other in this process).",
+)
+scheduler_option = click.option(
+    "--scheduler",
+    default=None,
+    help="With --partition-subjects: the partitions on an existing Dask cluster (tcp://host:port) whose "
+    "workers see the folders.",
+)
+
+
+def _check_cluster_options(partition_subjects: int | None, workers: int, scheduler: str | None) -> None:
+    if partition_subjects is None and (workers > 1 or scheduler is not None):
+        raise BadInput("--workers and --scheduler run the partitions of --partition-subjects; give it too")
+
+
 fail_on_option = click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "notice"]),
@@ -378,6 +399,8 @@ def adam_command(
     help="Validate in partitions of about this many subjects (files in USUBJID order): a large package "
     "without its datasets whole in memory; the same report.",
 )
+@workers_option
+@scheduler_option
 @study_option
 @fail_on_option
 @_bad_input_errors
@@ -388,6 +411,8 @@ def validate_command(
     formats: str,
     list_rules: bool,
     partition_subjects: int | None,
+    workers: int,
+    scheduler: str | None,
     study_dir: Path | None,
     fail_on: str,
 ) -> None:
@@ -400,8 +425,16 @@ def validate_command(
         return
     if folder is None:
         raise BadInput("give the folder of XPT files to validate (or --list-rules)")
+    _check_cluster_options(partition_subjects, workers, scheduler)
     wanted = _report_formats(formats)
-    findings = run_validate_stage(folder, report_dir, study_dir, define_path, wanted, partition_subjects)
+    from cdiscgen._batch import SchedulerUnreachable
+
+    try:
+        findings = run_validate_stage(
+            folder, report_dir, study_dir, define_path, wanted, partition_subjects, workers, scheduler
+        )
+    except SchedulerUnreachable as exc:
+        raise BadInput(str(exc)) from None
     raise SystemExit(_findings_exit(findings, fail_on))
 
 
@@ -440,20 +473,8 @@ def validate_command(
     default=None,
     help="Build SDTM and ADaM in partitions of about this many subjects (a large study: the same files).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="With --partition-subjects: map and derive the partitions on an embedded Dask cluster of this many "
-    "worker processes (1: one after the other in this process).",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    help="With --partition-subjects: run the partitions on an existing Dask cluster (tcp://host:port) whose "
-    "workers see the --out folder.",
-)
+@workers_option
+@scheduler_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
 @study_option
 @cutoff_option
@@ -486,8 +507,7 @@ def run_command(
         ]
         if given:
             raise BadInput(f"--{', --'.join(given)} only apply to simulated data; drop them or drop --raw")
-    if partition_subjects is None and (workers > 1 or scheduler is not None):
-        raise BadInput("--workers and --scheduler run the partitions of --partition-subjects; give it too")
+    _check_cluster_options(partition_subjects, workers, scheduler)
     options = RunOptions(
         out_dir=out_dir,
         study_dir=study_dir,

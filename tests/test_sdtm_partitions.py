@@ -247,13 +247,15 @@ def test_a_run_in_partitions_writes_the_files_of_the_whole_run(darpal_run, tmp_p
 def test_partitions_on_an_embedded_dask_cluster_write_the_files_of_the_whole_run(
     darpal_run, tmp_path, monkeypatch
 ):
-    """`cdiscgen run --partition-subjects 15 --workers 2`: the three partitions are mapped and derived
-    as tasks of a LocalCluster of two worker processes; every file is the whole run's."""
+    """`cdiscgen run --partition-subjects 15 --workers 2`: the three partitions are mapped, derived and
+    validated (gathered, then judged) as tasks of a LocalCluster of two worker processes; every file is
+    the whole run's."""
     import json
 
     from click.testing import CliRunner
 
     import cdiscgen._partitioned as partitioned
+    import cdiscgen.validate._partitioned as validated
     from cdiscgen.cli import main
 
     seen = []
@@ -264,12 +266,14 @@ def test_partitions_on_an_embedded_dask_cluster_write_the_files_of_the_whole_run
         return in_order(function, calls, client)
 
     monkeypatch.setattr(partitioned, "run_in_order", noting_the_cluster)
+    monkeypatch.setattr(validated, "run_in_order", noting_the_cluster)
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main, ["-q", "run", "--partition-subjects", "15", "--workers", "2", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert seen == [("map_partition", 3, 2), ("derive_partition", 3, 2)]
+    tasks = ["map_partition", "derive_partition", "gather_partition", "judge_partition"]
+    assert seen == [(task, 3, 2) for task in tasks]
     _assert_same_output(out, darpal_run)
     assert json.loads((out / "run.json").read_text())["partitions_on"] == "2 local worker processes"
 
@@ -296,7 +300,7 @@ def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of
                     {str(t[0]).split("-", 1)[0] for t in dask_scheduler.transition_log}
                 )
             )
-    assert {"map_partition", "derive_partition"} <= set(ran), ran
+    assert {"map_partition", "derive_partition", "gather_partition", "judge_partition"} <= set(ran), ran
     _assert_same_output(tmp_path / "parts", tmp_path / "whole")
     assert json.loads((tmp_path / "parts" / "run.json").read_text())["partitions_on"] == address
 

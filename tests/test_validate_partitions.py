@@ -273,7 +273,9 @@ def test_a_file_out_of_usubjid_order_cannot_be_cut(defective, tmp_path):
 
 def test_cdiscgen_validate_in_partitions_writes_the_whole_report(defective, tmp_path):
     """`cdiscgen validate FOLDER --partition-subjects N` on the package (SDTM and ADaM folders with their
-    define.xml): the findings and rule runs of the report are those of validating it whole."""
+    define.xml), in this process and on an embedded Dask cluster of two workers (the summaries gathered
+    by the workers, combined, judged by them): the findings and rule runs of the report are those of
+    validating it whole."""
     import json
 
     from click.testing import CliRunner
@@ -282,13 +284,15 @@ def test_cdiscgen_validate_in_partitions_writes_the_whole_report(defective, tmp_
 
     root = defective[0].parent
     reports = {}
-    for label, extra in (("whole", []), ("parts", ["--partition-subjects", "12"])):
+    cluster = ["--partition-subjects", "12", "--workers", "2"]
+    for label, extra in (("whole", []), ("parts", ["--partition-subjects", "12"]), ("cluster", cluster)):
         args = ["validate", str(root), "--report", str(tmp_path / label), "--format", "json", *extra]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1, result.output  # the defects are errors
         reports[label] = json.loads((tmp_path / label / "report.json").read_text())
-    assert reports["parts"]["findings"] == reports["whole"]["findings"]
-    assert reports["parts"]["summary"] == reports["whole"]["summary"]
+    for label in ("parts", "cluster"):
+        assert reports[label]["findings"] == reports["whole"]["findings"], label
+        assert reports[label]["summary"] == reports["whole"]["summary"], label
 
 
 def test_another_studys_package_without_its_specs_validates_in_partitions_as_whole():

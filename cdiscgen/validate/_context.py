@@ -118,6 +118,15 @@ class Across:
             self._combined[key] = combine([parts[number] for number in sorted(parts)])
         return self._combined[key]
 
+    def gathered(self, number: int) -> dict[tuple, Any]:
+        """Partition `number`'s own summaries, by key (what a partition validated elsewhere returns)."""
+        return {key: parts[number] for key, parts in self._parts.items() if number in parts}
+
+    def take(self, number: int, summaries: Mapping[tuple, Any]) -> None:
+        """Partition `number`'s summaries, gathered elsewhere (`gathered`)."""
+        for key, value in summaries.items():
+            self._parts.setdefault(key, {})[number] = value
+
 
 def union_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Distinct rows of several frames, in the order they first appear (partitions in file order)."""

@@ -23,17 +23,20 @@ are kept from the first. The findings, the rule runs and the datasets are those 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cdiscgen._findings import Finding, Findings
 from cdiscgen._specs import Study
+from cdiscgen._tasks import run_in_order
 from cdiscgen.validate._context import DEFAULT_LIMIT, Across, ValidationContext, as_frames
-from cdiscgen.validate._registry import Partition, Rule, Scope, iter_rules
+from cdiscgen.validate._registry import Partition, Rule, Scope, get_rule, iter_rules
 from cdiscgen.validate._runner import (
     FAILED,
     NOT_APPLICABLE,
@@ -65,10 +68,12 @@ def validate_in_partitions(
     *,
     study: Study,
     limit: int = DEFAULT_LIMIT,
+    client: Any = None,
 ) -> ValidationResult:
     """Validate dataset folders as one study without holding its datasets of subjects whole together: the
-    subject-level rules one partition at a time, the others in passes holding one large dataset of subjects
-    (or a few small ones) whole; the result is `validate_submission`'s over the same folders."""
+    subject-level rules one partition at a time (or, with a Dask `client`, as tasks of its cluster, side
+    by side), the others on the folders' index; the result is `validate_submission`'s over the same
+    folders."""
     index = [read_dataset_folder(f, variables_only=True) for f in folders]
     paths = {name: Path(part.name) / file for part in index for name, file in part.files.items()}
     records = {name: _records(paths[name], meta) for part in index for name, meta in part.meta.items()}
@@ -82,38 +87,25 @@ def validate_in_partitions(
     result = _study_rules([r for r in wanted if r.info.partition == Partition.STUDY], index, held, ranged,
                           paths, records, prefixes, study, limit)  # fmt: skip
     per_partition = [r for r in wanted if r.info.partition in (Partition.SUBJECT, Partition.SUMMARISED)]
+    work = PartitionWork(
+        index, held, frozenset(ranged), paths, tuple(r.code for r in per_partition), study, limit, prefixes
+    )
+    numbered = list(enumerate(partitions or [{}]))
     across = Across()
-    cache: dict = {}
-
-    def contexts(ranges: RecordRanges) -> list[tuple[ValidationContext, list[Rule]]]:
-        datasets = dict(held)
-        for name in sorted(ranged):
-            datasets[name] = _read_records(paths[name], ranges[name])
-        return _contexts(
-            index, datasets, ranges, ranged, per_partition, study, limit, prefixes, across, cache
-        )
-
-    summarised = any(r.info.partition == Partition.SUMMARISED for r in per_partition)
-    for number, ranges in enumerate(partitions or [{}] if summarised else []):
-        across.partition = number  # the summaries of the study, gathered from each partition's records
-        views = contexts(ranges)
-        for ctx, rules in views:
-            for r in rules:
-                if r.info.partition == Partition.SUMMARISED:
-                    apply_rule(ctx, r)  # judged by the partition's summaries alone: what it finds is dropped
-        del views, ctx  # this partition's records go before the next one's are read
+    if any(r.info.partition == Partition.SUMMARISED for r in per_partition):
+        gathered = run_in_order(gather_partition, [(work, ranges, n) for n, ranges in numbered], client)
+        for number, summaries in enumerate(gathered):
+            across.take(number, summaries)  # the summaries of the study, gathered from each partition
     across.gathering = False
+    rules = {r.code: r for r in per_partition}
     outcomes: dict[str, RuleOutcome] = {}
-    for number, ranges in enumerate(partitions or [{}]):
-        views = contexts(ranges)
-        for ctx, rules in views:
-            for r in rules:
-                outcome = apply_rule(ctx, r)
-                if number:
-                    outcome = _owned(outcome, ctx.ranged)
-                outcomes[r.code] = outcomes[r.code].merged(outcome) if r.code in outcomes else outcome
-        del views, ctx
-        log.info("partition %d of %d validated", number + 1, max(len(partitions), 1))
+    judged = run_in_order(judge_partition, [(work, ranges, n, across) for n, ranges in numbered], client)
+    for number, found in enumerate(judged):
+        for outcome in found:
+            code = outcome.rule.code
+            outcome = replace(outcome, rule=rules[code])  # the registry's rule (a task's came back a copy)
+            outcomes[code] = outcomes[code].merged(outcome) if code in outcomes else outcome
+        log.info("partition %d of %d validated", number + 1, len(numbered))
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
     for r in per_partition:  # a define.xml rule with no define.xml beside any folder
         if r.code not in by_subject.runs:
@@ -121,6 +113,68 @@ def validate_in_partitions(
     _combine(result, by_subject)
     explain(result, study)
     return result
+
+
+@dataclass
+class PartitionWork:
+    """What validating any partition needs besides its own records: the folders' index (variables and
+    metadata), the datasets held whole, which datasets are split, where the files are, the rules to run,
+    and the datasets' prefixes."""
+
+    index: list[DatasetFolder]
+    held: dict[str, pd.DataFrame]
+    ranged: frozenset[str]
+    paths: dict[str, Path]
+    codes: tuple[str, ...]
+    study: Study
+    limit: int
+    prefixes: dict[str, str]
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this validation, in any process
+
+    def contexts(self, ranges: RecordRanges, across: Across) -> list[tuple[ValidationContext, list[Rule]]]:
+        """What the rules see of the partition of `ranges` (its records read from the files)."""
+        datasets = dict(self.held)
+        for name in sorted(self.ranged):
+            datasets[name] = _read_records(self.paths[name], ranges[name])
+        rules = [get_rule(code) for code in self.codes]
+        return _contexts(self.index, datasets, ranges, set(self.ranged), rules, self.study, self.limit,
+                         self.prefixes, across, _file_cache(self.token))  # fmt: skip
+
+
+#: What rules keep of the files alone (a parsed define.xml), shared by the partitions of one validation
+#: that a process validates: [the validation's token, the cache]; another validation starts it afresh.
+_FILE_CACHE: list = [None, {}]
+
+
+def _file_cache(token: str) -> dict:
+    if _FILE_CACHE[0] != token:
+        _FILE_CACHE[:] = [token, {}]
+    return _FILE_CACHE[1]
+
+
+def gather_partition(work: PartitionWork, ranges: RecordRanges, number: int) -> dict[tuple, Any]:
+    """The summaries of the study's records that partition `number` holds (its findings are dropped: it
+    is judged once the summaries of every partition are combined)."""
+    across = Across()
+    across.partition = number
+    for ctx, rules in work.contexts(ranges, across):
+        for r in rules:
+            if r.info.partition == Partition.SUMMARISED:
+                apply_rule(ctx, r)
+    return across.gathered(number)
+
+
+def judge_partition(
+    work: PartitionWork, ranges: RecordRanges, number: int, across: Across
+) -> list[RuleOutcome]:
+    """Every rule's outcome over partition `number`, the SUMMARISED ones judged by the summaries of the
+    whole study; after the first partition, only what is about the partition's own records."""
+    found = []
+    for ctx, rules in work.contexts(ranges, across):
+        for r in rules:
+            outcome = apply_rule(ctx, r)
+            found.append(_owned(outcome, ctx.ranged) if number else outcome)
+    return found
 
 
 def _contexts(
