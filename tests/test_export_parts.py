@@ -200,26 +200,47 @@ def test_parts_that_do_not_add_up_are_refused_and_nothing_is_written(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_parts_over_the_agency_limit_are_refused_before_writing(tmp_path):
+def _split_files(folder) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    "split_by, cuts",
+    [("LBCAT", [1000, 1000, 2501, 5000]), ("LBTESTCD", [7, 3000]), (None, [1000, 2501]), ("LBTESTCD", [])],
+    ids=["by-category", "by-test", "by-rows", "one-part"],
+)
+def test_parts_over_the_agency_limit_are_split_as_the_whole_frame(tmp_path, pilot_lb, split_by, cuts):
+    """A dataset of subject partitions over the agency's file limit: the full file and every split part
+    are the bytes the whole frame gives: whole groups of split_by packed in value order (a missing value
+    last), or slices of rows where a group alone is over the limit (LBCAT here) or there is no split_by."""
+    frame, variables = pilot_lb
+    frame = frame.copy()
+    frame.loc[frame.index[100:130], "LBTESTCD"] = ""  # an empty value sorts first
+    frame["LBTESTCD"] = frame["LBTESTCD"].where(frame.index % 97 != 5, None)  # missing: the last group
+    parts = _parts("LB", frame, cuts)
+    fixed = _fixed(variables, parts)
+    row_length = sum(v.length or 8 for v in fixed)
+    limit = AgencyProfile("small", "ascii", 40 * 80 + 700 * row_length)  # ~700 rows a file
+    common = {
+        "dataset": "LB",
+        "label": "Laboratory",
+        "variables": fixed,
+        "profile": limit,
+        "created": CREATED,
+    }
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "parts").mkdir()
+    whole = write_xpt_split(frame, tmp_path / "whole", split_by=split_by, **common)
+    streamed = write_xpt_split(parts, tmp_path / "parts", split_by=split_by, **common)
+    assert len(whole) > 3 and [p.name for p in streamed] == [p.name for p in whole]
+    assert _split_files(tmp_path / "parts") == _split_files(tmp_path / "whole")  # no scratch left behind
+    assert all(p.stat().st_size <= limit.max_file_bytes for p in whole[1:])
+
+
+def test_a_dataset_in_parts_within_the_limit_is_one_file(tmp_path):
     frame, variables = _small()
-    tiny = AgencyProfile(
-        "tiny", "ascii", 2000
-    )  # headers 1,040 bytes + 10 rows of 7 bytes fit; 200 rows do not
-    many = pd.concat([frame] * 20, ignore_index=True)
-    with pytest.raises(XptError, match="cannot be split into parts yet"):
-        write_xpt_split(
-            _parts("AE", many, [100]),
-            tmp_path,
-            variables=variables,
-            profile=tiny,
-            **_AE,
-        )
-    assert not list(tmp_path.iterdir())
-    written = write_xpt_split(
-        _parts("AE", frame, [5]),
-        tmp_path,
-        variables=variables,
-        profile=tiny,
-        **_AE,
-    )
+    tiny = AgencyProfile("tiny", "ascii", 2000)  # headers 1,040 bytes + 10 rows of 7 bytes fit
+    written = write_xpt_split(_parts("AE", frame, [5]), tmp_path, variables=variables, profile=tiny, **_AE)
     assert [p.name for p in written] == ["ae.xpt"]

@@ -305,6 +305,31 @@ def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of
     assert json.loads((tmp_path / "parts" / "run.json").read_text())["partitions_on"] == address
 
 
+def test_a_run_in_partitions_splits_datasets_over_the_file_limit_as_the_whole_run(study_copy, tmp_path):
+    """With a file limit of 1 MB, LB (split by LBCAT) and ADEX (no split variable: slices of rows) are also
+    written as split parts: those of the partitioned run are the whole run's, byte for byte."""
+    from cdiscgen._pipeline import RunOptions, run_pipeline
+    from tests.conftest import _QuietReporter
+
+    study = study_copy / "specs" / "study.yaml"
+    text = study.read_text()
+    assert text.count("fda: {encoding: ascii, max_file_bytes: 5368709120}") == 1
+    study.write_text(
+        text.replace(
+            "fda: {encoding: ascii, max_file_bytes: 5368709120}",
+            "fda: {encoding: ascii, max_file_bytes: 1000000}",
+        )
+    )
+    run_pipeline(RunOptions(out_dir=tmp_path / "whole", study_dir=study_copy), reporter=_QuietReporter())
+    run_pipeline(
+        RunOptions(out_dir=tmp_path / "parts", study_dir=study_copy, partition_subjects=15),
+        reporter=_QuietReporter(),
+    )
+    split = sorted(p.name for p in (tmp_path / "whole").rglob("split/*.xpt"))
+    assert {"lb1.xpt", "lb2.xpt", "adex1.xpt", "adex2.xpt"} <= set(split), split
+    _assert_same_output(tmp_path / "parts", tmp_path / "whole")
+
+
 def test_workers_without_partitions_is_refused(tmp_path):
     from click.testing import CliRunner
 

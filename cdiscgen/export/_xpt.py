@@ -13,9 +13,11 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -663,20 +665,94 @@ def _parts_by_group(frame: pd.DataFrame, split_by: str, max_rows: int) -> list[n
     codes, _ = pd.factorize(frame[split_by], sort=True, use_na_sentinel=True)
     codes = np.where(codes < 0, codes.max(initial=-1) + 1, codes)  # missing values form the last group
     order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes)
-    if sizes.size and sizes.max() > max_rows:
+    sizes = np.bincount(codes).tolist()
+    packed = _pack_groups(sizes, max_rows)
+    if packed is None:
         return None
-    parts: list[np.ndarray] = []
-    start = used = 0
-    for size in sizes.tolist():
-        if used + size > max_rows:
-            parts.append(order[start : start + used])
-            start += used
+    ends = np.cumsum([0, *sizes])
+    return [order[ends[groups[0]] : ends[groups[-1] + 1]] for groups in packed]
+
+
+def _pack_groups(sizes: Sequence[int], max_rows: int) -> list[list[int]] | None:
+    """The groups (by position in `sizes`) of each part, packed greedily in order; None when one group
+    alone exceeds max_rows."""
+    if sizes and max(sizes) > max_rows:
+        return None
+    packed: list[list[int]] = []
+    used = 0
+    for group, size in enumerate(sizes):
+        if not packed or used + size > max_rows:
+            packed.append([])
             used = 0
+        packed[-1].append(group)
         used += size
-    if used:
-        parts.append(order[start : start + used])
-    return parts
+    return packed
+
+
+def _streamed_split(
+    parts: DatasetParts, split_by: str | None, max_rows: int, scratch: Path
+) -> list[DatasetParts]:
+    """The split parts of a dataset in parts, as `write_xpt_split` cuts a whole frame, each itself in parts:
+    with `split_by`, each part's rows of each group are spilled to `scratch` in one pass (one part in
+    memory at a time) and a split part reads its groups' pieces in order; without it (or when a group
+    alone is over the limit), consecutive slices of rows, read from the parts they span."""
+    bounds = [0]
+    pieces: dict[object, list[tuple[Path, int]]] = {}
+    missing: list[tuple[Path, int]] = []
+    for number, (first, part) in enumerate(parts.parts()):
+        bounds.append(first + len(part))
+        if split_by is None:
+            continue
+        if split_by not in part.columns:
+            raise XptError(f"{parts.name}: split variable {split_by!r} is not a column", dataset=parts.name)
+        codes, values = pd.factorize(part[split_by], use_na_sentinel=True)
+        for code in range(-1, len(values)):
+            rows = part.loc[codes == code].reset_index(drop=True)
+            if rows.empty:
+                continue
+            path = scratch / f"{number:05d}-{code + 1:05d}.parquet"
+            rows.to_parquet(path, index=False)
+            (missing if code < 0 else pieces.setdefault(values[code], [])).append((path, len(rows)))
+    if split_by is not None:
+        ordered = [pieces[value] for value in pd.factorize(pd.Series(list(pieces)), sort=True)[1]]
+        groups = ordered + ([missing] if missing else [])
+        packed = _pack_groups([sum(n for _, n in group) for group in groups], max_rows)
+        if packed is not None:
+            return [
+                _parts_of(
+                    parts, [(partial(pd.read_parquet, path), n) for g in groups_ for path, n in groups[g]]
+                )
+                for groups_ in packed
+            ]
+        log.warning("%s: a %s group exceeds the size limit; splitting by row order", parts.name, split_by)
+    return [
+        _parts_of(parts, _slice_readers(parts, bounds, start, min(start + max_rows, parts.rows)))
+        for start in range(0, parts.rows, max_rows)
+    ]
+
+
+def _parts_of(parts: DatasetParts, readers: list[tuple[Callable[[], pd.DataFrame], int]]) -> DatasetParts:
+    return DatasetParts(
+        parts.name,
+        tuple(read for read, _ in readers),
+        sum(n for _, n in readers),
+        parts.columns,
+        parts.lengths,
+    )
+
+
+def _slice_readers(
+    parts: DatasetParts, bounds: list[int], start: int, stop: int
+) -> list[tuple[Callable[[], pd.DataFrame], int]]:
+    """Readers of rows start..stop of a dataset in parts (part k holds rows bounds[k]..bounds[k+1])."""
+    readers = []
+    for read, first, end in zip(parts.readers, bounds[:-1], bounds[1:], strict=True):
+        a, b = max(start, first), min(stop, end)
+        if a < b:
+            readers.append(
+                (lambda read=read, a=a - first, b=b - first: read().iloc[a:b].reset_index(drop=True), b - a)
+            )
+    return readers
 
 
 def write_xpt_split(
@@ -698,8 +774,8 @@ def write_xpt_split(
     Parts hold whole groups of ``split_by`` (groups sorted by value, packed in that order; row order is
     kept within a group). Without ``split_by``, or when one group alone is over the limit, parts are
     consecutive slices in row order. Stale ``<dataset>N.xpt`` parts from an earlier run are removed.
-    Returns the full file first, then the parts. A DatasetParts over the limit is refused before anything
-    is written (its split parts would need the whole dataset at once).
+    Returns the full file first, then the parts. A DatasetParts (a dataset of subject partitions) is split
+    alike, one part in memory at a time (`_streamed_split`).
     """
     folder = Path(folder)
     stem = dataset.lower()
@@ -714,12 +790,6 @@ def write_xpt_split(
         )  # fmt: skip
         row_length = sum(c.length for c in planned)
     size = _size_from_layout(len(frame), row_length, len(variables))
-    if size > profile.max_file_bytes and isinstance(frame, DatasetParts):
-        raise XptError(
-            f"{dataset}: {size} bytes, over the {profile.name} limit of {profile.max_file_bytes} bytes; a "
-            "dataset written in subject partitions cannot be split into parts yet: run it unpartitioned",
-            dataset=dataset,
-        )
     full = write_xpt(
         frame,
         folder / f"{stem}.xpt",
@@ -733,7 +803,7 @@ def write_xpt_split(
     written = [full]
     split_dir = folder / "split"
     if size > profile.max_file_bytes:
-        fixed = 9 * RECORD + _padded_size(NAMESTR_LENGTH * len(planned))
+        fixed = 9 * RECORD + _padded_size(NAMESTR_LENGTH * len(variables))
         max_rows = ((profile.max_file_bytes - fixed) // RECORD * RECORD) // row_length
         if max_rows < 1:
             raise XptError(
@@ -741,6 +811,18 @@ def write_xpt_split(
                 f"{profile.name} limit of {profile.max_file_bytes} bytes",
                 dataset=dataset,
             )
+        if isinstance(frame, DatasetParts):
+            split_dir.mkdir(exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".split-{stem}-", dir=folder) as scratch:
+                streamed = _streamed_split(frame, split_by, max_rows, Path(scratch))
+                for number, part in enumerate(streamed, start=1):
+                    written.append(
+                        write_xpt(part, split_dir / f"{stem}{number}.xpt", dataset=dataset, label=label,
+                                  variables=variables, profile=profile, created=created, id_column=id_column)
+                    )  # fmt: skip
+            log.info("%s: over the %s limit, split into %d parts", dataset, profile.name, len(streamed))
+            _remove_stale_parts(split_dir, stem, {p.name for p in written})
+            return written
         parts = None
         if split_by is not None:
             if split_by not in frame.columns:
