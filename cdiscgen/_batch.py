@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from cdiscgen._atomic import remove_stale_work, write_text_atomic
 from cdiscgen._specs import schema_problems
+from cdiscgen._tasks import connect, start_local_cluster
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
 
 _NAME = {"type": "string", "required": True, "regex": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
@@ -65,10 +66,6 @@ PLAN_SCHEMA: dict = {
         },
     }
 }
-
-
-class SchedulerUnreachable(RuntimeError):
-    """The Dask scheduler given by address does not answer."""
 
 
 class PlanError(ValueError):
@@ -235,28 +232,6 @@ def _unchanged(run: PlannedRun, out_dir: Path, fingerprint: str) -> bool:
     )
 
 
-# Settings of the embedded cluster's worker processes (an existing cluster keeps its own: README says
-# which to set there). Measured on 2 runs of 1,000 subjects on 2 workers: 45 s per run with dask's
-# defaults, 34 s with these, as a `cdiscgen run` alone.
-EMBEDDED_CLUSTER_CONFIG = {
-    # dask starts workers with MALLOC_TRIM_THRESHOLD_=65536: glibc then hands every freed block over
-    # 64 KiB back to the system and faults it in again (6x the page faults of a run); a run already gives
-    # its memory back between stages (_pipeline._release_memory). None leaves glibc's own threshold.
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    # the worker's statistical profiler walks the running task's stack every 10 ms
-    "distributed.worker.profile.enabled": False,
-}
-
-
-def start_local_cluster(workers: int) -> Any:
-    """The embedded cluster: `workers` worker processes of one thread each, with the settings above."""
-    import dask.config
-    from dask.distributed import LocalCluster
-
-    with dask.config.set(EMBEDDED_CLUSTER_CONFIG):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-
-
 class BatchProgress(Protocol):
     """What a batch tells its display: how many runs it has, then each start (as the worker reports it,
     possibly after the run's end for a very short run) and each outcome."""
@@ -293,7 +268,7 @@ def run_batch(
     each), or the existing cluster at `scheduler` (tcp://host:port). A run whose inputs have not changed
     since its last successful output is not run again (status "unchanged") unless `force`. Outcomes are in
     plan order."""
-    from dask.distributed import Client, as_completed
+    from dask.distributed import as_completed
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # the cluster's own start/stop chatter is not the batch's progress (cdiscgen -vv shows it)
@@ -328,11 +303,7 @@ def run_batch(
         cluster = start_local_cluster(workers)
     previous_handler = _note_sigint(interrupted)
     try:
-        try:
-            client = Client(cluster if cluster is not None else scheduler)
-        except OSError as exc:
-            raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
-        with client:
+        with connect(cluster, scheduler) as client:
             address = str(client.scheduler.address)
             if progress is not None:
                 client.subscribe_topic(

@@ -427,7 +427,7 @@ def validate_command(
         raise BadInput("give the folder of XPT files to validate (or --list-rules)")
     _check_cluster_options(partition_subjects, workers, scheduler)
     wanted = _report_formats(formats)
-    from cdiscgen._batch import SchedulerUnreachable
+    from cdiscgen._tasks import SchedulerUnreachable
 
     try:
         findings = run_validate_stage(
@@ -496,9 +496,9 @@ def run_command(
     fail_on: str,
 ) -> None:
     """The main job: simulate (without --raw) -> SDTM -> ADaM -> XPT, Dataset-JSON, define -> validate -> summary."""
-    from cdiscgen._batch import SchedulerUnreachable
     from cdiscgen._console import make_reporter, print_run_summary
     from cdiscgen._pipeline import RunOptions, StageError, run_pipeline
+    from cdiscgen._tasks import SchedulerUnreachable
 
     if raw_dir is not None:
         source = click.get_current_context().get_parameter_source
@@ -559,7 +559,8 @@ def batch_command(
 ) -> None:
     """Run every study (or data cut) of PLAN, each as `cdiscgen run` does, as tasks of a Dask cluster; write
     batch.json and batch.html into --out. Exit 1 when a run failed (the others are complete)."""
-    from cdiscgen._batch import PlanError, SchedulerUnreachable, read_plan, run_batch
+    from cdiscgen._batch import PlanError, read_plan, run_batch
+    from cdiscgen._tasks import SchedulerUnreachable
 
     try:
         runs = read_plan(plan)

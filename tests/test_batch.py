@@ -280,7 +280,7 @@ def test_the_embedded_workers_run_without_dask_memory_trimming_or_profiler(monke
     # profiler); glibc's own threshold stays, unless the user's environment sets one
     from dask.distributed import Client
 
-    from cdiscgen._batch import start_local_cluster
+    from cdiscgen._tasks import start_local_cluster
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with start_local_cluster(1) as cluster, Client(cluster) as client:
