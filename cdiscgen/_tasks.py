@@ -6,24 +6,45 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
 def run_in_order(function: Callable[..., Any], calls: list[tuple], client: Any = None) -> Iterator[Any]:
     """Each call's result, in order: in this process one after the other, or (`client`) as tasks of a Dask
-    cluster that runs them side by side. A failing call raises its error here; the calls not yet done
-    are then cancelled."""
+    cluster that runs them side by side. An argument every call shares (the study, what each partition
+    needs besides its own records) is sent to the workers once. A failing call raises its error here;
+    the calls not yet done are then cancelled."""
     if client is None:
         for arguments in calls:
             yield function(*arguments)
         return
-    futures = [client.submit(function, *arguments, pure=False) for arguments in calls]
+    shared = _shared_positions(calls)
+    sent = {i: client.scatter(calls[0][i], broadcast=True, hash=False) for i in shared}
+    futures = [
+        client.submit(function, *(sent.get(i, a) for i, a in enumerate(arguments)), pure=False)
+        for arguments in calls
+    ]
     try:
         for future in futures:
             yield future.result()
             future.release()
     finally:
         client.cancel([f for f in futures if not f.done()])
+        client.cancel(list(sent.values()))
+
+
+def _shared_positions(calls: list[tuple]) -> list[int]:
+    """The positions where every call passes the same object (not a number, text or path: small)."""
+    if len(calls) < 2:
+        return []
+    first = calls[0]
+    return [
+        i
+        for i, value in enumerate(first)
+        if not isinstance(value, int | float | str | Path | type(None))
+        and all(len(c) == len(first) and c[i] is value for c in calls[1:])
+    ]
 
 
 @contextmanager
