@@ -97,13 +97,18 @@ class InputsRead(Mapping[str, pd.DataFrame]):
         return sorted(n for n in self.read if n in self._frames and not len(self._frames[n]))
 
 
-def compute_empty_inputs(sdtm: InputsRead, required: set[str]) -> list[Finding]:
+def compute_empty_inputs(
+    sdtm: InputsRead, required: set[str], study_records: Mapping[str, int] | None = None
+) -> list[Finding]:
     """ADM008 for every SDTM dataset a derivation read that has no records: what is derived from it is
     derived as if it were absent (a treatment date from the DM fallback, an imputation bounded without
     it), which is never silent. An error for a dataset a declared ADaM dataset is made from, a warning
-    (as an absent optional input) for the others."""
+    (as an absent optional input) for the others. With `study_records` (`sdtm` holds a subject partition
+    of the study), a dataset is judged by the records the whole study has of it."""
     findings = []
     for name in sdtm.read_without_records():
+        if study_records is not None and study_records.get(name, 0):
+            continue  # none for these subjects, some for others
         needed = name in required
         findings.append(
             Finding(
@@ -156,6 +161,7 @@ def derive_adam(
     *,
     cutoff: date | None = None,
     study_dir: Path | None = None,
+    study_records: Mapping[str, int] | None = None,
 ) -> AdamResult:
     """Derive the ADaM datasets the study's specs/adam declares (ADSL always) from SDTM DataFrames.
 
@@ -165,6 +171,8 @@ def derive_adam(
     flags using them), response, time-to-event and occurrence datasets. Raises AdamInputError (naming
     dataset, variable, USUBJID) before producing anything when an input a declared dataset needs is
     unusable; an optional input that is absent is a finding. Dates are numeric SAS dates (float64).
+    `study_records`, when `sdtm` is a subject partition of a study: the records of each SDTM dataset in
+    the whole study (an input without records is reported only when the study has none).
     """
     sdtm = InputsRead({k.upper(): v for k, v in sdtm.items() if v is not None})
     if not declares_adam(study_dir):
@@ -221,7 +229,7 @@ def derive_adam(
         findings.extend(tte_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     frames["ADSL"] = adsl
-    result = AdamResult(findings=compute_empty_inputs(sdtm, required) + findings)
+    result = AdamResult(findings=compute_empty_inputs(sdtm, required, study_records) + findings)
     for name in ("ADSL", *params.datasets):
         result.datasets[name] = compute_conformed(frames[name], specs[name])
     return result

@@ -207,13 +207,25 @@ def map_partition(
 def _derive_partitions(
     sdtm: _Mapped, study: Study, cutoff: date | None, folder: Path, findings: Findings, client: Any = None
 ) -> SpilledDatasets:
+    from adam._codes import INPUT_EMPTY
+
     spilled = SpilledDatasets(folder, study)
+    records = {
+        **{name: sdtm.spilled.parts(name).rows for name in sdtm.spilled.names()},
+        **{name: len(frame) for name, frame in sdtm.study_level.items()},
+    }
     calls = [
-        (sdtm.spilled.partition_files(number), sdtm.study_level, study, cutoff, spilled.partition_folder(number))
+        (sdtm.spilled.partition_files(number), sdtm.study_level, study, cutoff, spilled.partition_folder(number), records)
         for number in range(1, sdtm.partitions + 1)
     ]  # fmt: skip
+    said: set[tuple] = set()
     for made, found in run_in_order(derive_partition, calls, client):
-        findings.extend(found)
+        for f in found:
+            if f.code == INPUT_EMPTY:  # about the whole study's input: every partition says it alike
+                if (f.dataset, f.severity) in said:
+                    continue
+                said.add((f.dataset, f.severity))
+            findings.add(f)
         spilled.record(made)
     return spilled
 
@@ -224,11 +236,12 @@ def derive_partition(
     study: Study,
     cutoff: date | None,
     folder: Path,
+    records: dict[str, int],
 ) -> tuple[SpilledPartition, list[Finding]]:
     """One partition's ADaM (in this process or a worker's) from its spilled SDTM and the trial design,
-    spilled to `folder`."""
+    spilled to `folder`; `records`: the whole study's records of each SDTM dataset."""
     from adam import derive_adam
 
     datasets = {**{name: pd.read_parquet(path) for name, path in files.items()}, **study_level}
-    result = derive_adam(datasets, study.settings, cutoff=cutoff, study_dir=study.root)
+    result = derive_adam(datasets, study.settings, cutoff=cutoff, study_dir=study.root, study_records=records)
     return spill_partition(result.datasets, folder, study), list(result.findings)

@@ -89,6 +89,15 @@ def small_run_seed2(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pilot_run(tmp_path_factory) -> Path:
+    """`cdiscgen run` of the CDISC pilot's raw exports with examples/cdiscpilot01: read-only."""
+    raw = refdata_path("cdiscpilot01-raw", "raw")
+    return _built_run(
+        tmp_path_factory, "pilot-run", raw_dir=raw, study_dir=REPO / "examples" / "cdiscpilot01"
+    )
+
+
+@pytest.fixture(scope="session")
 def pilot_mapped(tmp_path_factory):
     """A function giving the CDISC pilot's SDTM mapped from its raw exports with examples/cdiscpilot01 (an
     sdtm.SdtmResult of its own at each call), mapped once per session for every worker (a pickle in the
@@ -109,7 +118,7 @@ def pilot_mapped(tmp_path_factory):
     return lambda: pickle.loads((folder / "sdtm.pickle").read_bytes())
 
 
-_RUN_BASELINES = {"darpal_run", "small_run", "small_run_seed2", "pilot_mapped"}
+_RUN_BASELINES = {"darpal_run", "small_run", "small_run_seed2", "pilot_mapped", "pilot_run"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

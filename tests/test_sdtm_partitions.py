@@ -278,7 +278,9 @@ def test_partitions_on_an_embedded_dask_cluster_write_the_files_of_the_whole_run
     assert json.loads((out / "run.json").read_text())["partitions_on"] == "2 local worker processes"
 
 
-def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of_the_whole_run(tmp_path):
+def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of_the_whole_run(
+    pilot_run, tmp_path
+):
     import json
 
     from dask.distributed import Client
@@ -290,7 +292,6 @@ def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of
         "raw_dir": refdata_path("cdiscpilot01-raw", "raw"),
         "study_dir": REPO / "examples" / "cdiscpilot01",
     }
-    run_pipeline(RunOptions(out_dir=tmp_path / "whole", **common), reporter=_QuietReporter())
     with dask_cluster_processes(2) as address:
         options = RunOptions(out_dir=tmp_path / "parts", partition_subjects=100, scheduler=address, **common)
         run_pipeline(options, reporter=_QuietReporter())
@@ -301,33 +302,68 @@ def test_the_pilot_in_partitions_on_an_existing_dask_cluster_writes_the_files_of
                 )
             )
     assert {"map_partition", "derive_partition", "gather_partition", "judge_partition"} <= set(ran), ran
-    _assert_same_output(tmp_path / "parts", tmp_path / "whole")
+    _assert_same_output(tmp_path / "parts", pilot_run)
     assert json.loads((tmp_path / "parts" / "run.json").read_text())["partitions_on"] == address
 
 
-def test_a_run_in_partitions_splits_datasets_over_the_file_limit_as_the_whole_run(study_copy, tmp_path):
-    """With a file limit of 1 MB, LB (split by LBCAT) and ADEX (no split variable: slices of rows) are also
-    written as split parts: those of the partitioned run are the whole run's, byte for byte."""
+def test_a_run_in_partitions_splits_large_datasets_and_says_an_empty_input_once_as_the_whole_run(
+    study_copy, tmp_path
+):
+    """16 subjects in partitions of 6, with a file limit of 400 kB and no death reported (death.csv holds
+    its header only): LB (split by LBCAT), ADLB (by PARAMCD) and ADEX (no split variable: slices of rows)
+    are written as split parts, ADaM says once that DD has no records (every partition reads it), and
+    every file is the whole run's, byte for byte."""
+    import json
+
     from cdiscgen._pipeline import RunOptions, run_pipeline
+    from cdiscgen.simulate import simulate_study
     from tests.conftest import _QuietReporter
 
     study = study_copy / "specs" / "study.yaml"
     text = study.read_text()
     assert text.count("fda: {encoding: ascii, max_file_bytes: 5368709120}") == 1
-    study.write_text(
-        text.replace(
-            "fda: {encoding: ascii, max_file_bytes: 5368709120}",
-            "fda: {encoding: ascii, max_file_bytes: 1000000}",
-        )
-    )
-    run_pipeline(RunOptions(out_dir=tmp_path / "whole", study_dir=study_copy), reporter=_QuietReporter())
+    study.write_text(text.replace("max_file_bytes: 5368709120}", "max_file_bytes: 400000}", 1))
+    raw = tmp_path / "raw"
+    simulate_study(raw, subjects=16, study_dir=study_copy)
+    death = raw / "death.csv"
+    death.write_text(death.read_text().splitlines(keepends=True)[0])
+    common = {"raw_dir": raw, "study_dir": study_copy}
+    run_pipeline(RunOptions(out_dir=tmp_path / "whole", **common), reporter=_QuietReporter())
     run_pipeline(
-        RunOptions(out_dir=tmp_path / "parts", study_dir=study_copy, partition_subjects=15),
-        reporter=_QuietReporter(),
+        RunOptions(out_dir=tmp_path / "parts", partition_subjects=6, **common), reporter=_QuietReporter()
     )
     split = sorted(p.name for p in (tmp_path / "whole").rglob("split/*.xpt"))
-    assert {"lb1.xpt", "lb2.xpt", "adex1.xpt", "adex2.xpt"} <= set(split), split
+    assert {"lb1.xpt", "lb2.xpt", "adlb1.xpt", "adlb2.xpt", "adex1.xpt", "adex2.xpt"} <= set(split), split
+    report = json.loads((tmp_path / "parts" / "validation" / "report.json").read_text())
+    assert [f["dataset"] for f in report["findings"] if f["code"] == "ADM008"] == ["DD"]
     _assert_same_output(tmp_path / "parts", tmp_path / "whole")
+
+
+def test_an_input_empty_for_a_partition_s_subjects_but_not_for_the_study_is_no_finding(darpal_run):
+    """ADM008 (an SDTM input without records) judges the whole study: the subjects without a death
+    record have no DD records, which is a finding for a study without DD records, not for a partition
+    of one that has them (a partitioned run's report said it once per such partition)."""
+    from adam import derive_adam, read_sdtm_folder
+
+    study = load_study()
+    sdtm = read_sdtm_folder(next(darpal_run.glob("m5/**/tabulations/sdtm")))
+    died = set(sdtm["DD"]["USUBJID"])
+    assert died and len(died) < len(sdtm["DM"])
+    alive = {
+        name: frame[~frame["USUBJID"].isin(died)].reset_index(drop=True)
+        if "USUBJID" in frame.columns
+        else frame
+        for name, frame in sdtm.items()
+    }
+    records = {name: len(frame) for name, frame in sdtm.items()}
+
+    def empty_inputs(**extra) -> set:
+        result = derive_adam(alive, study.settings, study_dir=study.root, **extra)
+        return {f.dataset for f in result.findings if f.code == "ADM008"}
+
+    assert "DD" in empty_inputs()
+    assert "DD" not in empty_inputs(study_records=records)
+    assert "DD" in empty_inputs(study_records={**records, "DD": 0})
 
 
 def test_workers_without_partitions_is_refused(tmp_path):
@@ -361,7 +397,7 @@ def test_an_unreachable_scheduler_is_named_and_nothing_is_written(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_the_pilot_in_partitions_writes_the_files_of_the_whole_run(tmp_path):
+def test_the_pilot_in_partitions_writes_the_files_of_the_whole_run(pilot_run, tmp_path):
     from cdiscgen._pipeline import RunOptions, run_pipeline
     from tests.conftest import _QuietReporter
 
@@ -369,11 +405,10 @@ def test_the_pilot_in_partitions_writes_the_files_of_the_whole_run(tmp_path):
         "raw_dir": refdata_path("cdiscpilot01-raw", "raw"),
         "study_dir": REPO / "examples" / "cdiscpilot01",
     }
-    run_pipeline(RunOptions(out_dir=tmp_path / "whole", **common), reporter=_QuietReporter())
     run_pipeline(
         RunOptions(out_dir=tmp_path / "parts", partition_subjects=100, **common), reporter=_QuietReporter()
     )
-    _assert_same_output(tmp_path / "parts", tmp_path / "whole")
+    _assert_same_output(tmp_path / "parts", pilot_run)
 
 
 def _source(form: str, subject="SUBJECT", steps=(), variables=None):
