@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import json
-import logging
 import os
 import resource
 import signal
@@ -37,7 +36,7 @@ from typing import Any, Protocol
 
 from cdiscgen._atomic import remove_stale_work, write_text_atomic
 from cdiscgen._specs import schema_problems
-from cdiscgen._tasks import connect, start_local_cluster
+from cdiscgen._tasks import connect, quiet_cluster_logs, start_local_cluster
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
 
 _NAME = {"type": "string", "required": True, "regex": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
@@ -270,9 +269,7 @@ def run_batch(
     plan order."""
     from dask.distributed import as_completed
 
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        # the cluster's own start/stop chatter is not the batch's progress (cdiscgen -vv shows it)
-        logging.getLogger("distributed").setLevel(logging.WARNING)
+    quiet_cluster_logs()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

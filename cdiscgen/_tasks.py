@@ -54,7 +54,7 @@ def partition_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     if workers <= 1 and scheduler is None:
         yield None
         return
-    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet_cluster_logs()
     cluster = start_local_cluster(workers) if scheduler is None else None
     try:
         with connect(cluster, scheduler) as client:
@@ -62,6 +62,15 @@ def partition_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def quiet_cluster_logs() -> None:
+    """The cluster's own start/stop chatter is not the command's progress: dask's loggers at WARNING
+    unless cdiscgen logs at DEBUG (-vv). After dask.distributed is imported: importing it sets them."""
+    import dask.distributed  # noqa: F401
+
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def connect(cluster: Any, scheduler: str | None) -> Any:

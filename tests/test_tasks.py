@@ -34,3 +34,21 @@ def test_a_failing_call_raises_its_error():
     big = np.arange(1000)
     with partition_client(2, None) as client, pytest.raises(IndexError):
         list(run_in_order(operator.getitem, [(big, 0), (big, 5000), (big, 1)], client))
+
+
+def test_the_cluster_s_own_log_chatter_is_quiet_unless_debugging():
+    """dask sets its loggers to INFO when imported: a run at cdiscgen's default or -v level does not show
+    the scheduler's and nannies' start/stop lines; -vv (DEBUG) does."""
+    import logging
+
+    dask_log, root = logging.getLogger("distributed"), logging.getLogger()
+    before = (dask_log.level, root.level)
+    try:
+        for level, shown in ((logging.INFO, logging.WARNING), (logging.DEBUG, logging.INFO)):
+            root.setLevel(level)
+            dask_log.setLevel(logging.INFO)  # as importing dask.distributed leaves it
+            with partition_client(2, None):
+                assert dask_log.getEffectiveLevel() == shown
+    finally:
+        dask_log.setLevel(before[0])
+        root.setLevel(before[1])
