@@ -149,13 +149,6 @@ class TraceFiles:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.started: set[str] = set()
 
-    def add(self, trace: Mapping[str, pd.DataFrame]) -> None:
-        for name in sorted(trace):
-            path = self.folder / f"{name.lower()}.trace.csv"
-            with path.open("a", encoding="utf-8", newline="\n") as handle:
-                trace[name].to_csv(handle, index=False, header=name not in self.started, lineterminator="\n")
-            self.started.add(name)
-
     def append(self, pieces: Mapping[str, Path]) -> None:
         """A partition's trace files (`write_trace_pieces`), each appended without its header after the
         first partition's; the pieces are removed."""

@@ -97,13 +97,11 @@ def validate_in_partitions(
         for number, summaries in enumerate(gathered):
             across.take(number, summaries)  # the summaries of the study, gathered from each partition
     across.gathering = False
-    rules = {r.code: r for r in per_partition}
     outcomes: dict[str, RuleOutcome] = {}
     judged = run_in_order(judge_partition, [(work, ranges, n, across) for n, ranges in numbered], client)
     for number, found in enumerate(judged):
         for outcome in found:
             code = outcome.rule.code
-            outcome = replace(outcome, rule=rules[code])  # the registry's rule (a task's came back a copy)
             outcomes[code] = outcomes[code].merged(outcome) if code in outcomes else outcome
         log.info("partition %d of %d validated", number + 1, len(numbered))
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)

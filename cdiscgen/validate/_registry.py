@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdiscgen._findings import Finding, Severity
 
@@ -101,6 +101,13 @@ class Rule:
     @property
     def code(self) -> str:
         return self.info.code
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        """A registered rule goes between processes (a partition validated by a Dask worker) by its code:
+        its check may be a closure (the rules written as data), and the receiver's registry holds it."""
+        if _REGISTRY.get(self.code) is self:
+            return (get_rule, (self.code,))
+        return super().__reduce_ex__(protocol)
 
     def finding(
         self,
