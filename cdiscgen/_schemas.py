@@ -118,6 +118,8 @@ DATASET_SCHEMA: dict = {
     "split_by": {"type": "string", "nullable": True, "regex": NAME_RE},
     "seq_order": {"type": "list", "minlength": 1, "schema": {"type": "string", "regex": NAME_RE}},
     "comment": _OPT_TEXT,
+    # the spec writer's notes (a spreadsheet's "Developer Notes"): kept with the spec, never in define.xml
+    "notes": _OPT_TEXT,
     "methods": {"type": "list", "schema": {"type": "dict", "schema": METHOD_SCHEMA}},
     "value_level": {"type": "dict", "nullable": True, "schema": VALUE_LEVEL_SCHEMA},
     "variables": {
@@ -146,6 +148,7 @@ CODELIST_SCHEMA: dict = {
     "data_type": {"type": "string", "required": True, "allowed": ["text", "integer", "float"]},
     "sponsor": {"type": "boolean"},
     "source": _OPT_TEXT,
+    "notes": _OPT_TEXT,
     # an external dictionary (MedDRA, WHODrug, ISO 3166): define.xml's ExternalCodeList, no terms listed
     "dictionary": {
         "type": "dict",

@@ -78,6 +78,7 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC048": "CT spreadsheet cannot be read",
     "SPEC049": "CT spreadsheet row that does not fit the codelists",
     "SPEC050": "Codelist without terms",
+    "SPEC200": "Spec workbook problem (sheet, cell)",
 }
 """Short name of every study-spec finding code, for reports."""
 

@@ -589,6 +589,46 @@ def batch_command(
     raise SystemExit(EXIT_FINDINGS if result.failed else EXIT_OK)
 
 
+@main.group("spec")
+def spec_group() -> None:
+    """Study specs as a spreadsheet (Pinnacle 21 specification layout) and back."""
+
+
+@spec_group.command("export")
+@study_option
+@click.option("--xlsx", "xlsx", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The workbook to write.")  # fmt: skip
+@_bad_input_errors
+def spec_export_command(study_dir: Path | None, xlsx: Path) -> None:
+    """Write the study's specs/ and mappings/ as a workbook: Datasets, Variables, ValueLevel, WhereClauses,
+    Codelists, Dictionaries, Methods, Comments, Documents, a sheet per mapping, and Files."""
+    from cdiscgen._specbook import export_spec_workbook
+
+    path = export_spec_workbook(study_dir, xlsx)
+    click.echo(f"spec workbook: {path}")
+
+
+@spec_group.command("import")
+@click.argument("xlsx", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Study folder to write specs/ and mappings/ into.")  # fmt: skip
+@click.option("--replace", is_flag=True, help="Replace the folder's existing specs/ and mappings/.")
+@_bad_input_errors
+def spec_import_command(xlsx: Path, out_dir: Path, replace: bool) -> None:
+    """Write specs/ and mappings/ from a spec workbook. Every problem names its cell (Variables!F37);
+    with any, nothing is written (exit 2)."""
+    from cdiscgen._specbook import import_spec_workbook
+
+    try:
+        path = import_spec_workbook(xlsx, out_dir, replace=replace)
+    except SpecError as exc:
+        _echo_findings(exc.findings)
+        raise BadInput(f"{xlsx}: {len(exc.findings)} problem(s); nothing was written") from None
+    click.echo(
+        f"specs written: {path / 'specs'}, {path / 'mappings'} (check: cdiscgen check-specs --study {path})"
+    )
+
+
 def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         ctx.ensure_object(dict)["quiet"] = True
@@ -603,6 +643,9 @@ def _set_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> Non
 def _accept_verbosity_everywhere(group: click.Group) -> None:
     """-q/-v after the subcommand too (`cdiscgen sdtm -q`), as README promises for every subcommand."""
     for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_verbosity_everywhere(command)
+            continue
         command.params += [
             click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbose,
                          help="More log output (-vv for debug)."),

@@ -141,7 +141,10 @@ def test_a_sponsor_codelist_and_a_term_the_ig_prescribes_extend_no_cdisc_codelis
     shutil.copytree(REPO / "mappings", copy / "mappings")
     codelists = copy / "specs" / "codelists.yaml"
     text = codelists.read_text(encoding="utf-8")
-    start = text.index("    convention: ", text.index("decode: Different actions with the study treatments"))
-    codelists.write_text(text[:start] + text[text.index("\n", start) + 1 :], encoding="utf-8")
+    term = text.index("decode: Different actions with the study treatments")
+    line_end = text.index("\n", term)
+    assert text[term:line_end].count(", convention: ") == 1  # the term's line: {value, ..., convention}
+    start = text.index(", convention: ", term)
+    codelists.write_text(text[:start] + text[line_end - 1 :], encoding="utf-8")
     found = validate_datasets({"AE": ae}, study=load_study(copy), codes=["CDG0803"]).findings
     assert [(f.variable, f.value) for f in found] == [("AEACN", "MULTIPLE")]
