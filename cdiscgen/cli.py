@@ -629,6 +629,28 @@ def spec_import_command(xlsx: Path, out_dir: Path, replace: bool) -> None:
     )
 
 
+@spec_group.command("from-define")
+@click.argument("defines", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Study folder whose specs/ to write (a new folder, or an existing study with --replace).")  # fmt: skip
+@click.option(
+    "--replace", is_flag=True, help="Replace the study's dataset specs, codelists.yaml and define.yaml."
+)
+@_bad_input_errors
+def spec_from_define_command(defines: tuple[Path, ...], out_dir: Path, replace: bool) -> None:
+    """Dataset, variable, value-level, codelist, method, comment and document specs from Define-XML 2.1
+    file(s) (an SDTM and an ADaM define of one study); lists what a define cannot carry."""
+    from cdiscgen._fromdefine import specs_from_define
+
+    result = specs_from_define(list(defines), out_dir, replace=replace)
+    click.echo(f"{len(result.files)} spec file(s) written in {out_dir / 'specs'}")
+    if result.not_carried:
+        click.echo(f"not carried ({len(result.not_carried)}):")
+        for line in result.not_carried:
+            click.echo(f"  - {line}")
+    click.echo(f"check: cdiscgen check-specs --study {out_dir}")
+
+
 def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         ctx.ensure_object(dict)["quiet"] = True
