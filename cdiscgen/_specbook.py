@@ -352,6 +352,7 @@ def _write_workbook(
         for cell in sheet[1]:
             cell.font, cell.fill = header_font, header_fill
             cell.alignment = Alignment(vertical="top", wrap_text=True)
+        sheet.row_dimensions[1].height = 30  # two lines: a long header wraps within its column
         for values in body:
             sheet.append(values)
         for row in sheet.iter_rows(min_row=2):
@@ -361,6 +362,10 @@ def _write_workbook(
         for i, column in enumerate(columns, 1):
             sheet.column_dimensions[get_column_letter(i)].width = column.width
         sheet.freeze_panes = "A2"
+        sheet.print_title_rows = "1:1"  # printed or as PDF: landscape, one page wide, the header on each page
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(1, len(body) + 1)}"
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)

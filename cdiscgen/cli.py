@@ -651,6 +651,36 @@ def spec_from_define_command(defines: tuple[Path, ...], out_dir: Path, replace: 
     click.echo(f"check: cdiscgen check-specs --study {out_dir}")
 
 
+@spec_group.command("from-oak")
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Study folder whose mappings/ to write.")  # fmt: skip
+@click.option("--subject", default="PATNUM", show_default=True, help="The raw subject column.")
+@click.option("--record-id", default=None, help="The raw record key column [the subject column].")
+@click.option("--form", "form_name", default="{raw_dataset}.csv", show_default=True,
+              help="The raw file of a raw dataset ({raw_dataset} in lower case).")  # fmt: skip
+@click.option("--replace", is_flag=True, help="Replace mapping files that exist.")
+@_bad_input_errors
+def spec_from_oak_command(
+    spec: Path, out_dir: Path, subject: str, record_id: str | None, form_name: str, replace: bool
+) -> None:
+    """mappings/ from an sdtm.oak specification CSV: ASSIGN, HARDCODE, IF_THEN_ELSE, dates, REMOVE_DUP and
+    NOT SUBMITTED as cdiscgen rules; every row without an equivalent is listed with its line."""
+    from cdiscgen._fromoak import mappings_from_oak
+
+    result = mappings_from_oak(
+        spec, out_dir, subject=subject, record_id=record_id, form_name=form_name, replace=replace
+    )
+    click.echo(f"{len(result.files)} mapping file(s) written: {', '.join(result.files)}")
+    if result.derived:
+        click.echo(f"derived by cdiscgen's engine ({len(result.derived)}): {', '.join(result.derived)}")
+    if result.not_carried:
+        click.echo(f"to check or write by hand ({len(result.not_carried)}):")
+        for line in result.not_carried:
+            click.echo(f"  - {line}")
+    click.echo(f"check: cdiscgen check-specs --study {out_dir}")
+
+
 def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         ctx.ensure_object(dict)["quiet"] = True
