@@ -149,6 +149,9 @@ CODELIST_SCHEMA: dict = {
     "sponsor": {"type": "boolean"},
     "source": _OPT_TEXT,
     "notes": _OPT_TEXT,
+    # the NCI CT release (a key of study.yaml's ct_files) the codelist takes its terms, C-codes and decodes
+    # from: all of its terms, or those the codelist lists
+    "release": {"type": "string", "empty": False, "dependencies": ["code"], "excludes": "dictionary"},
     # an external dictionary (MedDRA, WHODrug, ISO 3166): define.xml's ExternalCodeList, no terms listed
     "dictionary": {
         "type": "dict",
@@ -330,6 +333,12 @@ STUDY_FILE_SCHEMA: dict = {
     "raw": {
         "type": "dict",
         "schema": {"missing": {"type": "list", "schema": {"type": "string", "empty": False}}},
+    },
+    # NCI CT release files (SDTM .txt, ADaM .csv; relative to specs/) a codelist can name as its `release`
+    "ct_files": {
+        "type": "dict",
+        "keysrules": {"type": "string", "regex": r"^[A-Za-z][A-Za-z0-9_]*$"},
+        "valuesrules": {"type": "string", "empty": False},
     },
     # raw forms (file name -> reason) deliberately read by no mapping; any other unread form is MAP024
     "not_tabulated_forms": {

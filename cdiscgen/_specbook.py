@@ -57,6 +57,7 @@ _CODELIST_COLUMNS = (
     _c("Sponsor", "sponsor", "bool", 9),
     _c("Source", "source", width=12),
     _c("Developer Notes", "notes", width=30),
+    _c("CT Release", "release", width=10),
 )
 
 SHEETS: dict[str, tuple[Column, ...]] = {

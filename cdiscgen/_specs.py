@@ -21,6 +21,7 @@ from typing import Any
 
 import cerberus
 
+from cdiscgen._ctrelease import CtReleaseError, ReleaseCodelist, read_ct_release
 from cdiscgen._ctsheet import CtRow, CtSheetError, read_ct_sheet
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._schemas import (
@@ -78,6 +79,9 @@ SPEC_FINDING_NAMES: dict[str, str] = {
     "SPEC048": "CT spreadsheet cannot be read",
     "SPEC049": "CT spreadsheet row that does not fit the codelists",
     "SPEC050": "Codelist without terms",
+    "SPEC051": "CT release file cannot be read or is not declared",
+    "SPEC052": "Codelist or term that contradicts its CT release",
+    "SPEC053": "Codelist attribute that differs from its CT release",
     "SPEC200": "Spec workbook problem (sheet, cell)",
 }
 """Short name of every study-spec finding code, for reports."""
@@ -541,6 +545,7 @@ def check_study(study_dir: Path | str | None = None) -> tuple[Study | None, Find
         _build_codelists(codelist_doc, specs / "codelists.yaml", findings, root) if codelist_doc else {}
     )
     if codelist_doc:
+        codelists = _with_release_terms(codelists, codelist_doc, settings, specs, findings, root)
         codelists = _with_spreadsheet_terms(codelists, codelist_doc, specs, findings, root)
     datasets: dict[str, DatasetSpec] = {}
     methods: dict[str, MethodSpec] = {}
@@ -977,7 +982,7 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
                     )
                 )
             seen.add(value)
-            if not t.get("sponsor") and not t.get("code"):
+            if not t.get("sponsor") and not t.get("code") and not c.get("release"):
                 findings.add(
                     _spec_finding(
                         "SPEC014",
@@ -1010,6 +1015,94 @@ def _build_codelists(doc: LineDict, path: Path, findings: Findings, root: Path) 
             ),
         )
     return out
+
+
+def _with_release_terms(
+    codelists: dict[str, Codelist],
+    doc: LineDict,
+    settings: LineDict | None,
+    specs: Path,
+    findings: Findings,
+    root: Path,
+) -> dict[str, Codelist]:
+    """The codelists naming a CT `release` with their terms, C-codes and decodes from that release file
+    (study.yaml `ct_files`): all of the release codelist's terms when the codelist lists none, else its own
+    terms completed. A file that cannot be read or a release not declared is SPEC051; a codelist C-code not
+    in the release, a term not in it (unless a sponsor term) or a C-code that contradicts it SPEC052;
+    `extensible` or the name differing from the release SPEC053 (a warning)."""
+    path = specs / "codelists.yaml"
+    files = dict((settings or {}).get("ct_files") or {})
+    out = dict(codelists)
+    for i, c in enumerate(doc["codelists"]):
+        name = c.get("release")
+        codelist = out.get(c["id"])
+        if not name or codelist is None:
+            continue
+        line, key = doc["codelists"].line_of(i), f"codelists[{i}]({c['id']}).release"
+        if name not in files:
+            declared = ", ".join(files) or "none"
+            message = f"release {name!r} is not one of study.yaml's ct_files ({declared})"
+            findings.add(_spec_finding("SPEC051", path, root, line, key, message))
+            continue
+        release_path = Path(files[name]) if Path(files[name]).is_absolute() else specs / files[name]
+        try:
+            release = read_ct_release(release_path)
+        except CtReleaseError as exc:
+            findings.add(_spec_finding("SPEC051", path, root, line, key, str(exc)))
+            continue
+        ref = release.codelists.get(str(c["code"]))
+        if ref is None:
+            message = f"codelist {c['code']} is not in the CT release {release_path.name}"
+            findings.add(_spec_finding("SPEC052", path, root, line, key, message))
+            continue
+        if bool(c["extensible"]) != ref.extensible:
+            findings.add(
+                Finding(
+                    code="SPEC053",
+                    severity=Severity.WARNING,
+                    message=f"codelist {c['id']} says extensible: {bool(c['extensible'])}; "
+                    f"{release_path.name} says {'Yes' if ref.extensible else 'No'}",
+                    variable=f"codelists[{i}]({c['id']}).extensible",
+                    file=_rel(path, root),
+                    line=line,
+                )
+            )
+        out[c["id"]] = replace(
+            codelist, terms=_release_terms(codelist, ref, c, release_path, path, findings, root)
+        )
+    return out
+
+
+def _release_terms(
+    codelist: Codelist,
+    ref: ReleaseCodelist,
+    doc: LineDict,
+    release_path: Path,
+    path: Path,
+    findings: Findings,
+    root: Path,
+) -> tuple[Term, ...]:
+    if not codelist.terms:
+        return tuple(Term(value=t.value, code=t.code, decode=t.decode) for t in ref.terms)
+    by_value = {t.value: t for t in ref.terms}
+    out = []
+    for j, term in enumerate(codelist.terms):
+        line, key = doc["terms"].line_of(j), f"{codelist.id}.terms[{j}]"
+        found = by_value.get(term.value)
+        if found is None:
+            if not term.sponsor:
+                message = (
+                    f"term {term.value!r} is not a term of {ref.code} ({ref.submission_value}) in "
+                    f"{release_path.name}; mark a sponsor term `sponsor: true`"
+                )
+                findings.add(_spec_finding("SPEC052", path, root, line, key, message))
+            out.append(term)
+            continue
+        if term.code and term.code != found.code:
+            message = f"term {term.value!r} has C-code {term.code}; the release says {found.code}"
+            findings.add(_spec_finding("SPEC052", path, root, line, key, message))
+        out.append(replace(term, code=term.code or found.code, decode=term.decode or found.decode))
+    return tuple(out)
 
 
 def _with_spreadsheet_terms(
@@ -1100,6 +1193,8 @@ def _check_codelists_have_terms(
     """SPEC050 for a codelist with neither terms (its own or a spreadsheet's) nor an external dictionary."""
     for i, c in enumerate(doc["codelists"]):
         codelist = codelists.get(c["id"])
+        if c.get("release"):
+            continue  # its terms come from the release; a release that cannot give them is SPEC051/SPEC052
         if codelist is not None and not codelist.terms and not codelist.is_external:
             findings.add(
                 _spec_finding(
