@@ -8,7 +8,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,6 +69,26 @@ def staged_files(folder: Path) -> Iterator[Path]:
         folder.mkdir(exist_ok=True)
         for item in sorted(work.iterdir()):
             os.replace(item, folder / item.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_files_together(folder: Path, files: dict[str, str], remove: Iterable[Path] = ()) -> None:
+    """UTF-8 text files (paths relative to ``folder``, in sub-folders too) as one set: all written into a
+    temporary folder beside ``folder`` first, then the files of ``remove`` deleted and every file moved
+    into place, so that a failure while writing leaves ``folder`` as it was."""
+    folder = Path(folder)
+    folder.absolute().parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.absolute().parent))
+    try:
+        for rel, text in files.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_text(text, encoding="utf-8")
+        for old in remove:
+            Path(old).unlink(missing_ok=True)
+        for rel in files:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(work / rel, folder / rel)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

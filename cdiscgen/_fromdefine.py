@@ -16,8 +16,6 @@ terms the data did not use, and everything of study.yaml and mappings/.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
@@ -26,9 +24,11 @@ from typing import Any
 
 from lxml import etree
 
+from cdiscgen._atomic import write_files_together
 from cdiscgen._schemas import CODELIST_SCHEMA, DATA_TYPES, ORIGINS, ROLES
 from cdiscgen._specs import is_one_record_per_subject
 from cdiscgen._specyaml import codelists_lines, dataset_lines, define_lines, text_of
+from cdiscgen._yaml import plain as _plain
 
 __all__ = ["DefineImport", "specs_from_define"]
 
@@ -602,14 +602,6 @@ def _with_study_codelists(from_define: list[dict], path: Path, result: DefineImp
     return sorted(out, key=lambda c: c["id"])
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
 def _merge_codelist(codelists: dict[str, dict], codelist: dict, reader: _Reader) -> None:
     """A codelist of a second define: the terms it adds join those of the first (an SDTM and an ADaM
     define list the terms their own data used)."""
@@ -738,7 +730,10 @@ def specs_from_define(defines: list[Path], out_dir: Path | str, *, replace: bool
             "specs/study.yaml is the new-study template with the define's study name, description and "
             "protocol: the design, visits, cut-off and rules are TODO; mappings/ is empty"
         )
-    _write(out_dir, files, replace)
+    old = [*specs.glob("sdtm/*.yaml"), *specs.glob("adam/*.yaml")] if replace else []
+    write_files_together(
+        out_dir, files, remove=[p for p in old if p.relative_to(out_dir).as_posix() not in files]
+    )
     result.files = sorted(files)
     return result
 
@@ -763,23 +758,3 @@ def _study_yaml(readers: list[_Reader]) -> str:
                 + text[line.end() :]
             )
     return text
-
-
-def _write(out_dir: Path, files: dict[str, str], replace: bool) -> None:
-    """All files or none: written to a folder beside OUT_DIR, then moved in."""
-    out_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.from-define.", dir=out_dir.absolute().parent))
-    try:
-        for rel, text in files.items():
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            (work / rel).write_text(text, encoding="utf-8")
-        specs = out_dir / "specs"
-        if replace:
-            for old in [*specs.glob("sdtm/*.yaml"), *specs.glob("adam/*.yaml")]:
-                old.unlink()
-        for rel in files:
-            target = out_dir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            (work / rel).replace(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cdiscgen._atomic import write_files_together
 
 __all__ = ["OakImport", "mappings_from_oak"]
 
@@ -158,7 +158,7 @@ def mappings_from_oak(
     existing = [out_dir / rel for rel in files if (out_dir / rel).exists()]
     if existing and not replace:
         raise FileExistsError(f"{existing[0]} exists; pass --replace to replace it")
-    _write(out_dir, files)
+    write_files_together(out_dir, files)
     result.files = sorted(files)
     return result
 
@@ -412,17 +412,3 @@ def _ordinal(text: str) -> tuple[float, ...]:
         return tuple(float(p) for p in text.split("."))
     except ValueError:
         return (float("inf"),)
-
-
-def _write(out_dir: Path, files: dict[str, str]) -> None:
-    out_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.from-oak.", dir=out_dir.absolute().parent))
-    try:
-        for rel, text in files.items():
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            (work / rel).write_text(text, encoding="utf-8")
-        for rel in files:
-            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (work / rel).replace(out_dir / rel)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

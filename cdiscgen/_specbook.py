@@ -26,7 +26,7 @@ from typing import Any
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._schemas import CODELIST_SCHEMA, VALUE_LEVEL_SCHEMA, VARIABLE_SCHEMA
-from cdiscgen._specs import SpecError, check_study, resolve_study_dir
+from cdiscgen._specs import SpecError, check_stage_specs, check_study, resolve_study_dir
 from cdiscgen._specyaml import Lines, codelists_lines, dataset_lines, define_lines, text_of
 from cdiscgen._yaml import load_yaml
 
@@ -927,7 +927,9 @@ def _check_study_sheet(sheets: dict[str, _Sheet], files: dict[str, str], problem
 
 def _check_written(work: Path, built: _Built, problems: _Problems) -> None:
     """check-specs on the written folder; each finding traced back to the cell behind its line."""
-    _, findings = check_study(work)
+    study, findings = check_study(work)
+    if study is not None:
+        findings.extend(check_stage_specs(study))
     for finding in findings.at_least(Severity.ERROR):
         owners = built.lines.get(finding.file or "")
         owner = owners[finding.line - 1] if owners and finding.line and finding.line <= len(owners) else None

@@ -32,6 +32,7 @@ from cdiscgen._schemas import (
     STUDY_FILE_SCHEMA,
 )
 from cdiscgen._yaml import LineDict, LineList, YamlSyntaxError, load_yaml
+from cdiscgen._yaml import plain as _plain
 
 log = logging.getLogger(__name__)
 
@@ -504,6 +505,23 @@ def load_study(study_dir: Path | str | None = None) -> Study:
     return study
 
 
+def check_stage_specs(study: Study) -> list[Finding]:
+    """The checks each stage owns for its own spec files (mapping specs, trial design, ADaM parameter
+    definitions): with check_study, what `cdiscgen check-specs` reports."""
+    import importlib
+
+    out: list[Finding] = []
+    for module_name, function_name in (
+        ("sdtm", "check_mapping_specs"),
+        ("sdtm", "check_trial_design"),
+        ("adam", "check_parameter_specs"),
+    ):
+        check = getattr(importlib.import_module(module_name), function_name, None)
+        if check is not None:
+            out.extend(check(study.root) if module_name == "adam" else check(study))
+    return out
+
+
 def read_dataset_spec_file(path: Path | str) -> DatasetSpec:
     """One dataset spec file (specs/sdtm or specs/adam), schema-validated, without loading the whole
     study (a stage that needs only its own datasets' metadata). Raises SpecError naming file and line."""
@@ -889,14 +907,6 @@ def _locate(doc: Any, path: Sequence[Any]) -> tuple[int | None, str]:
     for k in keys:
         dotted += f"[{k}]" if k[:1].isdigit() else (f".{k}" if dotted else k)
     return line, dotted
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 def _method(m: dict) -> MethodSpec:

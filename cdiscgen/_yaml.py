@@ -92,6 +92,15 @@ MAX_EXPANDED_NODES = 1_000_000
 MAX_DEPTH = 200
 
 
+def plain(node: Any) -> Any:
+    """A loaded tree as plain dicts and lists (without line numbers): what a writer or a pickle takes."""
+    if isinstance(node, dict):
+        return {k: plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    return node
+
+
 def load_yaml(path: Path) -> Any:
     """Load one YAML document safely, keeping line numbers; syntax errors name file and line. A file that
     is not UTF-8, nests deeper than MAX_DEPTH or expands through aliases past MAX_EXPANDED_NODES is refused

@@ -18,7 +18,7 @@ import click
 from cdiscgen import __version__
 from cdiscgen._atomic import InterruptedAfterSwap
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._specs import SpecError, check_study, init_study, resolve_study_dir
+from cdiscgen._specs import SpecError, check_stage_specs, check_study, init_study, resolve_study_dir
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -165,7 +165,7 @@ def check_specs_command(study_dir: Path | None) -> None:
     root = resolve_study_dir(study_dir)
     study, findings = check_study(root)
     if study is not None:
-        findings.extend(_stage_spec_checks(study))
+        findings.extend(check_stage_specs(study))
     for finding in findings.sorted():
         click.echo(str(finding), err=finding.severity >= Severity.ERROR)
     errors = findings.at_least(Severity.ERROR)
@@ -176,21 +176,6 @@ def check_specs_command(study_dir: Path | None) -> None:
     click.echo(
         f"specs OK: {root} ({datasets} datasets, {len(study.codelists) if study else 0} codelists, {warnings} warning(s))"
     )
-
-
-def _stage_spec_checks(study: Any) -> list[Finding]:
-    """The checks each stage owns for its own spec files (mapping specs, ADaM parameter definitions)."""
-    out: list[Finding] = []
-    for module_name, function_name in (
-        ("sdtm", "check_mapping_specs"),
-        ("sdtm", "check_trial_design"),
-        ("adam", "check_parameter_specs"),
-    ):
-        module = __import__(module_name)
-        check = getattr(module, function_name, None)
-        if check is not None:
-            out.extend(check(study.root) if module_name == "adam" else check(study))
-    return out
 
 
 def _findings_exit(findings: Any, fail_on: str) -> int:
@@ -591,7 +576,8 @@ def batch_command(
 
 @main.group("spec")
 def spec_group() -> None:
-    """Study specs as a spreadsheet (Pinnacle 21 specification layout) and back."""
+    """Study specs to and from a workbook (Pinnacle 21 specification layout), from Define-XML 2.1, from
+    an sdtm.oak specification."""
 
 
 @spec_group.command("export")

@@ -228,3 +228,20 @@ def test_export_refuses_a_study_with_spec_errors(tmp_path):
     assert result.exit_code == 2
     assert "SEX2" in result.output
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_a_mapping_error_is_named_at_its_line_of_the_mapping_sheet(darpal_book, tmp_path):
+    book = load_workbook(darpal_book)
+    sheet = book["Mapping DM"]
+    text = _column(sheet, "Text")
+    row = next(
+        r
+        for r in range(2, sheet.max_row + 1)
+        if "SUBJID: {assign: SUBJECT}" in (sheet[f"{text}{r}"].value or "")
+    )
+    sheet[f"{text}{row}"] = sheet[f"{text}{row}"].value.replace("assign", "asign")
+    book.save(tmp_path / "bad.xlsx")
+    result = _import(tmp_path / "bad.xlsx", tmp_path / "study")
+    assert result.exit_code == 2
+    assert f"Mapping DM!{text}{row}:" in result.output and "asign" in result.output
+    assert not (tmp_path / "study").exists()
