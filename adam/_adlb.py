@@ -248,7 +248,8 @@ def derive_adlb(
     kdt = flc[flc["PARAMCD"] == "KAPPA"].set_index(["USUBJID", "_AKEY"])["ADT"]
     wide = wide.join(meta)
     wide["ADT"] = kdt.reindex(wide.index).fillna(wide["ADT"])
-    lim = flc.groupby(["USUBJID", "_AKEY"])["ALIMFL"].agg(lambda s: "Y" if (s == "Y").any() else "")
+    limited = (flc["ALIMFL"] == "Y").groupby([flc["USUBJID"], flc["_AKEY"]]).any()
+    lim = limited.map({True: "Y", False: ""})
     wide["ALIMFL"] = lim.reindex(wide.index).fillna("")
     wide = wide.reset_index()
     wide["RATIO"] = wide["KAPPA"] / wide["LAMBDA"]

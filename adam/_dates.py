@@ -35,7 +35,27 @@ def compute_date_parts(
     if variable not in frame.columns:
         empty = pd.Series(np.nan, index=frame.index, dtype="float64")
         return empty, empty.copy(), empty.copy()
-    text = _text(frame[variable])
+    # A date column repeats few values many times (visit dates): each distinct text is parsed once.
+    codes, distinct = pd.factorize(_text(frame[variable]).to_numpy(dtype=object))
+    days, year, month, bad = _parse_dates(pd.Series(distinct, dtype="str"))
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy()[codes])[0])
+        usubjid = str(frame["USUBJID"].iloc[pos]) if "USUBJID" in frame.columns else None
+        raise AdamInputError(
+            f"malformed ISO 8601 date {distinct[codes[pos]]!r}",
+            dataset=dataset,
+            variable=variable,
+            usubjid=usubjid,
+        )
+
+    def spread(values: pd.Series) -> pd.Series:
+        return pd.Series(values.to_numpy(dtype="float64")[codes], index=frame.index, dtype="float64")
+
+    return spread(days), spread(year), spread(month)
+
+
+def _parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(SAS days, year, month, malformed) of distinct ISO 8601 texts ("" = missing)."""
     present = text != ""
     ok = text.str.match(_ISO) | text.str.fullmatch(PLACEHOLDER) | ~present
     # the date known from the start (a placeholder form such as 2024-03--T10:20 is the partial 2024-03)
@@ -44,17 +64,11 @@ def compute_date_parts(
     parsed = pd.to_datetime(date_part.where(complete, None), format="%Y-%m-%d", errors="coerce")
     month = pd.to_numeric(date_part.str.slice(5, 7).where(date_part.str.len() >= 7, None), errors="coerce")
     bad = ~ok | (complete & parsed.isna()) | (month.notna() & ~month.between(1, 12))
-    if bad.any():
-        pos = int(np.flatnonzero(bad.to_numpy())[0])
-        usubjid = str(frame["USUBJID"].iloc[pos]) if "USUBJID" in frame.columns else None
-        raise AdamInputError(
-            f"malformed ISO 8601 date {text.iloc[pos]!r}", dataset=dataset, variable=variable, usubjid=usubjid
-        )
     days = ((parsed - SAS_EPOCH).dt.days).astype("float64")
     year = pd.to_numeric(date_part.str.slice(0, 4).where(date_part != "", None), errors="coerce").astype(
         "float64"
     )
-    return days, year, month.astype("float64")
+    return days, year, month.astype("float64"), bad
 
 
 def compute_sas_date(frame: pd.DataFrame, variable: str, *, dataset: str) -> pd.Series:

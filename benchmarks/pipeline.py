@@ -12,6 +12,12 @@ the main process and its workers together are printed too.
 `--check-whole` then runs the same study unpartitioned and says whether every output file is the same,
 byte for byte (run.json aside: its timings differ).
 
+`--save-baseline FILE` stores this run's figures (seconds and peak RSS per stage, total, the 40-subject run)
+and the SHA-256 of every output file; a later run prints its figures beside the stored ones and says
+whether every output file is byte for byte the baseline's (`--baseline FILE`; by default
+benchmarks/baselines/pipeline-<subjects>.json when it exists and the run is not partitioned). A baseline
+states the commit and machine it was measured on.
+
 Targets (issue 8, 2-core machine): 10,000 subjects in under 3 minutes, peak memory under 4 GB,
 output under 3 GB; the default 40-subject run in under 15 seconds including start-up.
 """
@@ -19,7 +25,9 @@ output under 3 GB; the default 40-subject run in under 15 seconds including star
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import resource
 import shutil
 import subprocess
@@ -131,6 +139,56 @@ def compare_with_whole(args: argparse.Namespace, files: dict[str, str]) -> None:
         shutil.rmtree(whole_out, ignore_errors=True)
 
 
+def load_baseline(args: argparse.Namespace) -> dict | None:
+    path = args.baseline
+    if path is None and not args.partition_subjects:
+        default = Path(__file__).resolve().parent / "baselines" / f"pipeline-{args.subjects}.json"
+        path = default if default.is_file() else None
+    if path is None:
+        return None
+    baseline = json.loads(path.read_text())
+    if (baseline["subjects"], baseline["seed"], baseline["sites"]) != (args.subjects, args.seed, args.sites):
+        sys.exit(f"{path}: a baseline of {baseline['subjects']} subjects, seed {baseline['seed']}, "
+                 f"{baseline['sites']} sites; this run differs")  # fmt: skip
+    return baseline
+
+
+def compare_files(baseline: dict, files: dict[str, str]) -> None:
+    """Every output file's SHA-256 against the baseline's (run.json aside: its timings differ)."""
+    theirs = {k: v for k, v in baseline["files"].items() if k != "run.json"}
+    mine = {k: v for k, v in files.items() if k != "run.json"}
+    differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    verdict = "byte for byte the baseline's" if not differing else f"DIFFERENT: {', '.join(differing[:10])}"
+    print(f"output files: {len(mine)}, {verdict}")
+
+
+def save_baseline(
+    args: argparse.Namespace, recorder: Recorder, total: float, peak_gb: float, run40: float, files: dict
+) -> None:
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
+    baseline = {
+        "subjects": args.subjects,
+        "seed": args.seed,
+        "sites": args.sites,
+        "commit": commit or "unknown",
+        "measured": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "total_s": round(total, 2),
+        "peak_rss_gb": round(peak_gb, 2),
+        "run40_s": round(run40, 2),
+        "stages": {
+            name: {"seconds": round(seconds, 2), "peak_gb": round(recorder.peak.get(name, 0) / 1024**3, 2)}
+            for name, seconds in recorder.seconds.items()
+        },
+        "files": dict(sorted(files.items())),
+    }
+    args.save_baseline.parent.mkdir(parents=True, exist_ok=True)
+    args.save_baseline.write_text(json.dumps(baseline, indent=1) + "\n")
+    print(f"baseline stored: {args.save_baseline}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,7 +205,10 @@ def main() -> None:
     parser.add_argument(
         "--check-whole", action="store_true", help="compare the files with those of an unpartitioned run"
     )
+    parser.add_argument("--baseline", type=Path, default=None, help="figures to print beside this run's")
+    parser.add_argument("--save-baseline", type=Path, default=None, help="store this run's figures here")
     args = parser.parse_args()
+    baseline = load_baseline(args)
 
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -172,17 +233,23 @@ def main() -> None:
     partitions = f", partitions of {args.partition_subjects:,}" if args.partition_subjects else ""
     partitions += f" on {args.workers} worker processes" if args.workers > 1 else ""
     print(f"\ncdiscgen run, {args.subjects:,} subjects, {args.sites} sites{partitions}")
-    print(f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'start RSS GB':>14}{'peak RSS GB':>14}")
+    before = baseline.get("stages", {}) if baseline else {}
+    extra = f"{'baseline s':>12}{'baseline peak':>15}" if baseline else ""
+    print(
+        f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'start RSS GB':>14}{'peak RSS GB':>14}{extra}"
+    )
     for name, seconds in recorder.seconds.items():
         rows = recorder.rows.get(name)
         rate = f"{rows / seconds:,.0f}" if rows and seconds > 0 else ""
         began = f"{recorder.start.get(name, 0) / 1024**3:.2f}"
         peak = f"{recorder.peak.get(name, 0) / 1024**3:.2f}"
+        old = before.get(name)
+        then = f"{old['seconds']:>12.2f}{old['peak_gb']:>15.2f}" if old else ""
         print(
             f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}{began:>14}"
-            f"{peak:>14}"
+            f"{peak:>14}{then}"
         )
-    print(f"{'total':<14}{total:>10.2f}")
+    print(f"{'total':<14}{total:>10.2f}" + (f"   baseline {baseline['total_s']:.2f} s" if baseline else ""))
     print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
     if args.workers > 1:
         print(
@@ -201,6 +268,15 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "cdiscgen.cli", "-q", "run", "--out", str(small)], check=False)
     cli_seconds = time.perf_counter() - t0
     print(f"default 40-subject `cdiscgen run` incl. start-up: {cli_seconds:.2f} s")
+    if baseline:
+        print(
+            f"baseline ({baseline['commit']}, {baseline['measured']}): total {baseline['total_s']:.1f} s, "
+            f"peak RSS {baseline['peak_rss_gb']:.2f} GB, 40-subject run {baseline['run40_s']:.2f} s; "
+            f"this run {total / baseline['total_s']:.2f}x the time"
+        )
+        compare_files(baseline, result.files)
+    if args.save_baseline:
+        save_baseline(args, recorder, total, peak_gb, cli_seconds, result.files)
     print(
         f"pipeline subjects={args.subjects} total_s={total:.1f} peak_rss_gb={peak_gb:.2f} "
         f"disk_gb={disk_gb:.2f} run40_s={cli_seconds:.1f}"
