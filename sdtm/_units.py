@@ -193,8 +193,10 @@ def _round_one(value: float, decimals: float) -> float:
 
 def _fmt(values: np.ndarray) -> pd.Series:
     """Numbers (already rounded) as short text: shortest round-trip form, no trailing '.0'."""
-    s = pd.Series(values).map(lambda x: "" if np.isnan(x) else np.format_float_positional(float(x), trim="-"))
-    return s.str.replace(r"^-0$", "0", regex=True).astype("str")
+    codes, distinct = pd.factorize(np.asarray(values, dtype=float), use_na_sentinel=False)
+    texts = ["" if np.isnan(x) else np.format_float_positional(float(x), trim="-") for x in distinct]
+    texts = ["0" if t == "-0" else t for t in texts]
+    return pd.Series(np.array(texts, dtype=object)[codes] if len(codes) else [], dtype="str")
 
 
 def derive_standard_units(

@@ -109,7 +109,11 @@ def derive_visit(
     out = df.copy()
     if VISITCODE not in out.columns:
         return out, []
-    code = _normalise(out[VISITCODE])
+    # codes repeat on every record of a visit: each distinct collected code is normalised once
+    raw_codes, raw_distinct = pd.factorize(out[VISITCODE].fillna("").astype("str"), use_na_sentinel=False)
+    normalised = _normalise(pd.Series(raw_distinct, dtype="str"))
+    code = pd.Series(normalised.to_numpy()[raw_codes], index=out.index, dtype="str")
+    keyed = pd.Series(_key(normalised).to_numpy()[raw_codes], index=out.index, dtype="str")
     by_date = list(study.unscheduled_codes)
     is_uns_row = _key(table["CODE"]).isin(by_date)
     sched = table.loc[~is_uns_row].drop_duplicates(["CODE"])[["CODE", "VISITNUM", "VISIT"]]
@@ -118,7 +122,7 @@ def derive_visit(
     # date, for those rows only (both tables hold one row per key: one match or none per row)
     codes, distinct = pd.factorize(code, use_na_sentinel=False)
     a = pd.DataFrame({"CODE": pd.Series(distinct, dtype=code.dtype)}).merge(sched, on="CODE", how="left")
-    is_uns = _key(code).isin(by_date).to_numpy()
+    is_uns = keyed.isin(by_date).to_numpy()
     at = np.flatnonzero(is_uns)
     keys = pd.DataFrame({"USUBJID": out["USUBJID"].take(at), "DATE": out["_VDATE"].take(at)})
     b = keys.merge(uns[["USUBJID", "DATE", "VISITNUM", "VISIT"]], on=["USUBJID", "DATE"], how="left")
@@ -134,7 +138,7 @@ def derive_visit(
         out["VISITDY"] = scheduled_visitnum.map(planned).astype("float").to_numpy()
     numbered = set(compute_numbered_unscheduled(pd.Series(distinct, dtype="str"), study)["CODE"])
     known = {k for v in study.visits for k in v.keys} | set(by_date) | {""}
-    bad = ~(_key(code).isin(known) | code.isin(numbered))
+    bad = ~(keyed.isin(known) | code.isin(numbered))
     findings = row_findings(
         out,
         bad,
