@@ -28,6 +28,7 @@ from cdiscgen._atomic import write_files_together
 from cdiscgen._schemas import CODELIST_SCHEMA, DATA_TYPES, ORIGINS, ROLES
 from cdiscgen._specs import is_one_record_per_subject
 from cdiscgen._specyaml import codelists_lines, dataset_lines, define_lines, text_of
+from cdiscgen._yaml import load_yaml
 from cdiscgen._yaml import plain as _plain
 
 __all__ = ["DefineImport", "specs_from_define"]
@@ -160,8 +161,8 @@ class _Reader:
                 "dataset label over 40 characters (the XPT v5 limit): kept, check-specs reports it", name
             )
         doc["structure"] = group.get(f"{{{DEF}}}Structure") or ""
-        refs = sorted(group.iterfind("odm:ItemRef", NS), key=lambda r: int(r.get("OrderNumber") or 0))
-        keyed = sorted((int(r.get("KeySequence")), r) for r in refs if r.get("KeySequence"))
+        refs = sorted(group.iterfind("odm:ItemRef", NS), key=lambda r: self._whole(r, "OrderNumber", name))
+        keyed = sorted((self._whole(r, "KeySequence", name), r) for r in refs if r.get("KeySequence"))
         doc["keys"] = [self._name(r.get("ItemOID")) for _, r in keyed]
         doc["standard"] = self._standard(group)
         domain = group.get("Domain")
@@ -194,6 +195,15 @@ class _Reader:
             doc["value_level"] = value_level
         doc["variables"] = variables
         return doc, supplemental
+
+    def _whole(self, ref: etree._Element, attribute: str, where: str) -> int:
+        """An OrderNumber or KeySequence (0 when absent); other text is an error naming it."""
+        text = ref.get(attribute) or "0"
+        if not text.strip().isdigit():
+            raise ValueError(
+                f"{self.path}:{ref.sourceline}: {where}: {attribute} {text!r} is not a whole number"
+            )
+        return int(text)
 
     def _name(self, oid: str | None) -> str:
         item = self.items.get(oid or "")
@@ -429,7 +439,7 @@ class _Reader:
             sponsor = el.get(f"{{{DEF}}}IsNonStandard") == "Yes" or alias is None
             external = el.find("odm:ExternalCodeList", NS)
             items = el.findall("odm:CodeListItem", NS) + el.findall("odm:EnumeratedItem", NS)
-            items.sort(key=lambda i: int(i.get("OrderNumber") or 0))
+            items.sort(key=lambda i: self._whole(i, "OrderNumber", f"codelist {el.get('OID')}"))
             c["extensible"] = any(i.get(f"{{{DEF}}}ExtendedValue") == "Yes" for i in items)
             c["data_type"] = (
                 el.get("DataType") if el.get("DataType") in ("text", "integer", "float") else "text"
@@ -516,8 +526,6 @@ def _with_study_datasets(datasets: dict[str, dict], specs: Path, result: DefineI
     variable name): split variable, SEQ order, notes; a variable's declared length, significant digits,
     QEVAL, text split and plausible range; Expected or Conditional where the define says Mandatory No;
     ADaM roles."""
-    from cdiscgen._yaml import load_yaml
-
     kept = Counter()
     for path in [*specs.glob("sdtm/*.yaml"), *specs.glob("adam/*.yaml")]:
         own = _plain(load_yaml(path) or {})
@@ -547,17 +555,9 @@ def _with_study_datasets(datasets: dict[str, dict], specs: Path, result: DefineI
             by = own["value_level"].get("by")
             if by and set(by) >= set(doc["value_level"]["by"]):
                 doc["value_level"]["by"] = by  # by-variables the data never filled are not in a define
-    for doc in datasets.values():
-        doc["variables"] = [_in_schema_order(v) for v in doc["variables"]]
     if kept:
         listed = ", ".join(f"{key} {n}" for key, n in sorted(kept.items()))
         result.not_carried.append(f"kept from the study's dataset specs (a define cannot say them): {listed}")
-
-
-def _in_schema_order(variable: dict) -> dict:
-    from cdiscgen._schemas import VARIABLE_SCHEMA
-
-    return {k: variable[k] for k in VARIABLE_SCHEMA if k in variable}
 
 
 def _with_study_codelists(from_define: list[dict], path: Path, result: DefineImport) -> list[dict]:
@@ -565,8 +565,6 @@ def _with_study_codelists(from_define: list[dict], path: Path, result: DefineImp
     only codelists variables name, while mappings and study.yaml use others. The define's codelist
     attributes and terms come first; the study's terms it does not list follow, and what a define cannot
     say (extensible, synonyms, conventions, notes) is the study's."""
-    from cdiscgen._yaml import load_yaml
-
     study = {c["id"]: _plain(c) for c in (load_yaml(path) or {}).get("codelists") or []}
     kept_terms = 0
     out = []

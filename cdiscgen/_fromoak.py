@@ -59,6 +59,7 @@ _OPERATORS: dict[str, dict[str, str]] = {
 }
 #: what cdiscgen's engine derives itself (from the study, DM and the visit schedule)
 _ENGINE_DERIVED = ("STUDYID", "DOMAIN", "USUBJID", "EPOCH", "VISIT", "VISITNUM", "VISITDY")
+_ASSIGN = ("ASSIGN_NO_CT", "ASSIGN_CT")
 _DATE_TOKENS = (("yyyy", "YYYY"), ("yy", "YY"), ("mmm", "MON"), ("mm", "MM"), ("dd", "DD"))
 
 
@@ -91,6 +92,7 @@ class _Source:
     not_tabulated: dict[str, str] = field(default_factory=dict)
     dates: dict[str, dict[str, Any]] = field(default_factory=dict)  # target -> {date, time, formats, row}
     conditions: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # target -> (ordinal, branch)
+    reads: set[str] = field(default_factory=set)  # the raw columns a rule, date, condition or step reads
 
 
 def read_oak_spec(path: Path) -> list[_Row]:
@@ -138,7 +140,7 @@ def mappings_from_oak(
             source.not_tabulated = {
                 column: why
                 for column, why in not_submitted.get(raw_dataset, {}).items()
-                if not _reads(source, column)
+                if column not in source.reads
             }
     files: dict[str, str] = {}
     for domain, sources in sorted(domains.items()):
@@ -199,6 +201,7 @@ def _read_row(
         if sub == "REMOVE_DUP":
             keys = [k.split(".")[-1].strip() for k in row["unduplicate_keys"].split(",") if k.strip()]
             source.steps.append({"deduplicate": {"keys": keys, "keep": "first"}})
+            source.reads.update(keys)
         elif target == "DOMAIN":
             result.derived.append(f"{domain}.DOMAIN (row {row.number})")
         else:
@@ -209,13 +212,12 @@ def _read_row(
     if algorithm == "IF_THEN_ELSE":
         _add_branch(source, row, target, sub, where, result)
         return
-    rule = _rule(row, algorithm, where, result)
-    if rule is None:
-        return
-    if rule == "DATE":
+    if _is_date(row, algorithm):
         _add_date(source, row, target, where, result)
         return
-    _set(source, target, rule, row.number, where, result)
+    rule = _rule(row, algorithm, where, result)
+    if rule is not None:
+        _set(source, target, rule, row.number, where, result)
 
 
 def _source(
@@ -234,17 +236,21 @@ def _source(
     return sources[name]
 
 
+def _is_date(row: _Row, algorithm: str) -> bool:
+    """An assignment to an ISO 8601 target: a raw date or time that joins the target's iso8601 rule."""
+    ct = row["target_sdtm_variable_controlled_terms_or_format"]
+    return algorithm in _ASSIGN and bool(row["raw_variable"]) and "ISO 8601" in ct.upper()
+
+
 def _rule(row: _Row, algorithm: str, where: str, result: OakImport) -> Any:
-    """The cdiscgen rule of an algorithm (its sub-algorithm for a condition branch); "DATE" for a date or
-    time that joins its target's iso8601 rule; None when there is no equivalent (listed)."""
+    """The cdiscgen rule of an algorithm (of the sub-algorithm of a condition branch); None when there is
+    no equivalent (listed)."""
     raw = row["raw_variable"]
     ct = row["target_sdtm_variable_controlled_terms_or_format"]
-    if algorithm in ("ASSIGN_NO_CT", "ASSIGN_CT"):
+    if algorithm in _ASSIGN:
         if not raw:
             result.not_carried.append(f"{where}: {algorithm} without a raw variable")
             return None
-        if "ISO 8601" in ct.upper():
-            return "DATE"
         rule: dict[str, Any] = {"assign": raw}
         codelist = (
             re.fullmatch(r"\(?\s*([A-Za-z][A-Za-z0-9_.]*)\s*\)?", ct) if algorithm == "ASSIGN_CT" else None
@@ -271,6 +277,8 @@ def _set(source: _Source, target: str, rule: Any, number: int, where: str, resul
         return
     source.variables[target] = rule
     source.rows_of[target] = number
+    if isinstance(rule, dict) and "assign" in rule:
+        source.reads.add(rule["assign"])
 
 
 def _add_date(source: _Source, row: _Row, target: str, where: str, result: OakImport) -> None:
@@ -285,6 +293,7 @@ def _add_date(source: _Source, row: _Row, target: str, where: str, result: OakIm
         )
         return
     spec[slot] = row["raw_variable"]
+    source.reads.add(row["raw_variable"])
     if is_time:
         if fmt.replace(" ", "").upper() not in ("HHNN", "HH:NN", "HH:MM", "HHMM"):
             result.not_carried.append(f"{where}: time format {fmt!r} read as HH:MM")
@@ -327,12 +336,19 @@ def _add_branch(source: _Source, row: _Row, target: str, sub: str, where: str, r
     column = row["condition_left_raw_variable"] or row["raw_variable"]
     if sub == "NOTSUBMITTED":
         return  # the branch that leaves the target empty: a condition without a match does that
-    then = _rule(row, sub, where, result) if sub else None
-    if then is None or then == "DATE":
-        if then == "DATE":
-            result.not_carried.append(f"{where}: a conditional date has no cdiscgen equivalent")
+    if not sub:
+        result.not_carried.append(f"{where}: IF_THEN_ELSE without a sub-algorithm (entity_sub_algorithm)")
         return
-    if isinstance(then, dict) and set(then) == {"hardcode"}:
+    if _is_date(row, sub):
+        result.not_carried.append(f"{where}: a conditional date has no cdiscgen equivalent")
+        return
+    then = _rule(row, sub, where, result)
+    if then is None:
+        return
+    source.reads.add(column)
+    if "assign" in then:
+        source.reads.add(then["assign"])
+    if set(then) == {"hardcode"}:
         then = then["hardcode"]
     source.conditions.setdefault(target, []).append(
         (row["condition_ordinal"], {"if": {"column": column, **cond}, "then": then})
@@ -363,7 +379,7 @@ def _source_doc(source: _Source, subject: str, record_id: str, result: OakImport
             )
             continue
         variables[target] = {"condition": [b for _, b in sorted(branches, key=lambda b: _ordinal(b[0]))]}
-    used = {subject, record_id}
+    used = list(dict.fromkeys([subject, record_id]))  # a set would order them by hash: not reproducible
     unread = {c: why for c, why in source.not_tabulated.items() if c not in used}
     columns = [c for c in dict.fromkeys(source.columns) if c not in unread]
     doc: dict[str, Any] = {
@@ -381,12 +397,6 @@ def _source_doc(source: _Source, subject: str, record_id: str, result: OakImport
         if key not in doc["columns"]:
             doc["columns"].append(key)
     return doc
-
-
-def _reads(source: _Source, column: str) -> bool:
-    """Whether a rule, a date, a condition or a step of the source reads the raw column."""
-    text = repr([source.variables, source.dates, source.conditions, source.steps])
-    return f"'{column}'" in text
 
 
 class _MappingDumper(yaml.SafeDumper):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._schemas import CODELIST_SCHEMA, VALUE_LEVEL_SCHEMA, VARIABLE_SCHEMA
+from cdiscgen._schemas import CODELIST_SCHEMA, VALUE_LEVEL_SCHEMA
 from cdiscgen._specs import SpecError, check_stage_specs, check_study, resolve_study_dir
 from cdiscgen._specyaml import Lines, codelists_lines, dataset_lines, define_lines, text_of
 from cdiscgen._yaml import load_yaml
@@ -40,7 +40,9 @@ class Column:
 
     header: str
     key: str
-    kind: str = "text"  # text | int | number | bool | names (comma-separated) | lines (one per line)
+    kind: str = (
+        "text"  # text | verbatim (a file's line) | int | number | bool | names (comma-separated) | lines
+    )
     width: int = 14
 
 
@@ -108,7 +110,7 @@ SHEETS: dict[str, tuple[Column, ...]] = {
         _c("Order", kind="int", width=6),
         _c("Dataset", width=10),
         _c("Variable", "variable", width=10),
-        _c("Where Clause", "where", width=36),
+        _c("Where Clause", width=36),
         _c("Label", "label", width=30),
         _c("Data Type", "type", width=10),
         _c("Codelist", "codelist", width=12),
@@ -156,12 +158,13 @@ SHEETS: dict[str, tuple[Column, ...]] = {
         _c("Kind", "kind", width=16),
         _c("Standard", "standard", width=9),
     ),
-    "Files": (_c("File", width=34), _c("Line", kind="int", width=6), _c("Text", width=110)),
+    "Files": (_c("File", width=34), _c("Line", kind="int", width=6), _c("Text", kind="verbatim", width=110)),
 }
 """The sheets of a spec workbook, in order, with their columns. Sheets "Mapping XX" (Line, Text) follow."""
 
 MAPPING_PREFIX = "Mapping "
-_MAPPING_COLUMNS = (_c("Line", kind="int", width=6), _c("Text", width=110))
+_MAPPING_COLUMNS = (_c("Line", kind="int", width=6), _c("Text", kind="verbatim", width=110))
+_TERM_COLUMNS = SHEETS["Codelists"][len(_CODELIST_COLUMNS) :]
 _REQUIRED_SHEETS = ("Datasets", "Variables", "Codelists")
 _STUDY_ATTRIBUTES = (("StudyName", "studyid"), ("StudyDescription", "title"), ("ProtocolName", "protocol"))
 _STANDARD_DIRS = {"SDTMIG": "sdtm", "ADaMIG": "adam"}
@@ -234,9 +237,15 @@ def _export_datasets(root: Path, rows: dict[str, list[list[Any]]]) -> set[str]:
                     rows["WhereClauses"].extend(
                         [clauses[where], name, var, "EQ", value] for var, value in where
                     )
-                row = _row(SHEETS["ValueLevel"], entry, Order=order, Dataset=name)
-                row[3] = clauses[where]
-                rows["ValueLevel"].append(row)
+                rows["ValueLevel"].append(
+                    _row(
+                        SHEETS["ValueLevel"],
+                        entry,
+                        Order=order,
+                        Dataset=name,
+                        **{"Where Clause": clauses[where]},
+                    )
+                )
     return covered
 
 
@@ -255,7 +264,7 @@ def _export_codelists(root: Path, rows: dict[str, list[list[Any]]]) -> None:
             continue
         terms = codelist.get("terms") or [{}]
         for order, term in enumerate(terms, 1):
-            tail = _row(SHEETS["Codelists"][len(_CODELIST_COLUMNS) :], term, Order=order if term else None)
+            tail = _row(_TERM_COLUMNS, term, Order=order if term else None)
             rows["Codelists"].append(head + tail)
 
 
@@ -429,22 +438,22 @@ def import_spec_workbook(xlsx: Path | str, out_dir: Path | str, *, replace: bool
         )
     problems = _Problems(xlsx.name)
     sheets = _read_sheets(xlsx, problems)
-    files, cells = _build_files(sheets, problems)
+    built = _build_files(sheets, problems)
     out_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.spec-import.", dir=out_dir.absolute().parent))
     try:
-        for rel, text in files.items():
+        for rel, text in built.files.items():
             target = work / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         (work / "mappings").mkdir(exist_ok=True)
-        _check_written(work, cells, problems)
+        _check_written(work, built, problems)
         if problems.items:
             raise SpecError(problems.items)
         out_dir.mkdir(exist_ok=True)
-        for part in ("specs", "mappings"):
+        for part in ("specs", "mappings"):  # the old folder moved aside (a rename), then the new one in
             if (out_dir / part).exists():
-                shutil.rmtree(out_dir / part)
+                os.replace(out_dir / part, work / f"{part}.old")
             os.replace(work / part, out_dir / part)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -507,12 +516,12 @@ def _read_sheets(xlsx: Path, problems: _Problems) -> dict[str, _Sheet]:
 def _read_cell(sheet: _Sheet, number: int, column: Column, raw: Any, problems: _Problems) -> Any:
     """A cell's value as its column's kind; None when blank or wrong (the problem is recorded)."""
     where = f"{sheet.name}!{sheet.letters.get(column.header, 'A')}{number}"
-    if raw is None or (isinstance(raw, str) and raw.strip() == "" and column.header != "Text"):
-        return None
     kind = column.kind
+    if kind == "verbatim":  # a line of a file: its leading spaces are YAML's indentation
+        return None if raw is None else str(raw)
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
     if kind == "text":
-        if column.header == "Text":
-            return str(raw)
         return (
             _number_text(raw)
             if isinstance(raw, int | float) and not isinstance(raw, bool)
@@ -606,9 +615,10 @@ class _Built:
         self.lines[rel] = owners
 
 
-def _build_files(sheets: dict[str, _Sheet], problems: _Problems) -> tuple[dict[str, str], _Built]:
+def _build_files(sheets: dict[str, _Sheet], problems: _Problems) -> _Built:
     built = _Built()
-    datasets = _build_datasets(sheets, problems)
+    methods = _methods_of(sheets, problems)
+    datasets = _build_datasets(sheets, methods, problems)
     for rel, (doc, cells_of) in datasets.items():
         built.add(rel, dataset_lines(doc), cells_of)
     codelists, cells_of = _build_codelists(sheets, problems)
@@ -621,7 +631,7 @@ def _build_files(sheets: dict[str, _Sheet], problems: _Problems) -> tuple[dict[s
             item, cells, _ = _item(sheet, number, record, problems)
             define_cells[(key, len(define_doc[key]))] = cells
             define_doc[key].append(item)
-    for item, cells in _methods_of(sheets, problems).get(None, []):
+    for item, cells in methods.get(None, []):
         define_cells[("methods", len(define_doc["methods"]))] = cells
         define_doc["methods"].append(item)
     built.add("specs/define.yaml", define_lines(define_doc), define_cells)
@@ -635,7 +645,7 @@ def _build_files(sheets: dict[str, _Sheet], problems: _Problems) -> tuple[dict[s
         built.files[rel] = text
         built.lines[rel] = owners
     _check_study_sheet(sheets, built.files, problems)
-    return built.files, built
+    return built
 
 
 def _methods_of(
@@ -650,7 +660,7 @@ def _methods_of(
 
 
 def _build_datasets(
-    sheets: dict[str, _Sheet], problems: _Problems
+    sheets: dict[str, _Sheet], methods: dict[str | None, list[tuple[dict, _Cells]]], problems: _Problems
 ) -> dict[str, tuple[dict, dict[tuple, _Cells]]]:
     """Each dataset spec file with the cells behind its items."""
     out: dict[str, tuple[dict, dict[tuple, _Cells]]] = {}
@@ -669,7 +679,7 @@ def _build_datasets(
         rel = _dataset_file(name, doc.get("standard", ""))
         out[rel] = by_name[name]
     _attach(sheets, "Variables", by_name, problems, _add_variable)
-    for name, items in _methods_of(sheets, problems).items():
+    for name, items in methods.items():
         if name is None:
             continue
         if name not in by_name:
@@ -685,7 +695,7 @@ def _build_datasets(
         "ValueLevel",
         by_name,
         problems,
-        lambda doc, cells_of, item, cells: _add_entry(doc, cells_of, item, cells, clauses, problems),
+        lambda doc, cells_of, item, cells, s: _add_entry(doc, cells_of, item, cells, s, clauses, problems),
     )
     for doc, _ in by_name.values():
         _order_keys(doc)
@@ -695,7 +705,7 @@ def _build_datasets(
 def _attach(sheets: dict[str, _Sheet], sheet_name: str, by_name: dict, problems: _Problems, add: Any) -> None:
     """Rows of a sheet with Order and Dataset columns, added to their dataset in Order."""
     sheet = sheets.get(sheet_name)
-    grouped: dict[str, list[tuple[int, int, dict, _Cells]]] = {}
+    grouped: dict[str, list[tuple[int, int, dict, _Cells, dict]]] = {}
     for number, record in sheet.rows if sheet else []:
         item, cells, structural = _item(sheet, number, record, problems)
         name = structural.get("Dataset")
@@ -709,24 +719,22 @@ def _attach(sheets: dict[str, _Sheet], sheet_name: str, by_name: dict, problems:
         if order is None:
             problems.add(cells.ref("Order"), "Order is empty")
             order = 1 << 30
-        grouped.setdefault(name, []).append((order, number, item, cells))
+        grouped.setdefault(name, []).append((order, number, item, cells, structural))
     for name, rows in grouped.items():
         doc, cells_of = by_name[name]
-        for _, _, item, cells in sorted(rows, key=lambda r: (r[0], r[1])):
-            add(doc, cells_of, item, cells)
+        for _, _, item, cells, structural in sorted(rows, key=lambda r: (r[0], r[1])):
+            add(doc, cells_of, item, cells, structural)
 
 
-def _add_variable(doc: dict, cells_of: dict, item: dict, cells: _Cells) -> None:
+def _add_variable(doc: dict, cells_of: dict, item: dict, cells: _Cells, _structural: dict) -> None:
     variables = doc.setdefault("variables", [])
     cells_of[("variables", len(variables))] = cells
-    variables.append({k: item[k] for k in VARIABLE_SCHEMA if k in item})
+    variables.append(item)  # the writer puts its keys in order
 
 
-def _where_clauses(
-    sheets: dict[str, _Sheet], problems: _Problems
-) -> dict[str, tuple[dict[str, str], str | None]]:
-    """Where clause ID -> its conditions (variable -> value) and dataset."""
-    out: dict[str, tuple[dict[str, str], str | None]] = {}
+def _where_clauses(sheets: dict[str, _Sheet], problems: _Problems) -> dict[str, dict[str, str]]:
+    """Where clause ID -> its conditions (variable -> value)."""
+    out: dict[str, dict[str, str]] = {}
     sheet = sheets.get("WhereClauses")
     for number, record in sheet.rows if sheet else []:
         _, cells, s = _item(sheet, number, record, problems)
@@ -740,7 +748,7 @@ def _where_clauses(
                 f"comparator {s['Comparator']!r} is not supported; a value-level condition is an equality (EQ)",
             )
             continue
-        conditions, _ = out.setdefault(s["ID"], ({}, s["Dataset"]))
+        conditions = out.setdefault(s["ID"], {})
         if s["Variable"] in conditions:
             problems.add(cells.ref("Variable"), f"where clause {s['ID']} names {s['Variable']} twice")
         conditions[s["Variable"]] = s["Value"] or ""
@@ -748,9 +756,16 @@ def _where_clauses(
 
 
 def _add_entry(
-    doc: dict, cells_of: dict, item: dict, cells: _Cells, clauses: dict, problems: _Problems
+    doc: dict,
+    cells_of: dict,
+    item: dict,
+    cells: _Cells,
+    structural: dict,
+    clauses: dict[str, dict[str, str]],
+    problems: _Problems,
 ) -> None:
-    clause_id = item.pop("where", None)
+    clause_id = structural.get("Where Clause")
+    cells.columns["where"] = cells.columns["Where Clause"]  # a finding on `where` points at the clause
     if clause_id is None:
         problems.add(cells.ref("where"), "Where Clause is empty")
         return
@@ -766,7 +781,7 @@ def _add_entry(
         return
     entries = level.setdefault("entries", [])
     cells_of[("value_level", "entries", len(entries))] = cells
-    entry = {"where": dict(clauses[clause_id][0]), **item}
+    entry = {"where": dict(clauses[clause_id]), **item}
     entries.append({k: entry[k] for k in VALUE_LEVEL_SCHEMA["entries"]["schema"]["schema"] if k in entry})
 
 
@@ -786,9 +801,7 @@ def _build_codelists(
     sheet = sheets.get("Codelists")
     for number, record in sheet.rows if sheet else []:
         head, cells, _ = _item(sheet, number, record, problems, head_columns)
-        term, term_cells, structural = _item(
-            sheet, number, record, problems, SHEETS["Codelists"][len(head_columns) :]
-        )
+        term, term_cells, structural = _item(sheet, number, record, problems, _TERM_COLUMNS)
         cells.columns |= {k: v for k, v in term_cells.columns.items() if k not in ("code", "sponsor")}
         cells.columns |= {"terms": term_cells.columns.get("value", "A")}
         cid = head.get("id")

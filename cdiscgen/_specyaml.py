@@ -35,11 +35,11 @@ VARIABLE_KEYS = (
 )  # fmt: skip
 
 
-def flow(value: Any) -> str:
-    """A value as one line of YAML flow style (quoted only where YAML needs it)."""
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=1 << 30)
-    text = text.rstrip("\n")
-    return text[: -len("...")].rstrip() if text.endswith("\n...") else text
+def flow(value: dict | list) -> str:
+    """A mapping or list as one line of YAML flow style (quoted only where YAML needs it)."""
+    return yaml.safe_dump(
+        value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=1 << 30
+    ).rstrip("\n")
 
 
 def _scalar(key: str, value: Any, indent: str) -> list[str]:

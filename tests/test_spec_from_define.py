@@ -181,3 +181,19 @@ def test_a_new_folder_gets_the_template_study_yaml_with_the_defines_names(flag, 
     assert study["studyid"] == names.find(f"{ODM}StudyName").text
     assert study["protocol"] == names.find(f"{ODM}ProtocolName").text
     assert study["title"] == names.find(f"{ODM}StudyDescription").text
+
+
+def test_an_order_number_that_is_not_a_number_is_named_with_its_line(tmp_path):
+    text = refdata_path("sdtm-msg-2.0", "define.xml").read_text(encoding="utf-8")
+    first = text.index('OrderNumber="1"', text.index("<ItemGroupDef"))
+    bad = tmp_path / "define.xml"
+    bad.write_text(
+        text[:first] + 'OrderNumber="one"' + text[first + len('OrderNumber="1"') :], encoding="utf-8"
+    )
+    line = text[:first].count("\n") + 1
+    result = _from_define([bad], tmp_path / "out")
+    assert result.exit_code == 2
+    assert (
+        f"define.xml:{line}:" in result.output and "OrderNumber 'one' is not a whole number" in result.output
+    )
+    assert not (tmp_path / "out").exists()

@@ -192,3 +192,23 @@ def test_rows_without_an_equivalent_are_listed_and_a_bad_spec_is_refused(tmp_pat
     )
     assert not (tmp_path / "t").exists()
     shutil.rmtree(tmp_path / "s")
+
+
+def test_the_mappings_are_the_same_bytes_whatever_the_hash_seed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    spec = tmp_path / "oak_spec.csv"
+    _write_spec(spec)
+    written = []
+    for seed in map(
+        str, range(8)
+    ):  # a set of two names takes either order: 8 seeds all agree by chance 1/128
+        out = tmp_path / f"s{seed}"
+        subprocess.run(
+            [sys.executable, "-m", "cdiscgen.cli", "spec", "from-oak", str(spec), "--out", str(out), "--subject", "SUBJNO", "--record-id", "RECID"],
+            check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
+        written.append((out / "mappings" / "dm.yaml").read_bytes())
+    assert len(set(written)) == 1
