@@ -1039,7 +1039,7 @@ def _with_release_terms(
     (study.yaml `ct_files`): all of the release codelist's terms when the codelist lists none, else its own
     terms completed. A file that cannot be read or a release not declared is SPEC051; a codelist C-code not
     in the release, a term not in it (unless a sponsor term) or a C-code that contradicts it SPEC052;
-    `extensible` or the name differing from the release SPEC053 (a warning)."""
+    `extensible` differing from the release SPEC053 (a warning)."""
     path = specs / "codelists.yaml"
     files = dict((settings or {}).get("ct_files") or {})
     out = dict(codelists)
