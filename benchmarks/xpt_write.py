@@ -1,9 +1,11 @@
-"""XPT v5 write speed: our writer vs pyreadstat.write_xport vs pyarrow parquet, on an LB-like frame; and
-our Dataset-JSON 1.1 / NDJSON writers on the same frame.
+"""XPT v5 write speed: our writer vs pyreadstat.write_xport vs pyarrow parquet vs a plain write of the bytes
+our writer produced (the disk's floor), on an LB-like frame; and our Dataset-JSON 1.1 / NDJSON writers on the
+same frame.
 
-Usage: python benchmarks/xpt_write.py [--rows N] [--runs 3]
+Usage: python benchmarks/xpt_write.py [--rows N] [--runs 5]
 Prints rows/s (median of the runs) and peak traced memory for each writer, the ratios, and as last line
-`xpt_write rows=N ours_rows_s=A pyreadstat_rows_s=B parquet_rows_s=C json_rows_s=D ndjson_rows_s=E`.
+`xpt_write rows=N ours_rows_s=A pyreadstat_rows_s=B parquet_rows_s=C plain_rows_s=P json_rows_s=D
+ndjson_rows_s=E`.
 """
 
 from __future__ import annotations
@@ -82,8 +84,10 @@ def _rss() -> int:
 
 
 def measure(fn, runs: int) -> tuple[float, int, int]:
-    """Median seconds of `runs` calls; for one extra call, the peak growth of the resident set (sampled
-    every 2 ms: it sees arrow's and C libraries' memory, which tracemalloc does not) and tracemalloc's peak."""
+    """Median seconds of `runs` calls after one warm-up call; for one extra call, the peak growth of the
+    resident set (sampled every 2 ms: it sees arrow's and C libraries' memory, which tracemalloc does not)
+    and tracemalloc's peak."""
+    fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -111,10 +115,22 @@ def measure(fn, runs: int) -> tuple[float, int, int]:
     return statistics.median(times), max(peak_rss[0], _rss()) - base, traced
 
 
+def interleaved(fns: dict[str, object], runs: int) -> dict[str, float]:
+    """Median seconds of each function over `runs` rounds that call them in turn, so that every one meets
+    the same state of the page cache and of the disk's write-back (which drifts between runs)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     frame, variables = make_frame(args.rows)
     frame_bytes = int(frame.memory_usage(deep=True).sum())
@@ -138,8 +154,9 @@ def main() -> None:
             source_system=("cdiscgen", "bench"),
             item_group_oid="IG.LB",
         )
-        writers = {
-            "ours": lambda: write_xpt(
+
+        def ours() -> None:
+            write_xpt(
                 frame,
                 folder / "lb.xpt",
                 dataset="LB",
@@ -147,11 +164,17 @@ def main() -> None:
                 variables=variables,
                 profile=FDA,
                 created=created,
-            ),
+            )
+
+        ours()
+        xpt_bytes = (folder / "lb.xpt").read_bytes()
+        writers = {
+            "ours": ours,
             "pyreadstat": lambda: pyreadstat.write_xport(
                 frame, str(folder / "lb_rs.xpt"), table_name="LB", column_labels=labels, file_format_version=5
             ),
             "parquet": lambda: pq.write_table(table, folder / "lb.parquet"),
+            "plain": lambda: (folder / "lb_plain.xpt").write_bytes(xpt_bytes),
             "json": lambda: write_dataset_json(frame, folder / "lb.json", **json_args),
             "ndjson": lambda: write_dataset_ndjson(frame, folder / "lb.ndjson", **json_args),
         }
@@ -164,15 +187,22 @@ def main() -> None:
                 f"peak RSS growth {peak / 2**20:8.1f} MiB ({peak / frame_bytes:.2f}x frame)  "
                 f"tracemalloc peak {traced / 2**20:.1f} MiB"
             )
+        paired = interleaved({"ours": writers["ours"], "plain": writers["plain"]}, args.runs)
+        print(
+            f"ours and the plain write in turns: {paired['ours']:.3f} s and {paired['plain']:.3f} s "
+            f"(ours takes {paired['ours'] / paired['plain']:.2f}x the plain write)"
+        )
         sizes = {name: (folder / name).stat().st_size / 2**20 for name in ("lb.xpt", "lb.json", "lb.ndjson")}
         print("sizes: " + ", ".join(f"{name} {size:.1f} MiB" for name, size in sizes.items()))
-    ours, rs, parquet, js, nd = (results[k][0] for k in ("ours", "pyreadstat", "parquet", "json", "ndjson"))
+    names = ("ours", "pyreadstat", "parquet", "plain", "json", "ndjson")
+    ours, rs, parquet, plain, js, nd = (results[k][0] for k in names)
     print(
-        f"ratios: ours/pyreadstat {ours / rs:.1f}x, ours/parquet {ours / parquet:.2f}x, json/xpt {js / ours:.2f}x"
+        f"ratios: ours/pyreadstat {ours / rs:.1f}x, ours/parquet {ours / parquet:.2f}x, "
+        f"ours' time/plain write's {paired['ours'] / paired['plain']:.2f}x (in turns), json/xpt {js / ours:.2f}x"
     )
     print(
         f"xpt_write rows={args.rows} ours_rows_s={ours:.0f} pyreadstat_rows_s={rs:.0f} parquet_rows_s={parquet:.0f}"
-        f" json_rows_s={js:.0f} ndjson_rows_s={nd:.0f}"
+        f" plain_rows_s={plain:.0f} json_rows_s={js:.0f} ndjson_rows_s={nd:.0f}"
     )
 
 

@@ -464,6 +464,116 @@ def test_io_error_removes_the_temp_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["x.xpt"] and target.read_bytes() == b"old"
 
 
+CP1252 = AgencyProfile("fda-cp1252", "cp1252", 5 * 1024**3)
+
+
+def _mixed_frame(n: int) -> tuple[pd.DataFrame, list[XptVariable]]:
+    """Columns of every packing kind: text all of one width, text of varying width with missing values,
+    non-ASCII text (cp1252), numbers with missing values, a declared length longer than any value."""
+    frame = pd.DataFrame(
+        {
+            "USUBJID": pd.Series([f"S-{i:04d}" for i in range(n)], dtype="str"),
+            "TERM": pd.Series([None if i % 7 == 0 else "x" * (i % 13) for i in range(n)], dtype="str"),
+            "NOTE": pd.Series(["caf\u00e9" if i % 5 == 0 else "tea" for i in range(n)], dtype="str"),
+            "VAL": [math.nan if i % 4 == 0 else i / 3 - 50 for i in range(n)],
+            "CODE": pd.Series(["AB"] * n, dtype="str"),
+        }
+    )
+    variables = [
+        XptVariable("USUBJID", "Subject", "char"),
+        XptVariable("TERM", "Term", "char"),
+        XptVariable("NOTE", "Note", "char"),
+        XptVariable("VAL", "Value", "num"),
+        XptVariable("CODE", "Code", "char", length=6),
+    ]
+    return frame, variables
+
+
+def test_rows_packed_in_small_blocks_give_the_same_file(tmp_path, monkeypatch):
+    """The rows are packed block by block and written behind; a block of one row, of three rows and the
+    default one whole block give one file, and the independent reader reads every row back."""
+    import cdiscgen.export._xpt as xpt_module
+
+    frame, variables = _mixed_frame(400)
+    kwargs = dict(dataset="MX", label="Mixed", variables=variables, profile=CP1252, created=CREATED)
+    whole = write_xpt(frame, tmp_path / "whole.xpt", **kwargs).read_bytes()
+    row_length = 6 + 12 + 4 + 8 + 6  # "café" is 4 bytes in cp1252
+    for rows_per_block in (1, 3):
+        monkeypatch.setattr(xpt_module, "_ROWS_BUFFER_BYTES", rows_per_block * row_length)
+        assert write_xpt(frame, tmp_path / f"b{rows_per_block}.xpt", **kwargs).read_bytes() == whole
+    got = ref.read(str(tmp_path / "whole.xpt"), encoding="cp1252")
+    assert [v.length for v in got.variables] == [6, 12, 4, 8, 6]
+    for i in (0, 1, 5, 7, 12, 399):
+        row = frame.iloc[i]
+        assert got.rows[i][:3] == [row.USUBJID, "" if pd.isna(row.TERM) else row.TERM, row.NOTE]
+        assert same_number(
+            float("nan") if got.rows[i][3] is None else got.rows[i][3], expected_cell(row.VAL, "num")
+        )
+        assert got.rows[i][4] == "AB"
+
+
+def test_a_disk_write_failing_behind_is_raised_and_leaves_the_old_file(tmp_path, monkeypatch):
+    import cdiscgen.export._xpt as xpt_module
+    from cdiscgen._overlap import writing_behind
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle, self.writes = handle, 0
+
+        def write(self, buffer):
+            self.writes += 1
+            if self.writes == 3:
+                raise OSError(28, "No space left on device")
+            return self.handle.write(buffer)
+
+    monkeypatch.setattr(xpt_module, "_ROWS_BUFFER_BYTES", 37)
+    monkeypatch.setattr(xpt_module, "writing_behind", lambda handle: writing_behind(FullDisk(handle)))
+    frame, variables = _mixed_frame(50)
+    target = tmp_path / "x.xpt"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match="No space left"):
+        write_xpt(frame, target, dataset="X", label="", variables=variables, profile=CP1252, created=CREATED)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.xpt"] and target.read_bytes() == b"old"
+
+
+def test_writing_behind_keeps_the_order_and_raises_in_the_caller():
+    import threading
+    import time
+
+    from cdiscgen._overlap import writing_behind
+
+    class Slow:
+        def __init__(self, fail_at=None):
+            self.got, self.fail_at, self.threads = [], fail_at, set()
+
+        def write(self, buffer):
+            self.threads.add(threading.get_ident())
+            time.sleep(0.001 * (len(self.got) % 3))
+            if len(self.got) == self.fail_at:
+                raise OSError("boom")
+            self.got.append(bytes(buffer))
+
+    sink = Slow()
+    with writing_behind(sink) as write:
+        for i in range(40):
+            write(str(i).encode())
+    assert sink.got == [str(i).encode() for i in range(40)]
+    assert sink.threads and threading.get_ident() not in sink.threads
+
+    failing = Slow(fail_at=5)
+    with pytest.raises(OSError, match="boom"), writing_behind(failing) as write:
+        for i in range(40):
+            write(str(i).encode())
+    assert failing.got == [str(i).encode() for i in range(5)]
+
+    waited = Slow()
+    with pytest.raises(KeyError), writing_behind(waited) as write:
+        write(b"a")
+        write(b"b")
+        raise KeyError("the caller's own error")
+    assert waited.got == [b"a", b"b"]  # the thread finished with the handle before the error went on
+
+
 def test_fda_profile_constants():
     assert (FDA.encoding, FDA.max_file_bytes) == ("ascii", 5 * 1024**3)
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdiscgen._atomic import open_atomic
+from cdiscgen._overlap import writing_behind
 from cdiscgen.export._parts import DatasetParts, frame_parts
 
 log = logging.getLogger(__name__)
@@ -377,7 +377,7 @@ def _row_bytes(
 
 
 def _write_rows(
-    handle: BinaryIO,
+    write: Callable[[bytes | memoryview], None],
     frame: pd.DataFrame | DatasetParts,
     dataset: str,
     columns: Sequence[JsonColumn],
@@ -388,8 +388,8 @@ def _write_rows(
     pending = b""
     for first, part in frame_parts(frame):
         for chunk in _row_bytes(part, dataset, columns, separator.decode("ascii"), first):
-            handle.write(pending)
-            handle.write(chunk[: -len(separator)])
+            write(pending)
+            write(chunk[: -len(separator)])
             pending = separator
 
 
@@ -430,10 +430,10 @@ def write_dataset_json(
         db_last_modified=db_last_modified,
     )
     head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    with open_atomic(path) as handle:
-        handle.write((head[:-1] + ',"rows":[\n').encode("utf-8"))
-        _write_rows(handle, frame, dataset, columns, b",\n")
-        handle.write(b"\n]}\n")
+    with open_atomic(path) as handle, writing_behind(handle) as write:
+        write((head[:-1] + ',"rows":[\n').encode("utf-8"))
+        _write_rows(write, frame, dataset, columns, b",\n")
+        write(b"\n]}\n")
     log.debug("wrote %s: %d rows", path, len(frame))
     return path
 
@@ -472,10 +472,10 @@ def write_dataset_ndjson(
         file_oid=file_oid,
         db_last_modified=db_last_modified,
     )
-    with open_atomic(path) as handle:
-        handle.write((json.dumps(meta, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
-        _write_rows(handle, frame, dataset, columns, b"\n")
+    with open_atomic(path) as handle, writing_behind(handle) as write:
+        write((json.dumps(meta, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+        _write_rows(write, frame, dataset, columns, b"\n")
         if len(frame):
-            handle.write(b"\n")
+            write(b"\n")
     log.debug("wrote %s: %d rows", path, len(frame))
     return path

@@ -20,6 +20,9 @@ IBM_LIMIT = 16.0**63
 
 _MISSING_DOT = np.uint64(0x2E << 56)
 _MANTISSA_MASK = np.uint64((1 << 56) - 1)
+_SIGNIFICAND_MASK = np.uint64((1 << 52) - 1)
+_HIDDEN_BIT = np.uint64(1 << 52)
+_SIGN_BIT = np.uint64(1 << 63)
 #: First bytes SAS uses for missing values: "." "_" and "A".."Z".
 _MISSING_FIRST_BYTES = np.array([0x2E, 0x5F, *range(0x41, 0x5B)], dtype=np.uint8)
 _IS_MISSING_FIRST_BYTE = np.isin(np.arange(256), _MISSING_FIRST_BYTES)
@@ -40,24 +43,39 @@ def compute_ibm_words(values: np.ndarray) -> np.ndarray:
     bytes. Values outside the IBM range raise ValueError: check them first with `ibm_out_of_range` to
     report which record is at fault.
     """
-    a = np.asarray(values, dtype=np.float64)
+    a = np.ascontiguousarray(values, dtype=np.float64)
     bad = ibm_out_of_range(a)
     if bad.any():
         raise ValueError(f"{int(bad.sum())} value(s) outside the IBM double range, e.g. {a[bad][0]!r}")
-    nan = np.isnan(a)
-    zero = a == 0
-    # Put a harmless 1.0 where the arithmetic is undefined; those words are overwritten below.
-    safe = np.where(nan | zero, 1.0, a)
-    frac, exp2 = np.frexp(np.abs(safe))  # |x| = frac * 2**exp2, 0.5 <= frac < 1
-    exp16 = -((-exp2) // 4)  # ceil(exp2 / 4): |x| = f * 16**exp16 with 1/16 <= f < 1
-    shift = 4 * exp16 - exp2  # 0..3 leading zero bits in the first hex digit
-    mantissa = np.ldexp(frac, 53).astype(np.uint64)  # exact: 53 significant bits
-    mantissa <<= (3 - shift).astype(np.uint64)  # the 56-bit IBM fraction f * 2**56
-    words = mantissa | ((exp16 + 64).astype(np.uint64) << np.uint64(56))
-    words |= np.signbit(safe).astype(np.uint64) << np.uint64(63)
-    words[zero] = 0
-    words[nan] = _MISSING_DOT
-    return words.astype(">u8")
+    return compute_ibm_words_in_range(a)
+
+
+def compute_ibm_words_in_range(values: np.ndarray) -> np.ndarray:
+    """compute_ibm_words for values already known to be in range (NaN, zero or an IBM magnitude).
+
+    Works on the IEEE bits: |x| = m * 2**(e - 1075) with the 53-bit significand m (hidden bit set) and
+    the biased exponent e. With u = e + 5, the IBM exponent field is u // 4 - 192 (= ceil((e - 1022) / 4)
+    + 64) and the significand moves left by u % 4 bits into the 56-bit fraction (0 to 3 leading zero bits
+    in the first hex digit).
+    """
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    biased = (bits >> np.uint64(52)) & np.uint64(0x7FF)
+    words = bits & _SIGNIFICAND_MASK
+    words |= _HIDDEN_BIT
+    shift = biased + np.uint64(5)
+    words <<= shift & np.uint64(3)
+    shift >>= np.uint64(2)
+    shift -= np.uint64(192)
+    shift <<= np.uint64(56)
+    words |= shift
+    words |= bits & _SIGN_BIT
+    zero = biased == 0  # in range, a zero exponent is +-0.0 (subnormals are below 16**-65)
+    if zero.any():
+        words[zero] = 0
+    nan = biased == 0x7FF  # in range, the all-ones exponent is NaN (infinity has no IBM double)
+    if nan.any():
+        words[nan] = _MISSING_DOT
+    return words.byteswap().view(">u8")
 
 
 def compute_float_from_ibm(raw: np.ndarray) -> np.ndarray:
