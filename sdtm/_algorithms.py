@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import compute_condition_mask
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import term_key
 from sdtm._context import RuleContext, row_findings
@@ -85,7 +86,7 @@ def compute_assign(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleContext)
         unmapped = (distinct != "") & mapped.isna()
         return mapped.where(~unmapped, key).fillna("").astype("str"), unmapped
 
-    out, unmapped = on_unique(values, through_lookup)
+    out, unmapped = on_distinct(values, through_lookup)
     otherwise = rule.get("otherwise")
     kept = "kept upper-cased"
     if otherwise is not None and unmapped.any():
@@ -127,7 +128,7 @@ def _extract(raw: pd.DataFrame, values: pd.Series, rule: Mapping[str, Any], ctx:
         missed = (distinct != "") & got.isna()
         return got.fillna("").astype("str").str.strip(), missed
 
-    out, missed = on_unique(values, pick)
+    out, missed = on_distinct(values, pick)
     findings = row_findings(
         raw,
         missed,
@@ -238,22 +239,6 @@ def compute_numbers(text: pd.Series) -> pd.Series:
     return number.where(~out_of_range)
 
 
-def on_unique(values: pd.Series, fn: Callable[[pd.Series], tuple[pd.Series, ...]]) -> tuple[pd.Series, ...]:
-    """Apply a column function to the distinct values only and spread the results back (dates, times and
-    results repeat a lot: a million lab rows hold a few thousand distinct dates)."""
-    codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=False)
-    parts = fn(pd.Series(uniques, dtype="str"))
-    return tuple(_spread(p, codes, values.index) for p in parts)
-
-
-def _spread(part: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """`part` (one value per distinct value) at every row: a take on the column's own array (Arrow text
-    stays Arrow; no Python object per row)."""
-    if isinstance(part.dtype, np.dtype):
-        return pd.Series(part.to_numpy()[codes], index=index, dtype=part.dtype)
-    return pd.Series(part.array.take(codes), index=index, dtype=part.dtype)
-
-
 def compute_iso8601_date(
     values: pd.Series,
     formats: list[str],
@@ -267,13 +252,13 @@ def compute_iso8601_date(
     Vectorised: one regex extraction per format, on distinct values only.
     """
     compiled = [compile_date_format(f, tuple(unknown)) for f in formats]
-    return on_unique(values, lambda u: _parse_dates(u, compiled, pivot_year))  # type: ignore[return-value]
+    return on_distinct(values, lambda u: _parse_dates(u, compiled, pivot_year))  # type: ignore[return-value]
 
 
 def _parse_dates(
     values: pd.Series, formats: list[DateFormat], pivot_year: int | None
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """One distinct value at a time (on_unique has removed the repeats): a regex match per format in plain
+    """One distinct value at a time (on_distinct has removed the repeats): a regex match per format in plain
     Python costs far less than a pandas pass per format and part when a column holds a few hundred dates.
     Digits are ASCII digits: another script's digits are not read as a date (they were read as year 0000).
     A missing value is blank, not unparseable."""
@@ -350,7 +335,7 @@ def _iso_of_parts(parts: dict[str, str | None], pivot_year: int | None) -> tuple
 
 def compute_iso8601_time(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """HH:MM[:SS] (24 h) -> ISO time text and a mask of non-empty values that are not a valid time."""
-    return on_unique(values, _parse_times)  # type: ignore[return-value]
+    return on_distinct(values, _parse_times)  # type: ignore[return-value]
 
 
 def _parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:

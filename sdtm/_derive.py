@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import compute_condition_mask
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import DatasetSpec, Study, VariableSpec, visit_key
-from sdtm._algorithms import on_unique
 from sdtm._context import RuleContext, row_findings
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,12 @@ _DATE_RE = r"^\d{4}-\d{2}-\d{2}"
 
 def compute_date_part(values: pd.Series) -> pd.Series:
     """The complete date part (YYYY-MM-DD) of ISO 8601 text, "" for partial or missing dates."""
-    (out,) = on_unique(values, lambda s: (s.str[:10].where(s.str.match(_DATE_RE), "").astype("str"),))
+    (out,) = on_distinct(values, lambda s: (s.str[:10].where(s.str.match(_DATE_RE), "").astype("str"),))
     return out
 
 
 def _to_datetime(values: pd.Series) -> pd.Series:
-    (out,) = on_unique(
+    (out,) = on_distinct(
         values,
         lambda s: (pd.to_datetime(compute_date_part(s), format="%Y-%m-%d", errors="coerce"),),
     )
@@ -40,7 +40,7 @@ def _to_datetime(values: pd.Series) -> pd.Series:
 
 
 def _ref(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
-    (out,) = on_unique(df["USUBJID"], lambda u: (u.map(refs[column]).fillna("").astype("str"),))
+    (out,) = on_distinct(df["USUBJID"], lambda u: (u.map(refs[column]).fillna("").astype("str"),))
     return out
 
 

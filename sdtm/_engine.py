@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import normalise_value
+from cdiscgen._distinct import on_distinct
 from cdiscgen._exposure import compute_undesigned_mask, declared_treatments, exposure_dataset
 from cdiscgen._findings import Finding, Findings, Severity
 from cdiscgen._specs import DatasetSpec, Study
-from sdtm._algorithms import compute_numbers, compute_rule, on_unique
+from sdtm._algorithms import compute_numbers, compute_rule
 from sdtm._context import FILE, INTERNAL, RECID, ROW, USUBJID, VISITCODE, RuleContext, row_findings
 from sdtm._derive import (
     compute_date_part,
@@ -175,7 +176,7 @@ def compute_undeclared_values(
     for column, allowed in declared:
         values = raw[column].astype("str")
         wanted = {normalise_value(v) for v in allowed}
-        (bad, blank) = on_unique(
+        (bad, blank) = on_distinct(
             values,
             lambda u, wanted=wanted: (~u.str.strip().str.upper().isin(wanted), u.str.strip() == ""),
         )

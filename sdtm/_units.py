@@ -21,10 +21,11 @@ import cerberus
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import Codelist
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
-from sdtm._algorithms import compute_numbers, on_unique
+from sdtm._algorithms import compute_numbers
 from sdtm._context import RuleContext, row_findings
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def derive_standard_units(
     offset = hit["OFFSET"].reindex(out.index).fillna(0.0).to_numpy(dtype=float)
     decimals = hit["DECIMALS"].reindex(out.index).fillna(DEFAULT_DECIMALS).to_numpy(dtype=float)
     stresu = hit["STRESU"].reindex(out.index).fillna("").astype("str")
-    number_s, comparator = on_unique(orres, _parse_result)
+    number_s, comparator = on_distinct(orres, _parse_result)
     number = number_s.to_numpy(dtype=float)
     has_result = (orres != "").to_numpy()
     unknown_unit = listed & has_result & np.isnan(factor)

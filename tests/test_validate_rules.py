@@ -83,6 +83,21 @@ def test_iso8601_shape_and_calendar(value, bad_shape, impossible):
     assert (bool(shape[0]), bool(cal[0])) == (bad_shape, impossible)
 
 
+def test_iso8601_checks_a_column_of_repeats_as_each_value_alone():
+    """The column is checked once per distinct value and spread back: each row's masks are those of its
+    value checked on its own (the hand-worked table above), missing values included."""
+    cases = {
+        "2024-03-05": (False, False),
+        "2024-02-30": (False, True),
+        "05MAR2024": (True, False),
+        "": (False, False),
+    }
+    rows = ["2024-02-30", "2024-03-05", None, "05MAR2024", "2024-03-05", "", "2024-02-30", None, "05MAR2024"]
+    shape, cal = check_iso8601(pd.Series(rows, dtype="str", index=range(100, 100 + len(rows))))
+    want = [cases.get(v or "", (False, False)) for v in rows]
+    assert list(zip(shape.tolist(), cal.tolist(), strict=True)) == want
+
+
 def test_compute_days_counts_from_1970():
     # 1970-01-01 -> 2024-01-01: 54 years of 365 days + 13 leap days (1972..2020) = 19723
     days = compute_days(

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
 #: Precision levels of the strict form: year, month, day, hour, minute, second.
@@ -74,7 +75,13 @@ def _impossible(parts: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def check_iso8601(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Masks (bad_shape, impossible) over a --DTC column; blank values are neither."""
+    """Masks (bad_shape, impossible) over a --DTC column; blank values are neither. Each distinct value is
+    checked once."""
+    bad_shape, impossible = on_distinct(series, _check_iso8601_distinct)
+    return bad_shape, impossible  # type: ignore[return-value]
+
+
+def _check_iso8601_distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     text = compute_stripped(series)
     present = text.notna().to_numpy()
     strict = text.str.fullmatch(STRICT).fillna(False).to_numpy(dtype=bool)

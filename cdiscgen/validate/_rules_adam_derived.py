@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import ValidationContext, compute_text
 from cdiscgen.validate._dates import check_iso8601
@@ -576,9 +577,14 @@ def _source_dates(ctx: ValidationContext, name: str, sdtm_suffix: str) -> pd.Ser
 
 def _partial(dates: pd.Series) -> np.ndarray:
     """Where an ISO 8601 date/time (CDG0301 reports the others) has less than a full date (YYYY-MM-DD)."""
+    (partial,) = on_distinct(dates, _partial_distinct)
+    return partial  # type: ignore[return-value]
+
+
+def _partial_distinct(dates: pd.Series) -> tuple[np.ndarray]:
     not_iso, _ = check_iso8601(dates)
     full = dates.str.match(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
-    return dates.notna().to_numpy(dtype=bool) & ~not_iso & ~full
+    return (dates.notna().to_numpy(dtype=bool) & ~not_iso & ~full,)
 
 
 @rule(
@@ -670,17 +676,20 @@ def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         return
     subjects = ctx.text("ADSL", "USUBJID")
     unique = ~subjects.duplicated(keep=False).to_numpy()
+    index = pd.Index(subjects.to_numpy()[unique])
     for name in ctx.adam_names():
         frame = ctx.datasets[name]
         if name == "ADSL" or "USUBJID" not in frame.columns:
             continue
         shared = [c for c in frame.columns if c in adsl.columns and c not in NOT_COPIED]
         records = ctx.text(name, "USUBJID")
+        # the record's ADSL row, found once for every shared variable; -1 where ADSL has no such subject
+        rows = index.get_indexer(records.to_numpy())
+        known = rows >= 0
         for column in shared:
-            lookup = pd.Series(ctx.text("ADSL", column).to_numpy()[unique], index=subjects.to_numpy()[unique])
-            expected = records.map(lookup).astype("str")  # all unmatched: float NaN otherwise
+            values = np.append(ctx.text("ADSL", column).to_numpy(dtype=object)[unique], None)
+            expected = pd.Series(values[rows], index=records.index, dtype="str")
             mine = ctx.text(name, column)
-            known = records.isin(lookup.index).to_numpy(dtype=bool)
             # a blank and a missing value are the same null (a transport file cannot tell them apart)
             wrong = known & ~(mine.fillna("") == expected.fillna("")).to_numpy(dtype=bool)
             yield from ctx.findings_where(

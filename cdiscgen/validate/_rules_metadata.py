@@ -584,14 +584,18 @@ def check_sas_date_range(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
             if span is None or not is_numeric_dtype(frame[col]):
                 continue
             values = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
-            kind = span[0]
+            outside = compute_outside_sas_range(values, fmt)
+            if not outside.any():
+                continue
+            shown = np.full(len(values), None, dtype=object)  # only the rows reported are formatted
+            shown[outside] = np.char.mod("%g", values[outside]).tolist()
             yield from ctx.findings_where(
                 rule,
                 name,
-                compute_outside_sas_range(values, fmt),
-                f"{col} with format {fmt} is not a SAS {kind} (1582-10-15 to 19999-12-31)",
+                outside,
+                f"{col} with format {fmt} is not a SAS {span[0]} (1582-10-15 to 19999-12-31)",
                 variable=col,
-                value=np.char.mod("%g", values),
+                value=shown,
             )
 
 
