@@ -176,13 +176,23 @@ def _parse_result(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 def compute_rounded(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
     """Round half away from zero to `decimals` places (per value), as a result is reported. Each value is
     first read as the decimal it stands for (15 significant digits: 36.885, not 36.88499999...), so float
-    noise from a conversion never decides the rounding. Works on the distinct (value, decimals) pairs."""
-    values = np.asarray(values, dtype=float)
-    decimals = np.broadcast_to(np.asarray(decimals, dtype=float), values.shape)
-    pairs = pd.DataFrame({"v": values, "d": decimals})
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs), use_na_sentinel=False)
-    rounded = np.array([_round_one(v, d) for v, d in uniques], dtype=float)
-    return rounded[codes] if len(values) else values
+    noise from a conversion never decides the rounding; zero comes out as +0. Works on the distinct
+    (value, decimals) pairs."""
+    values = np.ascontiguousarray(values, dtype=float)
+    if not len(values):
+        return values
+    decimals = np.ascontiguousarray(np.broadcast_to(np.asarray(decimals, dtype=float), values.shape))
+    # pairs keyed by bit pattern (-0.0 stays apart from 0.0), as one integer per row: no tuple per row
+    value_codes, distinct_values = pd.factorize(values.view(np.int64))
+    decimal_codes, distinct_decimals = pd.factorize(decimals.view(np.int64))
+    width = len(distinct_decimals)
+    codes, pairs = pd.factorize(value_codes.astype(np.int64) * width + decimal_codes)
+    pair_values = distinct_values[pairs // width].view(float).tolist()
+    pair_decimals = distinct_decimals[pairs % width].view(float).tolist()
+    rounded = np.array(
+        [_round_one(v, d) for v, d in zip(pair_values, pair_decimals, strict=True)], dtype=float
+    )
+    return rounded[codes] + 0.0  # a result rounded to zero is 0, never -0 (-0.004 to 2 places is 0.00)
 
 
 def _round_one(value: float, decimals: float) -> float:

@@ -16,6 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import Study
 from sdtm._context import VISITCODE, RuleContext, row_findings
@@ -70,7 +71,7 @@ def compute_visit_table(frames: list[pd.DataFrame], study: Study) -> pd.DataFram
     if not parts:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     allv = pd.concat(parts, ignore_index=True).rename(columns={VISITCODE: "CODE", "_VDATE": "DATE"})
-    allv["CODE"] = _normalise(allv["CODE"])
+    (allv["CODE"],) = on_distinct(allv["CODE"], lambda codes: (_normalise(codes),))
     allv = allv.drop_duplicates()
     allv["KEY"] = _key(allv["CODE"])
     scheduled = allv.merge(sched, on="KEY", how="inner")
@@ -110,10 +111,7 @@ def derive_visit(
     if VISITCODE not in out.columns:
         return out, []
     # codes repeat on every record of a visit: each distinct collected code is normalised once
-    raw_codes, raw_distinct = pd.factorize(out[VISITCODE].fillna("").astype("str"), use_na_sentinel=False)
-    normalised = _normalise(pd.Series(raw_distinct, dtype="str"))
-    code = pd.Series(normalised.to_numpy()[raw_codes], index=out.index, dtype="str")
-    keyed = pd.Series(_key(normalised).to_numpy()[raw_codes], index=out.index, dtype="str")
+    code, keyed = on_distinct(out[VISITCODE], lambda codes: (_normalise(codes), _key(_normalise(codes))))
     by_date = list(study.unscheduled_codes)
     is_uns_row = _key(table["CODE"]).isin(by_date)
     sched = table.loc[~is_uns_row].drop_duplicates(["CODE"])[["CODE", "VISITNUM", "VISIT"]]

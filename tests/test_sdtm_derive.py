@@ -511,3 +511,18 @@ def test_reference_dates_arms_and_screen_failures(study):
         "Y",
     ]
     assert out.loc["A", "AGE"] == 64.0  # 1960-01-01 -> 2024-01-01: birthday reached on the day
+
+
+def test_results_round_half_away_from_zero_on_the_decimal_they_stand_for():
+    """Worked by hand: 36.885 (stored 36.88499999...) is the decimal 36.885 -> 36.89; 1.005 -> 1.01; -2.5 to
+    0 places -> -3; 0.125 -> 0.13; -0.004 to 2 places is 0, written +0; a missing value or a missing number
+    of decimals leaves the value as it is. Repeats get the same answer as the value alone."""
+    from sdtm._units import compute_rounded
+
+    values = np.array([36.885, 1.005, -2.5, 0.125, -0.004, np.nan, 7.777, 36.885, -2.5, 0.125])
+    decimals = np.array([2, 2, 0, 2, 2, 1, np.nan, 1, 0, 2], dtype=float)
+    got = compute_rounded(values, decimals)
+    want = [36.89, 1.01, -3.0, 0.13, 0.0, np.nan, 7.777, 36.9, -3.0, 0.13]
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got[4])
+    assert compute_rounded(np.array([]), 2).size == 0
