@@ -106,7 +106,7 @@ def _source_dates(
     if src.get("if_present"):
         cond &= pd.Series(adsl[src["if_present"]].notna().to_numpy(), index=out.index)
     if src.get("if_none"):
-        cond &= ~out.index.isin(_select(records, selections[src["if_none"]])["USUBJID"])
+        cond &= ~out.index.isin(_select(records, selections[src["if_none"]])["USUBJID"].unique())
     out.loc[~cond.to_numpy(), "ADT"] = np.nan
     if start is not None:
         origin = start["ADT"].reindex(out.index)

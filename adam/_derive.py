@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype, take
 
 from cdiscgen import DatasetSpec, bundled_study_dir, read_dataset_spec_file
 from cdiscgen._findings import Finding, Severity
@@ -130,11 +132,21 @@ def derive_adsl_predecessors(frame: pd.DataFrame, adsl: pd.DataFrame, spec: Data
     """Copy the ADSL variables a dataset's spec names as predecessors (`source: ADSL.X`) by USUBJID."""
     subj = adsl.set_index("USUBJID")
     out = frame.copy()
+    rows = None  # each record's ADSL row (-1: none), looked up once for all the variables
     for var in spec.variables:
         source = (var.source or "").strip()
         if var.origin == "Predecessor" and source.upper().startswith("ADSL.") and source[5:] in subj.columns:
-            out[var.name] = out["USUBJID"].map(subj[source[5:]])
+            if rows is None:
+                rows = subj.index.get_indexer(out["USUBJID"])
+            out[var.name] = _taken(subj[source[5:]], rows, out.index)
     return out
+
+
+def _taken(column: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
+    """The column's values at `rows` (-1: missing), as Series.map by a key would give them (same dtype:
+    integers with a missing value become float, object text becomes str)."""
+    values = column.array if isinstance(column.dtype, ExtensionDtype) else column.to_numpy()
+    return pd.Series(take(values, rows, allow_fill=True), index=index)
 
 
 def _check_cutoff_after_first_consent(dm: pd.DataFrame, cutoff_days: float) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import KNOWN_DATE_PREFIX
 
 TEXT_OPS = ("eq", "ne", "in", "not_in")
@@ -255,7 +256,10 @@ def compute_condition_mask(cond: Mapping[str, Any], operand: Operand, index: pd.
         return MaskResult(hit if op == "in" else ~hit)
     if op == "matches":
         pattern = re.compile(str(value), re.IGNORECASE)
-        return MaskResult(_on_distinct(text, lambda u: u.map(lambda s: pattern.fullmatch(s) is not None)))
+        (hit,) = on_distinct(
+            text, lambda u: (u.map(lambda s: pattern.fullmatch(s) is not None).astype(bool),)
+        )
+        return MaskResult(hit)
     if op == "contains":
         return MaskResult(text.str.upper().str.contains(str(value).strip().upper(), regex=False))
     if op in NUMERIC_OPS and _is_date_value(value):
@@ -312,8 +316,9 @@ def _ordered_values(left: pd.Series, right: pd.Series, op: str) -> tuple[np.ndar
 def _dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The leading date part of ISO 8601 text (YYYY, YYYY-MM or YYYY-MM-DD) and its length (4, 7, 10;
     0 where the value is no date)."""
-    text = _text(values)
-    part = text.str.extract(KNOWN_DATE_PREFIX, expand=False).fillna("").astype("str")
+    (part,) = on_distinct(
+        _text(values), lambda u: (u.str.extract(KNOWN_DATE_PREFIX, expand=False).fillna("").astype("str"),)
+    )
     return part.to_numpy(dtype=object), part.str.len().to_numpy()
 
 
@@ -341,11 +346,8 @@ def _is_date_value(value: Any) -> bool:
 
 def _text(values: pd.Series) -> pd.Series:
     if values.dtype.kind in "fiu":
-        number = pd.to_numeric(values, errors="coerce")
-        out = number.map(
-            lambda x: "" if pd.isna(x) else (str(int(x)) if float(x).is_integer() else repr(float(x)))
-        )
-        return out.astype("str")
+        (out,) = on_distinct(values, lambda u: (u.map(_number_text).astype("str"),), as_text=False)
+        return out
     return values.fillna("").astype("str").str.strip()
 
 
@@ -355,7 +357,7 @@ def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         number = pd.to_numeric(values, errors="coerce").astype("float")
         return number, pd.Series(False, index=values.index)
     text = _text(values)
-    number = _on_distinct(text, lambda u: pd.to_numeric(u, errors="coerce").astype("float"))
+    (number,) = on_distinct(text, lambda u: (pd.to_numeric(u, errors="coerce").astype("float"),))
     return number, (text != "") & number.isna()
 
 
@@ -375,7 +377,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _on_distinct(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    mapped = fn(pd.Series(uniques)).to_numpy()
-    return pd.Series(mapped[codes], index=values.index)
+def _number_text(x: float) -> str:
+    """A number as the text a condition compares: integral ones as "3", others as Python's repr."""
+    return "" if pd.isna(x) else (str(int(x)) if float(x).is_integer() else repr(float(x)))

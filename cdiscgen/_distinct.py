@@ -12,12 +12,18 @@ import pandas as pd
 Part = pd.Series | np.ndarray
 
 
-def on_distinct(values: pd.Series, fn: Callable[[pd.Series], tuple[Part, ...]]) -> tuple[Part, ...]:
-    """Apply ``fn`` (text in, a tuple of per-value results out) to the distinct values of ``values`` as text
-    (a missing value is one of them) and spread each result back to every row: a Series stays a Series on
-    ``values``' index with its dtype, a numpy array stays an array."""
-    codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=False)
-    parts = fn(pd.Series(uniques, dtype="str"))
+def on_distinct(
+    values: pd.Series, fn: Callable[[pd.Series], tuple[Part, ...]], *, as_text: bool = True
+) -> tuple[Part, ...]:
+    """Apply ``fn`` (a column in, a tuple of per-value results out) to the distinct values of ``values``
+    (a missing value is one of them), read as text unless ``as_text`` is False, and spread each result back
+    to every row: a Series stays a Series on ``values``' index with its dtype, a numpy array an array."""
+    if as_text:
+        codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=False)
+        parts = fn(pd.Series(uniques, dtype="str"))
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        parts = fn(pd.Series(uniques))
     return tuple(_spread(p, codes, values.index) for p in parts)
 
 
