@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdiscgen._findings import Severity
 from cdiscgen.export import XptVariable, write_xpt
@@ -371,3 +374,50 @@ def test_technical_rejection_1736_needs_dm_adsl_and_a_define_per_folder(tmp_path
     result = validate_folder(tmp_path, codes=["CDG0011"])
     assert [f.expected for f in result.findings] == ["define.xml"]  # dm.xpt is there, define.xml is not
     assert result.runs["CDG0011"].status == "issues"
+
+
+_EDGE_TEXT = st.lists(
+    st.one_of(
+        st.none(),
+        st.text(
+            alphabet=st.sampled_from(["a", "Z", "1", " ", "\t", "\u00a0", "\u3000", "\x1c", "é", "-"]),
+            max_size=6,
+        ),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=_EDGE_TEXT, start=st.integers(min_value=0, max_value=3))
+def test_stripped_text_is_each_value_stripped_by_python_and_blank_is_missing(values, start):
+    """The validator's text of a column (trimming skipped where no value has whitespace at an edge, blanks
+    made missing by a new validity bitmap) against str.strip value by value, on whole columns and slices."""
+    from cdiscgen.validate._dates import compute_stripped
+
+    column = pd.Series(values, dtype="str").iloc[start:]
+    got = compute_stripped(column)
+    want = [None if v is None or pd.isna(v) or not v.strip() else v.strip() for v in column.tolist()]
+    assert [None if pd.isna(v) else v for v in got.tolist()] == want
+    assert got.index.equals(column.index)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=True), st.integers(-(10**16), 10**16).map(float)), max_size=30
+    )
+)
+def test_text_of_numbers_is_each_number_formatted_alone(values):
+    """Numbers as the validator reads them: each distinct value is formatted once and the texts gathered;
+    a row gets what its number gives alone ("3" for an integral value below 1e15, repr otherwise,
+    missing for NaN and infinities)."""
+    from cdiscgen.validate._context import compute_text
+
+    def alone(x: float) -> str | None:
+        if math.isnan(x) or math.isinf(x):
+            return None
+        return str(int(x)) if x == round(x) and abs(x) < 1e15 else repr(x)
+
+    got = compute_text(pd.Series(values, dtype="float64"))
+    assert [None if pd.isna(v) else v for v in got.tolist()] == [alone(x) for x in values]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding
@@ -437,24 +439,31 @@ def compute_text(series: pd.Series) -> pd.Series:
     """Stripped text, blank -> NA; integral numbers as "3", others as Python's shortest repr."""
     if is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         x = series.astype("float64").to_numpy()
-        finite = np.isfinite(x)
-        out = np.full(len(x), None, dtype=object)
-        if finite.any():
-            out[finite] = _number_texts(x[finite])
-        return pd.Series(out, index=series.index, dtype="str")
+        codes, distinct = pd.factorize(x)  # NaN -> -1; -0.0 and 0.0 are one value, "0"
+        texts = pa.array([*_number_texts(distinct), None], type=pa.large_string())
+        taken = texts.take(np.where(codes < 0, len(distinct), codes))  # no Python object per row
+        return pd.Series(pd.array(taken, dtype="str"), index=series.index, copy=False)
     return compute_stripped(series)
 
 
-def _number_texts(x: np.ndarray) -> np.ndarray:
-    """Finite numbers as text, each distinct value formatted once: integral ones as "3", the others as
-    Python's shortest repr ("118.45600000000002" stays visible as such)."""
-    distinct, inverse = np.unique(x, return_inverse=True)
-    integral = (np.round(distinct) == distinct) & (np.abs(distinct) < 1e15)
-    texts = [
-        str(int(v)) if whole else repr(v)
-        for v, whole in zip(distinct.tolist(), integral.tolist(), strict=True)
+def is_among(values: pd.Series, known: pd.Series | Iterable[str]) -> np.ndarray:
+    """Whether each text value is one of ``known`` (a missing value never is): one Arrow hash lookup,
+    where pandas' isin turns every known value into a Python object first (millions for record keys)."""
+    pool = known if isinstance(known, pd.Series) else pd.Series(list(known), dtype="str")
+    pool_arrow = pa.array(pool.dropna().astype("str").unique(), type=pa.large_string())
+    mine = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    return pc.is_in(mine, value_set=pool_arrow).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
+
+
+def _number_texts(distinct: np.ndarray) -> list[str | None]:
+    """Distinct numbers as text: integral ones as "3", the others as Python's shortest repr
+    ("118.45600000000002" stays visible as such); infinities as missing."""
+    finite = np.isfinite(distinct)
+    integral = finite & (np.round(distinct) == distinct) & (np.abs(distinct) < 1e15)
+    return [
+        (str(int(v)) if whole else repr(v)) if ok else None
+        for v, whole, ok in zip(distinct.tolist(), integral.tolist(), finite.tolist(), strict=True)
     ]
-    return np.array(texts, dtype=object)[inverse.reshape(-1)]
 
 
 VALID_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")

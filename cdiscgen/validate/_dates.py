@@ -38,9 +38,53 @@ def compute_stripped(series: pd.Series) -> pd.Series:
     if arrow is None:
         text = text.str.strip()
         return text.where(text != "", None)
-    trimmed = pc.utf8_trim_whitespace(arrow)
-    blanked = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
-    return pd.Series(pd.array(blanked, dtype="str"), index=series.index, name=series.name, copy=False)
+    trimmed = pc.utf8_trim_whitespace(arrow) if _may_need_trimming(arrow) else arrow
+    if pc.any(pc.equal(pc.binary_length(trimmed), 0)).as_py():
+        trimmed = _blank_as_null(trimmed)
+    return pd.Series(pd.array(trimmed, dtype="str"), index=series.index, name=series.name, copy=False)
+
+
+def _blank_as_null(arrow: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Empty values made null by a new validity bitmap over the same offsets and bytes (no text copied)."""
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    out = []
+    for chunk in chunks:
+        if chunk.offset:  # a slice: its bitmap would have to start mid-byte
+            out.append(pc.if_else(pc.equal(chunk, ""), pa.scalar(None, chunk.type), chunk))
+            continue
+        valid = pc.and_(pc.is_valid(chunk), pc.greater(pc.binary_length(chunk), 0))
+        buffers = chunk.buffers()
+        out.append(
+            pa.Array.from_buffers(chunk.type, len(chunk), [valid.buffers()[1], buffers[1], buffers[2]])
+        )
+    return pa.chunked_array(out, type=arrow.type)
+
+
+# Bytes a value starting or ending in whitespace starts or ends with: ASCII whitespace (as str.strip sees
+# it, \x1c-\x1f included) and every byte of a multi-byte UTF-8 character (U+00A0, U+3000 ...).
+_EDGE_SPACE = np.zeros(256, dtype=bool)
+_EDGE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_EDGE_SPACE[0x80:] = True
+
+
+def _may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether some value's first or last byte may be whitespace: values read from a transport file have
+    lost their trailing blanks, and most columns have nothing to trim (trimming allocates a new column)."""
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        buffers = chunk.buffers()
+        if buffers[2] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts  # a null's slot is mostly empty; bytes it holds only cost a needless trim
+        if _EDGE_SPACE[data[starts[filled]]].any() or _EDGE_SPACE[data[ends[filled] - 1]].any():
+            return True
+    return False
 
 
 def _arrow(series: pd.Series) -> pa.Array:

@@ -14,7 +14,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import is_one_record_per_subject
-from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._context import ValidationContext, is_among
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
@@ -719,7 +719,7 @@ def _covered(
             if comparator not in _SUPPORTED_COMPARATORS:
                 continue
             values = [(cv.text or "").strip() for cv in rc.iterfind("odm:CheckValue", NS)]
-            inside = ctx.text(name, variable).fillna("").isin(values).to_numpy(dtype=bool)
+            inside = is_among(ctx.text(name, variable).fillna(""), values)
             met &= inside if comparator in ("EQ", "IN") else ~inside
         out |= met
     return out

@@ -11,7 +11,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._exposure import compute_exposure_mask
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._context import ValidationContext, is_among
 from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
@@ -318,12 +318,11 @@ def check_subjects_in_dm(ctx: ValidationContext, rule: Rule) -> Iterator[Finding
     subjects = ctx.dm_subjects
     if subjects is None:
         return
-    known = set(subjects.dropna())
     for name in ctx.names():
         if name == "DM" or "USUBJID" not in ctx.datasets[name].columns:
             continue
         u = ctx.text(name, "USUBJID")
-        bad = (u.notna() & ~u.isin(known)).to_numpy()
+        bad = u.notna().to_numpy() & ~is_among(u, subjects)
         yield from ctx.findings_where(rule, name, bad, "USUBJID is not in DM", variable="USUBJID")
 
 
@@ -1395,7 +1394,7 @@ def check_supp_parent(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                 known = pd.concat([ctx.text(p, "USUBJID") for p in parents])
                 mine = u
                 what = f"USUBJID is not in {rdomain}"
-            missing = rows & ~mine.isin(set(known.dropna())).fillna(False).to_numpy(dtype=bool)
+            missing = rows & ~is_among(mine, known)
             bad |= missing
             why[missing] = what
         yield from ctx.findings_where(rule, name, bad, why, variable="IDVARVAL", value=idval)
