@@ -49,9 +49,12 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 def write_csv_atomic(frame: object, path: Path) -> Path:
-    """A pandas DataFrame as CSV (UTF-8, no index, "\\n" line ends), atomically."""
-    with open_atomic(path, "w") as handle:
-        frame.to_csv(handle, index=False, lineterminator="\n")  # type: ignore[attr-defined]
+    """A pandas DataFrame as CSV (UTF-8, no index, "\\n" line ends: pandas' bytes), atomically."""
+    from cdiscgen._csv import write_csv
+    from cdiscgen._overlap import writing_behind
+
+    with open_atomic(path, "wb") as handle, writing_behind(handle) as write:
+        write_csv(frame, write)  # type: ignore[arg-type]
     return Path(path)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from cdiscgen._csv import write_csv
 from cdiscgen._specs import Study
 from cdiscgen.export import DatasetParts, compute_xpt_lengths
 
@@ -173,6 +174,6 @@ def write_trace_pieces(trace: Mapping[str, pd.DataFrame], folder: Path) -> dict[
     pieces = {}
     for name in sorted(trace):
         pieces[name] = folder / f"{name.lower()}.trace.csv"
-        with pieces[name].open("w", encoding="utf-8", newline="\n") as handle:
-            trace[name].to_csv(handle, index=False, lineterminator="\n")
+        with pieces[name].open("wb") as handle:
+            write_csv(trace[name], handle.write)
     return pieces

@@ -12,6 +12,7 @@ from typing import IO
 import pandas as pd
 
 from cdiscgen._atomic import open_atomic, staged_files
+from cdiscgen._csv import write_csv
 
 from ._config import default_study_dir, read_simulation_config, read_study_settings
 from ._forms import build_forms, next_accession, record_ids
@@ -89,7 +90,7 @@ def simulate_study(
     rows = dict.fromkeys(FORM_COLUMNS, 0)
     with staged_files(out) as work, contextlib.ExitStack() as opened:  # all forms or none
         handles = {
-            name: opened.enter_context(open_atomic(work / f"{name}.csv", "w")) for name in FORM_COLUMNS
+            name: opened.enter_context(open_atomic(work / f"{name}.csv", "wb")) for name in FORM_COLUMNS
         }
         accession = 1  # sample accession numbers run on across blocks, like RECORD_ID
         for block in subject_blocks(plan, size):
@@ -105,8 +106,8 @@ def simulate_study(
                             sites=int(sites))  # fmt: skip
 
 
-def _append_block(form: pd.DataFrame, name: str, handle: IO[str], *, first: int, header: bool) -> None:
+def _append_block(form: pd.DataFrame, name: str, handle: IO[bytes], *, first: int, header: bool) -> None:
     """A block's records of one form after those of the blocks before it, numbered on from them."""
     if first > 1:
         form["RECORD_ID"] = record_ids(name, first, len(form))
-    form.to_csv(handle, index=False, header=header, lineterminator="\n")
+    write_csv(form, handle.write, header=header)
