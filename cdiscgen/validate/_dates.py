@@ -38,7 +38,7 @@ def compute_stripped(series: pd.Series) -> pd.Series:
     if arrow is None:
         text = text.str.strip()
         return text.where(text != "", None)
-    trimmed = pc.utf8_trim_whitespace(arrow) if _may_need_trimming(arrow) else arrow
+    trimmed = pc.utf8_trim_whitespace(arrow) if may_need_trimming(arrow) else arrow
     if pc.any(pc.equal(pc.binary_length(trimmed), 0)).as_py():
         trimmed = _blank_as_null(trimmed)
     return pd.Series(pd.array(trimmed, dtype="str"), index=series.index, name=series.name, copy=False)
@@ -67,7 +67,7 @@ _EDGE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _EDGE_SPACE[0x80:] = True
 
 
-def _may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
+def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
     """Whether some value's first or last byte may be whitespace: values read from a transport file have
     lost their trailing blanks, and most columns have nothing to trim (trimming allocates a new column)."""
     chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]

@@ -14,6 +14,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import VALID_NAME, ValidationContext
+from cdiscgen.validate._dates import may_need_trimming
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 MAX_NAME = 8
@@ -468,7 +469,8 @@ def _byte_lengths(ctx: ValidationContext, name: str, col: str) -> np.ndarray:
     """Bytes of each value without trailing blanks (NaN where missing)."""
 
     def compute(frame: pd.DataFrame) -> np.ndarray:
-        stripped = pc.utf8_rtrim(_arrow_text(frame[col]), characters=" ")
+        text = _arrow_text(frame[col])
+        stripped = pc.utf8_rtrim(text, characters=" ") if may_need_trimming(text) else text
         return pc.binary_length(stripped).to_numpy(zero_copy_only=False).astype("float64")
 
     return ctx.of_dataset("byte lengths", name, compute, col)
