@@ -270,6 +270,40 @@ def test_error_row_counts_from_the_whole_frame(tmp_path):
     assert (info.value.column, info.value.row, info.value.value) == ("AGE", 66001, 1.5)
 
 
+def test_chunks_made_on_two_threads_give_the_same_file_and_the_first_bad_row(tmp_path, monkeypatch):
+    """Chunks of rows are turned into text on two threads and written in order: chunks of 1 and 3 rows give
+    the bytes of one chunk, for a frame without columns too; with bad values in two chunks, the first one
+    of the dataset is reported."""
+    import cdiscgen.export._dataset_json as dsj
+
+    frame, columns = adsl_like()
+    args = dict(dataset="ADSL", label="Subject-Level Analysis Dataset", item_group_oid="IG.ADSL", **COMMON)
+    whole = write_dataset_json(frame, tmp_path / "whole.json", columns=columns, **args).read_bytes()
+    empty = pd.DataFrame(index=range(5))
+    no_columns = write_dataset_json(empty, tmp_path / "none.json", columns=[], **args).read_bytes()
+    for rows in (1, 3):
+        monkeypatch.setattr(dsj, "_CHUNK_ROWS", rows)
+        assert (
+            write_dataset_json(frame, tmp_path / f"c{rows}.json", columns=columns, **args).read_bytes()
+            == whole
+        )
+        assert (
+            write_dataset_json(empty, tmp_path / f"n{rows}.json", columns=[], **args).read_bytes()
+            == no_columns
+        )
+    assert no_columns.endswith(b'"rows":[\n[],\n[],\n[],\n[],\n[]\n]}\n')
+    ages = np.ones(20)
+    ages[[7, 16]] = 1.5
+    with pytest.raises(DatasetJsonError) as info:
+        write_dataset_json(
+            pd.DataFrame({"AGE": ages}),
+            tmp_path / "bad.json",
+            columns=[JsonColumn("IT.AGE", "AGE", "Age", "integer")],
+            **args,
+        )
+    assert (info.value.column, info.value.row) == ("AGE", 8)
+
+
 def test_row_text_is_exact_for_every_data_type(tmp_path):
     """The exact bytes of each row: shortest double repr (-0.0 kept apart from 0.0), integers, SAS
     dates/datetimes/times as ISO 8601, decimals as strings, booleans, escapes, and null for missing."""
