@@ -3,9 +3,9 @@
 pandas hands every row to Python's csv module (a Python object per value); the raw forms of a large study
 and the trace files are millions of rows. Here each column becomes its field texts once (text as it is,
 numbers as numpy's shortest text of each distinct value), fields holding a comma, a quote or LF (and CR
-where the csv module quotes it) are quoted with inner quotes doubled (csv.QUOTE_MINIMAL), and the rows are joined in one kernel per block. A
-column of another kind (dates, categories, nullable integers, objects that are not text) or a frame of one
-column (csv writes an empty lone field as "") is written by pandas itself.
+where the csv module quotes it) are quoted with inner quotes doubled (csv.QUOTE_MINIMAL), and the rows are
+joined in one kernel per block. A column of another kind (dates, categories, nullable integers, objects
+that are not text) or a frame of one column (csv writes an empty lone field as "") is written by pandas.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdiscgen._arrowtext import compute_value_bytes
+
 _ROWS_PER_BLOCK = 65_536
 
 
 def _characters_to_quote() -> str:
     """The characters that make Python's csv module (which pandas writes through) quote a field, with
-    "\n" line ends: comma, quote and LF; CR only in the Python versions that quote it."""
+    "\\n" line ends: comma, quote and LF; CR only in the Python versions that quote it."""
     probe = io.StringIO()
     csv.writer(probe, lineterminator="\n").writerow(["a\rb", "c"])
     return ',"\n\r' if probe.getvalue().startswith('"') else ',"\n'
@@ -43,15 +45,10 @@ def write_csv(
         write(frame.to_csv(index=False, header=header, lineterminator="\n").encode("utf-8"))
         return
     if header:
-        write((",".join(_quoted(str(c)) for c in frame.columns) + "\n").encode("utf-8"))
+        names = _quote_where_needed(pa.array([str(c) for c in frame.columns], type=pa.large_string()))
+        write((",".join(names.to_pylist()) + "\n").encode("utf-8"))
     for block in _row_blocks(fields, len(frame)):
         write(block)
-
-
-def _quoted(text: str) -> str:
-    if any(c in text for c in _QUOTE_IF_ANY):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 def _field_texts(frame: pd.DataFrame) -> list[pa.Array] | None:
@@ -106,6 +103,4 @@ def _row_blocks(fields: list[pa.Array], n_rows: int) -> Iterator[memoryview]:
             pieces += [field.slice(start, length), "," if k < len(fields) - 1 else "\n"]
         args = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in pieces]
         rows = pc.binary_join_element_wise(*args, pa.scalar("", pa.large_string()))
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
-        first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
-        yield memoryview(rows.buffers()[2])[first:last]
+        yield memoryview(compute_value_bytes(rows))  # no nulls: the rows back to back

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdiscgen._arrowtext import compute_value_bytes
 from cdiscgen._atomic import open_atomic
 from cdiscgen._overlap import computed_ahead, writing_behind
 from cdiscgen.export._parts import DatasetParts, frame_parts
@@ -371,10 +372,7 @@ def _row_bytes(
             # rows were counted within the chunk: restate the error with the row of the whole dataset
             raise _fail(dataset, exc.column, exc.reason, first_row + start + exc.row - 1, exc.value) from None
         rows = _join_rows(fragments, n_rows, separator)
-        # No nulls: the data buffer is the rows back to back.
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
-        first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
-        return memoryview(rows.buffers()[2])[first:last]
+        return memoryview(compute_value_bytes(rows))  # no nulls: the rows back to back
 
     # The columns of each chunk are taken here; their texts are made on two threads, in order (the first
     # bad value of the dataset is still the one reported).

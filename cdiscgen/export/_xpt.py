@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdiscgen._arrowtext import compute_value_bytes
 from cdiscgen._atomic import open_atomic
 from cdiscgen._overlap import computed_ahead, writing_behind
 from cdiscgen.export._ibm import compute_ibm_words_in_range, ibm_out_of_range
@@ -294,11 +295,7 @@ def _text_array(ctx: _Context, series: pd.Series, name: str) -> pa.LargeStringAr
 
 def _all_ascii(arr: pa.LargeStringArray) -> bool:
     """Whether every byte of the values is below 0x80 (one pass over the data, not a mask per row)."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)
-    data = arr.buffers()[2]
-    if data is None:
-        return True
-    raw = np.frombuffer(data, dtype=np.uint8)[offsets[arr.offset] : offsets[arr.offset + len(arr)]]
+    raw = compute_value_bytes(arr)
     return raw.size == 0 or int(raw.max()) < 0x80
 
 
@@ -546,10 +543,7 @@ def _column_bytes(col: _Column, start: int, stop: int) -> np.ndarray:
     text = col.text.slice(start, stop - start)
     if not col.full:
         text = pc.ascii_rpad(text, width=col.length, padding=" ")
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)
-    first = int(offsets[text.offset])
-    raw = np.frombuffer(text.buffers()[2], dtype=np.uint8)
-    return raw[first : first + (stop - start) * col.length]
+    return compute_value_bytes(text)  # every value `length` bytes: the rows' fields one after the other
 
 
 def _pack_rows(planned: Sequence[_Column], rows: range) -> memoryview:

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdiscgen._arrowtext import compute_value_bytes, compute_value_offsets
 from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
@@ -72,14 +73,11 @@ def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
     lost their trailing blanks, and most columns have nothing to trim (trimming allocates a new column)."""
     chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
     for chunk in chunks:
-        if len(chunk) == 0:
+        data = compute_value_bytes(chunk)
+        if data.size == 0:
             continue
-        buffers = chunk.buffers()
-        if buffers[2] is None:
-            continue
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(buffers[2], dtype=np.uint8)
+        offsets = compute_value_offsets(chunk)
+        offsets = offsets - offsets[0]  # into `data`
         starts, ends = offsets[:-1], offsets[1:]
         filled = ends > starts  # a null's slot is mostly empty; bytes it holds only cost a needless trim
         if _EDGE_SPACE[data[starts[filled]]].any() or _EDGE_SPACE[data[ends[filled] - 1]].any():

@@ -1,0 +1,24 @@
+"""The bytes behind an Arrow text array: its values back to back (the writers hand them to the disk, the
+checks scan them) without a Python object per value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+
+def compute_value_offsets(arr: pa.Array) -> np.ndarray:
+    """Where each value starts in the data buffer, and where the last ends (len + 1 numbers; int32 for
+    string, int64 for large_string), for this array or slice."""
+    width = np.int64 if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type) else np.int32
+    return np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+
+
+def compute_value_bytes(arr: pa.Array) -> np.ndarray:
+    """The values' bytes back to back (uint8, a view of the data buffer: nothing copied). For an array
+    without nulls, or whose nulls hold no bytes, that is the values' text one after the other."""
+    data = arr.buffers()[2]
+    if len(arr) == 0 or data is None:
+        return np.empty(0, dtype=np.uint8)
+    offsets = compute_value_offsets(arr)
+    return np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
