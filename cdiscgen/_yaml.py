@@ -86,6 +86,16 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_mappi
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _LineLoader.construct_sequence)
 
 
+_PLAIN_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_plain(stream: Any) -> Any:
+    """yaml.safe_load by libyaml's parser when present (the pure-Python one takes a quarter of a second
+    for the bundled rules files): plain dicts and lists, no line numbers, for files the package ships or
+    reads whole (rules, simulator settings)."""
+    return yaml.load(stream, Loader=_PLAIN_LOADER)  # noqa: S506 - a safe loader, C or Python
+
+
 # A spec is a few thousand nodes; aliases that expand it past these limits are an attack or a mistake
 # (the "billion laughs"), refused before anything walks the expanded tree.
 MAX_EXPANDED_NODES = 1_000_000

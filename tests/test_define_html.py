@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from datetime import datetime
+from importlib import resources
 
 import lxml.html
 import pytest
@@ -51,6 +53,19 @@ def test_stylesheet_is_written_beside_define_xml(written):
     assert result.stylesheet.parent == result.define_xml.parent == result.define_html.parent
     assert result.stylesheet.read_bytes() == stylesheet_path().read_bytes()
     assert b'<?xml-stylesheet type="text/xsl" href="define2-1.xsl"?>' in result.define_xml.read_bytes()[:200]
+
+
+def test_the_stylesheet_is_the_one_defineutils_ships_found_without_importing_it():
+    # the package's own resource reader says where the file is; locating it must not run the package's
+    # __init__ (it imports xmlschema: start-up time a run does not need)
+    shipped = resources.files("defineutils") / "definehtml" / "define2-1.xsl"
+    assert stylesheet_path().read_bytes() == shipped.read_bytes()
+    probe = (
+        "import sys; from define import stylesheet_path; stylesheet_path(); "
+        "print('defineutils' in sys.modules, 'xmlschema' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
 
 
 def test_define_html_renders_in_headless_chromium(written, tmp_path):

@@ -55,3 +55,28 @@ def test_no_unsafe_yaml_loading_in_the_code():
             if needle in text:
                 offenders.append(f"{path}: {needle}")
     assert not offenders, offenders
+
+
+def test_plain_loading_reads_what_pyyamls_own_safe_loader_reads(tmp_path):
+    # the shipped rules and simulator settings, and the corners of YAML's scalars, as PyYAML's pure-Python
+    # safe loader reads them (the independent reader)
+    import yaml
+
+    from cdiscgen._yaml import load_plain
+    from tests.conftest import REPO
+
+    corners = tmp_path / "corners.yaml"
+    corners.write_text(
+        "a: [1, 1.5, .inf, -.Inf, .nan, 0x1F, 0o17, 1_000, 1e3]\nb: [yes, no, on, off, ~, null, 'null']\n"
+        "c: 2026-12-07\nd: 2026-12-07T10:00:00Z\ne: &x {k: [v]}\nf: *x\ng: |\n  two\n  lines\n"
+        'h: "\\u00e9\\t"\ni: !!str 12\nj: {? k : pair}\n',
+        encoding="utf-8",
+    )
+    files = [*sorted((REPO / "cdiscgen" / "validate" / "rules").glob("*.yaml"))]
+    files += [REPO / "cdiscgen" / "simulate" / "defaults.yaml", REPO / "specs" / "study.yaml", corners]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        ours, theirs = load_plain(text), yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506
+        assert repr(ours) == repr(theirs), path  # repr: NaN is not equal to itself
+    with pytest.raises(yaml.constructor.ConstructorError):
+        load_plain("x: !!python/object/apply:os.system ['true']\n")

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from cdiscgen._yaml import load_plain
 
 _DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
@@ -80,7 +81,7 @@ def read_study_settings(study_dir: Path) -> StudySettings:
     if not path.is_file():
         raise ValueError(f"study folder {study_dir} has no specs/study.yaml")
     with path.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        raw = load_plain(fh)
     visits = tuple(
         Visit(
             code=str(v["code"]),
@@ -124,4 +125,4 @@ def read_study_settings(study_dir: Path) -> StudySettings:
 def read_simulation_config(path: Path | None = None) -> dict[str, Any]:
     """The simulator's own settings (population mix, course probabilities, dirt rates)."""
     with Path(path or _DEFAULTS).open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return load_plain(fh)

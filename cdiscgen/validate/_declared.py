@@ -71,6 +71,7 @@ import pandas as pd
 import yaml
 
 from cdiscgen._findings import Finding, Severity
+from cdiscgen._yaml import load_plain
 from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
@@ -130,7 +131,7 @@ def load_declared_rules() -> None:
 
 def _entries(item: Any) -> list[Mapping[str, Any]]:
     try:
-        return yaml.safe_load(item.read_text(encoding="utf-8")) or []
+        return load_plain(item.read_text(encoding="utf-8")) or []
     except yaml.YAMLError as exc:
         raise DeclaredRuleError(f"rules file {item.name}: {exc}") from exc
 
