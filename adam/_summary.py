@@ -10,8 +10,7 @@ import html
 import json
 import logging
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +64,35 @@ def compute_rate(k: int, n: int) -> dict:
     """Proportion k/n with its exact (Clopper-Pearson) 95% CI; n = 0 -> nulls."""
     if n == 0:
         return {"n": int(k), "N": 0, "rate": None, "ci_low": None, "ci_high": None}
-    from scipy import stats  # imported here: scipy.stats costs ~1 s of start-up
+    low, high = _clopper_pearson(int(k), int(n))
+    return {"n": int(k), "N": int(n), "rate": k / n, "ci_low": low, "ci_high": high}
 
-    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="exact")
-    return {"n": int(k), "N": int(n), "rate": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high)}
+
+def _clopper_pearson(k: int, n: int, confidence_level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) limits of k/n: the p where P(X >= k) and P(X <= k) equal alpha/2, each
+    found by Brent's method on the binomial tails. These are the calls, tolerances and tail functions of
+    scipy.stats.binomtest(k, n).proportion_ci(method="exact"), so the limits are its limits to the bit
+    (summary.json keeps every digit), without importing scipy.stats (half a second of every run's start)."""
+    from scipy.optimize import brentq
+
+    binom_cdf, binom_sf = _binomial_tails()
+    alpha = (1 - confidence_level) / 2
+    low = 0.0 if k == 0 else brentq(lambda p: binom_sf(k - 1, n, p) - alpha, 0, 1)
+    high = 1.0 if k == n else brentq(lambda p: binom_cdf(k, n, p) - alpha, 0, 1)
+    return float(low), float(high)
+
+
+def _binomial_tails() -> tuple[Callable[..., float], Callable[..., float]]:
+    """P(X <= k) and P(X > k) of Binomial(n, p): the ufuncs scipy.stats.binom evaluates (scipy.special's
+    private _binom_cdf/_binom_sf; the public bdtr/bdtrc differ in the last bits), or binom itself where a
+    scipy release no longer has them."""
+    try:
+        from scipy.special._ufuncs import _binom_cdf, _binom_sf
+    except ImportError:  # pragma: no cover - depends on the scipy release
+        from scipy.stats import binom
+
+        return binom.cdf, binom.sf
+    return _binom_cdf, _binom_sf
 
 
 def _crossing(times: np.ndarray, curve: np.ndarray, p: float = 0.5) -> float | None:
@@ -82,8 +106,41 @@ def _crossing(times: np.ndarray, curve: np.ndarray, p: float = 0.5) -> float | N
     return float(times[below[0]]) if len(below) else None
 
 
+def _product_limit(
+    t: np.ndarray, e: np.ndarray, confidence_level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kaplan-Meier at each distinct time (events and censorings): the times, S(t) = prod (n_i - d_i) / n_i,
+    and the pointwise log-log ("exponential Greenwood") band exp(-exp(log(-log S) +- z se)) with
+    se^2 = sum d_i / (n_i (n_i - d_i)) / log(S)^2. NaN where the band is undefined (S = 1 or S = 0).
+
+    Each quantity is computed in the order scipy.stats.ecdf computes it, so the figures are its figures to
+    the bit (checked by the tests), without importing scipy.stats."""
+    from scipy.special import ndtri
+
+    if np.isnan(t).any():
+        raise ValueError("Kaplan-Meier: a time to event is missing (NaN)")
+    order = np.argsort(t)
+    times, died = t[order], e[order].astype(np.int64)
+    at_risk = np.arange(times.size, 0, -1)
+    distinct = np.diff(times, prepend=-np.inf, append=np.inf) > 0
+    first, last = distinct[:-1], distinct[1:]  # first and last record of each distinct time
+    n = at_risk[first]
+    d = np.diff(np.cumsum(died)[last], prepend=0)
+    if e.all():  # nothing censored: S is the empirical 1 - F(t), which scipy.stats.ecdf computes as such
+        surv = 1 - np.cumsum(d) / times.size
+    else:
+        surv = np.cumprod((n - d) / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = 1 / np.log(surv) ** 2 * np.cumsum(d / (n * (n - d)))
+        z_se = ndtri(1 / 2 + confidence_level / 2) * np.sqrt(var)
+        log_minus_log = np.log(-np.log(surv))
+        low = np.exp(-np.exp(log_minus_log + z_se))
+        high = np.exp(-np.exp(log_minus_log - z_se))
+    return times[first], surv, low, high
+
+
 def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: float | None = None) -> dict:
-    """Kaplan-Meier estimate (scipy.stats.ecdf) with log-log 95% CIs.
+    """Kaplan-Meier estimate with log-log 95% CIs.
 
     Returns n, events, the step curve (event times and S), censoring times, the median with its
     Brookmeyer-Crowley 95% CI (lower limit: the first time the lower log-log pointwise band falls below
@@ -102,18 +159,11 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
             "curve": {"time": [], "surv": []},
             "censor_times": [],
         }
-    from scipy import stats
-
-    res = stats.ecdf(stats.CensoredData.right_censored(t, ~e))
-    q = res.sf.quantiles
-    s = res.sf.probabilities
-    with warnings.catch_warnings():  # log-log is undefined where S = 1 or 0; handled below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = res.sf.confidence_interval(0.95, method="log-log")
+    q, s, band_low, band_high = _product_limit(t, e)
     # the band is undefined where S is 1 (before the first event: it is 1 there) or 0 (the last subject at
     # risk had the event: not estimable, as in R's survfit and statsmodels; a limit it would set is NE)
-    low = np.where(np.isnan(ci.low.probabilities) & (s >= 1.0), 1.0, ci.low.probabilities)
-    high = np.where(np.isnan(ci.high.probabilities) & (s >= 1.0), 1.0, ci.high.probabilities)
+    low = np.where(np.isnan(band_low) & (s >= 1.0), 1.0, band_low)
+    high = np.where(np.isnan(band_high) & (s >= 1.0), 1.0, band_high)
     ev_times = np.isin(q, t[e])
     out["median"] = _crossing(q, s)
     # Brookmeyer-Crowley: the median's CI holds the times where 0.5 lies inside the pointwise band.

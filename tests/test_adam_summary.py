@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as hs
 from scipy import stats
 
 from adam import compute_endpoint_summary, compute_km, derive_adam, write_summary
@@ -249,3 +253,52 @@ def test_questionnaire_by_visit_worked_by_hand():
         2,
         pytest.approx(0.1),
     )
+
+
+# The summary computes its exact CIs and Kaplan-Meier band without importing scipy.stats (start-up time);
+# summary.json keeps every digit, so its figures must be scipy.stats' own, bit for bit.
+
+
+def test_exact_rates_are_scipys_binomtest_limits_bit_for_bit():
+    from adam._summary import compute_rate
+
+    pairs = [(k, n) for n in range(1, 41) for k in range(n + 1)]
+    rng = np.random.default_rng(20261207)
+    pairs += [(int(rng.integers(0, n + 1)), int(n)) for n in rng.integers(41, 3000, size=60)]
+    for k, n in pairs:
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        rate = compute_rate(k, n)
+        assert (rate["ci_low"], rate["ci_high"]) == (float(ci.low), float(ci.high)), (k, n)
+        assert rate["ci_low"].hex() == float(ci.low).hex() and rate["ci_high"].hex() == float(ci.high).hex()
+
+
+@hypothesis_settings(max_examples=300)
+@given(
+    hs.lists(
+        hs.tuples(hs.integers(1, 60).map(float) | hs.floats(0.5, 2000.0), hs.booleans()),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_kaplan_meier_curve_and_band_are_scipys_ecdf_bit_for_bit(records):
+    from adam._summary import _product_limit
+
+    t = np.array([r[0] for r in records], dtype="float64")
+    e = np.array([r[1] for r in records], dtype=bool)
+    times, surv, low, high = _product_limit(t, e)
+    sf = stats.ecdf(stats.CensoredData.right_censored(t, ~e)).sf
+    with warnings.catch_warnings():  # scipy warns where the band is undefined (S = 1 or 0): NaN there
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = sf.confidence_interval(0.95, method="log-log")
+    np.testing.assert_array_equal(times, sf.quantiles)
+    for ours, theirs in (
+        (surv, sf.probabilities),
+        (low, band.low.probabilities),
+        (high, band.high.probabilities),
+    ):
+        assert ours.tobytes() == np.asarray(theirs, dtype="float64").tobytes()
+
+
+def test_a_missing_time_to_event_is_refused():
+    with pytest.raises(ValueError, match="missing"):
+        compute_km(np.array([3.0, np.nan]), np.array([True, False]))
