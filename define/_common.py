@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import math
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,6 +19,19 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 NSMAP: dict[str | None, str] = {None: ODM_NS, "def": DEF_NS, "xlink": XLINK_NS}
 
 STYLESHEET_NAME = "define2-1.xsl"
+
+
+def defineutils_path(*parts: str) -> Path:
+    """A file or folder the defineutils package ships (the Define-XML schemas and stylesheet), found without
+    importing the package: its __init__ imports xmlschema, a third of a second of start-up for a path."""
+    spec = importlib.util.find_spec("defineutils")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the defineutils package (Define-XML schemas and stylesheet) is not installed"
+        )
+    return Path(spec.submodule_search_locations[0]).joinpath(*parts)
+
+
 # The enumerations of the Define-XML schema that defineutils ships are release 2.1.9 (CT package 59):
 # this is the version our output is validated against, so it is the version it claims.
 DEFINE_VERSION = "2.1.9"

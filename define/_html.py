@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 from lxml import etree
 
-from define._common import STYLESHEET_NAME
+from define._common import STYLESHEET_NAME, defineutils_path
 
 
 def stylesheet_path() -> Path:
-    """The define2-1.xsl stylesheet shipped by the defineutils package, found without importing the package
-    (its __init__ imports xmlschema: a third of a second of start-up for a file path)."""
-    spec = importlib.util.find_spec("defineutils")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the defineutils package (which ships define2-1.xsl) is not installed")
-    path = Path(spec.submodule_search_locations[0]) / "definehtml" / STYLESHEET_NAME
+    """The define2-1.xsl stylesheet shipped by the defineutils package."""
+    path = defineutils_path("definehtml", STYLESHEET_NAME)
     if not path.is_file():
         raise FileNotFoundError(f"defineutils does not ship {STYLESHEET_NAME} where expected: {path}")
     return path

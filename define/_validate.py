@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from pathlib import Path
 
 from lxml import etree
 
-from define._common import ARM_NS
+from define._common import ARM_NS, defineutils_path
 
 _DEFINE_ENTRY = ("cdisc-define-2.1", "define2-1-0.xsd")
 _ARM_ENTRY = ("cdisc-arm-1.0", "arm1-0-0.xsd")
@@ -16,7 +15,14 @@ _ARM_ENTRY = ("cdisc-arm-1.0", "arm1-0-0.xsd")
 
 def schema_dir() -> Path:
     """The folder holding defineutils' copy of the CDISC schemas (official layout, relative imports)."""
-    return Path(str(resources.files("defineutils") / "validate" / "schema"))
+    return defineutils_path("validate", "schema")
+
+
+def define_schema(has_arm: bool) -> tuple[str, etree.XMLSchema]:
+    """The entry schema's file name and the schema a define.xml is checked against: define2-1-0.xsd, or
+    the ARM 1.0 entry schema (which includes Define-XML 2.1) for a define with Analysis Results Metadata."""
+    entry = _ARM_ENTRY if has_arm else _DEFINE_ENTRY
+    return entry[-1], _schema(entry)
 
 
 @functools.lru_cache(maxsize=2)
@@ -39,7 +45,7 @@ def validate_define_xml(path: Path | str) -> list[str]:
     except etree.XMLSyntaxError as exc:
         return [f"line {exc.lineno}: not well-formed XML: {exc.msg}"]
     has_arm = bool(doc.getroot().xpath("boolean(//*[namespace-uri() = $ns])", ns=ARM_NS))
-    schema = _schema(_ARM_ENTRY if has_arm else _DEFINE_ENTRY)
+    _, schema = define_schema(has_arm)
     if schema.validate(doc):
         return []
     return [f"line {e.line}: {e.message}" for e in schema.error_log]

@@ -7,12 +7,14 @@ import subprocess
 import sys
 from datetime import datetime
 from importlib import resources
+from pathlib import Path
 
 import lxml.html
 import pytest
 
 from cdiscgen import load_study
 from define import stylesheet_path, write_define
+from define._validate import schema_dir
 from tests.conftest import REPO
 from tests.test_define_support import DefineDoc, sdtm_frames
 
@@ -55,14 +57,15 @@ def test_stylesheet_is_written_beside_define_xml(written):
     assert b'<?xml-stylesheet type="text/xsl" href="define2-1.xsl"?>' in result.define_xml.read_bytes()[:200]
 
 
-def test_the_stylesheet_is_the_one_defineutils_ships_found_without_importing_it():
-    # the package's own resource reader says where the file is; locating it must not run the package's
+def test_the_stylesheet_and_schemas_are_defineutils_own_found_without_importing_it():
+    # the package's own resource reader says where its files are; locating them must not run the package's
     # __init__ (it imports xmlschema: start-up time a run does not need)
-    shipped = resources.files("defineutils") / "definehtml" / "define2-1.xsl"
-    assert stylesheet_path().read_bytes() == shipped.read_bytes()
+    shipped = resources.files("defineutils")
+    assert stylesheet_path().read_bytes() == (shipped / "definehtml" / "define2-1.xsl").read_bytes()
+    assert schema_dir() == Path(str(shipped / "validate" / "schema"))
     probe = (
-        "import sys; from define import stylesheet_path; stylesheet_path(); "
-        "print('defineutils' in sys.modules, 'xmlschema' in sys.modules)"
+        "import sys; from define import stylesheet_path; from define._validate import define_schema; "
+        "stylesheet_path(); define_schema(True); print('defineutils' in sys.modules, 'xmlschema' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
-from importlib import resources
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -146,17 +145,6 @@ def _load_define(ctx: ValidationContext) -> _Define | None:
     return out
 
 
-def _schema_dir() -> Path:
-    return Path(str(resources.files("defineutils"))) / "validate" / "schema"
-
-
-@lru_cache(maxsize=2)
-def _schema(entry: str) -> etree.XMLSchema:
-    """The Define-XML 2.1 schema shipped by defineutils (the ARM entry point when a define has ARM)."""
-    path = _schema_dir() / entry
-    return etree.XMLSchema(etree.parse(str(path)))
-
-
 @rule(
     "CDG1301",
     "define.xml is not schema-valid Define-XML 2.1",
@@ -180,12 +168,13 @@ def check_define_schema(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]
         return
     root = d.tree.getroot()  # type: ignore[union-attr]
     has_arm = ARM in set(root.nsmap.values()) or root.find(f".//{{{ARM}}}AnalysisResultDisplays") is not None
-    entry = "cdisc-arm-1.0/arm1-0-0.xsd" if has_arm else "cdisc-define-2.1/define2-1-0.xsd"
-    schema = _schema(entry)
+    from define._validate import define_schema
+
+    entry, schema = define_schema(has_arm)
     if schema.validate(d.tree):
         return
     for err in schema.error_log:
-        yield rule.finding(f"schema {Path(entry).name}: {err.message}", file=d.file, line=err.line)
+        yield rule.finding(f"schema {entry}: {err.message}", file=d.file, line=err.line)
 
 
 @rule(
