@@ -51,7 +51,7 @@ def compute_conformed(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     missing = [n for n in names if n not in frame.columns]
     if missing:
         raise AdamInputError(f"derivation produced no {missing}", dataset=spec.name, variable=missing[0])
-    out = frame[names].copy()
+    out = frame[names]  # copy-on-write: the columns converted below are new, the others shared
     for var in spec.submitted_variables:
         if var.is_numeric:
             out[var.name] = pd.to_numeric(out[var.name], errors="coerce").astype("float64")
@@ -131,7 +131,7 @@ def compute_empty_inputs(
 def derive_adsl_predecessors(frame: pd.DataFrame, adsl: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Copy the ADSL variables a dataset's spec names as predecessors (`source: ADSL.X`) by USUBJID."""
     subj = adsl.set_index("USUBJID")
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the added columns are the new frame's own
     rows = None  # each record's ADSL row (-1: none), looked up once for all the variables
     for var in spec.variables:
         source = (var.source or "").strip()
@@ -217,6 +217,7 @@ def derive_adam(
     ctx.bds = dict(frames)
     adsl = derive_adsl_analysis(adsl, params.adsl, ctx)
     findings[:0] = ctx.findings
+    ctx.bds = {}  # the findings datasets are replaced below: not a second copy of each held to the end
     for name in list(frames):
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     adlb_frames = [frames[n] for n, _ in params.of_engine("al_lab")]
@@ -231,6 +232,7 @@ def derive_adam(
         )
         frames[name] = adrs = derive_adrs(actx, doc)
         findings.extend(actx.findings)
+        del actx  # it holds ADLB and ADSL: not to the end
     for name, doc in params.of_engine("occds"):
         frames[name], occ_findings = derive_occds(sdtm, adsl, doc, name=name, cutoff_days=cutoff_days)
         findings.extend(occ_findings)
@@ -241,7 +243,8 @@ def derive_adam(
         findings.extend(tte_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     frames["ADSL"] = adsl
+    del adsl, adrs, adlb_frames  # each dataset is conformed in turn: its derived frame freed as it goes
     result = AdamResult(findings=compute_empty_inputs(sdtm, required, study_records) + findings)
     for name in ("ADSL", *params.datasets):
-        result.datasets[name] = compute_conformed(frames[name], specs[name])
+        result.datasets[name] = compute_conformed(frames.pop(name), specs[name])
     return result
