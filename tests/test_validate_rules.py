@@ -8,8 +8,9 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cdiscgen._findings import Severity
@@ -400,6 +401,60 @@ def test_stripped_text_is_each_value_stripped_by_python_and_blank_is_missing(val
     want = [None if v is None or pd.isna(v) or not v.strip() else v.strip() for v in column.tolist()]
     assert [None if pd.isna(v) else v for v in got.tolist()] == want
     assert got.index.equals(column.index)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=_EDGE_TEXT,
+    start=st.integers(min_value=0, max_value=3),
+    large=st.booleans(),
+    chunked=st.booleans(),
+)
+@example(values=["ab ", "cd"], start=0, large=False, chunked=False)  # only a trailing blank, mid-column
+@example(values=["x", "", "ab\u00a0", "cd"], start=1, large=True, chunked=False)
+@example(values=["ab", "", None, "c\t"], start=0, large=False, chunked=True)
+@example(values=["", " ab", "cd"], start=0, large=True, chunked=False)
+def test_trimming_is_skipped_only_where_no_value_has_whitespace_at_an_edge(values, start, large, chunked):
+    """may_need_trimming reads two edge bytes per value (an empty value's are its neighbours'): it must say
+    "maybe" whenever some value of the array, slice or chunks differs from its str.strip(), and "no" for text
+    of letters, digits and hyphens only (else nothing is saved)."""
+    from cdiscgen.validate._dates import may_need_trimming
+
+    kind = pa.large_string() if large else pa.string()
+    arr = pa.array(values, type=kind).slice(start)
+    if chunked:
+        half = len(arr) // 2
+        arr = pa.chunked_array([arr.slice(0, half), arr.slice(half)], type=kind)
+    kept = [v for v in arr.to_pylist() if v is not None]
+    if any(v != v.strip() for v in kept):
+        assert may_need_trimming(arr)
+    clean = ["".join(c for c in v if c.isascii() and (c.isalnum() or c == "-")) for v in kept]
+    cleaned = pa.array(clean, type=kind).slice(min(start, len(clean)))
+    assert not may_need_trimming(cleaned)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    numbers=st.lists(
+        st.one_of(st.floats(allow_nan=True), st.integers(-(10**16), 10**16).map(float)),
+        min_size=1,
+        max_size=30,
+    ),
+    texts=st.lists(st.one_of(st.none(), st.sampled_from(["3", " 4.5 ", "-0", "1e3", "x", "", "inf", "NA"]))),
+)
+def test_numbers_of_a_column_are_what_pandas_parses_from_its_text(numbers, texts):
+    """The declared rules' numeric tests (ge, le_var) read a numeric column's values instead of parsing
+    its text back: the same numbers as pd.to_numeric of the text, NaN where the text is missing."""
+    from cdiscgen.validate._context import ValidationContext
+
+    texts = (texts + [None] * len(numbers))[: len(numbers)]
+    frame = pd.DataFrame({"N": numbers, "T": pd.Series(texts, dtype="str")})
+    ctx = ValidationContext(datasets={"XX": frame})
+    for column in ("N", "T"):
+        want = pd.to_numeric(ctx.text("XX", column), errors="coerce").astype("float64")
+        got = ctx.numbers("XX", column).astype("float64")
+        assert got.index.equals(frame.index)
+        np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
 
 
 @settings(max_examples=100, deadline=None)

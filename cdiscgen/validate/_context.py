@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding
 from cdiscgen._specs import Codelist, DatasetSpec, Study
 from cdiscgen.validate._dates import compute_stripped
@@ -298,6 +299,22 @@ class ValidationContext:
         """A column as stripped text with blanks as NA (numbers formatted without a trailing .0)."""
         return self.of_dataset("text", name, lambda frame: compute_text(frame[column]), column)
 
+    def numbers(self, name: str, column: str) -> pd.Series:
+        """A column as float64 numbers: what pd.to_numeric(errors="coerce") makes of its text (`text`),
+        without formatting a numeric column's values and parsing them back (NaN where missing or infinite,
+        as their text is missing)."""
+
+        def compute(frame: pd.DataFrame) -> pd.Series:
+            series = frame[column]
+            if is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+                x = series.astype("float64").to_numpy(copy=True)
+                x[np.isinf(x)] = np.nan
+                return pd.Series(x, index=series.index, name=series.name)
+            (parsed,) = on_distinct(compute_text(series), _parsed_numbers)  # results repeat: parse each once
+            return pd.Series(parsed, index=series.index, name=series.name)
+
+        return self.of_dataset("numbers", name, compute, column)
+
     def across(
         self,
         rule: Rule,
@@ -444,6 +461,10 @@ def compute_text(series: pd.Series) -> pd.Series:
         taken = texts.take(np.where(codes < 0, len(distinct), codes))  # no Python object per row
         return pd.Series(pd.array(taken, dtype="str"), index=series.index, copy=False)
     return compute_stripped(series)
+
+
+def _parsed_numbers(texts: pd.Series) -> tuple[np.ndarray]:
+    return (pd.to_numeric(texts, errors="coerce").to_numpy(dtype="float64", na_value=np.nan),)
 
 
 def is_among(values: pd.Series, known: pd.Series | Iterable[str]) -> np.ndarray:

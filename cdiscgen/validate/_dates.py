@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import compute_value_bytes, compute_value_offsets
+from cdiscgen._arrowtext import compute_value_offsets
 from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
@@ -61,27 +61,30 @@ def _blank_as_null(arrow: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array(out, type=arrow.type)
 
 
-# Bytes a value starting or ending in whitespace starts or ends with: ASCII whitespace (as str.strip sees
-# it, \x1c-\x1f included) and every byte of a multi-byte UTF-8 character (U+00A0, U+3000 ...).
-_EDGE_SPACE = np.zeros(256, dtype=bool)
-_EDGE_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
-_EDGE_SPACE[0x80:] = True
-
-
 def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
     """Whether some value's first or last byte may be whitespace: values read from a transport file have
-    lost their trailing blanks, and most columns have nothing to trim (trimming allocates a new column)."""
+    lost their trailing blanks, and most columns have nothing to trim (trimming allocates a new column).
+
+    A byte up to 32 (ASCII whitespace, as str.strip sees it, lies there) or from 128 (a byte of a multi-byte
+    UTF-8 character such as U+00A0 or U+3000) at an edge says "maybe". An empty value's edges are its
+    neighbours' (already looked at), so the first and last bytes of all values are two gathers and two
+    reductions, with no mask; a false "maybe" only costs a trim."""
     chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
     for chunk in chunks:
-        data = compute_value_bytes(chunk)
-        if data.size == 0:
+        if len(chunk) == 0 or chunk.buffers()[2] is None:
             continue
-        offsets = compute_value_offsets(chunk)
-        offsets = offsets - offsets[0]  # into `data`
-        starts, ends = offsets[:-1], offsets[1:]
-        filled = ends > starts  # a null's slot is mostly empty; bytes it holds only cost a needless trim
-        if _EDGE_SPACE[data[starts[filled]]].any() or _EDGE_SPACE[data[ends[filled] - 1]].any():
-            return True
+        offsets = compute_value_offsets(chunk)  # into the whole data buffer
+        last = int(offsets[-1]) - 1  # the last byte of the last value that has one
+        if last < int(offsets[0]):
+            continue  # every value empty
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        # an empty value's first byte is the next value's (at the end: the last byte), its last byte the one
+        # before it (at the start: the byte before the slice, or the buffer's last at -1)
+        firsts = np.take(data, np.minimum(offsets[:-1], last))
+        lasts = np.take(data, offsets[1:] - 1)
+        for edge in (firsts, lasts):
+            if int(edge.min()) <= 32 or int(edge.max()) >= 128:
+                return True
     return False
 
 

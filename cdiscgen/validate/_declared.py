@@ -362,6 +362,13 @@ def _column(ctx: ValidationContext, name: str, column: str) -> pd.Series:
     return pd.Series(pd.NA, index=ctx.datasets.get_quietly(name).index, dtype="string")
 
 
+def _numbers(ctx: ValidationContext, name: str, column: str, values: pd.Series) -> pd.Series:
+    """`values` (the column's text, perhaps masked) as numbers: the column's numbers where a value is."""
+    if column not in ctx.datasets.get_quietly(name).columns:
+        return pd.to_numeric(values, errors="coerce")
+    return ctx.numbers(name, column).where(values.notna().to_numpy())
+
+
 def _value_test(
     ctx: ValidationContext,
     rule: Rule,
@@ -389,7 +396,7 @@ def _value_test(
     if test == "max_length":
         return (text.str.len() <= int(argument)).to_numpy()
     if test == "ge":
-        number = pd.to_numeric(values, errors="coerce")
+        number = _numbers(ctx, name, column, values)
         return (number.isna() | (number >= float(argument))).to_numpy()
     if test == "complete_date":
         complete = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
@@ -401,7 +408,10 @@ def _value_test(
         if test == "ne_var":
             return (other.isna() | (text.str.upper() != other.fillna("").str.upper())).to_numpy()
         if test == "le_var":
-            a, b = pd.to_numeric(values, errors="coerce"), pd.to_numeric(other, errors="coerce")
+            a, b = (
+                _numbers(ctx, name, column, values),
+                _numbers(ctx, name, _name(str(argument), prefix), other),
+            )
             return (a.isna() | b.isna() | (a <= b)).to_numpy()
         order = compare_iso8601(values, other)
         return ~(order > 0)  # NaN (not comparable) passes

@@ -750,9 +750,7 @@ def check_stresn(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         frame = ctx.datasets[name]
         if c not in frame.columns or n not in frame.columns or not is_numeric_dtype(frame[n]):
             continue
-        as_number = pd.to_numeric(ctx.text(name, c), errors="coerce").to_numpy(
-            dtype="float64", na_value=np.nan
-        )
+        as_number = ctx.numbers(name, c).to_numpy()
         stored = frame[n].to_numpy(dtype="float64", na_value=np.nan)
         both = ~np.isnan(as_number) & ~np.isnan(stored)
         differ = both & ~np.isclose(as_number, stored, rtol=1e-9, atol=0)
