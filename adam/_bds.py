@@ -131,7 +131,9 @@ def _variable_records(
                 )
             )
             continue
-        rec = frame[compute_where_mask(frame, p.get("where"))].copy()
+        rec = frame[
+            compute_where_mask(frame, p.get("where"))
+        ]  # copy-on-write: the columns set below are its own
         rec["PARAMCD"] = p["paramcd"]
         rec["AVAL"] = number(rec, var) if "aval" in p else np.nan
         rec["AVALC"] = text(rec, var) if "avalc" in p else ""
@@ -178,9 +180,9 @@ def _complete_inputs(
 ) -> pd.DataFrame:
     """One row per `by` group with the AVAL of every input parameter as a column, only the groups where
     every input is present (an input named in `constant` is the subject's single value)."""
-    usable = frame[(frame["DTYPE"] == "") & frame["AVAL"].notna()]
-    keyed = usable[~usable["PARAMCD"].isin(constant)]
-    keyed = keyed[keyed["PARAMCD"].isin(inputs)]
+    slim = _columns_of(frame, [*by, "USUBJID", "PARAMCD", "AVAL"])  # records are wide: take only these
+    usable = slim[((frame["DTYPE"] == "") & frame["AVAL"].notna()).to_numpy()]
+    keyed = usable[(~usable["PARAMCD"].isin(constant) & usable["PARAMCD"].isin(inputs)).to_numpy()]
     wide = keyed.groupby([*by, "PARAMCD"], dropna=False, sort=False)["AVAL"].first().unstack("PARAMCD")
     wide = wide.reset_index()
     wide.columns.name = None
@@ -191,6 +193,12 @@ def _complete_inputs(
         if code not in wide.columns:
             wide[code] = np.nan
     return wide[wide[list(inputs)].notna().all(axis=1)]
+
+
+def _columns_of(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The frame's columns among `names` (once each, in that order): filtering them takes those alone, not
+    the dozens of ADSL variables every record carries."""
+    return frame[[c for c in dict.fromkeys(names) if c in frame.columns]]
 
 
 def derive_score(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
@@ -251,9 +259,10 @@ def derive_aggregate(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.Dat
     meeting `where`; `set` gives the new records' constants (PARCAT1), `start`/`end` the variables that
     take the earliest start and the latest end (the start where an end is missing) of the summarised
     records."""
-    source = frame[(frame["DTYPE"] == "") & compute_where_mask(frame, step.get("where"))]
     by = list(step["by"])
     start, end = step.get("start"), step.get("end")
+    slim = _columns_of(frame, [*by, "PARAMCD", "AVAL", "AVALC", *(v for v in (start, end) if v)])
+    source = slim[((frame["DTYPE"] == "") & compute_where_mask(frame, step.get("where"))).to_numpy()]
     new = []
     for p in step["parameters"]:
         rows = source[source["PARAMCD"] == p["source"]]
@@ -282,8 +291,9 @@ def derive_aggregate(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.Dat
 def derive_summary_records(frame: pd.DataFrame, step: Mapping, ctx: Mapping) -> pd.DataFrame:
     """Summary records (DTYPE, e.g. AVERAGE): the mean of the non-missing AVAL of each `by` group of
     observed records; only the `by` variables, AVAL, DTYPE and ADSL's are set on them."""
-    source = frame[(frame["DTYPE"] == "") & compute_where_mask(frame, step.get("where"))]
     by = list(step["by"])
+    slim = _columns_of(frame, [*by, "AVAL"])
+    source = slim[((frame["DTYPE"] == "") & compute_where_mask(frame, step.get("where"))).to_numpy()]
     grouped = compute_group_means(source["AVAL"], [source[b] for b in by], sort=False).reset_index()
     grouped = grouped[grouped["AVAL"].notna()]
     grouped["DTYPE"] = step["dtype"]
