@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import DUPLICATE_RESULT, PARAMETER_SOURCES_DIFFER
@@ -85,6 +86,18 @@ def compute_ckd_epi_2021(creat_umol: pd.Series, age: pd.Series, sex: pd.Series) 
     return pd.Series(egfr, index=creat_umol.index, dtype="float64")
 
 
+def _limit_values(texts: pd.Series) -> tuple[np.ndarray]:
+    """The number of a result given as a detection limit ("<5", ">= 2.5e3"), NaN for any other text."""
+    return (pd.to_numeric(texts.str.extract(_LIMIT)[1], errors="coerce").to_numpy(dtype="float64"),)
+
+
+def _key_text(prefix: str, numbers: pd.Series) -> pd.Series:
+    """`prefix` and each number's text ("V3.0"; the prefix alone where missing), made per distinct number
+    (-0.0 is 0.0: one visit, one day, one key)."""
+    (texts,) = on_distinct(numbers + 0.0, lambda u: (prefix + u.astype("string").fillna(""),), as_text=False)
+    return texts
+
+
 def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]) -> pd.DataFrame:
     """LB records of ADSL subjects with PARAMCD, analysed values, dates and the assessment key."""
     rec = pd.DataFrame(index=lb.index)
@@ -94,8 +107,8 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
     rec["LBSEQ"] = number(lb, "LBSEQ")
     stresn = number(lb, "LBSTRESN")
     stresc = text(lb, "LBSTRESC")
-    limit = stresc.str.extract(_LIMIT)
-    lim_val = pd.to_numeric(limit[1], errors="coerce").astype("float64")
+    (limits,) = on_distinct(stresc, _limit_values)  # results repeat: each distinct text read once
+    lim_val = pd.Series(limits, index=lb.index)
     is_limit = stresn.isna() & lim_val.notna()
     rec["AVAL"] = stresn.where(~is_limit, lim_val)
     rec["ALIMFL"] = pd.Series("", index=lb.index, dtype="str").mask(is_limit, "Y")
@@ -117,9 +130,7 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
     rec["AVISITN"] = number(lb, "VISITNUM")
     rec["AVISIT"] = text(lb, "VISIT")
     rec["_AKEY"] = np.where(
-        rec["AVISITN"].notna(),
-        "V" + rec["AVISITN"].astype("string").fillna(""),
-        "D" + rec["ADT"].astype("string").fillna(""),
+        rec["AVISITN"].notna(), _key_text("V", rec["AVISITN"]), _key_text("D", rec["ADT"])
     )
     usable = (
         (rec["PARAMCD"] != "") & ~not_done & rec["ADT"].notna() & (rec["AVAL"].notna() | (rec["AVALC"] != ""))

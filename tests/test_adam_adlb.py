@@ -142,3 +142,25 @@ def test_unknown_key_in_adlb_parameters_names_file_and_line(tmp_path):
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "colour: red" in row)
     assert [(f.file, f.line) for f in findings] == [(str(path), line)]
     assert "unknown" in findings[0].message
+
+
+def test_assessment_keys_and_detection_limits_are_read_per_distinct_value_as_per_row():
+    # ADLB reads each distinct result text and number once; every row must get what its own value gives
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    from adam._adlb import _LIMIT, _key_text, _limit_values
+    from cdiscgen._distinct import on_distinct
+
+    numbers = pd.Series([3.0, np.nan, 0.0, -0.0, 2.5, 3.0, 1e20, np.nan])
+    assert _key_text("V", numbers).tolist() == ["V3.0", "V", "V0.0", "V0.0", "V2.5", "V3.0", "V1e+20", "V"]
+    texts = pd.Series(["<5", " >= 2.5e3 ", "x", "", None, "<5", "12", "> .5"], dtype="str")
+    (limits,) = on_distinct(texts, _limit_values)
+    by_row = [
+        float(m.group(2)) if isinstance(t, str) and (m := re.match(_LIMIT, t)) else np.nan
+        for t in texts.tolist()
+    ]
+    np.testing.assert_array_equal(limits, np.array(by_row, dtype="float64"))
+    assert limits[0] == 5.0 and limits[1] == 2500.0 and limits[7] == 0.5
