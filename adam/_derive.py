@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype, take
 
-from cdiscgen import DatasetSpec, bundled_study_dir, read_dataset_spec_file
+from cdiscgen import DatasetSpec, VariableSpec, bundled_study_dir, read_dataset_spec_file
 from cdiscgen._findings import Finding, Severity
 
 from ._adlb import check_lb_input, derive_adlb
@@ -23,8 +23,9 @@ from ._bds import derive_bds
 from ._codes import INPUT_EMPTY
 from ._common import text
 from ._errors import AdamInputError
-from ._occds import derive_occds
+from ._occds import TREATMENT_END, TREATMENT_START, derive_occds
 from ._paramspec import declares_adam, load_parameter_specs
+from ._steps import compute_named_variables, compute_steps_reading, compute_subject_view
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,20 @@ def derive_adsl_predecessors(frame: pd.DataFrame, adsl: pd.DataFrame, spec: Data
     out = frame.copy(deep=False)  # copy-on-write: the added columns are the new frame's own
     rows = None  # each record's ADSL row (-1: none), looked up once for all the variables
     for var in spec.variables:
-        source = (var.source or "").strip()
-        if var.origin == "Predecessor" and source.upper().startswith("ADSL.") and source[5:] in subj.columns:
+        source = _adsl_source(var)
+        if source is not None and source in subj.columns:
             if rows is None:
                 rows = subj.index.get_indexer(out["USUBJID"])
-            out[var.name] = _taken(subj[source[5:]], rows, out.index)
+            out[var.name] = _taken(subj[source], rows, out.index)
     return out
+
+
+def _adsl_source(var: VariableSpec) -> str | None:
+    """The ADSL variable a spec variable is a predecessor of (`origin: Predecessor`, `source: ADSL.X`)."""
+    source = (var.source or "").strip()
+    if var.origin == "Predecessor" and source.upper().startswith("ADSL."):
+        return source[5:]
+    return None
 
 
 def _taken(column: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
@@ -204,6 +213,19 @@ def derive_adam(
             required.add(doc["source"])
     ctx = AdslContext(sdtm, settings, cutoff_days)
     adsl = derive_adsl_subject(specs["ADSL"], params.adsl, ctx)
+    # the ADSL variables the other datasets' records carry while they are derived: those their specs (and
+    # ADSL's steps reading them) name; the predecessors their specs list are copied from ADSL at the end
+    named = compute_named_variables(
+        *(doc for _, doc in params.datasets.values()),
+        *compute_steps_reading(params.adsl, set(params.datasets)),
+        *(
+            [v.name for v in spec.variables if _adsl_source(v) is None]
+            for name, spec in specs.items()
+            if name != "ADSL"
+        ),
+        TREATMENT_START,
+        TREATMENT_END,
+    )
     findings: list[Finding] = []
     frames: dict[str, pd.DataFrame] = {}
     for name, doc in params.of_engine("al_lab"):
@@ -212,7 +234,9 @@ def derive_adam(
         ctx.subjects = adlb.attrs.pop("subjects")
         frames[name] = adlb[adlb["ADT"] <= cutoff_days].reset_index(drop=True)
     for name, doc in params.of_engine("bds"):
-        frames[name], bds_findings = derive_bds(sdtm, adsl, doc, name=name, cutoff_days=cutoff_days)
+        frames[name], bds_findings = derive_bds(
+            sdtm, compute_subject_view(adsl, named), doc, name=name, cutoff_days=cutoff_days
+        )
         findings.extend(bds_findings)
     ctx.bds = dict(frames)
     adsl = derive_adsl_analysis(adsl, params.adsl, ctx)
@@ -234,7 +258,9 @@ def derive_adam(
         findings.extend(actx.findings)
         del actx  # it holds ADLB and ADSL: not to the end
     for name, doc in params.of_engine("occds"):
-        frames[name], occ_findings = derive_occds(sdtm, adsl, doc, name=name, cutoff_days=cutoff_days)
+        frames[name], occ_findings = derive_occds(
+            sdtm, compute_subject_view(adsl, named), doc, name=name, cutoff_days=cutoff_days
+        )
         findings.extend(occ_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     for name, doc in params.of_engine("time_to_event"):

@@ -37,6 +37,9 @@ from ._steps import (
     merge_supplemental,
 )
 
+#: The ADSL variables the steps read when the spec names no other (treatment start and end).
+TREATMENT_START, TREATMENT_END = "TRTSDT", "TRTEDT"
+
 
 def derive_treatment_emergent(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
     """Treatment-emergent flag (as admiral's derive_var_trtemfl), first case that applies: untreated (no
@@ -46,8 +49,8 @@ def derive_treatment_emergent(frame: pd.DataFrame, step: Mapping, ctx: Any = Non
     worsened (intensity above the initial one, or either unknown) -> Y; otherwise ""."""
     start = number(frame, step.get("start", "ASTDT"))
     end = number(frame, step.get("end", "AENDT"))
-    trt_start = number(frame, step.get("treatment_start", "TRTSDT"))
-    trt_end = number(frame, step.get("treatment_end", "TRTEDT"))
+    trt_start = number(frame, step.get("treatment_start", TREATMENT_START))
+    trt_end = number(frame, step.get("treatment_end", TREATMENT_END))
     window = float(step.get("end_window", 0))
     treated = trt_start.notna()
     ended_before = end.notna() & (end < trt_start)

@@ -4,6 +4,7 @@ Conditions are cdiscgen._conditions' grammar on the frame's variables."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -130,6 +131,49 @@ def merge_supplemental(
             values = wide[q].reindex(at).to_numpy()
             out[q] = np.where(pd.notna(values), values, out[q].to_numpy()).astype(str)
     return out
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def compute_named_variables(*docs: Any) -> frozenset[str]:
+    """Every name a spec could use for a variable: each word of its keys and text values, at any depth
+    (`where: {TRTSDT: ...}`, `reference: TRTSDT`, `"AVAL > BASE"`). Generous on purpose: a word that is
+    not a variable only keeps a column that was not needed."""
+    found: set[str] = set()
+    todo = list(docs)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            todo.extend(item)
+        elif isinstance(item, str):
+            found.update(_NAME.findall(item))
+    return frozenset(found)
+
+
+def compute_steps_reading(doc: Any, datasets: set[str]) -> list[Mapping]:
+    """The mappings of a spec (at any depth) that read one of `datasets` (`dataset: ADLB`): ADSL's steps
+    that take a value from an ADaM dataset's records."""
+    found, todo = [], [doc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping):
+            if str(item.get("dataset", "")).upper() in datasets:
+                found.append(item)
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return found
+
+
+def compute_subject_view(adsl: pd.DataFrame, named: frozenset[str]) -> pd.DataFrame:
+    """The ADSL variables a dataset's records carry: USUBJID and those the study's specs name (its
+    derivation steps read them from the records; the spec's ADSL predecessors are copied at the end), not
+    every one of dozens of subject variables on each of a million records."""
+    return adsl[[c for c in adsl.columns if c == "USUBJID" or c in named]]
 
 
 def merge_subject_variables(records: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:

@@ -547,3 +547,31 @@ def test_a_declared_occurrence_dataset_without_its_domain_is_a_named_error(pilot
             study.settings,
             study_dir=pilot_copy,
         )
+
+
+def test_records_carry_the_adsl_variables_the_specs_name_and_no_others():
+    # a name counts wherever a spec writes it: a key, a value, a list item, a word of an expression
+    from adam._steps import compute_named_variables, compute_steps_reading, compute_subject_view
+
+    doc = {
+        "derivations": [
+            {"study_day": {"variable": "ASTDY", "date": "ASTDT", "reference": "TRTSDT"}},
+            {"flag": {"variable": "F", "where": {"AGE": {"ge": 65}}}},
+            {"compute": {"variable": "R", "expression": "AVAL / BASE*HEIGHTBL"}},
+            {"keep": ["SEX", ("RACE",)]},
+        ]
+    }
+    named = compute_named_variables(doc, ["EOSDT"], "TRTEDT")
+    assert {"TRTSDT", "AGE", "AVAL", "BASE", "HEIGHTBL", "SEX", "RACE", "EOSDT", "TRTEDT", "where"} <= named
+    assert "ARM" not in named
+    adsl = pd.DataFrame({c: ["x"] for c in ("STUDYID", "USUBJID", "ARM", "AGE", "TRTSDT", "SEX", "BMIBL")})
+    assert compute_subject_view(adsl, named).columns.tolist() == ["USUBJID", "AGE", "TRTSDT", "SEX"]
+    # ADSL's own steps count only where they read an ADaM dataset's records (a baseline covariate)
+    adsl_doc = {
+        "steps": [
+            {"baseline_covariate": {"variable": "BWT", "dataset": "advs", "where": {"ANL01FL": "Y"}}},
+            {"subject_value": {"variable": "DTHDT", "dataset": "DS", "where": {"DSDECOD": "DEATH"}}},
+        ]
+    }
+    reading = compute_steps_reading(adsl_doc, {"ADVS", "ADAE"})
+    assert reading == [{"variable": "BWT", "dataset": "advs", "where": {"ANL01FL": "Y"}}]
