@@ -163,8 +163,9 @@ def compute_epoch(
     width = max(len(d_uniques), 1)
     pairs, inverse = np.unique(s_codes.astype(np.int64) * width + d_codes, return_inverse=True)
     subjects = pd.Series(pd.Index(s_uniques).take(pairs // width), dtype="str")
-    dates = pd.Series(pd.Index(d_uniques).take(pairs % width), dtype="str")
-    low, high = _date_span(dates)
+    span_low, span_high = _date_span(pd.Series(d_uniques, dtype="str"))  # a date's span is its own: per date
+    date_of_pair = pairs % width
+    low, high = (pd.Series(span.array.take(date_of_pair), dtype="str") for span in (span_low, span_high))
     rfpend = subjects.map(rfpendtc).fillna("").astype("str")
     epoch_low = _epoch_at(low, subjects, elements, rfpend)
     epoch_high = _epoch_at(high, subjects, elements, rfpend)
