@@ -8,6 +8,7 @@ read as empty, fields beyond the header are named in the finding.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterable, Iterator
@@ -72,9 +73,63 @@ def scan_field_counts(
     form's `text`, or the file read as a stream (never whole in memory: an undecodable byte raises
     UnicodeDecodeError, which `read_form_text` turns into a RawFormError naming line and byte)."""
     if text is None:
+        counted = _count_fields_plainly(path)
+        if counted is not None:
+            return counted
         with Path(path).open(encoding="utf-8-sig", newline="") as handle:
             return _scan(path, handle)
     return _scan(path, io.StringIO(text, newline=""))
+
+
+_BLOCK_BYTES = 1 << 23
+
+
+def _count_fields_plainly(path: Path, block_bytes: int = _BLOCK_BYTES) -> tuple[list[str], list] | None:
+    """The header and no ragged rows, found without a CSV parser where none is needed: a form without
+    quote characters, bare CRs or NUL bytes splits on LF and commas alone, so each line's commas give its
+    field count (numpy, block by block; the bytes are still decoded, to fail where the parser would). None
+    (the parser decides) for any other form, or when some row's count differs: the parser then lists them."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    header: list[str] | None = None
+    carry = b""
+    with Path(path).open("rb") as handle:
+        while True:
+            block = handle.read(block_bytes)
+            decoder.decode(block, final=not block)  # an undecodable byte raises, as the parser's stream does
+            if b'"' in block or b"\x00" in block:
+                return None
+            data = carry + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            lines, carry = data[:cut], data[cut:]  # whole lines (a CRLF split between blocks is whole here)
+            if lines.count(b"\r") != lines.count(b"\r\n"):
+                return None  # a bare CR ends a line for the parser
+            if header is None and lines:
+                first = lines.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").removesuffix(b"\r")
+                if not first.strip():
+                    return None  # a blank first line: the parser's header is what it makes of it
+                header = first.decode("utf-8").split(",")
+                lines = lines[lines.index(b"\n") + 1 :] if b"\n" in lines else b""
+            if header is not None and not _every_line_has(lines, len(header)):
+                return None
+            if not block:
+                return (header, []) if header is not None else None
+
+
+def _every_line_has(lines: bytes, fields: int) -> bool:
+    """Whether every non-blank line of `lines` (LF-separated, no quotes) has `fields` fields."""
+    if not lines:
+        return True
+    data = np.frombuffer(lines, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    if not len(ends) or ends[-1] != len(data) - 1:
+        ends = np.append(ends, len(data))  # the last line without its LF
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    commas = np.flatnonzero(data == 44)
+    counts = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    length = ends - starts
+    last = data[np.maximum(ends - 1, 0)]
+    blank = (length == 0) | ((length == 1) & (last == 13))  # "" or a lone CR of CRLF: the parser skips it
+    return bool(np.all(blank | (counts == fields)))
 
 
 def _scan(path: Path, source: Iterable[str]) -> tuple[list[str], list[tuple[int, int, int, list[str]]]]:
