@@ -131,9 +131,8 @@ def _variable_records(
                 )
             )
             continue
-        rec = frame[
-            compute_where_mask(frame, p.get("where"))
-        ]  # copy-on-write: the columns set below are its own
+        # copy-on-write: the columns set below are the filtered frame's own, no copy needed
+        rec = frame[compute_where_mask(frame, p.get("where"))]
         rec["PARAMCD"] = p["paramcd"]
         rec["AVAL"] = number(rec, var) if "aval" in p else np.nan
         rec["AVALC"] = text(rec, var) if "avalc" in p else ""

@@ -18,6 +18,8 @@ import pandas as pd
 
 from cdiscgen._atomic import write_text_atomic
 
+from ._errors import AdamInputError
+
 log = logging.getLogger(__name__)
 POPULATIONS = ("EFFFL", "SAFFL")
 KM_PARAMS = ("PFS", "OS", "DOR", "TTHR", "TTCARDR", "TTRENR")
@@ -137,6 +139,18 @@ def _product_limit(
         low = np.exp(-np.exp(log_minus_log + z_se))
         high = np.exp(-np.exp(log_minus_log - z_se))
     return times[first], surv, low, high
+
+
+def _check_times(records: pd.DataFrame, paramcd: str) -> None:
+    """A time-to-event record without AVAL cannot be placed on the curve: an error naming it, not a gap."""
+    missing = pd.to_numeric(records["AVAL"], errors="coerce").isna().to_numpy()
+    if missing.any():
+        raise AdamInputError(
+            f"time to event {paramcd} has no AVAL: the Kaplan-Meier estimate needs every subject's time",
+            dataset="ADTTE",
+            variable="AVAL",
+            usubjid=str(records["USUBJID"].to_numpy()[missing][0]),
+        )
 
 
 def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: float | None = None) -> dict:
@@ -310,6 +324,7 @@ def compute_endpoint_summary(
         for paramcd in KM_PARAMS:
             rec = adtte[(adtte["PARAMCD"] == paramcd) & adtte["USUBJID"].isin(ids)].sort_values("USUBJID")
             at = year if paramcd in ("PFS", "OS") else None
+            _check_times(rec, paramcd)
             one = compute_km(rec["AVAL"], rec["CNSR"] == 0, at=at)
             if paramcd not in PLOT_PARAMS:
                 one.pop("curve", None)

@@ -23,7 +23,7 @@ STYLESHEET_NAME = "define2-1.xsl"
 
 def defineutils_path(*parts: str) -> Path:
     """A file or folder the defineutils package ships (the Define-XML schemas and stylesheet), found without
-    importing the package: its __init__ imports xmlschema, a third of a second of start-up for a path."""
+    importing the package: its __init__ imports xmlschema, ~0.2 s of start-up for a path."""
     spec = importlib.util.find_spec("defineutils")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(

@@ -302,3 +302,25 @@ def test_kaplan_meier_curve_and_band_are_scipys_ecdf_bit_for_bit(records):
 def test_a_missing_time_to_event_is_refused():
     with pytest.raises(ValueError, match="missing"):
         compute_km(np.array([3.0, np.nan]), np.array([True, False]))
+
+
+def test_a_time_to_event_without_aval_is_a_named_error():
+    from adam import AdamInputError
+
+    adsl = pd.DataFrame(
+        {
+            "USUBJID": ["A", "B"],
+            "SAFFL": ["Y"] * 2,
+            "EFFFL": ["Y"] * 2,
+            "CARDEVFL": ["N"] * 2,
+            "RENEVFL": ["N"] * 2,
+        }
+    )
+    rs = pd.DataFrame(columns=["USUBJID", "PARAMCD", "AVISITN", "AVALC"])
+    tte = pd.DataFrame(
+        {"USUBJID": ["A", "B"], "PARAMCD": ["PFS"] * 2, "AVAL": [30.0, np.nan], "CNSR": [0.0, 1.0]}
+    )
+    with pytest.raises(AdamInputError) as info:
+        compute_endpoint_summary(adsl, rs, tte, settings())
+    assert info.value.dataset == "ADTTE" and info.value.variable == "AVAL" and info.value.usubjid == "B"
+    assert "PFS" in str(info.value)

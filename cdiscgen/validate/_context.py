@@ -310,7 +310,9 @@ class ValidationContext:
                 x = series.astype("float64").to_numpy(copy=True)
                 x[np.isinf(x)] = np.nan
                 return pd.Series(x, index=series.index, name=series.name)
-            (parsed,) = on_distinct(compute_text(series), _parsed_numbers)  # results repeat: parse each once
+            (parsed,) = on_distinct(
+                self.text(name, column), _parsed_numbers
+            )  # results repeat: parse each once
             return pd.Series(parsed, index=series.index, name=series.name)
 
         return self.of_dataset("numbers", name, compute, column)
