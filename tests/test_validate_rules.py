@@ -476,3 +476,33 @@ def test_text_of_numbers_is_each_number_formatted_alone(values):
 
     got = compute_text(pd.Series(values, dtype="float64"))
     assert [None if pd.isna(v) else v for v in got.tolist()] == [alone(x) for x in values]
+
+
+def test_value_length_rules_count_bytes_without_trailing_blanks_and_skip_missing_values():
+    # CMTRT: "é" is 2 bytes in UTF-8, so the longest value "éé  " has 4 bytes once its blanks go;
+    # CMDOSTXT: one value of 201 "x" and one of 200 "x" plus blanks; a missing value counts as nothing
+    cm = pd.DataFrame(
+        {
+            "USUBJID": ["S-001", "S-002", "S-003"],
+            "CMSEQ": [1.0, 1.0, 1.0],
+            "CMTRT": pd.array(["éé  ", "ab", None], dtype="str"),
+            "CMDOSTXT": pd.array(["x" * 201, "x" * 200 + "   ", None], dtype="str"),
+        }
+    )
+    meta = {
+        "CM": _Meta(
+            "CM",
+            "Concomitant Medications",
+            [
+                _Var("USUBJID", "Unique Subject Identifier", "char", 5),
+                _Var("CMSEQ", "Sequence Number", "num", 8),
+                _Var("CMTRT", "Reported Name of Drug, Med, or Therapy", "char", 6),
+                _Var("CMDOSTXT", "Dose Description", "char", 201),
+            ],
+        )
+    }
+    found = validate_datasets({"CM": cm}, meta=meta, codes=["CDG0108", "CDG0203"]).findings
+    longest = {(f.variable, f.value, f.expected) for f in found if f.code == "CDG0108"}
+    assert longest == {("CMTRT", "6", "4")}  # CMDOSTXT's 201 is its longest value's length
+    too_long = [(f.variable, f.usubjid) for f in found if f.code == "CDG0203" and f.usubjid]
+    assert too_long == [("CMDOSTXT", "S-001")]

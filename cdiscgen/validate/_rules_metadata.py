@@ -229,7 +229,7 @@ def check_declared_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
 
 
 def _longest_bytes(ctx: ValidationContext, name: str, column: str) -> int:
-    return int(_byte_lengths(ctx, name, column).max(initial=0))
+    return _value_lengths(ctx, name, column)[0]
 
 
 @rule(
@@ -465,15 +465,20 @@ def _arrow_text(series: object) -> pa.Array:
     return pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)  # type: ignore[attr-defined]
 
 
-def _byte_lengths(ctx: ValidationContext, name: str, col: str) -> np.ndarray:
-    """Bytes of each value without trailing blanks (NaN where missing)."""
+def _value_lengths(ctx: ValidationContext, name: str, col: str) -> tuple[int, np.ndarray]:
+    """What the length rules ask of a character column's values without trailing blanks: the byte length
+    of the longest (0 when every value is missing) and the rows longer than MAX_CHAR_BYTES. Kept per column
+    for the run instead of every value's length (that was a float per cell of every text column)."""
 
-    def compute(frame: pd.DataFrame) -> np.ndarray:
+    def compute(frame: pd.DataFrame) -> tuple[int, np.ndarray]:
         text = _arrow_text(frame[col])
         stripped = pc.utf8_rtrim(text, characters=" ") if may_need_trimming(text) else text
-        return pc.binary_length(stripped).to_numpy(zero_copy_only=False).astype("float64")
+        lengths = pc.binary_length(stripped)
+        longest = pc.max(lengths).as_py() or 0
+        too_long = pc.fill_null(pc.greater(lengths, MAX_CHAR_BYTES), False)
+        return int(longest), np.flatnonzero(too_long.to_numpy(zero_copy_only=False))
 
-    return ctx.of_dataset("byte lengths", name, compute, col)
+    return ctx.of_dataset("value lengths", name, compute, col)
 
 
 def _char_columns(ctx: ValidationContext, name: str) -> list[str]:
@@ -508,11 +513,12 @@ def check_xpt_value_lengths(ctx: ValidationContext, rule: Rule) -> Iterator[Find
     """
     for name in ctx.names():
         for col in _char_columns(ctx, name):
-            lengths = np.nan_to_num(_byte_lengths(ctx, name, col))
+            too_long = np.zeros(len(ctx.datasets[name]), dtype=bool)
+            too_long[_value_lengths(ctx, name, col)[1]] = True
             yield from ctx.findings_where(
                 rule,
                 name,
-                lengths > MAX_CHAR_BYTES,
+                too_long,
                 f"value of {col} is longer than {MAX_CHAR_BYTES} bytes",
                 variable=col,
             )
