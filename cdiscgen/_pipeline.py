@@ -245,6 +245,9 @@ def _run_whole(
     held: dict[str, Any] = {}
     held["sdtm"] = stage("sdtm", lambda: run_sdtm(raw_dir, study), lambda r: _total_rows(r.datasets))
     result.findings.extend(held["sdtm"].findings)
+    # ADaM needs the SDTM datasets only: their trace goes to disk first and is let go (peak memory)
+    write_trace(held["sdtm"].trace, layout["trace"])
+    held["sdtm"].trace.clear()
 
     from adam import derive_adam
 
@@ -263,7 +266,6 @@ def _run_whole(
         ),
         lambda r: sum(r.rows.values()),
     )
-    write_trace(held["sdtm"].trace, layout["trace"])
     if with_adam:
         adam_written = stage(
             "export-adam",
