@@ -185,3 +185,10 @@ def test_srcseq_into_an_adam_dataset_without_aseq_is_its_sdtm_seq():
     )
     # 7 is an AESEQ of the subject's ADAE records, 4 is none
     assert _flagged({"ADAE": adae, "ADTTE": adtte}, "CDG1121") == [("ADTTE", "S-1", 2)]
+
+
+def test_a_subject_on_two_adsl_rows_is_compared_with_neither():
+    # S-1 has two ADSL rows (CDG1101's finding): which SAFFL its records should carry is unknown
+    adsl = pd.DataFrame({"STUDYID": ["S"] * 3, "USUBJID": ["S-1", "S-1", "S-2"], "SAFFL": ["Y", "N", "N"]})
+    adlb = _bds(USUBJID=["S-1", "S-2", "S-1", "S-2"], SAFFL=["N", "N", "Y", "Y"], AVAL=[1.0, 2.0, 3.0, 4.0])
+    assert _flagged({"ADSL": adsl, "ADLB": adlb}, "CDG1126") == [("ADLB", "S-2", 4)]

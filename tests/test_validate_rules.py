@@ -506,3 +506,35 @@ def test_value_length_rules_count_bytes_without_trailing_blanks_and_skip_missing
     assert longest == {("CMTRT", "6", "4")}  # CMDOSTXT's 201 is its longest value's length
     too_long = [(f.variable, f.usubjid) for f in found if f.code == "CDG0203" and f.usubjid]
     assert too_long == [("CMDOSTXT", "S-001")]
+
+
+_TEXTS = st.lists(
+    st.one_of(st.none(), st.sampled_from(["", "a", "b", "S-1", "S-10", " a", "é"])), max_size=12
+)
+
+
+@given(values=_TEXTS, known=_TEXTS)
+def test_positions_among_is_the_first_occurrence_of_each_value(values, known):
+    from cdiscgen.validate._context import positions_among
+
+    first: dict[str, int] = {}
+    for i, k in enumerate(known):
+        if k is not None:
+            first.setdefault(k, i)
+    expected = [first.get(v, -1) if v is not None else -1 for v in values]
+    got = positions_among(pd.Series(values, dtype="str"), pd.Series(known, dtype="str"))
+    assert got.tolist() == expected and got.dtype == np.intp
+
+
+@given(keys=_TEXTS, table=st.dictionaries(st.sampled_from(["a", "b", "S-1", "S-10", "é"]), st.floats(-5, 5)))
+def test_looked_up_is_series_map_by_a_table_of_unique_keys(keys, table):
+    from cdiscgen.validate._context import looked_up
+
+    text = pd.Series(keys, dtype="str")
+    numbers = pd.Series(table, dtype="float64")
+    words = numbers.astype("str")
+    got, want = looked_up(text, numbers), text.map(numbers)
+    assert np.array_equal(got.to_numpy(), want.to_numpy(dtype="float64"), equal_nan=True)
+    got_words = looked_up(text, words)
+    assert str(got_words.dtype) == "str"
+    assert got_words.fillna("\0").tolist() == text.map(words).astype("str").fillna("\0").tolist()

@@ -478,6 +478,23 @@ def is_among(values: pd.Series, known: pd.Series | Iterable[str]) -> np.ndarray:
     return pc.is_in(mine, value_set=pool_arrow).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
 
 
+def positions_among(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """Per text value, the position of its first occurrence in ``known`` (-1 where it has none, and for a
+    missing value): one Arrow hash lookup, where a pandas Index turns every value into a Python object."""
+    pool = pa.array(known.astype("str"), type=pa.large_string(), from_pandas=True)
+    mine = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    found = pc.fill_null(pc.index_in(mine, value_set=pool, skip_nulls=True), -1)
+    return found.to_numpy(zero_copy_only=False).astype(np.intp)
+
+
+def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """`keys.map(table)` for text keys and a table whose index holds each key once (a subject's value, by
+    USUBJID): one Arrow hash lookup instead of a Python object per key. A missing key, or one the table
+    lacks, gives the table's missing value (NaN, NA)."""
+    rows = positions_among(keys, pd.Series(table.index, dtype="str"))
+    return pd.Series(table.array.take(rows, allow_fill=True), index=keys.index, name=table.name)
+
+
 def _number_texts(distinct: np.ndarray) -> list[str | None]:
     """Distinct numbers as text: integral ones as "3", the others as Python's shortest repr
     ("118.45600000000002" stays visible as such); infinities as missing."""

@@ -72,7 +72,7 @@ import yaml
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._yaml import load_plain
-from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext
+from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, looked_up
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
@@ -442,13 +442,13 @@ def _value_test(
         lookup = _subject_values(ctx, argument)
         if lookup is None:
             return None
-        expected = ctx.text(name, "USUBJID").map(lookup).astype("str")  # all unmatched: float NaN otherwise
+        expected = looked_up(ctx.text(name, "USUBJID"), lookup)
         return (expected.notna() & (text == expected.fillna(""))).to_numpy()
     if test == "not_after_subject":
         lookup = _subject_values(ctx, argument)
         if lookup is None:
             return None
-        limit = ctx.text(name, "USUBJID").map(lookup).astype("string")
+        limit = looked_up(ctx.text(name, "USUBJID"), lookup).astype("string")
         return ~(compare_iso8601(values, limit) > 0)  # NaN (no limit, not comparable) passes
     raise AssertionError(test)  # the loader refused anything else
 
@@ -526,14 +526,15 @@ def _union_of_sets(parts: list[frozenset[str]]) -> frozenset[str]:
     return frozenset().union(*parts)
 
 
-def _subject_values(ctx: ValidationContext, argument: Mapping[str, str]) -> Mapping[str, str] | None:
+def _subject_values(ctx: ValidationContext, argument: Mapping[str, str]) -> pd.Series | None:
+    """Each subject's first value of argument.variable in argument.dataset (text, by USUBJID)."""
     dataset, variable = str(argument["dataset"]), str(argument["variable"])
     if dataset not in ctx.datasets or not {"USUBJID", variable} <= set(
         ctx.datasets.get_quietly(dataset).columns
     ):
         return None
     pairs = pd.DataFrame({"s": ctx.text(dataset, "USUBJID"), "v": ctx.text(dataset, variable)}).dropna()
-    return pairs.drop_duplicates("s").set_index("s")["v"].to_dict()
+    return pairs.drop_duplicates("s").set_index("s")["v"]
 
 
 def _subject_in(

@@ -18,7 +18,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, compute_text
+from cdiscgen.validate._context import ValidationContext, compute_text, looked_up, positions_among
 from cdiscgen.validate._dates import check_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_adam import _bds, _tte, baseline_keys, flagged_twice
@@ -228,7 +228,7 @@ def _treatment_start(ctx: ValidationContext, name: str) -> np.ndarray | None:
         return None
     lookup = pd.Series(start, index=ctx.text("ADSL", "USUBJID").to_numpy())
     lookup = lookup[~lookup.index.duplicated()]
-    return ctx.text(name, "USUBJID").map(lookup).to_numpy(dtype="float64", na_value=np.nan)
+    return looked_up(ctx.text(name, "USUBJID"), lookup).to_numpy(dtype="float64", na_value=np.nan)
 
 
 def study_day(date: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -675,8 +675,7 @@ def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
     if adsl is None or "USUBJID" not in adsl.columns:
         return
     subjects = ctx.text("ADSL", "USUBJID")
-    unique = ~subjects.duplicated(keep=False).to_numpy()
-    index = pd.Index(subjects.to_numpy()[unique])
+    once = subjects.where(~subjects.duplicated(keep=False))  # a subject on two ADSL rows has no ADSL value
     for name in ctx.adam_names():
         frame = ctx.datasets[name]
         if name == "ADSL" or "USUBJID" not in frame.columns:
@@ -684,14 +683,19 @@ def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         shared = [c for c in frame.columns if c in adsl.columns and c not in NOT_COPIED]
         records = ctx.text(name, "USUBJID")
         # the record's ADSL row, found once for every shared variable; -1 where ADSL has no such subject
-        rows = index.get_indexer(records.to_numpy())
+        rows = positions_among(records, once)
         known = rows >= 0
         for column in shared:
-            values = np.append(ctx.text("ADSL", column).to_numpy(dtype=object)[unique], None)
-            expected = pd.Series(values[rows], index=records.index, dtype="str")
+            expected = pd.Series(
+                ctx.text("ADSL", column).array.take(rows, allow_fill=True), index=records.index
+            )
             mine = ctx.text(name, column)
-            # a blank and a missing value are the same null (a transport file cannot tell them apart)
-            wrong = known & ~(mine.fillna("") == expected.fillna("")).to_numpy(dtype=bool)
+            # blank text is missing here (ctx.text): two missing values agree, as a transport file cannot
+            # tell a blank from a missing value
+            same = (mine == expected).to_numpy(dtype=bool, na_value=False) | (
+                mine.isna() & expected.isna()
+            ).to_numpy()
+            wrong = known & ~same
             yield from ctx.findings_where(
                 rule,
                 name,
