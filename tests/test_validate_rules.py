@@ -538,3 +538,29 @@ def test_looked_up_is_series_map_by_a_table_of_unique_keys(keys, table):
     got_words = looked_up(text, words)
     assert str(got_words.dtype) == "str"
     assert got_words.fillna("\0").tolist() == text.map(words).astype("str").fillna("\0").tolist()
+
+
+_PAIRS = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.sampled_from(["S-1", "S-2", "S-10", ""])),
+        st.one_of(st.just(float("nan")), st.sampled_from([0.0, -0.0, 1.0, 2.0, 2.5, 10.0])),
+    ),
+    max_size=12,
+)
+
+
+@given(pairs=_PAIRS, table=_PAIRS)
+def test_pair_rows_is_the_first_table_row_of_each_subject_and_number(pairs, table):
+    from cdiscgen.validate._context import pair_rows
+
+    first: dict[tuple[str, float], int] = {}
+    for i, (s, n) in enumerate(table):
+        if s is not None and n == n:
+            first.setdefault((s, n), i)
+    expected = [first.get((s, n), -1) if s is not None and n == n else -1 for s, n in pairs]
+
+    def columns(rows):
+        return pd.Series([s for s, _ in rows], dtype="str"), np.array([n for _, n in rows], dtype="float64")
+
+    got = pair_rows(*columns(pairs), *columns(table))
+    assert got.tolist() == expected

@@ -487,6 +487,27 @@ def positions_among(values: pd.Series, known: pd.Series) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(np.intp)
 
 
+def pair_rows(
+    subjects: pd.Series, numbers: np.ndarray, table_subjects: pd.Series, table_numbers: np.ndarray
+) -> np.ndarray:
+    """Per (subject, number) pair (a record's USUBJID and SRCSEQ), the first row of the table holding the
+    same pair (USUBJID and --SEQ); -1 where none does. A missing subject or number matches nothing.
+    Subjects are matched by Arrow hash first, so the pairs pandas matches are numbers, not Python strings."""
+    table_codes = positions_among(table_subjects, table_subjects)  # a subject's first row stands for it
+    table_numbers = np.asarray(table_numbers, dtype="float64")
+    usable = (table_codes >= 0) & ~np.isnan(table_numbers)
+    table = pd.MultiIndex.from_arrays([table_codes[usable], table_numbers[usable]])
+    first = ~table.duplicated()
+    table_rows, table = np.flatnonzero(usable)[first], table[first]
+    codes = positions_among(subjects, table_subjects)
+    numbers = np.asarray(numbers, dtype="float64")
+    asked = np.flatnonzero((codes >= 0) & ~np.isnan(numbers))
+    found = table.get_indexer(pd.MultiIndex.from_arrays([codes[asked], numbers[asked]]))
+    out = np.full(len(codes), -1, dtype=np.intp)
+    out[asked[found >= 0]] = table_rows[found[found >= 0]]
+    return out
+
+
 def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
     """`keys.map(table)` for text keys and a table whose index holds each key once (a subject's value, by
     USUBJID): one Arrow hash lookup instead of a Python object per key. A missing key, or one the table

@@ -14,11 +14,19 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, compute_text, looked_up, positions_among
+from cdiscgen.validate._context import (
+    ValidationContext,
+    compute_text,
+    looked_up,
+    pair_rows,
+    positions_among,
+)
 from cdiscgen.validate._dates import check_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_adam import _bds, _tte, baseline_keys, flagged_twice
@@ -424,8 +432,7 @@ def _points_at_no_record(
     own = _numbers(frame, seq)
     if own is None:
         return None
-    records = pd.MultiIndex.from_arrays([ctx.text(source, "USUBJID").fillna("").to_numpy(), own])
-    return ~pd.MultiIndex.from_arrays([subjects.to_numpy(), numbers]).isin(records)
+    return pair_rows(subjects, numbers, ctx.text(source, "USUBJID").fillna(""), own) < 0
 
 
 @rule(
@@ -554,7 +561,7 @@ def _source_dates(ctx: ValidationContext, name: str, sdtm_suffix: str) -> pd.Ser
     seq = _numbers(frame, "SRCSEQ")
     if source is None or seq is None or "USUBJID" not in frame.columns:
         return None
-    out = pd.Series(pd.NA, index=range(len(frame)), dtype="string")
+    out = pa.nulls(len(frame), pa.large_string())
     subjects = ctx.text(name, "USUBJID").reset_index(drop=True)
     for src in source.dropna().unique():
         if src not in ctx.datasets or ctx.is_adam(src):
@@ -564,15 +571,11 @@ def _source_dates(ctx: ValidationContext, name: str, sdtm_suffix: str) -> pd.Ser
         numbers = None if seq_col is None else _numbers(ctx.datasets[src], seq_col)
         if numbers is None or column not in ctx.datasets[src].columns:
             continue
-        table = pd.Series(
-            ctx.text(src, column).to_numpy(),
-            index=pd.MultiIndex.from_arrays([ctx.text(src, "USUBJID").to_numpy(), numbers]),
-        )
-        table = table[~table.index.duplicated()]
         rows = (source == src).to_numpy(dtype=bool)
-        keys = pd.MultiIndex.from_arrays([subjects[rows].to_numpy(), seq[rows]])
-        out[rows] = table.reindex(keys).to_numpy()
-    return out
+        at = pair_rows(subjects[rows], seq[rows], ctx.text(src, "USUBJID"), numbers)
+        taken = pa.array(ctx.text(src, column).array.take(at, allow_fill=True), type=pa.large_string())
+        out = pc.replace_with_mask(out, pa.array(rows), taken)
+    return pd.Series(pd.array(out, dtype="str"), copy=False)
 
 
 def _partial(dates: pd.Series) -> np.ndarray:
