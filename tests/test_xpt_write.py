@@ -512,6 +512,31 @@ def test_rows_packed_in_small_blocks_give_the_same_file(tmp_path, monkeypatch):
         assert got.rows[i][4] == "AB"
 
 
+def test_reader_gathers_fields_a_block_of_rows_at_a_time_as_the_independent_reader_reads_them(
+    tmp_path, monkeypatch
+):
+    """The reader copies the fields out a block of records at a time: blocks of one row and of three rows
+    read what the whole-file block reads, every row as the independent reader reads it, in part too."""
+    import cdiscgen.export._xpt_read as reader
+
+    frame, variables = _mixed_frame(400)
+    kwargs = dict(dataset="MX", label="Mixed", variables=variables, profile=CP1252, created=CREATED)
+    path = write_xpt(frame, tmp_path / "mx.xpt", **kwargs)
+    whole, _ = read_xpt(path, encoding="cp1252")
+    got = ref.read(str(path), encoding="cp1252")
+    assert whole.columns.tolist() == [v.name for v in got.variables]
+    for i in range(len(frame)):
+        usubjid, term, note, val, code = got.rows[i]
+        assert [whole.USUBJID[i], whole.TERM[i], whole.NOTE[i], whole.CODE[i]] == [usubjid, term, note, code]
+        assert same_number(whole.VAL[i], val)
+    row_length = 6 + 12 + 4 + 8 + 6
+    for rows_per_block in (1, 3):
+        monkeypatch.setattr(reader, "_GATHER_BYTES", rows_per_block * row_length)
+        pd.testing.assert_frame_equal(read_xpt(path, encoding="cp1252")[0], whole)
+        part, _ = read_xpt(path, encoding="cp1252", rows=(5, 399))
+        pd.testing.assert_frame_equal(part, whole.iloc[5:399].reset_index(drop=True))
+
+
 def test_a_disk_write_failing_behind_is_raised_and_leaves_the_old_file(tmp_path, monkeypatch):
     import cdiscgen.export._xpt as xpt_module
     from cdiscgen._overlap import writing_behind

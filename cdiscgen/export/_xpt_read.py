@@ -213,17 +213,22 @@ def read_xpt(
     n_rows = stop - start
     columns: dict[str, pd.Series] = {}
     fast_text = _ascii_compatible(codec)
-    for var, pos in zip(variables, positions, strict=True):
+    fields = _gather_fields(rows_read, [_field_type(var) for var in variables], positions, row_length)
+    for var, pos, fixed in zip(variables, positions, fields, strict=True):
         if var.type == "num":
-            columns[var.name] = pd.Series(_read_numbers(rows_read, pos, var.length), dtype="float64")
+            numbers = (
+                compute_float_from_ibm_words(fixed)
+                if fixed is not None
+                else compute_float_from_ibm(rows_read[:, pos : pos + var.length])
+            )
+            columns[var.name] = pd.Series(numbers, dtype="float64", copy=False)
             continue
-        # The column's fixed-width fields as one contiguous S<length> array (a strided view, then one copy).
-        fixed = np.ascontiguousarray(_field(rows_read, pos, f"S{var.length}"))
         text = _arrow_text(fixed, codec, fast_text)
         if text is None:  # not ASCII under a codec other than UTF-8, or undecodable: decode with numpy
             text = _numpy_text(fixed, codec, path, dataset, var.name, start)
         columns[var.name] = pd.Series(text, dtype="str")
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
+    # copy=False: the columns stay apart, not copied into one block per type
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False)
     return frame, XptMeta(dataset, label, tuple(variables), created, modified, total)
 
 
@@ -280,11 +285,34 @@ def _field(rows: np.ndarray, pos: int, dtype: str) -> np.ndarray:
     return np.ndarray((rows.shape[0],), dtype=dtype, buffer=rows, offset=pos, strides=(rows.strides[0],))
 
 
-def _read_numbers(rows: np.ndarray, pos: int, length: int) -> np.ndarray:
-    if length != 8:
-        return compute_float_from_ibm(rows[:, pos : pos + length])
-    # Full-width doubles: one strided big-endian view, converted to native words in a single copy.
-    return compute_float_from_ibm_words(_field(rows, pos, ">u8").astype(np.uint64))
+#: Bytes of records whose fields are copied out together: a block stays in the CPU's cache while each of its
+#: fields is copied (a column at a time reads every record from memory once per column).
+_GATHER_BYTES = 1 << 20
+
+
+def _field_type(var: XptVariable) -> tuple[str, str] | None:
+    """How a variable's field is read (dtype in the record, dtype copied to): a character field as
+    S<length>, a full-width double as its big-endian word in native order; None for a shorter double,
+    which is converted from the records' bytes directly."""
+    if var.type != "num":
+        return f"S{var.length}", f"S{var.length}"
+    return (">u8", "u8") if var.length == 8 else None
+
+
+def _gather_fields(
+    rows: np.ndarray, types: list[tuple[str, str] | None], positions: list[int], row_length: int
+) -> list[np.ndarray | None]:
+    """Each field (dtype pair of `_field_type`, None: not gathered) of every row as its own contiguous
+    array, copied out a block of rows at a time."""
+    n = rows.shape[0]
+    out = [np.empty(n, dtype=t[1]) if t is not None else None for t in types]
+    step = max(1, _GATHER_BYTES // max(row_length, 1))
+    for first in range(0, n, step):
+        block = rows[first : first + step]
+        for target, kind, pos in zip(out, types, positions, strict=True):
+            if target is not None and kind is not None:
+                target[first : first + step] = _field(block, pos, kind[0])
+    return out
 
 
 def _ascii_compatible(codec: str) -> bool:
