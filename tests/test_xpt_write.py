@@ -530,8 +530,10 @@ def test_reader_gathers_fields_a_block_of_rows_at_a_time_as_the_independent_read
         assert [whole.USUBJID[i], whole.TERM[i], whole.NOTE[i], whole.CODE[i]] == [usubjid, term, note, code]
         assert same_number(whole.VAL[i], val)
     row_length = 6 + 12 + 4 + 8 + 6
-    for rows_per_block in (1, 3):
+    # blocks of 1 and 3 records; columns gathered one by one, in pairs (USUBJID+TERM: 18 bytes a record)
+    for rows_per_block, group_bytes in ((1, 1), (3, 18 * 400), (1, 10**9)):
         monkeypatch.setattr(reader, "_GATHER_BYTES", rows_per_block * row_length)
+        monkeypatch.setattr(reader, "_GROUP_BYTES", group_bytes)
         pd.testing.assert_frame_equal(read_xpt(path, encoding="cp1252")[0], whole)
         part, _ = read_xpt(path, encoding="cp1252", rows=(5, 399))
         pd.testing.assert_frame_equal(part, whole.iloc[5:399].reset_index(drop=True))

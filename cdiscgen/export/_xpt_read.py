@@ -213,20 +213,24 @@ def read_xpt(
     n_rows = stop - start
     columns: dict[str, pd.Series] = {}
     fast_text = _ascii_compatible(codec)
-    fields = _gather_fields(rows_read, [_field_type(var) for var in variables], positions, row_length)
-    for var, pos, fixed in zip(variables, positions, fields, strict=True):
-        if var.type == "num":
-            numbers = (
-                compute_float_from_ibm_words(fixed)
-                if fixed is not None
-                else compute_float_from_ibm(rows_read[:, pos : pos + var.length])
-            )
-            columns[var.name] = pd.Series(numbers, dtype="float64", copy=False)
-            continue
-        text = _arrow_text(fixed, codec, fast_text)
-        if text is None:  # not ASCII under a codec other than UTF-8, or undecodable: decode with numpy
-            text = _numpy_text(fixed, codec, path, dataset, var.name, start)
-        columns[var.name] = pd.Series(text, dtype="str")
+    for group in _column_groups(variables, n_rows):
+        kinds = [_field_type(variables[k]) for k in group]
+        fields = _gather_fields(rows_read, kinds, [positions[k] for k in group], row_length)
+        for i, k in enumerate(group):
+            var, pos, fixed = variables[k], positions[k], fields[i]
+            fields[i] = None  # each field's copy goes as soon as its column is made
+            if var.type == "num":
+                numbers = (
+                    compute_float_from_ibm_words(fixed)
+                    if fixed is not None
+                    else compute_float_from_ibm(rows_read[:, pos : pos + var.length])
+                )
+                columns[var.name] = pd.Series(numbers, dtype="float64", copy=False)
+                continue
+            text = _arrow_text(fixed, codec, fast_text)
+            if text is None:  # not ASCII under a codec other than UTF-8, or undecodable: decode with numpy
+                text = _numpy_text(fixed, codec, path, dataset, var.name, start)
+            columns[var.name] = pd.Series(text, dtype="str")
     # copy=False: the columns stay apart, not copied into one block per type
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False)
     return frame, XptMeta(dataset, label, tuple(variables), created, modified, total)
@@ -288,6 +292,22 @@ def _field(rows: np.ndarray, pos: int, dtype: str) -> np.ndarray:
 #: Bytes of records whose fields are copied out together: a block stays in the CPU's cache while each of its
 #: fields is copied (a column at a time reads every record from memory once per column).
 _GATHER_BYTES = 1 << 20
+#: Bytes of fields copied out in one pass over the records: the copies of a large file's columns are not
+#: all held at once beside the file.
+_GROUP_BYTES = 64 << 20
+
+
+def _column_groups(variables: list[XptVariable], n_rows: int) -> list[range]:
+    """The variables in consecutive groups whose fields hold about _GROUP_BYTES (one variable at least)."""
+    groups, first, size = [], 0, 0
+    for k, var in enumerate(variables):
+        if k > first and size + var.length * n_rows > _GROUP_BYTES:
+            groups.append(range(first, k))
+            first, size = k, 0
+        size += var.length * n_rows
+    if first < len(variables):
+        groups.append(range(first, len(variables)))
+    return groups
 
 
 def _field_type(var: XptVariable) -> tuple[str, str] | None:
