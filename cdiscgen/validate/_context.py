@@ -345,6 +345,16 @@ class ValidationContext:
 
         return self.across(rule, name, ("distinct", *columns), compute, union_rows)
 
+    def factorized(self, name: str, column: str) -> tuple[np.ndarray, pd.Series]:
+        """A column's text (`text`, a missing value as "") as codes into its distinct texts: a test of each
+        distinct text reaches every record by `distinct_result[codes]`."""
+
+        def compute(_: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+            codes, uniques = pd.factorize(self.text(name, column).fillna(""))
+            return codes, pd.Series(uniques, dtype="str")
+
+        return self.of_dataset("codes", name, compute, column)
+
     def distinct(self, name: str, column: str) -> frozenset[str]:
         """The distinct non-missing texts of a column."""
         return self.of_dataset(

@@ -708,7 +708,8 @@ def _covered(
             if comparator not in _SUPPORTED_COMPARATORS:
                 continue
             values = [(cv.text or "").strip() for cv in rc.iterfind("odm:CheckValue", NS)]
-            inside = is_among(ctx.text(name, variable).fillna(""), values)
+            codes, distinct = ctx.factorized(name, variable)
+            inside = is_among(distinct, values)[codes]
             met &= inside if comparator in ("EQ", "IN") else ~inside
         out |= met
     return out
