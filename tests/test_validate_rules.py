@@ -564,3 +564,51 @@ def test_pair_rows_is_the_first_table_row_of_each_subject_and_number(pairs, tabl
 
     got = pair_rows(*columns(pairs), *columns(table))
     assert got.tolist() == expected
+
+
+_DATE = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["2024", "2024-03", "2024-03-10", " 2024-03-10", "2024-03-10T09", "2024-03-10T09:59", "2024-02-30"]
+        + ["2023-12-31T23:59:59", "2024-03-09", "x", "", "2024---10", "2024-03-10T10:00"]
+    ),
+)
+
+
+def _compare_by_hand(x: str | None, y: str | None) -> float:
+    from cdiscgen._iso8601 import STRICT
+
+    x, y = (v.strip() if v is not None else None for v in (x, y))
+    if not x or not y or not re.fullmatch(STRICT, x) or not re.fullmatch(STRICT, y):
+        return math.nan
+    for k in (4, 7, 10, 13, 16, 19):  # year ... second: compared while both reach the level and agree
+        if len(x) < k or len(y) < k:
+            break
+        if x[:k] != y[:k]:
+            return -1.0 if x[:k] < y[:k] else 1.0
+    return 0.0
+
+
+def _days_by_hand(v: str | None) -> float:
+    from datetime import date
+
+    v = (v or "").strip()
+    if not re.match(r"\d{4}-\d{2}-\d{2}(T|$)", v):
+        return math.nan
+    try:
+        return float((date(int(v[:4]), int(v[5:7]), int(v[8:10])) - date(1970, 1, 1)).days)
+    except ValueError:
+        return math.nan
+
+
+@given(pairs=st.lists(st.tuples(_DATE, _DATE), max_size=14))
+def test_dates_compared_and_counted_per_distinct_value_as_by_hand(pairs):
+    left = pd.Series([x for x, _ in pairs], dtype="str", index=range(7, 7 + len(pairs)))
+    right = pd.Series([y for _, y in pairs], dtype="str", index=range(7, 7 + len(pairs)))
+    got = compare_iso8601(left, right)
+    want = np.array([_compare_by_hand(x, y) for x, y in pairs], dtype="float64")
+    assert np.array_equal(got, want, equal_nan=True)
+    days = compute_days(left)
+    assert np.array_equal(
+        days, np.array([_days_by_hand(x) for x, _ in pairs], dtype="float64"), equal_nan=True
+    )

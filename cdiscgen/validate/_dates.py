@@ -157,12 +157,17 @@ def _check_iso8601_distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compute_days(series: pd.Series) -> np.ndarray:
-    """Days since 1970-01-01 of values that start with a complete, possible date; NaN otherwise."""
-    text = compute_stripped(series)
+    """Days since 1970-01-01 of values that start with a complete, possible date; NaN otherwise (worked out
+    once per distinct value: dates repeat)."""
+    (days,) = on_distinct(compute_stripped(series), _days_distinct)
+    return days  # type: ignore[return-value]
+
+
+def _days_distinct(text: pd.Series) -> tuple[np.ndarray]:
     ok = text.str.match(r"\d{4}-\d{2}-\d{2}(T|$)").fillna(False).to_numpy(dtype=bool)
     out = np.full(len(text), np.nan)
     if not ok.any():
-        return out
+        return (out,)
     arr = _arrow(text)
     year, month, day = (_number(arr, a, b) for _, a, b in _COMPONENTS[:3])
     ok = ok & (month >= 1) & (month <= 12) & (day >= 1) & (day <= _days_in_month(np.nan_to_num(year), month))
@@ -170,12 +175,25 @@ def compute_days(series: pd.Series) -> np.ndarray:
     dates = y.astype("datetime64[Y]").astype("datetime64[M]") + (month[ok].astype("int64") - 1)
     dates = dates.astype("datetime64[D]") + (day[ok].astype("int64") - 1)
     out[ok] = dates.astype("int64")
-    return out
+    return (out,)
 
 
 def compare_iso8601(left: pd.Series, right: pd.Series) -> np.ndarray:
-    """-1/0/+1 where both are strict ISO 8601 values (compared at their common precision); NaN otherwise."""
+    """-1/0/+1 where both are strict ISO 8601 values (compared at their common precision); NaN otherwise.
+    Worked out once per distinct pair of values (a start and an end date repeat over many records)."""
     a, b = compute_stripped(left), compute_stripped(right)
+    if not len(a):
+        return np.full(0, np.nan)
+    codes_a, distinct_a = pd.factorize(a, use_na_sentinel=False)  # a missing value is one of them
+    codes_b, distinct_b = pd.factorize(b, use_na_sentinel=False)
+    width = max(len(distinct_b), 1)
+    pairs, inverse = np.unique(codes_a.astype(np.int64) * width + codes_b, return_inverse=True)
+    first = pd.Series(distinct_a, dtype="str").take(pairs // width).reset_index(drop=True)
+    second = pd.Series(distinct_b, dtype="str").take(pairs % width).reset_index(drop=True)
+    return _compare_distinct(first, second)[inverse.reshape(-1)]
+
+
+def _compare_distinct(a: pd.Series, b: pd.Series) -> np.ndarray:
     both = (a.str.fullmatch(STRICT).fillna(False) & b.str.fullmatch(STRICT).fillna(False)).to_numpy(
         dtype=bool
     )
