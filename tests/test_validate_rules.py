@@ -612,3 +612,39 @@ def test_dates_compared_and_counted_per_distinct_value_as_by_hand(pairs):
     assert np.array_equal(
         days, np.array([_days_by_hand(x) for x, _ in pairs], dtype="float64"), equal_nan=True
     )
+
+
+def _context_of(frame: pd.DataFrame):
+    from cdiscgen.validate._context import ValidationContext
+
+    return ValidationContext(datasets={"XX": frame})
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["S-1", "S-2", None]), st.sampled_from([1.0, 2.0, -0.0, 0.0, math.nan])),
+        max_size=12,
+    )
+)
+def test_duplicated_records_are_those_pandas_finds_on_the_texts(rows):
+    frame = pd.DataFrame(
+        {"USUBJID": pd.Series([s for s, _ in rows], dtype="str"), "XXSEQ": [n for _, n in rows]}
+    )
+    # the rules' texts: numbers as "0", "1", "2" (0.0 and -0.0 alike), a missing number missing
+    texts = pd.DataFrame(
+        {"USUBJID": frame.USUBJID, "XXSEQ": frame.XXSEQ.map(lambda v: None if v != v else str(int(v)))}
+    )
+    expected = texts.duplicated(keep=False).tolist()
+    assert _context_of(frame).duplicated("XX", ["USUBJID", "XXSEQ"]).tolist() == expected
+
+
+def test_duplicated_records_over_keys_too_many_to_number_at_once():
+    # seven columns of up to 1,000 distinct values: their combinations outnumber a 64-bit integer, so the
+    # combined key is renumbered on the way; two records are copies of earlier ones
+    rng = np.random.default_rng(20261207)
+    frame = pd.DataFrame({f"K{i}": rng.integers(0, 1000, 1500).astype(str) for i in range(7)}).astype("str")
+    frame.iloc[1400] = frame.iloc[3]
+    frame.iloc[1450] = frame.iloc[700]
+    expected = frame.duplicated(keep=False).to_numpy()
+    assert expected.sum() == 4
+    assert (_context_of(frame).duplicated("XX", list(frame.columns)) == expected).all()

@@ -350,10 +350,26 @@ class ValidationContext:
         distinct text reaches every record by `distinct_result[codes]`."""
 
         def compute(_: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
-            codes, uniques = pd.factorize(self.text(name, column).fillna(""))
-            return codes, pd.Series(uniques, dtype="str")
+            codes, uniques = pd.factorize(self.text(name, column))  # -1: missing (text has no blank value)
+            codes = codes.astype(np.int32)  # kept for the run: 4 bytes a record
+            codes[codes < 0] = len(uniques)
+            return codes, pd.concat(
+                [pd.Series(uniques, dtype="str"), pd.Series([""], dtype="str")], ignore_index=True
+            )
 
         return self.of_dataset("codes", name, compute, column)
+
+    def duplicated(self, name: str, columns: Sequence[str]) -> np.ndarray:
+        """True on every record whose texts of `columns` (a missing value equals a missing value) another
+        record of the dataset shares: the columns' codes (`factorized`) combined into one number a record."""
+        key = np.zeros(len(self.datasets[name]), dtype=np.int64)
+        for column in columns:
+            codes, distinct = self.factorized(name, column)
+            size = max(len(distinct), 1)
+            if key.size and int(key.max()) >= np.iinfo(np.int64).max // size:
+                key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)  # renumbered
+            key = key * size + codes
+        return _shared(key)
 
     def distinct(self, name: str, column: str) -> frozenset[str]:
         """The distinct non-missing texts of a column."""
@@ -443,6 +459,18 @@ class ValidationContext:
             return None
         candidate = f"{self.prefix(name)}SEQ"
         return candidate if candidate in cols else None
+
+
+def _shared(key: np.ndarray) -> np.ndarray:
+    """True where another position holds the same number (by one sort, not a hash of every record)."""
+    order = np.argsort(key, kind="stable")
+    same = key[order][1:] == key[order][:-1]
+    shared = np.zeros(len(key), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    out = np.empty(len(key), dtype=bool)
+    out[order] = shared
+    return out
 
 
 def _number(value: Any) -> float | int | None:

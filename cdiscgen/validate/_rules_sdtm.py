@@ -290,11 +290,11 @@ def check_natural_keys(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                 f"the keys of {name} ({', '.join(spec.keys)}) lack USUBJID: records of different subjects "
                 "cannot be compared one subject partition at a time"
             )
-        keys = pd.DataFrame({k: ctx.text(name, k) for k in spec.keys})
-        dup = keys.duplicated(keep=False).to_numpy()
-        value = pd.Series(pd.NA, index=keys.index, dtype="str")
+        dup = ctx.duplicated(name, spec.keys)
+        value = pd.Series(pd.NA, index=ctx.datasets[name].index, dtype="str")
         if dup.any():
-            value[dup] = keys[dup].fillna("").agg("|".join, axis=1)
+            keys = pd.DataFrame({k: ctx.text(name, k)[dup] for k in spec.keys})
+            value[dup] = keys.fillna("").agg("|".join, axis=1)
         yield from ctx.findings_where(
             rule, name, dup, f"another record has the same keys ({', '.join(spec.keys)})", value=value
         )
