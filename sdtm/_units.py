@@ -20,6 +20,7 @@ from pathlib import Path
 import cerberus
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
@@ -202,12 +203,17 @@ def _round_one(value: float, decimals: float) -> float:
     return float(exact.quantize(Decimal(1).scaleb(-int(decimals)), rounding=ROUND_HALF_UP))
 
 
+def _range_limits(texts: pd.Series) -> tuple[np.ndarray]:
+    """A reference range limit as a number (NaN where it is not one), per distinct text."""
+    return (pd.to_numeric(texts.str.strip(), errors="coerce").to_numpy(dtype=float),)
+
+
 def _fmt(values: np.ndarray) -> pd.Series:
     """Numbers (already rounded) as short text: shortest round-trip form, no trailing '.0'."""
     codes, distinct = pd.factorize(np.asarray(values, dtype=float), use_na_sentinel=False)
     texts = ["" if np.isnan(x) else np.format_float_positional(float(x), trim="-") for x in distinct]
-    texts = ["0" if t == "-0" else t for t in texts]
-    return pd.Series(np.array(texts, dtype=object)[codes] if len(codes) else [], dtype="str")
+    texts = pa.array(["0" if t == "-0" else t for t in texts], type=pa.large_string())
+    return pd.Series(pd.array(texts.take(codes), dtype="str"), copy=False)  # Arrow: no object per row
 
 
 def derive_standard_units(
@@ -244,11 +250,9 @@ def derive_standard_units(
     not_numeric = listed & has_result & np.isnan(number) & ~np.isnan(factor)
     converted = compute_rounded(number * factor + offset, decimals)
     ok = listed & has_result & ~np.isnan(converted)
-    text = comparator + _fmt(converted).to_numpy()
+    text = (comparator + _fmt(converted).set_axis(out.index)).where(ok, "")
     stresc = out[f"{p}STRESC"].astype("str") if f"{p}STRESC" in out else pd.Series("", index=out.index)
-    out[f"{p}STRESC"] = stresc.where(~listed, pd.Series(np.where(ok, text, ""), index=out.index)).astype(
-        "str"
-    )
+    out[f"{p}STRESC"] = stresc.where(~listed, text).astype("str")
     old_stresn = out[f"{p}STRESN"].to_numpy(dtype=float) if f"{p}STRESN" in out else np.full(len(out), np.nan)
     out[f"{p}STRESN"] = np.where(
         listed, np.where(ok & (comparator == "").to_numpy(), converted, np.nan), old_stresn
@@ -260,9 +264,7 @@ def derive_standard_units(
     )
     for src, dst in (("ORNRLO", "STNRLO"), ("ORNRHI", "STNRHI")):
         if f"{p}{src}" in out:
-            rng = pd.to_numeric(out[f"{p}{src}"].astype("str").str.strip(), errors="coerce").to_numpy(
-                dtype=float
-            )
+            (rng,) = on_distinct(out[f"{p}{src}"], _range_limits)
             out[f"{p}{dst}"] = np.where(listed, compute_rounded(rng * factor + offset, decimals), np.nan)
     findings = row_findings(
         out,
