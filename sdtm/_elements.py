@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cdiscgen._specs import DatasetSpec, Study
 from sdtm._derive import compute_date_part
@@ -169,8 +170,10 @@ def compute_epoch(
     rfpend = subjects.map(rfpendtc).fillna("").astype("str")
     epoch_low = _epoch_at(low, subjects, elements, rfpend)
     epoch_high = _epoch_at(high, subjects, elements, rfpend)
-    result = np.where(epoch_low == epoch_high, epoch_low, "")
-    return pd.Series(result[np.asarray(inverse).reshape(-1)], index=dtc.index, dtype="str")
+    result = pa.array(np.where(epoch_low == epoch_high, epoch_low, ""), type=pa.large_string())
+    # spread to the records by an Arrow take: a numpy text array per record converts value by value
+    spread = result.take(np.asarray(inverse).reshape(-1))
+    return pd.Series(pd.array(spread, dtype="str"), index=dtc.index, copy=False)
 
 
 def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfpend: pd.Series) -> np.ndarray:
