@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import compute_value_bytes
 from cdiscgen._findings import Finding, Severity
 from sdtm._context import FILE, ROW
 
@@ -329,6 +330,20 @@ def compute_missing_tokens_left(
 CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
+#: The bytes CONTROL_RE matches: UTF-8 never uses them inside a character of several bytes.
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
+
+
+def _may_hold_control_characters(values: pd.Series) -> bool:
+    """Whether a byte of the column's Arrow text is one CONTROL_RE matches (one look at each byte, where the
+    regex goes value by value); True for text that is not Arrow's (the regex decides)."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is None:
+        return True
+    return any(_CONTROL_BYTES[compute_value_bytes(chunk)].any() for chunk in arrow.chunks)
+
+
 def derive_control_characters(df: pd.DataFrame, columns: list[str]) -> list[Finding]:
     """Replace, in place, each control character (tab and line breaks excepted) of the raw values by a
     space, with a MAP017 finding per value: define.xml and Dataset-JSON cannot carry them, and a
@@ -336,6 +351,8 @@ def derive_control_characters(df: pd.DataFrame, columns: list[str]) -> list[Find
     out: list[Finding] = []
     for column in columns:
         values = df[column]
+        if not _may_hold_control_characters(values):
+            continue
         bad = values.str.contains(CONTROL_RE, regex=True).to_numpy(dtype=bool)
         if not bad.any():
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -112,3 +113,29 @@ def test_counting_fields_without_a_parser_agrees_with_the_csv_module(
     readable = want is not None and "".join(want[0]).strip()
     if readable and not any(c in text.replace("\r\n", "\n") for c in '"\r\x00') and not want[1]:
         assert plain is not None  # the quick path is taken where it can be (else nothing is saved)
+
+
+@given(
+    values=st.lists(
+        st.text(
+            alphabet=st.sampled_from(
+                ["a", "é", "\t", "\n", "\r", "\x00", "\x01", "\x0b", "\x1f", "\x7f", "\x85", " "]
+            ),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_control_characters_replaced_and_named_as_the_pattern_finds_them(values):
+    import re
+
+    from sdtm._rawcsv import CONTROL_RE, derive_control_characters
+
+    df = pd.DataFrame(
+        {"X": pd.Series(values, dtype="str"), "_ROW": range(1, len(values) + 1), "_FILE": "f.csv"}
+    )
+    found = derive_control_characters(df, ["X"])
+    expected = [i for i, v in enumerate(values) if re.search(CONTROL_RE, v)]
+    assert [f.line for f in found] == [i + 2 for i in expected]  # the header is line 1
+    assert df["X"].tolist() == [re.sub(CONTROL_RE, " ", v) for v in values]
