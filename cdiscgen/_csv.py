@@ -2,9 +2,9 @@
 
 pandas hands every row to Python's csv module (a Python object per value); the raw forms of a large study
 and the trace files are millions of rows. Here each column becomes its field texts once (text as it is,
-numbers as numpy's shortest text of each distinct value), fields holding a comma, a quote or LF (and CR
-where the csv module quotes it) are quoted with inner quotes doubled (csv.QUOTE_MINIMAL), and the rows are
-joined in one kernel per block. A column of another kind (dates, categories, nullable integers, objects
+numbers as numpy's shortest text of each distinct value, nullable integers as their digits), fields
+holding a comma, a quote or LF (and CR where the csv module quotes it) are quoted with inner quotes doubled
+(csv.QUOTE_MINIMAL), and the rows are joined in one kernel per block. A column of another kind (dates, categories, nullable floats, objects
 that are not text) or a frame of one column (csv writes an empty lone field as "") is written by pandas.
 """
 
@@ -71,6 +71,8 @@ def _column_texts(column: pd.Series) -> pa.Array | None:
             return None  # objects that are not text: pandas writes their str()
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
         return pc.fill_null(arr, "") if arr.null_count else arr
+    if not isinstance(dtype, np.dtype) and pd.api.types.is_integer_dtype(dtype) and dtype.kind == "i":
+        return _nullable_integer_texts(column)
     if not isinstance(dtype, np.dtype) or not (dtype.kind in "iub" or dtype == np.float64):
         return None
     # each distinct value as numpy writes it (pandas writes numpy's astype(str)); floats by bit pattern,
@@ -83,6 +85,15 @@ def _column_texts(column: pd.Series) -> pa.Array | None:
     else:
         texts = distinct.astype(str)
     return pa.array(texts.astype(object), type=pa.large_string()).take(pa.array(codes))
+
+
+def _nullable_integer_texts(column: pd.Series) -> pa.Array:
+    """A nullable integer column (Int64, a trace's source row) as pandas writes it: each distinct value's
+    digits, a missing value empty."""
+    missing = column.isna().to_numpy()
+    codes, distinct = pd.factorize(column.to_numpy(dtype="int64", na_value=0))
+    texts = pa.array(distinct.astype(str).astype(object), type=pa.large_string()).take(pa.array(codes))
+    return pc.if_else(pa.array(missing), pa.scalar("", pa.large_string()), texts) if missing.any() else texts
 
 
 def _quote_where_needed(texts: pa.Array) -> pa.Array:

@@ -24,7 +24,11 @@ _FLOATS = st.one_of(
 def frames(draw):
     n = draw(st.integers(min_value=0, max_value=12))
     kinds = draw(
-        st.lists(st.sampled_from(["str", "object", "int", "float", "bool", "mixed"]), min_size=1, max_size=5)
+        st.lists(
+            st.sampled_from(["str", "object", "int", "Int64", "Int8", "float", "bool", "mixed"]),
+            min_size=1,
+            max_size=5,
+        )
     )
     data = {}
     for k, kind in enumerate(kinds):
@@ -36,6 +40,10 @@ def frames(draw):
             data[name] = pd.Series(
                 draw(st.lists(st.integers(-(2**62), 2**62), min_size=n, max_size=n)), dtype="int64"
             )
+        elif kind in ("Int64", "Int8"):
+            bound = 2**62 if kind == "Int64" else 127
+            values = draw(st.lists(st.one_of(st.integers(-bound, bound), st.none()), min_size=n, max_size=n))
+            data[name] = pd.Series(values, dtype=kind)
         elif kind == "float":
             data[name] = pd.Series(draw(st.lists(_FLOATS, min_size=n, max_size=n)), dtype="float64")
         elif kind == "bool":
