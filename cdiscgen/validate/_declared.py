@@ -72,7 +72,7 @@ import yaml
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._yaml import load_plain
-from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, looked_up
+from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, is_among, looked_up
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
@@ -552,8 +552,7 @@ def _subject_in(
     matched = _holds(ctx, rule, dataset, prefix, where, as_condition=True)
     if matched is None:
         return None
-    subjects = set(ctx.text(dataset, "USUBJID")[matched].dropna())
-    return ctx.text(name, "USUBJID").isin(subjects).to_numpy()
+    return is_among(ctx.text(name, "USUBJID"), ctx.text(dataset, "USUBJID")[matched])
 
 
 # ----------------------------------------------------------------------------------- dataset level
