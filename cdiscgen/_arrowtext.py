@@ -3,8 +3,18 @@ checks scan them) without a Python object per value."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def compute_arrow_text(series: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as Arrow large_string, a missing value null (no copy when it already holds Arrow text)."""
+    return pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)
 
 
 def compute_value_offsets(arr: pa.Array) -> np.ndarray:

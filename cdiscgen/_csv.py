@@ -4,8 +4,9 @@ pandas hands every row to Python's csv module (a Python object per value); the r
 and the trace files are millions of rows. Here each column becomes its field texts once (text as it is,
 numbers as numpy's shortest text of each distinct value, nullable integers as their digits), fields
 holding a comma, a quote or LF (and CR where the csv module quotes it) are quoted with inner quotes doubled
-(csv.QUOTE_MINIMAL), and the rows are joined in one kernel per block. A column of another kind (dates, categories, nullable floats, objects
-that are not text) or a frame of one column (csv writes an empty lone field as "") is written by pandas.
+(csv.QUOTE_MINIMAL), and the rows are joined in one kernel per block. A column of another kind (dates,
+categories, nullable floats, objects that are not text) or a frame of one column (csv writes an empty lone
+field as "") is written by pandas.
 """
 
 from __future__ import annotations

@@ -515,27 +515,27 @@ _TEXTS = st.lists(
 
 @given(values=_TEXTS, known=_TEXTS)
 def test_positions_among_is_the_first_occurrence_of_each_value(values, known):
-    from cdiscgen.validate._context import positions_among
+    from cdiscgen.validate._context import compute_positions_among
 
     first: dict[str, int] = {}
     for i, k in enumerate(known):
         if k is not None:
             first.setdefault(k, i)
     expected = [first.get(v, -1) if v is not None else -1 for v in values]
-    got = positions_among(pd.Series(values, dtype="str"), pd.Series(known, dtype="str"))
+    got = compute_positions_among(pd.Series(values, dtype="str"), pd.Series(known, dtype="str"))
     assert got.tolist() == expected and got.dtype == np.intp
 
 
 @given(keys=_TEXTS, table=st.dictionaries(st.sampled_from(["a", "b", "S-1", "S-10", "é"]), st.floats(-5, 5)))
-def test_looked_up_is_series_map_by_a_table_of_unique_keys(keys, table):
-    from cdiscgen.validate._context import looked_up
+def test_compute_mapped_is_series_map_by_a_table_of_unique_keys(keys, table):
+    from cdiscgen.validate._context import compute_mapped
 
     text = pd.Series(keys, dtype="str")
     numbers = pd.Series(table, dtype="float64")
     words = numbers.astype("str")
-    got, want = looked_up(text, numbers), text.map(numbers)
+    got, want = compute_mapped(text, numbers), text.map(numbers)
     assert np.array_equal(got.to_numpy(), want.to_numpy(dtype="float64"), equal_nan=True)
-    got_words = looked_up(text, words)
+    got_words = compute_mapped(text, words)
     assert str(got_words.dtype) == "str"
     assert got_words.fillna("\0").tolist() == text.map(words).astype("str").fillna("\0").tolist()
 
@@ -551,7 +551,7 @@ _PAIRS = st.lists(
 
 @given(pairs=_PAIRS, table=_PAIRS)
 def test_pair_rows_is_the_first_table_row_of_each_subject_and_number(pairs, table):
-    from cdiscgen.validate._context import pair_rows
+    from cdiscgen.validate._context import compute_pair_rows
 
     first: dict[tuple[str, float], int] = {}
     for i, (s, n) in enumerate(table):
@@ -562,7 +562,7 @@ def test_pair_rows_is_the_first_table_row_of_each_subject_and_number(pairs, tabl
     def columns(rows):
         return pd.Series([s for s, _ in rows], dtype="str"), np.array([n for _, n in rows], dtype="float64")
 
-    got = pair_rows(*columns(pairs), *columns(table))
+    got = compute_pair_rows(*columns(pairs), *columns(table))
     assert got.tolist() == expected
 
 

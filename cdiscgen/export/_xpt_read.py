@@ -330,8 +330,8 @@ def _gather_fields(
     for first in range(0, n, step):
         block = rows[first : first + step]
         for target, kind, pos in zip(out, types, positions, strict=True):
-            if target is not None and kind is not None:
-                target[first : first + step] = _field(block, pos, kind[0])
+            if kind is not None:  # (then target is its array)
+                target[first : first + step] = _field(block, pos, kind[0])  # type: ignore[index]
     return out
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._arrowtext import compute_arrow_text
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding
 from cdiscgen._specs import Codelist, DatasetSpec, Study
@@ -512,32 +513,33 @@ def is_among(values: pd.Series, known: pd.Series | Iterable[str]) -> np.ndarray:
     where pandas' isin turns every known value into a Python object first (millions for record keys)."""
     pool = known if isinstance(known, pd.Series) else pd.Series(list(known), dtype="str")
     pool_arrow = pa.array(pool.dropna().astype("str").unique(), type=pa.large_string())
-    mine = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    mine = compute_arrow_text(values)
     return pc.is_in(mine, value_set=pool_arrow).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
 
 
-def positions_among(values: pd.Series, known: pd.Series) -> np.ndarray:
+def compute_positions_among(values: pd.Series, known: pd.Series) -> np.ndarray:
     """Per text value, the position of its first occurrence in ``known`` (-1 where it has none, and for a
     missing value): one Arrow hash lookup, where a pandas Index turns every value into a Python object."""
-    pool = pa.array(known.astype("str"), type=pa.large_string(), from_pandas=True)
-    mine = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
-    found = pc.fill_null(pc.index_in(mine, value_set=pool, skip_nulls=True), -1)
+    pool = compute_arrow_text(known)
+    found = pc.fill_null(pc.index_in(compute_arrow_text(values), value_set=pool, skip_nulls=True), -1)
     return found.to_numpy(zero_copy_only=False).astype(np.intp)
 
 
-def pair_rows(
+def compute_pair_rows(
     subjects: pd.Series, numbers: np.ndarray, table_subjects: pd.Series, table_numbers: np.ndarray
 ) -> np.ndarray:
     """Per (subject, number) pair (a record's USUBJID and SRCSEQ), the first row of the table holding the
     same pair (USUBJID and --SEQ); -1 where none does. A missing subject or number matches nothing.
     Subjects are matched by Arrow hash first, so the pairs pandas matches are numbers, not Python strings."""
-    table_codes = positions_among(table_subjects, table_subjects)  # a subject's first row stands for it
+    table_codes = compute_positions_among(
+        table_subjects, table_subjects
+    )  # a subject's first row stands for it
     table_numbers = np.asarray(table_numbers, dtype="float64")
     usable = (table_codes >= 0) & ~np.isnan(table_numbers)
     table = pd.MultiIndex.from_arrays([table_codes[usable], table_numbers[usable]])
     first = ~table.duplicated()
     table_rows, table = np.flatnonzero(usable)[first], table[first]
-    codes = positions_among(subjects, table_subjects)
+    codes = compute_positions_among(subjects, table_subjects)
     numbers = np.asarray(numbers, dtype="float64")
     asked = np.flatnonzero((codes >= 0) & ~np.isnan(numbers))
     found = table.get_indexer(pd.MultiIndex.from_arrays([codes[asked], numbers[asked]]))
@@ -546,11 +548,11 @@ def pair_rows(
     return out
 
 
-def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
+def compute_mapped(keys: pd.Series, table: pd.Series) -> pd.Series:
     """`keys.map(table)` for text keys and a table whose index holds each key once (a subject's value, by
     USUBJID): one Arrow hash lookup instead of a Python object per key. A missing key, or one the table
     lacks, gives the table's missing value (NaN, NA)."""
-    rows = positions_among(keys, pd.Series(table.index, dtype="str"))
+    rows = compute_positions_among(keys, pd.Series(table.index, dtype="str"))
     return pd.Series(table.array.take(rows, allow_fill=True), index=keys.index, name=table.name)
 
 

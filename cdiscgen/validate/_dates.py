@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import compute_value_offsets
+from cdiscgen._arrowtext import compute_arrow_text, compute_value_offsets
 from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
@@ -88,10 +88,6 @@ def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
     return False
 
 
-def _arrow(series: pd.Series) -> pa.Array:
-    return pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)
-
-
 def _number(arr: pa.Array, start: int, stop: int) -> np.ndarray:
     """Digits at [start, stop) as float (NaN when absent or not all digits)."""
     part = pc.utf8_slice_codeunits(arr, start, stop)
@@ -134,7 +130,7 @@ def _check_iso8601_distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     placeholder = np.zeros(len(text), dtype=bool)
     impossible = np.zeros(len(text), dtype=bool)
     if strict.any():
-        arr = _arrow(text)
+        arr = compute_arrow_text(text)
         parts = {name: _number(arr, a, b) for name, a, b in _COMPONENTS}
         impossible |= strict & _impossible(parts)
     if other.any():
@@ -168,7 +164,7 @@ def _days_distinct(text: pd.Series) -> tuple[np.ndarray]:
     out = np.full(len(text), np.nan)
     if not ok.any():
         return (out,)
-    arr = _arrow(text)
+    arr = compute_arrow_text(text)
     year, month, day = (_number(arr, a, b) for _, a, b in _COMPONENTS[:3])
     ok = ok & (month >= 1) & (month <= 12) & (day >= 1) & (day <= _days_in_month(np.nan_to_num(year), month))
     y = year[ok].astype("int64") - 1970

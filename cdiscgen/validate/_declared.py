@@ -72,7 +72,7 @@ import yaml
 
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._yaml import load_plain
-from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, is_among, looked_up
+from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, compute_mapped, is_among
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
@@ -442,13 +442,13 @@ def _value_test(
         lookup = _subject_values(ctx, argument)
         if lookup is None:
             return None
-        expected = looked_up(ctx.text(name, "USUBJID"), lookup)
+        expected = compute_mapped(ctx.text(name, "USUBJID"), lookup)
         return (expected.notna() & (text == expected.fillna(""))).to_numpy()
     if test == "not_after_subject":
         lookup = _subject_values(ctx, argument)
         if lookup is None:
             return None
-        limit = looked_up(ctx.text(name, "USUBJID"), lookup).astype("string")
+        limit = compute_mapped(ctx.text(name, "USUBJID"), lookup).astype("string")
         return ~(compare_iso8601(values, limit) > 0)  # NaN (no limit, not comparable) passes
     raise AssertionError(test)  # the loader refused anything else
 

@@ -22,10 +22,10 @@ from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import (
     ValidationContext,
+    compute_mapped,
+    compute_pair_rows,
+    compute_positions_among,
     compute_text,
-    looked_up,
-    pair_rows,
-    positions_among,
 )
 from cdiscgen.validate._dates import check_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
@@ -236,7 +236,7 @@ def _treatment_start(ctx: ValidationContext, name: str) -> np.ndarray | None:
         return None
     lookup = pd.Series(start, index=ctx.text("ADSL", "USUBJID").to_numpy())
     lookup = lookup[~lookup.index.duplicated()]
-    return looked_up(ctx.text(name, "USUBJID"), lookup).to_numpy(dtype="float64", na_value=np.nan)
+    return compute_mapped(ctx.text(name, "USUBJID"), lookup).to_numpy(dtype="float64", na_value=np.nan)
 
 
 def study_day(date: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -432,7 +432,7 @@ def _points_at_no_record(
     own = _numbers(frame, seq)
     if own is None:
         return None
-    return pair_rows(subjects, numbers, ctx.text(source, "USUBJID").fillna(""), own) < 0
+    return compute_pair_rows(subjects, numbers, ctx.text(source, "USUBJID").fillna(""), own) < 0
 
 
 @rule(
@@ -572,7 +572,7 @@ def _source_dates(ctx: ValidationContext, name: str, sdtm_suffix: str) -> pd.Ser
         if numbers is None or column not in ctx.datasets[src].columns:
             continue
         rows = (source == src).to_numpy(dtype=bool)
-        at = pair_rows(subjects[rows], seq[rows], ctx.text(src, "USUBJID"), numbers)
+        at = compute_pair_rows(subjects[rows], seq[rows], ctx.text(src, "USUBJID"), numbers)
         taken = pa.array(ctx.text(src, column).array.take(at, allow_fill=True), type=pa.large_string())
         out = pc.replace_with_mask(out, pa.array(rows), taken)
     return pd.Series(pd.array(out, dtype="str"), copy=False)
@@ -686,7 +686,7 @@ def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         shared = [c for c in frame.columns if c in adsl.columns and c not in NOT_COPIED]
         records = ctx.text(name, "USUBJID")
         # the record's ADSL row, found once for every shared variable; -1 where ADSL has no such subject
-        rows = positions_among(records, once)
+        rows = compute_positions_among(records, once)
         known = rows >= 0
         for column in shared:
             expected = pd.Series(

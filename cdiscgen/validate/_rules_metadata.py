@@ -8,10 +8,10 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._arrowtext import compute_arrow_text
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import VALID_NAME, ValidationContext
 from cdiscgen.validate._dates import may_need_trimming
@@ -461,17 +461,13 @@ def check_xpt_labels(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                 )
 
 
-def _arrow_text(series: object) -> pa.Array:
-    return pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)  # type: ignore[attr-defined]
-
-
 def _value_lengths(ctx: ValidationContext, name: str, col: str) -> tuple[int, np.ndarray]:
     """What the length rules ask of a character column's values without trailing blanks: the byte length
     of the longest (0 when every value is missing) and the rows longer than MAX_CHAR_BYTES. Kept per column
     for the run instead of every value's length (that was a float per cell of every text column)."""
 
     def compute(frame: pd.DataFrame) -> tuple[int, np.ndarray]:
-        text = _arrow_text(frame[col])
+        text = compute_arrow_text(frame[col])
         stripped = pc.utf8_rtrim(text, characters=" ") if may_need_trimming(text) else text
         lengths = pc.binary_length(stripped)
         longest = pc.max(lengths).as_py() or 0
@@ -491,7 +487,7 @@ def _non_ascii(ctx: ValidationContext, name: str, col: str) -> np.ndarray | None
     """True where a value holds a non-ASCII character; None when every value is ASCII (or missing)."""
 
     def compute(frame: pd.DataFrame) -> np.ndarray | None:
-        ascii_ = pc.fill_null(pc.string_is_ascii(_arrow_text(frame[col])), True)  # missing is not bad
+        ascii_ = pc.fill_null(pc.string_is_ascii(compute_arrow_text(frame[col])), True)  # missing is not bad
         return None if pc.all(ascii_).as_py() else ~ascii_.to_numpy(zero_copy_only=False)
 
     return ctx.of_dataset("non-ascii", name, compute, col)

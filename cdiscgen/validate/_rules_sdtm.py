@@ -11,7 +11,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._exposure import compute_exposure_mask
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, is_among, looked_up
+from cdiscgen.validate._context import ValidationContext, compute_mapped, is_among
 from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
@@ -161,7 +161,7 @@ def check_study_day(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         if "USUBJID" not in frame.columns or ctx.is_supp(name):
             continue
         p = ctx.prefix(name)
-        ref = looked_up(ctx.text(name, "USUBJID"), rf).to_numpy(dtype="float64", na_value=np.nan)
+        ref = compute_mapped(ctx.text(name, "USUBJID"), rf).to_numpy(dtype="float64", na_value=np.nan)
         for dy, dtc in ((f"{p}DY", f"{p}DTC"), (f"{p}STDY", f"{p}STDTC"), (f"{p}ENDY", f"{p}ENDTC")):
             if dy not in frame.columns or dtc not in frame.columns or not is_numeric_dtype(frame[dy]):
                 continue
