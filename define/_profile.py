@@ -2,8 +2,9 @@
 merged over the parts: the define.xml of a study run in subject partitions is that of the whole study
 (docs/partitioned-runs.md).
 
-A profile keeps, per variable, whether it has values, its longest value (UTF-8 bytes) and most decimals,
-and its distinct values only where a codelist can apply (they become the codelist's terms); per
+A profile keeps, per variable, whether it has values, its longest value (UTF-8 bytes), most decimals (of a
+float variable: where define.xml gives significant digits) and its distinct values only where a codelist
+can apply (they become the codelist's terms); per
 value-level variable, the same for every combination of the by-variables, with the records of each
 decode (the label of the combination) and the units recorded. Its size follows the distinct values, not
 the records.
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdiscgen import DatasetSpec, Study
 from define._common import decimals, to_text
@@ -25,7 +28,8 @@ Combo = tuple[str | None, ...]
 
 @dataclass
 class ValueSummary:
-    """A set of values as define.xml uses it; `terms` is None where no codelist can apply (not kept)."""
+    """A set of values as define.xml uses it; `terms` is None where no codelist can apply (not kept),
+    `decimals` None where none parse as a number or they were not asked for."""
 
     present: bool = False
     longest: int = 0
@@ -33,12 +37,12 @@ class ValueSummary:
     terms: set[str] | None = None
 
     @classmethod
-    def of(cls, texts: Iterable[str], *, keep_terms: bool) -> ValueSummary:
+    def of(cls, texts: Iterable[str], *, keep_terms: bool, with_decimals: bool = True) -> ValueSummary:
         distinct = set(texts)
         return cls(
             present=bool(distinct),
             longest=max((len(t.encode("utf-8")) for t in distinct), default=0),
-            decimals=decimals(sorted(distinct)),
+            decimals=decimals(sorted(distinct)) if with_decimals else None,
             terms=distinct if keep_terms else None,
         )
 
@@ -153,6 +157,7 @@ class _Texts:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
         self.cache: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.combos: dict[tuple[str, ...], tuple[np.ndarray, list[Combo]]] = {}
 
     def __call__(self, column: str) -> tuple[np.ndarray, list[str]]:
         if column not in self.cache:
@@ -166,16 +171,44 @@ class _Texts:
             self.cache[column] = (remap[codes], list(distinct))
         return self.cache[column]
 
+    def combinations(self, by: list[str]) -> tuple[np.ndarray, list[Combo]]:
+        """_combinations of the by-variables, once for all the value-level variables they slice."""
+        key = tuple(by)
+        if key not in self.combos:
+            self.combos[key] = _combinations([self(b) for b in by])
+        return self.combos[key]
+
+
+def compute_distinct_texts(values: pd.Series) -> list[str]:
+    """The distinct texts of a column's values (to_text of each, missing and blank ones left out), in no
+    particular order. Text and float columns are read without a code per record: Arrow's hash of the
+    texts, pandas' hash of the numbers (integral ones turned into digits in one pass); other columns by
+    to_text of each distinct value."""
+    array = values.array
+    if isinstance(values.dtype, pd.StringDtype) and hasattr(array, "_pa_array"):
+        return [t for t in pc.unique(array._pa_array).to_pylist() if t is not None and t.strip()]
+    if values.dtype == np.float64:
+        distinct = pd.unique(values.to_numpy())
+        distinct = distinct[~np.isnan(distinct)]
+        integral = (distinct == np.floor(distinct)) & (np.abs(distinct) < 1e15)
+        digits = pa.array(distinct[integral].astype(np.int64)).cast(pa.string()).to_pylist()
+        return digits + [format(v, ".15g") for v in distinct[~integral].tolist()]
+    texts = (to_text(v) for v in pd.unique(values))
+    return [t for t in texts if t is not None]
+
 
 def profile_dataset(frame: pd.DataFrame, spec: DatasetSpec, study: Study) -> DatasetProfile:
     """The profile of a frame holding the spec's submitted variables (a whole dataset or one part)."""
     texts = _Texts(frame)
+    vl = spec.value_level or {}
+    coded = set(vl.get("variables", []) or [])  # value-level variables are read record by record below
     variables = {}
     for var in spec.submitted_variables:
-        _, distinct = texts(var.name)  # every distinct text has its records (factorize finds no others)
-        variables[var.name] = ValueSummary.of(distinct, keep_terms=var.codelist is not None)
+        distinct = texts(var.name)[1] if var.name in coded else compute_distinct_texts(frame[var.name])
+        variables[var.name] = ValueSummary.of(
+            distinct, keep_terms=var.codelist is not None, with_decimals=var.type == "float"
+        )
     value_levels = {}
-    vl = spec.value_level or {}
     for name in vl.get("variables", []) or []:
         if name in variables:
             value_levels[name] = _value_level_profile(frame, spec, study, name, list(vl["by"]), texts)
@@ -199,9 +232,8 @@ def _keeps_terms(spec: DatasetSpec, study: Study, name: str) -> bool:
 def _value_level_profile(
     frame: pd.DataFrame, spec: DatasetSpec, study: Study, name: str, by: list[str], texts: _Texts
 ) -> ValueLevelProfile:
-    by_codes = [texts(b) for b in by]
     value_codes, value_texts = texts(name)
-    combo_ids, combos = _combinations(by_codes)
+    combo_ids, combos = texts.combinations(by)
     has_value = value_codes >= 0
     keep = _keeps_terms(spec, study, name)
 
@@ -238,7 +270,7 @@ def _value_level_profile(
         )
         for i, combo in enumerate(combos)
     }
-    first_missing = by_codes[0][0] < 0
+    first_missing = texts(by[0])[0] < 0
     return ValueLevelProfile(summaries, bool((has_value & first_missing).any()))
 
 
