@@ -123,8 +123,9 @@ def _add_subject_vars(frame: pd.DataFrame, adsl: pd.DataFrame, variables: tuple[
 
 def _visit_table(adlb: pd.DataFrame, params: list[str], text_params: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per subject and assessment (ANL01FL records) with each parameter as a column."""
-    anl = adlb[(adlb["ANL01FL"] == "Y") & adlb["PARAMCD"].isin(params)]
     key = ["USUBJID", "_AKEY"]
+    read = [c for c in (*key, "PARAMCD", "AVAL", "AVALC", "ADT", "AVISIT", "AVISITN") if c in adlb.columns]
+    anl = adlb.loc[(adlb["ANL01FL"] == "Y") & adlb["PARAMCD"].isin(params), read]  # not ADLB's other columns
     wide = anl.pivot_table(index=key, columns="PARAMCD", values="AVAL", aggfunc="last").reindex(
         columns=params
     )

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen import DatasetSpec
+from cdiscgen._arrowtext import compute_positions_among
 from cdiscgen._exposure import compute_exposure_mask, exposure_dataset
 from cdiscgen._findings import Finding, Severity
 
@@ -206,12 +207,19 @@ def derive_last_alive(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd
     """Latest date on or before the cut-off among the listed sources: ADSL date variables, DM variables
     and records of other domains meeting their condition (complete dates; partial ones imputed to the
     first day where the source says `impute: first_day`)."""
-    parts: list[pd.Series] = []
+    latest = np.full(len(adsl), np.nan)
+
+    def take(subjects: pd.Series, days: np.ndarray) -> None:
+        """Raise each ADSL subject's latest date to the dates given on or before the cut-off."""
+        rows = compute_positions_among(subjects, adsl["USUBJID"])  # each date's ADSL row, -1 for none
+        kept = (rows >= 0) & (days <= ctx.cutoff_days)
+        np.fmax.at(latest, rows[kept], days[kept])
+
     for source in step["sources"]:
         dataset = source["dataset"]
         if dataset == "ADSL":
             for variable in source["variables"]:
-                parts.append(pd.Series(number(adsl, variable).to_numpy(), index=adsl["USUBJID"].to_numpy()))
+                take(adsl["USUBJID"], number(adsl, variable).to_numpy())
             continue
         frame = ctx.dm if dataset == "DM" else ctx.sdtm.get(dataset)
         if frame is None or not len(frame):
@@ -221,10 +229,8 @@ def derive_last_alive(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> pd
             if variable not in frame.columns:
                 continue
             days, _flag = _imputed_dates(frame, variable, dataset, source.get("impute", "none"))
-            parts.append(pd.Series(days.to_numpy(), index=text(frame, "USUBJID").to_numpy()))
-    every = pd.concat(parts) if parts else pd.Series(dtype="float64")
-    every = every[every <= ctx.cutoff_days]
-    adsl[step["variable"]] = every.groupby(level=0).max().reindex(adsl["USUBJID"]).to_numpy()
+            take(text(frame, "USUBJID"), days.to_numpy())
+    adsl[step["variable"]] = latest
     return adsl
 
 

@@ -1,5 +1,6 @@
-"""The bytes behind an Arrow text array: its values back to back (the writers hand them to the disk, the
-checks scan them) without a Python object per value."""
+"""Text columns as Arrow sees them: a column as Arrow text, values looked up among others by Arrow hash, and
+the bytes behind an Arrow text array (the writers hand them to the disk, the checks scan them), all without
+a Python object per value."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,6 +17,14 @@ if TYPE_CHECKING:
 def compute_arrow_text(series: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A column as Arrow large_string, a missing value null (no copy when it already holds Arrow text)."""
     return pa.array(series.astype("str").array, type=pa.large_string(), from_pandas=True)
+
+
+def compute_positions_among(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """Per text value, the position of its first occurrence in ``known`` (-1 where it has none, and for a
+    missing value): one Arrow hash lookup, where a pandas Index turns every value into a Python object."""
+    pool = compute_arrow_text(known)
+    found = pc.fill_null(pc.index_in(compute_arrow_text(values), value_set=pool, skip_nulls=True), -1)
+    return found.to_numpy(zero_copy_only=False).astype(np.intp)
 
 
 def compute_value_offsets(arr: pa.Array) -> np.ndarray:

@@ -235,6 +235,47 @@ def test_treatment_dates_stop_at_the_data_cut_off():
     assert out[["TRTSDT", "TRTEDT"]].iloc[1].isna().all()
 
 
+def test_last_alive_is_the_latest_date_on_or_before_the_cut_off_among_the_sources():
+    cutoff = days("2015-06-30")
+    lb = pd.DataFrame(
+        {
+            "USUBJID": ["A", "A", "B", " B ", "Z", "", "C"],
+            "LBDTC": ["2015-03-01", "2015-07-01", "2015-02", "2015-04-10", "2015-06-01", "2015-06-02", ""],
+        }
+    )
+    ae = pd.DataFrame(
+        {
+            "USUBJID": ["A", "C"],
+            "AEENDTC": ["2015-06-30", "2015-05-05"],
+            "AEOUT": ["FATAL", "RECOVERED"],
+        }
+    )
+    ctx = AdslContext({"LB": lb, "AE": ae}, {}, cutoff)
+    ctx.dm = pd.DataFrame({"USUBJID": ["A", "B", "C", "D"], "RFICDTC": ["2015-01-01"] * 3 + [""]})
+    adsl = pd.DataFrame(
+        {"USUBJID": ["A", "B", "C", "D"], "TRTSDT": [days("2015-01-05"), np.nan, np.nan, np.nan]}
+    )
+    step = {
+        "variable": "LSTALVDT",
+        "sources": [
+            {"dataset": "ADSL", "variables": ["TRTSDT"]},
+            {"dataset": "DM", "variables": ["RFICDTC"]},
+            {"dataset": "LB", "variables": ["LBDTC"]},
+            {
+                "dataset": "AE",
+                "variables": ["AEENDTC"],
+                "where": {"variable": "AEOUT", "op": "ne", "value": "FATAL"},
+            },
+        ],
+    }
+    out = ADSL_STEPS["last_alive"](adsl, step, ctx)
+    # A: LB 2015-03-01 (its 2015-07-01 is after the cut-off; its AE end is FATAL, left out by the where);
+    # B: LB 2015-04-10 (USUBJID read without its blanks; the partial 2015-02 is no date); C: the AE end;
+    # D: only a missing DM date -> missing. Z and the blank subject are not ADSL subjects.
+    expected = [days("2015-03-01"), days("2015-04-10"), days("2015-05-05"), np.nan]
+    np.testing.assert_array_equal(out["LSTALVDT"].to_numpy(), expected)
+
+
 def test_extreme_flag_orders_by_the_full_key_descending_and_missing_last():
     frame = pd.DataFrame(
         {

@@ -515,7 +515,7 @@ _TEXTS = st.lists(
 
 @given(values=_TEXTS, known=_TEXTS)
 def test_positions_among_is_the_first_occurrence_of_each_value(values, known):
-    from cdiscgen.validate._context import compute_positions_among
+    from cdiscgen._arrowtext import compute_positions_among
 
     first: dict[str, int] = {}
     for i, k in enumerate(known):

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
-from cdiscgen._arrowtext import compute_arrow_text
+from cdiscgen._arrowtext import compute_arrow_text, compute_positions_among
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding
 from cdiscgen._specs import Codelist, DatasetSpec, Study
@@ -515,14 +515,6 @@ def is_among(values: pd.Series, known: pd.Series | Iterable[str]) -> np.ndarray:
     pool_arrow = pa.array(pool.dropna().astype("str").unique(), type=pa.large_string())
     mine = compute_arrow_text(values)
     return pc.is_in(mine, value_set=pool_arrow).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
-
-
-def compute_positions_among(values: pd.Series, known: pd.Series) -> np.ndarray:
-    """Per text value, the position of its first occurrence in ``known`` (-1 where it has none, and for a
-    missing value): one Arrow hash lookup, where a pandas Index turns every value into a Python object."""
-    pool = compute_arrow_text(known)
-    found = pc.fill_null(pc.index_in(compute_arrow_text(values), value_set=pool, skip_nulls=True), -1)
-    return found.to_numpy(zero_copy_only=False).astype(np.intp)
 
 
 def compute_pair_rows(
