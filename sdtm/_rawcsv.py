@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from cdiscgen._arrowtext import compute_value_bytes
 from cdiscgen._findings import Finding, Severity
@@ -200,7 +202,7 @@ def read_raw_form(
             findings.extend(compute_ragged_findings(path, header, ragged))
         df = _frame_from_rows(read_form_text(path), header, wanted)
     else:
-        df = pd.read_csv(path, **_csv_options(wanted))
+        df = _read_regular_form(path, header, wanted)
     df, found = _finish_block(df, 0, path, missing)
     if findings is not None:
         findings.extend(found)
@@ -216,17 +218,16 @@ def read_raw_form_blocks(
     """The form as `read_raw_form` reads it, `rows` records at a time (`_ROW` numbers the form's rows), each
     block with the findings of its rows; a form with ragged rows comes as one block, read whole."""
     path = Path(path)
-    _, ragged = _scanned(path)
+    header, ragged = _scanned(path)
     if ragged:
         findings: list[Finding] = []
         yield read_raw_form(path, columns, findings, missing), findings
         return
     wanted = set(columns) if columns is not None else None
     done = 0
-    with pd.read_csv(path, **_csv_options(wanted), chunksize=rows) as reader:
-        for block in reader:
-            yield _finish_block(block, done, path, missing)
-            done += len(block)
+    for block in _regular_form_blocks(path, header, wanted, rows):
+        yield _finish_block(block, done, path, missing)
+        done += len(block)
     if not done:  # a header without rows
         yield _finish_block(pd.read_csv(path, **_csv_options(wanted), nrows=0), 0, path, missing)
 
@@ -242,6 +243,93 @@ def _scanned(path: Path) -> tuple[list[str], list[tuple[int, int, int, list[str]
     if not "".join(header).strip():
         read_form_text(path)  # a file of blanks is empty
     return header, ragged
+
+
+def _read_regular_form(path: Path, header: list[str], wanted: set[str] | None) -> pd.DataFrame:
+    """A form whose rows all have the header's fields, every value text (the wanted columns, in file order)."""
+    if not _arrow_reads_as_pandas(header, wanted):
+        return pd.read_csv(path, **_csv_options(wanted))
+    try:
+        table = pa_csv.read_csv(path, **_arrow_csv_options(header, wanted))
+    except pa.ArrowInvalid:  # e.g. a row longer than Arrow's block: pandas' parser reads it
+        return pd.read_csv(path, **_csv_options(wanted))
+    return _text_frame(table)
+
+
+def _regular_form_blocks(
+    path: Path, header: list[str], wanted: set[str] | None, rows: int
+) -> Iterator[pd.DataFrame]:
+    """`_read_regular_form`, `rows` records at a time (the form is never whole in memory)."""
+    done = 0
+    if _arrow_reads_as_pandas(header, wanted):
+        try:
+            for block in _arrow_blocks(path, header, wanted, rows):
+                yield block
+                done += len(block)
+            return
+        except pa.ArrowInvalid:  # a row longer than Arrow's block: pandas' parser reads on from there
+            pass
+    with pd.read_csv(path, **_csv_options(wanted), chunksize=rows) as reader:
+        for block in reader:
+            if done:  # a block Arrow has given (it gives whole blocks only until the form's end)
+                done -= len(block)
+                continue
+            yield block
+
+
+def _arrow_blocks(
+    path: Path, header: list[str], wanted: set[str] | None, rows: int
+) -> Iterator[pd.DataFrame]:
+    """Arrow's batches of the form cut into frames of `rows` records, numbered on from block to block as
+    pandas' chunks are."""
+    waiting: list[pa.RecordBatch] = []
+    held = start = 0
+    with pa_csv.open_csv(path, **_arrow_csv_options(header, wanted)) as reader:
+        for batch in reader:
+            waiting.append(batch)
+            held += batch.num_rows
+            while held >= rows:
+                table = pa.Table.from_batches(waiting)
+                yield _text_frame(table.slice(0, rows), start)
+                waiting, held, start = table.slice(rows).to_batches(), held - rows, start + rows
+    if held:
+        yield _text_frame(pa.Table.from_batches(waiting), start)
+
+
+def _arrow_reads_as_pandas(header: list[str], wanted: set[str] | None) -> bool:
+    """Whether Arrow's CSV reader gives the frame pandas' parser gives. pandas renames an empty or repeated
+    column name ("Unnamed: 0", "A.1") and may take a blank line of a one-column form for a missing value,
+    and Arrow reads every column when none is wanted; those forms are left to pandas."""
+    distinct = len(header) > 1 and all(header) and len(set(header)) == len(header)
+    return distinct and (wanted is None or any(name in wanted for name in header))
+
+
+def _arrow_csv_options(header: list[str], wanted: set[str] | None) -> dict:
+    """Arrow's CSV dialect as pandas reads a form: comma, double quotes ("" for a quote), line breaks
+    inside quotes, empty lines skipped, UTF-8 (a BOM dropped); every value text, none missing."""
+    text = pa.large_string()
+    return {
+        "read_options": pa_csv.ReadOptions(use_threads=False, block_size=_ARROW_BLOCK_BYTES),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types={name: text for name in header},
+            include_columns=[name for name in header if wanted is None or name in wanted],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
+_ARROW_BLOCK_BYTES = 1 << 24
+
+
+def _text_frame(table: pa.Table, start: int = 0) -> pd.DataFrame:
+    """The frame of Arrow text columns, each as pandas' "str" columns hold it (Arrow large_string), its
+    records numbered from `start`."""
+    frame = table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
+    if start:
+        frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
 
 
 def _csv_options(wanted: set[str] | None) -> dict:

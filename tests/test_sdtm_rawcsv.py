@@ -139,3 +139,70 @@ def test_control_characters_replaced_and_named_as_the_pattern_finds_them(values)
     expected = [i for i, v in enumerate(values) if re.search(CONTROL_RE, v)]
     assert [f.line for f in found] == [i + 2 for i in expected]  # the header is line 1
     assert df["X"].tolist() == [re.sub(CONTROL_RE, " ", v) for v in values]
+
+
+def _csv_cell(value: str, quote: bool) -> str:
+    needs = any(c in value for c in ',"\r\n') or value != value.strip()
+    return '"' + value.replace('"', '""') + '"' if quote or needs else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=_ROWS,
+    quote_all=st.booleans(),
+    crlf=st.booleans(),
+    bom=st.booleans(),
+    keep=st.none() | st.sets(st.integers(0, 4)),
+    block=st.sampled_from([1, 2, 5]),
+    arrow_bytes=st.sampled_from([8, 40, 1 << 24]),
+)
+@example(
+    rows=[["A", "B"], ["x", ""], [""], ["y", "z"]],
+    quote_all=False,
+    crlf=True,
+    bom=True,
+    keep=None,
+    block=2,
+    arrow_bytes=1 << 24,
+)
+@example(  # Arrow fails on the long row after two blocks: pandas' parser goes on from the third record
+    rows=[["A", "B"], ["1", "2"], ["3", "4"], ["5", "6"], ["7", "8"], ["x" * 60, "y"], ["9", "0"]],
+    quote_all=False,
+    crlf=False,
+    bom=False,
+    keep=None,
+    block=2,
+    arrow_bytes=24,
+)
+def test_a_regular_form_reads_as_pandas_parser_reads_it(
+    tmp_path_factory, rows, quote_all, crlf, bom, keep, block, arrow_bytes
+):
+    # forms whose rows all have the header's fields are read by Arrow's CSV reader, whole or in blocks;
+    # pandas' parser (the reader before it) gives the same frame: names, values, dtypes, order and the
+    # records' numbers. Arrow reads blocks of bytes: a small one puts quoted line breaks across block ends,
+    # and a row longer than a block is read on by pandas' parser.
+    import sdtm._rawcsv as rawcsv
+
+    end = "\r\n" if crlf else "\n"
+    text = end.join(",".join(_csv_cell(v, quote_all) for v in row) for row in rows) + end
+    path = tmp_path_factory.mktemp("regular") / "form.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    try:
+        header, ragged = rawcsv._scanned(path)
+    except (RawFormError, UnicodeDecodeError, StopIteration):
+        return
+    if ragged or not "".join(header).strip():
+        return
+    wanted = None if keep is None else {header[i] for i in keep if i < len(header)}
+    want = pd.read_csv(path, **rawcsv._csv_options(wanted))
+    rawcsv._ARROW_BLOCK_BYTES, before = arrow_bytes, rawcsv._ARROW_BLOCK_BYTES
+    try:
+        pd.testing.assert_frame_equal(rawcsv._read_regular_form(path, header, wanted), want)
+        blocks = list(rawcsv._regular_form_blocks(path, header, wanted, block))
+    finally:
+        rawcsv._ARROW_BLOCK_BYTES = before
+    assert all(len(b) <= block for b in blocks)
+    if blocks:
+        pd.testing.assert_frame_equal(pd.concat(blocks), want)
+    else:
+        assert len(want) == 0
