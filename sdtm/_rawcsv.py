@@ -88,10 +88,11 @@ _BLOCK_BYTES = 1 << 23
 
 
 def _count_fields_plainly(path: Path, block_bytes: int = _BLOCK_BYTES) -> tuple[list[str], list] | None:
-    """The header and no ragged rows, found without a CSV parser where none is needed: a form without
-    quote characters, bare CRs or NUL bytes splits on LF and commas alone, so each line's commas give its
-    field count (numpy, block by block; the bytes are still decoded, to fail where the parser would). None
-    (the parser decides) for any other form, or when some row's count differs: the parser then lists them."""
+    """The header and no ragged rows, found without a CSV parser where none is needed: in a form without
+    bare CRs or NUL bytes, whose quotes only open and close values (as CSV writers quote), fields and lines
+    are split by the commas and LFs outside quotes, so each line's fields are counted (numpy, block by
+    block; the bytes are still decoded, to fail where the parser would). None (the parser decides) for any
+    other form (a quoted header too), or when some row's count differs: the parser then lists them."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     header: list[str] | None = None
     carry = b""
@@ -99,17 +100,22 @@ def _count_fields_plainly(path: Path, block_bytes: int = _BLOCK_BYTES) -> tuple[
         while True:
             block = handle.read(block_bytes)
             decoder.decode(block, final=not block)  # an undecodable byte raises, as the parser's stream does
-            if b'"' in block or b"\x00" in block:
+            if b"\x00" in block:
                 return None
             data = carry + block
-            cut = len(data) if not block else data.rfind(b"\n") + 1
-            lines, carry = data[:cut], data[cut:]  # whole lines (a CRLF split between blocks is whole here)
-            if lines.count(b"\r") != lines.count(b"\r\n"):
-                return None  # a bare CR ends a line for the parser
+            quotes = _plain_quotes(data, whole=not block)
+            if quotes is None:
+                return None
+            if block:  # whole lines: up to the last LF outside quotes (a CRLF split between blocks is whole)
+                ends = _outside(quotes, np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+                cut = int(ends[-1]) + 1 if len(ends) else 0
+            else:
+                cut = len(data)
+            lines, carry = data[:cut], data[cut:]
             if header is None and lines:
                 first = lines.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").removesuffix(b"\r")
-                if not first.strip():
-                    return None  # a blank first line: the parser's header is what it makes of it
+                if not first.strip() or b'"' in first or b"\r" in first:
+                    return None  # a blank first line or a quoted header: what the parser makes of it
                 header = first.decode("utf-8").split(",")
                 lines = lines[lines.index(b"\n") + 1 :] if b"\n" in lines else b""
             if header is not None and not _every_line_has(lines, len(header)):
@@ -118,17 +124,56 @@ def _count_fields_plainly(path: Path, block_bytes: int = _BLOCK_BYTES) -> tuple[
                 return (header, []) if header is not None else None
 
 
+def _plain_quotes(data: bytes, *, whole: bool = True) -> np.ndarray | None:
+    """Where the quotes are in a form's lines (from a line's start): each quote at an even place in the list
+    opens a quoted value, the next one closes it. None where the quotes are not the plain kind the parser
+    agrees on: a quote inside an unquoted value (`ab"c`), anything but a separator or a doubled quote after
+    a closing quote (`"ab"c`), or, `whole` lines given, a quote never closed."""
+    values = np.frombuffer(data, dtype=np.uint8)
+    at = np.flatnonzero(values == 34)
+    if whole and len(at) % 2:
+        return None
+    opening, closing = at[0::2], at[1::2]
+    separators = np.array([44, 10, 13, 34], dtype=np.uint8)  # , LF CR, and the other quote of a doubled one
+    before = values[opening[opening > 0] - 1]
+    after = values[closing[closing < len(values) - 1] + 1]
+    if not (np.isin(before, separators).all() and np.isin(after, separators).all()):
+        return None
+    return at
+
+
+def _outside(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The positions (of bytes other than quotes) outside quoted values: an even number of quotes before."""
+    if not len(quotes):
+        return positions
+    return positions[np.searchsorted(quotes, positions) % 2 == 0]
+
+
 def _every_line_has(lines: bytes, fields: int) -> bool:
-    """Whether every non-blank line of `lines` (LF-separated, no quotes) has `fields` fields."""
+    """Whether every non-blank line of `lines` (whole lines; LFs and commas inside quotes separate nothing)
+    has `fields` fields; False for quotes `_plain_quotes` leaves to the parser and for a bare CR outside
+    quotes (it ends a line for the parser)."""
     if not lines:
         return True
+    quotes = _plain_quotes(lines)
+    if quotes is None:
+        return False
     data = np.frombuffer(lines, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
+    cr = _outside(quotes, np.flatnonzero(data == 13))
+    if len(cr) and (cr[-1] == len(data) - 1 or not (data[cr + 1] == 10).all()):
+        return False
+    ends = _outside(quotes, np.flatnonzero(data == 10))
     if not len(ends) or ends[-1] != len(data) - 1:
         ends = np.append(ends, len(data))  # the last line without its LF
     starts = np.concatenate(([0], ends[:-1] + 1))
     commas = np.flatnonzero(data == 44)
     counts = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    if len(quotes):  # the commas inside quoted values separate nothing: taken off their line's count
+        opening, closing = quotes[0::2], quotes[1::2]
+        quoted_commas = np.searchsorted(commas, closing) - np.searchsorted(commas, opening)
+        counts -= np.bincount(
+            np.searchsorted(ends, opening), weights=quoted_commas, minlength=len(ends)
+        ).astype(counts.dtype)
     length = ends - starts
     last = data[np.maximum(ends - 1, 0)]
     blank = (length == 0) | ((length == 1) & (last == 13))  # "" or a lone CR of CRLF: the parser skips it

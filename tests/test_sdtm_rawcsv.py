@@ -90,6 +90,16 @@ _ROWS = st.integers(1, 4).flatmap(
     rows=[["a", "b"], [""], ["c", "d"]], crlf=True, bom=True, last_newline=True, block=3
 )  # CRLF blank line
 @example(rows=[["a", "b"], ["c"]], crlf=False, bom=False, last_newline=False, block=1 << 23)  # a field short
+@example(
+    rows=[["h"], ['a"', 'b"']], crlf=False, bom=False, last_newline=True, block=1 << 23
+)  # quotes inside values
+@example(
+    rows=[["a", "b"], ["c", '"d']], crlf=False, bom=False, last_newline=True, block=1 << 23
+)  # never closed
+@example(
+    rows=[["a", "b"], ['"x"y', "z"]], crlf=False, bom=False, last_newline=True, block=1 << 23
+)  # after a close
+@example(rows=[["h1", "h2"], ["a\rb", "c"]], crlf=False, bom=False, last_newline=True, block=7)  # a bare CR
 def test_counting_fields_without_a_parser_agrees_with_the_csv_module(
     tmp_path_factory, rows, crlf, bom, last_newline, block
 ):
@@ -139,6 +149,36 @@ def test_control_characters_replaced_and_named_as_the_pattern_finds_them(values)
     expected = [i for i, v in enumerate(values) if re.search(CONTROL_RE, v)]
     assert [f.line for f in found] == [i + 2 for i in expected]  # the header is line 1
     assert df["X"].tolist() == [re.sub(CONTROL_RE, " ", v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=_ROWS,
+    quote_all=st.booleans(),
+    crlf=st.booleans(),
+    bom=st.booleans(),
+    block=st.sampled_from([3, 7, 1 << 23]),
+)
+@example(rows=[["a", "b"], ['x"y', "z,w\n"]], quote_all=False, crlf=True, bom=False, block=3)
+def test_quoted_forms_are_counted_without_a_parser_as_the_csv_module_reads_them(
+    tmp_path_factory, rows, quote_all, crlf, bom, block
+):
+    # values quoted as CSV writers quote them (commas, quotes, line breaks inside): the quick count takes
+    # them (unless the header is quoted or a NUL byte is in) and finds the header and ragged rows the csv
+    # module finds
+    import sdtm._rawcsv as rawcsv
+
+    end = "\r\n" if crlf else "\n"
+    lines = [",".join(_csv_cell(v, quote_all and i > 0) for v in row) for i, row in enumerate(rows)]
+    text = end.join(lines) + end
+    path = tmp_path_factory.mktemp("quoted") / "form.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    want = rawcsv._scan(path, io.StringIO(text, newline=""))
+    plain = rawcsv._count_fields_plainly(path, block)
+    if plain is not None:
+        assert plain == (want[0], []) == want
+    elif '"' not in lines[0] and "\x00" not in text and "".join(want[0]).strip() and not want[1]:
+        pytest.fail("a form quoted as CSV writers quote it was left to the parser")
 
 
 def _csv_cell(value: str, quote: bool) -> str:
