@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -21,8 +23,25 @@ def _zpad(values: np.ndarray, width: int) -> pd.Series:
     return pd.Series(np.asarray(values, dtype=np.int64)).astype(str).str.zfill(width)
 
 
+def _per_distinct(render: Callable[..., np.ndarray], *columns: np.ndarray) -> np.ndarray:
+    """`render` (columns in, one text per row out) run on one row of each distinct combination of the
+    columns' values and spread to every row: a form's dates, times and results repeat a lot."""
+    columns = np.broadcast_arrays(*(np.asarray(c) for c in columns))
+    keys = np.zeros(columns[0].shape, dtype=np.int64)
+    for column in columns:  # renumbered after each column: the keys stay below the rows
+        codes, uniques = pd.factorize(column)
+        keys, _ = pd.factorize(keys * (len(uniques) + 1) + (codes + 1))
+    first = np.zeros(int(keys.max(initial=-1)) + 1, dtype=np.int64)
+    first[keys[::-1]] = np.arange(len(keys))[::-1]  # each key's first row
+    return render(*(c[first] for c in columns))[keys]
+
+
 def format_dates(days: np.ndarray, fmt: np.ndarray) -> np.ndarray:
     """Render datetime64[D] values (NaT -> "") in the per-row format code (ISO, DMY, DMONY)."""
+    return _per_distinct(_format_dates, np.asarray(days, dtype="datetime64[D]"), fmt)
+
+
+def _format_dates(days: np.ndarray, fmt: np.ndarray) -> np.ndarray:
     d = np.asarray(days, dtype="datetime64[D]")
     nat = np.isnat(d)
     safe = np.where(nat, np.datetime64("2000-01-01"), d)
@@ -56,6 +75,10 @@ def format_times(minutes: np.ndarray) -> np.ndarray:
 
 def format_fixed(values: np.ndarray, decimals: np.ndarray | int) -> np.ndarray:
     """Fixed-decimal text without float repr surprises (NaN -> ""); decimals may vary per row (0-3)."""
+    return _per_distinct(_format_fixed, np.asarray(values, dtype=float), np.asarray(decimals, dtype=np.int64))
+
+
+def _format_fixed(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
     x = np.asarray(values, dtype=float)
     dec = np.broadcast_to(np.asarray(decimals, dtype=np.int64), x.shape)
     nan = np.isnan(x)
