@@ -21,8 +21,7 @@ from cdiscgen.export import (
     JsonColumn,
     XptVariable,
     compute_xpt_lengths,
-    write_dataset_json,
-    write_dataset_ndjson,
+    write_dataset_json_and_ndjson,
     write_xpt_split,
 )
 
@@ -221,7 +220,6 @@ def _write_json(
         "item_group_oid": f"IG.{spec.name}",
     }
     base = json_dir / spec.name.lower()
-    return [
-        write_dataset_json(frame, base.with_suffix(".json"), **common),
-        write_dataset_ndjson(frame, base.with_suffix(".ndjson"), **common),
-    ]
+    return list(
+        write_dataset_json_and_ndjson(frame, base.with_suffix(".json"), base.with_suffix(".ndjson"), **common)
+    )

@@ -21,6 +21,7 @@ from cdiscgen.export import (
     compute_xpt_lengths,
     read_xpt,
     write_dataset_json,
+    write_dataset_json_and_ndjson,
     write_dataset_ndjson,
     write_xpt,
     write_xpt_split,
@@ -103,6 +104,23 @@ def test_dataset_json_in_parts_is_the_whole_file(tmp_path, pilot_lb, writer):
     whole = writer(many, tmp_path / "whole.json", columns=columns, **_JSON_COMMON)
     streamed = writer(parts, tmp_path / "parts.json", columns=columns, **_JSON_COMMON)
     assert streamed.read_bytes() == whole.read_bytes()
+
+
+def test_json_and_ndjson_from_one_pass_are_each_writers_files(tmp_path, pilot_lb):
+    frame, _ = pilot_lb
+    many = pd.concat([frame] * 20, ignore_index=True)  # crosses the writer's chunks of 65,536 rows
+    # values whose JSON text holds what separates rows: a line break, a comma before one, quotes
+    many.loc[[0, 70_000 % len(many), len(many) - 1], "LBORRES"] = ["a,\nb", 'x",\n"y', ",\r\n\t\u00e9"]
+    columns = _json_columns(many)
+    for data, name in ((many, "whole"), (_parts("LB", many, [0, 2000]), "parts"), (many.iloc[:0], "empty")):
+        one, nd = write_dataset_json_and_ndjson(
+            data, tmp_path / f"{name}.json", tmp_path / f"{name}.ndjson", columns=columns, **_JSON_COMMON
+        )
+        alone = write_dataset_json(data, tmp_path / f"{name}-alone.json", columns=columns, **_JSON_COMMON)
+        nd_alone = write_dataset_ndjson(
+            data, tmp_path / f"{name}-alone.ndjson", columns=columns, **_JSON_COMMON
+        )
+        assert one.read_bytes() == alone.read_bytes() and nd.read_bytes() == nd_alone.read_bytes()
 
 
 #: The small adverse-event dataset's file arguments.

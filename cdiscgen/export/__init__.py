@@ -4,6 +4,7 @@ from cdiscgen.export._dataset_json import (
     DatasetJsonError,
     JsonColumn,
     write_dataset_json,
+    write_dataset_json_and_ndjson,
     write_dataset_ndjson,
 )
 from cdiscgen.export._ibm import compute_float_from_ibm, compute_ibm_words
@@ -42,6 +43,7 @@ __all__ = [
     "compute_xpt_size",
     "read_xpt",
     "write_dataset_json",
+    "write_dataset_json_and_ndjson",
     "write_dataset_ndjson",
     "write_xpt",
     "write_xpt_split",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -295,8 +296,8 @@ def _metadata(
     originator: str,
     source_system: tuple[str, str],
     item_group_oid: str,
-    file_oid: str | None,
-    db_last_modified: datetime | None,
+    file_oid: str | None = None,
+    db_last_modified: datetime | None = None,
 ) -> dict[str, object]:
     for column in columns:
         if column.data_type not in DATA_TYPES:
@@ -393,14 +394,20 @@ def _write_rows(
     dataset: str,
     columns: Sequence[JsonColumn],
     separator: bytes,
+    ndjson_write: Callable[[bytes | memoryview], None] | None = None,
 ) -> None:
     """Rows separated by ``separator`` (which ends in a newline), none after the last one; the parts of a
-    DatasetParts one after the other."""
+    DatasetParts one after the other. With ``ndjson_write``, the same rows also go there one per line:
+    a line break in a value is escaped, so each line break of the rows follows ``separator``'s text."""
     pending = b""
     for first, part in frame_parts(frame):
         for chunk in _row_bytes(part, dataset, columns, separator.decode("ascii"), first):
+            body = chunk[: -len(separator)]
             write(pending)
-            write(chunk[: -len(separator)])
+            write(body)
+            if ndjson_write is not None:
+                ndjson_write(b"\n" if pending else b"")
+                ndjson_write(bytes(body).replace(separator, b"\n"))
             pending = separator
 
 
@@ -447,6 +454,33 @@ def write_dataset_json(
         write(b"\n]}\n")
     log.debug("wrote %s: %d rows", path, len(frame))
     return path
+
+
+def write_dataset_json_and_ndjson(
+    frame: pd.DataFrame | DatasetParts,
+    json_path: str | Path,
+    ndjson_path: str | Path,
+    **metadata: Any,
+) -> tuple[Path, Path]:
+    """`write_dataset_json` and `write_dataset_ndjson` of one dataset (the same keyword arguments) from one
+    pass over its rows: each row's JSON text is made once and written to both files."""
+    json_path, ndjson_path = Path(json_path), Path(ndjson_path)
+    meta = _metadata(frame=frame, **metadata)
+    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    with (
+        open_atomic(json_path) as json_handle,
+        open_atomic(ndjson_path) as ndjson_handle,
+        writing_behind(json_handle) as write,
+        writing_behind(ndjson_handle) as ndjson_write,
+    ):
+        write((head[:-1] + ',"rows":[\n').encode("utf-8"))
+        ndjson_write((head + "\n").encode("utf-8"))
+        _write_rows(write, frame, metadata["dataset"], metadata["columns"], b",\n", ndjson_write)
+        write(b"\n]}\n")
+        if len(frame):
+            ndjson_write(b"\n")
+    log.debug("wrote %s and %s: %d rows", json_path, ndjson_path, len(frame))
+    return json_path, ndjson_path
 
 
 def write_dataset_ndjson(
