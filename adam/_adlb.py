@@ -310,7 +310,7 @@ def derive_adlb(
             part["SRCDOM"], part["SRCVAR"] = "LB", "LBSTRESN"
         derived.append(part.drop(columns="INVLC"))
     rec = pd.concat([rec, *derived], ignore_index=True)
-    rec = rec[rec["PARAMCD"].isin(list(declared))].copy()
+    rec = rec[rec["PARAMCD"].isin(list(declared))]
 
     # Baseline flags: FLC parameters at the baseline assessment; others the last value on/before first dose.
     rec["ABLFL"] = ""

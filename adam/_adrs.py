@@ -77,7 +77,7 @@ class AdrsContext:
 
 
 def _records(frame: pd.DataFrame, **const: object) -> pd.DataFrame:
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the columns set below are out's own
     for key, value in const.items():
         out[key] = value
     for col in RECORD_COLUMNS:

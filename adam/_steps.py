@@ -96,7 +96,7 @@ def merge_supplemental(
     require_columns(supp, supp_name, ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"])
     qnam = text(supp, "QNAM")
     wanted = supp[qnam.isin(list(qnams)).to_numpy()]
-    out = records.copy()
+    out = records.copy(deep=False)  # copy-on-write: the columns set below are out's own
     subject = text(records, "USUBJID")
     for q in qnams:
         out[q] = ""

@@ -90,7 +90,7 @@ def derive_dy(
 ) -> pd.DataFrame:
     """Every --DY/--STDY/--ENDY whose --DTC/--STDTC/--ENDTC exists, counted from the subject's `reference`
     date (DM.RFSTDTC unless study.yaml's subjects.study_day_from names another reference date)."""
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     rfst = _ref(out, refs, reference)
     for v in spec.variable_names:
         if v.endswith("DY") and v not in ("VISITDY",):
@@ -132,7 +132,7 @@ def derive_record_flags(
     definitions = [f for f in study.settings.get("flags") or [] if f["dataset"] == spec.name]
     if not definitions:
         return df, []
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     by_subject = dm.drop_duplicates("USUBJID").set_index("USUBJID") if dm is not None else None
     findings: list[Finding] = []
     for definition in definitions:
@@ -171,7 +171,7 @@ def derive_baseline_flag(
     highest --SEQ (run after --SEQ is set)."""
     p = spec.domain or spec.name
     flag = definition["flag"]
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     if f"{p}TESTCD" not in out or f"{p}DTC" not in out:
         return out
     result = out[f"{p}STRESC"] if f"{p}STRESC" in out else out[f"{p}ORRES"]
@@ -202,7 +202,7 @@ def derive_baseline_flag(
 def derive_nrind(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """LOW below --STNRLO, HIGH above --STNRHI, NORMAL otherwise; empty without a numeric result or range."""
     p = spec.domain or spec.name
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     if f"{p}NRIND" not in spec.variable_names or f"{p}STRESN" not in out:
         return out
     x = pd.to_numeric(out[f"{p}STRESN"], errors="coerce").to_numpy(dtype=float)

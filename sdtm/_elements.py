@@ -274,7 +274,7 @@ def derive_epoch(
 ) -> pd.DataFrame:
     """EPOCH from --STDTC (Events, Interventions, SV), else --DTC (Findings; and records whose --STDTC is
     empty), by `compute_epoch`."""
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     p = spec.domain or spec.name
     columns = [c for c in (f"{p}STDTC", f"{p}DTC") if c in out.columns]
     if not columns or "EPOCH" not in spec.variable_names:

@@ -112,7 +112,7 @@ def derive_merge(raw: pd.DataFrame, step: Mapping[str, Any], ctx: RuleContext, f
     right = right.rename(columns={c: prefix + c for c in take})
     left_keys = pd.DataFrame({k: raw[k].astype("str").str.strip() for k in on}, index=raw.index)
     merged = left_keys.reset_index().merge(right, on=on, how="left").set_index("index")
-    out = raw.copy()
+    out = raw.copy(deep=False)  # copy-on-write: the columns set below are out's own
     for c in take:
         col = merged[prefix + c].reindex(raw.index)
         if c in aggregate and aggregate[c] == "count":

@@ -224,7 +224,7 @@ def derive_standard_units(
     Tests not in the table (character results such as immunofixation) keep the --STRESC their rule gave.
     """
     p = domain
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     testcd = out[f"{p}TESTCD"].astype("str")
     method = out[f"{p}METHOD"].astype("str") if f"{p}METHOD" in out else pd.Series("", index=out.index)
     orresu = out[f"{p}ORRESU"].astype("str")

@@ -107,7 +107,7 @@ def derive_visit(
 ) -> tuple[pd.DataFrame, list[Finding]]:
     """VISITNUM/VISIT (and VISITDY where the dataset has it) from the visit table; an unknown visit code
     is MAP008 (VISIT/VISITNUM left empty)."""
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
     if VISITCODE not in out.columns:
         return out, []
     # codes repeat on every record of a visit: each distinct collected code is normalised once
