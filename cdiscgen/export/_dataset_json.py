@@ -358,12 +358,17 @@ def _join_rows(parts: list[tuple[pa.Array, bool]], n: int, separator: str) -> pa
 
 
 def _row_bytes(
-    frame: pd.DataFrame, dataset: str, columns: Sequence[JsonColumn], separator: str, first_row: int = 0
-) -> Iterator[memoryview]:
-    """Yield UTF-8 bytes per chunk of rows: each row a JSON array followed by ``separator``. `first_row`:
-    where the frame starts in the whole dataset (errors name the dataset's row)."""
+    frame: pd.DataFrame,
+    dataset: str,
+    columns: Sequence[JsonColumn],
+    separators: tuple[str, ...],
+    first_row: int = 0,
+) -> Iterator[tuple[memoryview, ...]]:
+    """Yield UTF-8 bytes per chunk of rows, once per separator: each row a JSON array followed by that
+    separator (the rows' text is made once). `first_row`: where the frame starts in the whole dataset
+    (errors name the dataset's row)."""
 
-    def chunk_bytes(chunk: tuple[int, int, list[pd.Series]]) -> memoryview:
+    def chunk_bytes(chunk: tuple[int, int, list[pd.Series]]) -> tuple[memoryview, ...]:
         start, n_rows, series = chunk
         try:
             fragments = [_fragments(s, dataset, c) for s, c in zip(series, columns, strict=True)]
@@ -372,8 +377,12 @@ def _row_bytes(
                 raise
             # rows were counted within the chunk: restate the error with the row of the whole dataset
             raise _fail(dataset, exc.column, exc.reason, first_row + start + exc.row - 1, exc.value) from None
-        rows = _join_rows(fragments, n_rows, separator)
-        return memoryview(compute_value_bytes(rows))  # no nulls: the rows back to back
+        if len(separators) == 1:
+            joined = [_join_rows(fragments, n_rows, separators[0])]
+        else:
+            rows = _join_rows(fragments, n_rows, "")
+            joined = [pc.binary_join_element_wise(rows, _s(separator), _s("")) for separator in separators]
+        return tuple(memoryview(compute_value_bytes(rows)) for rows in joined)  # no nulls: rows back to back
 
     # The columns of each chunk are taken here; their texts are made on two threads, in order (the first
     # bad value of the dataset is still the one reported).
@@ -397,18 +406,19 @@ def _write_rows(
     ndjson_write: Callable[[bytes | memoryview], None] | None = None,
 ) -> None:
     """Rows separated by ``separator`` (which ends in a newline), none after the last one; the parts of a
-    DatasetParts one after the other. With ``ndjson_write``, the same rows also go there one per line:
-    a line break in a value is escaped, so each line break of the rows follows ``separator``'s text."""
-    pending = b""
+    DatasetParts one after the other. With ``ndjson_write``, the same rows also go there, one per line."""
+    outputs = [(write, separator.decode("ascii"))]
+    if ndjson_write is not None:
+        outputs.append((ndjson_write, "\n"))
+    separators = tuple(sep for _, sep in outputs)
+    started = False
     for first, part in frame_parts(frame):
-        for chunk in _row_bytes(part, dataset, columns, separator.decode("ascii"), first):
-            body = chunk[: -len(separator)]
-            write(pending)
-            write(body)
-            if ndjson_write is not None:
-                ndjson_write(b"\n" if pending else b"")
-                ndjson_write(bytes(body).replace(separator, b"\n"))
-            pending = separator
+        for chunks in _row_bytes(part, dataset, columns, separators, first):
+            for (out, sep), chunk in zip(outputs, chunks, strict=True):
+                if started:
+                    out(sep.encode("ascii"))
+                out(chunk[: -len(sep)])
+            started = True
 
 
 def write_dataset_json(
