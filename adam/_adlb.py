@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from cdiscgen._distinct import on_distinct
+from cdiscgen._distinct import on_distinct, on_distinct_rows
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import DUPLICATE_RESULT, PARAMETER_SOURCES_DIFFER
@@ -46,6 +46,13 @@ def compute_lb_paramcd(lb: pd.DataFrame, parameters: Sequence[Mapping]) -> pd.Se
     declared values when the record has one (a blank matches any, both being permissible in SDTM);
     LBSTRESC one of `results` when declared. Unclaimed records of INPUT_TESTS keep their test code.
     """
+    read = [c for c in ("LBTESTCD", "LBSPEC", "LBMETHOD", "LBSTRESC") if c in lb.columns]
+    (out,) = on_distinct_rows(lb, read, lambda distinct: (_lb_paramcd(distinct, parameters),))
+    return out
+
+
+def _lb_paramcd(lb: pd.DataFrame, parameters: Sequence[Mapping]) -> pd.Series:
+    """compute_lb_paramcd of the records given (each distinct combination of its columns, once)."""
     testcd = text(lb, "LBTESTCD").str.upper()
     spec = text(lb, "LBSPEC").str.upper()
     method = text(lb, "LBMETHOD").str.upper()
@@ -119,7 +126,7 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
     rec["LBMETHOD"] = text(lb, "LBMETHOD").str.upper()
     # Inputs that are not one analysis parameter (isotype, creatinine) are analysed per specimen + method.
     declared = rec["PARAMCD"].isin([str(p["paramcd"]) for p in parameters])
-    rec["_ANLKEY"] = np.where(declared, "", rec["LBSPEC"] + "/" + rec["LBMETHOD"])
+    rec["_ANLKEY"] = (rec["LBSPEC"] + "/" + rec["LBMETHOD"]).where(~declared, "")
     not_done = text(lb, "LBSTAT").str.upper().eq("NOT DONE")
     dtc_days = compute_date_parts(lb, "LBDTC", dataset="LB")[0]
     end_days = compute_date_parts(lb, "LBENDTC", dataset="LB")[0]
@@ -129,9 +136,7 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
     rec["_LBDTC"] = text(lb, "LBDTC")
     rec["AVISITN"] = number(lb, "VISITNUM")
     rec["AVISIT"] = text(lb, "VISIT")
-    rec["_AKEY"] = np.where(
-        rec["AVISITN"].notna(), _key_text("V", rec["AVISITN"]), _key_text("D", rec["ADT"])
-    )
+    rec["_AKEY"] = _key_text("V", rec["AVISITN"]).where(rec["AVISITN"].notna(), _key_text("D", rec["ADT"]))
     usable = (
         (rec["PARAMCD"] != "") & ~not_done & rec["ADT"].notna() & (rec["AVAL"].notna() | (rec["AVALC"] != ""))
     )

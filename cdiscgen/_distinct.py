@@ -27,6 +27,25 @@ def on_distinct(
     return tuple(_spread(p, codes, values.index) for p in parts)
 
 
+def on_distinct_rows(
+    frame: pd.DataFrame, columns: list[str], fn: Callable[[pd.DataFrame], tuple[Part, ...]]
+) -> tuple[Part, ...]:
+    """`on_distinct` over several columns: ``fn`` gets one row of each distinct combination of their values
+    (a missing value is one of them; the columns as they are, numbers told apart by their bits, so -0.0
+    is not 0.0), and each result is spread to every row of ``frame`` as on_distinct spreads it."""
+    combos = np.zeros(len(frame), dtype=np.int64)
+    for column in columns:  # renumbered after each column: the ids stay below the rows
+        values = frame[column]
+        if values.dtype == np.float64:
+            values = values.to_numpy().view(np.int64)
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        combos, _ = pd.factorize(combos * (len(uniques) + 1) + codes)
+    first = np.zeros(int(combos.max(initial=-1)) + 1, dtype=np.int64)
+    first[combos[::-1]] = np.arange(len(combos))[::-1]  # each combination's first row
+    parts = fn(frame[columns].iloc[first].reset_index(drop=True))
+    return tuple(_spread(p, combos, frame.index) for p in parts)
+
+
 def _spread(part: Part, codes: np.ndarray, index: pd.Index) -> Part:
     """`part` (one value per distinct value) at every row: a take on the column's own array (Arrow text
     stays Arrow; no Python object per row)."""

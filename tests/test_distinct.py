@@ -1,0 +1,37 @@
+"""Functions run on the distinct values (cdiscgen._distinct): every row gets what its own values give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cdiscgen._distinct import on_distinct_rows
+
+TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "A", " a", "b"]))
+NUMBER = st.one_of(st.just(np.nan), st.sampled_from([0.0, -0.0, 1.0, 2.5]))
+
+
+def _describe(frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+    """Per row: its values as one text (a Series on the frame's index) and the number plus one (an array)."""
+    text = frame["T"].fillna("<NA>").astype("str") + "|" + frame["U"].fillna("<NA>").astype("str")
+    return text + "|" + frame["N"].astype("str"), frame["N"].to_numpy() + 1
+
+
+@given(st.lists(st.tuples(TEXT, TEXT, NUMBER), max_size=30), st.integers(0, 5))
+def test_each_row_gets_what_its_own_values_give(rows, shift):
+    frame = pd.DataFrame(
+        {
+            "T": pd.Series([t for t, _, _ in rows], dtype="str"),
+            "U": pd.Series([u for _, u, _ in rows], dtype="str"),
+            "N": pd.Series([n for _, _, n in rows], dtype="float64"),
+            "X": range(len(rows)),  # not read: every row differs here
+        },
+        index=pd.RangeIndex(shift, shift + len(rows)),
+    )
+    text, plus = on_distinct_rows(frame, ["T", "U", "N"], _describe)
+    want_text, want_plus = _describe(frame)
+    assert text.index.equals(frame.index) and text.dtype == want_text.dtype
+    assert text.tolist() == want_text.tolist()
+    np.testing.assert_array_equal(plus, want_plus)
