@@ -35,8 +35,9 @@ def compute_date_parts(
     if variable not in frame.columns:
         empty = pd.Series(np.nan, index=frame.index, dtype="float64")
         return empty, empty.copy(), empty.copy()
-    # A date column repeats few values many times (visit dates): each distinct text is parsed once.
-    codes, distinct = pd.factorize(_text(frame[variable]).to_numpy(dtype=object))
+    # A date column repeats few values many times (visit dates): each distinct value is read once.
+    codes, distinct = pd.factorize(frame[variable], use_na_sentinel=False)
+    distinct = _text(pd.Series(distinct)).to_numpy(dtype=object)
     days, year, month, bad = _parse_dates(pd.Series(distinct, dtype="str"))
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy()[codes])[0])
