@@ -75,6 +75,13 @@ _ROWS = st.integers(1, 4).flatmap(
 )
 
 
+def _form_file(tmp_path_factory, folder: str, text: str, bom: bool):
+    """`text` as a form file in UTF-8, with a byte-order mark when `bom`."""
+    path = tmp_path_factory.mktemp(folder) / "form.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    return path
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     rows=_ROWS,
@@ -109,8 +116,7 @@ def test_counting_fields_without_a_parser_agrees_with_the_csv_module(
 
     end = "\r\n" if crlf else "\n"
     text = end.join(",".join(row) for row in rows) + (end if last_newline else "")
-    path = tmp_path_factory.mktemp("scan") / "form.csv"
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    path = _form_file(tmp_path_factory, "scan", text, bom)
     try:
         want = rawcsv._scan(path, io.StringIO(text, newline=""))
     except (RawFormError, StopIteration):  # broken quoting; no line at all
@@ -171,8 +177,7 @@ def test_quoted_forms_are_counted_without_a_parser_as_the_csv_module_reads_them(
     end = "\r\n" if crlf else "\n"
     lines = [",".join(_csv_cell(v, quote_all and i > 0) for v in row) for i, row in enumerate(rows)]
     text = end.join(lines) + end
-    path = tmp_path_factory.mktemp("quoted") / "form.csv"
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    path = _form_file(tmp_path_factory, "quoted", text, bom)
     want = rawcsv._scan(path, io.StringIO(text, newline=""))
     plain = rawcsv._count_fields_plainly(path, block)
     if plain is not None:
@@ -225,8 +230,7 @@ def test_a_regular_form_reads_as_pandas_parser_reads_it(
 
     end = "\r\n" if crlf else "\n"
     text = end.join(",".join(_csv_cell(v, quote_all) for v in row) for row in rows) + end
-    path = tmp_path_factory.mktemp("regular") / "form.csv"
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    path = _form_file(tmp_path_factory, "regular", text, bom)
     try:
         header, ragged = rawcsv._scanned(path)
     except (RawFormError, UnicodeDecodeError, StopIteration):
