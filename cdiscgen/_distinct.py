@@ -31,19 +31,26 @@ def on_distinct_rows(
     frame: pd.DataFrame, columns: list[str], fn: Callable[[pd.DataFrame], tuple[Part, ...]]
 ) -> tuple[Part, ...]:
     """`on_distinct` over several columns: ``fn`` gets one row of each distinct combination of their values
-    (a missing value is one of them; the columns as they are, numbers told apart by their bits, so -0.0
-    is not 0.0), and each result is spread to every row of ``frame`` as on_distinct spreads it."""
-    combos = np.zeros(len(frame), dtype=np.int64)
+    (`compute_combinations`; the columns as they are), and each result is spread to every row of ``frame``
+    as on_distinct spreads it."""
+    combos, first = compute_combinations([frame[c] for c in columns])
+    parts = fn(frame[columns].iloc[first].reset_index(drop=True))
+    return tuple(_spread(p, combos, frame.index) for p in parts)
+
+
+def compute_combinations(columns: list[pd.Series | np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's combination of the columns' values as an id (0, 1, ... in order of first row), and each
+    id's first row. A missing value is one of the values; numbers are told apart by their bits (-0.0 is
+    not 0.0)."""
+    combos = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
     for column in columns:  # renumbered after each column: the ids stay below the rows
-        values = frame[column]
-        if values.dtype == np.float64:
-            values = values.to_numpy().view(np.int64)
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        if column.dtype == np.float64:
+            column = np.asarray(column).view(np.int64)
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
         combos, _ = pd.factorize(combos * (len(uniques) + 1) + codes)
     first = np.zeros(int(combos.max(initial=-1)) + 1, dtype=np.int64)
     first[combos[::-1]] = np.arange(len(combos))[::-1]  # each combination's first row
-    parts = fn(frame[columns].iloc[first].reset_index(drop=True))
-    return tuple(_spread(p, combos, frame.index) for p in parts)
+    return combos, first
 
 
 def _spread(part: Part, codes: np.ndarray, index: pd.Index) -> Part:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import compute_combinations
+
 MONTHS = np.array(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
 DATE_FORMATS = ("ISO", "DMY", "DMONY")
 
@@ -27,13 +29,8 @@ def _per_distinct(render: Callable[..., np.ndarray], *columns: np.ndarray) -> np
     """`render` (columns in, one text per row out) run on one row of each distinct combination of the
     columns' values and spread to every row: a form's dates, times and results repeat a lot."""
     columns = np.broadcast_arrays(*(np.asarray(c) for c in columns))
-    keys = np.zeros(columns[0].shape, dtype=np.int64)
-    for column in columns:  # renumbered after each column: the keys stay below the rows
-        codes, uniques = pd.factorize(column)
-        keys, _ = pd.factorize(keys * (len(uniques) + 1) + (codes + 1))
-    first = np.zeros(int(keys.max(initial=-1)) + 1, dtype=np.int64)
-    first[keys[::-1]] = np.arange(len(keys))[::-1]  # each key's first row
-    return render(*(c[first] for c in columns))[keys]
+    combos, first = compute_combinations(list(columns))
+    return render(*(c[first] for c in columns))[combos]
 
 
 def format_dates(days: np.ndarray, fmt: np.ndarray) -> np.ndarray:
