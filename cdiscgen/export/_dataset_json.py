@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -398,139 +399,76 @@ def _row_bytes(
 
 
 def _write_rows(
-    write: Callable[[bytes | memoryview], None],
+    outputs: Sequence[tuple[Callable[[bytes | memoryview], None], str]],
     frame: pd.DataFrame | DatasetParts,
     dataset: str,
     columns: Sequence[JsonColumn],
-    separator: bytes,
-    ndjson_write: Callable[[bytes | memoryview], None] | None = None,
 ) -> None:
-    """Rows separated by ``separator`` (which ends in a newline), none after the last one; the parts of a
-    DatasetParts one after the other. With ``ndjson_write``, the same rows also go there, one per line."""
-    outputs = [(write, separator.decode("ascii"))]
-    if ndjson_write is not None:
-        outputs.append((ndjson_write, "\n"))
+    """The rows to each (write, separator) of `outputs`, separated by its separator (which ends in a newline),
+    none after the last one; the rows' text is made once for all. The parts of a DatasetParts one after the
+    other."""
     separators = tuple(sep for _, sep in outputs)
     started = False
     for first, part in frame_parts(frame):
         for chunks in _row_bytes(part, dataset, columns, separators, first):
-            for (out, sep), chunk in zip(outputs, chunks, strict=True):
+            for (write, sep), chunk in zip(outputs, chunks, strict=True):
                 if started:
-                    out(sep.encode("ascii"))
-                out(chunk[: -len(sep)])
+                    write(sep.encode("ascii"))
+                write(chunk[: -len(sep)])
             started = True
 
 
-def write_dataset_json(
+def _write_dataset_files(
     frame: pd.DataFrame | DatasetParts,
-    path: str | Path,
-    *,
-    dataset: str,
-    label: str,
-    columns: Sequence[JsonColumn],
-    study_oid: str,
-    metadata_version_oid: str,
-    metadata_ref: str | None,
-    created: datetime,
-    originator: str,
-    source_system: tuple[str, str],
-    item_group_oid: str,
-    file_oid: str | None = None,
-    db_last_modified: datetime | None = None,
-) -> Path:
+    metadata: dict[str, Any],
+    json_path: str | Path | None = None,
+    ndjson_path: str | Path | None = None,
+) -> list[Path]:
+    """The Dataset-JSON file and/or the NDJSON file of one dataset, each written atomically, from one pass
+    over its rows. `metadata`: the keyword arguments of `_metadata` (the dataset's name, columns, ...)."""
+    head = json.dumps(_metadata(frame=frame, **metadata), ensure_ascii=False, separators=(",", ":"))
+    forms: list[tuple[Path, str, str, str]] = []  # (path, text before the rows, row separator, text after)
+    if json_path is not None:
+        forms.append((Path(json_path), head[:-1] + ',"rows":[\n', ",\n", "\n]}\n"))
+    if ndjson_path is not None:
+        forms.append((Path(ndjson_path), head + "\n", "\n", "\n" if len(frame) else ""))
+    with ExitStack() as stack:
+        writes = [
+            stack.enter_context(writing_behind(stack.enter_context(open_atomic(path)))) for path, *_ in forms
+        ]
+        for write, (_, before, _, _) in zip(writes, forms, strict=True):
+            write(before.encode("utf-8"))
+        outputs = [(write, separator) for write, (_, _, separator, _) in zip(writes, forms, strict=True)]
+        _write_rows(outputs, frame, metadata["dataset"], metadata["columns"])
+        for write, (*_, after) in zip(writes, forms, strict=True):
+            write(after.encode("utf-8"))
+    for path, *_ in forms:
+        log.debug("wrote %s: %d rows", path, len(frame))
+    return [path for path, *_ in forms]
+
+
+def write_dataset_json(frame: pd.DataFrame | DatasetParts, path: str | Path, **metadata: Any) -> Path:
     """Write ``frame`` as a Dataset-JSON 1.1 file (atomically; attribute order as in the spec; one row
-    per line). ``created`` gives datasetJSONCreationDateTime, so reruns are byte-identical. A DatasetParts
-    is streamed part by part (its record count is known beforehand): the same bytes as the whole frame."""
-    path = Path(path)
-    meta = _metadata(
-        frame=frame,
-        dataset=dataset,
-        label=label,
-        columns=columns,
-        study_oid=study_oid,
-        metadata_version_oid=metadata_version_oid,
-        metadata_ref=metadata_ref,
-        created=created,
-        originator=originator,
-        source_system=source_system,
-        item_group_oid=item_group_oid,
-        file_oid=file_oid,
-        db_last_modified=db_last_modified,
-    )
-    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    with open_atomic(path) as handle, writing_behind(handle) as write:
-        write((head[:-1] + ',"rows":[\n').encode("utf-8"))
-        _write_rows(write, frame, dataset, columns, b",\n")
-        write(b"\n]}\n")
-    log.debug("wrote %s: %d rows", path, len(frame))
-    return path
+    per line). The keyword arguments are those of `_metadata`: dataset, label, columns, study_oid,
+    metadata_version_oid, metadata_ref, created, originator, source_system, item_group_oid and optionally
+    file_oid and db_last_modified. ``created`` gives datasetJSONCreationDateTime, so reruns are
+    byte-identical. A DatasetParts is streamed part by part (its record count is known beforehand): the same
+    bytes as the whole frame."""
+    return _write_dataset_files(frame, metadata, json_path=path)[0]
+
+
+def write_dataset_ndjson(frame: pd.DataFrame | DatasetParts, path: str | Path, **metadata: Any) -> Path:
+    """Write ``frame`` as Dataset-JSON NDJSON: line 1 the metadata object, then one JSON array per row (the
+    keyword arguments of `write_dataset_json`)."""
+    return _write_dataset_files(frame, metadata, ndjson_path=path)[0]
 
 
 def write_dataset_json_and_ndjson(
-    frame: pd.DataFrame | DatasetParts,
-    json_path: str | Path,
-    ndjson_path: str | Path,
-    **metadata: Any,
+    frame: pd.DataFrame | DatasetParts, json_path: str | Path, ndjson_path: str | Path, **metadata: Any
 ) -> tuple[Path, Path]:
     """`write_dataset_json` and `write_dataset_ndjson` of one dataset (the same keyword arguments) from one
     pass over its rows: each row's JSON text is made once and written to both files."""
-    json_path, ndjson_path = Path(json_path), Path(ndjson_path)
-    meta = _metadata(frame=frame, **metadata)
-    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    with (
-        open_atomic(json_path) as json_handle,
-        open_atomic(ndjson_path) as ndjson_handle,
-        writing_behind(json_handle) as write,
-        writing_behind(ndjson_handle) as ndjson_write,
-    ):
-        write((head[:-1] + ',"rows":[\n').encode("utf-8"))
-        ndjson_write((head + "\n").encode("utf-8"))
-        _write_rows(write, frame, metadata["dataset"], metadata["columns"], b",\n", ndjson_write)
-        write(b"\n]}\n")
-        if len(frame):
-            ndjson_write(b"\n")
-    log.debug("wrote %s and %s: %d rows", json_path, ndjson_path, len(frame))
-    return json_path, ndjson_path
-
-
-def write_dataset_ndjson(
-    frame: pd.DataFrame | DatasetParts,
-    path: str | Path,
-    *,
-    dataset: str,
-    label: str,
-    columns: Sequence[JsonColumn],
-    study_oid: str,
-    metadata_version_oid: str,
-    metadata_ref: str | None,
-    created: datetime,
-    originator: str,
-    source_system: tuple[str, str],
-    item_group_oid: str,
-    file_oid: str | None = None,
-    db_last_modified: datetime | None = None,
-) -> Path:
-    """Write ``frame`` as Dataset-JSON NDJSON: line 1 the metadata object, then one JSON array per row."""
-    path = Path(path)
-    meta = _metadata(
-        frame=frame,
-        dataset=dataset,
-        label=label,
-        columns=columns,
-        study_oid=study_oid,
-        metadata_version_oid=metadata_version_oid,
-        metadata_ref=metadata_ref,
-        created=created,
-        originator=originator,
-        source_system=source_system,
-        item_group_oid=item_group_oid,
-        file_oid=file_oid,
-        db_last_modified=db_last_modified,
+    json_file, ndjson_file = _write_dataset_files(
+        frame, metadata, json_path=json_path, ndjson_path=ndjson_path
     )
-    with open_atomic(path) as handle, writing_behind(handle) as write:
-        write((json.dumps(meta, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
-        _write_rows(write, frame, dataset, columns, b"\n")
-        if len(frame):
-            write(b"\n")
-    log.debug("wrote %s: %d rows", path, len(frame))
-    return path
+    return json_file, ndjson_file
