@@ -42,3 +42,18 @@ def compute_value_bytes(arr: pa.Array) -> np.ndarray:
         return np.empty(0, dtype=np.uint8)
     offsets = compute_value_offsets(arr)
     return np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+
+
+def holds_any_byte(arr: pa.Array | pa.ChunkedArray, wanted: np.ndarray) -> bool:
+    """Whether a byte of some value of a text array is one of `wanted` (a table of 256 booleans): one look at
+    each data byte, where a regex goes value by value. For ASCII bytes only (never part of a multi-byte UTF-8
+    character), and for arrays whose missing values hold no bytes."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    return any(bool(wanted[compute_value_bytes(chunk)].any()) for chunk in chunks)
+
+
+def byte_table(values: list[int]) -> np.ndarray:
+    """The table of 256 booleans `holds_any_byte` takes, True at `values`."""
+    table = np.zeros(256, dtype=bool)
+    table[values] = True
+    return table

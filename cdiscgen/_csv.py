@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import compute_value_bytes
+from cdiscgen._arrowtext import byte_table, compute_value_bytes, holds_any_byte
 
 _ROWS_PER_BLOCK = 65_536
 
@@ -35,14 +35,7 @@ def _characters_to_quote() -> str:
 
 _QUOTE_IF_ANY = _characters_to_quote()
 _NEEDS_QUOTES = "[" + _QUOTE_IF_ANY.replace("\n", "\\n").replace("\r", "\\r") + "]"  # an RE2 class
-_QUOTE_BYTES = tuple(_QUOTE_IF_ANY.encode("ascii"))
-
-
-def _holds_any_byte(texts: pa.Array, wanted: tuple[int, ...]) -> bool:
-    """Whether any value of a text array without nulls holds one of the `wanted` (ASCII) bytes: a scan of
-    its data bytes (an ASCII byte is never part of a multi-byte UTF-8 character)."""
-    data = compute_value_bytes(texts)
-    return any(bool((data == byte).any()) for byte in wanted)
+_QUOTE_BYTES = byte_table(list(_QUOTE_IF_ANY.encode("ascii")))
 
 
 def write_csv(
@@ -106,7 +99,7 @@ def _nullable_integer_texts(column: pd.Series) -> pa.Array:
 
 
 def _quote_where_needed(texts: pa.Array) -> pa.Array:
-    if not _holds_any_byte(texts, _QUOTE_BYTES):
+    if not holds_any_byte(texts, _QUOTE_BYTES):
         return texts  # most columns: the regex is not run over them
     need = pc.match_substring_regex(texts, _NEEDS_QUOTES)
     if not pc.any(need).as_py():

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from cdiscgen._arrowtext import compute_value_bytes
+from cdiscgen._arrowtext import byte_table, holds_any_byte
 from cdiscgen._findings import Finding, Severity
 from sdtm._context import FILE, ROW
 
@@ -464,8 +464,7 @@ CONTROL_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
 #: The bytes CONTROL_RE matches: UTF-8 never uses them inside a character of several bytes.
-_CONTROL_BYTES = np.zeros(256, dtype=bool)
-_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True
+_CONTROL_BYTES = byte_table([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 
 def _may_hold_control_characters(values: pd.Series) -> bool:
@@ -474,7 +473,7 @@ def _may_hold_control_characters(values: pd.Series) -> bool:
     arrow = getattr(values.array, "_pa_array", None)
     if arrow is None:
         return True
-    return any(_CONTROL_BYTES[compute_value_bytes(chunk)].any() for chunk in arrow.chunks)
+    return holds_any_byte(arrow, _CONTROL_BYTES)
 
 
 def derive_control_characters(df: pd.DataFrame, columns: list[str]) -> list[Finding]:
