@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdiscgen import DatasetSpec, Study
+from cdiscgen._arrowtext import compute_arrow_text
+from cdiscgen._distinct import compute_combinations
 from define._common import decimals, to_text
 
 Combo = tuple[str | None, ...]
@@ -184,9 +186,8 @@ def compute_distinct_texts(values: pd.Series) -> list[str]:
     particular order. Text and float columns are read without a code per record: Arrow's hash of the
     texts, pandas' hash of the numbers (integral ones turned into digits in one pass); other columns by
     to_text of each distinct value."""
-    array = values.array
-    if isinstance(values.dtype, pd.StringDtype) and hasattr(array, "_pa_array"):
-        return [t for t in pc.unique(array._pa_array).to_pylist() if t is not None and t.strip()]
+    if isinstance(values.dtype, pd.StringDtype):
+        return [t for t in pc.unique(compute_arrow_text(values)).to_pylist() if t is not None and t.strip()]
     if values.dtype == np.float64:
         distinct = pd.unique(values.to_numpy())
         distinct = distinct[~np.isnan(distinct)]
@@ -276,15 +277,12 @@ def _value_level_profile(
 
 def _combinations(by_codes: list[tuple[np.ndarray, list[str]]]) -> tuple[np.ndarray, list[Combo]]:
     """Each record's combination of by-texts as an id, and the combinations in order of first record."""
-    ids = np.zeros(len(by_codes[0][0]), dtype=np.int64)
-    for codes, distinct in by_codes:  # refactorized after each variable: the ids stay below the records
-        ids, _ = pd.factorize(ids * (len(distinct) + 1) + (codes + 1), sort=False)
-    _, first = np.unique(ids, return_index=True)  # each id's first record (ids count up from 0)
+    ids, first = compute_combinations([codes for codes, _ in by_codes])
     combos = [
         tuple(None if codes[row] < 0 else distinct[codes[row]] for codes, distinct in by_codes)
         for row in first.tolist()
     ]
-    return np.asarray(ids, dtype=np.int64), combos
+    return ids, combos
 
 
 def profiles_of(
