@@ -42,7 +42,11 @@ def compute_combinations(columns: list[pd.Series | np.ndarray]) -> tuple[np.ndar
     """Each row's combination of the columns' values as an id (0, 1, ... in order of first row), and each
     id's first row. A missing value is one of the values; numbers are told apart by their bits (-0.0 is
     not 0.0)."""
-    combos = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+    if not columns:
+        raise ValueError(
+            "compute_combinations needs at least one column (it takes the rows' number from them)"
+        )
+    combos = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:  # renumbered after each column: the ids stay below the rows
         if column.dtype == np.float64:
             column = np.asarray(column).view(np.int64)

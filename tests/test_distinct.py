@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdiscgen._distinct import on_distinct_rows
+from cdiscgen._distinct import compute_combinations, on_distinct_rows
 
 TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "A", " a", "b"]))
 NUMBER = st.one_of(st.just(np.nan), st.sampled_from([0.0, -0.0, 1.0, 2.5]))
@@ -35,3 +36,9 @@ def test_each_row_gets_what_its_own_values_give(rows, shift):
     assert text.index.equals(frame.index) and text.dtype == want_text.dtype
     assert text.tolist() == want_text.tolist()
     np.testing.assert_array_equal(plus, want_plus)
+
+
+def test_combinations_of_no_columns_is_a_programming_error():
+    # rows without columns have no number of rows to take: an error, not an empty answer for a full frame
+    with pytest.raises(ValueError, match="at least one column"):
+        compute_combinations([])
