@@ -162,60 +162,116 @@ def compute_epoch(
     s_codes, s_uniques = pd.factorize(usubjid.astype("str"), use_na_sentinel=False)
     d_codes, d_uniques = pd.factorize(dtc, use_na_sentinel=False)
     width = max(len(d_uniques), 1)
-    pairs, inverse = np.unique(s_codes.astype(np.int64) * width + d_codes, return_inverse=True)
-    subjects = pd.Series(pd.Index(s_uniques).take(pairs // width), dtype="str")
-    span_low, span_high = _date_span(pd.Series(d_uniques, dtype="str"))  # a date's span is its own: per date
-    date_of_pair = pairs % width
-    low, high = (pd.Series(span.array.take(date_of_pair), dtype="str") for span in (span_low, span_high))
-    rfpend = subjects.map(rfpendtc).fillna("").astype("str")
-    epoch_low = _epoch_at(low, subjects, elements, rfpend)
-    epoch_high = _epoch_at(high, subjects, elements, rfpend)
-    result = pa.array(np.where(epoch_low == epoch_high, epoch_low, ""), type=pa.large_string())
+    inverse, pairs = pd.factorize(s_codes.astype(np.int64) * width + d_codes)  # a hash: no sort
+    subject_of_pair, date_of_pair = pairs // width, pairs % width
+    low, high = (span.to_numpy(dtype=str) for span in _date_span(pd.Series(d_uniques, dtype="str")))
+    subjects = pd.Index(s_uniques)
+    end = pd.Series(s_uniques, dtype="str").map(rfpendtc).fillna("").astype("str").to_numpy(dtype=str)
+    names, (epoch_low, epoch_high) = _epochs_of_pairs(
+        (low, high), date_of_pair, subject_of_pair, subjects, _element_levels(elements), end
+    )
+    # a partial date whose first and last possible moments fall in different epochs has none (code 0: "")
+    codes = np.where(epoch_low == epoch_high, epoch_low, 0)
     # spread to the records by an Arrow take: a numpy text array per record converts value by value
-    spread = result.take(np.asarray(inverse).reshape(-1))
+    spread = pa.array(names, type=pa.large_string()).take(codes[inverse])
     return pd.Series(pd.array(spread, dtype="str"), index=dtc.index, copy=False)
 
 
-def _epoch_at(dates: pd.Series, subjects: pd.Series, elements: pd.DataFrame, rfpend: pd.Series) -> np.ndarray:
-    """The epoch of each (subject, date) pair: the last element of the subject whose start the date has
-    reached; "" without elements, without a date or after RFPENDTC. Text compared as fixed-width numpy
-    strings (ISO 8601 sorts as text), subject facts looked up by position."""
-    n = len(dates)
-    result = np.full(n, "", dtype=object)
-    has_elements = np.zeros(n, dtype=bool)
-    d = dates.to_numpy(dtype=str)
-    d10, d16 = d.astype("U10"), d.astype("U16")
-    long_date = np.char.str_len(d) >= 16
-    codes, names = pd.factorize(subjects.astype("str"))
-    for index, level in enumerate(_element_levels(elements)):
-        where = level.subjects.get_indexer(names)  # per distinct subject: its row of this level, -1 if none
-        row = where[codes]
-        present = row >= 0
-        if not present.any():
-            continue
-        take = np.where(present, row, 0)
-        start = level.start[take]
-        epoch = level.epoch[take]
-        dosing = level.dosing[take] & present
-        is_open = level.open[take] & present
-        start = np.where(present, start, "")
-        s10 = start.astype("U10")
-        known = s10 != ""
-        both_times = long_date & (np.char.str_len(start) >= 16)
-        same_day = d10 == s10
-        later_day = (d10 > s10) & known
-        by_time = d16 >= start.astype("U16")
-        # the first element's own start day is its own (no element before it shares the day); a first
-        # element whose start is unknown cannot tell pre-study dates apart, so it stays open
-        first = index == 0
-        reached = later_day | (same_day & known & np.where(both_times, by_time, dosing | first))
-        reached = present & (reached | is_open | (first & ~known))
-        result = np.where(reached, epoch, result)
-        has_elements |= present
-    end = rfpend.to_numpy(dtype=str).astype("U10")
-    beyond = (end != "") & (d10 > end)
-    blank = (d == "") | beyond | ~has_elements
-    return np.where(blank, "", result).astype(str)
+def _epochs_of_pairs(
+    spans: tuple[np.ndarray, ...],
+    date_of_pair: np.ndarray,
+    subject_of_pair: np.ndarray,
+    subjects: pd.Index,
+    levels: list[_Level],
+    end: np.ndarray,
+) -> tuple[list[str], list[np.ndarray]]:
+    """The epoch of each (subject, date) pair for each of `spans` (distinct date texts, indexed by
+    `date_of_pair`): the last element of the subject whose start the date has reached; "" without
+    elements, without a date or after the subject's `end` (RFPENDTC). Returns the epoch names (the first
+    is "") and, per span, each pair's codes into them.
+
+    ISO 8601 sorts as text, so each text is replaced by its rank among all texts compared (day: first 10
+    characters; moment: first 16): the per-pair work is integer comparisons, the text work per distinct
+    date and per distinct subject."""
+    days, moments = _Ranks(10), _Ranks(16)
+    for texts in (*spans, end, *(level.start for level in levels)):
+        days.add(texts)
+        moments.add(texts)
+    names = ["", *sorted({str(e) for level in levels for e in level.epoch} - {""})]
+    epoch_code = {name: code for code, name in enumerate(names)}
+    end_day = days.of(end)[subject_of_pair]
+    end_known = (end != "")[subject_of_pair]
+    per_level = [_level_of_subjects(level, subjects, days, moments, epoch_code) for level in levels]
+    out: list[np.ndarray] = []
+    for span in spans:
+        day, moment = days.of(span)[date_of_pair], moments.of(span)[date_of_pair]
+        long_date = (np.char.str_len(span) >= 16)[date_of_pair]
+        result = np.zeros(len(date_of_pair), dtype=np.int64)
+        has_elements = np.zeros(len(date_of_pair), dtype=bool)
+        for index, by_subject in enumerate(per_level):
+            if by_subject is None:
+                continue
+            present = by_subject["present"][subject_of_pair]
+            start_day = by_subject["day"][subject_of_pair]
+            known = by_subject["known"][subject_of_pair]
+            both_times = long_date & by_subject["long"][subject_of_pair]
+            same_day = day == start_day
+            later_day = (day > start_day) & known
+            by_time = moment >= by_subject["moment"][subject_of_pair]
+            dosing = by_subject["dosing"][subject_of_pair]
+            # the first element's own start day is its own (no element before it shares the day); a first
+            # element whose start is unknown cannot tell pre-study dates apart, so it stays open
+            first = index == 0
+            reached = later_day | (same_day & known & np.where(both_times, by_time, dosing | first))
+            reached = present & (reached | by_subject["open"][subject_of_pair] | (first & ~known))
+            result = np.where(reached, by_subject["epoch"][subject_of_pair], result)
+            has_elements |= present
+        beyond = end_known & (day > end_day)
+        blank = (span == "")[date_of_pair] | beyond | ~has_elements
+        out.append(np.where(blank, 0, result))
+    return names, out
+
+
+def _level_of_subjects(
+    level: _Level, subjects: pd.Index, days: _Ranks, moments: _Ranks, epoch_code: Mapping[str, int]
+) -> dict[str, np.ndarray] | None:
+    """One element order's facts for each of `subjects` (None when no subject has that element)."""
+    row = level.subjects.get_indexer(subjects)
+    present = row >= 0
+    if not present.any():
+        return None
+    take = np.where(present, row, 0)
+    start = np.where(present, level.start[take], "")
+    return {
+        "present": present,
+        "day": days.of(start),
+        "moment": moments.of(start),
+        "known": start.astype("U10") != "",
+        "long": np.char.str_len(start) >= 16,
+        "epoch": np.array([epoch_code[str(e)] for e in level.epoch], dtype=np.int64)[take],
+        "dosing": level.dosing[take] & present,
+        "open": level.open[take] & present,
+    }
+
+
+class _Ranks:
+    """Each text's rank among every text added, cut to `width` characters: comparing ranks is comparing
+    the cut texts (numpy orders text by code point, as its comparisons do)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._parts: list[np.ndarray] = []
+        self._sorted: np.ndarray | None = None
+
+    def add(self, texts: np.ndarray) -> None:
+        self._parts.append(np.asarray(texts, dtype=str).astype(f"U{self.width}"))
+        self._sorted = None
+
+    def of(self, texts: np.ndarray) -> np.ndarray:
+        if self._sorted is None:
+            self._sorted = np.unique(np.concatenate(self._parts)) if self._parts else np.array([], dtype=str)
+        cut = np.asarray(texts, dtype=str).astype(f"U{self.width}")
+        return np.searchsorted(self._sorted, cut)
 
 
 @dataclass(frozen=True)

@@ -196,13 +196,15 @@ def test_epoch_from_dates():
             "2024-07-01",
             "2024-07",
             "2024-03-01",
+            "2024-01-08T09:30",
         ]
     )
-    subj = s(["A"] * 7 + ["B"])
+    subj = s(["A"] * 7 + ["B", "A"])
     got = compute_epoch(dtc, subj, table, no_end).tolist()
     # pre-dose sample on the first-dose date (08:00 < 09:30) is SCREENING; a date without time on that day is
     # TREATMENT; the end of the treatment element is inclusive; never dosed -> SCREENING. The partial
     # 2024-07 stands for 07-01 .. 07-31, all after TRTEND 06-30 (no RFPENDTC here: open-ended) -> FOLLOW-UP.
+    # A record at the very minute of the first dose is on treatment (the element starts at that moment).
     assert got == [
         "SCREENING",
         "SCREENING",
@@ -212,6 +214,7 @@ def test_epoch_from_dates():
         "FOLLOW-UP",
         "FOLLOW-UP",
         "SCREENING",
+        "TREATMENT",
     ]
 
 
