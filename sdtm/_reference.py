@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from cdiscgen._arrowtext import compute_arrow_text
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._exposure import compute_exposure_mask, exposure_dataset
 from cdiscgen._findings import Finding, Severity
@@ -189,34 +191,44 @@ def _latest_date(
     dm: pd.DataFrame, frames: Mapping[str, pd.DataFrame], subjects: pd.Index, cutoff: str
 ) -> pd.Series:
     """The latest complete date of each subject in DM and every dataset, not after the cut-off, with the
-    latest time recorded on it (SDTMIG: RFPENDTC is a date/time); the latest per column, then the latest
-    of those: no table of every date at once."""
+    latest time recorded on it (SDTMIG: RFPENDTC is a date/time).
 
-    def latest(usubjid: pd.Series, dtc: pd.Series) -> pd.Series:
-        text = dtc.astype("str").str.strip()
-        d = pd.DataFrame({"USUBJID": usubjid, "D": compute_date_part(text), "V": text})
-        d = d.loc[(d["D"] != "") & (d["D"] <= cutoff)]
-        return _last_per_subject(d)
-
-    usubjid = dm["USUBJID"].astype("str")
-    dates = [latest(usubjid, dm[c]) for c in ("RFICDTC", "DTHDTC") if c in dm]
+    Every value kept starts with its complete date (YYYY-MM-DD), so the greatest text is that value: a
+    later day sorts after, and on one day a time sorts after none (a value without a time wins only when
+    none has one). The greatest per column (its distinct texts ranked, each subject's greatest rank), then
+    the greatest of those: no table of every date at once, no text compared per record."""
+    sources = [(dm, [c for c in ("RFICDTC", "DTHDTC") if c in dm])]
     for name, frame in frames.items():
-        if name == "DM" or frame is None:
+        if name != "DM" and frame is not None:
+            sources.append((frame, [c for c in frame.columns if str(c).endswith("DTC") and c != "RFPENDTC"]))
+    latest = np.full(len(subjects), "", dtype=object)
+    for frame, dtc_columns in sources:
+        if not dtc_columns:
             continue
-        for c in frame.columns:
-            if str(c).endswith("DTC") and c != "RFPENDTC":
-                dates.append(latest(frame["USUBJID"].astype("str"), frame[c]))
-    if not dates:
-        return pd.Series("", index=subjects, dtype="str")
-    alld = pd.concat(dates).rename_axis("USUBJID").rename("V").reset_index()
-    return _last_per_subject(alld).reindex(subjects).fillna("").astype("str")
+        codes, uniques = pd.factorize(frame["USUBJID"].astype("str"))
+        subject = np.append(subjects.get_indexer(uniques), -1)[codes]  # -1: not a DM subject
+        for column in dtc_columns:
+            found = _latest_in_column(frame[column], subject, len(subjects), cutoff)
+            latest = np.where(found > latest, found, latest)
+    return pd.Series(latest, index=subjects, dtype="str")
 
 
-def _last_per_subject(d: pd.DataFrame) -> pd.Series:
-    """Per USUBJID the value (V) of the latest complete date; on that date the one with the latest time, a
-    value without a time only when none has one. Every V starts with its complete date (YYYY-MM-DD), so
-    the greatest text is that value: a later day sorts after, and on one day a time sorts after none."""
-    return d.groupby("USUBJID")["V"].max()
+def _latest_in_column(dtc: pd.Series, subject: np.ndarray, n_subjects: int, cutoff: str) -> np.ndarray:
+    """Per subject (records' positions `subject`, -1: none) the greatest text of a date column that is a
+    complete date not after `cutoff`, stripped; "" when the subject has none."""
+    codes, uniques = pd.factorize(dtc.astype("str"))  # -1: missing
+    text = pd.Series(uniques, dtype="str").str.strip()
+    day = compute_date_part(text)
+    eligible = ((day != "") & (day <= cutoff)).to_numpy(dtype=bool)
+    order = pc.sort_indices(compute_arrow_text(text)).to_numpy()  # by code point, as Python compares text
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    rank = np.append(np.where(eligible, ranks, -1), -1)[codes]  # a missing value (-1) takes the last
+    best = np.full(n_subjects, -1, dtype=np.int64)
+    hit = (rank >= 0) & (subject >= 0)
+    np.maximum.at(best, subject[hit], rank[hit])
+    by_rank = np.append(text.to_numpy(dtype=object)[order], "")  # -1: no date -> ""
+    return by_rank[best]
 
 
 # ------------------------------------------------------------------------------------------------- DM

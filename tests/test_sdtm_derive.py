@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -470,7 +471,9 @@ def test_reference_dates_arms_and_screen_failures(study):
             "DSDTC": s([""]),
         }
     )
-    lb = pd.DataFrame({"USUBJID": s(["A", "C"]), "LBDTC": s(["2024-04-02T08:00", "2024-01-04"])})
+    # C's last sample is dated after the study's data cut-off (specs/study.yaml)
+    late = (study.cutoff + timedelta(days=15)).isoformat()
+    lb = pd.DataFrame({"USUBJID": s(["A", "C", "C"]), "LBDTC": s(["2024-04-02T08:00", "2024-01-04", late])})
     frames = {"DM": dm, "EX": ex, "DS": ds, "LB": lb}
     refs = derive_reference_dates(dm, frames, study)
     # A: first dose date 2024-01-08, the record with a time wins; last dose = latest end of a dose > 0
@@ -484,7 +487,8 @@ def test_reference_dates_arms_and_screen_failures(study):
         "2024-02-21",
         "2024-04-02T08:00",
     ]
-    # C: never dosed; latest complete date = LB 2024-01-04 (the partial death date is not complete)
+    # C: never dosed; latest complete date = LB 2024-01-04 (the partial death date is not complete, the
+    # sample after the cut-off is not counted)
     assert refs.loc["C", ["RFXSTDTC", "RFPENDTC"]].tolist() == ["", "2024-01-04"]
     dm_out, findings = derive_dm(dm, refs, study)
     assert findings == []
