@@ -18,12 +18,13 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -33,6 +34,9 @@ from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings, Severity
 from cdiscgen._publish import write_datasets, write_trace
 from cdiscgen._specs import Study, load_study
+
+if TYPE_CHECKING:
+    from define import DefineResult
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +208,14 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
     if not with_adam:
         log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
     if not options.partition_subjects:
-        _run_whole(Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result)
-        _validate_and_report(study, layout, created, with_adam, stage, result)
+        # define.html is rendered beside the stages that follow `define` (the stylesheet runs without
+        # Python's lock); leaving the block waits for it, so nothing writes into the tree after this
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="define-html") as renderer:
+            defines = _run_whole(
+                Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result, renderer
+            )
+            _validate_and_report(study, layout, created, with_adam, stage, result)
+            _wait_for_defines(defines)
         return result
     from cdiscgen._partitioned import run_partitioned
     from cdiscgen._tasks import partition_client
@@ -237,8 +247,10 @@ def _run_whole(
     with_adam: bool,
     stage: Callable[..., Any],
     result: RunResult,
-) -> None:
-    """The stages sdtm, adam, export-sdtm, export-adam, define and summary, each on the whole study."""
+    renderer: Executor | None = None,
+) -> list[DefineResult]:
+    """The stages sdtm, adam, export-sdtm, export-adam, define and summary, each on the whole study; the
+    define.html files are rendered by `renderer` when given (see `_wait_for_defines`)."""
     from sdtm import run_sdtm
 
     # the stage results live in one dict so they can be released before validation (peak memory)
@@ -286,6 +298,7 @@ def _run_whole(
                 standard="SDTM",
                 created=created,
                 lengths=sdtm_written.lengths,
+                executor=renderer,
             )
         ]
         if with_adam:
@@ -297,6 +310,7 @@ def _run_whole(
                     standard="ADaM",
                     created=created,
                     lengths=adam_written.lengths,
+                    executor=renderer,
                 )
             )
         return written
@@ -324,6 +338,16 @@ def _run_whole(
         )
     # Validation reads the files as filed; the in-memory datasets are no longer needed (peak memory).
     held.clear()
+    return defines
+
+
+def _wait_for_defines(defines: list[DefineResult]) -> None:
+    """Return once every define.html is written; a rendering that failed fails the define stage."""
+    for written in defines:
+        try:
+            written.wait()
+        except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
+            raise StageError("define", exc) from exc
 
 
 def _validate_and_report(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -48,6 +49,43 @@ def test_define_html_shows_every_dataset_variable_and_codelist(written):
     # value-level where clauses are rendered (LB MCPROT by specimen and method)
     assert '"IMMUNOFIXATION ELECTROPHORESIS"' in text and "Monoclonal Protein (URINE" in text
     assert "Define-XML Context: Submission" in text and "2026-01-15T09:00:00" in text
+
+
+def test_define_html_rendered_by_an_executor_is_the_same_file(written, tmp_path):
+    study, result = written
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        deferred = write_define(
+            study, sdtm_frames(study), tmp_path, standard="SDTM", created=CREATED, executor=executor
+        )
+        deferred.wait()
+    assert deferred.define_xml.read_bytes() == result.define_xml.read_bytes()
+    assert deferred.define_html.read_bytes() == result.define_html.read_bytes()
+
+
+def test_a_failed_rendering_leaves_no_file_or_is_raised_by_wait(written, tmp_path, monkeypatch):
+    import define._write
+
+    def broken(xml):
+        raise ValueError("the define2-1.xsl transformation failed: no ItemGroupDef")
+
+    monkeypatch.setattr(define._write, "compute_define_html", broken)
+    study, _ = written
+    at_once = tmp_path / "at-once"
+    with pytest.raises(ValueError, match="no ItemGroupDef"):
+        write_define(study, sdtm_frames(study), at_once, standard="SDTM", created=CREATED)
+    assert not at_once.exists() or list(at_once.iterdir()) == []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        deferred = write_define(
+            study,
+            sdtm_frames(study),
+            tmp_path / "beside",
+            standard="SDTM",
+            created=CREATED,
+            executor=executor,
+        )
+        with pytest.raises(ValueError, match="no ItemGroupDef"):
+            deferred.wait()
+    assert not deferred.define_html.exists()
 
 
 def test_stylesheet_is_written_beside_define_xml(written):

@@ -153,6 +153,25 @@ def test_failed_stage_keeps_previous_output(first_run, tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
+def test_a_define_html_that_fails_to_render_fails_the_define_stage(first_run, tmp_path, monkeypatch):
+    # define.html is rendered beside the later stages: its failure still fails the run, as the define stage
+    out = tmp_path / "out"
+    shutil.copytree(first_run, out)
+    before = tree(out)
+
+    import define._write
+
+    def broken(xml):
+        raise ValueError("the define2-1.xsl transformation failed: no ItemGroupDef")
+
+    monkeypatch.setattr(define._write, "compute_define_html", broken)
+    with pytest.raises(StageError) as info:
+        run_pipeline(RunOptions(out_dir=out))
+    assert info.value.stage == "define" and "no ItemGroupDef" in str(info.value)
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
 def test_cli_reports_the_failing_stage(tmp_path, monkeypatch):
     import sdtm
 
