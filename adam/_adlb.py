@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from cdiscgen._distinct import on_distinct, on_distinct_rows
+from cdiscgen._distinct import compute_mapped, on_distinct, on_distinct_rows
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import DUPLICATE_RESULT, PARAMETER_SOURCES_DIFFER
@@ -320,7 +320,7 @@ def derive_adlb(
     # Baseline flags: FLC parameters at the baseline assessment; others the last value on/before first dose.
     rec["ABLFL"] = ""
     is_flc = rec["PARAMCD"].isin(FLC_PARAMS)
-    blkey = rec["USUBJID"].map(subjects["_BLKEY"]).fillna("")
+    blkey = compute_mapped(rec["USUBJID"], subjects["_BLKEY"]).fillna("")
     rec.loc[is_flc & (rec["ANL01FL"] == "Y") & (rec["_AKEY"] == blkey) & (blkey != ""), "ABLFL"] = "Y"
     other = rec[~is_flc & (rec["ANL01FL"] == "Y") & (rec["ADT"] <= rec["TRTSDT"])]
     other = other.sort_values(["USUBJID", "PARAMCD", "ADT", "_LBDTC", "LBSEQ"])
@@ -333,8 +333,10 @@ def derive_adlb(
     rec["CHG"] = (rec["AVAL"] - rec["BASE"]).where(post)
     rec["PCHG"] = (rec["CHG"] / rec["BASE"] * 100).where(post & (rec["BASE"] != 0))
     rec["ADY"] = compute_study_day(rec["ADT"], rec["TRTSDT"])
-    rec["PARAMN"] = rec["PARAMCD"].map({k: v["paramn"] for k, v in declared.items()}).astype("float64")
-    rec["PARAM"] = rec["PARAMCD"].map({k: v["param"] for k, v in declared.items()}).astype("str")
+    rec["PARAMN"] = compute_mapped(rec["PARAMCD"], {k: v["paramn"] for k, v in declared.items()}).astype(
+        "float64"
+    )
+    rec["PARAM"] = compute_mapped(rec["PARAMCD"], {k: v["param"] for k, v in declared.items()}).astype("str")
     rec = rec.sort_values(["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], na_position="last").reset_index(
         drop=True
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import INPUT_ABSENT, MRD_WITHOUT_SENSITIVITY, VALUE_WITHOUT_CODE
@@ -113,7 +114,7 @@ def _add_subject_vars(frame: pd.DataFrame, adsl: pd.DataFrame, variables: tuple[
     """Copy ADSL variables onto records by USUBJID, keeping numeric variables float64 even when empty."""
     subj = adsl.set_index("USUBJID")
     for var in variables:
-        mapped = frame["USUBJID"].map(subj[var])
+        mapped = compute_mapped(frame["USUBJID"], subj[var])
         if pd.api.types.is_numeric_dtype(subj[var]):
             frame[var] = pd.to_numeric(mapped, errors="coerce").astype("float64")
         else:
@@ -509,7 +510,7 @@ def derive_adrs(ctx: AdrsContext, param_spec: Mapping) -> pd.DataFrame:
         ctx.results[spec["paramcd"]] = recs
         codes = codesets[spec["codes"]]
         recs = recs.assign(PARAMCD=spec["paramcd"], PARAM=spec["param"], PARAMN=float(spec["paramn"]))
-        recs["AVAL"] = recs["AVALC"].map(codes).astype("float64")
+        recs["AVAL"] = compute_mapped(recs["AVALC"], codes).astype("float64")
         for row in recs[recs["AVAL"].isna()].itertuples():
             ctx.findings.append(
                 Finding(
@@ -532,7 +533,7 @@ def derive_adrs(ctx: AdrsContext, param_spec: Mapping) -> pd.DataFrame:
     adrs = pd.concat(parts, ignore_index=True)
     subj = ctx.adsl.set_index("USUBJID")
     for var in ("STUDYID", "SAFFL", "EFFFL", "TRTSDT"):
-        adrs[var] = adrs["USUBJID"].map(subj[var])
+        adrs[var] = compute_mapped(adrs["USUBJID"], subj[var])
     adrs["ADY"] = compute_study_day(adrs["ADT"], adrs["TRTSDT"])
     adrs = adrs.sort_values(
         ["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], na_position="last"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import INPUT_ABSENT
@@ -405,8 +406,10 @@ def derive_bds(
         frame = frame[~(number(frame, dated) > cutoff_days)].reset_index(drop=True)
     frame = derive_steps(frame, doc.get("derivations"), BDS_STEPS, ctx, after=_fill_text)
     table = {p["paramcd"]: p for p in doc["parameters"]}
-    frame["PARAM"] = frame["PARAMCD"].map({k: p["param"] for k, p in table.items()}).fillna("")
-    frame["PARAMN"] = frame["PARAMCD"].map({k: p["paramn"] for k, p in table.items()}).astype("float64")
+    frame["PARAM"] = compute_mapped(frame["PARAMCD"], {k: p["param"] for k, p in table.items()}).fillna("")
+    frame["PARAMN"] = compute_mapped(frame["PARAMCD"], {k: p["paramn"] for k, p in table.items()}).astype(
+        "float64"
+    )
     names, ascending = compute_order_keys(list(doc.get("order") or ["PARAMN", "ADT"]))
     frame = compute_sorted(frame, ["USUBJID", *names], [True, *ascending])
     frame = frame.reset_index(drop=True)

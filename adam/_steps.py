@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cdiscgen._conditions import compute_condition_mask
+from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import RECORDS_WITHOUT_SUBJECT
@@ -258,7 +259,7 @@ def derive_map(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFr
             return step.get("missing", np.nan if numeric else "")
         return values.get(v.upper(), step.get("other", np.nan if numeric else v))
 
-    mapped = source.map(one)
+    mapped = compute_mapped(source, one)
     frame[step["variable"]] = mapped.astype("float64") if numeric else mapped.astype("str")
     return frame
 

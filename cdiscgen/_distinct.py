@@ -4,7 +4,8 @@ gives the row's value."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,16 @@ def on_distinct(
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
         parts = fn(pd.Series(uniques))
     return tuple(_spread(p, codes, values.index) for p in parts)
+
+
+def compute_mapped(
+    values: pd.Series, mapping: Mapping[Any, Any] | pd.Series | Callable[[Any], Any]
+) -> pd.Series:
+    """``values.map(mapping)`` (a dict, a Series indexed by value or a function of one value), looked up
+    once per distinct value and spread back: mapping a text column record by record makes a Python
+    object of every record."""
+    (out,) = on_distinct(values, lambda distinct: (distinct.map(mapping),), as_text=False)
+    return out
 
 
 def on_distinct_rows(

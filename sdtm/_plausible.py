@@ -10,6 +10,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import DatasetSpec, Study
 from sdtm._context import RuleContext, row_findings
@@ -56,7 +57,7 @@ def compute_implausible_values(frame: pd.DataFrame, spec: DatasetSpec, study: St
                 severity=Severity.ERROR,
                 message=f"{var.name} {{value}} is outside its plausible range [{shown}] (specs); kept as collected",
                 ctx=ctx,
-                values=frame[var.name].map(lambda x: f"{x:g}"),
+                values=compute_mapped(frame[var.name], lambda x: f"{x:g}"),
                 expected=shown,
             )
         elif var.name.endswith("DTC") and not var.is_numeric:

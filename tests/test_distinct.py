@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdiscgen._distinct import compute_combinations, on_distinct_rows
+from cdiscgen._distinct import compute_combinations, compute_mapped, on_distinct_rows
 
 TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "A", " a", "b"]))
 NUMBER = st.one_of(st.just(np.nan), st.sampled_from([0.0, -0.0, 1.0, 2.5]))
@@ -42,3 +42,21 @@ def test_combinations_of_no_columns_is_a_programming_error():
     # rows without columns have no number of rows to take: an error, not an empty answer for a full frame
     with pytest.raises(ValueError, match="at least one column"):
         compute_combinations([])
+
+
+MAPPINGS = {
+    "a dict of numbers": {"a": 1.0, "A": 2.0, "": 0.0},
+    "a dict of texts": {"a": "first", "b": "second"},
+    "a Series indexed by value": pd.Series({"a": "x", " a": "y", "b": "z"}, dtype="str"),
+    "a function": lambda v: "missing" if pd.isna(v) else v.strip().upper(),
+}
+
+
+@pytest.mark.parametrize("how", MAPPINGS)
+@given(rows=st.lists(TEXT, max_size=30), shift=st.integers(0, 5))
+def test_mapped_once_per_distinct_value_is_what_map_gives_each_row(how, rows, shift):
+    values = pd.Series(rows, dtype="str", index=pd.RangeIndex(shift, shift + len(rows)))
+    got = compute_mapped(values, MAPPINGS[how])
+    want = values.map(MAPPINGS[how])
+    assert got.index.equals(values.index) and got.dtype == want.dtype
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in want]
