@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import compute_positions_among
 from cdiscgen._conditions import normalise_value
 from cdiscgen._distinct import on_distinct
 from cdiscgen._exposure import compute_undesigned_mask, declared_treatments, exposure_dataset
@@ -627,13 +628,12 @@ def run_sdtm(
     if dm is not None:
         result.findings.extend(compute_repeated_subjects(dm))
         refs = derive_reference_dates(dm, frames, study)
-        known = set(dm["USUBJID"])
         for name, f in frames.items():
             if name != "DM":
                 result.findings.extend(
                     row_findings(
                         f,
-                        ~f["USUBJID"].isin(known),
+                        compute_positions_among(f["USUBJID"], dm["USUBJID"]) < 0,  # one Arrow hash lookup
                         code="MAP010",
                         severity=Severity.ERROR,
                         message="subject {value!r} is not in DM (enrollment)",

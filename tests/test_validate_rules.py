@@ -418,7 +418,7 @@ def test_trimming_is_skipped_only_where_no_value_has_whitespace_at_an_edge(value
     """may_need_trimming reads two edge bytes per value (an empty value's are its neighbours'): it must say
     "maybe" whenever some value of the array, slice or chunks differs from its str.strip(), and "no" for text
     of letters, digits and hyphens only (else nothing is saved)."""
-    from cdiscgen.validate._dates import may_need_trimming
+    from cdiscgen._arrowtext import may_need_trimming
 
     kind = pa.large_string() if large else pa.string()
     arr = pa.array(values, type=kind).slice(start)

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import compute_arrow_text, compute_value_offsets
+from cdiscgen._arrowtext import compute_arrow_text, may_need_trimming
 from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
@@ -59,33 +59,6 @@ def _blank_as_null(arrow: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
             pa.Array.from_buffers(chunk.type, len(chunk), [valid.buffers()[1], buffers[1], buffers[2]])
         )
     return pa.chunked_array(out, type=arrow.type)
-
-
-def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether some value's first or last byte may be whitespace: values read from a transport file have
-    lost their trailing blanks, and most columns have nothing to trim (trimming allocates a new column).
-
-    A byte up to 32 (ASCII whitespace, as str.strip sees it, lies there) or from 128 (a byte of a multi-byte
-    UTF-8 character such as U+00A0 or U+3000) at an edge says "maybe". An empty value's edges are its
-    neighbours' (already looked at), so the first and last bytes of all values are two gathers and two
-    reductions, with no mask; a false "maybe" only costs a trim."""
-    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
-    for chunk in chunks:
-        if len(chunk) == 0 or chunk.buffers()[2] is None:
-            continue
-        offsets = compute_value_offsets(chunk)  # into the whole data buffer
-        last = int(offsets[-1]) - 1  # the last byte of the last value that has one
-        if last < int(offsets[0]):
-            continue  # every value empty
-        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
-        # an empty value's first byte is the next value's (at the end: the last byte), its last byte the one
-        # before it (at the start: the byte before the slice, or the buffer's last at -1)
-        firsts = np.take(data, np.minimum(offsets[:-1], last))
-        lasts = np.take(data, offsets[1:] - 1)
-        for edge in (firsts, lasts):
-            if int(edge.min()) <= 32 or int(edge.max()) >= 128:
-                return True
-    return False
 
 
 def _number(arr: pa.Array, start: int, stop: int) -> np.ndarray:

@@ -11,10 +11,9 @@ import pandas as pd
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
-from cdiscgen._arrowtext import compute_arrow_text
+from cdiscgen._arrowtext import compute_arrow_text, may_need_trimming
 from cdiscgen._findings import Finding, Severity
 from cdiscgen.validate._context import VALID_NAME, ValidationContext
-from cdiscgen.validate._dates import may_need_trimming
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 MAX_NAME = 8
