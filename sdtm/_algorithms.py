@@ -29,9 +29,9 @@ from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import term_key
-from sdtm._context import RuleContext, row_findings
+from sdtm._context import INTERNAL, RuleContext, row_findings
 from sdtm._dates import MONTH_NUMBER, DateFormat, compile_date_format
-from sdtm._template import compute_template
+from sdtm._template import compute_template, template_columns
 
 log = logging.getLogger(__name__)
 
@@ -217,13 +217,37 @@ def compute_condition(raw: pd.DataFrame, rule: Mapping[str, Any], ctx: RuleConte
         if not hit.any():
             continue
         if isinstance(then, Mapping):
-            sub = raw.loc[hit]
+            # the rows it holds for, with only the columns the rule can read (not a copy of every column)
+            sub = raw if hit.all() else raw.loc[hit, _columns_named(then, raw.columns)]
             values, found = compute_rule(sub, then, ctx)
             out.loc[hit] = values
             findings.extend(found)
         else:
             out.loc[hit] = "" if then is None else str(then)
     return out, findings
+
+
+def _columns_named(rule: Any, columns: pd.Index) -> list[str]:
+    """The columns a rule can read: every text in it that names one (a template's fields too) and the
+    bookkeeping columns findings name. Naming more than it reads costs a column; a rule reads no column
+    it does not name."""
+    named: set[str] = set(INTERNAL)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key == "template":
+                    named.update(template_columns(str(value)))
+                walk(key)
+                walk(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            named.add(node)
+
+    walk(rule)
+    return [c for c in columns if c in named]
 
 
 # ---------------------------------------------------------------------------------------------- iso8601

@@ -136,6 +136,40 @@ def test_condition_first_matching_branch_nested_rules_and_else():
     assert findings == []
 
 
+def test_condition_branches_read_every_column_their_nested_rules_name():
+    # a branch holding for some rows runs its rule on those rows; each nested rule reads its own columns
+    # (a template's fields, an iso8601 date and time, an inner condition's column)
+    df = raw(
+        KIND=["T", "D", "T", "D", "C"],
+        A=["a1", "", "a3", "", ""],
+        B=["b1", "", "b3", "", ""],
+        DAY=["", "2024-01-05", "", "05/01/2024", ""],
+        TIME=["", "08:30", "", "", ""],
+        INNER=["", "", "", "", "yes"],
+        UNUSED=["u", "u", "u", "u", "u"],
+    )
+    rule = {
+        "condition": [
+            {"if": {"column": "KIND", "op": "eq", "value": "T"}, "then": {"template": "{A}-{B}"}},
+            {
+                "if": {"column": "KIND", "op": "eq", "value": "D"},
+                "then": {"iso8601": {"date": "DAY", "time": "TIME"}, "formats": ["YYYY-MM-DD"]},
+            },
+            {
+                "else": {
+                    "condition": [
+                        {"if": {"column": "INNER", "op": "eq", "value": "yes"}, "then": "INNER HELD"}
+                    ]
+                }
+            },
+        ]
+    }
+    values, findings = compute_condition(df, rule, ctx())
+    assert values.tolist() == ["a1-b1", "2024-01-05T08:30", "a3-b3", "", "INNER HELD"]
+    # the date in a format not declared: reported on its own raw line (row 4 -> line 5)
+    assert [(f.code, f.line, f.value) for f in findings] == [("MAP003", 5, "05/01/2024")]
+
+
 def test_condition_ops_empty_not_empty_ne_all_any_and_no_match_is_empty():
     df = raw(A=["", "x", "y"], B=["1", "2", "3"])
     rule = {
