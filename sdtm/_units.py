@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cdiscgen._distinct import on_distinct
+from cdiscgen._distinct import on_distinct, on_distinct_rows
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import Codelist
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
@@ -222,66 +222,97 @@ def derive_standard_units(
     """Fill --STRESC/--STRESN/--STRESU (and --STNRLO/--STNRHI from --ORNRLO/--ORNRHI) for the tests in the table.
 
     Tests not in the table (character results such as immunofixation) keep the --STRESC their rule gave.
+    Each record's standard values depend on its own test, method, units, result and ranges only: they are
+    worked out once per distinct combination (a million lab records hold tens of thousands) and spread.
     """
     p = domain
     out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
-    testcd = out[f"{p}TESTCD"].astype("str")
-    method = out[f"{p}METHOD"].astype("str") if f"{p}METHOD" in out else pd.Series("", index=out.index)
-    orresu = out[f"{p}ORRESU"].astype("str")
-    orres = out[f"{p}ORRES"].astype("str").str.strip()
-    rows = table.rows
-    with_method = rows["METHOD"] != ""
-    specific = pd.MultiIndex.from_arrays([rows.loc[with_method, "TESTCD"], rows.loc[with_method, "METHOD"]])
-    is_specific = pd.MultiIndex.from_arrays([testcd, method]).isin(specific)
-    key_method = method.where(is_specific, "").astype("str")
-    listed = pd.MultiIndex.from_arrays([testcd, key_method]).isin(
-        pd.MultiIndex.from_arrays([rows["TESTCD"], rows["METHOD"]])
-    )
-    keys = pd.DataFrame({"TESTCD": testcd, "METHOD": key_method, "ORRESU": orresu}, index=out.index)
-    hit = keys.reset_index().merge(rows, on=["TESTCD", "METHOD", "ORRESU"], how="left").set_index("index")
-    factor = hit["FACTOR"].reindex(out.index).to_numpy(dtype=float)
-    offset = hit["OFFSET"].reindex(out.index).fillna(0.0).to_numpy(dtype=float)
-    decimals = hit["DECIMALS"].reindex(out.index).fillna(DEFAULT_DECIMALS).to_numpy(dtype=float)
-    stresu = hit["STRESU"].reindex(out.index).fillna("").astype("str")
-    number_s, comparator = on_distinct(orres, _parse_result)
-    number = number_s.to_numpy(dtype=float)
-    has_result = (orres != "").to_numpy()
-    unknown_unit = listed & has_result & np.isnan(factor)
-    not_numeric = listed & has_result & np.isnan(number) & ~np.isnan(factor)
-    converted = compute_rounded(number * factor + offset, decimals)
-    ok = listed & has_result & ~np.isnan(converted)
-    text = (comparator + _fmt(converted).set_axis(out.index)).where(ok, "")
-    stresc = out[f"{p}STRESC"].astype("str") if f"{p}STRESC" in out else pd.Series("", index=out.index)
-    out[f"{p}STRESC"] = stresc.where(~listed, text).astype("str")
-    old_stresn = out[f"{p}STRESN"].to_numpy(dtype=float) if f"{p}STRESN" in out else np.full(len(out), np.nan)
-    out[f"{p}STRESN"] = np.where(
-        listed, np.where(ok & (comparator == "").to_numpy(), converted, np.nan), old_stresn
-    )
-    out[f"{p}STRESU"] = (
-        pd.Series(np.where(ok, stresu, ""), index=out.index)
-        .astype("str")
-        .where(listed, out[f"{p}STRESU"].astype("str") if f"{p}STRESU" in out else "")
-    )
-    for src, dst in (("ORNRLO", "STNRLO"), ("ORNRHI", "STNRHI")):
-        if f"{p}{src}" in out:
-            (rng,) = on_distinct(out[f"{p}{src}"], _range_limits)
-            out[f"{p}{dst}"] = np.where(listed, compute_rounded(rng * factor + offset, decimals), np.nan)
+    inputs = [
+        c
+        for c in ("TESTCD", "METHOD", "ORRESU", "ORRES", "ORNRLO", "ORNRHI", "STRESC", "STRESN", "STRESU")
+        if f"{p}{c}" in out
+    ]
+    names: list[str] = []
+
+    def standardise(rows: pd.DataFrame) -> tuple[pd.Series | np.ndarray, ...]:
+        parts = _standardised(rows, p, table)
+        names.extend(parts)
+        return tuple(parts.values())
+
+    spread = on_distinct_rows(out, [f"{p}{c}" for c in inputs], standardise)
+    parts = dict(zip(names, spread, strict=True))
+    for name in [n for n in names if not n.startswith("_")]:
+        out[name] = parts[name]
     findings = row_findings(
         out,
-        unknown_unit,
+        parts["_UNKNOWN_UNIT"],
         code="MAP002",
         severity=Severity.ERROR,
         message=f"unit {{value!r}} is not a known unit for this test in specs/units.yaml; {p}STRESC/N/U left empty",
         ctx=RuleContext(ctx.dataset, f"{p}ORRESU", ctx.codelists),
-        values=orresu,
+        values=parts["_ORRESU"],
     )
     findings += row_findings(
         out,
-        not_numeric,
+        parts["_NOT_NUMERIC"],
         code="MAP006",
         severity=Severity.WARNING,
         message=f"result {{value!r}} of a numeric test is not a number (or out of range); {p}STRESC/N left empty",
         ctx=RuleContext(ctx.dataset, f"{p}ORRES", ctx.codelists),
-        values=orres,
+        values=parts["_ORRES"],
     )
     return out, findings
+
+
+def _standardised(rows: pd.DataFrame, p: str, table: UnitTable) -> dict[str, pd.Series | np.ndarray]:
+    """derive_standard_units for each of `rows`: the standard variables to set (in the order they are
+    set), and for the findings which rows have an unknown unit or a result that is not a number, with
+    the units and (stripped) results they name."""
+    testcd = rows[f"{p}TESTCD"].astype("str")
+    method = rows[f"{p}METHOD"].astype("str") if f"{p}METHOD" in rows else pd.Series("", index=rows.index)
+    orresu = rows[f"{p}ORRESU"].astype("str")
+    orres = rows[f"{p}ORRES"].astype("str").str.strip()
+    units = table.rows
+    with_method = units["METHOD"] != ""
+    specific = pd.MultiIndex.from_arrays([units.loc[with_method, "TESTCD"], units.loc[with_method, "METHOD"]])
+    is_specific = pd.MultiIndex.from_arrays([testcd, method]).isin(specific)
+    key_method = method.where(is_specific, "").astype("str")
+    listed = pd.MultiIndex.from_arrays([testcd, key_method]).isin(
+        pd.MultiIndex.from_arrays([units["TESTCD"], units["METHOD"]])
+    )
+    keys = pd.DataFrame({"TESTCD": testcd, "METHOD": key_method, "ORRESU": orresu}, index=rows.index)
+    hit = keys.reset_index().merge(units, on=["TESTCD", "METHOD", "ORRESU"], how="left").set_index("index")
+    factor = hit["FACTOR"].reindex(rows.index).to_numpy(dtype=float)
+    offset = hit["OFFSET"].reindex(rows.index).fillna(0.0).to_numpy(dtype=float)
+    decimals = hit["DECIMALS"].reindex(rows.index).fillna(DEFAULT_DECIMALS).to_numpy(dtype=float)
+    stresu = hit["STRESU"].reindex(rows.index).fillna("").astype("str")
+    number_s, comparator = on_distinct(orres, _parse_result)
+    number = number_s.to_numpy(dtype=float)
+    has_result = (orres != "").to_numpy()
+    converted = compute_rounded(number * factor + offset, decimals)
+    ok = listed & has_result & ~np.isnan(converted)
+    text = (comparator + _fmt(converted).set_axis(rows.index)).where(ok, "")
+    stresc = rows[f"{p}STRESC"].astype("str") if f"{p}STRESC" in rows else pd.Series("", index=rows.index)
+    old_stresn = (
+        rows[f"{p}STRESN"].to_numpy(dtype=float) if f"{p}STRESN" in rows else np.full(len(rows), np.nan)
+    )
+    parts: dict[str, pd.Series | np.ndarray] = {
+        f"{p}STRESC": stresc.where(~listed, text).astype("str"),
+        f"{p}STRESN": np.where(
+            listed, np.where(ok & (comparator == "").to_numpy(), converted, np.nan), old_stresn
+        ),
+        f"{p}STRESU": (
+            pd.Series(np.where(ok, stresu, ""), index=rows.index)
+            .astype("str")
+            .where(listed, rows[f"{p}STRESU"].astype("str") if f"{p}STRESU" in rows else "")
+        ),
+    }
+    for src, dst in (("ORNRLO", "STNRLO"), ("ORNRHI", "STNRHI")):
+        if f"{p}{src}" in rows:
+            (rng,) = on_distinct(rows[f"{p}{src}"], _range_limits)
+            parts[f"{p}{dst}"] = np.where(listed, compute_rounded(rng * factor + offset, decimals), np.nan)
+    parts["_UNKNOWN_UNIT"] = listed & has_result & np.isnan(factor)
+    parts["_NOT_NUMERIC"] = listed & has_result & np.isnan(number) & ~np.isnan(factor)
+    parts["_ORRESU"] = orresu
+    parts["_ORRES"] = orres
+    return parts

@@ -413,6 +413,33 @@ def test_unit_conversions_of_domain_md(study):
     assert [(f.code, f.line, f.value) for f in findings] == [("MAP002", 12, "ug/L")]
 
 
+def test_repeated_results_are_standardised_alike_and_reported_on_each_line(study):
+    # standard values are worked out once per distinct (test, method, unit, result, range): records that
+    # repeat one get the same values, and each record's finding names its own line
+    table = read_units(ROOT / "specs" / "units.yaml")
+    rows = [
+        ("KLCFR", "1.23", "mg/dL", "0.33"),  # x10 -> 12.3 mg/L, range 3.3
+        ("TROPONT", "30", "ug/L", ""),  # unknown unit -> MAP002
+        ("KLCFR", "1.23", "mg/dL", "0.33"),
+        ("KLCFR", "1.23", "mg/dL", ""),  # the same result without a range
+        ("TROPONT", "30", "ug/L", ""),
+        ("CREAT", "high", "mg/dL", ""),  # not a number -> MAP006
+        ("CREAT", "high", "mg/dL", ""),
+    ]
+    df = pd.DataFrame(rows, columns=["LBTESTCD", "LBORRES", "LBORRESU", "LBORNRLO"]).astype("str")
+    df["_ROW"] = range(1, len(df) + 1)
+    out, findings = derive_standard_units(df, "LB", table, RuleContext("LB", "", study.codelists))
+    assert out["LBSTRESC"].tolist() == ["12.3", "", "12.3", "12.3", "", "", ""]
+    assert out["LBSTRESU"].tolist() == ["mg/L", "", "mg/L", "mg/L", "", "", ""]
+    assert out["LBSTNRLO"].tolist()[:4:2] == [pytest.approx(3.3)] * 2 and np.isnan(out["LBSTNRLO"].iloc[3])
+    assert sorted((f.code, f.line, f.value) for f in findings) == [
+        ("MAP002", 3, "ug/L"),
+        ("MAP002", 6, "ug/L"),
+        ("MAP006", 7, "high"),
+        ("MAP006", 8, "high"),
+    ]
+
+
 def test_supp_rows_point_at_parent_records(study):
     rs = pd.DataFrame(
         {
