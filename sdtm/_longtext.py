@@ -9,9 +9,13 @@ them). A word longer than a whole part is cut inside, which the notice says.
 
 from __future__ import annotations
 
+import codecs
+
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from cdiscgen._arrowtext import compute_arrow_text
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import DatasetSpec, VariableSpec
 from sdtm._context import RuleContext, row_findings
@@ -47,7 +51,10 @@ def _size(text: str, encoding: str) -> int:
 def compute_long_mask(values: pd.Series, encoding: str, limit: int) -> np.ndarray:
     """The values longer than `limit` bytes in `encoding`: by their length in characters (a character is at
     least one byte), and for a multi-byte encoding those that could still be (at most 4 bytes a
-    character) measured once per distinct value."""
+    character) measured once per distinct value. In UTF-8 the length is the Arrow text's own byte length."""
+    if codecs.lookup(encoding).name == "utf-8":
+        lengths = pc.binary_length(compute_arrow_text(values)).to_numpy(zero_copy_only=False)
+        return np.nan_to_num(lengths.astype(float), nan=0.0) > limit  # a missing value has no length
     chars = values.str.len().fillna(0).to_numpy()
     long = chars > limit
     if _size("\u00e9\u20ac\u4e2d", encoding) > 3:  # a multi-byte encoding (UTF-8)

@@ -851,11 +851,13 @@ def test_ids_that_differ_between_forms_meet_in_one_usubjid(tmp_path):
 def test_long_text_is_measured_in_bytes_of_the_agency_encoding():
     from sdtm._longtext import compute_long_mask
 
-    # 150 x "é": 150 bytes in cp1252/ascii (replaced), 300 in UTF-8; 201 x "a" is long everywhere
-    values = pd.Series(["\u00e9" * 150, "a" * 201, "a" * 200, ""], dtype="str")
-    assert compute_long_mask(values, "utf-8", 200).tolist() == [True, True, False, False]
-    assert compute_long_mask(values, "cp1252", 200).tolist() == [False, True, False, False]
-    assert compute_long_mask(values, "ascii", 200).tolist() == [False, True, False, False]
+    # 150 x "é": 150 bytes in cp1252/ascii (replaced), 300 in UTF-8; 201 x "a" is long everywhere; a missing
+    # value has no length
+    values = pd.Series(["\u00e9" * 150, "a" * 201, "a" * 200, "", None], dtype="str")
+    for utf8 in ("utf-8", "UTF8"):
+        assert compute_long_mask(values, utf8, 200).tolist() == [True, True, False, False, False]
+    assert compute_long_mask(values, "cp1252", 200).tolist() == [False, True, False, False, False]
+    assert compute_long_mask(values, "ascii", 200).tolist() == [False, True, False, False, False]
 
 
 def test_a_ct_sheet_that_is_no_workbook_is_named_not_a_traceback(tmp_path):
