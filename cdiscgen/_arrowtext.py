@@ -84,3 +84,14 @@ def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
             if int(edge.min()) <= 32 or int(edge.max()) >= 128:
                 return True
     return False
+
+
+def compute_stripped_in(values: pd.Series, wanted: tuple[str, ...]) -> np.ndarray:
+    """Rows whose value, stripped of whitespace (as pandas' str.strip strips Arrow text), is one of
+    `wanted`; a missing value never is. The usual column has nothing to strip (may_need_trimming): then
+    it is one hash lookup per row, with no stripped copy made."""
+    arrow = compute_arrow_text(values)
+    if may_need_trimming(arrow):
+        arrow = pc.utf8_trim_whitespace(arrow)
+    hit = pc.is_in(arrow, value_set=pa.array(wanted, type=pa.large_string()))
+    return hit.to_numpy(zero_copy_only=False).astype(bool)

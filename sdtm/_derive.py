@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import compute_stripped_in
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding, Severity
@@ -175,9 +176,9 @@ def derive_baseline_flag(
     if f"{p}TESTCD" not in out or f"{p}DTC" not in out:
         return out
     result = out[f"{p}STRESC"] if f"{p}STRESC" in out else out[f"{p}ORRES"]
-    has_result = result.fillna("").astype("str").str.strip() != ""
+    has_result = ~compute_stripped_in(result.fillna("").astype("str"), ("",))
     if f"{p}STAT" in out:
-        has_result &= out[f"{p}STAT"].fillna("").astype("str").str.strip() == ""
+        has_result &= compute_stripped_in(out[f"{p}STAT"].fillna("").astype("str"), ("",))
     date = compute_date_part(out[f"{p}DTC"])
     if definition.get("visit"):
         at_visit = out["VISIT"].astype("str").map(visit_key) == visit_key(definition["visit"])

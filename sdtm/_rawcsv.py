@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from cdiscgen._arrowtext import byte_table, compute_arrow_text, holds_any_byte, may_need_trimming
+from cdiscgen._arrowtext import byte_table, compute_stripped_in, holds_any_byte
 from cdiscgen._findings import Finding, Severity
 from sdtm._context import FILE, ROW
 
@@ -401,7 +400,7 @@ def compute_suspect_rows(df: pd.DataFrame) -> np.ndarray:
     out = np.zeros(len(df), dtype=bool)
     for column in df.columns:
         if column not in (ROW, FILE):
-            out |= _stripped_in(df[column], SUSPECT_MISSING_TOKENS)
+            out |= compute_stripped_in(df[column], SUSPECT_MISSING_TOKENS)
     return out
 
 
@@ -410,22 +409,9 @@ def derive_missing_tokens(df: pd.DataFrame, columns: list[str], tokens: tuple[st
     if not tokens:
         return
     for column in columns:
-        is_token = _stripped_in(df[column], tokens)
+        is_token = compute_stripped_in(df[column], tokens)
         if is_token.any():
             df[column] = df[column].where(~is_token, "")
-
-
-def _stripped_in(values: pd.Series, wanted: tuple[str, ...]) -> np.ndarray:
-    """Rows whose value, stripped, is one of `wanted`: one Arrow hash lookup per row when no value has
-    whitespace at an edge (the usual column: nothing to strip), else tested once per distinct value (a
-    column of a million rows holds a few thousand)."""
-    arrow = compute_arrow_text(values)
-    if not may_need_trimming(arrow):
-        hit = pc.is_in(arrow, value_set=pa.array(wanted, type=pa.large_string()))
-        return hit.to_numpy(zero_copy_only=False).astype(bool)
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    hit = pd.Series(distinct, dtype="str").str.strip().isin(wanted).to_numpy(dtype=bool)
-    return hit[codes]
 
 
 # how exports commonly write "no value" (R, SAS, spreadsheets, databases): left as a value, it would reach
@@ -440,7 +426,7 @@ def compute_missing_tokens_left(
     and is neither declared `missing:` (it would read as blank) nor among the column's declared values."""
     out: list[Finding] = []
     for column in columns:
-        suspect = _stripped_in(df[column], SUSPECT_MISSING_TOKENS)
+        suspect = compute_stripped_in(df[column], SUSPECT_MISSING_TOKENS)
         if not suspect.any():
             continue
         allowed = declared.get(column, set())

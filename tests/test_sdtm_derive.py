@@ -309,19 +309,23 @@ def test_lobxfl_last_result_on_or_before_first_dose_ties_by_seq(study):
     refs = pd.DataFrame({"RFXSTDTC": ["2024-01-08"]}, index=pd.Index(["A"], name="USUBJID"))
     df = pd.DataFrame(
         {
-            "USUBJID": s(["A"] * 6),
-            "LBSEQ": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
-            "LBTESTCD": s(["KLCFR", "KLCFR", "KLCFR", "KLCFR", "MCPROT", "MCPROT"]),
-            "LBSPEC": s(["SERUM"] * 6),
-            "LBMETHOD": s(["", "", "", "", "ELECTROPHORESIS", "IMMUNOFIXATION ELECTROPHORESIS"]),
-            "LBSTRESC": s(["10", "11", "12", "", "0.3", "POSITIVE"]),
-            "LBDTC": s(["2024-01-01", "2024-01-08", "2024-01-08", "2024-01-08", "2024-01-01", "2024-01-09"]),
+            "USUBJID": s(["A"] * 9),
+            "LBSEQ": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+            "LBTESTCD": s(["KLCFR"] * 4 + ["MCPROT"] * 2 + ["KLCFR"] * 3),
+            "LBSPEC": s(["SERUM"] * 9),
+            "LBMETHOD": s(["", "", "", "", "ELECTROPHORESIS", "IMMUNOFIXATION ELECTROPHORESIS", "", "", ""]),
+            "LBSTRESC": s(["10", "11", "12", "", "0.3", "POSITIVE", "  ", None, "13"]),
+            "LBSTAT": s([""] * 6 + ["", "", " NOT DONE"]),
+            "LBDTC": s(
+                ["2024-01-01"] + ["2024-01-08"] * 3 + ["2024-01-01", "2024-01-09"] + ["2024-01-08"] * 3
+            ),
         }
     )
     out = derive_baseline_flag(df, spec, refs, {"flag": "LBLOBXFL"})
-    # KLCFR: seq 2 and 3 share the first-dose date -> the higher seq (3); seq 4 has no result.
-    # MCPROT by ELECTROPHORESIS: seq 5; MCPROT by IFE only after the first dose -> none.
-    assert out["LBLOBXFL"].tolist() == ["", "", "Y", "", "Y", ""]
+    # KLCFR: seq 2, 3 and 7-9 share the first-dose date; seq 4 and 7 have no result (blank, blanks only),
+    # 8 a missing one, 9 is NOT DONE -> the highest seq with a result, 3. MCPROT by ELECTROPHORESIS: seq 5;
+    # MCPROT by IFE only after the first dose -> none.
+    assert out["LBLOBXFL"].tolist() == ["", "", "Y", "", "Y", "", "", "", ""]
 
 
 def test_nrind(study):
