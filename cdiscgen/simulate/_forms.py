@@ -29,7 +29,7 @@ def _finish(df: pd.DataFrame, form: str, sort: list[str]) -> pd.DataFrame:
     df["RECORD_ID"] = record_ids(form, 1, len(df))
     cols = FORM_COLUMNS[form]
     out = df.reindex(columns=list(cols)).fillna("")
-    return out.astype(str).astype(object)
+    return out.astype("str")  # Arrow text, what the CSV writer takes: no Python object per value
 
 
 def record_ids(form: str, first: int, count: int) -> np.ndarray:
