@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdiscgen.simulate._render import _format_fixed, format_dates, format_fixed
+from cdiscgen.simulate._render import _format_fixed, format_dates, format_fixed, format_printf
 
 DAYS = st.one_of(st.none(), st.dates(dt.date(1930, 1, 1), dt.date(2030, 12, 31)))
 FORMATS = st.sampled_from(["ISO", "DMY", "DMONY", "OTHER"])
@@ -57,3 +57,14 @@ def test_fixed_decimals_as_each_row_alone(pairs):
         assert list(format_fixed(values, 2)) == [
             _format_fixed(values[i : i + 1], np.array([2]))[0] for i in range(len(pairs))
         ]
+
+
+@given(
+    st.lists(st.sampled_from([0, 1, 2, 3]), max_size=40),
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=4, max_size=4),
+    st.sampled_from(["%.0f", "%.1f", "%.2f"]),
+)
+def test_printf_per_distinct_value_is_python_printf_per_row(picks, pool, fmt):
+    values = np.array([pool[k] for k in picks], dtype=float)
+    got = format_printf(fmt, values)
+    assert got.tolist() == [fmt % v for v in values.tolist()]

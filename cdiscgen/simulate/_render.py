@@ -70,6 +70,11 @@ def format_times(minutes: np.ndarray) -> np.ndarray:
     return np.where(mins < 0, "", (hh + ":" + mm).to_numpy()).astype(object)
 
 
+def format_printf(fmt: str, values: np.ndarray) -> np.ndarray:
+    """np.char.mod(fmt, values), each distinct value formatted once (a printf per value is Python work)."""
+    return _per_distinct(lambda distinct: np.char.mod(fmt, distinct), np.asarray(values))
+
+
 def format_fixed(values: np.ndarray, decimals: np.ndarray | int) -> np.ndarray:
     """Fixed-decimal text without float repr surprises (NaN -> ""); decimals may vary per row (0-3)."""
     return _per_distinct(_format_fixed, np.asarray(values, dtype=float), np.asarray(decimals, dtype=np.int64))

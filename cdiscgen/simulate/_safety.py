@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._plan import BIG
-from ._render import dirty_text
+from ._render import dirty_text, format_printf
 
 Streams = Callable[[str], np.random.Generator]  # a form-level stream by name (Plan.rng)
 
@@ -319,9 +319,9 @@ def vital_signs_form(
             **{k: x[s] for k, x in ids.items()}, "VISIT": v["code"].to_numpy(),
             "VS_DATE": dates(s, off), "POSITION": "Sitting",
             "SYSBP": sys.astype(int).astype(str), "DIABP": dia.astype(int).astype(str),
-            "PULSE": pulse.astype(int).astype(str), "TEMP": np.char.mod("%.1f", temp),
-            "WEIGHT": np.char.mod("%.1f", weight),
-            "HEIGHT": np.where(screening, np.char.mod("%.0f", np.rint(level["height"][s])), ""),
+            "PULSE": pulse.astype(int).astype(str), "TEMP": format_printf("%.1f", temp),
+            "WEIGHT": format_printf("%.1f", weight),
+            "HEIGHT": np.where(screening, format_printf("%.0f", np.rint(level["height"][s])), ""),
             "_off": off,
         }
     )  # fmt: skip
@@ -409,7 +409,7 @@ def safety_lab_form(
                 {
                     **{k: x[s] for k, x in ids.items()}, "VISIT": v["code"].to_numpy(),
                     "COLL_DATE": dates(s, off), "LAB_TEST": test,
-                    "RESULT": np.char.mod(f"%.{decimals}f", np.round(value[test], decimals)),
+                    "RESULT": format_printf(f"%.{decimals}f", np.round(value[test], decimals)),
                     "UNIT": unit, "REF_LOW": f"{low:.{decimals}f}", "REF_HIGH": f"{high:.{decimals}f}",
                     "_off": off, "_test": [t for t, *_ in SAFETY_LAB_TESTS].index(test),
                 }
