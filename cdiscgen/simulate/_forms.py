@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._distinct import compute_mapped
+
 from ._layout import FORM_COLUMNS, RECORD_PREFIX
 from ._plan import BIG, Plan, organ_state
-from ._render import dirty_text, format_dates, format_fixed, format_partial, format_times
+from ._render import dirty_text, format_dates, format_fixed, format_partial, format_times, zero_padded
 from ._safety import (
     SafetyEvents,
     adverse_events_form,
@@ -32,10 +34,10 @@ def _finish(df: pd.DataFrame, form: str, sort: list[str]) -> pd.DataFrame:
     return out.astype("str")  # Arrow text, what the CSV writer takes: no Python object per value
 
 
-def record_ids(form: str, first: int, count: int) -> np.ndarray:
-    """RECORD_ID of `count` records of a form numbered from `first` (e.g. LAB-0000001)."""
-    numbers = pd.Series(np.arange(first, first + count)).astype(str).str.zfill(7)
-    return (RECORD_PREFIX[form] + "-" + numbers).to_numpy(dtype=object)
+def record_ids(form: str, first: int, count: int) -> pd.api.extensions.ExtensionArray:
+    """RECORD_ID of `count` records of a form numbered from `first` (e.g. LAB-0000001), as Arrow text
+    (assigned to a form's column by position)."""
+    return (RECORD_PREFIX[form] + "-" + zero_padded(np.arange(first, first + count), 7)).array
 
 
 class _Ctx:
@@ -542,7 +544,7 @@ def central_lab(c: _Ctx, h: pd.DataFrame, o: pd.DataFrame) -> tuple[pd.DataFrame
     dup = lab.iloc[np.sort(rng.choice(has, size=min(n_dup, has.size), replace=False))].assign(_dup=1)
     lab = pd.concat([lab, dup], ignore_index=True)
     test_order = {t: k for k, t in enumerate(_TESTS)}
-    lab["_to"] = lab["_t"].map(test_order)
+    lab["_to"] = compute_mapped(lab["_t"], test_order)
     lab_out = _finish(lab, "central_lab", ["off", "vnum", "spec", "_to", "_dup"])
     # immunofixation, same accessions
     rate = dirt["coded_text"]

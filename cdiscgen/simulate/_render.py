@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdiscgen._distinct import compute_combinations
 
@@ -21,8 +23,14 @@ def _ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, m, dd
 
 
-def _zpad(values: np.ndarray, width: int) -> pd.Series:
-    return pd.Series(np.asarray(values, dtype=np.int64)).astype(str).str.zfill(width)
+def zero_padded(values: np.ndarray, width: int) -> pd.Series:
+    """Whole numbers 0 and up as text padded with zeros to `width` (a wider number whole), as Arrow text:
+    one kernel, where str.zfill pads value by value."""
+    numbers = np.asarray(values, dtype=np.int64)
+    if (numbers < 0).any():
+        raise ValueError("zero_padded pads whole numbers from 0 up (a sign would land among the zeros)")
+    text = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.large_string()), width=width, padding="0")
+    return pd.Series(pd.array(text, dtype="str"), copy=False)
 
 
 def _per_distinct(render: Callable[..., np.ndarray], *columns: np.ndarray) -> np.ndarray:
@@ -43,7 +51,7 @@ def _format_dates(days: np.ndarray, fmt: np.ndarray) -> np.ndarray:
     nat = np.isnat(d)
     safe = np.where(nat, np.datetime64("2000-01-01"), d)
     y, m, dd = _ymd(safe)
-    ys, ms, ds = _zpad(y, 4), _zpad(m, 2), _zpad(dd, 2)
+    ys, ms, ds = zero_padded(y, 4), zero_padded(m, 2), zero_padded(dd, 2)
     mon = pd.Series(MONTHS[m - 1])
     iso = ys + "-" + ms + "-" + ds
     dmy = ds + "/" + ms + "/" + ys
@@ -56,7 +64,7 @@ def _format_dates(days: np.ndarray, fmt: np.ndarray) -> np.ndarray:
 def format_partial(days: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Partial dates: kind 1 -> `UN-MAR-2024` (day unknown), 2 -> `UNK-UNK-2024`; other rows -> ""."""
     y, m, _ = _ymd(days)
-    ys = _zpad(y, 4).to_numpy()
+    ys = zero_padded(y, 4).to_numpy()
     one = "UN-" + pd.Series(MONTHS[m - 1]).to_numpy() + "-" + ys
     two = "UNK-UNK-" + ys
     return np.where(kind == 1, one, np.where(kind == 2, two, "")).astype(object)
@@ -65,8 +73,8 @@ def format_partial(days: np.ndarray, kind: np.ndarray) -> np.ndarray:
 def format_times(minutes: np.ndarray) -> np.ndarray:
     """Minutes after midnight -> `HH:MM` (negative -> "")."""
     mins = np.asarray(minutes, dtype=np.int64)
-    hh = _zpad(np.clip(mins, 0, None) // 60, 2)
-    mm = _zpad(np.clip(mins, 0, None) % 60, 2)
+    hh = zero_padded(np.clip(mins, 0, None) // 60, 2)
+    mm = zero_padded(np.clip(mins, 0, None) % 60, 2)
     return np.where(mins < 0, "", (hh + ":" + mm).to_numpy()).astype(object)
 
 
