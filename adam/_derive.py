@@ -56,7 +56,7 @@ def compute_conformed(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     for var in spec.submitted_variables:
         if var.is_numeric:
             out[var.name] = pd.to_numeric(out[var.name], errors="coerce").astype("float64")
-        else:
+        elif not (out[var.name].dtype == "str" and not out[var.name].hasnans):  # else already that
             out[var.name] = out[var.name].astype("string").fillna("").astype("str")
     return out.reset_index(drop=True)
 

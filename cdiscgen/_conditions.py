@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cdiscgen._distinct import on_distinct
+from cdiscgen._arrowtext import compute_arrow_text, may_need_trimming
+from cdiscgen._distinct import compute_combinations, on_distinct
 from cdiscgen._iso8601 import KNOWN_DATE_PREFIX
 
 TEXT_OPS = ("eq", "ne", "in", "not_in")
@@ -286,11 +287,11 @@ def _compare_ordered(left: pd.Series, right: pd.Series, op: str, kind: str, name
     """Row by row: as numbers where both are numbers, as ISO 8601 dates where both are dates; otherwise
     the comparison does not hold. Values that are neither numbers nor dates are reported. Works on the
     distinct (left, right) pairs: dates repeat, so a million records hold few pairs."""
-    pairs = pd.MultiIndex.from_arrays([_text(left).to_numpy(), _text(right).to_numpy()])
-    codes, uniques = pd.factorize(pairs, use_na_sentinel=False)
+    left_text, right_text = _text(left), _text(right)
+    codes, first = compute_combinations([left_text, right_text])  # Arrow codes, no Python object per row
     hit, bad = _ordered_values(
-        pd.Series(uniques.get_level_values(0), dtype="str"),
-        pd.Series(uniques.get_level_values(1), dtype="str"),
+        pd.Series(left_text.array.take(first), dtype="str"),
+        pd.Series(right_text.array.take(first), dtype="str"),
         op,
     )
     bad_rows = pd.Series(bad[codes], index=left.index)
@@ -348,7 +349,10 @@ def _text(values: pd.Series) -> pd.Series:
     if values.dtype.kind in "fiu":
         (out,) = on_distinct(values, lambda u: (u.map(_number_text).astype("str"),), as_text=False)
         return out
-    return values.fillna("").astype("str").str.strip()
+    text = values.fillna("").astype("str")
+    return (
+        text.str.strip() if may_need_trimming(compute_arrow_text(text)) else text
+    )  # mostly nothing to strip
 
 
 def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:

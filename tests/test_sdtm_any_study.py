@@ -459,6 +459,19 @@ def test_column_against_column_regex_and_substring():
     assert compute_condition(df, has, _ctx())[0].tolist() == ["", "", "Y"]
 
 
+def test_ordered_column_against_column_compares_numbers_and_dates_of_each_row():
+    # each row compares its own pair (pairs repeat: rows 1 and 4, 2 and 5); numbers as numbers ("9" < "10"),
+    # ISO dates as dates; a value that is neither does not hold and is reported on its line
+    df = _raw(
+        A=["9", "2024-01-05", " 3 ", "9", "2024-01-05", "x", "", "2024-01"],
+        B=["10", "2024-01-04", "3", "10", "2024-01-04", "1", "1", "2024-02-01"],
+    )
+    rule = {"condition": [{"if": {"column": "A", "op": "lt", "other_column": "B"}, "then": "Y"}]}
+    values, findings = compute_condition(df, rule, _ctx())
+    assert values.tolist() == ["Y", "", "", "Y", "", "", "", "Y"]
+    assert sorted({(f.code, f.line, f.value) for f in findings}) == [("MAP011", 7, "x")]
+
+
 def test_extract_takes_the_first_group_and_a_non_match_is_a_finding():
     df = _raw(PATNUM=["701-1015", "7011015"])
     values, findings = compute_assign(df, {"assign": "PATNUM", "extract": r"^(\d+)-"}, _ctx("SITEID"))
