@@ -369,18 +369,11 @@ def _numbers(ctx: ValidationContext, name: str, column: str, values: pd.Series) 
     return ctx.numbers(name, column).where(values.notna().to_numpy())
 
 
-def _value_test(
-    ctx: ValidationContext,
-    rule: Rule,
-    name: str,
-    prefix: str,
-    column: str,
-    values: pd.Series,
-    test: str,
-    argument: Any,
-    among: bool = False,
-) -> np.ndarray | None:
-    text = values.fillna("")
+_VALUE_ONLY = ("eq", "ne", "in", "not_in", "matches", "not_matches", "max_length", "complete_date")
+
+
+def _text_test(text: pd.Series, test: str, argument: Any) -> np.ndarray:
+    """A test of the value alone (_VALUE_ONLY) on each of `text` (no missing value: "" stands for it)."""
     if test == "eq":
         return (text == str(argument)).to_numpy()
     if test == "ne":
@@ -395,12 +388,32 @@ def _value_test(
         return ~text.str.fullmatch(str(argument)).fillna(False).to_numpy(dtype=bool)
     if test == "max_length":
         return (text.str.len() <= int(argument)).to_numpy()
+    complete = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)  # complete_date
+    return complete if argument else ~complete
+
+
+def _value_test(
+    ctx: ValidationContext,
+    rule: Rule,
+    name: str,
+    prefix: str,
+    column: str,
+    values: pd.Series,
+    test: str,
+    argument: Any,
+    among: bool = False,
+) -> np.ndarray | None:
+    if test in _VALUE_ONLY and column in ctx.datasets.get_quietly(name).columns:
+        # a test of the value alone: of each distinct text once (a missing value, or one masked out, is "")
+        codes, distinct = ctx.factorized(name, column)
+        per_text = _text_test(distinct, test, argument)
+        return np.where(values.notna().to_numpy(), per_text[codes], per_text[-1])
+    text = values.fillna("")
+    if test in _VALUE_ONLY:
+        return _text_test(text, test, argument)
     if test == "ge":
         number = _numbers(ctx, name, column, values)
         return (number.isna() | (number >= float(argument))).to_numpy()
-    if test == "complete_date":
-        complete = text.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
-        return complete if argument else ~complete
     if test in ("eq_var", "ne_var", "not_after", "le_var"):
         other = ctx.text(name, _name(str(argument), prefix))
         if test == "eq_var":
