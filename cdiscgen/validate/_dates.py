@@ -156,10 +156,10 @@ def compare_iso8601(left: pd.Series, right: pd.Series) -> np.ndarray:
     codes_a, distinct_a = pd.factorize(a, use_na_sentinel=False)  # a missing value is one of them
     codes_b, distinct_b = pd.factorize(b, use_na_sentinel=False)
     width = max(len(distinct_b), 1)
-    pairs, inverse = np.unique(codes_a.astype(np.int64) * width + codes_b, return_inverse=True)
+    inverse, pairs = pd.factorize(codes_a.astype(np.int64) * width + codes_b)  # a hash: no sort
     first = pd.Series(distinct_a, dtype="str").take(pairs // width).reset_index(drop=True)
     second = pd.Series(distinct_b, dtype="str").take(pairs % width).reset_index(drop=True)
-    return _compare_distinct(first, second)[inverse.reshape(-1)]
+    return _compare_distinct(first, second)[inverse]
 
 
 def _compare_distinct(a: pd.Series, b: pd.Series) -> np.ndarray:
