@@ -10,7 +10,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext
+from cdiscgen.validate._context import ValidationContext, is_among
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_sdtm import _one_to_one
 
@@ -84,7 +84,7 @@ def check_subjects_in_adsl(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
     """
     if "ADSL" not in ctx.datasets or "USUBJID" not in ctx.datasets["ADSL"].columns:
         return
-    known = set(ctx.text("ADSL", "USUBJID").dropna())
+    known = ctx.text("ADSL", "USUBJID")
     for name in ctx.adam_names():
         if name == "ADSL" or "USUBJID" not in ctx.datasets[name].columns:
             continue
@@ -92,7 +92,7 @@ def check_subjects_in_adsl(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
         yield from ctx.findings_where(
             rule,
             name,
-            (u.notna() & ~u.isin(known)).to_numpy(dtype=bool),
+            u.notna().to_numpy(dtype=bool) & ~is_among(u, known),
             "USUBJID is not in ADSL",
             variable="USUBJID",
         )

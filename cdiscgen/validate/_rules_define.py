@@ -363,7 +363,7 @@ def check_define_codelists(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
             ):
                 continue
             v = ctx.text(name, item.name)
-            bad = (v.notna() & ~v.isin(d.codelists[item.codelist])).to_numpy(dtype=bool)
+            bad = v.notna().to_numpy(dtype=bool) & ~is_among(v, d.codelists[item.codelist])
             yield from ctx.findings_where(
                 rule,
                 name,
