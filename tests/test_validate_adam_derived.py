@@ -123,8 +123,10 @@ def test_source_pointers_resolve_to_a_record_of_the_same_subject():
     assert _flagged(datasets, "CDG1119") == [("ADLB", "S-2", 4)]  # LX is not submitted
     assert _flagged(datasets, "CDG1120") == [("ADLB", "S-1", 2), ("ADLB", "S-2", 5)]  # and SRCVAR sans SRCDOM
     assert _flagged(datasets, "CDG1121") == [("ADLB", "S-2", 3)]  # S-2 has no LBSEQ 2
-    # the records taken from S-1's LBDTC "2024-03" imputed ADT without an ADTF
+    # the records taken from S-1's LBDTC "2024-03" imputed ADT without an ADTF; each names that source date
     assert _flagged(datasets, "CDG1124") == [("ADLB", "S-1", 1), ("ADLB", "S-1", 2)]
+    found = validate_datasets(datasets, codes=["CDG1124"]).findings
+    assert [f.value for f in found if f.code == "CDG1124"] == ["2024-03", "2024-03"]
 
 
 def test_imputation_flags():
@@ -155,6 +157,8 @@ def test_adsl_values_carried_into_another_dataset():
     adlb = _bds(USUBJID=["S-1", "S-2", "S-3"], SAFFL=["Y", "Y", "Y"], AVAL=[1.0, 2.0, 3.0])
     # S-3 is not in ADSL (CDG1102's finding), so there is nothing to compare with
     assert _flagged({"ADSL": adsl, "ADLB": adlb}, "CDG1126") == [("ADLB", "S-2", 2)]
+    found = validate_datasets({"ADSL": adsl, "ADLB": adlb}, codes=["CDG1126"]).findings
+    assert [(f.value, f.expected) for f in found if f.code == "CDG1126"] == [("Y", "N")]  # ADSL's value
 
 
 def test_a_blank_copy_of_a_missing_adsl_value_is_the_same_null():

@@ -215,7 +215,7 @@ def check_basec(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
             wrong.fillna(False).to_numpy(dtype=bool),
             "BASEC is not the AVALC of the baseline (ABLFL = Y) record",
             variable="BASEC",
-            expected=expected.to_numpy(dtype=object),
+            expected=expected,  # findings_where reads only the rows it lists
         )
 
 
@@ -621,7 +621,7 @@ def check_imputed_without_flag(ctx: ValidationContext, rule: Rule) -> Iterator[F
                 wrong,
                 f"{date} is taken from a partial date and {flag} is null",
                 variable=flag if flag in frame.columns else date,
-                value=sources.to_numpy(dtype=object),
+                value=sources,  # findings_where reads only the rows it lists
             )
 
 
@@ -700,5 +700,5 @@ def check_adsl_copies(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
                 wrong,
                 f"{column} differs from the subject's ADSL.{column}",
                 variable=column,
-                expected=expected.to_numpy(dtype=object),
+                expected=expected,  # findings_where reads only the rows it lists
             )
