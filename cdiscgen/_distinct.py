@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import compute_positions_among
+
 Part = pd.Series | np.ndarray
 
 
@@ -31,9 +33,13 @@ def on_distinct(
 def compute_mapped(
     values: pd.Series, mapping: Mapping[Any, Any] | pd.Series | Callable[[Any], Any]
 ) -> pd.Series:
-    """``values.map(mapping)`` (a dict, a Series indexed by value or a function of one value), looked up
-    once per distinct value and spread back: mapping a text column record by record makes a Python
-    object of every record."""
+    """``values.map(mapping)`` without a Python object per record. A table (a Series indexed by value, a
+    subject's value by USUBJID, say) is looked up by one Arrow hash lookup of the values' text: a missing
+    value, or one the table lacks, gives the table's missing value, and a key the table holds twice its
+    first row. A dict or a function of one value is applied once per distinct value and spread back."""
+    if isinstance(mapping, pd.Series):
+        rows = compute_positions_among(values, pd.Series(mapping.index, dtype="str"))
+        return pd.Series(mapping.array.take(rows, allow_fill=True), index=values.index, name=mapping.name)
     (out,) = on_distinct(values, lambda distinct: (distinct.map(mapping),), as_text=False)
     return out
 

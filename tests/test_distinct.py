@@ -60,3 +60,11 @@ def test_mapped_once_per_distinct_value_is_what_map_gives_each_row(how, rows, sh
     want = values.map(MAPPINGS[how])
     assert got.index.equals(values.index) and got.dtype == want.dtype
     assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in want]
+
+
+def test_a_table_holding_a_key_twice_gives_its_first_row_and_a_missing_key_its_missing_value():
+    table = pd.Series([1.0, 2.0, 3.0], index=["A", "B", "A"])
+    values = pd.Series(["A", "B", None, "C"], dtype="str", index=[5, 6, 7, 8])
+    got = compute_mapped(values, table)
+    assert got.index.tolist() == [5, 6, 7, 8] and got.dtype == "float64"
+    assert got.iloc[:2].tolist() == [1.0, 2.0] and got.iloc[2:].isna().all()

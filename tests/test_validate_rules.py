@@ -528,7 +528,7 @@ def test_positions_among_is_the_first_occurrence_of_each_value(values, known):
 
 @given(keys=_TEXTS, table=st.dictionaries(st.sampled_from(["a", "b", "S-1", "S-10", "é"]), st.floats(-5, 5)))
 def test_compute_mapped_is_series_map_by_a_table_of_unique_keys(keys, table):
-    from cdiscgen.validate._context import compute_mapped
+    from cdiscgen._distinct import compute_mapped
 
     text = pd.Series(keys, dtype="str")
     numbers = pd.Series(table, dtype="float64")

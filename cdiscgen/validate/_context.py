@@ -540,14 +540,6 @@ def compute_pair_rows(
     return out
 
 
-def compute_mapped(keys: pd.Series, table: pd.Series) -> pd.Series:
-    """`keys.map(table)` for text keys and a table whose index holds each key once (a subject's value, by
-    USUBJID): one Arrow hash lookup instead of a Python object per key. A missing key, or one the table
-    lacks, gives the table's missing value (NaN, NA)."""
-    rows = compute_positions_among(keys, pd.Series(table.index, dtype="str"))
-    return pd.Series(table.array.take(rows, allow_fill=True), index=keys.index, name=table.name)
-
-
 def _number_texts(distinct: np.ndarray) -> list[str | None]:
     """Distinct numbers as text: integral ones as "3", the others as Python's shortest repr
     ("118.45600000000002" stays visible as such); infinities as missing."""

@@ -70,9 +70,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._yaml import load_plain
-from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, compute_mapped, is_among
+from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, is_among
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 

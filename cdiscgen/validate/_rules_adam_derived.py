@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
 from cdiscgen._arrowtext import compute_positions_among
-from cdiscgen._distinct import on_distinct
+from cdiscgen._distinct import compute_mapped, on_distinct
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, compute_mapped, compute_pair_rows, compute_text
+from cdiscgen.validate._context import ValidationContext, compute_pair_rows, compute_text, is_among
 from cdiscgen.validate._dates import check_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_adam import _bds, _tte, baseline_keys, flagged_twice
@@ -360,8 +360,8 @@ def check_srcdom(ctx: ValidationContext, rule: Rule) -> Iterator[Finding]:
         if source is None:
             continue
         known = {s: _source_dataset_known(ctx, s) for s in source.dropna().unique()}
-        checkable = source.map(known).eq(True).to_numpy(dtype=bool)
-        wrong = checkable & ~source.isin(present).to_numpy(dtype=bool)
+        checkable = compute_mapped(source, known).eq(True).to_numpy(dtype=bool)
+        wrong = checkable & ~is_among(source, present)
         yield from ctx.findings_where(
             rule, name, wrong, "SRCDOM is not a submitted dataset", variable="SRCDOM"
         )
