@@ -333,10 +333,9 @@ def derive_adlb(
     rec["CHG"] = (rec["AVAL"] - rec["BASE"]).where(post)
     rec["PCHG"] = (rec["CHG"] / rec["BASE"] * 100).where(post & (rec["BASE"] != 0))
     rec["ADY"] = compute_study_day(rec["ADT"], rec["TRTSDT"])
-    rec["PARAMN"] = compute_mapped(rec["PARAMCD"], {k: v["paramn"] for k, v in declared.items()}).astype(
-        "float64"
-    )
-    rec["PARAM"] = compute_mapped(rec["PARAMCD"], {k: v["param"] for k, v in declared.items()}).astype("str")
+    param, paramn = ({k: v[key] for k, v in declared.items()} for key in ("param", "paramn"))
+    rec["PARAMN"] = compute_mapped(rec["PARAMCD"], paramn).astype("float64")
+    rec["PARAM"] = compute_mapped(rec["PARAMCD"], param).astype("str")
     rec = rec.sort_values(["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], na_position="last").reset_index(
         drop=True
     )

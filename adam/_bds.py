@@ -406,10 +406,9 @@ def derive_bds(
         frame = frame[~(number(frame, dated) > cutoff_days)].reset_index(drop=True)
     frame = derive_steps(frame, doc.get("derivations"), BDS_STEPS, ctx, after=_fill_text)
     table = {p["paramcd"]: p for p in doc["parameters"]}
-    frame["PARAM"] = compute_mapped(frame["PARAMCD"], {k: p["param"] for k, p in table.items()}).fillna("")
-    frame["PARAMN"] = compute_mapped(frame["PARAMCD"], {k: p["paramn"] for k, p in table.items()}).astype(
-        "float64"
-    )
+    param, paramn = ({k: p[key] for k, p in table.items()} for key in ("param", "paramn"))
+    frame["PARAM"] = compute_mapped(frame["PARAMCD"], param).fillna("")
+    frame["PARAMN"] = compute_mapped(frame["PARAMCD"], paramn).astype("float64")
     names, ascending = compute_order_keys(list(doc.get("order") or ["PARAMN", "ADT"]))
     frame = compute_sorted(frame, ["USUBJID", *names], [True, *ascending])
     frame = frame.reset_index(drop=True)

@@ -350,9 +350,8 @@ def _text(values: pd.Series) -> pd.Series:
         (out,) = on_distinct(values, lambda u: (u.map(_number_text).astype("str"),), as_text=False)
         return out
     text = values.fillna("").astype("str")
-    return (
-        text.str.strip() if may_need_trimming(compute_arrow_text(text)) else text
-    )  # mostly nothing to strip
+    # stripping copies the column; the usual one has nothing to strip
+    return text.str.strip() if may_need_trimming(compute_arrow_text(text)) else text
 
 
 def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:

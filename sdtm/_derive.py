@@ -16,7 +16,7 @@ import pandas as pd
 
 from cdiscgen._arrowtext import compute_stripped_in
 from cdiscgen._conditions import compute_condition_mask
-from cdiscgen._distinct import on_distinct
+from cdiscgen._distinct import compute_mapped, on_distinct
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import DatasetSpec, Study, VariableSpec, visit_key
 from sdtm._context import RuleContext, row_findings
@@ -142,7 +142,7 @@ def derive_record_flags(
             if kind == "dm":
                 if by_subject is None or name not in by_subject.columns:
                     return pd.Series("", index=out.index, dtype="str")
-                return out["USUBJID"].map(by_subject[name]).fillna("").astype("str")
+                return compute_mapped(out["USUBJID"], by_subject[name]).fillna("").astype("str")
             return out[name] if name in out.columns else pd.Series("", index=out.index, dtype="str")
 
         result = compute_condition_mask(definition["where"], operand, out.index)
@@ -181,7 +181,7 @@ def derive_baseline_flag(
         has_result &= compute_stripped_in(out[f"{p}STAT"].fillna("").astype("str"), ("",))
     date = compute_date_part(out[f"{p}DTC"])
     if definition.get("visit"):
-        at_visit = out["VISIT"].astype("str").map(visit_key) == visit_key(definition["visit"])
+        at_visit = compute_mapped(out["VISIT"].astype("str"), visit_key) == visit_key(definition["visit"])
         eligible = has_result & at_visit
     else:
         first = compute_date_part(_ref(out, refs, "RFXSTDTC"))

@@ -198,10 +198,9 @@ def _epochs_of_pairs(
         days.add(texts)
         moments.add(texts)
     names = ["", *sorted({str(e) for level in levels for e in level.epoch} - {""})]
-    epoch_code = {name: code for code, name in enumerate(names)}
     end_day = days.of(end)[subject_of_pair]
     end_known = (end != "")[subject_of_pair]
-    per_level = [_level_of_subjects(level, subjects, days, moments, epoch_code) for level in levels]
+    per_level = [_level_of_subjects(level, subjects, days, moments, pd.Index(names)) for level in levels]
     out: list[np.ndarray] = []
     for span in spans:
         day, moment = days.of(span)[date_of_pair], moments.of(span)[date_of_pair]
@@ -233,9 +232,10 @@ def _epochs_of_pairs(
 
 
 def _level_of_subjects(
-    level: _Level, subjects: pd.Index, days: _Ranks, moments: _Ranks, epoch_code: Mapping[str, int]
+    level: _Level, subjects: pd.Index, days: _Ranks, moments: _Ranks, epoch_codes: pd.Index
 ) -> dict[str, np.ndarray] | None:
-    """One element order's facts for each of `subjects` (None when no subject has that element)."""
+    """One element order's facts for each of `subjects` (None when no subject has that element); its
+    epochs as positions in `epoch_codes`."""
     row = level.subjects.get_indexer(subjects)
     present = row >= 0
     if not present.any():
@@ -246,9 +246,9 @@ def _level_of_subjects(
         "present": present,
         "day": days.of(start),
         "moment": moments.of(start),
-        "known": start.astype("U10") != "",
+        "known": start != "",
         "long": np.char.str_len(start) >= 16,
-        "epoch": np.array([epoch_code[str(e)] for e in level.epoch], dtype=np.int64)[take],
+        "epoch": epoch_codes.get_indexer(level.epoch.astype(str))[take],
         "dosing": level.dosing[take] & present,
         "open": level.open[take] & present,
     }

@@ -49,6 +49,8 @@ def compute_implausible_values(frame: pd.DataFrame, spec: DatasetSpec, study: St
                     bad |= values < low
                 if high is not None:
                     bad |= values > high
+            if not bad.any():
+                continue
             shown = "..".join("" if b is None else f"{b:g}" for b in (low, high))
             findings += row_findings(
                 frame,
