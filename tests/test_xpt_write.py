@@ -807,3 +807,48 @@ def test_the_first_and_last_sas_dates_are_written(tmp_path):
     ]
     path = write_xpt(frame, tmp_path / "t.xpt", dataset="T", label="", variables=variables, created=CREATED)
     assert read_xpt(path)[0]["ADT"].tolist() == [-138_061.0, 6_589_335.0]
+
+
+def test_reader_of_some_variables_reads_them_as_the_independent_reader_does(tmp_path):
+    """`columns`: only the variables named, in the file's order whatever the order asked, each value as
+    the independent reader reads it; the metadata still lists every variable; a name the file lacks is an
+    error naming it."""
+    frame, variables = _mixed_frame(50)
+    kwargs = dict(dataset="MX", label="Mixed", variables=variables, profile=CP1252, created=CREATED)
+    path = write_xpt(frame, tmp_path / "mx.xpt", **kwargs)
+    got = ref.read(str(path), encoding="cp1252")
+    part, meta = read_xpt(path, encoding="cp1252", columns=["VAL", "USUBJID"])
+    assert part.columns.tolist() == ["USUBJID", "VAL"]
+    assert [v.name for v in meta.variables] == ["USUBJID", "TERM", "NOTE", "VAL", "CODE"]
+    assert meta.records == 50
+    assert part["USUBJID"].tolist() == [row[0] for row in got.rows]
+    for value, row in zip(part["VAL"], got.rows, strict=True):
+        assert same_number(value, row[3])
+    some, _ = read_xpt(path, encoding="cp1252", columns=["NOTE"], rows=(3, 8))
+    assert some["NOTE"].tolist() == [row[2] for row in got.rows[3:8]]
+    with pytest.raises(XptError, match=r"mx\.xpt: holds no variable AGE, SEX"):
+        read_xpt(path, encoding="cp1252", columns=["SEX", "USUBJID", "AGE"])
+
+
+def test_text_is_ascii_looks_at_every_character_field_of_every_record(tmp_path, monkeypatch):
+    """A byte above 0x7F in any character field of any record, in whichever block of records it falls,
+    makes the file not ASCII; the same byte in a number's field (IBM floats use every byte) does not."""
+    import cdiscgen.export._xpt_read as reader
+    from cdiscgen.export._xpt_read import text_is_ascii
+
+    monkeypatch.setattr(reader, "_ASCII_SCAN_BYTES", 3 * 80)  # a block of a few records
+    path = _one_char_column(tmp_path, [f"v{i}" for i in range(40)])
+    assert text_is_ascii(path)
+    data = path.read_bytes()
+    for row in (0, 17, 39):
+        _patch_field(path, row, b"v\x92")
+        assert not text_is_ascii(path), row
+        path.write_bytes(data)
+    assert text_is_ascii(path)
+    frame = pd.DataFrame({"X": [-1.5, -0.1, 2.0**-70]})  # sign bit and mantissa bytes >= 0x80
+    numbers = write_xpt(frame, tmp_path / "n.xpt", dataset="N", label="", variables=[XptVariable("X", "", "num")],
+                        created=CREATED)  # fmt: skip
+    assert np.frombuffer(numbers.read_bytes()[-80:], dtype=np.uint8).max() >= 0x80
+    assert text_is_ascii(numbers)
+    (tmp_path / "bad.xpt").write_bytes(b"not a transport file" * 40)
+    assert not text_is_ascii(tmp_path / "bad.xpt")

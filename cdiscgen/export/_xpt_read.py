@@ -8,6 +8,8 @@ import functools
 import logging
 import os
 import stat
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -129,23 +131,29 @@ def _check_variables(
         end, previous = pos + var.length, var.name
 
 
-def read_xpt(
-    path: str | Path, *, encoding: str | None = None, rows: tuple[int, int] | None = None
-) -> tuple[pd.DataFrame, XptMeta]:
-    """Read the first member of an XPT v5 file, or only its records `rows` = (start, stop), counted from 0
-    (a subject partition of a large file: the file is mapped, not read whole into memory, and the frame's
-    index starts at 0).
+@dataclass(frozen=True)
+class _Member:
+    """The first member of a transport file as laid out on disk: its metadata, each variable's byte
+    position in a row, and the records as a (rows, row length) view of the file's bytes."""
 
-    Numeric missing values (., .A-.Z, ._) become NaN; character values lose trailing blanks (a blank
-    value is ""). Text is decoded with ``encoding`` (default ASCII; a byte that does not decode is an
-    XptError naming variable and row).
-    """
-    path = Path(path)
+    dataset: str
+    label: str
+    variables: list[XptVariable]
+    positions: list[int]
+    created: datetime
+    modified: datetime
+    records: np.ndarray
+    row_length: int
+
+
+def _open_member(path: Path, codec: str, mapped: bool) -> _Member:
+    """Parse the headers and find the records of a file's first member (`mapped`: the file is mapped, not
+    read into memory); a file SAS could not have written is an XptError naming what is wrong."""
     require_regular_file(path)
-    codec = encoding or "ascii"
-    if rows is not None and path.stat().st_size >= 8 * RECORD:
+    if mapped and path.stat().st_size >= 8 * RECORD:
         raw = np.memmap(path, dtype=np.uint8, mode="r")
     else:
+        mapped = False
         raw = np.fromfile(path, dtype=np.uint8)  # numpy's reader: far faster than bytes for a large file
     data = raw[:_HEAD_BYTES].tobytes()  # the header records, as bytes (extended below if needed)
     if raw.size < 8 * RECORD or not data.startswith(_LIBRARY):
@@ -193,7 +201,7 @@ def read_xpt(
             f"{path}: {raw.size:,} bytes is not a whole number of 80-byte records: the file is truncated or "
             f"damaged after offset {raw.size - raw.size % RECORD:,}"
         )
-    if _holds_member(body) if rows is None else _file_holds_member(path, obs + RECORD):
+    if _file_holds_member(path, obs + RECORD) if mapped else _holds_member(body):
         raise XptError(f"{path}: holds more than one member; only single-dataset files are supported")
     row_length = max((p + v.length for p, v in zip(positions, variables, strict=True)), default=0)
     n_rows = body.size // row_length if row_length else 0
@@ -207,15 +215,40 @@ def read_xpt(
             f"{path}: the last observation is incomplete ({rest.size} of {row_length} bytes at offset "
             f"{obs + RECORD + n_rows * row_length:,}): the file is truncated"
         )
-    total = n_rows
+    return _Member(dataset, label, variables, positions, created, modified, records[:n_rows], row_length)
+
+
+def read_xpt(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    rows: tuple[int, int] | None = None,
+    columns: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, XptMeta]:
+    """Read the first member of an XPT v5 file, or only its records `rows` = (start, stop), counted from 0
+    (a subject partition of a large file: the file is mapped, not read whole into memory, and the frame's
+    index starts at 0), or only its variables `columns` (the file is mapped; the frame holds them in the
+    file's order, the metadata every variable; a name the file lacks is an XptError).
+
+    Numeric missing values (., .A-.Z, ._) become NaN; character values lose trailing blanks (a blank
+    value is ""). Text is decoded with ``encoding`` (default ASCII; a byte that does not decode is an
+    XptError naming variable and row).
+    """
+    path = Path(path)
+    codec = encoding or "ascii"
+    member = _open_member(path, codec, mapped=rows is not None or columns is not None)
+    variables, positions, dataset = member.variables, member.positions, member.dataset
+    total = member.records.shape[0]
     start, stop = _row_range(rows, total, path)
-    rows_read = records[start:stop]  # a view: each column's fields are copied out below
+    rows_read = member.records[start:stop]  # a view: each column's fields are copied out below
     n_rows = stop - start
-    columns: dict[str, pd.Series] = {}
+    chosen = _chosen_variables(variables, columns, path)
+    columns_read: dict[str, pd.Series] = {}
     fast_text = _ascii_compatible(codec)
-    for group in _column_groups(variables, n_rows):
+    for group in _column_groups([variables[k] for k in chosen], n_rows):
+        group = [chosen[i] for i in group]
         kinds = [_field_type(variables[k]) for k in group]
-        fields = _gather_fields(rows_read, kinds, [positions[k] for k in group], row_length)
+        fields = _gather_fields(rows_read, kinds, [positions[k] for k in group], member.row_length)
         for i, k in enumerate(group):
             var, pos, fixed = variables[k], positions[k], fields[i]
             fields[i] = None  # each field's copy goes as soon as its column is made
@@ -225,15 +258,54 @@ def read_xpt(
                     if fixed is not None
                     else compute_float_from_ibm(rows_read[:, pos : pos + var.length])
                 )
-                columns[var.name] = pd.Series(numbers, dtype="float64", copy=False)
+                columns_read[var.name] = pd.Series(numbers, dtype="float64", copy=False)
                 continue
             text = _arrow_text(fixed, codec, fast_text)
             if text is None:  # not ASCII under a codec other than UTF-8, or undecodable: decode with numpy
                 text = _numpy_text(fixed, codec, path, dataset, var.name, start)
-            columns[var.name] = pd.Series(text, dtype="str")
+            columns_read[var.name] = pd.Series(text, dtype="str")
     # copy=False: the columns stay apart, not copied into one block per type
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows), copy=False)
-    return frame, XptMeta(dataset, label, tuple(variables), created, modified, total)
+    frame = pd.DataFrame(columns_read, index=pd.RangeIndex(n_rows), copy=False)
+    meta = XptMeta(dataset, member.label, tuple(variables), member.created, member.modified, total)
+    return frame, meta
+
+
+def _chosen_variables(variables: list[XptVariable], columns: Collection[str] | None, path: Path) -> list[int]:
+    """The positions in `variables` of the variables asked for (all without `columns`), in file order."""
+    if columns is None:
+        return list(range(len(variables)))
+    names = [v.name for v in variables]
+    missing = sorted(set(columns) - set(names))
+    if missing:
+        raise XptError(f"{path}: holds no variable {', '.join(missing)}")
+    wanted = set(columns)
+    return [k for k, name in enumerate(names) if name in wanted]
+
+
+#: Bytes of records looked through at a time by `text_is_ascii`.
+_ASCII_SCAN_BYTES = 64 << 20
+
+
+def text_is_ascii(path: str | Path) -> bool:
+    """Whether every character field of the file's records (and its header texts) is ASCII, looked
+    through without decoding a value (the file is mapped, a block of records at a time): when it is, the
+    file reads as ASCII throughout. False for a file that does not open (the reader then says why)."""
+    try:
+        member = _open_member(Path(path), "ascii", mapped=True)
+    except (XptError, UnicodeDecodeError, OSError, ValueError):
+        return False
+    text = np.zeros(member.row_length, dtype=bool)
+    for var, pos in zip(member.variables, member.positions, strict=True):
+        if var.type != "num":
+            text[pos : pos + var.length] = True
+    if not text.any():
+        return True
+    step = max(1, _ASCII_SCAN_BYTES // max(member.row_length, 1))
+    for first in range(0, member.records.shape[0], step):
+        largest = member.records[first : first + step].max(axis=0)
+        if (largest[text] >= 0x80).any():
+            return False
+    return True
 
 
 def _row_range(rows: tuple[int, int] | None, n_rows: int, path: Path) -> tuple[int, int]:

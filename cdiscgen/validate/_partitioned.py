@@ -50,7 +50,6 @@ from cdiscgen.validate._runner import (
     collect_outcomes,
     count_failures,
     explain,
-    read_blocks,
     read_dataset_folder,
     rule_run,
     run_parts,
@@ -412,7 +411,8 @@ def subject_record_ranges(
     source = next((name for name in ("DM", "ADSL") if name in paths), None)
     if source is None:
         raise ValueError("partitions are cut from the subjects of DM (or ADSL): neither file is there")
-    subjects = sorted({u for block, _, _ in read_blocks(paths[source]) for u in _subjects_of(block)})
+    found = _subjects_of(paths[source])
+    subjects = sorted(set(found.tolist())) if found is not None else []
     cuts = subjects[partition_subjects::partition_subjects]
     partitions: list[dict[str, tuple[int, int]]] = [{} for _ in range(len(cuts) + 1)]
     for name, path in sorted(paths.items()):
@@ -424,34 +424,27 @@ def subject_record_ranges(
     return partitions
 
 
-def _subjects_of(block: pd.DataFrame) -> np.ndarray:
-    if "USUBJID" not in block.columns:
-        return np.array([], dtype=object)
-    return block["USUBJID"].astype("str").to_numpy(dtype=object)
+def _subjects_of(path: Path) -> np.ndarray | None:
+    """Every record's USUBJID in a file (its other variables are not read); None for a file without it."""
+    _, meta, _ = _read_xpt(path, (0, 0))
+    if "USUBJID" not in {v.name for v in meta.variables}:
+        return None
+    frame, _, _ = _read_xpt(path, columns=["USUBJID"])
+    return frame["USUBJID"].astype("str").to_numpy(dtype=object)
 
 
 def _cut_rows(path: Path, cuts: list[str]) -> list[int] | None:
     """The first row of each cut's subjects in a file sorted by USUBJID, framed by 0 and its record count;
     None for a file without USUBJID."""
-    found: list[int | None] = [None] * len(cuts)
-    done, previous = 0, None
-    for block, _, _ in read_blocks(path):
-        if "USUBJID" not in block.columns:
-            return None
-        values = _subjects_of(block)
-        order = values if previous is None else np.concatenate([np.array([previous], dtype=object), values])
-        later = np.flatnonzero(order[1:] < order[:-1])
-        if later.size:
-            back = int(later[0]) + 1
-            row = done + back - (0 if previous is None else 1)
-            raise ValueError(
-                f"{path.name}: record {row + 1:,} ({order[back]}) comes after {order[back - 1]}: the records are "
-                "not in USUBJID order, so subject partitions cannot be cut from it; validate without "
-                "--partition-subjects"
-            )
-        for i, cut in enumerate(cuts):
-            if found[i] is None and values.size and values[-1] >= cut:
-                found[i] = done + int(np.searchsorted(values, cut, side="left"))
-        done += values.size
-        previous = values[-1] if values.size else previous
-    return [0, *(done if row is None else row for row in found), done]
+    values = _subjects_of(path)
+    if values is None:
+        return None
+    later = np.flatnonzero(values[1:] < values[:-1])
+    if later.size:
+        back = int(later[0]) + 1
+        raise ValueError(
+            f"{path.name}: record {back + 1:,} ({values[back]}) comes after {values[back - 1]}: the records are "
+            "not in USUBJID order, so subject partitions cannot be cut from it; validate without "
+            "--partition-subjects"
+        )
+    return [0, *(int(np.searchsorted(values, cut, side="left")) for cut in cuts), values.size]

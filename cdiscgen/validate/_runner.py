@@ -169,20 +169,21 @@ def check_file_encoding(ctx: ValidationContext, rule: Rule) -> Iterable[Finding]
 
 
 def _read_xpt(
-    path: Path, rows: tuple[int, int] | None = None
+    path: Path, rows: tuple[int, int] | None = None, columns: list[str] | None = None
 ) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
-    """One transport file, or its records `rows` = (start, stop); the single place that knows the reader
-    (swap it here)."""
+    """One transport file, or its records `rows` = (start, stop), or its variables `columns` only; the
+    single place that knows the reader (swap it here)."""
     from cdiscgen.export import XptError, read_xpt
     from cdiscgen.export._xpt_read import require_regular_file
 
     require_regular_file(path)  # before any open: a FIFO would block the fallbacks below
     try:
-        frame, meta = read_xpt(path, rows=rows)
+        frame, meta = read_xpt(path, rows=rows, columns=columns)
         return frame, meta, []
     except XptError as first:
         if _is_transport_v8(path):
             frame, meta = _read_xpt_v8(path, rows)
+            frame = frame if columns is None else frame[[c for c in frame.columns if c in set(columns)]]
             note = get_rule("CDG0004").finding(
                 f"{path.name} is a SAS transport version 8 file; submissions need version 5",
                 dataset=meta.dataset.upper(),
@@ -193,7 +194,7 @@ def _read_xpt(
             return frame, meta, [note]
         for encoding in FALLBACK_ENCODINGS:
             try:
-                frame, meta = read_xpt(path, encoding=encoding, rows=rows)
+                frame, meta = read_xpt(path, encoding=encoding, rows=rows, columns=columns)
             except XptError:
                 continue
             note = get_rule("CDG0003").finding(
@@ -297,9 +298,14 @@ def read_blocks(path: Path) -> Iterator[tuple[pd.DataFrame, DatasetMetaLike, lis
 
 
 def _read_variables(path: Path) -> tuple[pd.DataFrame, DatasetMetaLike, list[Finding]]:
-    """A file's variables (a frame without records), metadata and what reading it finds, read through a
-    block at a time (`read_blocks`): what reading it whole finds (the first undecodable value), never the
-    whole file in memory."""
+    """A file's variables (a frame without records), metadata and what reading it finds: a file whose
+    text is ASCII throughout (looked through without decoding) finds nothing beyond its header; another
+    one is read through a block at a time (`read_blocks`) for what reading it whole finds (the first
+    undecodable value), never the whole file in memory."""
+    from cdiscgen.export._xpt_read import text_is_ascii
+
+    if text_is_ascii(path):
+        return _read_xpt(path, (0, 0))
     blocks = read_blocks(path)
     block, meta, notes = next(blocks)
     variables = _without_records(block)
