@@ -361,13 +361,14 @@ def _validate_and_report(
     client: Any = None,
 ) -> None:
     """Validate the files as written (the subject-level rules partition by partition when the run was
-    partitioned: `partitions` gives the records of each file a partition holds) and write the reports."""
+    partitioned: `partitions` gives the records of each file a partition holds; a large package of a whole
+    run in partitions cut from its files, `validate_within`) and write the reports."""
     from cdiscgen.report import write_reports
-    from cdiscgen.validate import validate_in_partitions, validate_submission
+    from cdiscgen.validate import validate_in_partitions, validate_within
 
     folders = [layout["sdtm"], layout["adam"]] if with_adam else [layout["sdtm"]]
     if partitions is None:
-        validation = stage("validate", lambda: validate_submission(folders, study=study))
+        validation = stage("validate", lambda: validate_within(folders, study=study))
     else:
         validation = stage(
             "validate", lambda: validate_in_partitions(folders, partitions, study=study, client=client)

@@ -124,7 +124,7 @@ def run_validate_stage(
     cluster of `workers` processes or at `scheduler` if given."""
     from cdiscgen._console import render_findings
     from cdiscgen.report import write_reports
-    from cdiscgen.validate import find_dataset_folders, validate_folder, validate_submission
+    from cdiscgen.validate import find_dataset_folders, validate_folder, validate_within
 
     folders = find_dataset_folders(folder)
     if not folders:
@@ -148,7 +148,7 @@ def run_validate_stage(
     elif len(folders) == 1:
         result = validate_folder(folders[0], study=study, define_path=define_path)
     else:
-        result = validate_submission(folders, study=study)
+        result = validate_within(folders, study=study)
     file_formats = tuple(f for f in formats if f != "console")
     if file_formats:
         created = creation_datetime(study.settings) if study is not None else None

@@ -14,7 +14,13 @@ import pytest
 from cdiscgen._specs import load_study
 from cdiscgen.export import XptVariable, read_xpt, write_xpt
 from cdiscgen.validate import _partitioned as partitioned
-from cdiscgen.validate import list_rules, subject_record_ranges, validate_in_partitions, validate_submission
+from cdiscgen.validate import (
+    list_rules,
+    subject_record_ranges,
+    validate_in_partitions,
+    validate_submission,
+    validate_within,
+)
 from tests.conftest import refdata_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -342,3 +348,33 @@ def test_a_registered_rule_goes_between_processes_by_its_code():
     own = replace(get_rule("CDG0505"))
     copy = pickle.loads(pickle.dumps(own))
     assert copy is not get_rule("CDG0505") and copy == own
+
+
+def test_a_package_larger_than_whole_bytes_is_validated_in_partitions_with_the_whole_findings(
+    defective, tmp_path, monkeypatch
+):
+    """validate_within (the whole run's and `cdiscgen validate`'s validation): files holding three times
+    `whole_bytes` are validated in three subject partitions, files within it whole, files out of USUBJID
+    order whole; each gives validate_submission's findings and rule runs."""
+    calls: list[int] = []
+    original = partitioned.validate_in_partitions
+
+    def counted(folders, partitions, **kwargs):
+        calls.append(len(partitions))
+        return original(folders, partitions, **kwargs)
+
+    monkeypatch.setattr(partitioned, "validate_in_partitions", counted)
+    size = sum(path.stat().st_size for folder in defective for path in folder.glob("*.xpt"))
+    whole = validate_submission(defective, study=STUDY, limit=3)
+    _assert_same(whole, validate_within(defective, study=STUDY, whole_bytes=size // 3 + 1, limit=3))
+    assert calls == [3]
+    _assert_same(whole, validate_within(defective, study=STUDY, whole_bytes=size, limit=3))
+    assert calls == [3]
+    folders = []
+    for folder in defective:
+        shutil.copytree(folder, tmp_path / folder.name)
+        folders.append(tmp_path / folder.name)
+    _rewrite(folders[0] / "ae.xpt", lambda frame: frame.iloc[::-1].reset_index(drop=True))
+    unsorted = validate_within(folders, study=STUDY, whole_bytes=size // 3 + 1, limit=3)
+    assert calls == [3]
+    _assert_same(validate_submission(folders, study=STUDY, limit=3), unsorted)

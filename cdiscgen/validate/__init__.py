@@ -6,7 +6,12 @@ findings and never raise: a rule that crashes becomes one ``CDG0001`` finding an
 """
 
 from cdiscgen.validate._context import DEFAULT_LIMIT, DatasetMetaLike, ValidationContext, VariableMetaLike
-from cdiscgen.validate._partitioned import RecordRanges, subject_record_ranges, validate_in_partitions
+from cdiscgen.validate._partitioned import (
+    RecordRanges,
+    subject_record_ranges,
+    validate_in_partitions,
+    validate_within,
+)
 from cdiscgen.validate._registry import Partition, Rule, RuleInfo, Scope, get_rule, list_rules, rule
 from cdiscgen.validate._rules_sdtm import TS_REQUIRED
 from cdiscgen.validate._runner import (
@@ -50,4 +55,5 @@ __all__ = [
     "subject_record_ranges",
     "validate_parts",
     "validate_submission",
+    "validate_within",
 ]

@@ -53,6 +53,7 @@ from cdiscgen.validate._runner import (
     read_dataset_folder,
     rule_run,
     run_parts,
+    validate_submission,
 )
 
 log = logging.getLogger(__name__)
@@ -402,18 +403,31 @@ def subject_record_ranges(
     row."""
     if partition_subjects < 1:
         raise ValueError(f"a partition holds at least 1 subject, not {partition_subjects}")
-    paths = {
+    paths = _transport_files(folders)
+    return _ranges_at(paths, _study_subjects(paths)[partition_subjects::partition_subjects])
+
+
+def _transport_files(folders: Iterable[Path | str]) -> dict[str, Path]:
+    """The *.xpt files of the folders by upper-case file stem."""
+    return {
         path.stem.upper(): path
         for folder in folders
         for path in sorted(Path(folder).iterdir())
         if path.suffix.lower() == ".xpt" and path.is_file()
     }
+
+
+def _study_subjects(paths: Mapping[str, Path]) -> list[str]:
+    """DM's subjects (ADSL's without DM) in text order."""
     source = next((name for name in ("DM", "ADSL") if name in paths), None)
     if source is None:
         raise ValueError("partitions are cut from the subjects of DM (or ADSL): neither file is there")
     found = _subjects_of(paths[source])
-    subjects = sorted(set(found.tolist())) if found is not None else []
-    cuts = subjects[partition_subjects::partition_subjects]
+    return sorted(set(found.tolist())) if found is not None else []
+
+
+def _ranges_at(paths: Mapping[str, Path], cuts: list[str]) -> list[dict[str, tuple[int, int]]]:
+    """The records of each file of subjects in the partitions that start at each subject of `cuts`."""
     partitions: list[dict[str, tuple[int, int]]] = [{} for _ in range(len(cuts) + 1)]
     for name, path in sorted(paths.items()):
         rows = _cut_rows(path, cuts)
@@ -448,3 +462,46 @@ def _cut_rows(path: Path, cuts: list[str]) -> list[int] | None:
             "--partition-subjects"
         )
     return [0, *(int(np.searchsorted(values, cut, side="left")) for cut in cuts), values.size]
+
+
+#: Bytes of transport files validated whole: a larger package is validated in subject partitions of
+#: about this size (what reading a file back holds is ~1.5 times its bytes, besides what the rules keep).
+WHOLE_BYTES = 1 << 30
+
+
+def validate_within(
+    folders: Iterable[Path | str],
+    *,
+    study: Study | None,
+    whole_bytes: int = WHOLE_BYTES,
+    limit: int = DEFAULT_LIMIT,
+) -> ValidationResult:
+    """`validate_submission`'s result, holding about `whole_bytes` of the transport files at a time: a
+    larger package is validated in partitions of consecutive subjects (`validate_in_partitions`, in this
+    process), as many as its files are times `whole_bytes`. A package whose files are not in USUBJID
+    order cannot be cut so and is validated whole."""
+    folders = [Path(f) for f in folders]
+    partitions = _partitions_within(folders, whole_bytes)
+    if partitions is None:
+        return validate_submission(folders, study=study, limit=limit)
+    log.info("validating %d subject partitions of the package", len(partitions))
+    return validate_in_partitions(folders, partitions, study=study, limit=limit)
+
+
+def _partitions_within(folders: list[Path], whole_bytes: int) -> list[dict[str, tuple[int, int]]] | None:
+    """The subject partitions of about `whole_bytes` of the folders' files; None for one partition or for
+    files that cannot be cut by subject."""
+    paths = _transport_files(folders)
+    size = sum(path.stat().st_size for path in paths.values())
+    count = -(-size // max(whole_bytes, 1))
+    if count < 2 or not ({"DM", "ADSL"} & set(paths)):
+        return None
+    subjects = _study_subjects(paths)
+    per = -(-len(subjects) // count)
+    if per < 1 or per >= len(subjects):
+        return None
+    try:
+        return _ranges_at(paths, subjects[per::per])
+    except ValueError as exc:  # a file out of USUBJID order
+        log.info("the package is validated whole: %s", exc)
+        return None
