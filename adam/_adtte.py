@@ -14,7 +14,7 @@ Its other sources alone would give wrong times (an event that cannot be seen is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,11 @@ def _select(records: Mapping[str, pd.DataFrame], sel: Mapping) -> pd.DataFrame:
 
 def selection_dataset(sel: Mapping) -> str:
     return str(sel.get("dataset", "ADRS"))
+
+
+def compute_datasets_read(param_specs: Iterable[Mapping]) -> set[str]:
+    """The ADaM datasets the time-to-event parameter specs' selections read (ADRS by default)."""
+    return {selection_dataset(sel) for spec in param_specs for sel in (spec.get("selections") or {}).values()}
 
 
 def _source_dates(

@@ -18,7 +18,7 @@ from cdiscgen._findings import Finding, Severity
 from ._adlb import check_lb_input, derive_adlb
 from ._adrs import AdrsContext, derive_adrs
 from ._adsl import AdslContext, compute_cutoff_days, derive_adsl_analysis, derive_adsl_subject
-from ._adtte import derive_adtte
+from ._adtte import compute_datasets_read, derive_adtte
 from ._bds import derive_bds
 from ._codes import INPUT_EMPTY
 from ._common import text
@@ -233,6 +233,7 @@ def derive_adam(
         findings.extend(lb_findings)
         ctx.subjects = adlb.attrs.pop("subjects")
         frames[name] = adlb[adlb["ADT"] <= cutoff_days].reset_index(drop=True)
+        del adlb  # its records after the cut-off: not held to the end beside the ones kept
     for name, doc in params.of_engine("bds"):
         frames[name], bds_findings = derive_bds(
             sdtm, compute_subject_view(adsl, named), doc, name=name, cutoff_days=cutoff_days
@@ -244,6 +245,17 @@ def derive_adam(
     ctx.bds = {}  # the findings datasets are replaced below: not a second copy of each held to the end
     for name in list(frames):
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
+    # a dataset no later engine reads is conformed as soon as it is complete: its working columns and
+    # the ADSL variables its derivation carried are not held to the end (peak memory)
+    read_later = compute_datasets_read(doc for _, doc in params.of_engine("time_to_event"))
+    conformed: dict[str, pd.DataFrame] = {}
+
+    def conform_finished(names: list[str]) -> None:
+        for name in names:
+            if name not in read_later:
+                conformed[name] = compute_conformed(frames.pop(name), specs[name])
+
+    conform_finished([n for n, _ in params.of_engine("bds")])
     adlb_frames = [frames[n] for n, _ in params.of_engine("al_lab")]
     adrs = pd.DataFrame()
     for name, doc in params.of_engine("response"):
@@ -257,20 +269,24 @@ def derive_adam(
         frames[name] = adrs = derive_adrs(actx, doc)
         findings.extend(actx.findings)
         del actx  # it holds ADLB and ADSL: not to the end
+    del adlb_frames
+    conform_finished([n for n, _ in params.of_engine("al_lab")])
     for name, doc in params.of_engine("occds"):
         frames[name], occ_findings = derive_occds(
             sdtm, compute_subject_view(adsl, named), doc, name=name, cutoff_days=cutoff_days
         )
         findings.extend(occ_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
+    conform_finished([n for n, _ in params.of_engine("occds")])
     for name, doc in params.of_engine("time_to_event"):
         # after the occurrence datasets: a time to event may be the time to a first adverse event (ADAE)
         frames[name], tte_findings = derive_adtte(adsl, adrs, doc, frames=frames)
         findings.extend(tte_findings)
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])
     frames["ADSL"] = adsl
-    del adsl, adrs, adlb_frames  # each dataset is conformed in turn: its derived frame freed as it goes
+    del adsl, adrs  # each dataset is conformed in turn: its derived frame freed as it goes
     result = AdamResult(findings=compute_empty_inputs(sdtm, required, study_records) + findings)
     for name in ("ADSL", *params.datasets):
-        result.datasets[name] = compute_conformed(frames.pop(name), specs[name])
+        done = conformed.pop(name, None)
+        result.datasets[name] = done if done is not None else compute_conformed(frames.pop(name), specs[name])
     return result
