@@ -65,13 +65,13 @@ def run_partitioned(
     findings: Findings,
     client: Any = None,
 ) -> list[dict[str, tuple[int, int]]]:
-    """The stages sdtm, adam, export-sdtm, export-adam, define and summary of one run, in partitions;
+    """The stages sdtm, adam, export-sdtm, export-adam, define-sdtm, define-adam and summary of one run, in partitions;
     returns the records of each written file each partition holds (what validation reads partition by
     partition). The partitions are mapped and derived in this process one after the other, or as tasks
     of the Dask cluster of `client` (`cdiscgen._tasks.partition_client`)."""
     from adam import SUMMARY_COLUMNS, compute_endpoint_summary, summary_applies, write_summary
     from cdiscgen._publish import PublishResult, write_datasets
-    from define import write_define
+    from define import DefineResult, write_define
 
     with tempfile.TemporaryDirectory(prefix=".partitions-", dir=spill_root) as tmp:
         spill = Path(tmp)
@@ -97,20 +97,19 @@ def run_partitioned(
             parts = {n: adam.parts(n) for n in adam.names()}
             written["ADaM"] = stage("export-adam", lambda: export(parts, layout["adam"]), rows)
 
-        def write_defines() -> list:
-            described = {
-                "SDTM": {**{n: sdtm.spilled.profile(n) for n in sdtm.spilled.names()}, **sdtm.study_level}
-            }
-            if adam is not None:
-                described["ADaM"] = {n: adam.profile(n) for n in adam.names()}
-            return [
-                write_define(study, datasets, layout["sdtm" if standard == "SDTM" else "adam"],
-                             standard=standard, created=created, lengths=written[standard].lengths)
-                for standard, datasets in described.items()
-            ]  # fmt: skip
+        def write_described(standard: str) -> DefineResult:
+            if standard == "SDTM":
+                profiles = {**{n: sdtm.spilled.profile(n) for n in sdtm.spilled.names()}, **sdtm.study_level}
+            else:
+                profiles = {n: adam.profile(n) for n in adam.names()}
+            return write_define(study, profiles, layout[standard.lower()], standard=standard, created=created,
+                                lengths=written[standard].lengths)  # fmt: skip
 
-        for define in stage("define", write_defines):
-            findings.extend(define.findings)
+        for standard in written:
+            described = stage(
+                f"define-{standard.lower()}", lambda standard=standard: write_described(standard)
+            )
+            findings.extend(described.findings)
 
         def summarise() -> None:
             # the variables the summary reads, of every record

@@ -248,9 +248,11 @@ def _run_whole(
     stage: Callable[..., Any],
     result: RunResult,
     renderer: Executor | None = None,
-) -> list[DefineResult]:
-    """The stages sdtm, adam, export-sdtm, export-adam, define and summary, each on the whole study; the
-    define.html files are rendered by `renderer` when given (see `_wait_for_defines`)."""
+) -> dict[str, DefineResult]:
+    """The stages sdtm, export-sdtm, define-sdtm, adam, export-adam, define-adam and summary, each on the
+    whole study: the SDTM package is written and described before ADaM is derived, so that the SDTM
+    datasets are let go as soon as ADaM is (peak memory). The define.html files are rendered by `renderer`
+    when given (see `_wait_for_defines`)."""
     from sdtm import run_sdtm
 
     # the stage results live in one dict so they can be released before validation (peak memory)
@@ -261,62 +263,36 @@ def _run_whole(
     write_trace(held["sdtm"].trace, layout["trace"])
     held["sdtm"].trace.clear()
 
-    from adam import derive_adam
-
-    if with_adam:
-        held["adam"] = stage(
-            "adam",
-            lambda: derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root),
-            lambda r: _total_rows(r.datasets),
-        )
-        result.findings.extend(held["adam"].findings)
-
-    sdtm_written = stage(
-        "export-sdtm",
-        lambda: write_datasets(
-            held["sdtm"].datasets, study, layout["sdtm"], created=created, json_dir=layout["json"]
-        ),
-        lambda r: sum(r.rows.values()),
-    )
-    if with_adam:
-        adam_written = stage(
-            "export-adam",
-            lambda: write_datasets(
-                held["adam"].datasets, study, layout["adam"], created=created, json_dir=layout["json"]
-            ),
-            lambda r: sum(r.rows.values()),
-        )
-
     from define import write_define
 
-    def write_defines() -> list:
-        written = [
-            write_define(
-                study,
-                held["sdtm"].datasets,
-                layout["sdtm"],
-                standard="SDTM",
-                created=created,
-                lengths=sdtm_written.lengths,
-                executor=renderer,
-            )
-        ]
-        if with_adam:
-            written.append(
-                write_define(
-                    study,
-                    held["adam"].datasets,
-                    layout["adam"],
-                    standard="ADaM",
-                    created=created,
-                    lengths=adam_written.lengths,
-                    executor=renderer,
-                )
-            )
-        return written
+    def export_and_describe(name: str, standard: str) -> DefineResult:
+        folder = layout[name]
+        datasets = held[name].datasets
+        written = stage(
+            f"export-{name}",
+            lambda: write_datasets(datasets, study, folder, created=created, json_dir=layout["json"]),
+            lambda r: sum(r.rows.values()),
+        )
+        return stage(
+            f"define-{name}",
+            lambda: write_define(study, datasets, folder, standard=standard, created=created,
+                                 lengths=written.lengths, executor=renderer),
+        )  # fmt: skip
 
-    defines = stage("define", write_defines)
-    for written in defines:
+    defines = {"define-sdtm": export_and_describe("sdtm", "SDTM")}
+
+    from adam import derive_adam
+
+    def derive_and_let_go() -> Any:
+        derived = derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root)
+        del held["sdtm"]  # written and described: not held beside the ADaM datasets (the stage trims)
+        return derived
+
+    if with_adam:
+        held["adam"] = stage("adam", derive_and_let_go, lambda r: _total_rows(r.datasets))
+        result.findings.extend(held["adam"].findings)
+        defines["define-adam"] = export_and_describe("adam", "ADaM")
+    for written in defines.values():  # the SDTM define's findings after ADaM's, as the stages once ran
         result.findings.extend(written.findings)
 
     from adam import compute_endpoint_summary, summary_applies, write_summary
@@ -341,13 +317,13 @@ def _run_whole(
     return defines
 
 
-def _wait_for_defines(defines: list[DefineResult]) -> None:
-    """Return once every define.html is written; a rendering that failed fails the define stage."""
-    for written in defines:
+def _wait_for_defines(defines: dict[str, DefineResult]) -> None:
+    """Return once every define.html is written; a rendering that failed fails its define stage."""
+    for name, written in defines.items():
         try:
             written.wait()
         except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
-            raise StageError("define", exc) from exc
+            raise StageError(name, exc) from exc
 
 
 def _validate_and_report(
