@@ -10,7 +10,7 @@ derived from CREAT with CKD-EPI 2021.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -212,9 +212,16 @@ def _age_at(adsl: pd.DataFrame, usubjid: pd.Series, adt: pd.Series) -> pd.Series
 
 
 def derive_adlb(
-    lb: pd.DataFrame, adsl: pd.DataFrame, settings: Mapping, param_spec: Mapping
+    sdtm: Mapping[str, pd.DataFrame],
+    adsl: pd.DataFrame,
+    settings: Mapping,
+    param_spec: Mapping,
+    *,
+    let_go: Callable[[], None] | None = None,
 ) -> tuple[pd.DataFrame, list[Finding]]:
-    """ADLB records plus the subject-level baseline facts (returned as frame attrs for ADSL).
+    """ADLB records (from `sdtm`'s LB) plus the subject-level baseline facts (returned as frame attrs for
+    ADSL); `let_go` is called once LB's records are read (LB is looked up here, so that nothing else holds
+    it then).
 
     ``adsl`` needs USUBJID, STUDYID, TRTSDT, SCRNDT, AGE, SEX, SAFFL and _BRTHDT (working column);
     ``param_spec`` is the validated specs/adam/params/adlb.yaml. Returns the ADLB frame (working
@@ -225,7 +232,9 @@ def derive_adlb(
     parameters = list(param_spec["parameters"])
     declared = {p["paramcd"]: p for p in parameters}
     rules = {p["derived"] for p in parameters if p.get("derived")}
-    rec = _records(lb, adsl, parameters)
+    rec = _records(sdtm["LB"], adsl, parameters)
+    if let_go is not None:
+        let_go()
     rec["ANL01FL"] = np.where(_flag_last(rec, "LB", findings).fillna(False).to_numpy(bool), "Y", "")
     rec["SRCDOM"], rec["SRCVAR"], rec["SRCSEQ"] = "LB", "LBSTRESN", rec["LBSEQ"]
     rec.loc[rec["AVALC"] != "", "SRCVAR"] = "LBSTRESC"

@@ -443,10 +443,14 @@ def derive_adsl_subject(spec: DatasetSpec, params: Mapping, ctx: AdslContext) ->
     return _run_steps(adsl, before, ctx)
 
 
+def compute_analysis_steps(params: Mapping) -> list[Mapping]:
+    """ADSL's steps from the first one that reads a BDS dataset on (they run after the BDS datasets)."""
+    return _split_steps(list(params.get("derivations") or []))[1]
+
+
 def derive_adsl_analysis(adsl: pd.DataFrame, params: Mapping, ctx: AdslContext) -> pd.DataFrame:
     """The steps from the first BDS step on (baseline covariates, flags that use them)."""
-    _before, after = _split_steps(list(params.get("derivations") or []))
-    return _run_steps(adsl, after, ctx)
+    return _run_steps(adsl, compute_analysis_steps(params), ctx)
 
 
 def compute_cutoff_days(settings: Mapping, cutoff: object = None) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -13,18 +13,25 @@ import pandas as pd
 from pandas.api.extensions import ExtensionDtype, take
 
 from cdiscgen import DatasetSpec, VariableSpec, bundled_study_dir, read_dataset_spec_file
+from cdiscgen._exposure import exposure_dataset
 from cdiscgen._findings import Finding, Severity
 
 from ._adlb import check_lb_input, derive_adlb
 from ._adrs import AdrsContext, derive_adrs
-from ._adsl import AdslContext, compute_cutoff_days, derive_adsl_analysis, derive_adsl_subject
+from ._adsl import (
+    AdslContext,
+    compute_analysis_steps,
+    compute_cutoff_days,
+    derive_adsl_analysis,
+    derive_adsl_subject,
+)
 from ._adtte import compute_datasets_read, derive_adtte
 from ._bds import derive_bds
 from ._codes import INPUT_EMPTY
 from ._common import text
 from ._errors import AdamInputError
 from ._occds import TREATMENT_END, TREATMENT_START, derive_occds
-from ._paramspec import declares_adam, load_parameter_specs
+from ._paramspec import ParameterSpecs, declares_adam, load_parameter_specs
 from ._steps import compute_named_variables, compute_steps_reading, compute_subject_view
 
 log = logging.getLogger(__name__)
@@ -79,15 +86,31 @@ def _require(sdtm: Mapping[str, pd.DataFrame], dataset: str, needed_by: str) -> 
 
 class InputsRead(Mapping[str, pd.DataFrame]):
     """The SDTM datasets, remembering the names every derivation looked up (`get`, `[]`, `in`), so that an
-    input read with no records is reported whichever engine read it."""
+    input read with no records is reported whichever engine read it. Given the caller's mapping as
+    `owner` (handed over), `release` lets datasets go from both."""
 
-    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+    def __init__(
+        self, frames: Mapping[str, pd.DataFrame], owner: MutableMapping[str, pd.DataFrame] | None = None
+    ) -> None:
         self._frames = dict(frames)
+        self._owner = owner
         self.read: set[str] = set()
+        self._released: dict[str, bool] = {}  # name -> it had no records
 
     def __getitem__(self, name: str) -> pd.DataFrame:
+        if name in self._released:  # a derivation bug, never a study's: see compute_sdtm_read_from
+            raise RuntimeError(f"SDTM {name} is read after the ADaM derivation let it go")
         self.read.add(name)
         return self._frames[name]
+
+    def release(self, names: Iterable[str]) -> None:
+        """Let go of datasets no step still to run reads (only those the caller handed over)."""
+        if self._owner is None:
+            return
+        for name in sorted(set(names) & set(self._frames)):
+            self._released[name] = not len(self._frames.pop(name))
+            for key in [k for k in self._owner if str(k).upper() == name]:
+                del self._owner[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._frames)
@@ -97,7 +120,37 @@ class InputsRead(Mapping[str, pd.DataFrame]):
 
     def read_without_records(self) -> list[str]:
         """The datasets looked up that exist and have no records, by name."""
-        return sorted(n for n in self.read if n in self._frames and not len(self._frames[n]))
+        return sorted(
+            n for n in self.read if self._released.get(n) or (n in self._frames and not len(self._frames[n]))
+        )
+
+
+#: The SDTM datasets engines read by their own rule, not named by their specs: DM (every engine), DS (a
+#: disposition step), RS and SUPPRS (the response engine); the exposure dataset is the study's.
+READ_BY_RULE = frozenset({"DM", "DS", "RS", "SUPPRS"})
+#: The engines in the order derive_adam runs them; ADSL's analysis steps run after "bds".
+_ENGINE_ORDER = ("al_lab", "bds", "adsl_analysis", "response", "occds", "time_to_event")
+
+
+def compute_sdtm_read_from(params: ParameterSpecs, settings: Mapping, engine: str) -> set[str]:
+    """The SDTM datasets the engines from `engine` on (in derive_adam's order) may read: every text of
+    their specs (a spec names the datasets it reads: `source`, `dataset`, ...) and those read by rule."""
+    later = _ENGINE_ORDER[_ENGINE_ORDER.index(engine) :]
+    docs: list = [doc for kind, doc in params.datasets.values() if kind in later or kind not in _ENGINE_ORDER]
+    if "adsl_analysis" in later:
+        docs.append(compute_analysis_steps(params.adsl))
+    return _texts_in(docs) | READ_BY_RULE | {exposure_dataset(settings)}
+
+
+def _texts_in(doc: object) -> set[str]:
+    """Every text value of a parsed YAML document (and its upper-case form)."""
+    if isinstance(doc, str):
+        return {doc, doc.upper()}
+    if isinstance(doc, Mapping):
+        return set().union(*(_texts_in(v) for v in doc.values()))
+    if isinstance(doc, (list, tuple)):
+        return set().union(*(_texts_in(v) for v in doc))
+    return set()
 
 
 def compute_empty_inputs(
@@ -183,6 +236,7 @@ def derive_adam(
     cutoff: date | None = None,
     study_dir: Path | None = None,
     study_records: Mapping[str, int] | None = None,
+    release_inputs: bool = False,
 ) -> AdamResult:
     """Derive the ADaM datasets the study's specs/adam declares (ADSL always) from SDTM DataFrames.
 
@@ -194,8 +248,12 @@ def derive_adam(
     unusable; an optional input that is absent is a finding. Dates are numeric SAS dates (float64).
     `study_records`, when `sdtm` is a subject partition of a study: the records of each SDTM dataset in
     the whole study (an input without records is reported only when the study has none).
+    `release_inputs`: the caller hands `sdtm` (a dict) over, and each SDTM dataset a findings dataset is
+    made from leaves it as soon as no engine still to run reads it (`compute_sdtm_read_from`): its memory
+    goes while the later datasets are derived.
     """
-    sdtm = InputsRead({k.upper(): v for k, v in sdtm.items() if v is not None})
+    owner = sdtm if release_inputs and isinstance(sdtm, MutableMapping) else None
+    sdtm = InputsRead({k.upper(): v for k, v in sdtm.items() if v is not None}, owner)
     if not declares_adam(study_dir):
         raise AdamInputError("the study declares no ADaM (no specs/adam/adsl.yaml)", dataset="ADSL")
     _check_dm(sdtm)
@@ -228,8 +286,13 @@ def derive_adam(
     )
     findings: list[Finding] = []
     frames: dict[str, pd.DataFrame] = {}
-    for name, doc in params.of_engine("al_lab"):
-        adlb, lb_findings = derive_adlb(sdtm["LB"], adsl, settings, doc)
+    lab = params.of_engine("al_lab")
+    made_from = {"LB"} if lab else set()
+    lab_done = made_from - compute_sdtm_read_from(params, settings, "bds")
+    for number, (name, doc) in enumerate(lab, start=1):
+        # the last lab dataset lets LB go as soon as its records are read (handed over: peak memory)
+        let_go = (lambda: sdtm.release(lab_done)) if number == len(lab) else None
+        adlb, lb_findings = derive_adlb(sdtm, adsl, settings, doc, let_go=let_go)
         findings.extend(lb_findings)
         ctx.subjects = adlb.attrs.pop("subjects")
         frames[name] = adlb[adlb["ADT"] <= cutoff_days].reset_index(drop=True)
@@ -242,6 +305,8 @@ def derive_adam(
     ctx.bds = dict(frames)
     adsl = derive_adsl_analysis(adsl, params.adsl, ctx)
     findings[:0] = ctx.findings
+    made_from |= {str(doc["source"]).upper() for _, doc in params.of_engine("bds")}
+    sdtm.release(made_from - compute_sdtm_read_from(params, settings, "response"))
     ctx.bds = {}  # the findings datasets are replaced below: not a second copy of each held to the end
     for name in list(frames):
         frames[name] = derive_adsl_predecessors(frames[name], adsl, specs[name])

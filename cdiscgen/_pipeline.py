@@ -284,7 +284,9 @@ def _run_whole(
     from adam import derive_adam
 
     def derive_and_let_go() -> Any:
-        derived = derive_adam(held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root)
+        derived = derive_adam(
+            held["sdtm"].datasets, study.settings, cutoff=cutoff, study_dir=study.root, release_inputs=True
+        )
         del held["sdtm"]  # written and described: not held beside the ADaM datasets (the stage trims)
         return derived
 

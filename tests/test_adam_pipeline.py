@@ -514,3 +514,42 @@ def test_sensitivity_of_the_primary_endpoint_recomputed_from_hemresp(run, summar
         assert (got["n"], got["N"]) == (len(reached & ids), len(ids)), flag
         # reaching CR/VGPR by day 196 includes every CR/VGPR at the cycle-6 landmark
         assert got["n"] >= summary["populations"][flag]["crvgpr_c6"]["n"]
+
+
+def test_sdtm_handed_over_leaves_as_adam_is_made_from_it(run):
+    """release_inputs (a whole run's ADaM stage): the datasets ADLB and the findings datasets are made from
+    (LB; QS for ADQS, EC for ADEX), which no later engine names and none reads by rule (DM, DS, RS,
+    SUPPRS, the exposure dataset EX), leave the dict handed over; every ADaM dataset and finding is the
+    same as without."""
+    handed = dict(run.sdtm)
+    study = run.study
+    result = adam.derive_adam(
+        handed, study.settings, cutoff=study.cutoff, study_dir=study.root, release_inputs=True
+    )
+    assert set(run.sdtm) - set(handed) == {"LB", "QS", "EC"}
+    assert list(result.datasets) == list(run.result.datasets)
+    for name, frame in run.result.datasets.items():
+        pd.testing.assert_frame_equal(result.datasets[name], frame, obj=name)
+    assert result.findings == run.result.findings
+
+
+def test_an_sdtm_dataset_read_after_it_was_let_go_is_a_loud_error():
+    """InputsRead: a dataset read after release is a derivation bug (RuntimeError), never a silent
+    absence; an empty one read before release is still an input without records; without the caller's
+    dict handed over nothing is let go."""
+    from adam._derive import InputsRead
+
+    empty = pd.DataFrame({"USUBJID": pd.Series([], dtype="str")})
+    full = pd.DataFrame({"USUBJID": ["S-1"]})
+    owner = {"qs": empty, "LB": full, "DM": full}
+    inputs = InputsRead({k.upper(): v for k, v in owner.items()}, owner)
+    assert inputs.get("QS") is empty
+    inputs.release(["QS", "LB", "XX"])
+    assert owner == {"DM": full}
+    with pytest.raises(RuntimeError, match="SDTM LB is read after the ADaM derivation let it go"):
+        inputs.get("LB")
+    assert inputs.read_without_records() == ["QS"]
+    kept = {"LB": full}
+    unowned = InputsRead(kept)
+    unowned.release(["LB"])
+    assert unowned["LB"] is full and kept == {"LB": full}

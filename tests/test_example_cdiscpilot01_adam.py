@@ -58,6 +58,19 @@ def derived(pilot):
     return derive_adam(datasets, study.settings, study_dir=study.root)
 
 
+def test_the_pilot_s_sdtm_handed_over_leaves_as_adam_is_made_from_it(pilot, derived):
+    """release_inputs: VS (ADVS is made from it; no later engine names it) leaves the dict handed over, EX
+    (ADEX's source, but the exposure dataset ADSL's treatment step reads by rule) stays; every ADaM dataset
+    and finding is the same as without."""
+    study, datasets = pilot
+    handed = dict(datasets)
+    result = derive_adam(handed, study.settings, study_dir=study.root, release_inputs=True)
+    assert set(datasets) - set(handed) == {"VS"}
+    for name, frame in derived.datasets.items():
+        pd.testing.assert_frame_equal(result.datasets[name], frame, obj=name)
+    assert result.findings == derived.findings
+
+
 def reference(name: str) -> pd.DataFrame:
     path = refdata_path("cdiscpilot01-raw", "adam", f"{name.lower()}.rda")
     return next(iter(pyreadr.read_r(str(path)).values()))
