@@ -24,6 +24,7 @@ from ._dates import compute_date_parts, compute_study_day
 from ._errors import AdamInputError
 from ._paramspec import ADLB_DERIVED, ADLB_RULE_PARAMS
 from ._rules import compute_involved_chain, compute_ratio_abnormal
+from ._steps import sort_in_place
 
 log = logging.getLogger(__name__)
 
@@ -345,9 +346,7 @@ def derive_adlb(
     param, paramn = ({k: v[key] for k, v in declared.items()} for key in ("param", "paramn"))
     rec["PARAMN"] = compute_mapped(rec["PARAMCD"], paramn).astype("float64")
     rec["PARAM"] = compute_mapped(rec["PARAMCD"], param).astype("str")
-    rec = rec.sort_values(["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], na_position="last").reset_index(
-        drop=True
-    )
+    rec = sort_in_place(rec, ["USUBJID", "PARAMN", "ADT", "AVISITN", "SRCSEQ"], [True] * 5, key=None)
     rec["ASEQ"] = (rec.groupby("USUBJID").cumcount() + 1).astype("float64")
     for col in ("AVALC", "ALIMFL", "ANL01FL", "SRCDOM", "SRCVAR", "AVISIT", "ABLFL"):
         rec[col] = rec[col].astype("string").fillna("").astype("str")

@@ -42,6 +42,7 @@ from ._steps import (
     derive_steps,
     derive_study_day,
     merge_subject_variables,
+    sort_in_place,
 )
 
 # closed vocabulary of derived parameters: name -> (inputs, function of the input AVAL columns); the
@@ -410,7 +411,6 @@ def derive_bds(
     frame["PARAM"] = compute_mapped(frame["PARAMCD"], param).fillna("")
     frame["PARAMN"] = compute_mapped(frame["PARAMCD"], paramn).astype("float64")
     names, ascending = compute_order_keys(list(doc.get("order") or ["PARAMN", "ADT"]))
-    frame = compute_sorted(frame, ["USUBJID", *names], [True, *ascending])
-    frame = frame.reset_index(drop=True)
+    frame = sort_in_place(frame, ["USUBJID", *names], [True, *ascending])
     frame[doc.get("sequence", "ASEQ")] = frame.groupby("USUBJID").cumcount().astype("float64") + 1
     return frame, findings

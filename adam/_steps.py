@@ -205,6 +205,28 @@ def compute_sorted(frame: pd.DataFrame, names: list[str], ascending: list[bool])
     )
 
 
+def sort_in_place(
+    frame: pd.DataFrame,
+    names: list[str],
+    ascending: list[bool],
+    key: Callable[[pd.Series], pd.Series] | None = _empty_last,
+) -> pd.DataFrame:
+    """`frame` (which the caller owns) in the order of `names` as `compute_sorted` orders it (`key=None`:
+    as sort_values without a key), its index 0..n-1: the order is found from the key columns alone and
+    each column reordered in turn, so a large frame is not held twice (a copy-on-write frame sharing
+    columns with it keeps its own)."""
+    keys = pd.DataFrame({name: frame[name].reset_index(drop=True) for name in names})
+    order = keys.sort_values(
+        names, ascending=ascending, kind="mergesort", na_position="last", key=key
+    ).index.to_numpy()
+    if not frame.columns.is_unique:
+        return frame.take(order).reset_index(drop=True)
+    for column in list(frame.columns):
+        frame[column] = frame[column].array.take(order)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
 def derive_flag(frame: pd.DataFrame, step: Mapping, ctx: Any = None) -> pd.DataFrame:
     """A Y/N (or stated) flag from a condition on the frame's variables."""
     hit = compute_where_mask(frame, step["where"])

@@ -23,6 +23,7 @@ from adam._bds import (
 from adam._occds import OCCDS_STEPS, derive_treatment_emergent
 from adam._paramspec import ADSL_STEP_SCHEMAS, BDS_STEP_SCHEMAS, OCCDS_STEP_SCHEMAS
 from adam._steps import (
+    compute_sorted,
     derive_compute,
     derive_cut,
     derive_extreme_flag,
@@ -616,3 +617,30 @@ def test_records_carry_the_adsl_variables_the_specs_name_and_no_others():
     }
     reading = compute_steps_reading(adsl_doc, {"ADVS", "ADAE"})
     assert reading == [{"variable": "BWT", "dataset": "advs", "where": {"ANL01FL": "Y"}}]
+
+
+def test_sort_in_place_orders_records_by_the_key_with_missing_and_empty_last():
+    """sort_in_place: by USUBJID then AVAL descending then a text key, missing values last, an empty text
+    before other text (pandas' str dtype; see the closing note of 2026-12-07: _empty_last moves only
+    object text), ties kept in their order; every column moves with its record, the index becomes
+    0..n-1, a frame sharing columns with it (copy-on-write) keeps its own order, and the order is
+    compute_sorted's. Worked by hand."""
+    from adam._steps import sort_in_place
+
+    frame = pd.DataFrame(
+        {
+            "USUBJID": pd.Series(["B", "A", "B", "A", "A", "B"], dtype="str"),
+            "AVAL": [1.0, np.nan, 3.0, 2.0, 2.0, 3.0],
+            "DTYPE": pd.Series(["", "X", "LOCF", "", "AVERAGE", ""], dtype="str"),
+            "ROW": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    ).set_index(pd.Index([10, 11, 12, 13, 14, 15]))
+    other = frame[["USUBJID", "ROW"]]
+    expected = compute_sorted(frame, ["USUBJID", "AVAL", "DTYPE"], [True, False, True])
+    out = sort_in_place(frame, ["USUBJID", "AVAL", "DTYPE"], [True, False, True])
+    # A: AVAL 2 (the empty DTYPE, then AVERAGE), then missing; B: AVAL 3 (empty, then LOCF), then 1
+    assert out["ROW"].tolist() == [3.0, 4.0, 1.0, 5.0, 2.0, 0.0]
+    assert out["DTYPE"].tolist() == ["", "AVERAGE", "X", "", "LOCF", ""]
+    pd.testing.assert_frame_equal(out, expected.reset_index(drop=True))
+    assert out.index.tolist() == list(range(6)) and str(out["USUBJID"].dtype) == "str"
+    assert other["ROW"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and other.index[0] == 10
