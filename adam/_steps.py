@@ -200,9 +200,21 @@ def _empty_last(values: pd.Series) -> pd.Series:
 
 def compute_sorted(frame: pd.DataFrame, names: list[str], ascending: list[bool]) -> pd.DataFrame:
     """`frame` in the order of a spec's full sort key; missing values and empty text last."""
-    return frame.sort_values(
-        names, ascending=ascending, kind="mergesort", na_position="last", key=_empty_last
-    )
+    return frame.take(_sort_order(frame, names, ascending, _empty_last))
+
+
+def _sort_order(
+    frame: pd.DataFrame,
+    names: list[str],
+    ascending: list[bool],
+    key: Callable[[pd.Series], pd.Series] | None,
+) -> np.ndarray:
+    """The positions of `frame`'s records in sort_values' order (stable), found from the key columns
+    alone (sorting the whole frame moved every column through pandas' slower path)."""
+    keys = pd.DataFrame({name: frame[name].reset_index(drop=True) for name in names})
+    return keys.sort_values(
+        names, ascending=ascending, kind="mergesort", na_position="last", key=key
+    ).index.to_numpy()
 
 
 def sort_in_place(
@@ -215,10 +227,7 @@ def sort_in_place(
     as sort_values without a key), its index 0..n-1: the order is found from the key columns alone and
     each column reordered in turn, so a large frame is not held twice (a copy-on-write frame sharing
     columns with it keeps its own)."""
-    keys = pd.DataFrame({name: frame[name].reset_index(drop=True) for name in names})
-    order = keys.sort_values(
-        names, ascending=ascending, kind="mergesort", na_position="last", key=key
-    ).index.to_numpy()
+    order = _sort_order(frame, names, ascending, key)
     if not frame.columns.is_unique:
         return frame.take(order).reset_index(drop=True)
     for column in list(frame.columns):
