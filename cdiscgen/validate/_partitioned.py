@@ -90,6 +90,7 @@ def validate_in_partitions(
     work = PartitionWork(
         index, held, frozenset(ranged), paths, tuple(r.code for r in per_partition), study, limit, prefixes
     )
+    work.keep_last = client is None
     numbered = list(enumerate(partitions or [{}]))
     across = Across()
     if any(r.info.partition == Partition.SUMMARISED for r in per_partition):
@@ -98,9 +99,13 @@ def validate_in_partitions(
             across.take(number, summaries)  # the summaries of the study, gathered from each partition
     across.gathering = False
     outcomes: dict[str, RuleOutcome] = {}
-    judged = run_in_order(judge_partition, [(work, ranges, n, across) for n, ranges in numbered], client)
-    for number, found in enumerate(judged):
-        for outcome in found:
+    # in this process the last partition gathered is judged first, from the records it still holds
+    order = numbered[::-1] if work.keep_last else numbered
+    calls = [(work, ranges, n, across) for n, ranges in order]
+    judged = dict(zip([n for n, _ in order], run_in_order(judge_partition, calls, client), strict=True))
+    work.let_go()
+    for number in sorted(judged):  # merged in partition order, whichever order they were judged in
+        for outcome in judged.pop(number):
             code = outcome.rule.code
             outcomes[code] = outcomes[code].merged(outcome) if code in outcomes else outcome
         log.info("partition %d of %d validated", number + 1, len(numbered))
@@ -128,15 +133,33 @@ class PartitionWork:
     limit: int
     prefixes: dict[str, str]
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this validation, in any process
+    keep_last: bool = False  # the last partition's records are kept for its next pass (in this process)
+    _last: tuple[int, dict[str, pd.DataFrame]] | None = field(default=None, repr=False, compare=False)
 
-    def contexts(self, ranges: RecordRanges, across: Across) -> list[tuple[ValidationContext, list[Rule]]]:
-        """What the rules see of the partition of `ranges` (its records read from the files)."""
-        datasets = dict(self.held)
-        for name in sorted(self.ranged):
-            datasets[name] = _read_records(self.paths[name], ranges[name])
+    def contexts(
+        self, ranges: RecordRanges, across: Across, number: int
+    ) -> list[tuple[ValidationContext, list[Rule]]]:
+        """What the rules see of partition `number` of `ranges` (its records read from the files, or kept
+        from its previous pass: `keep_last`)."""
+        datasets = self._records_of(ranges, number)
         rules = [get_rule(code) for code in self.codes]
         return _contexts(self.index, datasets, ranges, set(self.ranged), rules, self.study, self.limit,
                          self.prefixes, across, _file_cache(self.token))  # fmt: skip
+
+    def _records_of(self, ranges: RecordRanges, number: int) -> dict[str, pd.DataFrame]:
+        if self._last is not None and self._last[0] == number:
+            return self._last[1]
+        self._last = None  # the previous partition's records go before these are read
+        datasets = dict(self.held)
+        for name in sorted(self.ranged):
+            datasets[name] = _read_records(self.paths[name], ranges[name])
+        if self.keep_last:
+            self._last = (number, datasets)
+        return datasets
+
+    def let_go(self) -> None:
+        """Drop the records kept of the last partition."""
+        self._last = None
 
 
 #: What rules keep of the files alone (a parsed define.xml), shared by the partitions of one validation
@@ -155,7 +178,7 @@ def gather_partition(work: PartitionWork, ranges: RecordRanges, number: int) -> 
     is judged once the summaries of every partition are combined)."""
     across = Across()
     across.partition = number
-    for ctx, rules in work.contexts(ranges, across):
+    for ctx, rules in work.contexts(ranges, across, number):
         for r in rules:
             if r.info.partition == Partition.SUMMARISED:
                 apply_rule(ctx, r)
@@ -168,7 +191,7 @@ def judge_partition(
     """Every rule's outcome over partition `number`, the SUMMARISED ones judged by the summaries of the
     whole study; after the first partition, only what is about the partition's own records."""
     found = []
-    for ctx, rules in work.contexts(ranges, across):
+    for ctx, rules in work.contexts(ranges, across, number):
         for r in rules:
             outcome = apply_rule(ctx, r)
             found.append(_owned(outcome, ctx.ranged) if number else outcome)
