@@ -355,7 +355,8 @@ def test_a_package_larger_than_whole_bytes_is_validated_in_partitions_with_the_w
 ):
     """validate_within (the whole run's and `cdiscgen validate`'s validation): files holding three times
     `whole_bytes` are validated in three subject partitions, files within it whole, files out of USUBJID
-    order whole; each gives validate_submission's findings and rule runs."""
+    order or unreadable whole (the unreadable one a CDG0002 finding); each gives validate_submission's
+    findings and rule runs."""
     calls: list[int] = []
     original = partitioned.validate_in_partitions
 
@@ -378,3 +379,7 @@ def test_a_package_larger_than_whole_bytes_is_validated_in_partitions_with_the_w
     unsorted = validate_within(folders, study=STUDY, whole_bytes=size // 3 + 1, limit=3)
     assert calls == [3]
     _assert_same(validate_submission(folders, study=STUDY, limit=3), unsorted)
+    (folders[0] / "ae.xpt").write_bytes((folders[0] / "ae.xpt").read_bytes()[:900])  # truncated
+    unreadable = validate_within(folders, study=STUDY, whole_bytes=size // 3 + 1, limit=3)
+    assert calls == [3] and "CDG0002" in {f.code for f in unreadable.findings}
+    _assert_same(validate_submission(folders, study=STUDY, limit=3), unreadable)

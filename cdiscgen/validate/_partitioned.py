@@ -513,18 +513,19 @@ def validate_within(
 
 def _partitions_within(folders: list[Path], whole_bytes: int) -> list[dict[str, tuple[int, int]]] | None:
     """The subject partitions of about `whole_bytes` of the folders' files; None for one partition or for
-    files that cannot be cut by subject."""
+    files that cannot be cut by subject (out of USUBJID order, or unreadable: validating them whole
+    reports that as a finding)."""
     paths = _transport_files(folders)
     size = sum(path.stat().st_size for path in paths.values())
     count = -(-size // max(whole_bytes, 1))
     if count < 2 or not ({"DM", "ADSL"} & set(paths)):
         return None
-    subjects = _study_subjects(paths)
-    per = -(-len(subjects) // count)
-    if per < 1 or per >= len(subjects):
-        return None
     try:
+        subjects = _study_subjects(paths)
+        per = -(-len(subjects) // count)
+        if per < 1 or per >= len(subjects):
+            return None
         return _ranges_at(paths, subjects[per::per])
-    except ValueError as exc:  # a file out of USUBJID order
+    except Exception as exc:  # noqa: BLE001 - out of USUBJID order, or unreadable: a finding when whole
         log.info("the package is validated whole: %s", exc)
         return None
