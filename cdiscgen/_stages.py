@@ -145,9 +145,9 @@ def run_validate_stage(
         ranges = subject_record_ranges(folders, partition_subjects)
         with partition_client(workers, scheduler) as client:
             result = validate_in_partitions(folders, ranges, study=study, client=client)
-    elif len(folders) == 1:
+    elif define_path is not None:  # one folder (checked above) with a define.xml named apart
         result = validate_folder(folders[0], study=study, define_path=define_path)
-    else:
+    else:  # a large package in subject partitions, each folder with the define.xml beside it
         result = validate_within(folders, study=study)
     file_formats = tuple(f for f in formats if f != "console")
     if file_formats:
