@@ -42,6 +42,9 @@ from ._rules import (
 log = logging.getLogger(__name__)
 RECORD_COLUMNS = ["USUBJID", "AVALC", "ADT", "AVISIT", "AVISITN", "SRCDOM", "SRCVAR", "SRCSEQ"]
 HEMATOLOGIC_INPUTS = ("KAPPA", "LAMBDA")
+#: The SDTM datasets this engine reads by its own rule (RS results, SUPPRS sensitivities), not named by
+#: its specs: derive_adam keeps them while the engine is still to run.
+RESPONSE_READS = frozenset({"RS", "SUPPRS"})
 """ADLB parameters without any of which no hematologic assessment exists."""
 ORGAN_INPUTS = {"cardiac": ("NTPROBNP", "TROPT"), "renal": ("PROT24", "EGFR")}
 """ADLB parameters that make an organ assessment (derive_organ_visits): none of them -> no organ response."""

@@ -42,6 +42,8 @@ from ._steps import (
 log = logging.getLogger(__name__)
 
 ANALYSIS_STEPS = ("baseline", "response_baseline")
+#: The SDTM dataset a disposition step reads by its own rule (not named by its spec).
+DISPOSITION_DATASET = "DS"
 """Step kinds that read BDS datasets: they and every later step run after the BDS datasets."""
 
 
@@ -277,7 +279,7 @@ def derive_disposition(adsl: pd.DataFrame, step: Mapping, ctx: AdslContext) -> p
     adsl[status] = step.get("none", "ONGOING")
     if step.get("reason"):
         adsl[step["reason"]] = ""
-    ds = ctx.records("DS", "disposition", status)
+    ds = ctx.records(DISPOSITION_DATASET, "disposition", status)
     if ds is None or not len(ds):
         return adsl
     chosen = ds[compute_where_mask(ds, step.get("where"))]

@@ -17,8 +17,9 @@ from cdiscgen._exposure import exposure_dataset
 from cdiscgen._findings import Finding, Severity
 
 from ._adlb import check_lb_input, derive_adlb
-from ._adrs import AdrsContext, derive_adrs
+from ._adrs import RESPONSE_READS, AdrsContext, derive_adrs
 from ._adsl import (
+    DISPOSITION_DATASET,
     AdslContext,
     compute_analysis_steps,
     compute_cutoff_days,
@@ -125,9 +126,10 @@ class InputsRead(Mapping[str, pd.DataFrame]):
         )
 
 
-#: The SDTM datasets engines read by their own rule, not named by their specs: DM (every engine), DS (a
-#: disposition step), RS and SUPPRS (the response engine); the exposure dataset is the study's.
-READ_BY_RULE = frozenset({"DM", "DS", "RS", "SUPPRS"})
+#: The SDTM datasets engines read by their own rule, not named by their specs: DM (every engine), those of
+#: a disposition step and of the response engine (declared beside their code); the study's exposure
+#: dataset is added by compute_sdtm_read_from.
+READ_BY_RULE = frozenset({"DM", DISPOSITION_DATASET}) | RESPONSE_READS
 #: The engines in the order derive_adam runs them; ADSL's analysis steps run after "bds".
 _ENGINE_ORDER = ("al_lab", "bds", "adsl_analysis", "response", "occds", "time_to_event")
 

@@ -65,8 +65,8 @@ def run_partitioned(
     findings: Findings,
     client: Any = None,
 ) -> list[dict[str, tuple[int, int]]]:
-    """The stages sdtm, adam, export-sdtm, export-adam, define-sdtm, define-adam and summary of one run, in partitions;
-    returns the records of each written file each partition holds (what validation reads partition by
+    """The stages sdtm, adam, export-sdtm, export-adam, define-sdtm, define-adam and summary of one run,
+    in partitions; returns the records of each written file each partition holds (what validation reads partition by
     partition). The partitions are mapped and derived in this process one after the other, or as tasks
     of the Dask cluster of `client` (`cdiscgen._tasks.partition_client`)."""
     from adam import SUMMARY_COLUMNS, compute_endpoint_summary, summary_applies, write_summary

@@ -294,7 +294,7 @@ def _run_whole(
         held["adam"] = stage("adam", derive_and_let_go, lambda r: _total_rows(r.datasets))
         result.findings.extend(held["adam"].findings)
         defines["define-adam"] = export_and_describe("adam", "ADaM")
-    for written in defines.values():  # the SDTM define's findings after ADaM's, as the stages once ran
+    for written in defines.values():  # define findings after ADaM's, the order of the findings before
         result.findings.extend(written.findings)
 
     from adam import compute_endpoint_summary, summary_applies, write_summary

@@ -134,6 +134,13 @@ def _subject_ranges(folders: list[Path], cuts: list[str]) -> list[dict[str, tupl
     return partitions
 
 
+def _copies(folders: list[Path], tmp: Path) -> list[Path]:
+    """Copies of the folders under `tmp`, to change."""
+    for folder in folders:
+        shutil.copytree(folder, tmp / folder.name)
+    return [tmp / folder.name for folder in folders]
+
+
 def _key(f) -> tuple:
     return tuple("" if v is None else str(v) for v in f.as_dict().values())
 
@@ -268,10 +275,7 @@ def test_partitions_cut_from_the_files_hold_the_records_of_their_subjects(defect
 
 
 def test_a_file_out_of_usubjid_order_cannot_be_cut(defective, tmp_path):
-    folders = []
-    for folder in defective:
-        shutil.copytree(folder, tmp_path / folder.name)
-        folders.append(tmp_path / folder.name)
+    folders = _copies(defective, tmp_path)
     _rewrite(folders[0] / "ae.xpt", lambda frame: frame.iloc[::-1].reset_index(drop=True))
     with pytest.raises(ValueError, match=r"ae\.xpt: record 2 .* not in USUBJID order"):
         subject_record_ranges(folders, 10)
@@ -316,10 +320,7 @@ def test_without_study_metadata_the_study_s_studyid_is_dms_most_frequent_over_al
 ):
     """CDG0505 without a study: the STUDYID most of DM's records carry. Seven of the first partition's ten
     subjects carry another one: judged alone, that partition would take theirs for the study's."""
-    folders = []
-    for folder in defective:
-        shutil.copytree(folder, tmp_path / folder.name)
-        folders.append(tmp_path / folder.name)
+    folders = _copies(defective, tmp_path)
 
     def dm(frame: pd.DataFrame) -> pd.DataFrame:
         frame.loc[frame.index[:7], "STUDYID"] = "OTHER"
@@ -371,10 +372,7 @@ def test_a_package_larger_than_whole_bytes_is_validated_in_partitions_with_the_w
     assert calls == [3]
     _assert_same(whole, validate_within(defective, study=STUDY, whole_bytes=size, limit=3))
     assert calls == [3]
-    folders = []
-    for folder in defective:
-        shutil.copytree(folder, tmp_path / folder.name)
-        folders.append(tmp_path / folder.name)
+    folders = _copies(defective, tmp_path)
     _rewrite(folders[0] / "ae.xpt", lambda frame: frame.iloc[::-1].reset_index(drop=True))
     unsorted = validate_within(folders, study=STUDY, whole_bytes=size // 3 + 1, limit=3)
     assert calls == [3]

@@ -292,7 +292,7 @@ def text_is_ascii(path: str | Path) -> bool:
     file reads as ASCII throughout. False for a file that does not open (the reader then says why)."""
     try:
         member = _open_member(Path(path), "ascii", mapped=True)
-    except (XptError, UnicodeDecodeError, OSError, ValueError):
+    except (ValueError, OSError):  # XptError and UnicodeDecodeError are ValueErrors
         return False
     text = np.zeros(member.row_length, dtype=bool)
     for var, pos in zip(member.variables, member.positions, strict=True):

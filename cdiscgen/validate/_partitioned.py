@@ -66,7 +66,7 @@ def validate_in_partitions(
     folders: Iterable[Path | str],
     partitions: Sequence[RecordRanges],
     *,
-    study: Study,
+    study: Study | None,
     limit: int = DEFAULT_LIMIT,
     client: Any = None,
 ) -> ValidationResult:
@@ -87,10 +87,10 @@ def validate_in_partitions(
     result = _study_rules([r for r in wanted if r.info.partition == Partition.STUDY], index, held, ranged,
                           paths, records, prefixes, study, limit)  # fmt: skip
     per_partition = [r for r in wanted if r.info.partition in (Partition.SUBJECT, Partition.SUMMARISED)]
+    codes = tuple(r.code for r in per_partition)
     work = PartitionWork(
-        index, held, frozenset(ranged), paths, tuple(r.code for r in per_partition), study, limit, prefixes
+        index, held, frozenset(ranged), paths, codes, study, limit, prefixes, keep_last=client is None
     )
-    work.keep_last = client is None
     numbered = list(enumerate(partitions or [{}]))
     across = Across()
     if any(r.info.partition == Partition.SUMMARISED for r in per_partition):
@@ -102,13 +102,15 @@ def validate_in_partitions(
     # in this process the last partition gathered is judged first, from the records it still holds
     order = numbered[::-1] if work.keep_last else numbered
     calls = [(work, ranges, n, across) for n, ranges in order]
-    judged = dict(zip([n for n, _ in order], run_in_order(judge_partition, calls, client), strict=True))
+    judged: dict[int, list[RuleOutcome]] = {}
+    for (number, _), found in zip(order, run_in_order(judge_partition, calls, client), strict=True):
+        judged[number] = found
+        log.info("partition %d of %d validated", number + 1, len(numbered))
     work.let_go()
     for number in sorted(judged):  # merged in partition order, whichever order they were judged in
         for outcome in judged.pop(number):
             code = outcome.rule.code
             outcomes[code] = outcomes[code].merged(outcome) if code in outcomes else outcome
-        log.info("partition %d of %d validated", number + 1, len(numbered))
     by_subject = collect_outcomes(outcomes.values(), result.datasets, study, limit)
     for r in per_partition:  # a define.xml rule with no define.xml beside any folder
         if r.code not in by_subject.runs:
@@ -129,7 +131,7 @@ class PartitionWork:
     ranged: frozenset[str]
     paths: dict[str, Path]
     codes: tuple[str, ...]
-    study: Study
+    study: Study | None
     limit: int
     prefixes: dict[str, str]
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this validation, in any process

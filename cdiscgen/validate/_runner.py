@@ -183,7 +183,7 @@ def _read_xpt(
     except XptError as first:
         if _is_transport_v8(path):
             frame, meta = _read_xpt_v8(path, rows)
-            frame = frame if columns is None else frame[[c for c in frame.columns if c in set(columns)]]
+            frame = frame if columns is None else frame[[c for c in frame.columns if c in columns]]
             note = get_rule("CDG0004").finding(
                 f"{path.name} is a SAS transport version 8 file; submissions need version 5",
                 dataset=meta.dataset.upper(),
