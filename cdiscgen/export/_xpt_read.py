@@ -434,12 +434,14 @@ def _arrow_text(fixed: np.ndarray, codec: str, ascii_compatible: bool) -> pa.Arr
             return None
     # The same as decoding the S<width> values (trailing NULs dropped), stripping trailing blanks and
     # storing the result in a numpy unicode array (trailing NULs dropped again).
+    # ASCII text is trimmed byte by byte (arrow's ascii_rtrim: the same result, no UTF-8 decoding).
+    rtrim = pc.ascii_rtrim if ascii_only else pc.utf8_rtrim
     nul = raw.min() == 0
     if nul and (raw[:, -1] == 0).any():
-        text = pc.utf8_rtrim(text, characters="\0")
-    text = pc.utf8_rtrim(text, characters=" ")
+        text = rtrim(text, characters="\0")
+    text = rtrim(text, characters=" ")
     if nul and pc.any(pc.ends_with(text, "\0")).as_py():
-        text = pc.utf8_rtrim(text, characters="\0")
+        text = rtrim(text, characters="\0")
     return text
 
 
