@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._distinct import compute_mapped, on_distinct, on_distinct_rows
 from cdiscgen._findings import Finding, Severity
 
@@ -141,7 +142,7 @@ def _records(lb: pd.DataFrame, adsl: pd.DataFrame, parameters: Sequence[Mapping]
     usable = (
         (rec["PARAMCD"] != "") & ~not_done & rec["ADT"].notna() & (rec["AVAL"].notna() | (rec["AVALC"] != ""))
     )
-    rec = rec[usable & rec["USUBJID"].isin(adsl["USUBJID"])]
+    rec = rec[usable & is_among(rec["USUBJID"], adsl["USUBJID"])]
     rec = rec.merge(adsl[["USUBJID", "TRTSDT"]], on="USUBJID", how="left")
     return rec
 
@@ -361,7 +362,7 @@ def derive_adlb(
     subjects["BPROT"] = bvals["PROT24"]
     subjects["BEGFR"] = bvals["EGFR"]
     bife = rec[(rec["ABLFL"] == "Y") & rec["PARAMCD"].isin(["SIFE", "UIFE"]) & (rec["AVALC"] == "POSITIVE")]
-    clone = subjects.index.isin(bife["USUBJID"]) | compute_ratio_abnormal(subjects["BRATIO"], hem)
+    clone = is_among(subjects.index, bife["USUBJID"]) | compute_ratio_abnormal(subjects["BRATIO"], hem)
     subjects["CLONE"] = np.where(clone, "Y", "")
     rec.attrs["subjects"] = subjects
     log.info("ADLB: %d records for %d subjects", len(rec), rec["USUBJID"].nunique())
@@ -379,7 +380,7 @@ def check_lb_input(lb: pd.DataFrame, dm_ids: pd.Series) -> None:
             "no free light chain results (LBTESTCD KLCFR and LLCFR)", dataset="LB", variable="LBTESTCD"
         )
     ids = text(lb, "USUBJID")
-    unknown = ids[~ids.isin(dm_ids)]
+    unknown = ids[~is_among(ids, dm_ids)]
     if len(unknown):
         raise AdamInputError(
             "subject is in LB but not in DM", dataset="LB", variable="USUBJID", usubjid=unknown.iloc[0]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 
@@ -225,7 +226,7 @@ def _rs_records(ctx: AdrsContext, testcd: str) -> pd.DataFrame:
             "AVISITN": number(rs, "VISITNUM"),
         }
     )
-    return out[out["USUBJID"].isin(ctx.adsl["USUBJID"]) & (out["ADT"] <= ctx.cutoff_days)]
+    return out[is_among(out["USUBJID"], ctx.adsl["USUBJID"]) & (out["ADT"] <= ctx.cutoff_days)]
 
 
 def _kind_investigator(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
@@ -305,7 +306,7 @@ def _kind_first(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
     out = pd.DataFrame({"USUBJID": ctx.adsl["USUBJID"]}).merge(
         hits.drop(columns="AVALC"), on="USUBJID", how="left"
     )
-    out["AVALC"] = np.where(out["USUBJID"].isin(hits["USUBJID"]), "Y", "N")
+    out["AVALC"] = np.where(is_among(out["USUBJID"], hits["USUBJID"]), "Y", "N")
     return _records(out)
 
 
@@ -319,7 +320,7 @@ def _kind_any_by_day(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
     out = pd.DataFrame({"USUBJID": ctx.adsl["USUBJID"]}).merge(
         hits.drop(columns="AVALC"), on="USUBJID", how="left"
     )
-    out["AVALC"] = np.where(out["USUBJID"].isin(hits["USUBJID"]), "Y", "N")
+    out["AVALC"] = np.where(is_among(out["USUBJID"], hits["USUBJID"]), "Y", "N")
     return _records(out)
 
 
@@ -402,7 +403,7 @@ def _kind_mrd(spec: Mapping, ctx: AdrsContext) -> pd.DataFrame:
     out = pd.DataFrame({"USUBJID": ctx.adsl["USUBJID"]}).merge(
         hits.drop(columns="AVALC"), on="USUBJID", how="left"
     )
-    out["AVALC"] = np.where(out["USUBJID"].isin(hits["USUBJID"]), "Y", "N")
+    out["AVALC"] = np.where(is_among(out["USUBJID"], hits["USUBJID"]), "Y", "N")
     out["SRCDOM"] = np.where(out["AVALC"] == "Y", "RS", "")
     out["SRCVAR"] = np.where(out["AVALC"] == "Y", "RSSTRESC", "")
     return _records(out)

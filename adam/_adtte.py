@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._findings import Finding, Severity
 
 from ._codes import INPUT_ABSENT, NO_EVENT_OR_CENSOR_DATE
@@ -111,7 +112,7 @@ def _source_dates(
     if src.get("if_present"):
         cond &= pd.Series(adsl[src["if_present"]].notna().to_numpy(), index=out.index)
     if src.get("if_none"):
-        cond &= ~out.index.isin(_select(records, selections[src["if_none"]])["USUBJID"].unique())
+        cond &= ~is_among(out.index, _select(records, selections[src["if_none"]])["USUBJID"])
     out.loc[~cond.to_numpy(), "ADT"] = np.nan
     if start is not None:
         origin = start["ADT"].reindex(out.index)
@@ -235,7 +236,7 @@ def derive_adtte(
         # events: earliest date, then list order; censoring: list order (priority) only.
         allc["_KEY"] = np.where(allc["_PRI"] == 0, allc["ADT"], np.inf)
         best = allc.sort_values(["USUBJID", "_PRI", "_KEY", "_ORD"]).drop_duplicates("USUBJID")
-        missing = pop.loc[~pop["USUBJID"].isin(best["USUBJID"]), "USUBJID"]
+        missing = pop.loc[~is_among(pop["USUBJID"], best["USUBJID"]), "USUBJID"]
         for usubjid in missing:
             findings.append(
                 Finding(

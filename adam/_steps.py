@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._conditions import compute_condition_mask
 from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
@@ -64,7 +65,7 @@ def compute_subject_records(
         raise AdamInputError("required variable is missing", dataset=source, variable="USUBJID")
     findings: list[Finding] = []
     ids = text(records, "USUBJID")
-    known = ids.isin(adsl["USUBJID"])
+    known = is_among(ids, adsl["USUBJID"])
     if (~known).any():
         findings.append(
             Finding(
@@ -75,7 +76,7 @@ def compute_subject_records(
                 usubjid=str(ids[~known].iloc[0]),
             )
         )
-    records = records[known.to_numpy()].reset_index(drop=True)
+    records = records[known].reset_index(drop=True)
     return merge_subject_variables(records, adsl), findings
 
 

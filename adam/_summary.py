@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._atomic import write_text_atomic
 
 from ._errors import AdamInputError
@@ -202,7 +203,7 @@ def compute_km(time: pd.Series | np.ndarray, event: pd.Series | np.ndarray, at: 
 
 
 def _flag_rate(adrs: pd.DataFrame, ids: pd.Index, paramcd: str) -> dict:
-    rec = adrs[(adrs["PARAMCD"] == paramcd) & adrs["USUBJID"].isin(ids)]
+    rec = adrs[(adrs["PARAMCD"] == paramcd) & is_among(adrs["USUBJID"], ids)]
     k = int(rec.loc[rec["AVALC"] == "Y", "USUBJID"].nunique())
     return compute_rate(k, len(ids))
 
@@ -216,8 +217,8 @@ def compute_concordance(
     assessments of either kind without the other."""
     cols = ["USUBJID", "AVISITN", "AVALC"]
     adrs = adrs.reindex(columns=[*cols, "PARAMCD"])  # an ADRS without visits has no pairs
-    mine = adrs[(adrs["PARAMCD"] == derived) & adrs["USUBJID"].isin(ids)][cols]
-    theirs = adrs[(adrs["PARAMCD"] == investigator) & adrs["USUBJID"].isin(ids)][cols]
+    mine = adrs[(adrs["PARAMCD"] == derived) & is_among(adrs["USUBJID"], ids)][cols]
+    theirs = adrs[(adrs["PARAMCD"] == investigator) & is_among(adrs["USUBJID"], ids)][cols]
     pairs = mine.merge(theirs, on=["USUBJID", "AVISITN"], suffixes=("_D", "_I"))
     n = len(pairs)
     agree = int((pairs["AVALC_D"] == pairs["AVALC_I"]).sum())
@@ -253,7 +254,7 @@ def compute_questionnaire_by_visit(adqs: pd.DataFrame, ids: pd.Index, params: tu
     adqs = adqs.reindex(columns=["USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "AVAL", "CHG"])
     rows = adqs[
         adqs["PARAMCD"].isin(params)
-        & adqs["USUBJID"].isin(ids)
+        & is_among(adqs["USUBJID"], ids)
         & adqs["AVISIT"].notna()
         & adqs["AVISIT"].ne("")
     ]
@@ -299,6 +300,9 @@ def compute_endpoint_summary(
     ADQS, the EQ-5D-5L by visit of the safety population."""
     year = float(settings.get("response", {}).get("year_days", 365.25))
     rank = list(settings["response"]["hematologic"]["rank"]) + ["DEATH"]
+    # The figures read these variables alone: each selection below copies them, not every ADRS/ADTTE column.
+    adrs = adrs.reindex(columns=["USUBJID", "PARAMCD", "AVISITN", "AVALC"])
+    adtte = adtte.reindex(columns=["USUBJID", "PARAMCD", "AVAL", "CNSR"])
     summary: dict = {
         "month_days": year / 12,  # times are in days (AVAL); the report shows months, as the protocol
         "n_treated": int((adsl["SAFFL"] == "Y").sum()),
@@ -313,7 +317,7 @@ def compute_endpoint_summary(
         res["crvgpr_196"] = _flag_rate(adrs, ids, "CRVG196")
         res["concordance"] = compute_concordance(adrs, ids, "HEMRESP", "INVRESP", rank)
         res["orr"] = {f"C{c}": _flag_rate(adrs, ids, f"ORRC{c}") for c in (1, 3, 6)}
-        bor = adrs[(adrs["PARAMCD"] == "BOR") & adrs["USUBJID"].isin(ids)]["AVALC"]
+        bor = adrs[(adrs["PARAMCD"] == "BOR") & is_among(adrs["USUBJID"], ids)]["AVALC"]
         res["bor"] = {v: compute_rate(int((bor == v).sum()), len(ids)) for v in rank if v != "DEATH"}
         card = pd.Index(pop.loc[pop["CARDEVFL"] == "Y", "USUBJID"])
         ren = pd.Index(pop.loc[pop["RENEVFL"] == "Y", "USUBJID"])
@@ -322,7 +326,9 @@ def compute_endpoint_summary(
         res["mrd_negative"] = _flag_rate(adrs, ids, "MRDNEG")
         km = {}
         for paramcd in KM_PARAMS:
-            rec = adtte[(adtte["PARAMCD"] == paramcd) & adtte["USUBJID"].isin(ids)].sort_values("USUBJID")
+            rec = adtte[(adtte["PARAMCD"] == paramcd) & is_among(adtte["USUBJID"], ids)].sort_values(
+                "USUBJID"
+            )
             at = year if paramcd in ("PFS", "OS") else None
             _check_times(rec, paramcd)
             one = compute_km(rec["AVAL"], rec["CNSR"] == 0, at=at)
@@ -373,7 +379,7 @@ def compute_safety_summary(adsl: pd.DataFrame, adae: pd.DataFrame) -> dict:
     related AREL = RELATED, a study drug withdrawn: _withdrawn), by system organ class and preferred term (any grade
     and grade >= 3; ordered by descending subject count, then name) and each subject's worst grade."""
     ids = pd.Index(adsl.loc[adsl["SAFFL"] == "Y", "USUBJID"])
-    te = adae[(adae["TRTEMFL"] == "Y") & adae["USUBJID"].isin(ids)]
+    te = adae[(adae["TRTEMFL"] == "Y") & is_among(adae["USUBJID"], ids)]
     grade = pd.to_numeric(
         te.get("ATOXGRN", pd.Series(np.nan, index=te.index)), errors="coerce"
     )  # none: no grade

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cdiscgen._arrowtext import compute_value_bytes, compute_value_offsets
+from cdiscgen._arrowtext import compute_value_bytes, compute_value_offsets, is_among
 
 
 @pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
@@ -22,3 +23,22 @@ def test_value_bytes_of_arrays_and_slices_are_their_texts_back_to_back(kind):
             assert (offsets[1:] - offsets[:-1]).tolist() == lengths
     assert compute_value_bytes(pa.array([], type=kind)).size == 0
     assert compute_value_bytes(pa.array([None, None], type=kind)).size == 0
+
+
+@pytest.mark.parametrize(
+    "known",
+    [
+        ["DARPAL-01-001", "café", "", "X "],
+        pd.Series(["DARPAL-01-001", None, "café", "", "X "], dtype="str"),
+        pd.Index(["DARPAL-01-001", "café", "", "X "]),
+        frozenset({"DARPAL-01-001", "café", "", "X "}),
+    ],
+)
+@pytest.mark.parametrize("as_index", [False, True])
+def test_is_among_is_membership_of_each_value_and_a_missing_value_never_is(known, as_index):
+    values = ["DARPAL-01-001", "DARPAL-01-002", None, "café", "", "cafe", "DARPAL-01-001 ", "X", "X "]
+    column = pd.Index(values, dtype="str") if as_index else pd.Series(values, dtype="str")
+    pool = {v for v in known if isinstance(v, str)}
+    want = [v is not None and v in pool for v in values]  # read by hand from the values
+    assert is_among(column, known).tolist() == want
+    assert is_among(column, known).dtype == bool

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +12,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
-from cdiscgen._arrowtext import compute_arrow_text, compute_positions_among
+from cdiscgen._arrowtext import compute_positions_among
 from cdiscgen._distinct import on_distinct
 from cdiscgen._findings import Finding
 from cdiscgen._specs import Codelist, DatasetSpec, Study
@@ -506,15 +505,6 @@ def compute_text(series: pd.Series) -> pd.Series:
 
 def _parsed_numbers(texts: pd.Series) -> tuple[np.ndarray]:
     return (pd.to_numeric(texts, errors="coerce").to_numpy(dtype="float64", na_value=np.nan),)
-
-
-def is_among(values: pd.Series, known: pd.Series | Iterable[str]) -> np.ndarray:
-    """Whether each text value is one of ``known`` (a missing value never is): one Arrow hash lookup,
-    where pandas' isin turns every known value into a Python object first (millions for record keys)."""
-    pool = known if isinstance(known, pd.Series) else pd.Series(list(known), dtype="str")
-    pool_arrow = pa.array(pool.dropna().astype("str").unique(), type=pa.large_string())
-    mine = compute_arrow_text(values)
-    return pc.is_in(mine, value_set=pool_arrow).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
 
 
 def compute_pair_rows(

@@ -70,10 +70,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._distinct import compute_mapped
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._yaml import load_plain
-from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext, is_among
+from cdiscgen.validate._context import TRIAL_DESIGN, ValidationContext
 from cdiscgen.validate._dates import compare_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
@@ -450,7 +451,7 @@ def _value_test(
         allowed = _other_values(ctx, rule, argument)
         if allowed is None:
             return None
-        inside = text.isin(allowed).to_numpy()
+        inside = is_among(text, allowed)
         return inside if test == "in_dataset" else ~inside
     if test == "eq_subject":
         lookup = _subject_values(ctx, argument)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, is_among
+from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_sdtm import _one_to_one
 

@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
-from cdiscgen._arrowtext import compute_positions_among
+from cdiscgen._arrowtext import compute_positions_among, is_among
 from cdiscgen._distinct import compute_mapped, on_distinct
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, compute_pair_rows, compute_text, is_among
+from cdiscgen.validate._context import ValidationContext, compute_pair_rows, compute_text
 from cdiscgen.validate._dates import check_iso8601
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 from cdiscgen.validate._rules_adam import _bds, _tte, baseline_keys, flagged_twice

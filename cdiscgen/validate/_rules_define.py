@@ -11,9 +11,10 @@ import numpy as np
 from lxml import etree
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._findings import Finding, Severity
 from cdiscgen._specs import is_one_record_per_subject
-from cdiscgen.validate._context import ValidationContext, is_among
+from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"

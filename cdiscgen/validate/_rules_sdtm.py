@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from cdiscgen._arrowtext import is_among
 from cdiscgen._distinct import compute_mapped
 from cdiscgen._exposure import compute_exposure_mask
 from cdiscgen._findings import Finding, Severity
-from cdiscgen.validate._context import ValidationContext, is_among
+from cdiscgen.validate._context import ValidationContext
 from cdiscgen.validate._dates import check_iso8601, compare_iso8601, compute_days
 from cdiscgen.validate._registry import Partition, Rule, Scope, rule
 
