@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
 DEF_NS = "http://www.cdisc.org/ns/def/v2.1"
@@ -101,9 +103,31 @@ def to_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+#: A number written plainly (ASCII digits, an optional sign and point): its decimals are the characters after
+#: the point, as Decimal counts them (trailing zeros too); any other text goes through Decimal.
+_PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+
+
 def decimals(texts: list[str]) -> int | None:
-    """The largest number of digits after the decimal point among numeric texts (None if none parse)."""
+    """The largest number of digits after the decimal point among numeric texts (None if none parse).
+    Plain numbers are counted by Arrow, all at once; the others (exponents, blanks around, other digits)
+    one by one by Decimal."""
+    if not texts:
+        return None
+    arr = pa.array(texts, type=pa.large_string())
+    plain = pc.fill_null(pc.match_substring_regex(arr, _PLAIN_NUMBER), False)
     best: int | None = None
+    if pc.any(plain).as_py():
+        numbers = arr.filter(plain)
+        point = pc.find_substring(numbers, ".")
+        places = pc.if_else(pc.less(point, 0), 0, pc.subtract(pc.subtract(pc.utf8_length(numbers), point), 1))
+        best = pc.max(places).as_py()
+    others = arr.filter(pc.invert(plain)).to_pylist()
+    return _decimals_of(others, best)
+
+
+def _decimals_of(texts: list[str], best: int | None) -> int | None:
+    """`best` or the most decimals of the texts that Decimal reads, whichever is larger."""
     for text in texts:
         try:
             exponent = Decimal(text.strip()).as_tuple().exponent

@@ -48,6 +48,18 @@ class ValueSummary:
             terms=distinct if keep_terms else None,
         )
 
+    @classmethod
+    def of_column(cls, values: pd.Series, *, keep_terms: bool, with_decimals: bool) -> ValueSummary:
+        """`of` the column's distinct texts. A text column whose terms and decimals are not asked for is
+        summarised by Arrow (whether a value is present, the longest in bytes), without a Python string per
+        distinct value (dates, identifiers and free text have hundreds of thousands)."""
+        if keep_terms or with_decimals or not isinstance(values.dtype, pd.StringDtype):
+            return cls.of(compute_distinct_texts(values), keep_terms=keep_terms, with_decimals=with_decimals)
+        distinct = pc.unique(compute_arrow_text(values)).drop_null()
+        filled = distinct.filter(_not_blank(distinct))
+        longest = pc.max(pc.binary_length(filled)).as_py() if len(filled) else 0
+        return cls(present=len(filled) > 0, longest=longest or 0)
+
     @property
     def length(self) -> int:
         """The longest value in bytes, at least 1 (an all-missing column still needs a width)."""
@@ -181,6 +193,19 @@ class _Texts:
         return self.combos[key]
 
 
+def _not_blank(texts: pa.Array) -> pa.Array:
+    """Whether each text holds more than whitespace, as str.strip sees it: a text with a printable ASCII
+    character surely does (whitespace is ASCII at most 0x20 or a multi-byte character); the rest (empty,
+    blank, or non-ASCII alone) are few and are stripped by Python."""
+    printable = pc.match_substring_regex(texts, "[\x21-\x7f]")
+    unsure = np.flatnonzero(~printable.to_numpy(zero_copy_only=False))
+    if not len(unsure):
+        return printable
+    kept = printable.to_numpy(zero_copy_only=False).copy()
+    kept[unsure] = [bool(t.strip()) for t in texts.take(pa.array(unsure)).to_pylist()]
+    return pa.array(kept)
+
+
 def compute_distinct_texts(values: pd.Series) -> list[str]:
     """The distinct texts of a column's values (to_text of each, missing and blank ones left out), in no
     particular order. Text and float columns are read without a code per record: Arrow's hash of the
@@ -205,9 +230,11 @@ def profile_dataset(frame: pd.DataFrame, spec: DatasetSpec, study: Study) -> Dat
     coded = set(vl.get("variables", []) or [])  # value-level variables are read record by record below
     variables = {}
     for var in spec.submitted_variables:
-        distinct = texts(var.name)[1] if var.name in coded else compute_distinct_texts(frame[var.name])
-        variables[var.name] = ValueSummary.of(
-            distinct, keep_terms=var.codelist is not None, with_decimals=var.type == "float"
+        keep, with_decimals = var.codelist is not None, var.type == "float"
+        variables[var.name] = (
+            ValueSummary.of(texts(var.name)[1], keep_terms=keep, with_decimals=with_decimals)
+            if var.name in coded
+            else ValueSummary.of_column(frame[var.name], keep_terms=keep, with_decimals=with_decimals)
         )
     value_levels = {}
     for name in vl.get("variables", []) or []:

@@ -8,9 +8,11 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from define._common import decimals
 from define._profile import ValueSummary, compute_distinct_texts
 
 TEXTS = st.one_of(
@@ -62,3 +64,41 @@ def test_decimals_only_when_asked():
     assert ValueSummary.of(texts, keep_terms=False, with_decimals=False).decimals is None
     summary = ValueSummary.of(texts, keep_terms=True)
     assert summary.terms == {"1.5", "0.048"} and summary.longest == 5 and summary.present
+
+
+@given(st.lists(TEXTS, max_size=40))
+def test_text_column_summary_without_terms_or_decimals(values):
+    """Arrow's summary of a text column: present when some value is not blank, longest its UTF-8 bytes."""
+    column = pd.Series(values, dtype="str")
+    texts = {t for t in map(_text_rule, values) if t is not None}
+    summary = ValueSummary.of_column(column, keep_terms=False, with_decimals=False)
+    assert summary.present == bool(texts)
+    assert summary.longest == max((len(t.encode("utf-8")) for t in texts), default=0)
+    assert summary.terms is None and summary.decimals is None
+    kept = ValueSummary.of_column(column, keep_terms=True, with_decimals=False)
+    assert kept.terms == texts and kept.longest == summary.longest
+
+
+def test_blank_as_str_strip_sees_it():
+    # \x1c-\x1f and U+3000 are whitespace to str.strip; U+00E9 and U+65E5 are not
+    column = pd.Series(["\x1c\x1f", "\u3000", "", "  ", "\u00e9", "\u65e5\u672c"], dtype="str")
+    summary = ValueSummary.of_column(column, keep_terms=False, with_decimals=False)
+    assert summary.present and summary.longest == 6  # the two CJK characters, 3 bytes each
+    blank = pd.Series(["\x1c\x1f", "\u3000", "", "  ", None], dtype="str")
+    assert not ValueSummary.of_column(blank, keep_terms=False, with_decimals=False).present
+
+
+@pytest.mark.parametrize(
+    ("texts", "places"),
+    [
+        (["1.50", "2", "-.125"], 3),  # plain numbers: the characters after the point, trailing zeros too
+        (["1e-5", "2.5"], 5),  # an exponent: as Decimal reads it
+        ([" 3.1234 ", "2.5"], 4),  # blanks around a number
+        (["\u0661.\u0662\u0663", "1"], 2),  # Arabic-Indic digits are digits to Decimal
+        (["5.", "+7", "0"], 0),
+        (["abc", "NaN", "Infinity", "."], None),
+        ([], None),
+    ],
+)
+def test_decimals_of_texts_worked_by_hand(texts, places):
+    assert decimals(texts) == places
