@@ -35,10 +35,14 @@ def is_among(values: pd.Series | pd.Index, known: pd.Series | pd.Index | Iterabl
     9x faster than isin for 400,000 USUBJIDs among 10,000)."""
     import pandas as pd
 
-    pool = known if isinstance(known, (pd.Series, pd.Index)) else pd.Series(list(known), dtype="str")
-    pool_arrow = pa.array(pool.dropna().astype("str").unique(), type=pa.large_string())
-    hit = pc.is_in(compute_arrow_text(values), value_set=pool_arrow).to_numpy(zero_copy_only=False)
-    return hit & np.asarray(values.notna())
+    if isinstance(known, (pd.Series, pd.Index)):
+        pool = pc.unique(compute_arrow_text(known)).drop_null()
+    else:
+        pool = pa.array(
+            [str(v) for v in known if v is not None and v == v], type=pa.large_string()
+        )  # NaN != NaN
+    # the pool holds no null, so a missing value is never found
+    return pc.is_in(compute_arrow_text(values), value_set=pool).to_numpy(zero_copy_only=False)
 
 
 def compute_value_offsets(arr: pa.Array) -> np.ndarray:

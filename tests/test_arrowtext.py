@@ -42,3 +42,8 @@ def test_is_among_is_membership_of_each_value_and_a_missing_value_never_is(known
     want = [v is not None and v in pool for v in values]  # read by hand from the values
     assert is_among(column, known).tolist() == want
     assert is_among(column, known).dtype == bool
+
+
+def test_is_among_reads_other_known_values_as_their_text_and_ignores_missing_ones():
+    values = pd.Series(["1", "1.0", "nan", "None", None], dtype="str")
+    assert is_among(values, [1, float("nan"), None]).tolist() == [True, False, False, False, False]
