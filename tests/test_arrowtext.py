@@ -6,7 +6,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cdiscgen._arrowtext import compute_value_bytes, compute_value_offsets, is_among
+from cdiscgen._arrowtext import (
+    as_text,
+    compute_arrow_text,
+    compute_value_bytes,
+    compute_value_offsets,
+    is_among,
+)
 
 
 @pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
@@ -47,3 +53,18 @@ def test_is_among_is_membership_of_each_value_and_a_missing_value_never_is(known
 def test_is_among_reads_other_known_values_as_their_text_and_ignores_missing_ones():
     values = pd.Series(["1", "1.0", "nan", "None", None], dtype="str")
     assert is_among(values, [1, float("nan"), None]).tolist() == [True, False, False, False, False]
+
+
+def test_as_text_keeps_arrow_text_and_turns_the_rest_into_str():
+    arrow_text = pd.Series(["a", None], dtype="str")
+    assert as_text(arrow_text) is arrow_text  # no copy, no astype
+    nullable = pd.Series(["a", None], dtype="string[pyarrow]")
+    assert as_text(nullable) is nullable
+    for other in (
+        pd.Series([1.5, None]),
+        pd.Series(["a", None], dtype=object),
+        pd.Series(["a"], dtype="string[python]"),
+    ):
+        text = as_text(other)
+        assert text.dtype == "str" and text.tolist() == other.astype("str").tolist()
+    assert compute_arrow_text(pd.Series([2.0, None])).to_pylist() == ["2.0", None]

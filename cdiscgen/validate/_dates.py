@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import compute_arrow_text, may_need_trimming
+from cdiscgen._arrowtext import as_text, compute_arrow_text, may_need_trimming
 from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
@@ -34,7 +34,7 @@ def compute_stripped(series: pd.Series) -> pd.Series:
     """Text values stripped, blank -> NA, as the pandas `str` dtype. On Arrow-backed text the two steps run
     as Arrow kernels (the ones `Series.str.strip` calls), without a pandas Series between them: the
     validator calls this for every column it reads, and pandas' own overhead was most of the cost."""
-    text = series.astype("str")
+    text = as_text(series)
     arrow = getattr(text.array, "_pa_array", None)
     if arrow is None:
         text = text.str.strip()
