@@ -48,10 +48,8 @@ def is_among(values: pd.Series | pd.Index, known: pd.Series | pd.Index | Iterabl
 
     if isinstance(known, (pd.Series, pd.Index)):
         pool = pc.unique(compute_arrow_text(known)).drop_null()
-    else:
-        pool = pa.array(
-            [str(v) for v in known if v is not None and v == v], type=pa.large_string()
-        )  # NaN != NaN
+    else:  # other known values as their text; None and NaN (NaN != NaN) left out
+        pool = pa.array([str(v) for v in known if v is not None and v == v], type=pa.large_string())
     # the pool holds no null, so a missing value is never found
     return pc.is_in(compute_arrow_text(values), value_set=pool).to_numpy(zero_copy_only=False)
 
