@@ -56,9 +56,9 @@ class ValueSummary:
         if keep_terms or with_decimals or not isinstance(values.dtype, pd.StringDtype):
             return cls.of(compute_distinct_texts(values), keep_terms=keep_terms, with_decimals=with_decimals)
         distinct = pc.unique(compute_arrow_text(values)).drop_null()
-        filled = distinct.filter(_not_blank(distinct))
-        longest = pc.max(pc.binary_length(filled)).as_py() if len(filled) else 0
-        return cls(present=len(filled) > 0, longest=longest or 0)
+        # Arrow's whitespace is str.strip's (every character str.isspace holds, no other)
+        filled = distinct.filter(pc.greater(pc.binary_length(pc.utf8_trim_whitespace(distinct)), 0))
+        return cls(present=len(filled) > 0, longest=pc.max(pc.binary_length(filled)).as_py() or 0)
 
     @property
     def length(self) -> int:
@@ -191,19 +191,6 @@ class _Texts:
         if key not in self.combos:
             self.combos[key] = _combinations([self(b) for b in by])
         return self.combos[key]
-
-
-def _not_blank(texts: pa.Array) -> pa.Array:
-    """Whether each text holds more than whitespace, as str.strip sees it: a text with a printable ASCII
-    character surely does (whitespace is ASCII at most 0x20 or a multi-byte character); the rest (empty,
-    blank, or non-ASCII alone) are few and are stripped by Python."""
-    printable = pc.match_substring_regex(texts, "[\x21-\x7f]")
-    unsure = np.flatnonzero(~printable.to_numpy(zero_copy_only=False))
-    if not len(unsure):
-        return printable
-    kept = printable.to_numpy(zero_copy_only=False).copy()
-    kept[unsure] = [bool(t.strip()) for t in texts.take(pa.array(unsure)).to_pylist()]
-    return pa.array(kept)
 
 
 def compute_distinct_texts(values: pd.Series) -> list[str]:

@@ -102,3 +102,20 @@ def test_blank_as_str_strip_sees_it():
 )
 def test_decimals_of_texts_worked_by_hand(texts, places):
     assert decimals(texts) == places
+
+
+def test_every_character_str_strip_strips_is_blank_and_no_other():
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert not ValueSummary.of_column(
+        pd.Series(spaces, dtype="str"), keep_terms=False, with_decimals=False
+    ).present
+    for other in (
+        "\u200b",
+        "\ufeff",
+        "\x00",
+        "\x7f",
+        "\u00a0x",
+    ):  # zero-width space, BOM, NUL, DEL: not whitespace
+        assert ValueSummary.of_column(
+            pd.Series([other], dtype="str"), keep_terms=False, with_decimals=False
+        ).present
