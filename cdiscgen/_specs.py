@@ -24,6 +24,7 @@ import cerberus
 from cdiscgen._ctrelease import CtReleaseError, ReleaseCodelist, read_ct_release
 from cdiscgen._ctsheet import CtRow, CtSheetError, read_ct_sheet
 from cdiscgen._findings import Finding, Findings, Severity
+from cdiscgen._schemacheck import meets_schema
 from cdiscgen._schemas import (
     CODELISTS_FILE_SCHEMA,
     DATASET_SCHEMA,
@@ -819,7 +820,10 @@ def schema_problems(doc: Any, schema: dict) -> list[SchemaProblem]:
     plain-words message (unknown key, wrong type, too long, ...). Empty when the document is valid.
 
     The answer is remembered per schema and document (its pickled form, lines included): cerberus costs
-    far more than reading the YAML, and the same spec files are validated by every stage and command."""
+    far more than reading the YAML, and the same spec files are validated by every stage and command. A
+    document that meets the schema is told by `meets_schema` without cerberus."""
+    if meets_schema(doc, schema):
+        return []
     validator = _validator_for(schema)
     try:
         key: tuple[int, bytes] | None = (id(schema), pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
@@ -828,7 +832,9 @@ def schema_problems(doc: Any, schema: dict) -> list[SchemaProblem]:
     if key is not None and key in _PROBLEMS:
         return list(_PROBLEMS[key])
     out = []
-    if not validator.validate(doc):
+    # no rule of ours normalizes; cerberus's normalizing pass fails (TypeError) on a mapping given where a
+    # list of values is expected, e.g. `keys: {type: ...}`, and would hide the plain finding
+    if not validator.validate(doc, normalize=False):
         for error in _leaf_errors(validator._errors):
             line, key_path = _locate(doc, error.document_path)
             out.append(SchemaProblem(line=line, key=key_path, message=_describe(error)))

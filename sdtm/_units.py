@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import cerberus
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from cdiscgen._distinct import on_distinct, on_distinct_rows
 from cdiscgen._findings import Finding, Severity
-from cdiscgen._specs import Codelist
+from cdiscgen._specs import Codelist, schema_problems
 from cdiscgen._yaml import YamlSyntaxError, load_yaml
 from sdtm._algorithms import compute_numbers
 from sdtm._context import RuleContext, row_findings
@@ -130,13 +129,13 @@ def check_units_table(path: Path, codelists: dict[str, Codelist], rel: str) -> l
     except YamlSyntaxError as exc:
         err(exc.line, "", f"YAML syntax error: {exc.problem}")
         return out
-    validator = cerberus.Validator(UNITS_SCHEMA, allow_unknown=False)
-    if not isinstance(doc, dict) or not validator.validate(doc):
-        err(
-            getattr(doc, "line", 1),
-            "tests",
-            f"invalid units table: {validator.errors if isinstance(doc, dict) else 'not a mapping'}",
-        )
+    if not isinstance(doc, dict):
+        err(getattr(doc, "line", 1), "tests", "invalid units table: not a mapping")
+        return out
+    problems = schema_problems(doc, UNITS_SCHEMA)
+    for problem in problems:
+        err(problem.line, problem.key, f"invalid units table: {problem.message}")
+    if problems:
         return out
     units = codelists.get("UNIT")
     known = units.values if units else frozenset()

@@ -157,6 +157,14 @@ def test_every_label_and_name_fits_xpt():
             "'D2UX06XLB' does not match",
         ),
         (
+            "a unit conversion factor that is not a number",
+            "specs/units.yaml",
+            "{testcd: TROPONT, standard: ng/L, from: {ng/L: 1}}",
+            "{testcd: TROPONT, standard: ng/L, from: {ng/L: one}}",
+            "{testcd: TROPONT,",
+            "'one' does not match",
+        ),
+        (
             "YAML syntax error",
             "specs/sdtm/rs.yaml",
             "  - {name: RSSEQ, label: Sequence Number,",
