@@ -145,6 +145,17 @@ def check_trial_design(study: Study) -> list[Finding]:
     """What `run` requires of study.yaml for the trial design datasets, checked without data: the error
     that would stop it (SPEC045) and each note (SPEC046, warning)."""
     where = "specs/study.yaml"
+    unusable = [name for name in ("TS", "TA", "TE", "TV", "TI") if name not in study.datasets]
+    if unusable:  # a spec file that does not load has its own findings; this says what it stops
+        return [
+            Finding(
+                "SPEC045",
+                Severity.ERROR,
+                f"the trial design datasets need their specs: none usable for {', '.join(unusable)} "
+                "in specs/sdtm",
+                file="specs/sdtm",
+            )
+        ]
     notes: list[str] = []
     try:
         _derive_frames(study, None, notes)

@@ -324,3 +324,12 @@ def test_a_codelist_lists_terms_or_names_an_external_dictionary(study_copy):
         ("specs/codelists.yaml", final[: final.index("- id: TOXGR")].count("\n") + 1)
     ]
     assert "codelist TOXGR has no terms" in toxgr[0].message
+
+
+def test_a_trial_design_spec_that_does_not_load_is_reported_not_a_crash(study_copy):
+    ts = study_copy / "specs/sdtm/ts.yaml"
+    replace_in(ts, "keys: [STUDYID, TSPARMCD, TSSEQ]", "keys: {name: TSSEQ, type: text}")
+    code, output = run_check(study_copy)
+    assert code == 2, output
+    assert f"SPEC004: specs/sdtm/ts.yaml:{line_of(ts, 'keys:')} keys: 'keys' must be of type list" in output
+    assert "SPEC045: specs/sdtm: the trial design datasets need their specs: none usable for TS" in output
