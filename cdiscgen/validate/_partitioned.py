@@ -136,28 +136,29 @@ class PartitionWork:
     prefixes: dict[str, str]
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # this validation, in any process
     keep_last: bool = False  # the last partition's records are kept for its next pass (in this process)
-    _last: tuple[int, dict[str, pd.DataFrame]] | None = field(default=None, repr=False, compare=False)
+    _last: tuple[int, dict[str, pd.DataFrame], dict] | None = field(default=None, repr=False, compare=False)
 
     def contexts(
         self, ranges: RecordRanges, across: Across, number: int
     ) -> list[tuple[ValidationContext, list[Rule]]]:
         """What the rules see of partition `number` of `ranges` (its records read from the files, or kept
-        from its previous pass: `keep_last`)."""
-        datasets = self._records_of(ranges, number)
+        from its previous pass: `keep_last`, with what the rules derived from them there)."""
+        datasets, derived = self._records_of(ranges, number)
         rules = [get_rule(code) for code in self.codes]
         return _contexts(self.index, datasets, ranges, set(self.ranged), rules, self.study, self.limit,
-                         self.prefixes, across, _file_cache(self.token))  # fmt: skip
+                         self.prefixes, across, _file_cache(self.token), derived)  # fmt: skip
 
-    def _records_of(self, ranges: RecordRanges, number: int) -> dict[str, pd.DataFrame]:
+    def _records_of(self, ranges: RecordRanges, number: int) -> tuple[dict[str, pd.DataFrame], dict]:
         if self._last is not None and self._last[0] == number:
-            return self._last[1]
+            return self._last[1], self._last[2]
         self._last = None  # the previous partition's records go before these are read
         datasets = dict(self.held)
         for name in sorted(self.ranged):
             datasets[name] = _read_records(self.paths[name], ranges[name])
+        derived: dict = {}
         if self.keep_last:
-            self._last = (number, datasets)
-        return datasets
+            self._last = (number, datasets, derived)
+        return datasets, derived
 
     def let_go(self) -> None:
         """Drop the records kept of the last partition."""
@@ -211,11 +212,11 @@ def _contexts(
     prefixes: Mapping[str, str],
     across: Across,
     cache: dict,
+    derived: dict,
 ) -> list[tuple[ValidationContext, list[Rule]]]:
     """What a partition's rules see, as `run_parts` gives it: every folder's datasets together for the
     rules of the data, and each folder with its define.xml for the rules of define.xml (the same frames:
-    what the contexts derive from them, such as stripped text, is derived once)."""
-    derived: dict = {}
+    what the contexts derive from them, such as stripped text, is derived once, into `derived`)."""
 
     def context(names: list[str], meta: Mapping, files: Mapping, define: Path | None) -> ValidationContext:
         return ValidationContext(
