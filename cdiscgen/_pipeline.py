@@ -18,7 +18,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -146,9 +146,9 @@ def _run_into(out_dir: Path, options: RunOptions, study: Study, reporter: Report
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        with _interrupt_on_sigterm():
-            result = _run_stages(options, study, work, reporter)
-            result.files = _checksums(work)
+        with _interrupt_on_sigterm(), _Checksums(work) as checksums:
+            result = _run_stages(options, study, work, reporter, checksums.take_written)
+            result.files = checksums.by_path()
             _write_run_json(work, options, study, result)
         swap_in_tree(work, out_dir)
         result.out_dir = out_dir
@@ -158,7 +158,14 @@ def _run_into(out_dir: Path, options: RunOptions, study: Study, reporter: Report
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporter) -> RunResult:
+def _run_stages(
+    options: RunOptions,
+    study: Study,
+    work: Path,
+    reporter: Reporter,
+    after_stage: Callable[[], None] = lambda: None,
+) -> RunResult:
+    """The stages into `work`; `after_stage` is called as each one ends (what it wrote is final)."""
     result = RunResult(out_dir=work)
     layout = output_layout(work, study.studyid)
     created = creation_datetime(study.settings)
@@ -182,6 +189,7 @@ def _run_stages(options: RunOptions, study: Study, work: Path, reporter: Reporte
             _release_memory()
         result.stages.append(StageRecord(name, round(seconds, 3), count))
         reporter.stage_finished(name, seconds, count)
+        after_stage()
         return value
 
     raw_dir = options.raw_dir
@@ -417,15 +425,69 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _checksums(root: Path) -> dict[str, str]:
-    """SHA-256 of every output file but run.json, by path under `root`; files hashed side by side (hashlib
-    lets go of the GIL on large blocks: two cores hash 4.9 GB in half the time)."""
-    from concurrent.futures import ThreadPoolExecutor
+FileIdentity = tuple[int, int, int, int]
 
-    paths = [p for p in sorted(root.rglob("*")) if p.is_file() and p.name != "run.json"]
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        sums = list(pool.map(_sha256, paths))
-    return {str(p.relative_to(root)): s for p, s in zip(paths, sums, strict=True)}
+
+def _identity(path: Path) -> FileIdentity | None:
+    """What changes when a file is replaced (its inode), grown, cut or written (size, modification time)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _sha256_if_unchanged(path: Path, identity: FileIdentity) -> str | None:
+    """The file's SHA-256, or None when it changed while being read (or is gone)."""
+    try:
+        digest = _sha256(path)
+    except OSError:
+        return None
+    return digest if _identity(path) == identity else None
+
+
+class _Checksums:
+    """SHA-256 of every output file but run.json, by path under `root`. The files a stage has written are
+    hashed on a thread while the next stages run (`take_written`; the pipeline's stages leave the second
+    core mostly idle); at the end (`by_path`) a file is read again only when it was not taken, or changed
+    since (replaced, grown, cut or rewritten), side by side (hashlib lets go of the GIL on large blocks)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checksums")
+        self._taken: dict[Path, tuple[FileIdentity, Future[str | None]]] = {}
+
+    def __enter__(self) -> _Checksums:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def take_written(self) -> None:
+        for path in self._files():
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                continue  # a file open_atomic is still writing
+            identity = _identity(path)
+            taken = self._taken.get(path)
+            if identity is not None and (taken is None or taken[0] != identity):
+                self._taken[path] = (identity, self._pool.submit(_sha256_if_unchanged, path, identity))
+
+    def by_path(self) -> dict[str, str]:
+        paths = self._files()
+        digests: dict[Path, str] = {}
+        for path in paths:
+            taken = self._taken.get(path)
+            if taken is not None and taken[0] == _identity(path):
+                digest = taken[1].result()
+                if digest is not None:
+                    digests[path] = digest
+        rest = [path for path in paths if path not in digests]
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            digests.update(zip(rest, pool.map(_sha256, rest), strict=True))
+        return {str(path.relative_to(self.root)): digests[path] for path in paths}
+
+    def _files(self) -> list[Path]:
+        return [p for p in sorted(self.root.rglob("*")) if p.is_file() and p.name != "run.json"]
 
 
 def _versions() -> dict[str, str]:

@@ -33,10 +33,11 @@ def stages_copied_from(tree):
     run.json, which the pipeline writes) into the temporary tree. For the tests of what happens around
     the stages (the output lock, the swap, the clean-up), where running the stages would only be slower."""
 
-    def stages(options, study, work, reporter):
+    def stages(options, study, work, reporter, after_stage=lambda: None):
         for item in sorted(tree.iterdir()):
             if item.name != "run.json":
                 (shutil.copytree if item.is_dir() else shutil.copy2)(item, work / item.name)
+        after_stage()  # the files are hashed while the run goes on, as after a stage
         return pipeline.RunResult(out_dir=work)
 
     return stages

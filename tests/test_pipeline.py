@@ -263,3 +263,34 @@ def test_simulate_rejects_an_output_path_that_is_a_file(tmp_path):
     result = CliRunner().invoke(main, ["simulate", "--out", str(target)])
     assert result.exit_code == 2 and str(target) in result.output
     assert target.read_text() == "keep"
+
+
+def test_checksums_taken_after_a_stage_are_those_of_the_files_at_the_end(tmp_path):
+    from cdiscgen._atomic import write_bytes_atomic
+    from cdiscgen._pipeline import _Checksums
+
+    (tmp_path / "m5").mkdir()
+    kept, replaced, grown, gone = (
+        tmp_path / "m5" / n for n in ("kept.xpt", "replaced.xpt", "grown.csv", "gone.csv")
+    )
+    for path in (kept, replaced, grown, gone):
+        path.write_bytes(b"first " + path.name.encode())
+    (tmp_path / "run.json").write_text("{}")
+    with _Checksums(tmp_path) as checksums:
+        checksums.take_written()  # hashed on its thread from here
+        for _, hashed in checksums._taken.values():
+            hashed.result()  # (the changes below come after the hashing)
+        before = replaced.stat()
+        write_bytes_atomic(replaced, b"other " + replaced.name.encode())  # same size, another file ...
+        os.utime(replaced, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... in the same clock tick
+        with grown.open("ab") as handle:
+            handle.write(b" and more")
+        gone.unlink()
+        added = tmp_path / "validation" / "report.json"
+        added.parent.mkdir()
+        added.write_text("[]")
+        files = checksums.by_path()
+    assert files == {
+        str(p.relative_to(tmp_path)): sha256(p) for p in (kept, replaced, grown, added)
+    }  # run.json is not listed; the gone file neither
+    assert files["m5/replaced.xpt"] != hashlib.sha256(b"first replaced.xpt").hexdigest()
