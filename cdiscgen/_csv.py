@@ -90,11 +90,10 @@ def _column_texts(column: pd.Series) -> pa.Array | None:
 
 
 def _nullable_integer_texts(column: pd.Series) -> pa.Array:
-    """A nullable integer column (Int64, a trace's source row) as pandas writes it: each distinct value's
-    digits, a missing value empty."""
+    """A nullable integer column (Int64, a trace's source row) as pandas writes it: each value's decimal
+    digits (Arrow's cast writes them as str() does), a missing value empty."""
     missing = column.isna().to_numpy()
-    codes, distinct = pd.factorize(column.to_numpy(dtype="int64", na_value=0))
-    texts = pa.array(distinct.astype(str).astype(object), type=pa.large_string()).take(pa.array(codes))
+    texts = pa.array(column.to_numpy(dtype="int64", na_value=0)).cast(pa.large_string())
     return pc.if_else(pa.array(missing), pa.scalar("", pa.large_string()), texts) if missing.any() else texts
 
 

@@ -41,8 +41,8 @@ def frames(draw):
                 draw(st.lists(st.integers(-(2**62), 2**62), min_size=n, max_size=n)), dtype="int64"
             )
         elif kind in ("Int64", "Int8"):
-            bound = 2**62 if kind == "Int64" else 127
-            values = draw(st.lists(st.one_of(st.integers(-bound, bound), st.none()), min_size=n, max_size=n))
+            low, high = (-(2**63), 2**63 - 1) if kind == "Int64" else (-128, 127)
+            values = draw(st.lists(st.one_of(st.integers(low, high), st.none()), min_size=n, max_size=n))
             data[name] = pd.Series(values, dtype=kind)
         elif kind == "float":
             data[name] = pd.Series(draw(st.lists(_FLOATS, min_size=n, max_size=n)), dtype="float64")
