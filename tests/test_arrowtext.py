@@ -5,12 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdiscgen._arrowtext import (
     as_text,
+    byte_table,
     compute_arrow_text,
     compute_value_bytes,
     compute_value_offsets,
+    holds_any_byte,
     is_among,
 )
 
@@ -68,3 +72,37 @@ def test_as_text_keeps_arrow_text_and_turns_the_rest_into_str():
         text = as_text(other)
         assert text.dtype == "str" and text.tolist() == other.astype("str").tolist()
     assert compute_arrow_text(pd.Series([2.0, None])).to_pylist() == ["2.0", None]
+
+
+_ASCII = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.one_of(_ASCII, st.none()), max_size=12),
+    wanted=st.sets(st.integers(0, 127), max_size=4),
+    cut=st.integers(0, 3),
+    chunked=st.booleans(),
+)
+def test_holds_any_byte_is_any_wanted_character_in_any_value(values, wanted, cut, chunked):
+    arr = pa.array(values, type=pa.large_string()).slice(min(cut, len(values)))  # an offset into the buffers
+    if chunked:
+        arr = pa.chunked_array(
+            [arr.slice(0, len(arr) // 2), arr.slice(len(arr) // 2)], type=pa.large_string()
+        )
+    expected = any(chr(b) in value for value in values[min(cut, len(values)) :] if value for b in wanted)
+    assert holds_any_byte(arr, byte_table(sorted(wanted))) is expected
+
+
+@pytest.mark.parametrize(
+    ("arr", "expected"),
+    [
+        (pa.array(["a,b", "cd"], type=pa.large_string()), True),
+        (pa.array(["a,b", "cd"], type=pa.large_string()).slice(1), False),  # the slice holds "cd" only
+        (pa.array(["cd", "a,b"], type=pa.large_string()).slice(0, 1), False),
+        (pa.chunked_array([["cd"], ["e", 'x"y']], type=pa.large_string()), True),  # in a later chunk
+        (pa.array([None, "", "ef"], type=pa.string()), False),
+    ],
+)
+def test_holds_any_byte_looks_at_the_values_of_the_array_only(arr, expected):
+    assert holds_any_byte(arr, byte_table([ord(","), ord('"')])) is expected
