@@ -175,14 +175,19 @@ class _Texts:
 
     def __call__(self, column: str) -> tuple[np.ndarray, list[str]]:
         if column not in self.cache:
-            codes, uniques = pd.factorize(self.frame[column], use_na_sentinel=True)
-            texts = [to_text(u) for u in uniques]
-            # distinct values may give one text (or none): recode to the distinct texts
-            distinct: dict[str, int] = {}
-            remap = np.array(
-                [distinct.setdefault(t, len(distinct)) if t is not None else -1 for t in texts] + [-1]
-            )
-            self.cache[column] = (remap[codes], list(distinct))
+            values = self.frame[column]
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            if isinstance(values.dtype, pd.StringDtype):
+                remap, distinct = _distinct_texts_of_text(uniques)
+            else:
+                texts = [to_text(u) for u in uniques]
+                # distinct values may give one text (or none): recode to the distinct texts
+                seen: dict[str, int] = {}
+                remap = np.array(
+                    [seen.setdefault(t, len(seen)) if t is not None else -1 for t in texts] + [-1]
+                )
+                distinct = list(seen)
+            self.cache[column] = (remap[codes], distinct)
         return self.cache[column]
 
     def combinations(self, by: list[str]) -> tuple[np.ndarray, list[Combo]]:
@@ -191,6 +196,17 @@ class _Texts:
         if key not in self.combos:
             self.combos[key] = _combinations([self(b) for b in by])
         return self.combos[key]
+
+
+def _distinct_texts_of_text(uniques: pd.api.extensions.ExtensionArray) -> tuple[np.ndarray, list[str]]:
+    """What `to_text` makes of distinct text values, without a Python call per value: each is its own text
+    but a blank one (None; Arrow's whitespace is str.strip's), so the recoding only drops the blanks.
+    Returns the code of each value (-1 blank; one more -1 for a missing value's code) and the texts."""
+    arrow = compute_arrow_text(pd.Series(uniques, dtype=uniques.dtype))
+    filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(arrow)), 0).to_numpy(zero_copy_only=False)
+    remap = np.full(len(filled) + 1, -1, dtype=np.int64)
+    remap[np.flatnonzero(filled)] = np.arange(int(filled.sum()))
+    return remap, arrow.filter(pa.array(filled)).to_pylist()
 
 
 def compute_distinct_texts(values: pd.Series) -> list[str]:

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from define._common import decimals
-from define._profile import ValueSummary, compute_distinct_texts
+from define._profile import ValueSummary, _Texts, compute_distinct_texts
 
 TEXTS = st.one_of(
-    st.none(), st.sampled_from(["", " ", "\t", "A", " A", "A ", "é", "10.50"]), st.text(max_size=6)
+    st.none(), st.sampled_from(["", " ", "\t", "\u3000", "\xa0\x1c", "A", " A", "A ", "é", "10.50"]), st.text(max_size=6)
 )
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -119,3 +119,19 @@ def test_every_character_str_strip_strips_is_blank_and_no_other():
         assert ValueSummary.of_column(
             pd.Series([other], dtype="str"), keep_terms=False, with_decimals=False
         ).present
+
+
+@given(st.lists(TEXTS, max_size=40))
+def test_a_text_column_is_coded_by_the_texts_of_its_values(values):
+    """The codes of each record into the distinct texts, blanks and missing values -1, in order of first
+    appearance: the text column (read by Arrow) as the same values held as objects (to_text of each)."""
+    codes, texts = _Texts(pd.DataFrame({"X": pd.Series(values, dtype="str")}))("X")
+    expected: dict[str, int] = {}
+    for value in values:
+        text = _text_rule(value)
+        if text is not None:
+            expected.setdefault(text, len(expected))
+    assert texts == list(expected)
+    assert codes.tolist() == [
+        expected.get(_text_rule(v), -1) if _text_rule(v) is not None else -1 for v in values
+    ]
