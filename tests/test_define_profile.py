@@ -16,7 +16,9 @@ from define._common import decimals
 from define._profile import ValueSummary, _Texts, compute_distinct_texts
 
 TEXTS = st.one_of(
-    st.none(), st.sampled_from(["", " ", "\t", "\u3000", "\xa0\x1c", "A", " A", "A ", "é", "10.50"]), st.text(max_size=6)
+    st.none(),
+    st.sampled_from(["", " ", "\t", "\u3000", "\xa0\x1c", "A", " A", "A ", "é", "10.50"]),
+    st.text(max_size=6),
 )
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
