@@ -6,6 +6,7 @@ and summary.html (tables and inline-SVG Kaplan-Meier plots). Output bytes depend
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -76,13 +77,61 @@ def _clopper_pearson(k: int, n: int, confidence_level: float = 0.95) -> tuple[fl
     found by Brent's method on the binomial tails. These are the calls, tolerances and tail functions of
     scipy.stats.binomtest(k, n).proportion_ci(method="exact"), so the limits are its limits to the bit
     (summary.json keeps every digit), without importing scipy.stats (half a second of every run's start)."""
-    from scipy.optimize import brentq
-
+    brentq = _brent_root()
     binom_cdf, binom_sf = _binomial_tails()
     alpha = (1 - confidence_level) / 2
     low = 0.0 if k == 0 else brentq(lambda p: binom_sf(k - 1, n, p) - alpha, 0, 1)
     high = 1.0 if k == n else brentq(lambda p: binom_cdf(k, n, p) - alpha, 0, 1)
     return float(low), float(high)
+
+
+@functools.cache
+def _brent_root() -> Callable[[Callable[[float], float], float, float], float]:
+    """scipy.optimize.brentq(f, a, b) with its default tolerances (xtol 2e-12, rtol 4 machine epsilons, 100
+    iterations; a NaN value of f is an error): scipy's compiled routine itself, loaded alone, as importing
+    scipy.optimize loads every solver (0.2-0.35 s of each run); brentq where a scipy release lays it out
+    otherwise."""
+    routine = _scipy_brent_routine()
+    if routine is None:  # a scipy release that lays it out otherwise
+        from scipy.optimize import brentq
+
+        return brentq
+    rtol = 4 * float(np.finfo(float).eps)
+
+    def root(f: Callable[[float], float], a: float, b: float) -> float:
+        def checked(x: float) -> float:
+            fx = f(x)
+            if np.isnan(fx):
+                raise ValueError(f"The function value at x={x} is NaN; solver cannot continue.")
+            return fx
+
+        return routine(checked, a, b, 2e-12, rtol, 100, (), False, True)
+
+    return root
+
+
+def _scipy_brent_routine() -> Callable[..., float] | None:
+    """scipy.optimize._zeros._brentq, the C routine brentq calls, from its extension file (None if absent)."""
+    import importlib.machinery
+    import importlib.util
+
+    import scipy
+
+    folder = Path(scipy.__file__).parent / "optimize"
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / f"_zeros{suffix}"
+        if path.is_file():
+            try:
+                loader = importlib.machinery.ExtensionFileLoader("scipy.optimize._zeros", str(path))
+                spec = importlib.util.spec_from_file_location(loader.name, str(path), loader=loader)
+                if spec is None:
+                    return None
+                module = importlib.util.module_from_spec(spec)
+                loader.exec_module(module)
+                return getattr(module, "_brentq", None)
+            except ImportError:
+                return None
+    return None
 
 
 def _binomial_tails() -> tuple[Callable[..., float], Callable[..., float]]:

@@ -324,3 +324,28 @@ def test_a_time_to_event_without_aval_is_a_named_error():
         compute_endpoint_summary(adsl, rs, tte, settings())
     assert info.value.dataset == "ADTTE" and info.value.variable == "AVAL" and info.value.usubjid == "B"
     assert "PFS" in str(info.value)
+
+
+def test_exact_rates_are_the_same_through_scipy_optimize(monkeypatch):
+    """The limits come from scipy's Brent routine loaded alone; through scipy.optimize.brentq (where a scipy
+    release lays the routine out otherwise) they are the same to the bit."""
+    import adam._summary as summary
+
+    pairs = [(k, n) for n in (1, 2, 7, 40, 333) for k in {0, 1, n // 3, n - 1, n}]
+    alone = [summary._clopper_pearson(k, n) for k, n in pairs]
+    summary._brent_root.cache_clear()
+    monkeypatch.setattr(summary, "_scipy_brent_routine", lambda: None)
+    try:
+        through = [summary._clopper_pearson(k, n) for k, n in pairs]
+    finally:
+        summary._brent_root.cache_clear()
+    assert [tuple(x.hex() for x in pair) for pair in alone] == [
+        tuple(x.hex() for x in pair) for pair in through
+    ]
+
+
+def test_a_nan_of_the_function_stops_the_root_finder():
+    from adam._summary import _brent_root
+
+    with pytest.raises(ValueError, match="NaN"):
+        _brent_root()(lambda p: math.nan, 0.0, 1.0)
