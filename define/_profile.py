@@ -56,8 +56,7 @@ class ValueSummary:
         if keep_terms or with_decimals or not isinstance(values.dtype, pd.StringDtype):
             return cls.of(compute_distinct_texts(values), keep_terms=keep_terms, with_decimals=with_decimals)
         distinct = pc.unique(compute_arrow_text(values)).drop_null()
-        # Arrow's whitespace is str.strip's (every character str.isspace holds, no other)
-        filled = distinct.filter(pc.greater(pc.binary_length(pc.utf8_trim_whitespace(distinct)), 0))
+        filled = distinct.filter(_is_filled(distinct))
         return cls(present=len(filled) > 0, longest=pc.max(pc.binary_length(filled)).as_py() or 0)
 
     @property
@@ -198,12 +197,18 @@ class _Texts:
         return self.combos[key]
 
 
+def _is_filled(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Whether each text is not blank as str.strip sees it (Arrow's whitespace is str.strip's: every
+    character str.isspace holds, no other); a missing text is null."""
+    return pc.greater(pc.binary_length(pc.utf8_trim_whitespace(texts)), 0)
+
+
 def _distinct_texts_of_text(uniques: pd.api.extensions.ExtensionArray) -> tuple[np.ndarray, list[str]]:
     """What `to_text` makes of distinct text values, without a Python call per value: each is its own text
     but a blank one (None; Arrow's whitespace is str.strip's), so the recoding only drops the blanks.
     Returns the code of each value (-1 blank; one more -1 for a missing value's code) and the texts."""
     arrow = compute_arrow_text(pd.Series(uniques, dtype=uniques.dtype))
-    filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(arrow)), 0).to_numpy(zero_copy_only=False)
+    filled = _is_filled(arrow).to_numpy(zero_copy_only=False)
     remap = np.full(len(filled) + 1, -1, dtype=np.int64)
     remap[np.flatnonzero(filled)] = np.arange(int(filled.sum()))
     return remap, arrow.filter(pa.array(filled)).to_pylist()
@@ -215,7 +220,8 @@ def compute_distinct_texts(values: pd.Series) -> list[str]:
     texts, pandas' hash of the numbers (integral ones turned into digits in one pass); other columns by
     to_text of each distinct value."""
     if isinstance(values.dtype, pd.StringDtype):
-        return [t for t in pc.unique(compute_arrow_text(values)).to_pylist() if t is not None and t.strip()]
+        distinct = pc.unique(compute_arrow_text(values)).drop_null()
+        return distinct.filter(_is_filled(distinct)).to_pylist()
     if values.dtype == np.float64:
         distinct = pd.unique(values.to_numpy())
         distinct = distinct[~np.isnan(distinct)]
