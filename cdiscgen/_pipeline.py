@@ -464,9 +464,7 @@ class _Checksums:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def take_written(self) -> None:
-        for path in self._files():
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
-                continue  # a file open_atomic is still writing
+        for path in self._files():  # a file still being written is left for the end (its identity changes)
             identity = _identity(path)
             taken = self._taken.get(path)
             if identity is not None and (taken is None or taken[0] != identity):

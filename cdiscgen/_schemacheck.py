@@ -25,31 +25,22 @@ _TYPE_TESTS = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "string": lambda v: isinstance(v, str),
 }
-_RULES = frozenset(
-    {
-        "type",
-        "required",
-        "nullable",
-        "empty",
-        "minlength",
-        "maxlength",
-        "allowed",
-        "regex",
-        "min",
-        "max",
-        "schema",
-        "keysrules",
-        "valuesrules",
-        "dependencies",
-        "excludes",
-        "meta",
-    }
-)
 # what an empty value skips when the field allows it to be empty, and what a null skips when nullable
 _SKIPPED_WHEN_EMPTY = frozenset({"allowed", "minlength", "maxlength", "regex"})
 _SKIPPED_WHEN_NULL = frozenset(
-    {"allowed", "empty", "keysrules", "min", "max", "minlength", "maxlength", "regex", "schema", "type"}
-    | {"valuesrules"}
+    {
+        "allowed",
+        "empty",
+        "keysrules",
+        "min",
+        "max",
+        "minlength",
+        "maxlength",
+        "regex",
+        "schema",
+        "type",
+        "valuesrules",
+    }
 )
 
 
@@ -96,7 +87,7 @@ def _required_present(doc: Mapping, schema: Mapping) -> bool:
 
 
 def _field_meets(doc: Mapping, value: Any, rules: Mapping) -> bool:
-    not_read = rules.keys() - _RULES
+    not_read = rules.keys() - _RULE_TESTS.keys()
     if not_read:
         raise _RuleNotRead(", ".join(sorted(map(str, not_read))))
     skipped: frozenset = frozenset()
