@@ -106,3 +106,12 @@ def test_holds_any_byte_is_any_wanted_character_in_any_value(values, wanted, cut
 )
 def test_holds_any_byte_looks_at_the_values_of_the_array_only(arr, expected):
     assert holds_any_byte(arr, byte_table([ord(","), ord('"')])) is expected
+
+
+def test_holds_any_byte_scans_a_long_column_piece_by_piece(monkeypatch):
+    import cdiscgen._arrowtext as arrowtext
+
+    monkeypatch.setattr(arrowtext, "_SCAN_BYTES", 3)
+    table = byte_table([ord(",")])
+    assert holds_any_byte(pa.array(["abcd", "ef,g"], type=pa.large_string()), table)  # in the third piece
+    assert not holds_any_byte(pa.array(["abcd", "efgh"], type=pa.large_string()), table)
