@@ -236,7 +236,7 @@ def main() -> None:
     before = baseline.get("stages", {}) if baseline else {}
     extra = f"{'baseline s':>12}{'baseline peak':>15}" if baseline else ""
     print(
-        f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'start RSS GB':>14}{'peak RSS GB':>14}{extra}"
+        f"{'stage':<14}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'start RSS GiB':>15}{'peak RSS GiB':>15}{extra}"
     )
     for name, seconds in recorder.seconds.items():
         rows = recorder.rows.get(name)
@@ -246,15 +246,18 @@ def main() -> None:
         old = before.get(name)
         then = f"{old['seconds']:>12.2f}{old['peak_gb']:>15.2f}" if old else ""
         print(
-            f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}{began:>14}"
-            f"{peak:>14}{then}"
+            f"{name:<14}{seconds:>10.2f}{(f'{rows:,}' if rows is not None else ''):>14}{rate:>14}{began:>15}"
+            f"{peak:>15}{then}"
         )
     print(f"{'total':<14}{total:>10.2f}" + (f"   baseline {baseline['total_s']:.2f} s" if baseline else ""))
-    print(f"peak RSS {peak_gb:.2f} GB; output {disk_gb:.2f} GB; findings {result.findings.by_severity()}")
+    print(
+        f"peak RSS {peak_gb:.2f} GiB (the kernel's high-water mark); output {disk_gb:.2f} GiB; "
+        f"findings {result.findings.by_severity()}"
+    )
     if args.workers > 1:
         print(
-            f"peak RSS of one worker process {recorder.worker_peak / 1024**3:.2f} GB; of the main process "
-            f"and its workers together {recorder.tree_peak / 1024**3:.2f} GB"
+            f"peak RSS of one worker process {recorder.worker_peak / 1024**3:.2f} GiB; of the main process "
+            f"and its workers together {recorder.tree_peak / 1024**3:.2f} GiB"
         )
 
     if args.check_whole and args.partition_subjects:
@@ -271,7 +274,7 @@ def main() -> None:
     if baseline:
         print(
             f"baseline ({baseline['commit']}, {baseline['measured']}): total {baseline['total_s']:.1f} s, "
-            f"peak RSS {baseline['peak_rss_gb']:.2f} GB, 40-subject run {baseline['run40_s']:.2f} s; "
+            f"peak RSS {baseline['peak_rss_gb']:.2f} GiB, 40-subject run {baseline['run40_s']:.2f} s; "
             f"this run {total / baseline['total_s']:.2f}x the time"
         )
         compare_files(baseline, result.files)
