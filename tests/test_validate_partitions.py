@@ -281,6 +281,18 @@ def test_a_file_out_of_usubjid_order_cannot_be_cut(defective, tmp_path):
         subject_record_ranges(folders, 10)
 
 
+def test_a_subject_whose_records_are_apart_is_named_with_the_record_that_comes_back(defective, tmp_path):
+    folders = _copies(defective, tmp_path)
+    first = read_xpt(folders[0] / "lb.xpt")[0]
+    back, before = first["USUBJID"].iloc[0], first["USUBJID"].iloc[-1]
+    assert back < before  # sorted: the first subject's first record, moved to the end, comes back
+    _rewrite(
+        folders[0] / "lb.xpt", lambda frame: pd.concat([frame.iloc[1:], frame.iloc[:1]], ignore_index=True)
+    )
+    with pytest.raises(ValueError, match=rf"lb\.xpt: record {len(first):,} \({back}\) comes after {before}:"):
+        subject_record_ranges(folders, 10)
+
+
 def test_cdiscgen_validate_in_partitions_writes_the_whole_report(defective, tmp_path):
     """`cdiscgen validate FOLDER --partition-subjects N` on the package (SDTM and ADaM folders with their
     define.xml), in this process and on an embedded Dask cluster of two workers (the summaries gathered

@@ -449,7 +449,7 @@ def _study_subjects(paths: Mapping[str, Path]) -> list[str]:
     if source is None:
         raise ValueError("partitions are cut from the subjects of DM (or ADSL): neither file is there")
     found = _subjects_of(paths[source])
-    return sorted(set(found.tolist())) if found is not None else []
+    return sorted(found[1].tolist()) if found is not None else []
 
 
 def _ranges_at(paths: Mapping[str, Path], cuts: list[str]) -> list[dict[str, tuple[int, int]]]:
@@ -464,30 +464,38 @@ def _ranges_at(paths: Mapping[str, Path], cuts: list[str]) -> list[dict[str, tup
     return partitions
 
 
-def _subjects_of(path: Path) -> np.ndarray | None:
-    """Every record's USUBJID in a file (its other variables are not read); None for a file without it."""
+def _subjects_of(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each record's USUBJID in a file as a number, and the subject each number stands for (in order of
+    first record): not a text per record (its other variables are not read); None for a file without it."""
     _, meta, _ = _read_xpt(path, (0, 0))
     if "USUBJID" not in {v.name for v in meta.variables}:
         return None
     frame, _, _ = _read_xpt(path, columns=["USUBJID"])
-    return frame["USUBJID"].astype("str").to_numpy(dtype=object)
+    codes, subjects = pd.factorize(frame["USUBJID"].astype("str"), use_na_sentinel=False)
+    return codes, subjects.to_numpy(dtype=object)
 
 
 def _cut_rows(path: Path, cuts: list[str]) -> list[int] | None:
     """The first row of each cut's subjects in a file sorted by USUBJID, framed by 0 and its record count;
     None for a file without USUBJID."""
-    values = _subjects_of(path)
-    if values is None:
+    found = _subjects_of(path)
+    if found is None:
         return None
-    later = np.flatnonzero(values[1:] < values[:-1])
+    codes, subjects = found
+    in_order = np.argsort(subjects, kind="stable")
+    place = np.empty(len(subjects), dtype=np.int64)
+    place[in_order] = np.arange(len(subjects))
+    places = place[codes]  # each record's subject's place in text order
+    later = np.flatnonzero(places[1:] < places[:-1])
     if later.size:
         back = int(later[0]) + 1
         raise ValueError(
-            f"{path.name}: record {back + 1:,} ({values[back]}) comes after {values[back - 1]}: the records are "
-            "not in USUBJID order, so subject partitions cannot be cut from it; validate without "
-            "--partition-subjects"
+            f"{path.name}: record {back + 1:,} ({subjects[codes[back]]}) comes after {subjects[codes[back - 1]]}: "
+            "the records are not in USUBJID order, so subject partitions cannot be cut from it; validate "
+            "without --partition-subjects"
         )
-    return [0, *(int(np.searchsorted(values, cut, side="left")) for cut in cuts), values.size]
+    ordered = subjects[in_order]
+    return [0, *(int(np.searchsorted(places, np.searchsorted(ordered, cut))) for cut in cuts), codes.size]
 
 
 #: Bytes of transport files validated whole: a larger package is validated in subject partitions of
