@@ -212,12 +212,13 @@ def derive_nrind(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     has = ~np.isnan(x) & ~(np.isnan(lo) & np.isnan(hi))
     low = ~np.isnan(lo) & (x < lo)
     high = ~np.isnan(hi) & (x > hi)
-    out[f"{p}NRIND"] = pd.Series(
-        np.where(~has, "", np.where(low, "LOW", np.where(high, "HIGH", "NORMAL"))),
-        index=out.index,
-        dtype="str",
-    )
+    # each record's position among the four texts, taken as Arrow text (not a text made per record)
+    chosen = np.select([~has, low, high], [0, 1, 2], default=3)
+    out[f"{p}NRIND"] = pd.Series(pd.array(_NRIND_TEXTS, dtype="str").take(chosen), index=out.index)
     return out
+
+
+_NRIND_TEXTS = ["", "LOW", "HIGH", "NORMAL"]
 
 
 # ------------------------------------------------------------------------------------------------ SUPP--

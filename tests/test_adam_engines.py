@@ -644,3 +644,26 @@ def test_sort_in_place_orders_records_by_the_key_with_missing_and_empty_last():
     pd.testing.assert_frame_equal(out, expected.reset_index(drop=True))
     assert out.index.tolist() == list(range(6)) and str(out["USUBJID"].dtype) == "str"
     assert other["ROW"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and other.index[0] == 10
+
+
+def test_text_of_a_column_is_stripped_as_str_strip_strips_it_and_missing_is_empty():
+    from adam._common import text
+
+    values = ["  A ", None, "B", "\u00a0C\u3000", "", "\tD\n"]
+    index = [10, 11, 12, 13, 14, 15]
+    frame = pd.DataFrame(
+        {
+            "OBJ": pd.Series(values, dtype=object, index=index),
+            "STR": pd.Series(values, dtype="str", index=index),
+            "N": [1.5, np.nan] * 3,
+        },
+        index=index,
+    )
+    expected = ["A", "", "B", "C", "", "D"]  # Python's str.strip: U+00A0 and U+3000 are whitespace too
+    for name in ("OBJ", "STR"):
+        got = text(frame, name)
+        assert got.tolist() == expected and got.dtype == "str" and list(got.index) == list(frame.index), name
+    assert text(frame, "N").tolist() == ["1.5", ""] * 3
+    assert text(frame, "ABSENT").tolist() == [""] * 6
+    clean = text(frame.assign(OK=["A", "B", "C", "D", "E", "F"]), "OK")  # nothing to strip, none missing
+    assert clean.tolist() == list("ABCDEF") and clean.dtype == "str"

@@ -336,7 +336,9 @@ def test_nrind(study):
             "LBSTNRHI": [19.4, 19.4, 19.4, 19.4, 125.0, np.nan],
         }
     )
-    assert derive_nrind(df, study.dataset("LB"))["LBNRIND"].tolist() == [
+    nrind = derive_nrind(df, study.dataset("LB"))["LBNRIND"]
+    assert nrind.dtype == "str"
+    assert nrind.tolist() == [
         "LOW",
         "NORMAL",
         "HIGH",
