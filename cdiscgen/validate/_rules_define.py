@@ -363,8 +363,11 @@ def check_define_codelists(ctx: ValidationContext, rule: Rule) -> Iterator[Findi
                 or item.codelist not in d.codelists
             ):
                 continue
+            listed = d.codelists[item.codelist]
+            if ctx.distinct(name, item.name) <= listed:
+                continue  # every value listed: no record to look at
             v = ctx.text(name, item.name)
-            bad = v.notna().to_numpy(dtype=bool) & ~is_among(v, d.codelists[item.codelist])
+            bad = v.notna().to_numpy(dtype=bool) & ~is_among(v, listed)
             yield from ctx.findings_where(
                 rule,
                 name,
