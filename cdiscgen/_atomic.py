@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+_TEMPORARY = ".tmp"  # the end of the name of a file open_atomic is writing
+
 
 @contextlib.contextmanager
 def open_atomic(path: Path, mode: str = "wb") -> Iterator[BinaryIO]:
@@ -21,7 +23,7 @@ def open_atomic(path: Path, mode: str = "wb") -> Iterator[BinaryIO]:
     on any error, including KeyboardInterrupt. ``mode`` is "wb" or "w" (text is UTF-8, "\\n" newlines).
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMPORARY, dir=path.parent)
     try:
         kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with os.fdopen(fd, mode, **kwargs) as handle:
@@ -32,6 +34,11 @@ def open_atomic(path: Path, mode: str = "wb") -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def is_being_written(path: Path) -> bool:
+    """Whether `path` is the temporary file `open_atomic` writes before it takes its own name."""
+    return path.name.startswith(".") and path.name.endswith(_TEMPORARY)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:

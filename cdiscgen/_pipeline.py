@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from cdiscgen import __version__
-from cdiscgen._atomic import output_lock, refuse_replacing, swap_in_tree
+from cdiscgen._atomic import is_being_written, output_lock, refuse_replacing, swap_in_tree
 from cdiscgen._clock import creation_datetime
 from cdiscgen._findings import Findings, Severity
-from cdiscgen._publish import write_datasets, write_trace
+from cdiscgen._publish import PublishResult, write_datasets, write_trace
 from cdiscgen._specs import Study, load_study
 
 if TYPE_CHECKING:
@@ -216,11 +216,12 @@ def _run_stages(
     if not with_adam:
         log.info("%s declares no ADaM (no specs/adam/adsl.yaml): SDTM only", study.root)
     if not options.partition_subjects:
-        # define.html is rendered beside the stages that follow `define` (the stylesheet runs without
-        # Python's lock); leaving the block waits for it, so nothing writes into the tree after this
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="define-html") as renderer:
+        # define.html is rendered, and Dataset-JSON written, beside the stages that follow (the stylesheet
+        # and Arrow's joins run without Python's lock); leaving the block waits for both, so nothing writes
+        # into the tree after this
+        with _beside("define-html") as renderer, _beside("dataset-json") as json_writer:
             defines = _run_whole(
-                Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result, renderer
+                Path(raw_dir), study, layout, created, cutoff, with_adam, stage, result, renderer, json_writer
             )
             _validate_and_report(study, layout, created, with_adam, stage, result)
             _wait_for_defines(defines)
@@ -256,11 +257,14 @@ def _run_whole(
     stage: Callable[..., Any],
     result: RunResult,
     renderer: Executor | None = None,
+    json_writer: Executor | None = None,
 ) -> dict[str, DefineResult]:
     """The stages sdtm, export-sdtm, define-sdtm, adam, export-adam, define-adam and summary, each on the
     whole study: the SDTM package is written and described before ADaM is derived, so that the SDTM
     datasets are let go as soon as ADaM is (peak memory). The define.html files are rendered by `renderer`
-    when given (see `_wait_for_defines`)."""
+    when given (see `_wait_for_defines`); the Dataset-JSON files are written by `json_writer` when given,
+    beside the stages that follow each export, and the stage dataset-json waits for the rest of them
+    before the stages' datasets are let go."""
     from sdtm import run_sdtm
 
     # the stage results live in one dict so they can be released before validation (peak memory)
@@ -273,14 +277,18 @@ def _run_whole(
 
     from define import write_define
 
+    published: list[PublishResult] = []
+
     def export_and_describe(name: str, standard: str) -> DefineResult:
         folder = layout[name]
         datasets = held[name].datasets
         written = stage(
             f"export-{name}",
-            lambda: write_datasets(datasets, study, folder, created=created, json_dir=layout["json"]),
+            lambda: write_datasets(datasets, study, folder, created=created, json_dir=layout["json"],
+                                   json_writer=json_writer),
             lambda r: sum(r.rows.values()),
-        )
+        )  # fmt: skip
+        published.append(written)
         return stage(
             f"define-{name}",
             lambda: write_define(study, datasets, folder, standard=standard, created=created,
@@ -322,9 +330,24 @@ def _run_whole(
                 layout["analysis"],
             ),
         )
+    if any(written.writing for written in published):
+        stage("dataset-json", lambda: [written.wait() for written in published])
     # Validation reads the files as filed; the in-memory datasets are no longer needed (peak memory).
     held.clear()
     return defines
+
+
+@contextmanager
+def _beside(name: str) -> Iterator[ThreadPoolExecutor]:
+    """One thread for work beside the stages; leaving the block waits for it, and on an error (a failed
+    stage, Ctrl-C) drops what it has not begun."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _wait_for_defines(defines: dict[str, DefineResult]) -> None:
@@ -464,7 +487,9 @@ class _Checksums:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def take_written(self) -> None:
-        for path in self._files():  # a file still being written is left for the end (its identity changes)
+        for path in self._files():  # a file still being written is hashed once it has its own name
+            if is_being_written(path):
+                continue
             identity = _identity(path)
             taken = self._taken.get(path)
             if identity is not None and (taken is None or taken[0] != identity):

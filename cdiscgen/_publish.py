@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +37,21 @@ class PublishResult:
     files: list[Path] = field(default_factory=list)
     lengths: dict[str, dict[str, int]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    writing: list[Future[list[Path]]] = field(default_factory=list, repr=False, compare=False)
+
+    def wait(self) -> None:
+        """Return once the Dataset-JSON files handed to a writer (`write_datasets`' json_writer) are written,
+        their paths added to `files`; raise what writing one raised (the files not yet begun are not
+        written then)."""
+        try:
+            while self.writing:
+                self.files.extend(self.writing[0].result())
+                del self.writing[0]
+        except BaseException:
+            for pending in self.writing:
+                pending.cancel()
+            self.writing.clear()
+            raise
 
 
 def write_trace(trace: Mapping[str, pd.DataFrame], folder: Path) -> list[Path]:
@@ -108,9 +125,12 @@ def write_datasets(
     *,
     created: datetime,
     json_dir: Path | None = None,
+    json_writer: Executor | None = None,
 ) -> PublishResult:
     """Write every dataset (in name order) as XPT into xpt_dir and, when json_dir is given, as Dataset-JSON.
-    A dataset in parts (a partitioned run) is streamed part by part: the same files as the whole frame."""
+    A dataset in parts (a partitioned run) is streamed part by part: the same files as the whole frame.
+    `json_writer`: the Dataset-JSON files are written by it, in the datasets' order, while the caller goes
+    on (`PublishResult.wait`); the frames must not change meanwhile."""
     profile = agency_profile(study)
     result = PublishResult()
     xpt_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +165,11 @@ def write_datasets(
         result.files.extend(paths)
         result.rows[name] = len(frame)
         if json_dir is not None:
-            result.files.extend(_write_json(frame, spec, study, json_dir, created, result.lengths[name]))
+            write = partial(_write_json, frame, spec, study, json_dir, created, result.lengths[name])
+            if json_writer is None:
+                result.files.extend(write())
+            else:  # beside the caller's work: one thread makes the text (the caller has the other core)
+                result.writing.append(json_writer.submit(write, threads=1))
         log.info("wrote %s: %d rows", name, len(frame))
     return result
 
@@ -204,6 +228,7 @@ def _write_json(
     json_dir: Path,
     created: datetime,
     lengths: dict[str, int],
+    threads: int = 2,
 ) -> list[Path]:
     json_dir.mkdir(parents=True, exist_ok=True)
     columns = json_columns(spec, lengths)
@@ -221,5 +246,7 @@ def _write_json(
     }
     base = json_dir / spec.name.lower()
     return list(
-        write_dataset_json_and_ndjson(frame, base.with_suffix(".json"), base.with_suffix(".ndjson"), **common)
+        write_dataset_json_and_ndjson(
+            frame, base.with_suffix(".json"), base.with_suffix(".ndjson"), threads=threads, **common
+        )
     )

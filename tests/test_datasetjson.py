@@ -366,3 +366,26 @@ def test_nulls_and_escapes_in_later_chunks_only(tmp_path):
     assert lines[1:4] == ['["p",0.5]', '["q",null]', '["q",2.0]'] and lines[5] == '["q",-0.0]'
     assert [r[1] for r in rows[2:]] == [None if math.isnan(v) else v for v in values[2:].tolist()]
     assert all(math.copysign(1, r[1]) == -1 for r in rows[4::3])
+
+
+def test_the_text_made_on_one_thread_or_two_gives_the_same_files(tmp_path, monkeypatch):
+    """write_dataset_json_and_ndjson beside other work makes the rows' text on one thread: the bytes are
+    those made on two, chunk after chunk."""
+    import cdiscgen.export._dataset_json as dsj
+    from cdiscgen.export import write_dataset_json_and_ndjson
+
+    frame, columns = adsl_like()
+    args = dict(dataset="ADSL", label="Subject-Level Analysis Dataset", item_group_oid="IG.ADSL", **COMMON)
+    monkeypatch.setattr(dsj, "_CHUNK_ROWS", 1)  # several chunks in flight
+    written = {
+        threads: write_dataset_json_and_ndjson(
+            frame, tmp_path / f"t{threads}.json", tmp_path / f"t{threads}.ndjson", columns=columns,
+            threads=threads, **args,
+        )
+        for threads in (1, 2)
+    }  # fmt: skip
+    assert len(frame) > 2
+    for one, two in zip(written[1], written[2], strict=True):
+        assert one.read_bytes() == two.read_bytes()
+    whole = write_dataset_json(frame, tmp_path / "whole.json", columns=columns, **args)
+    assert written[1][0].read_bytes() == whole.read_bytes()

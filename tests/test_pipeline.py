@@ -113,10 +113,11 @@ def test_run_json_records_inputs_versions_stages_and_checksums(first_run):
     )
     assert {"cdiscgen", "pandas", "numpy", "pyreadstat", "lxml", "scipy"} <= set(doc["versions"])
     names = [s["name"] for s in doc["stages"]]
-    # the SDTM package is written and described before ADaM is derived (the SDTM datasets are then let go)
+    # the SDTM package is written and described before ADaM is derived (the SDTM datasets are then let go);
+    # Dataset-JSON is written beside the stages after each export, and waited for before validation
     assert names == [
         "simulate", "sdtm", "export-sdtm", "define-sdtm", "adam", "export-adam", "define-adam", "summary",
-        "validate", "report",
+        "dataset-json", "validate", "report",
     ]  # fmt: skip
     assert all(s["seconds"] >= 0 for s in doc["stages"])
     sdtm_stage = next(s for s in doc["stages"] if s["name"] == "sdtm")
@@ -172,6 +173,31 @@ def test_a_define_html_that_fails_to_render_fails_the_define_stage(first_run, tm
     with pytest.raises(StageError) as info:
         run_pipeline(RunOptions(out_dir=out))
     assert info.value.stage == "define-sdtm" and "no ItemGroupDef" in str(info.value)
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_a_dataset_json_file_that_fails_fails_the_run_and_keeps_the_previous_output(
+    first_run, tmp_path, monkeypatch
+):
+    # Dataset-JSON is written beside the later stages: a dataset whose JSON fails still fails the run
+    out = tmp_path / "out"
+    shutil.copytree(first_run, out)
+    before = tree(out)
+
+    import cdiscgen._publish
+
+    real = cdiscgen._publish._write_json
+
+    def broken(frame, spec, *args, **kwargs):
+        if spec.name == "VS":
+            raise ValueError("VS.VSSTRESN row 3: not a finite number")
+        return real(frame, spec, *args, **kwargs)
+
+    monkeypatch.setattr(cdiscgen._publish, "_write_json", broken)
+    with pytest.raises(StageError) as info:
+        run_pipeline(RunOptions(out_dir=out))
+    assert info.value.stage == "dataset-json" and "VS.VSSTRESN row 3" in str(info.value)
     assert tree(out) == before
     assert leftovers(tmp_path) == []
 
@@ -294,3 +320,20 @@ def test_checksums_taken_after_a_stage_are_those_of_the_files_at_the_end(tmp_pat
         str(p.relative_to(tmp_path)): sha256(p) for p in (kept, replaced, grown, added)
     }  # run.json is not listed; the gone file neither
     assert files["m5/replaced.xpt"] != hashlib.sha256(b"first replaced.xpt").hexdigest()
+
+
+def test_a_file_being_written_is_not_hashed_until_it_has_its_name(tmp_path):
+    from cdiscgen._atomic import is_being_written, open_atomic
+    from cdiscgen._pipeline import _Checksums
+
+    final = tmp_path / "json" / "lb.json"
+    final.parent.mkdir()
+    with _Checksums(tmp_path) as checksums, open_atomic(final) as handle:
+        handle.write(b"[1,")
+        handle.flush()
+        (partial,) = final.parent.iterdir()  # open_atomic's temporary file, under its own name
+        assert is_being_written(partial) and not is_being_written(final)
+        checksums.take_written()  # a stage ends while the file is being written
+        assert checksums._taken == {}
+        handle.write(b"2]")
+    assert not is_being_written(final) and checksums.by_path() == {"json/lb.json": sha256(final)}

@@ -139,3 +139,38 @@ def test_define_profiles_of_parts_merge_only_within_one_dataset():
         first.merge(replace(second, columns=second.columns[:-1]))
     with pytest.raises(ValueError, match="no parts"):
         merge_profiles([])
+
+
+def test_dataset_json_handed_to_a_writer_is_the_same_once_waited_for(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    study = load_study()
+    frames = {"TV": tv_frame()}
+    alone = write_datasets(
+        frames, study, tmp_path / "a" / "xpt", created=CREATED, json_dir=tmp_path / "a" / "json"
+    )
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        beside = write_datasets(frames, study, tmp_path / "b" / "xpt", created=CREATED,
+                                json_dir=tmp_path / "b" / "json", json_writer=writer)  # fmt: skip
+        assert len(beside.writing) == 1
+        beside.wait()
+    assert beside.writing == []
+    assert [p.relative_to(tmp_path / "b") for p in beside.files] == [
+        p.relative_to(tmp_path / "a") for p in alone.files
+    ]
+    for name in ("json/tv.json", "json/tv.ndjson", "xpt/tv.xpt"):
+        assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
+
+
+def test_a_failed_dataset_json_is_raised_by_wait_and_the_files_not_begun_are_dropped(tmp_path):
+    from concurrent.futures import Future
+
+    from cdiscgen._publish import PublishResult
+
+    failed: Future = Future()
+    failed.set_exception(ValueError("TV.VISITDY row 2: not a finite number"))
+    waiting: Future = Future()  # not begun
+    result = PublishResult(writing=[failed, waiting])
+    with pytest.raises(ValueError, match="TV.VISITDY row 2"):
+        result.wait()
+    assert waiting.cancelled() and result.writing == [] and result.files == []

@@ -364,10 +364,11 @@ def _row_bytes(
     columns: Sequence[JsonColumn],
     separators: tuple[str, ...],
     first_row: int = 0,
+    threads: int = 2,
 ) -> Iterator[tuple[memoryview, ...]]:
     """Yield UTF-8 bytes per chunk of rows, once per separator: each row a JSON array followed by that
     separator (the rows' text is made once). `first_row`: where the frame starts in the whole dataset
-    (errors name the dataset's row)."""
+    (errors name the dataset's row); `threads`: how many make the chunks' text."""
 
     def chunk_bytes(chunk: tuple[int, int, list[pd.Series]]) -> tuple[memoryview, ...]:
         start, n_rows, series = chunk
@@ -385,8 +386,8 @@ def _row_bytes(
             joined = [pc.binary_join_element_wise(rows, _s(separator), _s("")) for separator in separators]
         return tuple(memoryview(compute_value_bytes(rows)) for rows in joined)  # no nulls: rows back to back
 
-    # The columns of each chunk are taken here; their texts are made on two threads, in order (the first
-    # bad value of the dataset is still the one reported).
+    # The columns of each chunk are taken here; their texts are made on `threads` threads, in order (the
+    # first bad value of the dataset is still the one reported).
     chunks = (
         (
             start,
@@ -395,7 +396,7 @@ def _row_bytes(
         )
         for start in range(0, len(frame), _CHUNK_ROWS)
     )
-    yield from computed_ahead(chunk_bytes, chunks)
+    yield from computed_ahead(chunk_bytes, chunks, workers=threads)
 
 
 def _write_rows(
@@ -403,14 +404,15 @@ def _write_rows(
     frame: pd.DataFrame | DatasetParts,
     dataset: str,
     columns: Sequence[JsonColumn],
+    threads: int = 2,
 ) -> None:
     """The rows to each (write, separator) of `outputs`, separated by its separator (which ends in a newline),
-    none after the last one; the rows' text is made once for all. The parts of a DatasetParts one after the
-    other."""
+    none after the last one; the rows' text is made once for all, on `threads` threads. The parts of a
+    DatasetParts one after the other."""
     separators = tuple(sep for _, sep in outputs)
     started = False
     for first, part in frame_parts(frame):
-        for chunks in _row_bytes(part, dataset, columns, separators, first):
+        for chunks in _row_bytes(part, dataset, columns, separators, first, threads):
             for (write, sep), chunk in zip(outputs, chunks, strict=True):
                 if started:
                     write(sep.encode("ascii"))
@@ -423,9 +425,11 @@ def _write_dataset_files(
     metadata: dict[str, Any],
     json_path: str | Path | None = None,
     ndjson_path: str | Path | None = None,
+    threads: int = 2,
 ) -> list[Path]:
     """The Dataset-JSON file and/or the NDJSON file of one dataset, each written atomically, from one pass
-    over its rows. `metadata`: the keyword arguments of `_metadata` (the dataset's name, columns, ...)."""
+    over its rows (their text made on `threads` threads). `metadata`: the keyword arguments of `_metadata`
+    (the dataset's name, columns, ...)."""
     head = json.dumps(_metadata(frame=frame, **metadata), ensure_ascii=False, separators=(",", ":"))
     forms: list[tuple[Path, str, str, str]] = []  # (path, text before the rows, row separator, text after)
     if json_path is not None:
@@ -439,7 +443,7 @@ def _write_dataset_files(
         for write, (_, before, _, _) in zip(writes, forms, strict=True):
             write(before.encode("utf-8"))
         outputs = [(write, separator) for write, (_, _, separator, _) in zip(writes, forms, strict=True)]
-        _write_rows(outputs, frame, metadata["dataset"], metadata["columns"])
+        _write_rows(outputs, frame, metadata["dataset"], metadata["columns"], threads)
         for write, (*_, after) in zip(writes, forms, strict=True):
             write(after.encode("utf-8"))
     for path, *_ in forms:
@@ -464,11 +468,17 @@ def write_dataset_ndjson(frame: pd.DataFrame | DatasetParts, path: str | Path, *
 
 
 def write_dataset_json_and_ndjson(
-    frame: pd.DataFrame | DatasetParts, json_path: str | Path, ndjson_path: str | Path, **metadata: Any
+    frame: pd.DataFrame | DatasetParts,
+    json_path: str | Path,
+    ndjson_path: str | Path,
+    *,
+    threads: int = 2,
+    **metadata: Any,
 ) -> tuple[Path, Path]:
     """`write_dataset_json` and `write_dataset_ndjson` of one dataset (the same keyword arguments) from one
-    pass over its rows: each row's JSON text is made once and written to both files."""
+    pass over its rows: each row's JSON text is made once, on `threads` threads (one beside other work),
+    and written to both files; the bytes do not depend on `threads`."""
     json_file, ndjson_file = _write_dataset_files(
-        frame, metadata, json_path=json_path, ndjson_path=ndjson_path
+        frame, metadata, json_path=json_path, ndjson_path=ndjson_path, threads=threads
     )
     return json_file, ndjson_file
