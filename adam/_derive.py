@@ -13,6 +13,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionDtype, take
 
 from cdiscgen import DatasetSpec, VariableSpec, bundled_study_dir, read_dataset_spec_file
+from cdiscgen._arrowtext import compute_positions_among
 from cdiscgen._exposure import exposure_dataset
 from cdiscgen._findings import Finding, Severity
 
@@ -192,8 +193,8 @@ def derive_adsl_predecessors(frame: pd.DataFrame, adsl: pd.DataFrame, spec: Data
     for var in spec.variables:
         source = _adsl_source(var)
         if source is not None and source in subj.columns:
-            if rows is None:
-                rows = subj.index.get_indexer(out["USUBJID"])
+            if rows is None:  # by Arrow's hash (an Index lookup makes a Python text of every record)
+                rows = compute_positions_among(out["USUBJID"], pd.Series(subj.index, dtype="str"))
             out[var.name] = _taken(subj[source], rows, out.index)
     return out
 
