@@ -283,6 +283,23 @@ def test_deduplicate_drops_repeats_with_notice_naming_both_rows():
     assert [(f.code, f.severity, f.line, f.value) for f in findings] == [("MAP005", Severity.NOTICE, 4, "1")]
 
 
+def test_deduplicate_compares_keys_stripped_and_upper_cased_and_can_keep_the_last():
+    df = raw(
+        ACC=["a1 ", "A1", "A2", " A1", "A2"], TEST=["k", "K", "K", "K ", ""], RES=["5", "5", "5", "5", ""]
+    )
+    out, findings = derive_deduplicate(
+        df, {"deduplicate": {"keys": ["ACC", "TEST", "RES"], "keep": "last"}}, ctx(), {}
+    )
+    # rows 1, 2 and 4 are one key (A1, K, 5): the last (4) is kept; row 5's blank TEST and RES are a key of their own
+    assert out["_ROW"].tolist() == [3, 4, 5]
+    assert [(f.line, f.value) for f in findings] == [(2, "4"), (3, "4")]
+    missing = raw(ACC=["A1", "A1", "A1"], TEST=["K", "K", "K"])
+    missing["TEST"] = pd.Series(["K", None, None], dtype="str")  # a missing value is not a blank one
+    missing.loc[2, "TEST"] = ""
+    out, findings = derive_deduplicate(missing, {"deduplicate": {"keys": ["ACC", "TEST"]}}, ctx(), {})
+    assert out["_ROW"].tolist() == [1, 2, 3] and findings == []
+
+
 def test_merge_left_join_and_repeated_key_in_other_form():
     left = raw(SUBJECT=["1", "2", "3"])
     other = raw(SUBJECT=["2", "1", "2"], DEATH=["2025-01-01", "", "2025-02-02"])
