@@ -32,14 +32,6 @@ def compute_date_part(values: pd.Series) -> pd.Series:
     return out
 
 
-def _to_datetime(values: pd.Series) -> pd.Series:
-    (out,) = on_distinct(
-        values,
-        lambda s: (pd.to_datetime(compute_date_part(s), format="%Y-%m-%d", errors="coerce"),),
-    )
-    return out
-
-
 def _ref(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
     (out,) = on_distinct(df["USUBJID"], lambda u: (u.map(refs[column]).fillna("").astype("str"),))
     return out
@@ -80,10 +72,31 @@ def compute_seq(usubjid: pd.Series) -> np.ndarray:
 
 def compute_study_day(dates: pd.Series, reference: pd.Series) -> pd.Series:
     """--DY = date - reference (+1 on or after the reference): no day 0; NaN for partial or missing dates."""
-    d = _to_datetime(dates)
-    r = _to_datetime(reference)
-    diff = (d - r).dt.days.astype("float")
-    return diff + (diff >= 0).astype("float")
+    return pd.Series(_study_day(_days(dates), _days(reference)), index=dates.index)
+
+
+def _study_day(days: np.ndarray, reference_days: np.ndarray) -> np.ndarray:
+    diff = days - reference_days
+    return diff + (diff >= 0)
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """The complete date part of ISO 8601 text as days since 1970-01-01 (NaN for a partial or missing
+    date), each distinct text read once."""
+    (days,) = on_distinct(values, _days_of_distinct)
+    return days  # type: ignore[return-value]
+
+
+def _days_of_distinct(texts: pd.Series) -> tuple[np.ndarray]:
+    when = pd.to_datetime(compute_date_part(texts), format="%Y-%m-%d", errors="coerce").to_numpy()
+    days = when.astype("datetime64[D]")
+    return (np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(np.float64)),)
+
+
+def _subject_days(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> np.ndarray:
+    """Each record's subject's reference date (`column` of `refs`) as `_days`: read once per subject."""
+    per_subject = pd.Series(_days(refs[column].fillna("").astype("str")), index=refs.index)
+    return compute_mapped(df["USUBJID"], per_subject).to_numpy(dtype=np.float64)
 
 
 def derive_dy(
@@ -92,12 +105,12 @@ def derive_dy(
     """Every --DY/--STDY/--ENDY whose --DTC/--STDTC/--ENDTC exists, counted from the subject's `reference`
     date (DM.RFSTDTC unless study.yaml's subjects.study_day_from names another reference date)."""
     out = df.copy(deep=False)  # copy-on-write: the columns set below are out's own
-    rfst = _ref(out, refs, reference)
+    reference_days = _subject_days(out, refs, reference)
     for v in spec.variable_names:
         if v.endswith("DY") and v not in ("VISITDY",):
             dtc = v[:-2] + "DTC"
             if dtc in out.columns:
-                out[v] = compute_study_day(out[dtc], rfst).to_numpy()
+                out[v] = _study_day(_days(out[dtc]), reference_days)
     return out
 
 

@@ -52,6 +52,27 @@ def test_study_day_has_no_day_zero_and_is_empty_for_partial_dates():
     assert all(np.isnan(got[4:]))
 
 
+def test_every_study_day_counts_from_the_subjects_reference_date(study):
+    from sdtm._derive import derive_dy
+
+    refs = pd.DataFrame({"RFSTDTC": ["2024-02-28T10:00", ""]}, index=pd.Index(["A", "B"], name="USUBJID"))
+    df = pd.DataFrame(
+        {
+            "USUBJID": s(["A", "A", "A", "B", "C"]),
+            "LBDTC": s(["2024-03-01", "2025-02-28T08:00", "2024-02-30", "2024-03-01", "2024-03-01"]),
+            "LBENDTC": s(["2024-02-27", "", "2024-02-28", "2024-03-01", "2024-03-01"]),
+        }
+    )
+    out = derive_dy(df, study.dataset("LB"), refs)
+    # A: 2024 is a leap year: 02-28 -> 03-01 is 2 days (day 3), -> 2025-02-28 is 366 days (day 367); the
+    # day before is -1 and the reference date itself 1; 02-30 is no date. B has no reference date, C no
+    # record in DM's reference dates: no study day
+    assert out["LBDY"].tolist()[:2] == [3.0, 367.0] and np.isnan(out["LBDY"].tolist()[2:]).all()
+    assert out["LBENDY"].tolist()[0] == -1.0 and out["LBENDY"].tolist()[2] == 1.0
+    assert np.isnan(out["LBENDY"].tolist()[1]) and np.isnan(out["LBENDY"].tolist()[3:]).all()
+    assert out["LBDY"].dtype == np.float64
+
+
 def test_seq_follows_dataset_keys(study):
     spec = study.dataset("LB")
     df = pd.DataFrame(
