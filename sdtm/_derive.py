@@ -32,9 +32,11 @@ def compute_date_part(values: pd.Series) -> pd.Series:
     return out
 
 
-def _ref(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
-    (out,) = on_distinct(df["USUBJID"], lambda u: (u.map(refs[column]).fillna("").astype("str"),))
-    return out
+def _subject_date_part(df: pd.DataFrame, refs: pd.DataFrame, column: str) -> pd.Series:
+    """Each record's subject's `column` of `refs` as `compute_date_part` gives it ("" for a subject without
+    one): read once per subject, looked up by Arrow's hash."""
+    per_subject = compute_date_part(refs[column].fillna("").astype("str"))
+    return compute_mapped(df["USUBJID"], per_subject).fillna("")
 
 
 # ------------------------------------------------------------------------------------------------ --SEQ
@@ -197,7 +199,7 @@ def derive_baseline_flag(
         at_visit = compute_mapped(out["VISIT"].astype("str"), visit_key) == visit_key(definition["visit"])
         eligible = has_result & at_visit
     else:
-        first = compute_date_part(_ref(out, refs, "RFXSTDTC"))
+        first = _subject_date_part(out, refs, "RFXSTDTC")
         eligible = has_result & (date != "") & (first != "") & (date <= first)
     default_group = [f"{p}TESTCD"] + [c for c in (f"{p}SPEC", f"{p}METHOD") if c in out.columns]
     group = ["USUBJID", *(definition.get("group_by") or default_group)]

@@ -349,6 +349,26 @@ def test_lobxfl_last_result_on_or_before_first_dose_ties_by_seq(study):
     assert out["LBLOBXFL"].tolist() == ["", "", "Y", "", "Y", "", "", "", ""]
 
 
+def test_lobxfl_needs_the_subjects_complete_first_dose_date(study):
+    refs = pd.DataFrame(
+        {"RFXSTDTC": ["2024-01-08T10:00", "2024", ""]}, index=pd.Index(["A", "P", "N"], name="USUBJID")
+    )
+    df = pd.DataFrame(
+        {
+            "USUBJID": s(["A", "P", "N", "X"]),  # X has no reference dates at all
+            "LBSEQ": [1.0, 1.0, 1.0, 1.0],
+            "LBTESTCD": s(["KLCFR"] * 4),
+            "LBSPEC": s(["SERUM"] * 4),
+            "LBSTRESC": s(["10"] * 4),
+            "LBDTC": s(["2024-01-08T09:00", "2023-12-01", "2024-01-08", "2024-01-08"]),
+        }
+    )
+    out = derive_baseline_flag(df, study.dataset("LB"), refs, {"flag": "LBLOBXFL"})
+    # the date parts are compared: A's result on the first-dose date is its baseline; a partial first-dose
+    # date (P: "2023-12-01" would sort before "2024" as text), none (N) or no subject record (X) gives none
+    assert out["LBLOBXFL"].tolist() == ["Y", "", "", ""]
+
+
 def test_nrind(study):
     df = pd.DataFrame(
         {
