@@ -6,19 +6,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import compute_arrow_text, may_need_trimming
+from cdiscgen._arrowtext import compute_arrow_text, compute_trimmed
 
 from ._errors import AdamInputError
 
 
 def text(frame: pd.DataFrame, name: str) -> pd.Series:
     """A character column as str, stripped as str.strip strips Arrow text, "" for missing (absent column ->
-    all ""). By Arrow: most columns have nothing to strip (`may_need_trimming`) and no value missing."""
+    all ""). By Arrow: most columns have nothing to strip (`compute_trimmed`) and no value missing."""
     if name not in frame.columns:
         return pd.Series("", index=frame.index, dtype="str")
-    arrow = compute_arrow_text(frame[name])
-    if may_need_trimming(arrow):
-        arrow = pc.utf8_trim_whitespace(arrow)
+    arrow = compute_trimmed(compute_arrow_text(frame[name]))
     if arrow.null_count:
         arrow = pc.fill_null(arrow, "")
     return pd.Series(arrow, index=frame.index, dtype="str")

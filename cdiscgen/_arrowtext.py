@@ -123,12 +123,18 @@ def may_need_trimming(arrow: pa.Array | pa.ChunkedArray) -> bool:
     return False
 
 
+def compute_trimmed(arrow: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Arrow text stripped as pandas' str.strip strips it (Arrow's whitespace is str.strip's), a missing
+    value null; the array itself when no value's edge may be whitespace (`may_need_trimming`), as for most
+    columns (trimming makes a new column)."""
+    return pc.utf8_trim_whitespace(arrow) if may_need_trimming(arrow) else arrow
+
+
 def compute_stripped_in(values: pd.Series, wanted: tuple[str, ...]) -> np.ndarray:
     """Rows whose value, stripped of whitespace (as pandas' str.strip strips Arrow text), is one of
     `wanted`; a missing value never is. The usual column has nothing to strip (may_need_trimming): then
     it is one hash lookup per row, with no stripped copy made."""
-    arrow = compute_arrow_text(values)
-    if may_need_trimming(arrow):
-        arrow = pc.utf8_trim_whitespace(arrow)
-    hit = pc.is_in(arrow, value_set=pa.array(wanted, type=pa.large_string()))
+    hit = pc.is_in(
+        compute_trimmed(compute_arrow_text(values)), value_set=pa.array(wanted, type=pa.large_string())
+    )
     return hit.to_numpy(zero_copy_only=False).astype(bool)

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdiscgen._arrowtext import as_text, compute_arrow_text, may_need_trimming
+from cdiscgen._arrowtext import as_text, compute_arrow_text, compute_trimmed
 from cdiscgen._distinct import on_distinct
 from cdiscgen._iso8601 import PLACEHOLDER, STRICT
 
@@ -39,7 +39,7 @@ def compute_stripped(series: pd.Series) -> pd.Series:
     if arrow is None:
         text = text.str.strip()
         return text.where(text != "", None)
-    trimmed = pc.utf8_trim_whitespace(arrow) if may_need_trimming(arrow) else arrow
+    trimmed = compute_trimmed(arrow)
     if pc.any(pc.equal(pc.binary_length(trimmed), 0)).as_py():
         trimmed = _blank_as_null(trimmed)
     return pd.Series(pd.array(trimmed, dtype="str"), index=series.index, name=series.name, copy=False)
