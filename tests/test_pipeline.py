@@ -139,52 +139,46 @@ def test_rerun_is_byte_identical(first_run, tmp_path):
     assert differing == []
 
 
-def test_failed_stage_keeps_previous_output(first_run, tmp_path, monkeypatch):
+def _failed_run_over(first_run: Path, tmp_path: Path) -> StageError:
+    """The error of a run into a copy of the first run's output that fails, once the copy is found as it was
+    and no temporary folder is left."""
     out = tmp_path / "out"
     shutil.copytree(first_run, out)
     before = tree(out)
+    with pytest.raises(StageError) as info:
+        run_pipeline(RunOptions(out_dir=out))
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []
+    return info.value
 
+
+def test_failed_stage_keeps_previous_output(first_run, tmp_path, monkeypatch):
     import adam
 
     def broken(*args, **kwargs):
         raise ValueError("ADSL.TRTSDT: malformed date for USUBJID DARPAL-101-001")
 
     monkeypatch.setattr(adam, "derive_adam", broken)
-    with pytest.raises(StageError) as info:
-        run_pipeline(RunOptions(out_dir=out))
-    assert info.value.stage == "adam"
-    assert "DARPAL-101-001" in str(info.value)
-    assert tree(out) == before
-    assert leftovers(tmp_path) == []
+    error = _failed_run_over(first_run, tmp_path)
+    assert error.stage == "adam" and "DARPAL-101-001" in str(error)
 
 
 def test_a_define_html_that_fails_to_render_fails_the_define_stage(first_run, tmp_path, monkeypatch):
     # define.html is rendered beside the later stages: its failure still fails the run, as the define stage
-    out = tmp_path / "out"
-    shutil.copytree(first_run, out)
-    before = tree(out)
-
     import define._write
 
     def broken(xml):
         raise ValueError("the define2-1.xsl transformation failed: no ItemGroupDef")
 
     monkeypatch.setattr(define._write, "compute_define_html", broken)
-    with pytest.raises(StageError) as info:
-        run_pipeline(RunOptions(out_dir=out))
-    assert info.value.stage == "define-sdtm" and "no ItemGroupDef" in str(info.value)
-    assert tree(out) == before
-    assert leftovers(tmp_path) == []
+    error = _failed_run_over(first_run, tmp_path)
+    assert error.stage == "define-sdtm" and "no ItemGroupDef" in str(error)
 
 
 def test_a_dataset_json_file_that_fails_fails_the_run_and_keeps_the_previous_output(
     first_run, tmp_path, monkeypatch
 ):
     # Dataset-JSON is written beside the later stages: a dataset whose JSON fails still fails the run
-    out = tmp_path / "out"
-    shutil.copytree(first_run, out)
-    before = tree(out)
-
     import cdiscgen._publish
 
     real = cdiscgen._publish._write_json
@@ -195,11 +189,8 @@ def test_a_dataset_json_file_that_fails_fails_the_run_and_keeps_the_previous_out
         return real(frame, spec, *args, **kwargs)
 
     monkeypatch.setattr(cdiscgen._publish, "_write_json", broken)
-    with pytest.raises(StageError) as info:
-        run_pipeline(RunOptions(out_dir=out))
-    assert info.value.stage == "dataset-json" and "VS.VSSTRESN row 3" in str(info.value)
-    assert tree(out) == before
-    assert leftovers(tmp_path) == []
+    error = _failed_run_over(first_run, tmp_path)
+    assert error.stage == "dataset-json" and "VS.VSSTRESN row 3" in str(error)
 
 
 def test_cli_reports_the_failing_stage(tmp_path, monkeypatch):
